@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# devstack.sh — the real PostgreSQL, Kafka and Keycloak that tenantflow drives,
+# run as plain processes (no container engine needed).
+#
+#   devstack.sh up      install what is missing, start what is not running, wait until each answers
+#   devstack.sh down    stop everything this script started
+#   devstack.sh status  one line per component: running / answering
+#   devstack.sh env     the connection settings tenantd and the tests read (eval "$(devstack.sh env)")
+#
+# Everything it downloads, and all data and logs, live under .devstack/ in the
+# repository (git-ignored), or under $TENANTFLOW_DEVSTACK_DIR when set.
+# Every command is idempotent: a second `up` with everything running only checks.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${TENANTFLOW_DEVSTACK_DIR:-$ROOT/.devstack}
+
+PG_PORT=${DEVSTACK_PG_PORT:-15432}
+KAFKA_PORT=${DEVSTACK_KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${DEVSTACK_KAFKA_CONTROLLER_PORT:-19093}
+KEYCLOAK_PORT=${DEVSTACK_KEYCLOAK_PORT:-18080}
+KEYCLOAK_MGMT_PORT=${DEVSTACK_KEYCLOAK_MGMT_PORT:-18081}
+KEYCLOAK_VERSION=${DEVSTACK_KEYCLOAK_VERSION:-26.4.7}
+# Kafka's version is pinned in devstack/kafka/pom.xml.
+
+# How long `up` waits for each component to answer before giving up.
+PG_WAIT=${DEVSTACK_PG_WAIT:-60}
+KAFKA_WAIT=${DEVSTACK_KAFKA_WAIT:-120}
+KEYCLOAK_WAIT=${DEVSTACK_KEYCLOAK_WAIT:-300}
+
+say() { printf 'devstack: %s\n' "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+# --- shared helpers -----------------------------------------------------------
+
+apt_updated=0
+# ensure_cmd CMD PACKAGE: install PACKAGE from Debian when CMD is missing.
+ensure_cmd() {
+  local cmd=$1 pkg=$2
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  command -v apt-get >/dev/null 2>&1 || die "$cmd is missing and apt-get is not available to install $pkg"
+  say "installing $pkg (needed for $cmd)"
+  if [ "$apt_updated" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$STATE/apt.log" 2>&1 || { tail -20 "$STATE/apt.log" >&2; die "apt-get update failed"; }
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >>"$STATE/apt.log" 2>&1 ||
+    { tail -20 "$STATE/apt.log" >&2; die "apt-get install $pkg failed"; }
+}
+
+ensure_java() {
+  command -v java >/dev/null 2>&1 || die "no JDK on PATH: Kafka and Keycloak need Java 17 or newer"
+  local major
+  major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
+  [ "${major%%.*}" -ge 17 ] 2>/dev/null || die "java on PATH is version $major; Kafka 4 and Keycloak 26 need 17 or newer"
+  ensure_cmd mvn maven
+}
+
+# wait_until NAME SECONDS LOG PIDFILE CHECK...: run CHECK until it succeeds.
+# Fails fast when the process behind PIDFILE dies, and shows the log tail either way.
+wait_until() {
+  local name=$1 secs=$2 log=$3 pidfile=$4; shift 4
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [ -n "$pidfile" ] && ! alive "$pidfile"; then
+      say "$name exited during start-up; last lines of $log:"
+      tail -n 40 "$log" >&2 || true
+      die "$name failed to start"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "$name did not answer within ${secs}s; last lines of $log:"
+      tail -n 40 "$log" >&2 || true
+      die "$name is not ready"
+    fi
+    sleep 1
+  done
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# start_bg PIDFILE LOG CMD...: start CMD detached from this shell, in its own session.
+start_bg() {
+  local pidfile=$1 log=$2; shift 2
+  setsid nohup "$@" >>"$log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+}
+
+# stop_pid NAME PIDFILE: SIGTERM, wait up to 30 s, then SIGKILL.
+stop_pid() {
+  local name=$1 pidfile=$2
+  if ! alive "$pidfile"; then rm -f "$pidfile"; return 0; fi
+  local pid; pid=$(cat "$pidfile")
+  say "stopping $name (pid $pid)"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    say "$name ignored SIGTERM for 30s; killing it"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+# Generated once per .devstack folder, so no password is written into the repository.
+load_secrets() {
+  local f=$STATE/secrets.env
+  if [ ! -f "$f" ]; then
+    mkdir -p "$STATE"
+    ( umask 077
+      printf 'PG_PASSWORD=%s\nKEYCLOAK_ADMIN_PASSWORD=%s\n' \
+        "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
+        "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >"$f" )
+  fi
+  # shellcheck disable=SC1090
+  . "$f"
+}
+
+# --- PostgreSQL ---------------------------------------------------------------
+
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1) || true
+  [ -n "$d" ] && [ -x "$d/pg_ctl" ] && echo "$d"
+}
+
+# PostgreSQL refuses to run as root, so as root the cluster runs as the Debian
+# package's `postgres` user. Its data must then sit where that user can reach;
+# when the repository is not reachable (say, under /root), it goes to /var/tmp.
+pg_dir() {
+  local d=$STATE/pg
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+    d=/var/tmp/tenantflow-devstack-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)/pg
+  fi
+  echo "$d"
+}
+
+pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+pg_answers() { PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U tenantflow -d tenantflow -tAc 'select 1' | grep -qx 1; }
+
+pg_up() {
+  [ -n "$(pg_bindir)" ] || ensure_cmd /usr/lib/postgresql/15/bin/pg_ctl postgresql
+  ensure_cmd psql postgresql-client
+  local bin dir log
+  bin=$(pg_bindir) || die "PostgreSQL server binaries not found under /usr/lib/postgresql after installing"
+  dir=$(pg_dir); log=$dir/postgres.log
+  if pg_answers 2>/dev/null; then say "postgres already up on 127.0.0.1:$PG_PORT"; return; fi
+
+  mkdir -p "$dir/run"
+  [ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    say "initialising a private PostgreSQL cluster in $dir/data"
+    local pwfile=$dir/pwfile
+    ( umask 077; printf '%s\n' "$PG_PASSWORD" >"$pwfile" )
+    [ "$(id -u)" = 0 ] && chown postgres: "$pwfile"
+    pg_as "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$pwfile" \
+      --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+      { rm -f "$pwfile"; tail -20 "$dir/initdb.log" >&2; die "initdb failed"; }
+    rm -f "$pwfile"
+    cat >>"$dir/data/postgresql.conf" <<EOF
+# tenantflow dev stack
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$dir/run'
+max_connections = 300
+shared_buffers = 256MB
+EOF
+  fi
+  if ! pg_as "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    say "starting postgres on 127.0.0.1:$PG_PORT"
+    pg_as "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t "$PG_WAIT" start >/dev/null ||
+      { say "last lines of $log:"; tail -n 40 "$log" >&2; die "postgres failed to start"; }
+  fi
+  # Role and database for tenantflow; idempotent.
+  local q="psql -h $dir/run -p $PG_PORT -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA"
+  if [ "$(pg_as $q -c "select 1 from pg_roles where rolname='tenantflow'")" != 1 ]; then
+    pg_as $q -c "create role tenantflow login createdb createrole password '$PG_PASSWORD'" >/dev/null
+  fi
+  if [ "$(pg_as $q -c "select 1 from pg_database where datname='tenantflow'")" != 1 ]; then
+    pg_as $q -c "create database tenantflow owner tenantflow" >/dev/null
+  fi
+  wait_until postgres "$PG_WAIT" "$log" "" pg_answers
+  say "postgres answers"
+}
+
+pg_down() {
+  local bin dir; bin=$(pg_bindir) || return 0; dir=$(pg_dir)
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  say "stopping postgres"
+  pg_as "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# --- Kafka (KRaft, single node) -----------------------------------------------
+
+KAFKA_DIR=$STATE/kafka
+kafka_answers() { kcat -L -b "127.0.0.1:$KAFKA_PORT" -m 5 >/dev/null 2>&1; }
+
+kafka_up() {
+  ensure_java
+  ensure_cmd kcat kcat
+  mkdir -p "$KAFKA_DIR"
+  local log=$KAFKA_DIR/kafka.log pidfile=$KAFKA_DIR/kafka.pid
+  if alive "$pidfile" && kafka_answers; then say "kafka already up on 127.0.0.1:$KAFKA_PORT"; return; fi
+  stop_pid kafka "$pidfile"
+
+  local stamp=$KAFKA_DIR/libs/.pom.sha
+  local want; want=$(sha256sum "$ROOT/devstack/kafka/pom.xml" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "fetching Kafka and its runtime dependencies with mvn"
+    rm -rf "$KAFKA_DIR/libs"
+    mvn -q -B -f "$ROOT/devstack/kafka/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$KAFKA_DIR/libs" >"$KAFKA_DIR/mvn.log" 2>&1 ||
+      { tail -30 "$KAFKA_DIR/mvn.log" >&2; die "mvn could not fetch Kafka"; }
+    echo "$want" >"$stamp"
+  fi
+
+  local props=$KAFKA_DIR/server.properties
+  cat >"$props" <<EOF
+# Written by devstack.sh on every start; edit devstack.sh instead.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+EOF
+  local java=(java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$ROOT/devstack/kafka/log4j2.properties" -cp "$KAFKA_DIR/libs/*")
+  if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+    say "formatting Kafka storage (once)"
+    local cluster; cluster=$("${java[@]}" kafka.tools.StorageTool random-uuid 2>>"$log" | tail -1)
+    "${java[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$props" >>"$log" 2>&1 ||
+      { tail -30 "$log" >&2; die "formatting Kafka storage failed"; }
+  fi
+  say "starting kafka on 127.0.0.1:$KAFKA_PORT"
+  start_bg "$pidfile" "$log" "${java[@]}" kafka.Kafka "$props"
+  wait_until kafka "$KAFKA_WAIT" "$log" "$pidfile" kafka_answers
+  say "kafka answers a metadata request"
+}
+
+kafka_down() { stop_pid kafka "$KAFKA_DIR/kafka.pid"; }
+
+# --- Keycloak -----------------------------------------------------------------
+
+KC_DIR=$STATE/keycloak
+KC_HOME=$KC_DIR/keycloak-$KEYCLOAK_VERSION
+keycloak_answers() { curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$KEYCLOAK_PORT/realms/master"; }
+
+keycloak_up() {
+  ensure_java
+  ensure_cmd curl curl
+  ensure_cmd unzip unzip
+  mkdir -p "$KC_DIR"
+  local log=$KC_DIR/keycloak.log pidfile=$KC_DIR/keycloak.pid
+  if alive "$pidfile" && keycloak_answers; then say "keycloak already up on 127.0.0.1:$KEYCLOAK_PORT"; return; fi
+  stop_pid keycloak "$pidfile"
+
+  if [ ! -x "$KC_HOME/bin/kc.sh" ]; then
+    say "fetching Keycloak $KEYCLOAK_VERSION with mvn"
+    mvn -q -B dependency:copy "-Dartifact=org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+      -DoutputDirectory="$KC_DIR" >"$KC_DIR/mvn.log" 2>&1 ||
+      { tail -30 "$KC_DIR/mvn.log" >&2; die "mvn could not fetch keycloak-quarkus-dist $KEYCLOAK_VERSION"; }
+    unzip -q -o "$KC_DIR/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip" -d "$KC_DIR"
+    rm -f "$KC_DIR/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip"
+  fi
+  say "starting keycloak on 127.0.0.1:$KEYCLOAK_PORT (start-dev; the first start takes a minute)"
+  # The bootstrap admin is created only on the first start of an empty database.
+  KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=$KEYCLOAK_ADMIN_PASSWORD \
+    JAVA_OPTS_KC_HEAP="-Xms128m -Xmx768m" \
+    start_bg "$pidfile" "$log" "$KC_HOME/bin/kc.sh" start-dev \
+      --http-host=127.0.0.1 --http-port="$KEYCLOAK_PORT" \
+      --http-management-port="$KEYCLOAK_MGMT_PORT" --health-enabled=true
+  wait_until keycloak "$KEYCLOAK_WAIT" "$log" "$pidfile" keycloak_answers
+  say "keycloak answers /realms/master"
+}
+
+keycloak_down() { stop_pid keycloak "$KC_DIR/keycloak.pid"; }
+
+# --- commands -----------------------------------------------------------------
+
+cmd_env() {
+  cat <<EOF
+export TENANTFLOW_DATABASE_URL='postgres://tenantflow:$PG_PASSWORD@127.0.0.1:$PG_PORT/tenantflow?sslmode=disable'
+export TENANTFLOW_KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'
+export TENANTFLOW_KEYCLOAK_URL='http://127.0.0.1:$KEYCLOAK_PORT'
+export TENANTFLOW_KEYCLOAK_ADMIN_USER='admin'
+export TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD='$KEYCLOAK_ADMIN_PASSWORD'
+EOF
+}
+
+status_line() {
+  local name=$1 state=$2 addr=$3
+  printf '%-9s %-12s %s\n' "$name" "$state" "$addr"
+}
+
+cmd_status() {
+  local rc=0
+  if pg_answers 2>/dev/null; then status_line postgres answering "127.0.0.1:$PG_PORT"
+  else status_line postgres down "127.0.0.1:$PG_PORT"; rc=1; fi
+  if kafka_answers; then status_line kafka answering "127.0.0.1:$KAFKA_PORT"
+  else status_line kafka down "127.0.0.1:$KAFKA_PORT"; rc=1; fi
+  if keycloak_answers 2>/dev/null; then status_line keycloak answering "http://127.0.0.1:$KEYCLOAK_PORT"
+  else status_line keycloak down "http://127.0.0.1:$KEYCLOAK_PORT"; rc=1; fi
+  return $rc
+}
+
+main() {
+  mkdir -p "$STATE"
+  load_secrets
+  case "${1:-}" in
+    up)
+      local t0=$SECONDS
+      pg_up
+      kafka_up
+      keycloak_up
+      say "all up in $((SECONDS - t0))s; connection settings: $0 env"
+      ;;
+    down) keycloak_down; kafka_down; pg_down; say "all down" ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  esac
+}
+
+main "$@"
