@@ -1,0 +1,128 @@
+// Package kafka connects tenantflow to the event bus: watermill publishers and
+// subscribers on IBM/sarama, a metadata ping for readiness, and the embedded
+// broker tenantd runs when no broker is configured.
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// protocolVersion is the Kafka protocol sarama speaks. Kafka 4 dropped every
+// request version older than 2.1, which is what watermill's defaults use, so
+// all clients built here pin a version both Kafka 4.x and kfake accept.
+var protocolVersion = sarama.V3_6_0_0
+
+// SaramaConfig is the base sarama configuration for tenantflow's clients.
+func SaramaConfig(clientID string) *sarama.Config {
+	c := sarama.NewConfig()
+	c.Version = protocolVersion
+	c.ClientID = clientID
+	return c
+}
+
+// NewPublisher returns a watermill publisher whose Publish returns only after
+// the broker acknowledged every message (acks=all, synchronous producer).
+func NewPublisher(brokers []string, logger watermill.LoggerAdapter) (message.Publisher, error) {
+	sc := wmkafka.DefaultSaramaSyncPublisherConfig()
+	sc.Version = protocolVersion
+	sc.ClientID = "tenantflow-publisher"
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	p, err := wmkafka.NewPublisher(wmkafka.PublisherConfig{
+		Brokers:               brokers,
+		Marshaler:             wmkafka.DefaultMarshaler{},
+		OverwriteSaramaConfig: sc,
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka publisher: %w", err)
+	}
+	return p, nil
+}
+
+// NewSubscriber returns a watermill subscriber in consumer group group. A new
+// group starts at the oldest retained offset, so nothing published before the
+// group first joined is missed.
+func NewSubscriber(brokers []string, group string, logger watermill.LoggerAdapter) (message.Subscriber, error) {
+	sc := wmkafka.DefaultSaramaSubscriberConfig()
+	sc.Version = protocolVersion
+	sc.ClientID = "tenantflow-" + group
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	s, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
+		Brokers:       brokers,
+		Unmarshaler:   wmkafka.DefaultMarshaler{},
+		ConsumerGroup: group,
+		OverwriteSaramaConfig: sc,
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka subscriber for group %q: %w", group, err)
+	}
+	return s, nil
+}
+
+// Ping sends a metadata request to the brokers and succeeds when one answers.
+// It does not retry: the caller's deadline (or 5 s) bounds the whole attempt.
+func Ping(ctx context.Context, brokers []string) error {
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if timeout <= 0 {
+		return context.DeadlineExceeded
+	}
+	c := SaramaConfig("tenantflow-ping")
+	c.Net.DialTimeout = timeout
+	c.Net.ReadTimeout = timeout
+	c.Net.WriteTimeout = timeout
+	c.Metadata.Retry.Max = 0
+
+	done := make(chan error, 1)
+	go func() {
+		client, err := sarama.NewClient(brokers, c)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer client.Close()
+		if len(client.Brokers()) == 0 {
+			done <- fmt.Errorf("metadata lists no brokers")
+			return
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("kafka metadata request to %v: %w", brokers, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kafka metadata request to %v: %w", brokers, ctx.Err())
+	}
+}
+
+// CreateTopic creates topic with the given partition count unless it exists.
+func CreateTopic(brokers []string, topic string, partitions int32) error {
+	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("tenantflow-admin"))
+	if err != nil {
+		return fmt.Errorf("connect kafka admin: %w", err)
+	}
+	defer admin.Close()
+	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+	if err != nil {
+		if te, ok := err.(*sarama.TopicError); ok && te.Err == sarama.ErrTopicAlreadyExists {
+			return nil
+		}
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// SlogAdapter routes watermill's logs into slog.
+func SlogAdapter(l *slog.Logger) watermill.LoggerAdapter { return watermill.NewSlogLogger(l) }

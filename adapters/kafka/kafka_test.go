@@ -1,0 +1,108 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+)
+
+// roundTrip publishes n keyed messages through watermill-kafka/sarama and reads
+// them back in a fresh consumer group: every payload arrives, with its metadata.
+func roundTrip(t *testing.T, brokers []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	topic := fmt.Sprintf("smoke.%s", watermill.NewShortUUID())
+	if err := CreateTopic(brokers, topic, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateTopic(brokers, topic, 3); err != nil {
+		t.Fatalf("creating an existing topic must succeed: %v", err)
+	}
+	logger := watermill.NopLogger{}
+
+	pub, err := NewPublisher(brokers, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	const n = 20
+	for i := 0; i < n; i++ {
+		m := message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprintf("payload-%02d", i)))
+		m.Metadata.Set("seq", fmt.Sprint(i))
+		if err := pub.Publish(topic, m); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+
+	sub, err := NewSubscriber(brokers, "smoke-"+watermill.NewShortUUID(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for len(got) < n {
+		select {
+		case m := <-msgs:
+			got[string(m.Payload)] = true
+			seq, _ := strconv.Atoi(m.Metadata.Get("seq"))
+			if want := fmt.Sprintf("payload-%02d", seq); string(m.Payload) != want {
+				t.Errorf("metadata did not travel with the payload: %q vs seq %s", m.Payload, m.Metadata.Get("seq"))
+			}
+			m.Ack()
+		case <-ctx.Done():
+			t.Fatalf("received %d of %d messages before the deadline", len(got), n)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if !got[fmt.Sprintf("payload-%02d", i)] {
+			t.Errorf("payload-%02d never arrived", i)
+		}
+	}
+}
+
+func TestRealBrokerRoundTrip(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := Ping(ctx, brokers); err != nil {
+		t.Fatalf("the dev stack's broker does not answer: %v", err)
+	}
+	roundTrip(t, brokers)
+}
+
+func TestEmbeddedBrokerRoundTrip(t *testing.T) {
+	e, err := StartEmbedded(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	roundTrip(t, e.Brokers())
+}
+
+func TestPingFailsForAnAbsentBroker(t *testing.T) {
+	e, err := StartEmbedded(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := e.Brokers()
+	e.Close() // nothing listens on addr any more
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := Ping(ctx, addr); err == nil {
+		t.Fatal("Ping succeeded against a stopped broker")
+	}
+}

@@ -1,0 +1,159 @@
+// Package config reads tenantflow's settings from the environment.
+//
+// Every setting is one TENANTFLOW_* variable with a default that works with
+// the dev stack (devstack/devstack.sh) or, where the dev stack generates the
+// value (passwords), with `devstack.sh env`. Load reports every bad variable at
+// once, so an operator fixes a deployment in one round instead of one per try.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the whole of tenantd's configuration.
+type Config struct {
+	// HTTPAddr is where the REST API listens.
+	HTTPAddr string `env:"TENANTFLOW_HTTP_ADDR" envDefault:":14000"`
+
+	// DatabaseURL points at the PostgreSQL database holding the event log and projections.
+	DatabaseURL string `env:"TENANTFLOW_DATABASE_URL" envDefault:"postgres://tenantflow@127.0.0.1:15432/tenantflow?sslmode=disable"`
+
+	// KafkaBrokers lists the bootstrap brokers. Empty means: run the embedded,
+	// in-process, non-durable broker, so tenantd starts on a machine without a JDK.
+	KafkaBrokers []string `env:"TENANTFLOW_KAFKA_BROKERS" envSeparator:","`
+
+	// KeycloakURL is the base URL of Keycloak. Empty means identity is not
+	// configured: readiness does not check it.
+	KeycloakURL           string `env:"TENANTFLOW_KEYCLOAK_URL"`
+	KeycloakAdminRealm    string `env:"TENANTFLOW_KEYCLOAK_ADMIN_REALM" envDefault:"master"`
+	KeycloakAdminUser     string `env:"TENANTFLOW_KEYCLOAK_ADMIN_USER" envDefault:"admin"`
+	KeycloakAdminPassword string `env:"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"`
+
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `env:"TENANTFLOW_LOG_LEVEL" envDefault:"info"`
+
+	// ShutdownTimeout bounds the graceful shutdown after SIGTERM.
+	ShutdownTimeout time.Duration `env:"TENANTFLOW_SHUTDOWN_TIMEOUT" envDefault:"10s"`
+
+	// ReadyCheckTimeout bounds each dependency check behind /readyz.
+	ReadyCheckTimeout time.Duration `env:"TENANTFLOW_READY_CHECK_TIMEOUT" envDefault:"2s"`
+}
+
+// Load reads the configuration from the process environment and validates it.
+func Load() (Config, error) { return FromEnv(nil) }
+
+// FromEnv reads the configuration from environ (the process environment when
+// nil) and validates it. The error lists every problem, one per variable.
+func FromEnv(environ map[string]string) (Config, error) {
+	opts := env.Options{Environment: environ}
+	cfg, err := env.ParseAsWithOptions[Config](opts)
+	var problems []error
+	if err != nil {
+		var agg env.AggregateError
+		if errors.As(err, &agg) {
+			problems = append(problems, agg.Errors...)
+		} else {
+			problems = append(problems, err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", errors.Join(problems...))
+	}
+	return cfg, nil
+}
+
+// Validate reports every invalid setting at once, each naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
+		bad("TENANTFLOW_HTTP_ADDR", "%q is not host:port (for example :14000)", c.HTTPAddr)
+	}
+
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		bad("TENANTFLOW_DATABASE_URL", "must be a postgres:// URL with a host (the value is not shown: it may hold a password)")
+	}
+
+	for _, b := range c.KafkaBrokers {
+		if host, port, err := net.SplitHostPort(strings.TrimSpace(b)); err != nil || host == "" || port == "" {
+			bad("TENANTFLOW_KAFKA_BROKERS", "%q is not host:port", b)
+		}
+	}
+
+	if c.KeycloakURL != "" {
+		if u, err := url.Parse(c.KeycloakURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("TENANTFLOW_KEYCLOAK_URL", "%q is not an http(s) URL", c.KeycloakURL)
+		}
+		if c.KeycloakAdminRealm == "" {
+			bad("TENANTFLOW_KEYCLOAK_ADMIN_REALM", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set")
+		}
+		if c.KeycloakAdminUser == "" {
+			bad("TENANTFLOW_KEYCLOAK_ADMIN_USER", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set")
+		}
+		if c.KeycloakAdminPassword == "" {
+			bad("TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD", "must be set when TENANTFLOW_KEYCLOAK_URL is set")
+		}
+	}
+
+	if _, err := c.SlogLevel(); err != nil {
+		bad("TENANTFLOW_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("TENANTFLOW_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.ReadyCheckTimeout <= 0 {
+		bad("TENANTFLOW_READY_CHECK_TIMEOUT", "must be positive, got %s", c.ReadyCheckTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// EmbeddedKafka reports whether tenantd must run its in-process broker.
+func (c Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }
+
+// KeycloakConfigured reports whether an identity provider is configured.
+func (c Config) KeycloakConfigured() bool { return c.KeycloakURL != "" }
+
+// SlogLevel maps LogLevel onto log/slog.
+func (c Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(c.LogLevel))
+	if err != nil || !isKnownLevel(c.LogLevel) {
+		return slog.LevelInfo, fmt.Errorf("unknown log level %q", c.LogLevel)
+	}
+	return l, nil
+}
+
+func isKnownLevel(s string) bool {
+	switch strings.ToLower(s) {
+	case "debug", "info", "warn", "error":
+		return true
+	}
+	return false
+}
+
+// VariableNames lists every environment variable the configuration reads.
+func VariableNames() []string {
+	params, err := env.GetFieldParams(&Config{})
+	if err != nil {
+		panic(fmt.Sprintf("config: struct tags are broken: %v", err)) // a programming error, caught by tests
+	}
+	names := make([]string, 0, len(params))
+	for _, p := range params {
+		names = append(names, p.Key)
+	}
+	return names
+}

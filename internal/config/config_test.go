@@ -1,0 +1,102 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreValidAndMatchTheDevStack(t *testing.T) {
+	cfg, err := FromEnv(map[string]string{})
+	if err != nil {
+		t.Fatalf("defaults must be valid: %v", err)
+	}
+	if cfg.HTTPAddr != ":14000" {
+		t.Errorf("HTTPAddr = %q, want :14000", cfg.HTTPAddr)
+	}
+	if !strings.Contains(cfg.DatabaseURL, "127.0.0.1:15432/tenantflow") {
+		t.Errorf("DatabaseURL default %q does not point at the dev stack's PostgreSQL", cfg.DatabaseURL)
+	}
+	if !cfg.EmbeddedKafka() {
+		t.Error("with no broker configured tenantd must use the embedded broker")
+	}
+	if cfg.KeycloakConfigured() {
+		t.Error("Keycloak must be opt-in")
+	}
+	if cfg.ShutdownTimeout != 10*time.Second {
+		t.Errorf("ShutdownTimeout = %s, want 10s", cfg.ShutdownTimeout)
+	}
+}
+
+func TestValuesAreRead(t *testing.T) {
+	cfg, err := FromEnv(map[string]string{
+		"TENANTFLOW_KAFKA_BROKERS":           "k1:9092,k2:9092",
+		"TENANTFLOW_KEYCLOAK_URL":            "http://kc:8080",
+		"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD": "pw",
+		"TENANTFLOW_LOG_LEVEL":               "debug",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.KafkaBrokers, ","); got != "k1:9092,k2:9092" || cfg.EmbeddedKafka() {
+		t.Errorf("KafkaBrokers = %q", got)
+	}
+	if !cfg.KeycloakConfigured() {
+		t.Error("Keycloak should be configured")
+	}
+}
+
+func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		wants []string
+	}{
+		{"bad http addr", map[string]string{"TENANTFLOW_HTTP_ADDR": "14000"}, []string{"TENANTFLOW_HTTP_ADDR"}},
+		{"bad database url", map[string]string{"TENANTFLOW_DATABASE_URL": "mysql://x"}, []string{"TENANTFLOW_DATABASE_URL"}},
+		{"bad broker", map[string]string{"TENANTFLOW_KAFKA_BROKERS": "k1:9092,nohostport"}, []string{"TENANTFLOW_KAFKA_BROKERS", "nohostport"}},
+		{"keycloak without password", map[string]string{"TENANTFLOW_KEYCLOAK_URL": "http://kc"}, []string{"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"}},
+		{"keycloak url not http", map[string]string{"TENANTFLOW_KEYCLOAK_URL": "kc:8080", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD": "x"}, []string{"TENANTFLOW_KEYCLOAK_URL"}},
+		{"unparseable duration", map[string]string{"TENANTFLOW_SHUTDOWN_TIMEOUT": "soon"}, []string{"TENANTFLOW_SHUTDOWN_TIMEOUT"}},
+		{"negative duration", map[string]string{"TENANTFLOW_READY_CHECK_TIMEOUT": "-1s"}, []string{"TENANTFLOW_READY_CHECK_TIMEOUT"}},
+		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
+		{"all at once", map[string]string{
+			"TENANTFLOW_HTTP_ADDR":        "x",
+			"TENANTFLOW_LOG_LEVEL":        "loud",
+			"TENANTFLOW_SHUTDOWN_TIMEOUT": "soon",
+			"TENANTFLOW_KEYCLOAK_URL":     "http://kc",
+		}, []string{"TENANTFLOW_HTTP_ADDR", "TENANTFLOW_LOG_LEVEL", "TENANTFLOW_SHUTDOWN_TIMEOUT", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := FromEnv(tt.env)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tt.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not name %s:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
+	_, err := FromEnv(map[string]string{"TENANTFLOW_DATABASE_URL": "mysql://u:s3cr3t@h/db"})
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("want an error that hides the password, got %v", err)
+	}
+}
+
+func TestVariableNamesListsEverySetting(t *testing.T) {
+	names := VariableNames()
+	if len(names) != 10 {
+		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "TENANTFLOW_") {
+			t.Errorf("%s lacks the TENANTFLOW_ prefix", n)
+		}
+	}
+}
