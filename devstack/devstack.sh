@@ -170,11 +170,14 @@ EOF
     pg_as "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t "$PG_WAIT" start >/dev/null ||
       { say "last lines of $log:"; tail -n 40 "$log" >&2; die "postgres failed to start"; }
   fi
-  # Role and database for tenantflow; idempotent.
+  # Role and database for tenantflow; idempotent. The password is set on every
+  # start, so a cluster kept from an earlier .devstack folder (the /var/tmp
+  # case above) takes this folder's generated password.
   local q="psql -h $dir/run -p $PG_PORT -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA"
   if [ "$(pg_as $q -c "select 1 from pg_roles where rolname='tenantflow'")" != 1 ]; then
-    pg_as $q -c "create role tenantflow login createdb createrole password '$PG_PASSWORD'" >/dev/null
+    pg_as $q -c "create role tenantflow login createdb createrole" >/dev/null
   fi
+  pg_as $q -c "alter role tenantflow password '$PG_PASSWORD'" >/dev/null
   if [ "$(pg_as $q -c "select 1 from pg_database where datname='tenantflow'")" != 1 ]; then
     pg_as $q -c "create database tenantflow owner tenantflow" >/dev/null
   fi

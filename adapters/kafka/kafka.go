@@ -55,9 +55,9 @@ func NewSubscriber(brokers []string, group string, logger watermill.LoggerAdapte
 	sc.ClientID = "tenantflow-" + group
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	s, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
-		Brokers:       brokers,
-		Unmarshaler:   wmkafka.DefaultMarshaler{},
-		ConsumerGroup: group,
+		Brokers:               brokers,
+		Unmarshaler:           wmkafka.DefaultMarshaler{},
+		ConsumerGroup:         group,
 		OverwriteSaramaConfig: sc,
 	}, logger)
 	if err != nil {

@@ -86,4 +86,3 @@ func TestPingFailsForAnAbsentRealm(t *testing.T) {
 		t.Fatal("Ping succeeded for a realm that does not exist")
 	}
 }
-

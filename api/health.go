@@ -1,0 +1,92 @@
+// Package api is tenantflow's HTTP surface: the REST command and query API and
+// the health endpoints, on gorilla/mux.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// Check is one dependency behind /readyz. Fn must honour ctx's deadline.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Router serves the API. Later issues add the command and query routes.
+type Router struct {
+	mux          *mux.Router
+	checks       []Check
+	checkTimeout time.Duration
+}
+
+// NewRouter builds the HTTP handler; checks are what /readyz verifies, each
+// bounded by checkTimeout.
+func NewRouter(checks []Check, checkTimeout time.Duration) *Router {
+	r := &Router{mux: mux.NewRouter(), checks: checks, checkTimeout: checkTimeout}
+	r.mux.HandleFunc("/healthz", r.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.mux.HandleFunc("/readyz", r.readyz).Methods(http.MethodGet, http.MethodHead)
+	return r
+}
+
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.ServeHTTP(w, req) }
+
+// healthz answers while the process is up; it checks nothing else, so an
+// orchestrator never restarts tenantd because a dependency is down.
+func (r *Router) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyResponse is /readyz's body: every check by name, "ok" or its error.
+type readyResponse struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+	Failed []string          `json:"failed,omitempty"`
+}
+
+// readyz runs every check concurrently and answers 200 only when all pass,
+// 503 naming each failing dependency otherwise.
+func (r *Router) readyz(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), r.checkTimeout)
+	defer cancel()
+
+	res := readyResponse{Status: "ready", Checks: make(map[string]string, len(r.checks))}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range r.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.Fn(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.Checks[c.Name] = err.Error()
+				res.Failed = append(res.Failed, c.Name)
+				return
+			}
+			res.Checks[c.Name] = "ok"
+		}()
+	}
+	wg.Wait()
+
+	status := http.StatusOK
+	if len(res.Failed) > 0 {
+		sort.Strings(res.Failed)
+		res.Status = "not ready"
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, res)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}

@@ -1,0 +1,74 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func ok(context.Context) error { return nil }
+
+func TestHealthzAnswersWithoutCheckingDependencies(t *testing.T) {
+	r := NewRouter([]Check{{"postgres", func(context.Context) error { return errors.New("down") }}}, time.Second)
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	slow := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	tests := []struct {
+		name       string
+		checks     []Check
+		wantStatus int
+		wantFailed []string
+	}{
+		{"all pass", []Check{{"postgres", ok}, {"kafka", ok}}, 200, nil},
+		{"one fails", []Check{{"postgres", ok}, {"kafka", func(context.Context) error { return errors.New("no broker") }}}, 503, []string{"kafka"}},
+		{"two fail, both named", []Check{
+			{"postgres", func(context.Context) error { return errors.New("refused") }},
+			{"keycloak", func(context.Context) error { return errors.New("404") }},
+			{"kafka", ok},
+		}, 503, []string{"keycloak", "postgres"}},
+		{"a hung dependency times out", []Check{{"keycloak", slow}, {"postgres", ok}}, 503, []string{"keycloak"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewRouter(tt.checks, 100*time.Millisecond)
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			var body readyResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			if len(body.Failed) != len(tt.wantFailed) {
+				t.Fatalf("failed = %v, want %v", body.Failed, tt.wantFailed)
+			}
+			for i := range tt.wantFailed {
+				if body.Failed[i] != tt.wantFailed[i] {
+					t.Fatalf("failed = %v, want %v", body.Failed, tt.wantFailed)
+				}
+			}
+			if len(body.Checks) != len(tt.checks) {
+				t.Errorf("checks = %v: every dependency must be reported", body.Checks)
+			}
+		})
+	}
+}
+
+func TestUnknownRouteIs404(t *testing.T) {
+	rec := httptest.NewRecorder()
+	NewRouter(nil, time.Second).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nope", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Fatalf("status %d", rec.Code)
+	}
+}

@@ -1,0 +1,32 @@
+// Command tenantd is the tenantflow service: REST API, relay, step handlers
+// and projections. Configuration comes from TENANTFLOW_* variables (README).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tenantflow/tenantflow/internal/app"
+	"github.com/tenantflow/tenantflow/internal/config"
+)
+
+func main() {
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tenantd: refusing to start: %v\n", err)
+		os.Exit(2)
+	}
+	level, _ := cfg.SlogLevel() // validated by Load
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := app.Run(ctx, cfg, logger); err != nil {
+		logger.Error("tenantd failed", "error", err)
+		os.Exit(1)
+	}
+}

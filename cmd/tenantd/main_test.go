@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tenantflow/tenantflow/internal/testenv"
+)
+
+// These tests build and run the real tenantd binary, as an operator would.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func tenantdBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tenantd-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "tenantd")
+		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	base string
+	done chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs tenantd with exactly env (plus PATH and HOME) and waits for /healthz.
+func start(t *testing.T, env map[string]string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(tenantdBinary(t))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTFLOW_HTTP_ADDR=" + addr}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, out: out, base: "http://" + addr, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("tenantd output:\n%s", out)
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("tenantd exited before serving /healthz: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tenantd did not serve /healthz within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type readyBody struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+	Failed []string          `json:"failed"`
+}
+
+func (p *proc) readyz(t *testing.T) (int, readyBody) {
+	t.Helper()
+	resp, err := http.Get(p.base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b readyBody
+	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// stop sends SIGTERM and requires a clean exit before the 10 s budget ends.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("tenantd exited with %v after SIGTERM", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tenantd did not stop within 10s of SIGTERM")
+	}
+}
+
+func devStackEnv(t *testing.T) map[string]string {
+	return testenv.Require(t,
+		"TENANTFLOW_DATABASE_URL", "TENANTFLOW_KAFKA_BROKERS",
+		"TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
+}
+
+func TestReadyOnTheRealDevStackAndStopsOnSIGTERM(t *testing.T) {
+	p := start(t, devStackEnv(t))
+	code, body := p.readyz(t)
+	if code != http.StatusOK {
+		t.Fatalf("/readyz = %d %+v", code, body)
+	}
+	for _, dep := range []string{"postgres", "kafka", "keycloak"} {
+		if body.Checks[dep] != "ok" {
+			t.Errorf("check %s = %q", dep, body.Checks[dep])
+		}
+	}
+	p.stop(t)
+	if !strings.Contains(p.out.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean-stop log line:\n%s", p.out)
+	}
+}
+
+func TestEmbeddedBrokerWhenNoneConfigured(t *testing.T) {
+	env := devStackEnv(t)
+	delete(env, "TENANTFLOW_KAFKA_BROKERS")
+	delete(env, "TENANTFLOW_KEYCLOAK_URL")
+	p := start(t, env)
+	if !strings.Contains(p.out.String(), "EMBEDDED KAFKA BROKER") || !strings.Contains(p.out.String(), "NOT durable") {
+		t.Errorf("the embedded broker must be announced loudly:\n%s", p.out)
+	}
+	code, body := p.readyz(t)
+	if code != http.StatusOK || body.Checks["kafka"] != "ok" {
+		t.Fatalf("/readyz = %d %+v", code, body)
+	}
+	if _, ok := body.Checks["keycloak"]; ok {
+		t.Error("keycloak is checked although it is not configured")
+	}
+	p.stop(t)
+}
+
+func TestNotReadyNamesTheMissingDependency(t *testing.T) {
+	env := devStackEnv(t)
+	env["TENANTFLOW_KEYCLOAK_URL"] = "http://" + freeAddr(t) // nothing listens there
+	p := start(t, env)
+	code, body := p.readyz(t)
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz = %d, want 503", code)
+	}
+	if len(body.Failed) != 1 || body.Failed[0] != "keycloak" {
+		t.Fatalf("failed = %v, want [keycloak]", body.Failed)
+	}
+	if body.Checks["postgres"] != "ok" || body.Checks["kafka"] != "ok" {
+		t.Errorf("healthy dependencies reported as failing: %+v", body.Checks)
+	}
+	p.stop(t)
+}
+
+func TestRefusesAnInvalidConfigNamingEachVariable(t *testing.T) {
+	cmd := exec.Command(tenantdBinary(t))
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"TENANTFLOW_HTTP_ADDR=nonsense",
+		"TENANTFLOW_LOG_LEVEL=chatty",
+		"TENANTFLOW_KEYCLOAK_URL=http://kc:8080",
+	}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("want exit code 2, got %v\n%s", err, out)
+	}
+	for _, name := range []string{"TENANTFLOW_HTTP_ADDR", "TENANTFLOW_LOG_LEVEL", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"} {
+		if !strings.Contains(string(out), name) {
+			t.Errorf("output does not name %s:\n%s", name, out)
+		}
+	}
+}
