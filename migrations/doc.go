@@ -1,3 +1,47 @@
 // Package migrations holds the forward-only, numbered SQL migrations of
-// tenantflow's database. A migration is never edited after it lands.
+// tenantflow's database, applied with goose by tenantd at start and by
+// `tenantctl migrate`. A migration is never edited after it lands.
 package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed *.sql
+var files embed.FS
+
+// Up applies every pending migration. Concurrent callers (several tenantd
+// starting together) are serialised by a PostgreSQL advisory lock.
+func Up(ctx context.Context, pool *pgxpool.Pool) (applied []string, err error) {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	return up(ctx, db)
+}
+
+func up(ctx context.Context, db *sql.DB) ([]string, error) {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithSessionLocker(locker))
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("apply migrations: %w", err)
+	}
+	names := make([]string, 0, len(results))
+	for _, r := range results {
+		names = append(names, r.Source.Path)
+	}
+	return names, nil
+}

@@ -9,9 +9,15 @@
 package testenv
 
 import (
+	"context"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // Require returns the values of the named environment variables, or stops the
@@ -49,4 +55,42 @@ func KafkaBrokers(t testing.TB) []string {
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
 	return Require(t, "TENANTFLOW_DATABASE_URL")["TENANTFLOW_DATABASE_URL"]
+}
+
+// NewDatabase creates an empty database on the dev stack's PostgreSQL for one
+// test binary or test, drops it when t ends, and returns its URL. Isolated
+// databases let tests read the whole log without seeing other packages' events.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	base := DatabaseURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to the dev stack's PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := "tftest_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	if _, err := conn.Exec(ctx, "create database "+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "drop database if exists "+name+" with (force)"); err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }

@@ -1,0 +1,291 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// store is the port every implementation must honour; the same suite runs
+// against Postgres (real server) and Memory.
+type store interface {
+	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...NewEvent) (int64, error)
+	Load(ctx context.Context, stream string) ([]Event, error)
+	LoadFrom(ctx context.Context, stream string, from int64) ([]Event, error)
+	ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error)
+}
+
+func newEvents(n int, typ string) []NewEvent {
+	out := make([]NewEvent, n)
+	for i := range out {
+		out[i] = NewEvent{
+			ID:       uuid.NewString(),
+			Type:     typ,
+			Data:     json.RawMessage(fmt.Sprintf(`{"n": %d, "note": "é \"quoted\""}`, i)),
+			Metadata: Metadata{CorrelationID: "corr-1", CausationID: "cause-1", Actor: "tester"},
+		}
+	}
+	return out
+}
+
+func streamID() string { return "tenant-" + uuid.NewString() }
+
+func sameJSON(t *testing.T, a, b json.RawMessage) bool {
+	t.Helper()
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	return string(ja) == string(jb)
+}
+
+func mustAppend(t *testing.T, s store, stream string, exp ExpectedVersion, evs ...NewEvent) int64 {
+	t.Helper()
+	v, err := s.Append(context.Background(), stream, exp, evs...)
+	if err != nil {
+		t.Fatalf("append to %s: %v", stream, err)
+	}
+	return v
+}
+
+func runContract(t *testing.T, newStore func(t *testing.T) store) {
+	ctx := context.Background()
+
+	t.Run("append then load gives gapless versions from 1 with data and metadata", func(t *testing.T) {
+		t.Parallel()
+		s, stream := newStore(t), streamID()
+		evs := newEvents(3, "tenant.test.happened")
+		if v := mustAppend(t, s, stream, NoStream, evs...); v != 3 {
+			t.Fatalf("version after append = %d, want 3", v)
+		}
+		if v := mustAppend(t, s, stream, Exactly(3), newEvents(2, "tenant.test.more")...); v != 5 {
+			t.Fatalf("version = %d, want 5", v)
+		}
+		got, err := s.Load(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 5 {
+			t.Fatalf("loaded %d events, want 5", len(got))
+		}
+		for i, e := range got {
+			if e.Version != int64(i+1) || e.Stream != stream {
+				t.Errorf("event %d: stream %s version %d", i, e.Stream, e.Version)
+			}
+			if e.SchemaVersion != 1 || e.RecordedAt.IsZero() || e.Position == 0 {
+				t.Errorf("event %d: schema %d recorded %v position %d", i, e.SchemaVersion, e.RecordedAt, e.Position)
+			}
+		}
+		for i, e := range evs {
+			if got[i].ID != e.ID || got[i].Type != e.Type || !sameJSON(t, got[i].Data, e.Data) || got[i].Metadata != e.Metadata {
+				t.Errorf("event %d round trip: got %+v, want %+v", i, got[i], e)
+			}
+		}
+		from, err := s.LoadFrom(ctx, stream, 4)
+		if err != nil || len(from) != 2 || from[0].Version != 4 {
+			t.Fatalf("LoadFrom(4) = %d events, %v", len(from), err)
+		}
+		none, err := s.Load(ctx, streamID())
+		if err != nil || len(none) != 0 {
+			t.Fatalf("Load of an absent stream = %v, %v", none, err)
+		}
+	})
+
+	t.Run("expected version mismatches are concurrency errors carrying the actual version", func(t *testing.T) {
+		t.Parallel()
+		s, stream := newStore(t), streamID()
+		mustAppend(t, s, stream, NoStream, newEvents(2, "x.y")...)
+		for _, exp := range []ExpectedVersion{NoStream, Exactly(1), Exactly(3)} {
+			_, err := s.Append(ctx, stream, exp, newEvents(1, "x.y")...)
+			var ce *ConcurrencyError
+			if !errors.As(err, &ce) || ce.Actual != 2 || ce.Expected != exp || ce.Stream != stream {
+				t.Errorf("expected %d: got %v", exp, err)
+			}
+		}
+		if _, err := s.Append(ctx, streamID(), Exactly(4), newEvents(1, "x.y")...); err == nil {
+			t.Error("append at version 4 to an empty stream succeeded")
+		}
+		if v := mustAppend(t, s, stream, Any, newEvents(1, "x.y")...); v != 3 {
+			t.Errorf("Any append gave version %d, want 3", v)
+		}
+	})
+
+	t.Run("concurrent appends at the same expected version: exactly one wins", func(t *testing.T) {
+		t.Parallel()
+		s, stream := newStore(t), streamID()
+		mustAppend(t, s, stream, NoStream, newEvents(1, "x.y")...)
+		const writers = 16
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = s.Append(ctx, stream, Exactly(1), newEvents(2, "x.y")...)
+			}()
+		}
+		wg.Wait()
+		wins := 0
+		for _, err := range errs {
+			var ce *ConcurrencyError
+			switch {
+			case err == nil:
+				wins++
+			case errors.As(err, &ce):
+				if ce.Actual != 3 {
+					t.Errorf("loser saw actual version %d, want 3", ce.Actual)
+				}
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%d appends won, want exactly 1", wins)
+		}
+		got, _ := s.Load(ctx, stream)
+		if len(got) != 3 {
+			t.Fatalf("stream has %d events, want 3", len(got))
+		}
+	})
+
+	t.Run("re-appending stored events is an idempotent retry", func(t *testing.T) {
+		t.Parallel()
+		s, stream := newStore(t), streamID()
+		evs := newEvents(3, "x.y")
+		mustAppend(t, s, stream, NoStream, evs...)
+		mustAppend(t, s, stream, Exactly(3), newEvents(1, "x.z")...)
+		for _, exp := range []ExpectedVersion{NoStream, Any} {
+			v, err := s.Append(ctx, stream, exp, evs...)
+			if err != nil || v != 3 {
+				t.Errorf("retry with expected %d: version %d, err %v; want 3, nil", exp, v, err)
+			}
+		}
+		// a retry may carry other metadata (a new trace): still the same event
+		retry := append([]NewEvent(nil), evs[2])
+		retry[0].Metadata.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		if v, err := s.Append(ctx, stream, Exactly(2), retry...); err != nil || v != 3 {
+			t.Errorf("single-event retry: %d, %v", v, err)
+		}
+		got, _ := s.Load(ctx, stream)
+		if len(got) != 4 {
+			t.Fatalf("stream has %d events after retries, want 4", len(got))
+		}
+	})
+
+	t.Run("a stored id elsewhere or with other content is a conflict and writes nothing", func(t *testing.T) {
+		t.Parallel()
+		s, stream := newStore(t), streamID()
+		evs := newEvents(2, "x.y")
+		mustAppend(t, s, stream, NoStream, evs...)
+
+		changed := evs[0]
+		changed.Data = json.RawMessage(`{"n": 99}`)
+		otherType := evs[0]
+		otherType.Type = "x.other"
+		partial := []NewEvent{evs[1], newEvents(1, "x.y")[0]}
+		cases := map[string]struct {
+			stream string
+			exp    ExpectedVersion
+			evs    []NewEvent
+		}{
+			"other data":              {stream, Any, []NewEvent{changed}},
+			"other type":              {stream, Any, []NewEvent{otherType}},
+			"other stream":            {streamID(), NoStream, evs},
+			"other place":             {stream, Exactly(1), evs},
+			"part stored, part new":   {stream, Any, partial},
+			"stored in another order": {stream, Any, []NewEvent{evs[1], evs[0]}},
+		}
+		for name, c := range cases {
+			if _, err := s.Append(ctx, c.stream, c.exp, c.evs...); !errors.Is(err, ErrEventConflict) {
+				t.Errorf("%s: got %v, want ErrEventConflict", name, err)
+			}
+		}
+		got, _ := s.Load(ctx, stream)
+		if len(got) != 2 {
+			t.Fatalf("stream has %d events, want 2", len(got))
+		}
+	})
+
+	t.Run("invalid batches are refused before anything is written", func(t *testing.T) {
+		t.Parallel()
+		s, stream := newStore(t), streamID()
+		good := newEvents(1, "x.y")[0]
+		badID, noType, badJSON := good, good, good
+		badID.ID = "not-a-uuid"
+		noType.ID, noType.Type = uuid.NewString(), ""
+		badJSON.ID, badJSON.Data = uuid.NewString(), json.RawMessage(`{"a":`)
+		cases := map[string][]NewEvent{
+			"empty batch":      nil,
+			"bad id":           {badID},
+			"no type":          {newEvents(1, "x.y")[0], noType},
+			"data is not JSON": {badJSON},
+			"id twice":         {good, good},
+		}
+		for name, evs := range cases {
+			if _, err := s.Append(ctx, stream, Any, evs...); !errors.Is(err, ErrInvalidEvent) {
+				t.Errorf("%s: got %v, want ErrInvalidEvent", name, err)
+			}
+		}
+		got, _ := s.Load(ctx, stream)
+		if len(got) != 0 {
+			t.Fatalf("invalid appends wrote %d events", len(got))
+		}
+	})
+
+	t.Run("ReadAll follows the log in stream order and resumes after a cursor", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		streams := []string{streamID(), streamID(), streamID()}
+		for round := 0; round < 3; round++ {
+			for _, st := range streams {
+				mustAppend(t, s, st, Any, newEvents(2, "x.y")...)
+			}
+		}
+		mine := map[string]bool{streams[0]: true, streams[1]: true, streams[2]: true}
+		var all []Event
+		var cur Cursor
+		for {
+			page, err := s.ReadAll(ctx, cur, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			if len(page) > 4 {
+				t.Fatalf("page of %d events, limit 4", len(page))
+			}
+			for _, e := range page {
+				if !cur.Less(e.After()) {
+					t.Fatalf("ReadAll went backwards: %+v after %+v", e.After(), cur)
+				}
+				cur = e.After()
+				if mine[e.Stream] {
+					all = append(all, e)
+				}
+			}
+		}
+		if len(all) != 18 {
+			t.Fatalf("read %d of my events, want 18", len(all))
+		}
+		next := map[string]int64{}
+		for _, e := range all {
+			if e.Version != next[e.Stream]+1 {
+				t.Fatalf("stream %s: version %d after %d", e.Stream, e.Version, next[e.Stream])
+			}
+			next[e.Stream] = e.Version
+		}
+	})
+}
+
+func TestMemoryStoreContract(t *testing.T) {
+	m := NewMemory()
+	runContract(t, func(*testing.T) store { return m })
+}

@@ -1,0 +1,49 @@
+package eventstore
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/migrations"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// newPostgres returns a store on a fresh, migrated database of the dev
+// stack's PostgreSQL, dropped when t ends.
+func newPostgres(t *testing.T) *Postgres {
+	t.Helper()
+	url := testenv.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := migrations.Up(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	s := NewPostgres(pool, quiet)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestPostgresStoreContract(t *testing.T) {
+	s := newPostgres(t)
+	runContract(t, func(*testing.T) store { return s })
+}
+
+func TestMigrationsAreIdempotent(t *testing.T) {
+	s := newPostgres(t)
+	applied, err := migrations.Up(context.Background(), s.Pool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 0 {
+		t.Fatalf("second run applied %v", applied)
+	}
+}
