@@ -66,6 +66,20 @@ func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
 // Append appends events to stream in one transaction; see the package
 // documentation for its guarantees. It returns the stream's new version.
 func (s *Postgres) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...NewEvent) (int64, error) {
+	v, err := appendWith(ctx, s.pool, stream, expected, events)
+	if err == nil {
+		s.appended()
+	}
+	return v, err
+}
+
+// querier is what appendWith needs: the pool (one implicit transaction per
+// append) or, in tests, a transaction held open on purpose.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func appendWith(ctx context.Context, q querier, stream string, expected ExpectedVersion, events []NewEvent) (int64, error) {
 	batch, err := normalize(stream, events)
 	if err != nil {
 		return 0, err
@@ -85,13 +99,12 @@ func (s *Postgres) Append(ctx context.Context, stream string, expected ExpectedV
 		meta[i] = string(m)
 	}
 	var version int64
-	err = s.pool.QueryRow(ctx,
+	err = q.QueryRow(ctx,
 		`select append_events($1, $2, $3::uuid[], $4, $5, $6::jsonb[], $7::jsonb[])`,
 		stream, int64(expected), ids, types, schemas, data, meta).Scan(&version)
 	if err != nil {
 		return 0, appendError(stream, expected, err)
 	}
-	s.appended()
 	return version, nil
 }
 

@@ -1,0 +1,200 @@
+package eventstore
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// holdOpen appends in a transaction the caller commits or rolls back later.
+func holdOpen(t *testing.T, s *Postgres, stream string, evs []NewEvent) pgx.Tx {
+	t.Helper()
+	tx, err := s.Pool().Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A failing test must not leave the transaction open: closing the pool
+	// would wait for its connection forever.
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	if _, err := appendWith(context.Background(), tx, stream, Any, evs); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+func readMine(t *testing.T, s *Postgres, streams ...string) []Event {
+	t.Helper()
+	mine := map[string]bool{}
+	for _, st := range streams {
+		mine[st] = true
+	}
+	evs, err := s.ReadAll(context.Background(), Cursor{}, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Event
+	for _, e := range evs {
+		if mine[e.Stream] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestReadAllNeverPassesAnOpenTransaction: an event committed after an
+// earlier-started open transaction is held back until that one ends, and the
+// late commit then comes first in log order.
+func TestReadAllNeverPassesAnOpenTransaction(t *testing.T) {
+	s := newPostgres(t)
+	ctx := context.Background()
+	slow, fast := streamID(), streamID()
+
+	open := holdOpen(t, s, slow, newEvents(1, "x.slow"))
+	mustAppend(t, s, fast, NoStream, newEvents(1, "x.fast")...)
+	if got := readMine(t, s, slow, fast); len(got) != 0 {
+		t.Fatalf("ReadAll returned %d events past an open transaction", len(got))
+	}
+	if err := open.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := readMine(t, s, slow, fast)
+	if len(got) != 2 || got[0].Stream != slow || got[1].Stream != fast {
+		t.Fatalf("after the commit: %+v", got)
+	}
+
+	// A rolled-back transaction releases the horizon and leaves no event.
+	rolled, after := streamID(), streamID()
+	tx := holdOpen(t, s, rolled, newEvents(1, "x.rolled"))
+	mustAppend(t, s, after, NoStream, newEvents(1, "x.after")...)
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got = readMine(t, s, rolled, after)
+	if len(got) != 1 || got[0].Stream != after {
+		t.Fatalf("after the rollback: %+v", got)
+	}
+}
+
+// TestSubscriptionDeliversEveryLateCommitOnce: many writers hold their
+// transactions open for random times and a quarter roll back; a subscription
+// running meanwhile must deliver exactly the committed events, each once, in
+// version order per stream.
+func TestSubscriptionDeliversEveryLateCommitOnce(t *testing.T) {
+	s := newPostgres(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var mu sync.Mutex
+	delivered := map[string]int{}
+	lastVersion := map[string]int64{}
+	var orderErr error
+	sub := Subscription{Name: "late-commit-test", Store: s, Logger: quiet, BatchSize: 7, PollInterval: 20 * time.Millisecond,
+		Handle: func(_ context.Context, evs []Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, e := range evs {
+				delivered[e.ID]++
+				if e.Version <= lastVersion[e.Stream] && orderErr == nil && delivered[e.ID] == 1 {
+					orderErr = &ConcurrencyError{Stream: e.Stream, Actual: e.Version, Expected: ExpectedVersion(lastVersion[e.Stream])}
+				}
+				if e.Version > lastVersion[e.Stream] {
+					lastVersion[e.Stream] = e.Version
+				}
+			}
+			return nil
+		}}
+	subDone := make(chan error, 1)
+	go func() { subDone <- sub.Run(ctx) }()
+
+	streams := make([]string, 8)
+	for i := range streams {
+		streams[i] = streamID()
+	}
+	const writers = 48
+	var wg sync.WaitGroup
+	var cmu sync.Mutex
+	committed := map[string]bool{}
+	rolledBack := map[string]bool{}
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			evs := newEvents(1+w%3, "x.late")
+			tx, err := s.Pool().Begin(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := appendWith(ctx, tx, streams[w%len(streams)], Any, evs); err != nil {
+				t.Error(err)
+				_ = tx.Rollback(ctx)
+				return
+			}
+			time.Sleep(time.Duration(rand.IntN(150)) * time.Millisecond) // a slow writer, on purpose
+			rollback := w%4 == 0
+			if rollback {
+				err = tx.Rollback(ctx)
+			} else {
+				err = tx.Commit(ctx)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s.appended()
+			cmu.Lock()
+			for _, e := range evs {
+				if rollback {
+					rolledBack[e.ID] = true
+				} else {
+					committed[e.ID] = true
+				}
+			}
+			cmu.Unlock()
+		}()
+	}
+	wg.Wait()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(delivered)
+		mu.Unlock()
+		if n >= len(committed) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-subDone
+
+	mu.Lock()
+	defer mu.Unlock()
+	if orderErr != nil {
+		t.Errorf("out of stream order: %v", orderErr)
+	}
+	for id := range committed {
+		switch delivered[id] {
+		case 1:
+		case 0:
+			t.Errorf("committed event %s never delivered", id)
+		default:
+			t.Errorf("event %s delivered %d times", id, delivered[id])
+		}
+	}
+	for id := range delivered {
+		if rolledBack[id] {
+			t.Errorf("rolled-back event %s delivered", id)
+		} else if !committed[id] {
+			t.Errorf("unknown event %s delivered", id)
+		}
+	}
+	if len(committed) == 0 || len(rolledBack) == 0 {
+		t.Fatalf("the scenario did not run: %d committed, %d rolled back", len(committed), len(rolledBack))
+	}
+	t.Logf("%d committed events delivered once each, %d rolled back", len(committed), len(rolledBack))
+}

@@ -1,0 +1,93 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Subscription follows the global log from a durable checkpoint: it hands
+// batches of events, in log order, to Handle and saves the checkpoint after
+// Handle succeeds. Delivery is at-least-once: after a crash between Handle and
+// the checkpoint write, the batch is handed over again, so Handle must be
+// idempotent. It is woken by appends (LISTEN/NOTIFY) and polls as a fallback.
+type Subscription struct {
+	// Name keys the checkpoint: a durable id, never renamed casually.
+	Name   string
+	Store  *Postgres
+	Handle func(ctx context.Context, events []Event) error
+	Logger *slog.Logger
+
+	BatchSize    int           // default 500
+	PollInterval time.Duration // default 250ms; also the retry delay after an error
+}
+
+// Run follows the log until ctx ends; it returns ctx's error. Errors reading
+// the log or from Handle are logged and retried from the same checkpoint.
+func (s Subscription) Run(ctx context.Context) error {
+	if s.BatchSize <= 0 {
+		s.BatchSize = 500
+	}
+	if s.PollInterval <= 0 {
+		s.PollInterval = 250 * time.Millisecond
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	log := s.Logger.With("subscription", s.Name)
+	wake := s.Store.Wakeups(ctx)
+
+	var cursor Cursor
+	loaded := false
+	for ctx.Err() == nil {
+		if !loaded {
+			c, err := s.Store.Checkpoint(ctx, s.Name)
+			if err != nil {
+				log.Warn("read checkpoint failed; retrying", "error", err)
+				s.pause(ctx, wake)
+				continue
+			}
+			cursor, loaded = c, true
+		}
+		next, n, err := s.step(ctx, cursor)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("subscription step failed; retrying from the checkpoint", "error", err)
+			}
+			s.pause(ctx, wake)
+			continue
+		}
+		cursor = next
+		if n < s.BatchSize {
+			s.pause(ctx, wake) // caught up: wait for news
+		}
+	}
+	return ctx.Err()
+}
+
+// step reads one batch after cursor, hands it over and saves the checkpoint.
+func (s Subscription) step(ctx context.Context, cursor Cursor) (Cursor, int, error) {
+	events, err := s.Store.ReadAll(ctx, cursor, s.BatchSize)
+	if err != nil || len(events) == 0 {
+		return cursor, 0, err
+	}
+	if err := s.Handle(ctx, events); err != nil {
+		return cursor, 0, fmt.Errorf("handle %d events: %w", len(events), err)
+	}
+	next := events[len(events)-1].After()
+	if err := s.Store.SaveCheckpoint(ctx, s.Name, next); err != nil {
+		return cursor, 0, err
+	}
+	return next, len(events), nil
+}
+
+func (s Subscription) pause(ctx context.Context, wake <-chan struct{}) {
+	t := time.NewTimer(s.PollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-wake:
+	case <-t.C:
+	}
+}
