@@ -5,6 +5,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -107,7 +108,9 @@ func Ping(ctx context.Context, brokers []string) error {
 	}
 }
 
-// CreateTopic creates topic with the given partition count unless it exists.
+// CreateTopic creates topic with the given partition count unless it exists,
+// then waits (up to 30 s) until every partition has a leader, so producers
+// and consumers started right after do not see "not leader" errors.
 func CreateTopic(brokers []string, topic string, partitions int32) error {
 	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("tenantflow-admin"))
 	if err != nil {
@@ -115,13 +118,30 @@ func CreateTopic(brokers []string, topic string, partitions int32) error {
 	}
 	defer admin.Close()
 	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
-	if err != nil {
-		if te, ok := err.(*sarama.TopicError); ok && te.Err == sarama.ErrTopicAlreadyExists {
-			return nil
-		}
+	var te *sarama.TopicError
+	if err != nil && !(errors.As(err, &te) && te.Err == sarama.ErrTopicAlreadyExists) {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	return nil
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := admin.DescribeTopics([]string{topic})
+		if err == nil && len(md) == 1 && md[0].Err == sarama.ErrNoError && allLed(md[0].Partitions) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s has partitions without a leader after 30s (last error: %v)", topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func allLed(ps []*sarama.PartitionMetadata) bool {
+	for _, p := range ps {
+		if p.Err != sarama.ErrNoError || p.Leader < 0 {
+			return false
+		}
+	}
+	return len(ps) > 0
 }
 
 // SlogAdapter routes watermill's logs into slog.

@@ -1,0 +1,83 @@
+package kafka
+
+import (
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// KeyMetadata names the watermill metadata entry that becomes the Kafka
+// record key (it is not written as a header).
+const KeyMetadata = "partition_key"
+
+// HeaderMarshaler writes a watermill message as a plain Kafka record: every
+// metadata entry becomes a header of the same name, the payload is the value
+// and KeyMetadata is the key. Nothing private is added, so a message whose
+// metadata holds ce_* attributes is a CloudEvents binary-mode record that any
+// consumer can read without knowing watermill.
+type HeaderMarshaler struct{}
+
+var _ wmkafka.MarshalerUnmarshaler = HeaderMarshaler{}
+
+// Marshal implements watermill-kafka's Marshaler.
+func (HeaderMarshaler) Marshal(topic string, msg *message.Message) (*sarama.ProducerMessage, error) {
+	headers := make([]sarama.RecordHeader, 0, len(msg.Metadata))
+	for k, v := range msg.Metadata {
+		if k == KeyMetadata {
+			continue
+		}
+		headers = append(headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+	}
+	pm := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(msg.Payload), Headers: headers}
+	if key := msg.Metadata.Get(KeyMetadata); key != "" {
+		pm.Key = sarama.StringEncoder(key)
+	}
+	return pm, nil
+}
+
+// Unmarshal implements watermill-kafka's Unmarshaler: headers become
+// metadata, the key comes back as KeyMetadata, and the message UUID is the
+// CloudEvents id when there is one.
+func (HeaderMarshaler) Unmarshal(m *sarama.ConsumerMessage) (*message.Message, error) {
+	md := make(message.Metadata, len(m.Headers)+1)
+	for _, h := range m.Headers {
+		md.Set(string(h.Key), string(h.Value))
+	}
+	if len(m.Key) > 0 {
+		md.Set(KeyMetadata, string(m.Key))
+	}
+	id := md.Get("ce_id")
+	if id == "" {
+		id = watermill.NewUUID()
+	}
+	msg := message.NewMessage(id, m.Value)
+	msg.Metadata = md
+	return msg, nil
+}
+
+// NewRecordPublisher returns a publisher for the relay: HeaderMarshaler
+// records, acknowledged by all in-sync replicas, through an idempotent
+// producer with one request in flight per connection, so that retries can
+// neither duplicate nor reorder records of a partition.
+func NewRecordPublisher(brokers []string, logger watermill.LoggerAdapter) (message.Publisher, error) {
+	sc := wmkafka.DefaultSaramaSyncPublisherConfig()
+	sc.Version = protocolVersion
+	sc.ClientID = "tenantflow-relay"
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.Retry.Max = 10
+	sc.Metadata.Retry.Backoff = 250 * time.Millisecond // recover quickly after a broker restart
+	p, err := wmkafka.NewPublisher(wmkafka.PublisherConfig{
+		Brokers:               brokers,
+		Marshaler:             HeaderMarshaler{},
+		OverwriteSaramaConfig: sc,
+	}, logger)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}

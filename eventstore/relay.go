@@ -1,0 +1,241 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Topic is where the relay publishes every committed event.
+const Topic = "tenant.events.v1"
+
+// relayLockClass is the first key of the relay's advisory lock (the second is
+// the topic's hash), distinct from append_events' stream locks.
+const relayLockClass = 1952805749
+
+// Publisher is what the relay needs from the bus: Publish returns once the
+// broker acknowledged every message (watermill-kafka's sync publisher).
+type Publisher interface {
+	Publish(topic string, msgs ...*message.Message) error
+}
+
+// Relay publishes every committed event, in log order, to Topic as a
+// CloudEvents 1.0 binary-mode record keyed by stream id. The events table is
+// the outbox: the relay is a Subscription whose checkpoint advances only after
+// the broker acknowledged the batch, so a crash repeats records, never skips
+// them. Exactly one relay per topic is active (a PostgreSQL session advisory
+// lock); the others stand by and take over when its session ends.
+type Relay struct {
+	Store     *Postgres
+	Publisher Publisher
+	Logger    *slog.Logger
+	Topic     string // default Topic
+	Source    string // CloudEvents source; default "tenantflow"
+
+	// Lanes publish different streams concurrently; one stream always uses
+	// the same lane, in order, so its records stay in version order.
+	Lanes        int           // default 16
+	BatchSize    int           // default 500
+	PollInterval time.Duration // default 100ms
+	StandbyPoll  time.Duration // how often a standby tries to take over; default 1s
+
+	active atomic.Bool
+	// afterAck, for tests, runs after the broker acknowledged a batch and
+	// before the checkpoint is written.
+	afterAck func(context.Context)
+}
+
+// Active reports whether this instance currently holds the relay lock.
+func (r *Relay) Active() bool { return r.active.Load() }
+
+// Run relays until ctx ends, standing by while another instance is active.
+func (r *Relay) Run(ctx context.Context) error {
+	r.defaults()
+	for ctx.Err() == nil {
+		leaderCtx, release, err := r.lead(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.Logger.Warn("relay: cannot take the lead; retrying", "error", err)
+				sleep(ctx, r.StandbyPoll)
+			}
+			continue
+		}
+		r.Logger.Info("relay active", "topic", r.Topic)
+		r.active.Store(true)
+		_ = Subscription{
+			Name: "relay:" + r.Topic, Store: r.Store, Logger: r.Logger, Handle: r.publish,
+			BatchSize: r.BatchSize, PollInterval: r.PollInterval,
+		}.Run(leaderCtx)
+		r.active.Store(false)
+		release()
+		if ctx.Err() == nil {
+			r.Logger.Warn("relay lost the lead; standing by", "topic", r.Topic)
+		}
+	}
+	return ctx.Err()
+}
+
+func (r *Relay) defaults() {
+	if r.Topic == "" {
+		r.Topic = Topic
+	}
+	if r.Source == "" {
+		r.Source = "tenantflow"
+	}
+	if r.Lanes <= 0 {
+		r.Lanes = 16
+	}
+	if r.BatchSize <= 0 {
+		r.BatchSize = 500
+	}
+	if r.PollInterval <= 0 {
+		r.PollInterval = 100 * time.Millisecond
+	}
+	if r.StandbyPoll <= 0 {
+		r.StandbyPoll = time.Second
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+}
+
+// lead blocks until this instance holds the relay lock. The returned context
+// ends when the lock's session is lost; release gives the lock up.
+func (r *Relay) lead(ctx context.Context) (context.Context, func(), error) {
+	pooled, err := r.Store.Pool().Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn := pooled.Hijack() // the lock lives as long as this session
+	for {
+		var got bool
+		err := conn.QueryRow(ctx, `select pg_try_advisory_lock($1, hashtext($2))`, relayLockClass, r.Topic).Scan(&got)
+		if err != nil {
+			conn.Close(context.Background())
+			return nil, nil, fmt.Errorf("try relay lock: %w", err)
+		}
+		if got {
+			break
+		}
+		if !sleep(ctx, r.StandbyPoll) {
+			conn.Close(context.Background())
+			return nil, nil, ctx.Err()
+		}
+	}
+	leaderCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // lose the lead as soon as the session is gone
+		defer wg.Done()
+		defer cancel()
+		for sleep(leaderCtx, r.StandbyPoll) {
+			pctx, pcancel := context.WithTimeout(leaderCtx, r.StandbyPoll*3)
+			err := conn.Ping(pctx)
+			pcancel()
+			if err != nil && leaderCtx.Err() == nil {
+				r.Logger.Error("relay lock session lost", "error", err)
+				return
+			}
+		}
+	}()
+	release := func() {
+		cancel()
+		wg.Wait()
+		conn.Close(context.Background()) // ends the session: the lock is released
+	}
+	return leaderCtx, release, nil
+}
+
+// publish sends one batch, lane by lane, and returns once every record is
+// acknowledged.
+func (r *Relay) publish(ctx context.Context, events []Event) error {
+	lanes := make([][]*message.Message, r.Lanes)
+	for _, e := range events {
+		msg, err := r.toMessage(e)
+		if err != nil {
+			return err
+		}
+		h := fnv.New32a()
+		h.Write([]byte(e.Stream))
+		i := int(h.Sum32() % uint32(r.Lanes))
+		lanes[i] = append(lanes[i], msg)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, r.Lanes)
+	for i, msgs := range lanes {
+		if len(msgs) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.Publisher.Publish(r.Topic, msgs...)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("publish to %s: %w", r.Topic, err)
+	}
+	if r.afterAck != nil {
+		r.afterAck(ctx)
+	}
+	return nil
+}
+
+// Payload is the record value: the event's data and its stream version.
+type Payload struct {
+	StreamVersion int64           `json:"streamVersion"`
+	Data          json.RawMessage `json:"data"`
+}
+
+// toMessage maps an event onto the CloudEvents Kafka binding, binary mode.
+// Extension names are lower-case letters and digits, as the spec requires.
+func (r *Relay) toMessage(e Event) (*message.Message, error) {
+	body, err := json.Marshal(Payload{StreamVersion: e.Version, Data: e.Data})
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	m := message.NewMessage(e.ID, body)
+	set := func(k, v string) {
+		if v != "" {
+			m.Metadata.Set(k, v)
+		}
+	}
+	set("partition_key", e.Stream) // = adapters/kafka.KeyMetadata
+	set("ce_specversion", "1.0")
+	set("ce_id", e.ID)
+	set("ce_source", r.Source)
+	set("ce_type", e.Type)
+	set("ce_subject", e.Stream)
+	set("ce_time", e.RecordedAt.UTC().Format(time.RFC3339Nano))
+	set("content-type", "application/json")
+	set("ce_streamversion", strconv.FormatInt(e.Version, 10))
+	set("ce_position", strconv.FormatInt(e.Position, 10))
+	set("ce_schemaversion", strconv.Itoa(e.SchemaVersion))
+	set("ce_correlationid", e.Metadata.CorrelationID)
+	set("ce_causationid", e.Metadata.CausationID)
+	set("ce_traceparent", e.Metadata.TraceParent)
+	set("ce_tracestate", e.Metadata.TraceState)
+	return m, nil
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
