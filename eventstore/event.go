@@ -30,8 +30,10 @@
 //     cluster holds the horizon back: readers and the relay wait (latency),
 //     they never skip. Keep unrelated write transactions short.
 //   - Transaction ids are not preserved by a logical dump and restore into a
-//     new cluster: its ids restart below the stored ones, so new events would
-//     sort before old ones. CheckHorizon reports this; RepairAfterRestore
+//     new cluster: its ids restart below the stored ones, so readers would see
+//     none of the restored events (they lie beyond the horizon) and new events
+//     would sort before them. CheckHorizon reports this, and tenantd will not
+//     start its relay until it is repaired; RepairAfterRestore
 //     (run by `tenantctl migrate --repair-after-restore`) rewrites the stored
 //     ids to 0 — keeping per-stream order, which follows positions — and
 //     moves every checkpoint so that nothing is skipped (some events may be

@@ -5,19 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/internal/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
@@ -60,68 +59,6 @@ func (e *relayEnv) start(t *testing.T, afterAck func(context.Context)) (r *Relay
 	return r, stop
 }
 
-// record is one Kafka record as read back.
-type record struct {
-	partition int32
-	offset    int64
-	key       string
-	headers   map[string]string
-	raw       *sarama.ConsumerMessage
-}
-
-// consume reads every partition of topic from the start until done says so
-// or 60 s pass.
-// done gets the records so far and how many distinct event ids they hold.
-func consume(t *testing.T, brokers []string, topic string, done func(rs []record, unique int) bool) []record {
-	t.Helper()
-	cfg := kafka.SaramaConfig("tenantflow-test-reader")
-	c, err := sarama.NewConsumer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan record, 1024)
-	for _, p := range parts {
-		// A partition of a topic created a moment ago may not be served yet.
-		var pc sarama.PartitionConsumer
-		waitFor(t, fmt.Sprintf("partition %d of %s served", p, topic), func() bool {
-			pc, err = c.ConsumePartition(topic, p, sarama.OffsetOldest)
-			return err == nil
-		})
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				h := map[string]string{}
-				for _, hd := range m.Headers {
-					h[string(hd.Key)] = string(hd.Value)
-				}
-				ch <- record{partition: m.Partition, offset: m.Offset, key: string(m.Key), headers: h, raw: m}
-			}
-		}()
-	}
-	var got []record
-	seen := map[string]bool{}
-	deadline := time.After(60 * time.Second)
-	for !done(got, len(seen)) {
-		select {
-		case r := <-ch:
-			got = append(got, r)
-			seen[r.headers["ce_id"]] = true
-		case <-deadline:
-			t.Fatalf("gave up after 60s with %d records", len(got))
-		}
-	}
-	return got
-}
-
-func uniqueIDs(n int) func([]record, int) bool {
-	return func(_ []record, unique int) bool { return unique >= n }
-}
-
 func TestRelayPublishesValidCloudEvents(t *testing.T) {
 	env := newRelayEnv(t)
 	want := map[string]NewEvent{}
@@ -135,17 +72,17 @@ func TestRelayPublishesValidCloudEvents(t *testing.T) {
 		mustAppend(t, env.store, st, NoStream, evs...)
 	}
 	env.start(t, nil)
-	recs := consume(t, env.brokers, env.topic, uniqueIDs(len(want)))
+	recs := kafkatest.Read(t, env.brokers, env.topic, kafkatest.UniqueIDs(len(want)))
 
 	for _, r := range recs {
-		ev, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(r.raw))
+		ev, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(r.Raw))
 		if err != nil {
-			t.Fatalf("not a CloudEvent: %v (headers %v)", err, r.headers)
+			t.Fatalf("not a CloudEvent: %v (headers %v)", err, r.Headers)
 		}
 		if err := ev.Validate(); err != nil {
 			t.Fatalf("invalid CloudEvent: %v", err)
 		}
-		if binding.ToMessage(ev) == nil || kafka_sarama.NewMessageFromConsumerMessage(r.raw).ReadEncoding() != binding.EncodingBinary {
+		if binding.ToMessage(ev) == nil || kafka_sarama.NewMessageFromConsumerMessage(r.Raw).ReadEncoding() != binding.EncodingBinary {
 			t.Errorf("record is not in binary mode")
 		}
 		orig, ok := want[ev.ID()]
@@ -153,7 +90,7 @@ func TestRelayPublishesValidCloudEvents(t *testing.T) {
 			t.Fatalf("unexpected event %s", ev.ID())
 		}
 		if ev.SpecVersion() != "1.0" || ev.Type() != orig.Type || ev.Source() != "tenantflow" ||
-			ev.Subject() != r.key || !strings.HasPrefix(ev.Subject(), "tenant-") || ev.DataContentType() != "application/json" || ev.Time().IsZero() {
+			ev.Subject() != r.Key || !strings.HasPrefix(ev.Subject(), "tenant-") || ev.DataContentType() != "application/json" || ev.Time().IsZero() {
 			t.Errorf("attributes: %s", ev)
 		}
 		ext := ev.Extensions()
@@ -197,12 +134,12 @@ func TestRelayCrashBetweenAckAndCheckpoint(t *testing.T) {
 	}
 
 	second, _ := env.start(t, nil)
-	recs := consume(t, env.brokers, env.topic, func(rs []record, unique int) bool {
+	recs := kafkatest.Read(t, env.brokers, env.topic, func(rs []kafkatest.Record, unique int) bool {
 		return unique >= len(ids) && len(rs) > len(ids)
 	})
 	seen := map[string]int{}
 	for _, r := range recs {
-		seen[r.headers["ce_id"]]++
+		seen[r.Headers["ce_id"]]++
 	}
 	for id := range ids {
 		if seen[id] == 0 {
@@ -248,29 +185,29 @@ func TestRelayOrdering(t *testing.T) {
 	wg.Wait()
 	t.Logf("appended %d events in %s", streams*perStream, time.Since(began).Round(time.Millisecond))
 	total := streams * perStream
-	recs := consume(t, env.brokers, env.topic, uniqueIDs(total))
+	recs := kafkatest.Read(t, env.brokers, env.topic, kafkatest.UniqueIDs(total))
 
-	checkOrder := func(client string, rs []record) {
+	checkOrder := func(client string, rs []kafkatest.Record) {
 		t.Helper()
 		partition := map[string]int32{}
 		last := map[string]int64{}
 		seen := map[string]bool{}
 		// records of one partition come in offset order from both readers
 		for _, r := range rs {
-			id := r.headers["ce_id"]
+			id := r.Headers["ce_id"]
 			if seen[id] {
 				continue
 			}
 			seen[id] = true
-			v, _ := strconv.ParseInt(r.headers["ce_streamversion"], 10, 64)
-			if p, ok := partition[r.key]; ok && p != r.partition {
-				t.Fatalf("%s: stream %s on partitions %d and %d", client, r.key, p, r.partition)
+			v, _ := strconv.ParseInt(r.Headers["ce_streamversion"], 10, 64)
+			if p, ok := partition[r.Key]; ok && p != r.Partition {
+				t.Fatalf("%s: stream %s on partitions %d and %d", client, r.Key, p, r.Partition)
 			}
-			partition[r.key] = r.partition
-			if v != last[r.key]+1 {
-				t.Fatalf("%s: stream %s version %d after %d", client, r.key, v, last[r.key])
+			partition[r.Key] = r.Partition
+			if v != last[r.Key]+1 {
+				t.Fatalf("%s: stream %s version %d after %d", client, r.Key, v, last[r.Key])
 			}
-			last[r.key] = v
+			last[r.Key] = v
 		}
 		if len(seen) != total || len(partition) != streams {
 			t.Fatalf("%s: %d events on %d streams, want %d on %d", client, len(seen), len(partition), total, streams)
@@ -281,7 +218,6 @@ func TestRelayOrdering(t *testing.T) {
 		}
 		t.Logf("%s: %d records, %d events, %d streams spread over %d partitions, all in version order", client, len(rs), len(seen), len(partition), len(parts))
 	}
-	sortRecords(recs)
 	checkOrder("sarama", recs)
 
 	kc, err := exec.LookPath("kcat")
@@ -293,7 +229,7 @@ func TestRelayOrdering(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kcat: %v", err)
 	}
-	var kr []record
+	var kr []kafkatest.Record
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.SplitN(line, "\t", 4)
 		if len(f) != 4 {
@@ -306,7 +242,7 @@ func TestRelayOrdering(t *testing.T) {
 			k, v, _ := strings.Cut(kv, "=")
 			h[k] = v
 		}
-		kr = append(kr, record{partition: int32(p), offset: o, key: f[2], headers: h})
+		kr = append(kr, kafkatest.Record{Partition: int32(p), Offset: o, Key: f[2], Headers: h})
 	}
 	checkOrder("kcat", kr)
 }
@@ -327,7 +263,7 @@ func TestRelayStandbyTakesOver(t *testing.T) {
 	}
 	first := newEvents(5, "x.before")
 	mustAppend(t, env.store, streamID(), NoStream, first...)
-	consume(t, env.brokers, env.topic, uniqueIDs(5))
+	kafkatest.Read(t, env.brokers, env.topic, kafkatest.UniqueIDs(5))
 
 	stopActive()
 	waitFor(t, "standby takes over", standby.Active)
@@ -335,7 +271,7 @@ func TestRelayStandbyTakesOver(t *testing.T) {
 		t.Fatal("the stopped relay still claims to be active")
 	}
 	mustAppend(t, env.store, streamID(), NoStream, newEvents(5, "x.after")...)
-	consume(t, env.brokers, env.topic, uniqueIDs(10))
+	kafkatest.Read(t, env.brokers, env.topic, kafkatest.UniqueIDs(10))
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -347,13 +283,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func sortRecords(rs []record) {
-	sort.SliceStable(rs, func(i, j int) bool {
-		if rs[i].partition != rs[j].partition {
-			return rs[i].partition < rs[j].partition
-		}
-		return rs[i].offset < rs[j].offset
-	})
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
@@ -173,19 +180,38 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
+// devStackEnv is the dev stack's settings with a database of the test's own.
 func devStackEnv(t *testing.T) map[string]string {
-	return testenv.Require(t,
+	env := testenv.Require(t,
 		"TENANTFLOW_DATABASE_URL", "TENANTFLOW_KAFKA_BROKERS",
 		"TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
+	env["TENANTFLOW_DATABASE_URL"] = testenv.NewDatabase(t)
+	return env
 }
+
+// readyzUntil polls /readyz until cond holds (the event log's start-up —
+// migrations, topic — takes a moment) and returns the last answer.
+func (p *proc) readyzUntil(t *testing.T, what string, cond func(code int, b readyBody) bool) (int, readyBody) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body := p.readyz(t)
+		if cond(code, body) {
+			return code, body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never showed %s; last: %d %+v", what, code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func isReady(code int, _ readyBody) bool { return code == http.StatusOK }
 
 func TestReadyOnTheRealDevStackAndStopsOnSIGTERM(t *testing.T) {
 	p := start(t, devStackEnv(t))
-	code, body := p.readyz(t)
-	if code != http.StatusOK {
-		t.Fatalf("/readyz = %d %+v", code, body)
-	}
-	for _, dep := range []string{"postgres", "kafka", "keycloak"} {
+	_, body := p.readyzUntil(t, "ready", isReady)
+	for _, dep := range []string{"postgres", "kafka", "keycloak", "eventlog"} {
 		if body.Checks[dep] != "ok" {
 			t.Errorf("check %s = %q", dep, body.Checks[dep])
 		}
@@ -204,9 +230,9 @@ func TestEmbeddedBrokerWhenNoneConfigured(t *testing.T) {
 	if !strings.Contains(p.out.String(), "EMBEDDED KAFKA BROKER") || !strings.Contains(p.out.String(), "NOT durable") {
 		t.Errorf("the embedded broker must be announced loudly:\n%s", p.out)
 	}
-	code, body := p.readyz(t)
-	if code != http.StatusOK || body.Checks["kafka"] != "ok" {
-		t.Fatalf("/readyz = %d %+v", code, body)
+	_, body := p.readyzUntil(t, "ready", isReady)
+	if body.Checks["kafka"] != "ok" || body.Checks["eventlog"] != "ok" {
+		t.Fatalf("/readyz = %+v", body)
 	}
 	if _, ok := body.Checks["keycloak"]; ok {
 		t.Error("keycloak is checked although it is not configured")
@@ -218,7 +244,7 @@ func TestNotReadyNamesTheMissingDependency(t *testing.T) {
 	env := devStackEnv(t)
 	env["TENANTFLOW_KEYCLOAK_URL"] = "http://" + freeAddr(t) // nothing listens there
 	p := start(t, env)
-	code, body := p.readyz(t)
+	code, body := p.readyzUntil(t, "the event log up", func(_ int, b readyBody) bool { return b.Checks["eventlog"] == "ok" })
 	if code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz = %d, want 503", code)
 	}
@@ -249,4 +275,35 @@ func TestRefusesAnInvalidConfigNamingEachVariable(t *testing.T) {
 			t.Errorf("output does not name %s:\n%s", name, out)
 		}
 	}
+}
+
+// TestRelaysCommittedEventsToTheTopic: an event appended to the log of a
+// running tenantd reaches tenant.events.v1 on the real broker.
+func TestRelaysCommittedEventsToTheTopic(t *testing.T) {
+	env := devStackEnv(t)
+	p := start(t, env)
+	p.readyzUntil(t, "ready", isReady)
+
+	ctx := context.Background()
+	pool, err := postgres.Open(ctx, env["TENANTFLOW_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := eventstore.NewPostgres(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer store.Close()
+	id := uuid.NewString()
+	stream := "tenant-" + uuid.NewString()
+	if _, err := store.Append(ctx, stream, eventstore.NoStream, eventstore.NewEvent{
+		ID: id, Type: "tenant.smoke.happened", Data: []byte(`{"ok":true}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	recs := kafkatest.Read(t, strings.Split(env["TENANTFLOW_KAFKA_BROKERS"], ","), eventstore.Topic, kafkatest.Contains(id))
+	for _, r := range recs {
+		if r.Headers["ce_id"] == id && (r.Key != stream || r.Headers["ce_type"] != "tenant.smoke.happened") {
+			t.Errorf("record %v", r)
+		}
+	}
+	p.stop(t)
 }

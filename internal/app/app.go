@@ -9,18 +9,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/api"
+	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/migrations"
 )
 
 // Run starts tenantd and blocks until ctx is cancelled (SIGTERM), then shuts
 // down gracefully within cfg.ShutdownTimeout. Dependencies that are down do
-// not stop it from starting: /readyz reports them until they answer.
+// not stop it from starting: /readyz reports them, and the log's start-up
+// (migrations, topic, relay) is retried until they answer.
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -38,17 +42,106 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		brokers = emb.Brokers()
 	}
 
+	store := eventstore.NewPostgres(pool, logger)
+	defer store.Close()
+	publisher, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(logger))
+	if err != nil {
+		return fmt.Errorf("kafka publisher: %w", err)
+	}
+	defer publisher.Close()
+
+	var workers sync.WaitGroup
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer func() { stopWork(); workers.Wait() }()
+	log := &startup{}
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		if !log.run(workCtx, logger, store, brokers, cfg.KafkaPartitions) {
+			return
+		}
+		relay := &eventstore.Relay{Store: store, Publisher: publisher, Logger: logger}
+		_ = relay.Run(workCtx)
+	}()
+
 	checks := []api.Check{
 		{Name: "postgres", Fn: pool.Ping},
 		{Name: "kafka", Fn: func(ctx context.Context) error { return kafka.Ping(ctx, brokers) }},
+		{Name: "eventlog", Fn: log.ready},
 	}
 	if cfg.KeycloakConfigured() {
 		kc := keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword)
 		checks = append(checks, api.Check{Name: "keycloak", Fn: kc.Ping})
 	}
 
+	return serve(ctx, cfg, logger, api.NewRouter(checks, cfg.ReadyCheckTimeout))
+}
+
+// startup brings the event log up: schema migrations, a log that belongs to
+// this cluster, the topic. It retries until it succeeds or ctx ends.
+type startup struct {
+	mu   sync.Mutex
+	err  error
+	done bool
+}
+
+func (s *startup) run(ctx context.Context, logger *slog.Logger, store *eventstore.Postgres, brokers []string, partitions int32) bool {
+	s.set(false, errors.New("starting"))
+	for delay := time.Second; ctx.Err() == nil; delay = min(2*delay, 30*time.Second) {
+		err := s.once(ctx, logger, store, brokers, partitions)
+		if err == nil {
+			s.set(true, nil)
+			return true
+		}
+		s.set(false, err)
+		if ctx.Err() == nil {
+			logger.Error("event log not ready; retrying", "error", err, "retry_in", delay.String())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+	}
+	return false
+}
+
+func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventstore.Postgres, brokers []string, partitions int32) error {
+	applied, err := migrations.Up(ctx, store.Pool())
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		logger.Info("database migrated", "applied", applied)
+	}
+	if err := store.CheckHorizon(ctx); err != nil {
+		return err
+	}
+	if err := kafka.CreateTopic(brokers, eventstore.Topic, partitions); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *startup) set(done bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done, s.err = done, err
+}
+
+// ready is the /readyz check: the log is migrated and the relay running.
+func (s *startup) ready(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil
+	}
+	return s.err
+}
+
+// serve runs the HTTP server until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, handler http.Handler) error {
 	srv := &http.Server{
-		Handler:           api.NewRouter(checks, cfg.ReadyCheckTimeout),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}

@@ -30,6 +30,10 @@ type Config struct {
 	// in-process, non-durable broker, so tenantd starts on a machine without a JDK.
 	KafkaBrokers []string `env:"TENANTFLOW_KAFKA_BROKERS" envSeparator:","`
 
+	// KafkaPartitions is the partition count of tenant.events.v1 when tenantd
+	// creates it. An existing topic is left as it is.
+	KafkaPartitions int32 `env:"TENANTFLOW_KAFKA_PARTITIONS" envDefault:"12"`
+
 	// KeycloakURL is the base URL of Keycloak. Empty means identity is not
 	// configured: readiness does not check it.
 	KeycloakURL           string `env:"TENANTFLOW_KEYCLOAK_URL"`
@@ -92,6 +96,10 @@ func (c Config) Validate() error {
 		if host, port, err := net.SplitHostPort(strings.TrimSpace(b)); err != nil || host == "" || port == "" {
 			bad("TENANTFLOW_KAFKA_BROKERS", "%q is not host:port", b)
 		}
+	}
+
+	if c.KafkaPartitions < 1 || c.KafkaPartitions > 10000 {
+		bad("TENANTFLOW_KAFKA_PARTITIONS", "must be between 1 and 10000, got %d", c.KafkaPartitions)
 	}
 
 	if c.KeycloakURL != "" {

@@ -1,0 +1,106 @@
+// Package kafkatest reads a topic back in tests, as an independent consumer
+// would: every partition from the oldest offset, no consumer group.
+package kafkatest
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
+)
+
+// Record is one Kafka record as read back.
+type Record struct {
+	Partition int32
+	Offset    int64
+	Key       string
+	Headers   map[string]string
+	Raw       *sarama.ConsumerMessage
+}
+
+// Read reads topic until done — given the records so far and how many
+// distinct ce_id headers they hold — says so, or fails t after 60 s. The
+// records come back sorted by partition and offset.
+func Read(t testing.TB, brokers []string, topic string, done func(rs []Record, unique int) bool) []Record {
+	t.Helper()
+	c, err := sarama.NewConsumer(brokers, kafka.SaramaConfig("tenantflow-test-reader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	parts, err := c.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan Record, 1024)
+	for _, p := range parts {
+		// A partition of a topic created a moment ago may not be served yet.
+		var pc sarama.PartitionConsumer
+		deadline := time.Now().Add(30 * time.Second)
+		for pc, err = c.ConsumePartition(topic, p, sarama.OffsetOldest); err != nil; pc, err = c.ConsumePartition(topic, p, sarama.OffsetOldest) {
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d of %s: %v", p, topic, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				h := map[string]string{}
+				for _, hd := range m.Headers {
+					h[string(hd.Key)] = string(hd.Value)
+				}
+				ch <- Record{Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Headers: h, Raw: m}
+			}
+		}()
+	}
+	var got []Record
+	seen := map[string]bool{}
+	deadline := time.After(60 * time.Second)
+	for !done(got, len(seen)) {
+		select {
+		case r := <-ch:
+			got = append(got, r)
+			seen[r.Headers["ce_id"]] = true
+		case <-deadline:
+			t.Fatalf("%s: gave up after 60s with %d records (%d distinct ids)", topic, len(got), len(seen))
+		}
+	}
+	Sort(got)
+	return got
+}
+
+// UniqueIDs is a done condition: at least n distinct event ids.
+func UniqueIDs(n int) func([]Record, int) bool {
+	return func(_ []Record, unique int) bool { return unique >= n }
+}
+
+// Contains is a done condition: a record with ce_id id has arrived.
+func Contains(id string) func([]Record, int) bool {
+	return func(rs []Record, _ int) bool {
+		for _, r := range rs {
+			if r.Headers["ce_id"] == id {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Sort orders records by partition, then offset.
+func Sort(rs []Record) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		if rs[i].Partition != rs[j].Partition {
+			return rs[i].Partition < rs[j].Partition
+		}
+		return rs[i].Offset < rs[j].Offset
+	})
+}
+
+// String is for failure messages.
+func (r Record) String() string {
+	return fmt.Sprintf("p%d@%d key=%s %v", r.Partition, r.Offset, r.Key, r.Headers)
+}
