@@ -1,6 +1,6 @@
-// Command tenantctl is the operator CLI for tenantflow. Later issues add
-// migrate, replay, history and events; this skeleton checks configuration and
-// readiness.
+// Command tenantctl is the operator CLI for tenantflow: configuration and
+// readiness checks and database migrations. Later issues add replay, history
+// and events.
 package main
 
 import (
@@ -12,6 +12,7 @@ var version = "dev"
 
 type cli struct {
 	Config  configCmd  `cmd:"" help:"Validate the TENANTFLOW_* configuration and print it with secrets hidden."`
+	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and check the event log (tenantd also migrates at start)."`
 	Ready   readyCmd   `cmd:"" help:"Ask a running tenantd whether it is ready; exit 1 if not."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
