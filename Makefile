@@ -22,9 +22,10 @@ lint:
 	go vet ./...
 	go tool staticcheck -checks 'all,-ST1000,-ST1003' ./...
 
-## bench: benchmarks on the dev stack (later issues add them)
+## bench: benchmarks on the dev stack, printed as Markdown tables (raw output in .devstack/bench.txt)
 bench: up
-	$(WITH_ENV) go test -run '^$$' -bench . -benchmem ./...
+	$(WITH_ENV) { go test -run '^$$' -bench 'Append' -benchtime 3s ./eventstore/ && \
+	  go test -run '^$$' -bench 'Relay' -benchtime 1x ./eventstore/; } | tee .devstack/bench.txt | go run ./internal/tools/benchtable
 
 ## build: the two binaries into bin/
 build:

@@ -46,7 +46,7 @@ func sameJSON(t *testing.T, a, b json.RawMessage) bool {
 	return string(ja) == string(jb)
 }
 
-func mustAppend(t *testing.T, s store, stream string, exp ExpectedVersion, evs ...NewEvent) int64 {
+func mustAppend(t testing.TB, s store, stream string, exp ExpectedVersion, evs ...NewEvent) int64 {
 	t.Helper()
 	v, err := s.Append(context.Background(), stream, exp, evs...)
 	if err != nil {

@@ -18,6 +18,10 @@ import (
 // notifyChannel is the LISTEN/NOTIFY channel that wakes readers of the log.
 const notifyChannel = "tenantflow_events"
 
+// notifyEvery bounds how often the store sends NOTIFY, and so the extra delay
+// readers in other processes see; readers in this process are woken at once.
+const notifyEvery = 5 * time.Millisecond
+
 // Postgres is the event store on PostgreSQL (schema in migrations/). It is
 // safe for concurrent use; Close stops its background notifier.
 type Postgres struct {
@@ -121,7 +125,7 @@ func appendError(stream string, expected ExpectedVersion, err error) error {
 			if pgErr.ConstraintName == "events_event_id_key" {
 				return fmt.Errorf("append to %s: %w", stream, ErrEventConflict)
 			}
-			if pgErr.ConstraintName == "events_stream_version_key" {
+			if pgErr.ConstraintName == "events_pkey" {
 				return fmt.Errorf("append to %s: version taken concurrently: %w", stream, err)
 			}
 		}
@@ -251,6 +255,13 @@ func (s *Postgres) notifier() {
 			s.logger.Warn("notify readers of new events failed", "error", err)
 		}
 		cancel()
+		// At most one NOTIFY per notifyEvery: under load one covers many
+		// appends, instead of costing the server a statement per append.
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(notifyEvery):
+		}
 	}
 }
 

@@ -15,7 +15,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // newPostgres returns a store on a fresh, migrated database of the dev
 // stack's PostgreSQL, dropped when t ends.
-func newPostgres(t *testing.T) *Postgres {
+func newPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	url := testenv.NewDatabase(t)
 	ctx := context.Background()

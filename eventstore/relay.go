@@ -51,7 +51,7 @@ type Relay struct {
 	active atomic.Bool
 	// afterAck, for tests, runs after the broker acknowledged a batch and
 	// before the checkpoint is written.
-	afterAck func(context.Context)
+	afterAck func(context.Context, []Event)
 }
 
 // Active reports whether this instance currently holds the relay lock.
@@ -186,7 +186,7 @@ func (r *Relay) publish(ctx context.Context, events []Event) error {
 		return fmt.Errorf("publish to %s: %w", r.Topic, err)
 	}
 	if r.afterAck != nil {
-		r.afterAck(ctx)
+		r.afterAck(ctx, events)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ type relayEnv struct {
 	pub     Publisher
 }
 
-func newRelayEnv(t *testing.T) *relayEnv {
+func newRelayEnv(t testing.TB) *relayEnv {
 	t.Helper()
 	brokers := testenv.KafkaBrokers(t)
 	s := newPostgres(t)
@@ -46,7 +46,7 @@ func newRelayEnv(t *testing.T) *relayEnv {
 }
 
 // start runs a relay until the returned stop is called (or the test ends).
-func (e *relayEnv) start(t *testing.T, afterAck func(context.Context)) (r *Relay, stop func()) {
+func (e *relayEnv) start(t testing.TB, afterAck func(context.Context, []Event)) (r *Relay, stop func()) {
 	t.Helper()
 	r = &Relay{Store: e.store, Publisher: e.pub, Topic: e.topic, Logger: quiet,
 		PollInterval: 20 * time.Millisecond, StandbyPoll: 100 * time.Millisecond, afterAck: afterAck}
@@ -123,7 +123,7 @@ func TestRelayCrashBetweenAckAndCheckpoint(t *testing.T) {
 
 	crashed := make(chan struct{})
 	var once sync.Once
-	_, stopFirst := env.start(t, func(ctx context.Context) {
+	_, stopFirst := env.start(t, func(ctx context.Context, _ []Event) {
 		once.Do(func() { close(crashed) })
 		<-ctx.Done() // the process dies here: the checkpoint write that follows fails
 	})
