@@ -74,7 +74,9 @@ func BenchmarkAppend(b *testing.B) {
 				batches[i] = newEvents(size, "bench.happened")
 			}
 			name := fmt.Sprintf("events=%d/writers=%d", size, writers)
-			b.Run(name+"/store", func(b *testing.B) {
+			// op appends the i-th batch of writer w (fresh ids) to that writer's stream.
+			type op func(stream string, version int64, evs []NewEvent) error
+			run := func(b *testing.B, write op) {
 				streams := make([]string, writers)
 				for i := range streams {
 					streams[i] = streamID()
@@ -84,21 +86,18 @@ func BenchmarkAppend(b *testing.B) {
 					for j := range evs {
 						evs[j].ID = uuid.NewString()
 					}
-					_, err := s.Append(ctx, streams[w], Exactly(int64(i*size)), evs...)
+					return write(streams[w], int64(i*size), evs)
+				})
+			}
+			b.Run(name+"/store", func(b *testing.B) {
+				run(b, func(stream string, version int64, evs []NewEvent) error {
+					_, err := s.Append(ctx, stream, Exactly(version), evs...)
 					return err
 				})
 			})
 			b.Run(name+"/raw", func(b *testing.B) {
-				streams := make([]string, writers)
-				for i := range streams {
-					streams[i] = streamID()
-				}
-				parallel(b, writers, size, func(w, i int) error {
-					evs := slices.Clone(batches[(w*7919+i)%len(batches)])
-					for j := range evs {
-						evs[j].ID = uuid.NewString()
-					}
-					return rawInsert(ctx, s.Pool(), streams[w], int64(i*size), evs)
+				run(b, func(stream string, version int64, evs []NewEvent) error {
+					return rawInsert(ctx, s.Pool(), stream, version, evs)
 				})
 			})
 		}

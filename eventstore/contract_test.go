@@ -55,6 +55,15 @@ func mustAppend(t testing.TB, s store, stream string, exp ExpectedVersion, evs .
 	return v
 }
 
+// wantEvents fails t unless stream holds exactly n events.
+func wantEvents(t *testing.T, s store, stream string, n int) {
+	t.Helper()
+	got, err := s.Load(context.Background(), stream)
+	if err != nil || len(got) != n {
+		t.Fatalf("stream %s has %d events (%v), want %d", stream, len(got), err, n)
+	}
+}
+
 func runContract(t *testing.T, newStore func(t *testing.T) store) {
 	ctx := context.Background()
 
@@ -149,10 +158,7 @@ func runContract(t *testing.T, newStore func(t *testing.T) store) {
 		if wins != 1 {
 			t.Fatalf("%d appends won, want exactly 1", wins)
 		}
-		got, _ := s.Load(ctx, stream)
-		if len(got) != 3 {
-			t.Fatalf("stream has %d events, want 3", len(got))
-		}
+		wantEvents(t, s, stream, 3)
 	})
 
 	t.Run("re-appending stored events is an idempotent retry", func(t *testing.T) {
@@ -173,10 +179,7 @@ func runContract(t *testing.T, newStore func(t *testing.T) store) {
 		if v, err := s.Append(ctx, stream, Exactly(2), retry...); err != nil || v != 3 {
 			t.Errorf("single-event retry: %d, %v", v, err)
 		}
-		got, _ := s.Load(ctx, stream)
-		if len(got) != 4 {
-			t.Fatalf("stream has %d events after retries, want 4", len(got))
-		}
+		wantEvents(t, s, stream, 4)
 	})
 
 	t.Run("a stored id elsewhere or with other content is a conflict and writes nothing", func(t *testing.T) {
@@ -207,10 +210,7 @@ func runContract(t *testing.T, newStore func(t *testing.T) store) {
 				t.Errorf("%s: got %v, want ErrEventConflict", name, err)
 			}
 		}
-		got, _ := s.Load(ctx, stream)
-		if len(got) != 2 {
-			t.Fatalf("stream has %d events, want 2", len(got))
-		}
+		wantEvents(t, s, stream, 2)
 	})
 
 	t.Run("invalid batches are refused before anything is written", func(t *testing.T) {
@@ -233,10 +233,7 @@ func runContract(t *testing.T, newStore func(t *testing.T) store) {
 				t.Errorf("%s: got %v, want ErrInvalidEvent", name, err)
 			}
 		}
-		got, _ := s.Load(ctx, stream)
-		if len(got) != 0 {
-			t.Fatalf("invalid appends wrote %d events", len(got))
-		}
+		wantEvents(t, s, stream, 0)
 	})
 
 	t.Run("ReadAll follows the log in stream order and resumes after a cursor", func(t *testing.T) {

@@ -122,10 +122,10 @@ func (e *ConcurrencyError) Error() string {
 	return fmt.Sprintf("stream %s is at version %d, expected %d", e.Stream, e.Actual, e.Expected)
 }
 
-// ErrEventConflict: an event id is already stored elsewhere or with other content.
+// ErrEventConflict means an event id is already stored elsewhere or with other content.
 var ErrEventConflict = errors.New("event id already stored in another place or with other content")
 
-// ErrInvalidEvent: the batch cannot be appended as given (no events, bad id, no type, data not JSON).
+// ErrInvalidEvent means the batch cannot be appended as given (no events, bad id, no type, data not JSON).
 var ErrInvalidEvent = errors.New("invalid event")
 
 // normalize checks a batch before anything is written and returns it with

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ErrRestoredLog: the log holds transaction ids from another cluster (a
+// ErrRestoredLog means the log holds transaction ids from another cluster (a
 // logical dump restored here), so new events would sort before old ones.
 // Readers must not run until RepairAfterRestore has been applied.
 var ErrRestoredLog = errors.New("the event log holds transaction ids newer than this cluster's " +
