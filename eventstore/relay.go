@@ -137,8 +137,11 @@ func (r *Relay) lead(ctx context.Context) (context.Context, func(), error) {
 	go func() { // lose the lead as soon as the session is gone
 		defer wg.Done()
 		defer cancel()
+		// A ping that times out closes the connection, which really gives up
+		// the lock: so allow a busy server plenty of time before that.
+		timeout := max(10*time.Second, 3*r.StandbyPoll)
 		for sleep(leaderCtx, r.StandbyPoll) {
-			pctx, pcancel := context.WithTimeout(leaderCtx, r.StandbyPoll*3)
+			pctx, pcancel := context.WithTimeout(leaderCtx, timeout)
 			err := conn.Ping(pctx)
 			pcancel()
 			if err != nil && leaderCtx.Err() == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -48,7 +49,9 @@ func newRelayEnv(t testing.TB) *relayEnv {
 // start runs a relay until the returned stop is called (or the test ends).
 func (e *relayEnv) start(t testing.TB, afterAck func(context.Context, []Event)) (r *Relay, stop func()) {
 	t.Helper()
-	r = &Relay{Store: e.store, Publisher: e.pub, Topic: e.topic, Logger: quiet,
+	// Warnings (lost lead, failed publish) go to the test log, to explain a failure.
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r = &Relay{Store: e.store, Publisher: e.pub, Topic: e.topic, Logger: logger,
 		PollInterval: 20 * time.Millisecond, StandbyPoll: 100 * time.Millisecond, afterAck: afterAck}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -283,4 +286,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// testWriter sends a logger's lines to t.Log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
