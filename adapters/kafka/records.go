@@ -59,15 +59,17 @@ func (HeaderMarshaler) Unmarshal(m *sarama.ConsumerMessage) (*message.Message, e
 }
 
 // NewRecordPublisher returns a publisher for the relay: HeaderMarshaler
-// records, acknowledged by all in-sync replicas, through an idempotent
-// producer with one request in flight per connection, so that retries can
-// neither duplicate nor reorder records of a partition.
+// records, acknowledged by all in-sync replicas, with one request in flight
+// per broker connection so that a retried request can never overtake a later
+// one: retries may repeat a record (consumers deduplicate by ce_id) but never
+// reorder a partition. sarama's idempotent producer would also drop the
+// repeats, but it hangs the sync producer after some retries (IBM/sarama
+// #1878; seen here right after topic creation), so it stays off.
 func NewRecordPublisher(brokers []string, logger watermill.LoggerAdapter) (message.Publisher, error) {
 	sc := wmkafka.DefaultSaramaSyncPublisherConfig()
 	sc.Version = protocolVersion
 	sc.ClientID = "tenantflow-relay"
 	sc.Producer.RequiredAcks = sarama.WaitForAll
-	sc.Producer.Idempotent = true
 	sc.Net.MaxOpenRequests = 1
 	sc.Producer.Retry.Max = 10
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond // recover quickly after a broker restart
