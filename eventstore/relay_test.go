@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,7 +164,12 @@ func TestRelayCrashBetweenAckAndCheckpoint(t *testing.T) {
 // and once more with kcat as an independent client.
 func TestRelayOrdering(t *testing.T) {
 	env := newRelayEnv(t)
-	env.start(t, nil)
+	relay, _ := env.start(t, nil)
+	t.Cleanup(func() {
+		if t.Failed() {
+			env.diagnose(t, relay)
+		}
+	})
 	const streams, perStream, writers = 1000, 20, 16
 	names := make([]string, streams)
 	for i := range names {
@@ -294,4 +300,45 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// diagnose logs where a relay stands, to explain a failed test: its
+// checkpoint against the log, and transactions holding the horizon back.
+func (e *relayEnv) diagnose(t testing.TB, r *Relay) {
+	ctx := context.Background()
+	cp, err := e.store.Checkpoint(ctx, "relay:"+e.topic)
+	t.Logf("relay active=%v checkpoint=%+v (%v)", r.Active(), cp, err)
+	var n, maxPos int64
+	var horizon string
+	_ = e.store.Pool().QueryRow(ctx, `select count(*), coalesce(max(position), 0),
+		pg_snapshot_xmin(pg_current_snapshot())::text from events`).Scan(&n, &maxPos, &horizon)
+	behind, _ := e.store.ReadAll(ctx, cp, 100000)
+	t.Logf("log: %d events, max position %d, horizon %s, %d readable after the checkpoint", n, maxPos, horizon, len(behind))
+	rows, err := e.store.Pool().Query(ctx, `select pid, datname, backend_xid::text, state, now() - xact_start, left(query, 120)
+		from pg_stat_activity where backend_xid is not null or backend_xmin is not null`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int
+		var db, xid, state, query *string
+		var age *time.Duration
+		_ = rows.Scan(&pid, &db, &xid, &state, &age, &query)
+		t.Logf("open transaction: pid=%d db=%v xid=%v state=%v age=%v query=%v", pid, deref(db), deref(xid), deref(state), age, deref(query))
+	}
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if strings.Contains(g, "eventstore.(*Relay)") || strings.Contains(g, "Subscription") {
+			t.Log(g)
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
 }
