@@ -164,7 +164,15 @@ func TestRelayCrashBetweenAckAndCheckpoint(t *testing.T) {
 // and once more with kcat as an independent client.
 func TestRelayOrdering(t *testing.T) {
 	env := newRelayEnv(t)
-	relay, _ := env.start(t, nil)
+	var ackMu sync.Mutex
+	acked := map[string]int{}
+	relay, _ := env.start(t, func(_ context.Context, evs []Event) {
+		ackMu.Lock()
+		defer ackMu.Unlock()
+		for _, e := range evs {
+			acked[e.ID]++
+		}
+	})
 	t.Cleanup(func() {
 		if t.Failed() {
 			env.diagnose(t, relay)
@@ -194,7 +202,32 @@ func TestRelayOrdering(t *testing.T) {
 	wg.Wait()
 	t.Logf("appended %d events in %s", streams*perStream, time.Since(began).Round(time.Millisecond))
 	total := streams * perStream
-	recs := kafkatest.Read(t, env.brokers, env.topic, kafkatest.UniqueIDs(total))
+	recs, err := kafkatest.TryRead(t, env.brokers, env.topic, kafkatest.UniqueIDs(total))
+	if err != nil {
+		// Which events are missing, and did the relay believe it published them?
+		onKafka := map[string]bool{}
+		for _, r := range recs {
+			onKafka[r.Headers["ce_id"]] = true
+		}
+		all, _ := env.store.ReadAll(context.Background(), Cursor{}, 1000000)
+		ackMu.Lock()
+		missing, missingAcked, shown := 0, 0, 0
+		for _, e := range all {
+			if onKafka[e.ID] {
+				continue
+			}
+			missing++
+			if acked[e.ID] > 0 {
+				missingAcked++
+			}
+			if shown < 15 {
+				shown++
+				t.Logf("missing: stream=%s v=%d pos=%d tx=%d acked=%d", e.Stream, e.Version, e.Position, e.TxID, acked[e.ID])
+			}
+		}
+		ackMu.Unlock()
+		t.Fatalf("%v; %d events missing on Kafka, %d of them acked by the relay", err, missing, missingAcked)
+	}
 
 	checkOrder := func(client string, rs []kafkatest.Record) {
 		t.Helper()

@@ -26,6 +26,17 @@ type Record struct {
 // records come back sorted by partition and offset.
 func Read(t testing.TB, brokers []string, topic string, done func(rs []Record, unique int) bool) []Record {
 	t.Helper()
+	rs, err := TryRead(t, brokers, topic, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// TryRead is Read, returning what it read and an error after 60 s instead
+// of failing t.
+func TryRead(t testing.TB, brokers []string, topic string, done func(rs []Record, unique int) bool) ([]Record, error) {
+	t.Helper()
 	c, err := sarama.NewConsumer(brokers, kafka.SaramaConfig("tenantflow-test-reader"))
 	if err != nil {
 		t.Fatal(err)
@@ -66,11 +77,12 @@ func Read(t testing.TB, brokers []string, topic string, done func(rs []Record, u
 			got = append(got, r)
 			seen[r.Headers["ce_id"]] = true
 		case <-deadline:
-			t.Fatalf("%s: gave up after 60s with %d records (%d distinct ids)", topic, len(got), len(seen))
+			Sort(got)
+			return got, fmt.Errorf("%s: gave up after 60s with %d records (%d distinct ids)", topic, len(got), len(seen))
 		}
 	}
 	Sort(got)
-	return got
+	return got, nil
 }
 
 // UniqueIDs is a done condition: at least n distinct event ids.
