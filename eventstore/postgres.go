@@ -154,8 +154,13 @@ func (s *Postgres) LoadFrom(ctx context.Context, stream string, from int64) ([]E
 // ReadAll returns up to limit events after cursor in global order, stopping
 // at the horizon below which every transaction has ended.
 func (s *Postgres) ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error) {
+	// The cursor condition is spelled out rather than written as the row
+	// comparison (tx_id, position) > ($1, $2): as a btree index qual the row
+	// comparison skipped whole ranges of the log on PostgreSQL 15.18 under
+	// concurrent inserts (seen in TestRelayOrdering on a fresh cluster).
 	rows, err := s.pool.Query(ctx, `select `+eventColumns+` from events
-		where (tx_id, position) > ($1::text::xid8, $2)
+		where tx_id >= $1::text::xid8
+		  and (tx_id > $1::text::xid8 or position > $2)
 		  and tx_id < pg_snapshot_xmin(pg_current_snapshot())
 		order by tx_id, position
 		limit $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit)
