@@ -154,16 +154,21 @@ func (s *Postgres) LoadFrom(ctx context.Context, stream string, from int64) ([]E
 // ReadAll returns up to limit events after cursor in global order, stopping
 // at the horizon below which every transaction has ended.
 func (s *Postgres) ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error) {
-	// The cursor condition is spelled out rather than written as the row
-	// comparison (tx_id, position) > ($1, $2): as a btree index qual the row
-	// comparison skipped whole ranges of the log on PostgreSQL 15.18 under
-	// concurrent inserts (seen in TestRelayOrdering on a fresh cluster).
+	// The horizon is taken by a statement of its own, before the one that
+	// reads: every transaction below it has ended before the reading
+	// statement's snapshot is taken, so all its events are visible to it.
+	// (Computing both in one statement lost whole ranges of the log under
+	// concurrent inserts on a fresh cluster, as TestRelayOrdering showed.)
+	var horizon string
+	if err := s.pool.QueryRow(ctx, `select pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&horizon); err != nil {
+		return nil, fmt.Errorf("read the log's horizon: %w", err)
+	}
 	rows, err := s.pool.Query(ctx, `select `+eventColumns+` from events
 		where tx_id >= $1::text::xid8
 		  and (tx_id > $1::text::xid8 or position > $2)
-		  and tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		  and tx_id < $4::text::xid8
 		order by tx_id, position
-		limit $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit)
+		limit $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit, horizon)
 	if err != nil {
 		return nil, fmt.Errorf("read log after %+v: %w", after, err)
 	}
