@@ -198,3 +198,35 @@ func TestSubscriptionDeliversEveryLateCommitOnce(t *testing.T) {
 	}
 	t.Logf("%d committed events delivered once each, %d rolled back", len(committed), len(rolledBack))
 }
+
+// TestReadAllOrdersTransactionIDsAsNumbers: the log's order must not change
+// when transaction ids grow a digit (99 < 100 < 101 < 1000). A text sort
+// once put 1001 before 999 and made the relay skip thousands of events on
+// a young cluster.
+func TestReadAllOrdersTransactionIDsAsNumbers(t *testing.T) {
+	s := newPostgres(t)
+	ctx := context.Background()
+	stream := streamID()
+	mustAppend(t, s, stream, NoStream, newEvents(4, "x.digits")...)
+	// ids every running cluster has long passed, so all lie below the horizon
+	if _, err := s.Pool().Exec(ctx, `update events set tx_id = (array['99','100','101','1000'])[stream_version]::xid8 where stream_id = $1`, stream); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReadAll(ctx, Cursor{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{99, 100, 101, 1000}
+	if len(got) != len(want) {
+		t.Fatalf("read %d events, want %d", len(got), len(want))
+	}
+	for i, e := range got {
+		if e.TxID != want[i] || e.Version != int64(i+1) {
+			t.Fatalf("event %d: tx %d version %d, want tx %d version %d", i, e.TxID, e.Version, want[i], i+1)
+		}
+	}
+	rest, err := s.ReadAll(ctx, got[0].After(), 10)
+	if err != nil || len(rest) != 3 || rest[0].TxID != 100 {
+		t.Fatalf("after tx 99: %d events, %v", len(rest), err)
+	}
+}

@@ -133,8 +133,11 @@ func appendError(stream string, expected ExpectedVersion, err error) error {
 	return fmt.Errorf("append to %s: %w", stream, err)
 }
 
+// eventColumns is the select list of an Event. The transaction id is read as
+// text under another name: an output column named tx_id would be what
+// "order by tx_id" sorts by, in text order, putting 10000 before 9999.
 const eventColumns = `event_id::text, stream_id, stream_version, event_type, schema_version,
-	data, metadata, recorded_at, position, tx_id::text`
+	data, metadata, recorded_at, position, tx_id::text as tx_id_text`
 
 // Load returns every event of stream in version order (none if it does not exist).
 func (s *Postgres) Load(ctx context.Context, stream string) ([]Event, error) {
@@ -154,21 +157,11 @@ func (s *Postgres) LoadFrom(ctx context.Context, stream string, from int64) ([]E
 // ReadAll returns up to limit events after cursor in global order, stopping
 // at the horizon below which every transaction has ended.
 func (s *Postgres) ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error) {
-	// The horizon is taken by a statement of its own, before the one that
-	// reads: every transaction below it has ended before the reading
-	// statement's snapshot is taken, so all its events are visible to it.
-	// (Computing both in one statement lost whole ranges of the log under
-	// concurrent inserts on a fresh cluster, as TestRelayOrdering showed.)
-	var horizon string
-	if err := s.pool.QueryRow(ctx, `select pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&horizon); err != nil {
-		return nil, fmt.Errorf("read the log's horizon: %w", err)
-	}
 	rows, err := s.pool.Query(ctx, `select `+eventColumns+` from events
-		where tx_id >= $1::text::xid8
-		  and (tx_id > $1::text::xid8 or position > $2)
-		  and tx_id < $4::text::xid8
+		where (tx_id, position) > ($1::text::xid8, $2)
+		  and tx_id < pg_snapshot_xmin(pg_current_snapshot())
 		order by tx_id, position
-		limit $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit, horizon)
+		limit $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read log after %+v: %w", after, err)
 	}

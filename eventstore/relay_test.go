@@ -166,12 +166,14 @@ func TestRelayOrdering(t *testing.T) {
 	env := newRelayEnv(t)
 	var ackMu sync.Mutex
 	acked := map[string]int{}
+	var batches []string
 	relay, _ := env.start(t, func(_ context.Context, evs []Event) {
 		ackMu.Lock()
 		defer ackMu.Unlock()
 		for _, e := range evs {
 			acked[e.ID]++
 		}
+		batches = append(batches, fmt.Sprintf("%s %d events %v..%v", time.Now().Format("15:04:05.000"), len(evs), evs[0].After(), evs[len(evs)-1].After()))
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -226,6 +228,9 @@ func TestRelayOrdering(t *testing.T) {
 			}
 		}
 		ackMu.Unlock()
+		for _, b := range batches {
+			t.Log(b)
+		}
 		t.Fatalf("%v; %d events missing on Kafka, %d of them acked by the relay", err, missing, missingAcked)
 	}
 

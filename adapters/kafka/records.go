@@ -63,8 +63,8 @@ func (HeaderMarshaler) Unmarshal(m *sarama.ConsumerMessage) (*message.Message, e
 // per broker connection so that a retried request can never overtake a later
 // one: retries may repeat a record (consumers deduplicate by ce_id) but never
 // reorder a partition. sarama's idempotent producer would also drop the
-// repeats, but it hangs the sync producer after some retries (IBM/sarama
-// #1878; seen here right after topic creation), so it stays off.
+// repeats, but it has open reports of hanging the sync producer after
+// retries (IBM/sarama#1878), and a hung relay stops every tenant: it stays off.
 func NewRecordPublisher(brokers []string, logger watermill.LoggerAdapter) (message.Publisher, error) {
 	sc := wmkafka.DefaultSaramaSyncPublisherConfig()
 	sc.Version = protocolVersion
