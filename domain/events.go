@@ -1,0 +1,179 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event is a fact about a lead or a tenant. Its type name is part of the
+// public contract (the ce_type of every record on tenant.events.v1): never
+// rename one; add a new type or a new schema version instead.
+type Event interface {
+	EventType() string
+}
+
+// Event type names.
+const (
+	TypeLeadCreated             = "lead.created"
+	TypeLeadVerified            = "lead.verified"
+	TypeLeadTenantAssigned      = "lead.tenant_assigned"
+	TypeTenantCreated           = "tenant.created"
+	TypeProvisioningRequested   = "tenant.provisioning.requested"
+	TypeTenantActivated         = "tenant.activated"
+	TypeProvisioningFailed      = "tenant.provisioning.failed"
+	TypeDeprovisioningRequested = "tenant.deprovisioning.requested"
+	TypeTenantDeactivated       = "tenant.deactivated"
+)
+
+// Contact is the person a tenant belongs to.
+type Contact struct {
+	Email     string `json:"email"`
+	FirstName string `json:"firstName"`
+	LastName  string `json:"lastName"`
+}
+
+// LeadCreated records that someone signed up. Only the hash of the one-time
+// verification token is kept; the token itself never enters the log.
+type LeadCreated struct {
+	LeadID      string    `json:"leadId"`
+	Contact     Contact   `json:"contact"`
+	CompanyName string    `json:"companyName"`
+	Address     string    `json:"address,omitempty"`
+	TokenHash   string    `json:"tokenHash"`
+	At          time.Time `json:"at"`
+}
+
+// LeadVerified records that the lead proved its email address; the token is spent.
+type LeadVerified struct {
+	At time.Time `json:"at"`
+}
+
+// LeadTenantAssigned records that the lead's tenant was created. A lead has at most one.
+type LeadTenantAssigned struct {
+	TenantID string `json:"tenantId"`
+}
+
+// TenantCreated records that a tenant exists, waiting for provisioning.
+type TenantCreated struct {
+	TenantID string   `json:"tenantId"`
+	Key      string   `json:"key"`
+	Name     string   `json:"name"`
+	Contact  Contact  `json:"contact"`
+	Domains  []string `json:"domains"`
+	LeadID   string   `json:"leadId,omitempty"`
+}
+
+// Plan is the commercial plan a subscription is for.
+type Plan struct {
+	ID             string          `json:"id"`
+	Name           string          `json:"name"`
+	Price          float64         `json:"price"`
+	CurrencyID     string          `json:"currencyId"`
+	Tier           string          `json:"tier"`
+	BillingCycleID string          `json:"billingCycleId"`
+	MetaData       json.RawMessage `json:"metaData,omitempty"`
+}
+
+// Subscription is what a provisioning request carries.
+type Subscription struct {
+	ID           string    `json:"id"`
+	SubscriberID string    `json:"subscriberId"`
+	PlanID       string    `json:"planId"`
+	StartDate    time.Time `json:"startDate"`
+	EndDate      time.Time `json:"endDate"`
+	Status       int       `json:"status"`
+	Plan         Plan      `json:"plan"`
+}
+
+// ProvisioningRequested starts attempt number Attempt (1, 2, ...).
+type ProvisioningRequested struct {
+	Attempt      int          `json:"attempt"`
+	Subscription Subscription `json:"subscription"`
+}
+
+// TenantActivated records that every step succeeded; the tenant is ACTIVE.
+type TenantActivated struct {
+	Attempt int `json:"attempt"`
+}
+
+// ProvisioningFailed records that a step failed and everything done was compensated.
+type ProvisioningFailed struct {
+	Attempt int    `json:"attempt"`
+	Step    string `json:"step"`
+	Reason  string `json:"reason"`
+}
+
+// DeprovisioningRequested records that offboarding started.
+type DeprovisioningRequested struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// TenantDeactivated records that offboarding finished; the tenant is INACTIVE for good.
+type TenantDeactivated struct{}
+
+func (LeadCreated) EventType() string             { return TypeLeadCreated }
+func (LeadVerified) EventType() string            { return TypeLeadVerified }
+func (LeadTenantAssigned) EventType() string      { return TypeLeadTenantAssigned }
+func (TenantCreated) EventType() string           { return TypeTenantCreated }
+func (ProvisioningRequested) EventType() string   { return TypeProvisioningRequested }
+func (TenantActivated) EventType() string         { return TypeTenantActivated }
+func (ProvisioningFailed) EventType() string      { return TypeProvisioningFailed }
+func (DeprovisioningRequested) EventType() string { return TypeDeprovisioningRequested }
+func (TenantDeactivated) EventType() string       { return TypeTenantDeactivated }
+
+// Decode turns a stored event back into its domain type.
+func Decode(eventType string, data []byte) (Event, error) {
+	var e Event
+	switch eventType {
+	case TypeLeadCreated:
+		e = &LeadCreated{}
+	case TypeLeadVerified:
+		e = &LeadVerified{}
+	case TypeLeadTenantAssigned:
+		e = &LeadTenantAssigned{}
+	case TypeTenantCreated:
+		e = &TenantCreated{}
+	case TypeProvisioningRequested:
+		e = &ProvisioningRequested{}
+	case TypeTenantActivated:
+		e = &TenantActivated{}
+	case TypeProvisioningFailed:
+		e = &ProvisioningFailed{}
+	case TypeDeprovisioningRequested:
+		e = &DeprovisioningRequested{}
+	case TypeTenantDeactivated:
+		e = &TenantDeactivated{}
+	default:
+		return nil, fmt.Errorf("unknown event type %q", eventType)
+	}
+	if err := json.Unmarshal(data, e); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", eventType, err)
+	}
+	return e, nil
+}
+
+// deref lets folds take events by value or by pointer (as Decode returns them).
+func deref(e Event) Event {
+	switch v := e.(type) {
+	case *LeadCreated:
+		return *v
+	case *LeadVerified:
+		return *v
+	case *LeadTenantAssigned:
+		return *v
+	case *TenantCreated:
+		return *v
+	case *ProvisioningRequested:
+		return *v
+	case *TenantActivated:
+		return *v
+	case *ProvisioningFailed:
+		return *v
+	case *DeprovisioningRequested:
+		return *v
+	case *TenantDeactivated:
+		return *v
+	}
+	return e
+}

@@ -1,0 +1,132 @@
+package domain
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Lead errors, matched with errors.Is / errors.As by the API.
+var (
+	// ErrTokenInvalid means the verification token is wrong, or already spent.
+	ErrTokenInvalid = errors.New("verification token is invalid or already used")
+	// ErrLeadNotVerified means the lead has not confirmed its email address yet.
+	ErrLeadNotVerified = errors.New("lead has not verified its email address")
+	// ErrNotFound means no such lead or tenant (its stream has no events).
+	ErrNotFound = errors.New("not found")
+)
+
+// LeadHasTenantError reports that the lead already has its (one) tenant.
+type LeadHasTenantError struct {
+	LeadID, TenantID string
+}
+
+func (e *LeadHasTenantError) Error() string {
+	return fmt.Sprintf("lead %s already has tenant %s", e.LeadID, e.TenantID)
+}
+
+// LeadInput is a sign-up as a client sends it.
+type LeadInput struct {
+	FirstName   string `json:"firstName"`
+	LastName    string `json:"lastName"`
+	Email       string `json:"email"`
+	CompanyName string `json:"companyName"`
+	Address     string `json:"address,omitempty"`
+}
+
+// Lead is a sign-up on its way to becoming a tenant. Its state is the fold
+// of its events: whether it has a tenant is known, not guessed from a join.
+type Lead struct {
+	id          string
+	contact     Contact
+	companyName string
+	address     string
+	tokenHash   string
+	verified    bool
+	tenantID    string
+	version     int64
+}
+
+// NewLead validates a sign-up and returns the lead with its first event.
+// tokenHash is the hash of the one-time verification token (never the token).
+func NewLead(id string, in LeadInput, tokenHash string, now time.Time) (*Lead, []Event, error) {
+	p := problems{}
+	c := Contact{
+		FirstName: checkText(p, "firstName", in.FirstName, maxName, false),
+		LastName:  checkText(p, "lastName", in.LastName, maxName, false),
+		Email:     checkEmail(p, "email", in.Email),
+	}
+	company := checkText(p, "companyName", in.CompanyName, maxCompany, false)
+	address := checkText(p, "address", in.Address, maxAddress, true)
+	if err := p.err(); err != nil {
+		return nil, nil, err
+	}
+	if id == "" || tokenHash == "" {
+		return nil, nil, errors.New("new lead: id and token hash are required") // a programming error
+	}
+	e := LeadCreated{LeadID: id, Contact: c, CompanyName: company, Address: address, TokenHash: tokenHash, At: now.UTC()}
+	l := &Lead{}
+	l.apply(e)
+	return l, []Event{e}, nil
+}
+
+// RehydrateLead folds a lead's history; ErrNotFound when there is none.
+func RehydrateLead(history []Event) (*Lead, error) {
+	if len(history) == 0 {
+		return nil, ErrNotFound
+	}
+	l := &Lead{}
+	for _, e := range history {
+		if err := l.apply(e); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+func (l *Lead) apply(e Event) error {
+	switch e := deref(e).(type) {
+	case LeadCreated:
+		l.id, l.contact, l.companyName, l.address, l.tokenHash = e.LeadID, e.Contact, e.CompanyName, e.Address, e.TokenHash
+	case LeadVerified:
+		l.verified = true
+	case LeadTenantAssigned:
+		l.tenantID = e.TenantID
+	default:
+		return fmt.Errorf("lead %s: unexpected event %s", l.id, e.EventType())
+	}
+	l.version++
+	return nil
+}
+
+// Verify spends the one-time token. tokenHash is the hash of what the
+// client presented; it is compared in constant time.
+func (l *Lead) Verify(tokenHash string, now time.Time) ([]Event, error) {
+	if l.verified || subtle.ConstantTimeCompare([]byte(tokenHash), []byte(l.tokenHash)) != 1 {
+		return nil, ErrTokenInvalid
+	}
+	e := LeadVerified{At: now.UTC()}
+	l.apply(e)
+	return []Event{e}, nil
+}
+
+// AssignTenant records that the lead's tenant was created.
+func (l *Lead) AssignTenant(tenantID string) ([]Event, error) {
+	if !l.verified {
+		return nil, ErrLeadNotVerified
+	}
+	if l.tenantID != "" {
+		return nil, &LeadHasTenantError{LeadID: l.id, TenantID: l.tenantID}
+	}
+	e := LeadTenantAssigned{TenantID: tenantID}
+	l.apply(e)
+	return []Event{e}, nil
+}
+
+func (l *Lead) ID() string          { return l.id }
+func (l *Lead) Contact() Contact    { return l.contact }
+func (l *Lead) CompanyName() string { return l.companyName }
+func (l *Lead) Verified() bool      { return l.verified }
+func (l *Lead) TenantID() string    { return l.tenantID }
+func (l *Lead) Version() int64      { return l.version }

@@ -1,0 +1,180 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// TenantInput is a tenant as an operator (or a verified lead) asks for it.
+type TenantInput struct {
+	Key     string   `json:"key"`
+	Name    string   `json:"name"`
+	Contact Contact  `json:"contact"`
+	Domains []string `json:"domains,omitempty"`
+}
+
+// Tiers of plans: silo and bridge get infrastructure of their own, pooled shares it.
+var tiers = []string{"silo", "bridge", "pooled"}
+
+// Tenant is a customer's tenant. Its status only moves along the status
+// machine (transitions), and only through its events.
+type Tenant struct {
+	id           string
+	key          string
+	name         string
+	contact      Contact
+	domains      []string
+	leadID       string
+	status       Status
+	attempt      int
+	subscription *Subscription
+	lastFailure  string
+	version      int64
+}
+
+// NewTenant validates the input and returns the tenant with its first event,
+// in status PENDING_PROVISION. leadID is empty for tenants created by operators.
+func NewTenant(id, leadID string, in TenantInput) (*Tenant, []Event, error) {
+	p := problems{}
+	checkKey(p, "key", in.Key)
+	name := checkText(p, "name", in.Name, maxCompany, false)
+	c := Contact{
+		Email:     checkEmail(p, "contact.email", in.Contact.Email),
+		FirstName: checkText(p, "contact.firstName", in.Contact.FirstName, maxName, false),
+		LastName:  checkText(p, "contact.lastName", in.Contact.LastName, maxName, false),
+	}
+	domains := checkDomains(p, "domains", in.Domains)
+	if err := p.err(); err != nil {
+		return nil, nil, err
+	}
+	if id == "" {
+		return nil, nil, errors.New("new tenant: id is required") // a programming error
+	}
+	e := TenantCreated{TenantID: id, Key: in.Key, Name: name, Contact: c, Domains: domains, LeadID: leadID}
+	t := &Tenant{}
+	t.apply(e)
+	return t, []Event{e}, nil
+}
+
+// RehydrateTenant folds a tenant's history; ErrNotFound when there is none.
+func RehydrateTenant(history []Event) (*Tenant, error) {
+	if len(history) == 0 {
+		return nil, ErrNotFound
+	}
+	t := &Tenant{}
+	for _, e := range history {
+		if err := t.apply(e); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (t *Tenant) apply(e Event) error {
+	switch e := deref(e).(type) {
+	case TenantCreated:
+		t.id, t.key, t.name, t.contact, t.leadID = e.TenantID, e.Key, e.Name, e.Contact, e.LeadID
+		t.domains = slices.Clone(e.Domains)
+		t.status = StatusPendingProvision
+	case ProvisioningRequested:
+		t.status, t.attempt, t.lastFailure = StatusProvisioning, e.Attempt, ""
+		sub := e.Subscription
+		t.subscription = &sub
+	case TenantActivated:
+		t.status = StatusActive
+	case ProvisioningFailed:
+		t.status, t.lastFailure = StatusProvisionFailed, e.Reason
+	case DeprovisioningRequested:
+		t.status = StatusDeprovisioning
+	case TenantDeactivated:
+		t.status = StatusInactive
+	default:
+		return fmt.Errorf("tenant %s: unexpected event %s", t.id, e.EventType())
+	}
+	t.version++
+	return nil
+}
+
+// move checks a transition and applies its event.
+func (t *Tenant) move(to Status, e Event) ([]Event, error) {
+	if !CanMove(t.status, to) {
+		return nil, &TransitionError{TenantID: t.id, From: t.status, To: to}
+	}
+	t.apply(e)
+	return []Event{e}, nil
+}
+
+// RequestProvisioning starts a provisioning attempt: from PENDING_PROVISION,
+// or from PROVISION_FAILED as a new attempt.
+func (t *Tenant) RequestProvisioning(sub Subscription) ([]Event, error) {
+	if err := validateSubscription(sub); err != nil {
+		return nil, err
+	}
+	return t.move(StatusProvisioning, ProvisioningRequested{Attempt: t.attempt + 1, Subscription: sub})
+}
+
+// Activate marks the current attempt successful.
+func (t *Tenant) Activate() ([]Event, error) {
+	return t.move(StatusActive, TenantActivated{Attempt: t.attempt})
+}
+
+// FailProvisioning marks the current attempt failed and compensated.
+func (t *Tenant) FailProvisioning(step, reason string) ([]Event, error) {
+	return t.move(StatusProvisionFailed, ProvisioningFailed{Attempt: t.attempt, Step: step, Reason: reason})
+}
+
+// RequestDeprovisioning starts offboarding.
+func (t *Tenant) RequestDeprovisioning(reason string) ([]Event, error) {
+	return t.move(StatusDeprovisioning, DeprovisioningRequested{Reason: reason})
+}
+
+// Deactivate ends offboarding. The tenant keeps its key for good.
+func (t *Tenant) Deactivate() ([]Event, error) {
+	return t.move(StatusInactive, TenantDeactivated{})
+}
+
+func validateSubscription(s Subscription) error {
+	p := problems{}
+	checkText(p, "id", s.ID, maxName, false)
+	checkText(p, "subscriberId", s.SubscriberID, maxName, false)
+	checkText(p, "planId", s.PlanID, maxName, false)
+	if s.StartDate.IsZero() {
+		p.add("startDate", "is required")
+	}
+	if !s.EndDate.IsZero() && !s.EndDate.After(s.StartDate) {
+		p.add("endDate", "must be after startDate")
+	}
+	checkText(p, "plan.id", s.Plan.ID, maxName, false)
+	checkText(p, "plan.name", s.Plan.Name, maxName, false)
+	if s.Plan.ID != "" && s.PlanID != "" && s.Plan.ID != s.PlanID {
+		p.add("plan.id", "must equal planId")
+	}
+	if s.Plan.Price < 0 {
+		p.add("plan.price", "must not be negative")
+	}
+	if !slices.Contains(tiers, s.Plan.Tier) {
+		p.add("plan.tier", "must be one of %s", strings.Join(tiers, ", "))
+	}
+	return p.err()
+}
+
+func (t *Tenant) ID() string          { return t.id }
+func (t *Tenant) Key() string         { return t.key }
+func (t *Tenant) Name() string        { return t.name }
+func (t *Tenant) Contact() Contact    { return t.contact }
+func (t *Tenant) Domains() []string   { return slices.Clone(t.domains) }
+func (t *Tenant) LeadID() string      { return t.leadID }
+func (t *Tenant) Status() Status      { return t.status }
+func (t *Tenant) Attempt() int        { return t.attempt }
+func (t *Tenant) LastFailure() string { return t.lastFailure }
+func (t *Tenant) Version() int64      { return t.version }
+
+// Subscription is the subscription of the latest provisioning attempt, if any.
+func (t *Tenant) Subscription() (Subscription, bool) {
+	if t.subscription == nil {
+		return Subscription{}, false
+	}
+	return *t.subscription, true
+}

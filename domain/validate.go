@@ -1,0 +1,145 @@
+package domain
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// ValidationError lists every invalid field of a request at once, keyed by
+// the field's JSON name, so a client fixes them all in one round.
+type ValidationError struct {
+	Fields map[string]string
+}
+
+func (e *ValidationError) Error() string {
+	names := make([]string, 0, len(e.Fields))
+	for n := range e.Fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + e.Fields[n]
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// problems collects field errors; err returns nil when there are none.
+type problems map[string]string
+
+func (p problems) add(field, format string, args ...any) {
+	if _, seen := p[field]; !seen { // the first problem of a field is the one to fix first
+		p[field] = fmt.Sprintf(format, args...)
+	}
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: p}
+}
+
+var keyPattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`)
+
+// Limits of free-text fields, in characters.
+const (
+	maxName     = 100
+	maxCompany  = 200
+	maxAddress  = 500
+	maxDomains  = 20
+	maxHostname = 253
+)
+
+func checkKey(p problems, field, key string) {
+	if !keyPattern.MatchString(key) {
+		p.add(field, "must be 1 to 10 lower-case letters or digits, starting with a letter")
+	}
+}
+
+// checkText requires 1..max characters after trimming (or allows empty when optional).
+func checkText(p problems, field, value string, max int, optional bool) string {
+	v := strings.TrimSpace(value)
+	switch n := utf8.RuneCountInString(v); {
+	case !utf8.ValidString(value):
+		p.add(field, "must be valid UTF-8")
+	case n == 0 && !optional:
+		p.add(field, "is required")
+	case n > max:
+		p.add(field, "must be at most %d characters", max)
+	case strings.ContainsAny(v, "\x00\r\n"):
+		p.add(field, "must be a single line")
+	}
+	return v
+}
+
+// checkEmail accepts a bare address (no display name), returned lower-cased
+// in its domain part.
+func checkEmail(p problems, field, value string) string {
+	v := strings.TrimSpace(value)
+	a, err := mail.ParseAddress(v)
+	if v == "" {
+		p.add(field, "is required")
+		return v
+	}
+	if err != nil || a.Address != v || len(v) > 254 || !strings.Contains(v, "@") {
+		p.add(field, "must be an email address such as ops@example.com")
+		return v
+	}
+	at := strings.LastIndex(v, "@")
+	if !isHostname(v[at+1:]) {
+		p.add(field, "must have a domain such as example.com")
+	}
+	return v[:at+1] + strings.ToLower(v[at+1:])
+}
+
+// checkDomains requires distinct host names, lower-cased.
+func checkDomains(p problems, field string, domains []string) []string {
+	if len(domains) > maxDomains {
+		p.add(field, "at most %d domains", maxDomains)
+		return nil
+	}
+	out := make([]string, 0, len(domains))
+	seen := map[string]bool{}
+	for i, d := range domains {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if !isHostname(d) {
+			p.add(fmt.Sprintf("%s[%d]", field, i), "must be a host name such as app.example.com")
+			continue
+		}
+		if seen[d] {
+			p.add(fmt.Sprintf("%s[%d]", field, i), "repeats %s", d)
+			continue
+		}
+		seen[d] = true
+		out = append(out, d)
+	}
+	return out
+}
+
+// isHostname: at least two dot-separated labels of 1..63 letters, digits and
+// inner hyphens, 253 characters at most, the last label not all digits.
+func isHostname(h string) bool {
+	if len(h) == 0 || len(h) > maxHostname {
+		return false
+	}
+	labels := strings.Split(h, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}
