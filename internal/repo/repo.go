@@ -1,0 +1,95 @@
+// Package repo keeps domain aggregates in the event store: load (fold the
+// stream), decide (a domain command), append (with the expected-version
+// check) — in one call. A concurrent change between load and append is a
+// *eventstore.ConcurrencyError, which the API answers with 409.
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+)
+
+// Store is what a repository needs from the event store (Postgres or Memory).
+type Store interface {
+	Load(ctx context.Context, stream string) ([]eventstore.Event, error)
+	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (int64, error)
+}
+
+// Repository keeps one kind of aggregate, each in the stream prefix+id.
+type Repository[A interface{ Version() int64 }] struct {
+	store     Store
+	prefix    string
+	rehydrate func([]domain.Event) (A, error)
+}
+
+// Tenants keeps tenants in streams tenant-<id>.
+func Tenants(s Store) Repository[*domain.Tenant] {
+	return Repository[*domain.Tenant]{store: s, prefix: "tenant-", rehydrate: domain.RehydrateTenant}
+}
+
+// Leads keeps leads in streams lead-<id>.
+func Leads(s Store) Repository[*domain.Lead] {
+	return Repository[*domain.Lead]{store: s, prefix: "lead-", rehydrate: domain.RehydrateLead}
+}
+
+// Stream names the stream of aggregate id.
+func (r Repository[A]) Stream(id string) string { return r.prefix + id }
+
+// Get folds the aggregate; domain.ErrNotFound when its stream is empty.
+func (r Repository[A]) Get(ctx context.Context, id string) (A, error) {
+	var zero A
+	stored, err := r.store.Load(ctx, r.Stream(id))
+	if err != nil {
+		return zero, err
+	}
+	history := make([]domain.Event, len(stored))
+	for i, e := range stored {
+		if history[i], err = domain.Decode(e.Type, e.Data); err != nil {
+			return zero, fmt.Errorf("%s version %d: %w", e.Stream, e.Version, err)
+		}
+	}
+	return r.rehydrate(history)
+}
+
+// Create appends the first events of a new aggregate; the stream must not
+// exist yet (a *eventstore.ConcurrencyError otherwise).
+func (r Repository[A]) Create(ctx context.Context, id string, md eventstore.Metadata, events []domain.Event) error {
+	return r.append(ctx, id, eventstore.NoStream, md, events)
+}
+
+// Update loads the aggregate, lets decide return its new events, and appends
+// them at the version it was loaded at. decide's error is returned as it is,
+// and nothing is written then.
+func (r Repository[A]) Update(ctx context.Context, id string, md eventstore.Metadata, decide func(A) ([]domain.Event, error)) (A, error) {
+	agg, err := r.Get(ctx, id)
+	if err != nil {
+		return agg, err
+	}
+	loaded := agg.Version()
+	events, err := decide(agg)
+	if err != nil {
+		return agg, err
+	}
+	return agg, r.append(ctx, id, eventstore.Exactly(loaded), md, events)
+}
+
+func (r Repository[A]) append(ctx context.Context, id string, expected eventstore.ExpectedVersion, md eventstore.Metadata, events []domain.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	batch := make([]eventstore.NewEvent, len(events))
+	for i, e := range events {
+		data, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", e.EventType(), err)
+		}
+		batch[i] = eventstore.NewEvent{ID: uuid.NewString(), Type: e.EventType(), Data: data, Metadata: md}
+	}
+	_, err := r.store.Append(ctx, r.Stream(id), expected, batch...)
+	return err
+}
