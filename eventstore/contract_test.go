@@ -19,6 +19,7 @@ type store interface {
 	Load(ctx context.Context, stream string) ([]Event, error)
 	LoadFrom(ctx context.Context, stream string, from int64) ([]Event, error)
 	ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error)
+	AppendStreams(ctx context.Context, parts ...StreamAppend) error
 }
 
 func newEvents(n int, typ string) []NewEvent {
@@ -235,6 +236,60 @@ func runContract(t *testing.T, newStore func(t *testing.T) store) {
 			}
 		}
 		wantEvents(t, s, stream, 0)
+	})
+
+	t.Run("AppendStreams writes all streams or none", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		key, tenant := "tenantkey-"+uuid.NewString()[:8], streamID()
+		if err := s.AppendStreams(ctx,
+			StreamAppend{Stream: tenant, Expected: NoStream, Events: newEvents(1, "tenant.created")},
+			StreamAppend{Stream: key, Expected: NoStream, Events: newEvents(1, "tenant.key.reserved")},
+		); err != nil {
+			t.Fatal(err)
+		}
+		wantEvents(t, s, tenant, 1)
+		wantEvents(t, s, key, 1)
+		// the key is taken: the second tenant is not created either
+		other := streamID()
+		err := s.AppendStreams(ctx,
+			StreamAppend{Stream: other, Expected: NoStream, Events: newEvents(1, "tenant.created")},
+			StreamAppend{Stream: key, Expected: NoStream, Events: newEvents(1, "tenant.key.reserved")},
+		)
+		var ce *ConcurrencyError
+		if !errors.As(err, &ce) || ce.Stream != key {
+			t.Fatalf("got %v, want a concurrency error on %s", err, key)
+		}
+		wantEvents(t, s, other, 0)
+		wantEvents(t, s, key, 1)
+	})
+
+	t.Run("concurrent AppendStreams on one reserved stream: exactly one wins", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		key := "tenantkey-" + uuid.NewString()[:8]
+		var wg sync.WaitGroup
+		errs := make([]error, 12)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.AppendStreams(ctx,
+					StreamAppend{Stream: streamID(), Expected: NoStream, Events: newEvents(1, "tenant.created")},
+					StreamAppend{Stream: key, Expected: NoStream, Events: newEvents(1, "tenant.key.reserved")})
+			}()
+		}
+		wg.Wait()
+		wins := 0
+		for _, err := range errs {
+			if err == nil {
+				wins++
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%d of 12 won: %v", wins, errs)
+		}
+		wantEvents(t, s, key, 1)
 	})
 
 	t.Run("ReadAll follows the log in stream order and resumes after a cursor", func(t *testing.T) {

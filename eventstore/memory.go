@@ -40,8 +40,15 @@ func (m *Memory) Append(_ context.Context, stream string, expected ExpectedVersi
 	if expected >= 0 && int64(expected) != current {
 		return 0, &ConcurrencyError{Stream: stream, Expected: expected, Actual: current}
 	}
+	m.appendLocked(stream, batch)
+	return current + int64(len(batch)), nil
+}
+
+// appendLocked stores a checked batch; m.mu must be held.
+func (m *Memory) appendLocked(stream string, batch []NewEvent) {
 	m.txs++
 	now := time.Now().UTC()
+	current := int64(len(m.streams[stream]))
 	for i, e := range batch {
 		stored := Event{
 			ID: e.ID, Stream: stream, Version: current + int64(i) + 1, Type: e.Type,
@@ -52,7 +59,6 @@ func (m *Memory) Append(_ context.Context, stream string, expected ExpectedVersi
 		m.byID[e.ID] = stored
 		m.log = append(m.log, stored)
 	}
-	return current + int64(len(batch)), nil
 }
 
 // retried reports whether batch is a retry of events already stored (done),
