@@ -110,6 +110,10 @@ load_secrets() {
         "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
         "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >"$f" )
   fi
+  # Settings added after a folder was created are generated on the next run.
+  if ! grep -q '^JWT_SECRET=' "$f"; then
+    printf 'JWT_SECRET=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
+  fi
   # shellcheck disable=SC1090
   . "$f"
 }
@@ -299,6 +303,7 @@ export TENANTFLOW_KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'
 export TENANTFLOW_KEYCLOAK_URL='http://127.0.0.1:$KEYCLOAK_PORT'
 export TENANTFLOW_KEYCLOAK_ADMIN_USER='admin'
 export TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD='$KEYCLOAK_ADMIN_PASSWORD'
+export TENANTFLOW_JWT_SECRET='$JWT_SECRET'
 EOF
 }
 

@@ -1,5 +1,5 @@
 // Command tenantctl is the operator CLI for tenantflow: configuration and
-// readiness checks and database migrations. Later issues add replay, history
+// readiness checks, database migrations and development tokens. Later issues add replay, history
 // and events.
 package main
 
@@ -14,6 +14,7 @@ type cli struct {
 	Config  configCmd  `cmd:"" help:"Validate the TENANTFLOW_* configuration and print it with secrets hidden."`
 	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and check the event log (tenantd also migrates at start)."`
 	Ready   readyCmd   `cmd:"" help:"Ask a running tenantd whether it is ready; exit 1 if not."`
+	Token   tokenCmd   `cmd:"" help:"Mint a development bearer token from TENANTFLOW_JWT_SECRET."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

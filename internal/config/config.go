@@ -41,6 +41,12 @@ type Config struct {
 	KeycloakAdminUser     string `env:"TENANTFLOW_KEYCLOAK_ADMIN_USER" envDefault:"admin"`
 	KeycloakAdminPassword string `env:"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"`
 
+	// JWTSecret signs and verifies HS256 bearer tokens (development). Empty:
+	// every protected route answers 401, and tenantd says why at start.
+	JWTSecret string `env:"TENANTFLOW_JWT_SECRET"`
+	// JWTIssuer is the iss claim tokens must carry.
+	JWTIssuer string `env:"TENANTFLOW_JWT_ISSUER" envDefault:"tenantflow"`
+
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `env:"TENANTFLOW_LOG_LEVEL" envDefault:"info"`
 
@@ -115,6 +121,13 @@ func (c Config) Validate() error {
 		if c.KeycloakAdminPassword == "" {
 			bad("TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD", "must be set when TENANTFLOW_KEYCLOAK_URL is set")
 		}
+	}
+
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		bad("TENANTFLOW_JWT_SECRET", "must be at least 32 bytes (the value is not shown)")
+	}
+	if c.JWTIssuer == "" {
+		bad("TENANTFLOW_JWT_ISSUER", "must not be empty")
 	}
 
 	if _, err := c.SlogLevel(); err != nil {

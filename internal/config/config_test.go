@@ -60,6 +60,7 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"unparseable duration", map[string]string{"TENANTFLOW_SHUTDOWN_TIMEOUT": "soon"}, []string{"TENANTFLOW_SHUTDOWN_TIMEOUT"}},
 		{"negative duration", map[string]string{"TENANTFLOW_READY_CHECK_TIMEOUT": "-1s"}, []string{"TENANTFLOW_READY_CHECK_TIMEOUT"}},
 		{"zero partitions", map[string]string{"TENANTFLOW_KAFKA_PARTITIONS": "0"}, []string{"TENANTFLOW_KAFKA_PARTITIONS"}},
+		{"short jwt secret", map[string]string{"TENANTFLOW_JWT_SECRET": "short"}, []string{"TENANTFLOW_JWT_SECRET"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
 		{"all at once", map[string]string{
 			"TENANTFLOW_HTTP_ADDR":        "x",
@@ -92,7 +93,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 11 {
+	if len(names) != 13 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
