@@ -24,6 +24,7 @@ const (
 	TypeProvisioningFailed      = "tenant.provisioning.failed"
 	TypeDeprovisioningRequested = "tenant.deprovisioning.requested"
 	TypeTenantDeactivated       = "tenant.deactivated"
+	TypeKeyReserved             = "tenant.key.reserved"
 )
 
 // Contact is the person a tenant belongs to.
@@ -112,6 +113,14 @@ type DeprovisioningRequested struct {
 // TenantDeactivated records that offboarding finished; the tenant is INACTIVE for good.
 type TenantDeactivated struct{}
 
+// KeyReserved records, in the key's own stream, which tenant holds a key.
+// Written in the same transaction as that tenant's first event, it makes
+// keys unique across tenants; a deprovisioned tenant keeps its key.
+type KeyReserved struct {
+	Key      string `json:"key"`
+	TenantID string `json:"tenantId"`
+}
+
 func (LeadCreated) EventType() string             { return TypeLeadCreated }
 func (LeadVerified) EventType() string            { return TypeLeadVerified }
 func (LeadTenantAssigned) EventType() string      { return TypeLeadTenantAssigned }
@@ -121,6 +130,7 @@ func (TenantActivated) EventType() string         { return TypeTenantActivated }
 func (ProvisioningFailed) EventType() string      { return TypeProvisioningFailed }
 func (DeprovisioningRequested) EventType() string { return TypeDeprovisioningRequested }
 func (TenantDeactivated) EventType() string       { return TypeTenantDeactivated }
+func (KeyReserved) EventType() string             { return TypeKeyReserved }
 
 // Decode turns a stored event back into its domain type.
 func Decode(eventType string, data []byte) (Event, error) {
@@ -144,6 +154,8 @@ func Decode(eventType string, data []byte) (Event, error) {
 		e = &DeprovisioningRequested{}
 	case TypeTenantDeactivated:
 		e = &TenantDeactivated{}
+	case TypeKeyReserved:
+		e = &KeyReserved{}
 	default:
 		return nil, fmt.Errorf("unknown event type %q", eventType)
 	}
@@ -173,6 +185,8 @@ func deref(e Event) Event {
 	case *DeprovisioningRequested:
 		return *v
 	case *TenantDeactivated:
+		return *v
+	case *KeyReserved:
 		return *v
 	}
 	return e

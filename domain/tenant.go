@@ -15,6 +15,15 @@ type TenantInput struct {
 	Domains []string `json:"domains,omitempty"`
 }
 
+// KeyTakenError rejects a tenant whose key another tenant holds.
+type KeyTakenError struct {
+	Key, TenantID string
+}
+
+func (e *KeyTakenError) Error() string {
+	return fmt.Sprintf("tenant key %q is taken by tenant %s", e.Key, e.TenantID)
+}
+
 // Tiers of plans: silo and bridge get infrastructure of their own, pooled shares it.
 var tiers = []string{"silo", "bridge", "pooled"}
 

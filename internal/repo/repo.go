@@ -7,6 +7,7 @@ package repo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -18,6 +19,7 @@ import (
 type Store interface {
 	Load(ctx context.Context, stream string) ([]eventstore.Event, error)
 	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (int64, error)
+	AppendStreams(ctx context.Context, parts ...eventstore.StreamAppend) error
 }
 
 // Repository keeps one kind of aggregate, each in the stream prefix+id.
@@ -82,14 +84,54 @@ func (r Repository[A]) append(ctx context.Context, id string, expected eventstor
 	if len(events) == 0 {
 		return nil
 	}
+	batch, err := encode(events, md)
+	if err != nil {
+		return err
+	}
+	_, err = r.store.Append(ctx, r.Stream(id), expected, batch...)
+	return err
+}
+
+func encode(events []domain.Event, md eventstore.Metadata) ([]eventstore.NewEvent, error) {
 	batch := make([]eventstore.NewEvent, len(events))
 	for i, e := range events {
 		data, err := json.Marshal(e)
 		if err != nil {
-			return fmt.Errorf("encode %s: %w", e.EventType(), err)
+			return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
 		}
 		batch[i] = eventstore.NewEvent{ID: uuid.NewString(), Type: e.EventType(), Data: data, Metadata: md}
 	}
-	_, err := r.store.Append(ctx, r.Stream(id), expected, batch...)
+	return batch, nil
+}
+
+// KeyStream names the stream that reserves a tenant key.
+func KeyStream(key string) string { return "tenantkey-" + key }
+
+// CreateTenant appends a new tenant's first events together with the
+// reservation of its key, in one transaction: of concurrent creations with
+// one key exactly one succeeds; the others get *domain.KeyTakenError.
+func CreateTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.Metadata, events []domain.Event) error {
+	tenantEvents, err := encode(events, md)
+	if err != nil {
+		return err
+	}
+	keyEvents, err := encode([]domain.Event{domain.KeyReserved{Key: t.Key(), TenantID: t.ID()}}, md)
+	if err != nil {
+		return err
+	}
+	err = s.AppendStreams(ctx,
+		eventstore.StreamAppend{Stream: "tenant-" + t.ID(), Expected: eventstore.NoStream, Events: tenantEvents},
+		eventstore.StreamAppend{Stream: KeyStream(t.Key()), Expected: eventstore.NoStream, Events: keyEvents},
+	)
+	var ce *eventstore.ConcurrencyError
+	if errors.As(err, &ce) && ce.Stream == KeyStream(t.Key()) {
+		holder := ""
+		if stored, lerr := s.Load(ctx, ce.Stream); lerr == nil && len(stored) > 0 {
+			if e, derr := domain.Decode(stored[0].Type, stored[0].Data); derr == nil {
+				holder = e.(*domain.KeyReserved).TenantID
+			}
+		}
+		return &domain.KeyTakenError{Key: t.Key(), TenantID: holder}
+	}
 	return err
 }

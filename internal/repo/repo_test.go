@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -139,5 +140,49 @@ func TestLeadsRepository(t *testing.T) {
 	}
 	if r.Stream("l-1") != "lead-l-1" {
 		t.Fatalf("stream %s", r.Stream("l-1"))
+	}
+}
+
+func TestKeyIsUniqueAcrossTenants(t *testing.T) {
+	store := eventstore.NewMemory()
+	ctx := context.Background()
+	in := domain.TenantInput{Key: "acme", Name: "Acme", Contact: domain.Contact{Email: "ops@example.com", FirstName: "A", LastName: "B"}}
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tn, evs, err := domain.NewTenant(fmt.Sprintf("t-%d", i), "", in)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = CreateTenant(ctx, store, tn, md, evs)
+		}()
+	}
+	wg.Wait()
+	winner := ""
+	for i, err := range errs {
+		var kt *domain.KeyTakenError
+		switch {
+		case err == nil:
+			if winner != "" {
+				t.Fatalf("two tenants got key acme: %s and t-%d", winner, i)
+			}
+			winner = fmt.Sprintf("t-%d", i)
+		case errors.As(err, &kt):
+		default:
+			t.Fatalf("unexpected: %v", err)
+		}
+	}
+	for _, err := range errs {
+		var kt *domain.KeyTakenError
+		if errors.As(err, &kt) && kt.TenantID != winner {
+			t.Errorf("key taken by %q, want %s", kt.TenantID, winner)
+		}
+	}
+	if winner == "" {
+		t.Fatal("nobody got the key")
 	}
 }
