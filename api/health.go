@@ -5,6 +5,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"sort"
 	"sync"
@@ -24,14 +25,22 @@ type Router struct {
 	mux          *mux.Router
 	checks       []Check
 	checkTimeout time.Duration
+	verifier     Verifier
+	logger       *slog.Logger
 }
 
 // NewRouter builds the HTTP handler; checks are what /readyz verifies, each
 // bounded by checkTimeout.
 func NewRouter(checks []Check, checkTimeout time.Duration) *Router {
-	r := &Router{mux: mux.NewRouter(), checks: checks, checkTimeout: checkTimeout}
+	r := &Router{mux: mux.NewRouter(), checks: checks, checkTimeout: checkTimeout, logger: slog.Default()}
 	r.mux.HandleFunc("/healthz", r.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.mux.HandleFunc("/readyz", r.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.mux.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such route"})
+	})
+	r.mux.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, problem{Status: http.StatusMethodNotAllowed, Detail: "method not allowed on this route"})
+	})
 	return r
 }
 

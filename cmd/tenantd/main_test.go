@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
@@ -304,6 +305,53 @@ func TestRelaysCommittedEventsToTheTopic(t *testing.T) {
 		if r.Headers["ce_id"] == id && (r.Key != stream || r.Headers["ce_type"] != "tenant.smoke.happened") {
 			t.Errorf("record %v", r)
 		}
+	}
+	p.stop(t)
+}
+
+// TestTenantCommandThroughTheRealService: a token minted from the configured
+// secret creates a tenant on a running tenantd, and reading it back right
+// after shows it.
+func TestTenantCommandThroughTheRealService(t *testing.T) {
+	env := devStackEnv(t)
+	env["TENANTFLOW_JWT_SECRET"] = "tenantd-test-secret-tenantd-test-secret"
+	p := start(t, env)
+	p.readyzUntil(t, "ready", isReady)
+	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
+	tok, _ := signer.Mint("tester", []string{auth.CreateTenant, auth.ViewTenant}, "", time.Hour, time.Now())
+
+	body := `{"key":"acme","name":"Acme","contact":{"email":"ops@example.com","firstName":"Ada","lastName":"L"}}`
+	req, _ := http.NewRequest("POST", p.base+"/tenants", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /tenants = %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("GET", p.base+resp.Header.Get("Location"), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || got["key"] != "acme" || got["status"] != "PENDING_PROVISION" {
+		t.Fatalf("GET = %d %v", resp.StatusCode, got)
+	}
+	// without a token: 401
+	resp, err = http.Post(p.base+"/tenants", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", resp.StatusCode)
 	}
 	p.stop(t)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/api"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/config"
 	"github.com/tenantflow/tenantflow/migrations"
 )
@@ -74,7 +75,19 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		checks = append(checks, api.Check{Name: "keycloak", Fn: kc.Ping})
 	}
 
-	return serve(ctx, cfg, logger, api.NewRouter(checks, cfg.ReadyCheckTimeout))
+	router := api.NewRouter(checks, cfg.ReadyCheckTimeout)
+	var verifier api.Verifier
+	if cfg.JWTSecret != "" {
+		signer, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTIssuer)
+		if err != nil {
+			return err
+		}
+		verifier = signer
+	} else {
+		logger.Warn("TENANTFLOW_JWT_SECRET is not set: every protected route answers 401")
+	}
+	router.Tenants(store, verifier, logger)
+	return serve(ctx, cfg, logger, router)
 }
 
 // startup brings the event log up: schema migrations, a log that belongs to

@@ -1,0 +1,45 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/tenantflow/tenantflow/internal/auth"
+)
+
+// Verifier checks a bearer token. It must be safe for concurrent use.
+type Verifier interface {
+	Verify(token string) (*auth.Claims, error)
+}
+
+type claimsKey struct{}
+
+// require answers 401 without a valid bearer token and 403 without
+// permission; otherwise the claims travel in the request's context.
+func (rt *Router) require(permission string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || rt.verifier == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantflow"`)
+			writeProblem(w, problem{Status: http.StatusUnauthorized, Detail: "a bearer token is required"})
+			return
+		}
+		claims, err := rt.verifier.Verify(strings.TrimSpace(raw))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantflow", error="invalid_token"`)
+			writeProblem(w, problem{Status: http.StatusUnauthorized, Detail: "the bearer token is invalid or expired"})
+			return
+		}
+		if !claims.Has(permission) {
+			writeProblem(w, problem{Status: http.StatusForbidden, Detail: "the token lacks permission " + permission})
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
+	}
+}
+
+func claimsOf(r *http.Request) *auth.Claims {
+	c, _ := r.Context().Value(claimsKey{}).(*auth.Claims)
+	return c
+}

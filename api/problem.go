@@ -1,0 +1,76 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+)
+
+// problem is an RFC 9457 problem document (application/problem+json).
+type problem struct {
+	Type           string            `json:"type"`
+	Title          string            `json:"title"`
+	Status         int               `json:"status"`
+	Detail         string            `json:"detail,omitempty"`
+	Errors         map[string]string `json:"errors,omitempty"`
+	CurrentVersion *int64            `json:"currentVersion,omitempty"`
+	TenantID       string            `json:"tenantId,omitempty"`
+}
+
+func writeProblem(w http.ResponseWriter, p problem) {
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// errRequest is a client mistake found while reading the request.
+type errRequest struct {
+	status int
+	detail string
+}
+
+func (e *errRequest) Error() string { return e.detail }
+
+// writeError maps an error onto its HTTP answer. It is the one place where
+// errors become status codes; anything unknown is a 500, logged, with no
+// detail given to the client.
+func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
+	var (
+		req  *errRequest
+		ve   *domain.ValidationError
+		ce   *eventstore.ConcurrencyError
+		te   *domain.TransitionError
+		kt   *domain.KeyTakenError
+		lead *domain.LeadHasTenantError
+	)
+	switch {
+	case errors.As(err, &req):
+		writeProblem(w, problem{Status: req.status, Detail: req.detail})
+	case errors.As(err, &ve):
+		writeProblem(w, problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "one or more fields are invalid", Errors: ve.Fields})
+	case errors.As(err, &ce):
+		v := ce.Actual
+		writeProblem(w, problem{Status: http.StatusConflict, Title: "Concurrent change", Detail: "the resource changed meanwhile; reload and retry", CurrentVersion: &v})
+	case errors.As(err, &te):
+		writeProblem(w, problem{Status: http.StatusConflict, Title: "Not allowed in this status", Detail: te.Error()})
+	case errors.As(err, &kt):
+		writeProblem(w, problem{Status: http.StatusConflict, Title: "Key taken", Detail: kt.Error(), TenantID: kt.TenantID})
+	case errors.As(err, &lead):
+		writeProblem(w, problem{Status: http.StatusConflict, Title: "Lead has a tenant", Detail: lead.Error(), TenantID: lead.TenantID})
+	case errors.Is(err, domain.ErrNotFound):
+		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such resource"})
+	default:
+		logger.Error("request failed", "error", err)
+		writeProblem(w, problem{Status: http.StatusInternalServerError, Detail: "internal error; see the server log"})
+	}
+}
