@@ -44,11 +44,11 @@ func NewRouter(checks []Check, checkTimeout time.Duration) *Router {
 	return r
 }
 
-func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.ServeHTTP(w, req) }
+func (rt *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) { rt.mux.ServeHTTP(w, req) }
 
 // healthz answers while the process is up; it checks nothing else, so an
 // orchestrator never restarts tenantd because a dependency is down.
-func (r *Router) healthz(w http.ResponseWriter, _ *http.Request) {
+func (rt *Router) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
@@ -61,14 +61,14 @@ type readyResponse struct {
 
 // readyz runs every check concurrently and answers 200 only when all pass,
 // 503 naming each failing dependency otherwise.
-func (r *Router) readyz(w http.ResponseWriter, req *http.Request) {
-	ctx, cancel := context.WithTimeout(req.Context(), r.checkTimeout)
+func (rt *Router) readyz(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), rt.checkTimeout)
 	defer cancel()
 
-	res := readyResponse{Status: "ready", Checks: make(map[string]string, len(r.checks))}
+	res := readyResponse{Status: "ready", Checks: make(map[string]string, len(rt.checks))}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, c := range r.checks {
+	for _, c := range rt.checks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
