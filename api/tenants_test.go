@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,11 +13,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testenv"
-	"github.com/tenantflow/tenantflow/migrations"
 )
 
 const testSecret = "api-test-secret-api-test-secret-0123"
@@ -31,16 +28,7 @@ type apiEnv struct {
 
 func newAPI(t *testing.T) *apiEnv {
 	t.Helper()
-	url := testenv.NewDatabase(t)
-	ctx := context.Background()
-	pool, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := migrations.Up(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := testenv.NewMigratedPool(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := eventstore.NewPostgres(pool, quiet)
 	t.Cleanup(store.Close)

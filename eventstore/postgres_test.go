@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/migrations"
 )
@@ -17,17 +16,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // stack's PostgreSQL, dropped when t ends.
 func newPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	url := testenv.NewDatabase(t)
-	ctx := context.Background()
-	pool, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := migrations.Up(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	s := NewPostgres(pool, quiet)
+	s := NewPostgres(testenv.NewMigratedPool(t), quiet)
 	t.Cleanup(s.Close)
 	return s
 }
