@@ -29,25 +29,8 @@ func SaramaConfig(clientID string) *sarama.Config {
 	return c
 }
 
-// NewPublisher returns a watermill publisher whose Publish returns only after
-// the broker acknowledged every message (acks=all, synchronous producer).
-func NewPublisher(brokers []string, logger watermill.LoggerAdapter) (message.Publisher, error) {
-	sc := wmkafka.DefaultSaramaSyncPublisherConfig()
-	sc.Version = protocolVersion
-	sc.ClientID = "tenantflow-publisher"
-	sc.Producer.RequiredAcks = sarama.WaitForAll
-	p, err := wmkafka.NewPublisher(wmkafka.PublisherConfig{
-		Brokers:               brokers,
-		Marshaler:             wmkafka.DefaultMarshaler{},
-		OverwriteSaramaConfig: sc,
-	}, logger)
-	if err != nil {
-		return nil, fmt.Errorf("create kafka publisher: %w", err)
-	}
-	return p, nil
-}
-
-// NewSubscriber returns a watermill subscriber in consumer group group. A new
+// NewSubscriber returns a watermill subscriber in consumer group group that
+// reads records as NewRecordPublisher writes them (HeaderMarshaler). A new
 // group starts at the oldest retained offset, so nothing published before the
 // group first joined is missed.
 func NewSubscriber(brokers []string, group string, logger watermill.LoggerAdapter) (message.Subscriber, error) {
@@ -57,7 +40,7 @@ func NewSubscriber(brokers []string, group string, logger watermill.LoggerAdapte
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	s, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
 		Brokers:               brokers,
-		Unmarshaler:           wmkafka.DefaultMarshaler{},
+		Unmarshaler:           HeaderMarshaler{},
 		ConsumerGroup:         group,
 		OverwriteSaramaConfig: sc,
 	}, logger)

@@ -30,7 +30,7 @@ func roundTrip(t *testing.T, brokers []string) {
 	}
 	logger := watermill.NopLogger{}
 
-	pub, err := NewPublisher(brokers, logger)
+	pub, err := NewRecordPublisher(brokers, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +39,7 @@ func roundTrip(t *testing.T, brokers []string) {
 	for i := 0; i < n; i++ {
 		m := message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprintf("payload-%02d", i)))
 		m.Metadata.Set("seq", fmt.Sprint(i))
+		m.Metadata.Set(KeyMetadata, fmt.Sprintf("stream-%d", i%4))
 		if err := pub.Publish(topic, m); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
