@@ -67,19 +67,23 @@ func (m *Memory) AppendStreams(_ context.Context, parts ...StreamAppend) error {
 		if err != nil {
 			return err
 		}
-		batches[i] = b
-		current := int64(len(m.streams[p.Stream]))
-		if p.Expected >= 0 && int64(p.Expected) != current {
+		// A part already stored (a retry) is skipped, as append_events does.
+		_, done, err := m.retried(p.Stream, p.Expected, b)
+		if err != nil {
+			return err
+		}
+		if done {
+			continue
+		}
+		if current := int64(len(m.streams[p.Stream])); p.Expected >= 0 && int64(p.Expected) != current {
 			return &ConcurrencyError{Stream: p.Stream, Expected: p.Expected, Actual: current}
 		}
-		for _, e := range b {
-			if _, ok := m.byID[e.ID]; ok {
-				return fmt.Errorf("append to %s: %w", p.Stream, ErrEventConflict)
-			}
-		}
+		batches[i] = b
 	}
 	for i, p := range parts {
-		m.appendLocked(p.Stream, batches[i])
+		if batches[i] != nil {
+			m.appendLocked(p.Stream, batches[i])
+		}
 	}
 	return nil
 }
