@@ -125,13 +125,21 @@ func CreateTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.
 	)
 	var ce *eventstore.ConcurrencyError
 	if errors.As(err, &ce) && ce.Stream == KeyStream(t.Key()) {
-		holder := ""
-		if stored, lerr := s.Load(ctx, ce.Stream); lerr == nil && len(stored) > 0 {
-			if e, derr := domain.Decode(stored[0].Type, stored[0].Data); derr == nil {
-				holder = e.(*domain.KeyReserved).TenantID
-			}
-		}
-		return &domain.KeyTakenError{Key: t.Key(), TenantID: holder}
+		return &domain.KeyTakenError{Key: t.Key(), TenantID: keyHolder(ctx, s, ce.Stream)}
 	}
 	return err
+}
+
+// keyHolder names the tenant a key stream reserves the key for, or "" when
+// that cannot be read (the 409 then just does not name it).
+func keyHolder(ctx context.Context, s Store, stream string) string {
+	stored, err := s.Load(ctx, stream)
+	if err != nil || len(stored) == 0 {
+		return ""
+	}
+	e, err := domain.Decode(stored[0].Type, stored[0].Data)
+	if kr, ok := e.(*domain.KeyReserved); err == nil && ok {
+		return kr.TenantID
+	}
+	return ""
 }
