@@ -5,7 +5,6 @@ package migrations
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"fmt"
 
@@ -20,13 +19,9 @@ var files embed.FS
 
 // Up applies every pending migration. Concurrent callers (several tenantd
 // starting together) are serialised by a PostgreSQL advisory lock.
-func Up(ctx context.Context, pool *pgxpool.Pool) (applied []string, err error) {
+func Up(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	return up(ctx, db)
-}
-
-func up(ctx context.Context, db *sql.DB) ([]string, error) {
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		return nil, fmt.Errorf("migration lock: %w", err)
