@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# devstack.sh — the real PostgreSQL, Kafka and Keycloak that tenantflow drives,
+# devstack.sh — the real PostgreSQL, Kafka, Keycloak and SMTP server that tenantflow drives,
 # run as plain processes (no container engine needed).
 #
 #   devstack.sh up      install what is missing, start what is not running, wait until each answers
@@ -21,6 +21,7 @@ KAFKA_CONTROLLER_PORT=${DEVSTACK_KAFKA_CONTROLLER_PORT:-19093}
 KEYCLOAK_PORT=${DEVSTACK_KEYCLOAK_PORT:-18080}
 KEYCLOAK_MGMT_PORT=${DEVSTACK_KEYCLOAK_MGMT_PORT:-18081}
 KEYCLOAK_VERSION=${DEVSTACK_KEYCLOAK_VERSION:-26.4.7}
+SMTP_PORT=${DEVSTACK_SMTP_PORT:-11025}
 # Kafka's version is pinned in devstack/kafka/pom.xml.
 
 # How long `up` waits for each component to answer before giving up.
@@ -38,8 +39,14 @@ apt_updated=0
 ensure_cmd() {
   local cmd=$1 pkg=$2
   command -v "$cmd" >/dev/null 2>&1 && return 0
-  command -v apt-get >/dev/null 2>&1 || die "$cmd is missing and apt-get is not available to install $pkg"
   say "installing $pkg (needed for $cmd)"
+  install_pkg "$pkg"
+}
+
+# install_pkg PACKAGE: install a Debian package.
+install_pkg() {
+  local pkg=$1
+  command -v apt-get >/dev/null 2>&1 || die "apt-get is not available to install $pkg"
   if [ "$apt_updated" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$STATE/apt.log" 2>&1 || { tail -20 "$STATE/apt.log" >&2; die "apt-get update failed"; }
     apt_updated=1
@@ -294,6 +301,32 @@ keycloak_up() {
 
 keycloak_down() { stop_pid keycloak "$KC_DIR/keycloak.pid"; }
 
+# --- SMTP ---------------------------------------------------------------------
+# Debian's aiosmtpd, a real RFC 5321 server, with its Mailbox handler: every
+# mail it accepts is written as one file into the Maildir $SMTP_DIR/maildir
+# (new/), where developers and the tests read verification mails.
+
+SMTP_DIR=$STATE/smtp
+MAILDIR=$SMTP_DIR/maildir
+# Debian's interpreter, not a python3 that happens to be first on PATH.
+SMTP_PYTHON=/usr/bin/python3
+smtp_answers() { timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SMTP_PORT && head -c 3 <&3 | grep -q 220"; }
+
+smtp_up() {
+  "$SMTP_PYTHON" -c 'import aiosmtpd' 2>/dev/null || install_pkg python3-aiosmtpd
+  mkdir -p "$SMTP_DIR"
+  local log=$SMTP_DIR/smtp.log pidfile=$SMTP_DIR/smtp.pid
+  if alive "$pidfile" && smtp_answers; then say "smtp already up on 127.0.0.1:$SMTP_PORT"; return; fi
+  stop_pid smtp "$pidfile"
+  say "starting smtp (aiosmtpd) on 127.0.0.1:$SMTP_PORT, writing mails to $MAILDIR"
+  start_bg "$pidfile" "$log" "$SMTP_PYTHON" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
+    -c aiosmtpd.handlers.Mailbox "$MAILDIR"
+  wait_until smtp 30 "$log" "$pidfile" smtp_answers
+  say "smtp answers with its greeting"
+}
+
+smtp_down() { stop_pid smtp "$SMTP_DIR/smtp.pid"; }
+
 # --- commands -----------------------------------------------------------------
 
 cmd_env() {
@@ -304,6 +337,8 @@ export TENANTFLOW_KEYCLOAK_URL='http://127.0.0.1:$KEYCLOAK_PORT'
 export TENANTFLOW_KEYCLOAK_ADMIN_USER='admin'
 export TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD='$KEYCLOAK_ADMIN_PASSWORD'
 export TENANTFLOW_JWT_SECRET='$JWT_SECRET'
+export TENANTFLOW_SMTP_ADDR='127.0.0.1:$SMTP_PORT'
+export TENANTFLOW_DEVSTACK_MAILDIR='$MAILDIR'
 EOF
 }
 
@@ -320,6 +355,8 @@ cmd_status() {
   else status_line kafka down "127.0.0.1:$KAFKA_PORT"; rc=1; fi
   if keycloak_answers 2>/dev/null; then status_line keycloak answering "http://127.0.0.1:$KEYCLOAK_PORT"
   else status_line keycloak down "http://127.0.0.1:$KEYCLOAK_PORT"; rc=1; fi
+  if smtp_answers 2>/dev/null; then status_line smtp answering "127.0.0.1:$SMTP_PORT"
+  else status_line smtp down "127.0.0.1:$SMTP_PORT"; rc=1; fi
   return $rc
 }
 
@@ -332,9 +369,10 @@ main() {
       pg_up
       kafka_up
       keycloak_up
+      smtp_up
       say "all up in $((SECONDS - t0))s; connection settings: $0 env"
       ;;
-    down) keycloak_down; kafka_down; pg_down; say "all down" ;;
+    down) smtp_down; keycloak_down; kafka_down; pg_down; say "all down" ;;
     status) cmd_status ;;
     env) cmd_env ;;
     *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;

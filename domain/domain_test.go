@@ -221,7 +221,8 @@ func TestLeadToTenant(t *testing.T) {
 	if err != nil || len(evs) != 1 {
 		t.Fatal(err)
 	}
-	if _, err := l.AssignTenant("t-1"); !errors.Is(err, ErrLeadNotVerified) {
+	key := LeadTenantInput{Key: "acme"}
+	if _, _, _, err := l.CreateTenant("t-1", key); !errors.Is(err, ErrLeadNotVerified) {
 		t.Fatalf("unverified lead got a tenant: %v", err)
 	}
 	if _, err := l.Verify("wrong", now); !errors.Is(err, ErrTokenInvalid) {
@@ -233,10 +234,17 @@ func TestLeadToTenant(t *testing.T) {
 	if _, err := l.Verify("hash-of-token", now); !errors.Is(err, ErrTokenInvalid) {
 		t.Fatalf("a spent token was accepted again: %v", err)
 	}
-	if _, err := l.AssignTenant("t-1"); err != nil {
+	if _, _, _, err := l.CreateTenant("t-1", LeadTenantInput{Key: "Bad Key"}); err == nil || l.TenantID() != "" {
+		t.Fatalf("invalid input: %v, lead's tenant %q; want a validation error and no change", err, l.TenantID())
+	}
+	tn, tenantEvents, leadEvents, err := l.CreateTenant("t-1", key)
+	if err != nil {
 		t.Fatalf("verified lead without a tenant was refused: %v", err)
 	}
-	_, err = l.AssignTenant("t-2")
+	if tn.Name() != "Acme" || tn.Contact() != l.Contact() || tn.LeadID() != "lead-1" || len(tenantEvents) != 1 || len(leadEvents) != 1 {
+		t.Fatalf("tenant %+v from lead: name/contact/lead not taken from the lead", tn)
+	}
+	_, _, _, err = l.CreateTenant("t-2", LeadTenantInput{Key: "other"})
 	var has *LeadHasTenantError
 	if !errors.As(err, &has) || has.TenantID != "t-1" {
 		t.Fatalf("second tenant: %v, want LeadHasTenantError naming t-1", err)

@@ -111,18 +111,6 @@ func (l *Lead) Verify(tokenHash string, now time.Time) ([]Event, error) {
 	return []Event{e}, nil
 }
 
-// AssignTenant records that the lead's tenant was created.
-func (l *Lead) AssignTenant(tenantID string) ([]Event, error) {
-	if !l.verified {
-		return nil, ErrLeadNotVerified
-	}
-	if l.tenantID != "" {
-		return nil, &LeadHasTenantError{LeadID: l.id, TenantID: l.tenantID}
-	}
-	e := LeadTenantAssigned{TenantID: tenantID}
-	l.apply(e)
-	return []Event{e}, nil
-}
 
 func (l *Lead) ID() string          { return l.id }
 func (l *Lead) Contact() Contact    { return l.contact }
@@ -130,3 +118,35 @@ func (l *Lead) CompanyName() string { return l.companyName }
 func (l *Lead) Verified() bool      { return l.verified }
 func (l *Lead) TenantID() string    { return l.tenantID }
 func (l *Lead) Version() int64      { return l.version }
+
+// LeadTenantInput is what a verified lead sends to create its tenant; the
+// contact comes from the lead, the name defaults to its company name.
+type LeadTenantInput struct {
+	Key     string   `json:"key"`
+	Name    string   `json:"name,omitempty"`
+	Domains []string `json:"domains,omitempty"`
+}
+
+// CreateTenant creates the lead's one tenant: it returns the tenant with its
+// first events and the lead's own events (the assignment), which must be
+// appended together. The lead's state is checked before the input, so a lead
+// that already has a tenant hears so whatever it sent.
+func (l *Lead) CreateTenant(tenantID string, in LeadTenantInput) (*Tenant, []Event, []Event, error) {
+	if !l.verified {
+		return nil, nil, nil, ErrLeadNotVerified
+	}
+	if l.tenantID != "" {
+		return nil, nil, nil, &LeadHasTenantError{LeadID: l.id, TenantID: l.tenantID}
+	}
+	name := in.Name
+	if name == "" {
+		name = l.companyName
+	}
+	t, tenantEvents, err := NewTenant(tenantID, l.id, TenantInput{Key: in.Key, Name: name, Contact: l.contact, Domains: in.Domains})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	assigned := LeadTenantAssigned{TenantID: tenantID}
+	l.apply(assigned)
+	return t, tenantEvents, []Event{assigned}, nil
+}

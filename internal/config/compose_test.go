@@ -39,7 +39,7 @@ func TestComposeServicesAndPorts(t *testing.T) {
 	c := loadCompose(t)
 	// host port of each service = the dev stack's (devstack/devstack.sh), so
 	// the same client settings work against either.
-	want := map[string]string{"postgres": "15432", "kafka": "19092", "keycloak": "18080", "tenantd": "14000"}
+	want := map[string]string{"postgres": "15432", "kafka": "19092", "keycloak": "18080", "smtp": "11025", "tenantd": "14000"}
 	for svc, port := range want {
 		s, ok := c.Services[svc]
 		if !ok {

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +48,28 @@ type Config struct {
 	JWTSecret string `env:"TENANTFLOW_JWT_SECRET"`
 	// JWTIssuer is the iss claim tokens must carry.
 	JWTIssuer string `env:"TENANTFLOW_JWT_ISSUER" envDefault:"tenantflow"`
+
+	// JWTJWKSURL is a JWKS endpoint (Keycloak's .../protocol/openid-connect/certs)
+	// whose keys verify RS256 tokens; keys are cached and refetched when a
+	// token names an unknown kid. Empty: only HS256 tokens are accepted.
+	JWTJWKSURL string `env:"TENANTFLOW_JWT_JWKS_URL"`
+	// LeadTokenTTL is the lifetime of the token a verified lead receives.
+	LeadTokenTTL time.Duration `env:"TENANTFLOW_LEAD_TOKEN_TTL" envDefault:"15m"`
+	// LeadRateLimit is how many sign-ups (POST /leads) one client address may
+	// send per minute; it is also the burst.
+	LeadRateLimit int `env:"TENANTFLOW_LEAD_RATE_LIMIT" envDefault:"10"`
+
+	// SMTPAddr is the SMTP server (host:port) that sends verification mails.
+	// Empty: sign-up (POST /leads) answers 503.
+	SMTPAddr     string `env:"TENANTFLOW_SMTP_ADDR"`
+	SMTPFrom     string `env:"TENANTFLOW_SMTP_FROM" envDefault:"tenantflow <no-reply@tenantflow.localhost>"`
+	SMTPUser     string `env:"TENANTFLOW_SMTP_USER"`
+	SMTPPassword string `env:"TENANTFLOW_SMTP_PASSWORD"`
+	// SMTPTLS is opportunistic (STARTTLS when offered), mandatory, or none.
+	SMTPTLS string `env:"TENANTFLOW_SMTP_TLS" envDefault:"opportunistic"`
+
+	// IdempotencyTTL is how long an Idempotency-Key's first response is kept.
+	IdempotencyTTL time.Duration `env:"TENANTFLOW_IDEMPOTENCY_TTL" envDefault:"24h"`
 
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `env:"TENANTFLOW_LOG_LEVEL" envDefault:"info"`
@@ -128,6 +152,35 @@ func (c Config) Validate() error {
 	}
 	if c.JWTIssuer == "" {
 		bad("TENANTFLOW_JWT_ISSUER", "must not be empty")
+	}
+
+	if c.JWTJWKSURL != "" {
+		if u, err := url.Parse(c.JWTJWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("TENANTFLOW_JWT_JWKS_URL", "%q is not an http(s) URL", c.JWTJWKSURL)
+		}
+	}
+	if c.LeadTokenTTL <= 0 || c.LeadTokenTTL > 24*time.Hour {
+		bad("TENANTFLOW_LEAD_TOKEN_TTL", "must be between 1s and 24h, got %s", c.LeadTokenTTL)
+	}
+	if c.LeadRateLimit < 1 {
+		bad("TENANTFLOW_LEAD_RATE_LIMIT", "must be at least 1 per minute, got %d", c.LeadRateLimit)
+	}
+	if c.SMTPAddr != "" {
+		if host, port, err := net.SplitHostPort(c.SMTPAddr); err != nil || host == "" || port == "" {
+			bad("TENANTFLOW_SMTP_ADDR", "%q is not host:port", c.SMTPAddr)
+		}
+	}
+	if _, err := mail.ParseAddress(c.SMTPFrom); err != nil {
+		bad("TENANTFLOW_SMTP_FROM", "%q is not a mail address", c.SMTPFrom)
+	}
+	if (c.SMTPUser == "") != (c.SMTPPassword == "") {
+		bad("TENANTFLOW_SMTP_USER", "TENANTFLOW_SMTP_USER and TENANTFLOW_SMTP_PASSWORD are set together or not at all")
+	}
+	if !slices.Contains([]string{"opportunistic", "mandatory", "none"}, c.SMTPTLS) {
+		bad("TENANTFLOW_SMTP_TLS", "%q is not one of opportunistic, mandatory, none", c.SMTPTLS)
+	}
+	if c.IdempotencyTTL < time.Minute {
+		bad("TENANTFLOW_IDEMPOTENCY_TTL", "must be at least 1m, got %s", c.IdempotencyTTL)
 	}
 
 	if _, err := c.SlogLevel(); err != nil {

@@ -61,6 +61,14 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"negative duration", map[string]string{"TENANTFLOW_READY_CHECK_TIMEOUT": "-1s"}, []string{"TENANTFLOW_READY_CHECK_TIMEOUT"}},
 		{"zero partitions", map[string]string{"TENANTFLOW_KAFKA_PARTITIONS": "0"}, []string{"TENANTFLOW_KAFKA_PARTITIONS"}},
 		{"short jwt secret", map[string]string{"TENANTFLOW_JWT_SECRET": "short"}, []string{"TENANTFLOW_JWT_SECRET"}},
+		{"jwks url not http", map[string]string{"TENANTFLOW_JWT_JWKS_URL": "kc/certs"}, []string{"TENANTFLOW_JWT_JWKS_URL"}},
+		{"smtp addr without port", map[string]string{"TENANTFLOW_SMTP_ADDR": "mail"}, []string{"TENANTFLOW_SMTP_ADDR"}},
+		{"smtp user without password", map[string]string{"TENANTFLOW_SMTP_USER": "u"}, []string{"TENANTFLOW_SMTP_USER"}},
+		{"smtp from not an address", map[string]string{"TENANTFLOW_SMTP_FROM": "nobody"}, []string{"TENANTFLOW_SMTP_FROM"}},
+		{"smtp tls unknown", map[string]string{"TENANTFLOW_SMTP_TLS": "maybe"}, []string{"TENANTFLOW_SMTP_TLS"}},
+		{"lead rate zero", map[string]string{"TENANTFLOW_LEAD_RATE_LIMIT": "0"}, []string{"TENANTFLOW_LEAD_RATE_LIMIT"}},
+		{"lead token ttl too long", map[string]string{"TENANTFLOW_LEAD_TOKEN_TTL": "48h"}, []string{"TENANTFLOW_LEAD_TOKEN_TTL"}},
+		{"idempotency ttl too short", map[string]string{"TENANTFLOW_IDEMPOTENCY_TTL": "1s"}, []string{"TENANTFLOW_IDEMPOTENCY_TTL"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
 		{"all at once", map[string]string{
 			"TENANTFLOW_HTTP_ADDR":        "x",
@@ -93,7 +101,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 13 {
+	if len(names) != 22 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {

@@ -111,6 +111,32 @@ func KeyStream(key string) string { return "tenantkey-" + key }
 // reservation of its key, in one transaction: of concurrent creations with
 // one key exactly one succeeds; the others get *domain.KeyTakenError.
 func CreateTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.Metadata, events []domain.Event) error {
+	return createTenant(ctx, s, t, md, events)
+}
+
+// CreateLeadTenant appends a lead's new tenant (as CreateTenant) and the
+// lead's assignment events in one transaction, at the version the lead was
+// loaded at. Of concurrent calls for one lead exactly one succeeds; the
+// others get *domain.LeadHasTenantError naming the tenant that won.
+func CreateLeadTenant(ctx context.Context, s Store, lead *domain.Lead, leadEvents []domain.Event, t *domain.Tenant, md eventstore.Metadata, tenantEvents []domain.Event) error {
+	batch, err := encode(leadEvents, md)
+	if err != nil {
+		return err
+	}
+	leads := Leads(s)
+	loaded := lead.Version() - int64(len(leadEvents)) // the command already applied them
+	err = createTenant(ctx, s, t, md, tenantEvents,
+		eventstore.StreamAppend{Stream: leads.Stream(lead.ID()), Expected: eventstore.Exactly(loaded), Events: batch})
+	var ce *eventstore.ConcurrencyError
+	if errors.As(err, &ce) && ce.Stream == leads.Stream(lead.ID()) {
+		if now, getErr := leads.Get(ctx, lead.ID()); getErr == nil && now.TenantID() != "" {
+			return &domain.LeadHasTenantError{LeadID: lead.ID(), TenantID: now.TenantID()}
+		}
+	}
+	return err
+}
+
+func createTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.Metadata, events []domain.Event, more ...eventstore.StreamAppend) error {
 	tenantEvents, err := encode(events, md)
 	if err != nil {
 		return err
@@ -119,10 +145,11 @@ func CreateTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.
 	if err != nil {
 		return err
 	}
-	err = s.AppendStreams(ctx,
-		eventstore.StreamAppend{Stream: "tenant-" + t.ID(), Expected: eventstore.NoStream, Events: tenantEvents},
-		eventstore.StreamAppend{Stream: KeyStream(t.Key()), Expected: eventstore.NoStream, Events: keyEvents},
-	)
+	parts := append([]eventstore.StreamAppend{
+		{Stream: Tenants(s).Stream(t.ID()), Expected: eventstore.NoStream, Events: tenantEvents},
+		{Stream: KeyStream(t.Key()), Expected: eventstore.NoStream, Events: keyEvents},
+	}, more...)
+	err = s.AppendStreams(ctx, parts...)
 	var ce *eventstore.ConcurrencyError
 	if errors.As(err, &ce) && ce.Stream == KeyStream(t.Key()) {
 		return &domain.KeyTakenError{Key: t.Key(), TenantID: keyHolder(ctx, s, ce.Stream)}
