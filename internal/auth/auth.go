@@ -1,16 +1,20 @@
 // Package auth mints and verifies tenantflow's bearer tokens: JWTs carrying
 // a "permissions" claim of permission codes. Development uses HS256 with a
 // shared secret (TENANTFLOW_JWT_SECRET), so `tenantctl token` can mint a
-// token instead of anyone writing one by hand.
+// token instead of anyone writing one by hand; production verifies RS256
+// tokens against Keycloak's key set (TENANTFLOW_JWT_JWKS_URL).
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
 )
 
 // Permission codes, kept from the system tenantflow replaces.
@@ -83,10 +87,69 @@ func (h *HS256) Mint(subject string, permissions []string, leadID string, ttl ti
 
 // Verify checks signature (HS256 only), issuer, expiry and not-before.
 func (h *HS256) Verify(token string) (*Claims, error) {
+	return parse(token, h.issuer, []string{jwt.SigningMethodHS256.Alg()}, func(*jwt.Token) (any, error) { return h.secret, nil })
+}
+
+// Verifier accepts HS256 tokens signed with the shared secret (development,
+// and the lead tokens tenantd mints itself) and, when a JWKS URL is
+// configured, RS256 tokens signed by a key of that set (Keycloak, in
+// production). Both must carry the configured issuer.
+type Verifier struct {
+	hs     *HS256
+	jwks   keyfunc.Keyfunc
+	issuer string
+}
+
+// NewVerifier builds a verifier from whatever is configured: hs may be nil,
+// jwksURL may be empty, but not both. The key set is fetched in the
+// background until ctx ends: hourly, and at once (at most every 30 s) when a
+// token names a key id the cache does not hold, so a rotated Keycloak key is
+// picked up without a restart.
+func NewVerifier(ctx context.Context, hs *HS256, jwksURL, issuer string) (*Verifier, error) {
+	if hs == nil && jwksURL == "" {
+		return nil, errors.New("no way to verify tokens: neither a JWT secret nor a JWKS URL is configured")
+	}
+	if issuer == "" {
+		return nil, errors.New("JWT issuer must not be empty")
+	}
+	v := &Verifier{hs: hs, issuer: issuer}
+	if jwksURL != "" {
+		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{jwksURL}, keyfunc.Override{
+			HTTPTimeout:       5 * time.Second,
+			RateLimitWaitMax:  time.Second,
+			RefreshUnknownKID: rate.NewLimiter(rate.Every(30*time.Second), 1),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("JWKS %s: %w", jwksURL, err)
+		}
+		v.jwks = k
+	}
+	return v, nil
+}
+
+// Verify checks the signature with the key for the token's algorithm, then
+// issuer, expiry and not-before.
+func (v *Verifier) Verify(token string) (*Claims, error) {
+	var methods []string
+	if v.hs != nil {
+		methods = append(methods, jwt.SigningMethodHS256.Alg())
+	}
+	if v.jwks != nil {
+		methods = append(methods, jwt.SigningMethodRS256.Alg())
+	}
+	return parse(token, v.issuer, methods, func(t *jwt.Token) (any, error) {
+		if t.Method.Alg() == jwt.SigningMethodHS256.Alg() {
+			return v.hs.secret, nil
+		}
+		return v.jwks.Keyfunc(t)
+	})
+}
+
+func parse(token, issuer string, methods []string, key jwt.Keyfunc) (*Claims, error) {
 	var c Claims
-	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return h.secret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(h.issuer),
+	_, err := jwt.ParseWithClaims(token, &c, key,
+		jwt.WithValidMethods(methods),
+		jwt.WithIssuer(issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(30*time.Second),
 	)
