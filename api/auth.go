@@ -15,9 +15,10 @@ type Verifier interface {
 
 type claimsKey struct{}
 
-// require answers 401 without a valid bearer token and 403 without
-// permission; otherwise the claims travel in the request's context.
-func (rt *Router) require(permission string, next http.HandlerFunc) http.HandlerFunc {
+// authenticate answers 401 without a valid bearer token; otherwise the
+// claims travel in the request's context. The handler checks what the
+// token may do.
+func (rt *Router) authenticate(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || rt.verifier == nil {
@@ -31,12 +32,19 @@ func (rt *Router) require(permission string, next http.HandlerFunc) http.Handler
 			writeProblem(w, problem{Status: http.StatusUnauthorized, Detail: "the bearer token is invalid or expired"})
 			return
 		}
-		if !claims.Has(permission) {
+		next(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
+	}
+}
+
+// require is authenticate plus one permission: 403 without it.
+func (rt *Router) require(permission string, next http.HandlerFunc) http.HandlerFunc {
+	return rt.authenticate(func(w http.ResponseWriter, r *http.Request) {
+		if !claimsOf(r).Has(permission) {
 			writeProblem(w, problem{Status: http.StatusForbidden, Detail: "the token lacks permission " + permission})
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
-	}
+		next(w, r)
+	})
 }
 
 func claimsOf(r *http.Request) *auth.Claims {

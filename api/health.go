@@ -26,6 +26,7 @@ type Router struct {
 	checks       []Check
 	checkTimeout time.Duration
 	verifier     Verifier
+	idem         IdempotencyStore
 	logger       *slog.Logger
 }
 

@@ -67,6 +67,10 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Key taken", Detail: kt.Error(), TenantID: kt.TenantID})
 	case errors.As(err, &lead):
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Lead has a tenant", Detail: lead.Error(), TenantID: lead.TenantID})
+	case errors.Is(err, domain.ErrLeadNotVerified):
+		writeProblem(w, problem{Status: http.StatusConflict, Title: "Lead not verified", Detail: err.Error()})
+	case errors.Is(err, domain.ErrTokenInvalid):
+		writeProblem(w, problem{Status: http.StatusUnauthorized, Detail: err.Error()})
 	case errors.Is(err, domain.ErrNotFound):
 		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such resource"})
 	default:

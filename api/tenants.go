@@ -1,30 +1,28 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/projections"
 )
-
-// Tenants mounts the tenant commands and queries on the router. Reads fold
-// the tenant's own stream, so a read right after a command shows its effect.
-func (rt *Router) Tenants(store repo.Store, verifier Verifier, logger *slog.Logger) {
-	rt.verifier, rt.logger = verifier, logger
-	h := &tenantHandlers{store: store, tenants: repo.Tenants(store), logger: logger}
-	rt.mux.HandleFunc("/tenants", rt.require(auth.CreateTenant, h.create)).Methods(http.MethodPost)
-	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.ViewTenant, h.get)).Methods(http.MethodGet)
-	rt.mux.HandleFunc("/tenants/{id}/provision", rt.require(auth.ProvisionTenant, h.provision)).Methods(http.MethodPost)
-}
 
 type tenantHandlers struct {
 	store   repo.Store
 	tenants repo.Repository[*domain.Tenant]
+	list    TenantLister
 	logger  *slog.Logger
 }
 
@@ -40,7 +38,27 @@ type tenantView struct {
 	Plan       *domain.Plan   `json:"plan,omitempty"`
 	Attempt    int            `json:"attempt"`
 	LastError  string         `json:"lastError,omitempty"`
+	Steps      []stepView     `json:"steps"`
+	Resources  []resourceView `json:"resources"`
 	Version    int64          `json:"version"`
+}
+
+// stepView is one provisioning step's progress; resourceView one resource a
+// step created. The provisioning handlers (issue 5) record them as events;
+// until a tenant has been provisioned both lists are empty.
+type stepView struct {
+	Step       string     `json:"step"`
+	State      string     `json:"state"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Attempts   int        `json:"attempts"`
+	Error      string     `json:"error,omitempty"`
+}
+
+type resourceView struct {
+	Step string `json:"step"`
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
 }
 
 func viewOf(t *domain.Tenant) tenantView {
@@ -52,6 +70,7 @@ func viewOf(t *domain.Tenant) tenantView {
 	if v.Domains == nil {
 		v.Domains = []string{}
 	}
+	v.Steps, v.Resources = []stepView{}, []resourceView{}
 	return v
 }
 
@@ -125,4 +144,118 @@ func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/tenants/"+t.ID())
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": t.ID(), "status": t.Status().String()})
+}
+
+// listTenants serves GET /tenants?status=&keyPrefix=&cursor=&limit= from
+// the tenant list projection, in key order. The list may lag the log by a
+// moment; GET /tenants/{id} never does.
+func (h *tenantHandlers) listTenants(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	q := projections.TenantQuery{KeyPrefix: qs.Get("keyPrefix"), Cursor: qs.Get("cursor")}
+	bad := map[string]string{}
+	if name := qs.Get("status"); name != "" {
+		s, err := domain.ParseStatus(name)
+		if err != nil {
+			bad["status"] = "must be one of ACTIVE, PENDING_PROVISION, PROVISIONING, PROVISION_FAILED, DEPROVISIONING, INACTIVE"
+		}
+		q.Status = &s
+	}
+	if !keyPrefix.MatchString(q.KeyPrefix) {
+		bad["keyPrefix"] = "must be up to 10 characters of a-z and 0-9"
+	}
+	q.Limit, bad = intParam(qs.Get("limit"), 50, 200, "limit", bad)
+	if len(bad) > 0 {
+		writeError(w, h.logger, &domain.ValidationError{Fields: bad})
+		return
+	}
+	page, next, err := h.list.List(r.Context(), q)
+	if errors.Is(err, projections.ErrBadCursor) {
+		writeError(w, h.logger, &domain.ValidationError{Fields: map[string]string{"cursor": err.Error()}})
+		return
+	}
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	out := map[string]any{"tenants": page}
+	if next != "" {
+		nq := url.Values{"cursor": {next}, "limit": {strconv.Itoa(q.Limit)}}
+		for _, k := range []string{"status", "keyPrefix"} {
+			if v := qs.Get(k); v != "" {
+				nq.Set(k, v)
+			}
+		}
+		out["next"] = "/tenants?" + nq.Encode()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+var keyPrefix = regexp.MustCompile(`^[a-z0-9]{0,10}$`)
+
+// intParam reads an optional positive integer query parameter up to max.
+func intParam(raw string, def, max int, name string, bad map[string]string) (int, map[string]string) {
+	if raw == "" {
+		return def, bad
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > max {
+		bad[name] = fmt.Sprintf("must be a whole number from 1 to %d", max)
+	}
+	return n, bad
+}
+
+// eventView is one event of a tenant's history.
+type eventView struct {
+	ID            string              `json:"id"`
+	Version       int64               `json:"version"`
+	Type          string              `json:"type"`
+	SchemaVersion int                 `json:"schemaVersion"`
+	RecordedAt    time.Time           `json:"recordedAt"`
+	Data          json.RawMessage     `json:"data"`
+	Metadata      eventstore.Metadata `json:"metadata"`
+}
+
+// events serves GET /tenants/{id}/events?after=&limit=: the tenant's
+// stream in version order, read from the log itself.
+func (h *tenantHandlers) events(w http.ResponseWriter, r *http.Request) {
+	id, ok := tenantID(r)
+	if !ok {
+		writeError(w, h.logger, domain.ErrNotFound)
+		return
+	}
+	qs := r.URL.Query()
+	bad := map[string]string{}
+	after := 0
+	if raw := qs.Get("after"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 0 {
+			bad["after"] = "must be a stream version (0 or more)"
+		}
+		after = n
+	}
+	limit, bad := intParam(qs.Get("limit"), 100, 500, "limit", bad)
+	if len(bad) > 0 {
+		writeError(w, h.logger, &domain.ValidationError{Fields: bad})
+		return
+	}
+	stream := h.tenants.Stream(id)
+	stored, err := h.store.LoadFrom(r.Context(), stream, int64(after)+1)
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	if len(stored) == 0 && after == 0 {
+		writeError(w, h.logger, domain.ErrNotFound)
+		return
+	}
+	page := []eventView{}
+	for _, e := range stored[:min(limit, len(stored))] {
+		page = append(page, eventView{ID: e.ID, Version: e.Version, Type: e.Type, SchemaVersion: e.SchemaVersion,
+			RecordedAt: e.RecordedAt, Data: e.Data, Metadata: e.Metadata})
+	}
+	out := map[string]any{"events": page}
+	if len(stored) > limit {
+		out["next"] = fmt.Sprintf("/tenants/%s/events?after=%d&limit=%d", id, page[len(page)-1].Version, limit)
+	}
+	writeJSON(w, http.StatusOK, out)
 }

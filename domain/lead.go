@@ -111,7 +111,6 @@ func (l *Lead) Verify(tokenHash string, now time.Time) ([]Event, error) {
 	return []Event{e}, nil
 }
 
-
 func (l *Lead) ID() string          { return l.id }
 func (l *Lead) Contact() Contact    { return l.contact }
 func (l *Lead) CompanyName() string { return l.companyName }

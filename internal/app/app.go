@@ -15,11 +15,14 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/adapters/smtp"
 	"github.com/tenantflow/tenantflow/api"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/migrations"
+	"github.com/tenantflow/tenantflow/projections"
 )
 
 // Run starts tenantd and blocks until ctx is cancelled (SIGTERM), then shuts
@@ -55,12 +58,18 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer func() { stopWork(); workers.Wait() }()
 	log := &startup{}
+	list := &projections.TenantList{Pool: pool, Store: store}
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
 		if !log.run(workCtx, logger, store, brokers, cfg.KafkaPartitions) {
 			return
 		}
+		workers.Add(1) // legal here: this goroutine still holds a count
+		go func() {
+			defer workers.Done()
+			_ = list.Subscription(store).Run(workCtx)
+		}()
 		relay := &eventstore.Relay{Store: store, Publisher: publisher, Logger: logger}
 		_ = relay.Run(workCtx)
 	}()
@@ -75,19 +84,77 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		checks = append(checks, api.Check{Name: "keycloak", Fn: kc.Ping})
 	}
 
+	deps, mailer, err := commandDeps(workCtx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if mailer != nil {
+		checks = append(checks, api.Check{Name: "smtp", Fn: mailer.Ping})
+	}
+	idem := idempotency.New(pool, cfg.IdempotencyTTL)
+	deps.Store, deps.Tenants, deps.Idempotency = store, list, idem
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		purgeIdempotency(workCtx, idem, logger)
+	}()
+
 	router := api.NewRouter(checks, cfg.ReadyCheckTimeout)
-	var verifier api.Verifier
+	router.Mount(deps)
+	return serve(ctx, cfg, logger, router)
+}
+
+// commandDeps builds the token and mail parts of the routes' dependencies
+// from the configuration, logging once what is missing.
+func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (api.Deps, *smtp.Mailer, error) {
+	d := api.Deps{LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger}
+	var hs *auth.HS256
 	if cfg.JWTSecret != "" {
 		signer, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTIssuer)
 		if err != nil {
-			return err
+			return d, nil, err
 		}
-		verifier = signer
+		hs, d.Minter = signer, signer
 	} else {
-		logger.Warn("TENANTFLOW_JWT_SECRET is not set: every protected route answers 401")
+		logger.Warn("TENANTFLOW_JWT_SECRET is not set: leads cannot be verified (503)")
 	}
-	router.Tenants(store, verifier, logger)
-	return serve(ctx, cfg, logger, router)
+	if hs != nil || cfg.JWTJWKSURL != "" {
+		v, err := auth.NewVerifier(ctx, hs, cfg.JWTJWKSURL, cfg.JWTIssuer)
+		if err != nil {
+			return d, nil, err
+		}
+		d.Verifier = v
+	} else {
+		logger.Warn("neither TENANTFLOW_JWT_SECRET nor TENANTFLOW_JWT_JWKS_URL is set: every protected route answers 401")
+	}
+	if cfg.SMTPAddr == "" {
+		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: sign-up (POST /leads) answers 503")
+		return d, nil, nil
+	}
+	m, err := smtp.New(smtp.Settings{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS})
+	if err != nil {
+		return d, nil, err
+	}
+	d.Mailer = m
+	return d, m, nil
+}
+
+// purgeIdempotency deletes expired Idempotency-Key records every hour.
+func purgeIdempotency(ctx context.Context, s *idempotency.Store, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.Purge(ctx); err != nil {
+				logger.Warn("purging expired idempotency keys failed", "error", err)
+			} else if n > 0 {
+				logger.Info("purged expired idempotency keys", "count", n)
+			}
+		}
+	}
 }
 
 // startup brings the event log up: schema migrations, a log that belongs to

@@ -18,6 +18,7 @@ import (
 // Store is what a repository needs from the event store (Postgres or Memory).
 type Store interface {
 	Load(ctx context.Context, stream string) ([]eventstore.Event, error)
+	LoadFrom(ctx context.Context, stream string, from int64) ([]eventstore.Event, error)
 	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (int64, error)
 	AppendStreams(ctx context.Context, parts ...eventstore.StreamAppend) error
 }

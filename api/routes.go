@@ -1,0 +1,65 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/projections"
+)
+
+// Mailer sends a plain-text mail (adapters/smtp).
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
+}
+
+// Minter mints the short-lived token a verified lead receives (auth.HS256).
+type Minter interface {
+	Mint(subject string, permissions []string, leadID string, ttl time.Duration, now time.Time) (string, error)
+}
+
+// TenantLister serves GET /tenants (projections.TenantList).
+type TenantLister interface {
+	List(ctx context.Context, q projections.TenantQuery) ([]projections.TenantSummary, string, error)
+}
+
+// Deps is what the command and query routes need. Verifier, Minter, Mailer
+// and Idempotency may be nil: the routes that need them then answer 401
+// (no verifier) or 503 (no minter, no mailer) and say why; without an
+// idempotency store the Idempotency-Key header is not honoured.
+type Deps struct {
+	Store        repo.Store
+	Tenants      TenantLister
+	Verifier     Verifier
+	Minter       Minter
+	Mailer       Mailer
+	Idempotency  IdempotencyStore
+	LeadRate     int           // sign-ups per minute per client address
+	LeadTokenTTL time.Duration // lifetime of a verified lead's token
+	Logger       *slog.Logger
+}
+
+// Mount adds the lead and tenant routes.
+func (rt *Router) Mount(d Deps) {
+	rt.verifier, rt.idem, rt.logger = d.Verifier, d.Idempotency, d.Logger
+	t := &tenantHandlers{store: d.Store, tenants: repo.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
+	l := &leadHandlers{store: d.Store, leads: repo.Leads(d.Store), mailer: d.Mailer, minter: d.Minter,
+		tokenTTL: d.LeadTokenTTL, logger: d.Logger, limit: newRateLimiter(d.LeadRate, time.Minute)}
+
+	post := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodPost) }
+	get := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodGet) }
+
+	post("/leads", l.limit.wrap(rt.idempotent(l.create)))
+	get("/leads/{id}", rt.require(auth.ViewLead, l.get))
+	post("/leads/{id}/verify", rt.idempotent(l.verify))
+	post("/leads/{id}/tenants", rt.authenticate(rt.idempotent(l.createTenant)))
+	post("/tenants", rt.require(auth.CreateTenant, rt.idempotent(t.create)))
+	get("/tenants", rt.require(auth.ViewTenant, t.listTenants))
+	get("/tenants/{id}", rt.require(auth.ViewTenant, t.get))
+	get("/tenants/{id}/events", rt.require(auth.ViewTenant, t.events))
+	post("/tenants/{id}/provision", rt.require(auth.ProvisionTenant, rt.idempotent(t.provision)))
+	get("/openapi.json", serveOpenAPI)
+}
