@@ -4,41 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/testenv"
 )
-
-const testSecret = "api-test-secret-api-test-secret-0123"
-
-// apiEnv is the real router on the real PostgreSQL store (a fresh database).
-type apiEnv struct {
-	srv    *httptest.Server
-	signer *auth.HS256
-}
-
-func newAPI(t *testing.T) *apiEnv {
-	t.Helper()
-	pool := testenv.NewMigratedPool(t)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := eventstore.NewPostgres(pool, quiet)
-	t.Cleanup(store.Close)
-	signer, _ := auth.NewHS256(testSecret, "tenantflow")
-	rt := NewRouter(nil, time.Second)
-	rt.Tenants(store, signer, quiet)
-	srv := httptest.NewServer(rt)
-	t.Cleanup(srv.Close)
-	return &apiEnv{srv: srv, signer: signer}
-}
 
 func (e *apiEnv) token(t *testing.T, perms ...string) string {
 	tok, err := e.signer.Mint("tester", perms, "", time.Hour, time.Now())
@@ -56,7 +30,15 @@ type response struct {
 
 func (e *apiEnv) do(t *testing.T, method, path, token, contentType string, body []byte) response {
 	t.Helper()
+	return e.doHeader(t, method, path, token, contentType, body, nil)
+}
+
+func (e *apiEnv) doHeader(t *testing.T, method, path, token, contentType string, body []byte, header map[string]string) response {
+	t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -1,0 +1,99 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tenantflow/tenantflow/adapters/smtp"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/idempotency"
+	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/projections"
+)
+
+const testSecret = "api-test-secret-api-test-secret-0123"
+
+// apiEnv is the real router on the real services of the dev stack: a fresh
+// PostgreSQL database (event store, idempotency records, tenant list
+// projection, which runs while the test does) and the SMTP server.
+type apiEnv struct {
+	srv    *httptest.Server
+	signer *auth.HS256
+	pool   *pgxpool.Pool
+	logs   *syncBuffer
+}
+
+type option func(*Deps)
+
+func withMailer(m Mailer) option { return func(d *Deps) { d.Mailer = m } }
+func withLeadRate(n int) option  { return func(d *Deps) { d.LeadRate = n } }
+
+func newAPI(t *testing.T, opts ...option) *apiEnv {
+	t.Helper()
+	smtpAddr := mailtest.SMTPAddr(t)
+	pool := testenv.NewMigratedPool(t)
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	store := eventstore.NewPostgres(pool, logger)
+	t.Cleanup(store.Close)
+	signer, _ := auth.NewHS256(testSecret, "tenantflow")
+	mailer, err := smtp.New(smtp.Settings{Addr: smtpAddr, From: "tenantflow <no-reply@tenantflow.localhost>", TLS: "opportunistic"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := &projections.TenantList{Pool: pool, Store: store}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = list.Subscription(store).Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	d := Deps{Store: store, Tenants: list, Verifier: signer, Minter: signer, Mailer: mailer,
+		Idempotency: idempotency.New(pool, 24*time.Hour), LeadRate: 1000, LeadTokenTTL: 15 * time.Minute, Logger: logger}
+	for _, o := range opts {
+		o(&d)
+	}
+	rt := NewRouter(nil, time.Second)
+	rt.Mount(d)
+	srv := httptest.NewServer(rt)
+	t.Cleanup(srv.Close)
+	return &apiEnv{srv: srv, signer: signer, pool: pool, logs: logs}
+}
+
+// eventCount is how many events the log holds.
+func (e *apiEnv) eventCount(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := e.pool.QueryRow(context.Background(), `select count(*) from events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
