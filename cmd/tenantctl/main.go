@@ -1,6 +1,6 @@
 // Command tenantctl is the operator CLI for tenantflow: configuration and
-// readiness checks, database migrations and development tokens. Later issues add replay, history
-// and events.
+// readiness checks, database migrations, development tokens, and a client of
+// the REST API for the sign-up path and tenant queries. Later issues add replay.
 package main
 
 import (
@@ -15,6 +15,8 @@ type cli struct {
 	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and check the event log (tenantd also migrates at start)."`
 	Ready   readyCmd   `cmd:"" help:"Ask a running tenantd whether it is ready; exit 1 if not."`
 	Token   tokenCmd   `cmd:"" help:"Mint a development bearer token from TENANTFLOW_JWT_SECRET."`
+	Lead    leadCmd    `cmd:"" help:"Sign-up: create, verify and turn a lead into its tenant."`
+	Tenant  tenantCmd  `cmd:"" help:"Create, provision, show, list tenants and their history."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

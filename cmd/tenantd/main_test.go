@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -30,38 +29,47 @@ import (
 // These tests build and run the real tenantd binary, as an operator would.
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu  sync.Mutex
+	buildDir string
+	built    = map[string]string{}
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		_ = os.RemoveAll(filepath.Dir(binPath))
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
 }
 
-func tenantdBinary(t *testing.T) string {
+// binary builds (once) the command in pkg, relative to this directory, with -race.
+func binary(t *testing.T, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if path, ok := built[pkg]; ok {
+		return path
+	}
+	if buildDir == "" {
 		dir, err := os.MkdirTemp("", "tenantd-test")
 		if err != nil {
-			buildErr = err
-			return
+			t.Fatal(err)
 		}
-		binPath = filepath.Join(dir, "tenantd")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+		buildDir = dir
 	}
-	return binPath
+	path := filepath.Join(buildDir, filepath.Base(filepath.Clean(pkg)))
+	if pkg == "." {
+		path = filepath.Join(buildDir, "tenantd")
+	}
+	out, err := exec.Command("go", "build", "-race", "-o", path, pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	built[pkg] = path
+	return path
 }
+
+func tenantdBinary(t *testing.T) string { return binary(t, ".") }
 
 // syncBuffer collects a child's output while the test reads it.
 type syncBuffer struct {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/internal/mailtest"
+)
+
+// tenantctl runs the real tenantctl binary against p with env and returns
+// its standard output; a non-zero exit fails the test.
+func (p *proc) tenantctl(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary(t, "../tenantctl"), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTCTL_URL=" + p.base}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("tenantctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return string(out)
+}
+
+func field(t *testing.T, out, name string) any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	return m[name]
+}
+
+// TestSignUpPathWithTenantctl walks the README's sign-up path on a running
+// tenantd with the real tenantctl: lead → mail (the dev stack's SMTP server)
+// → verify → tenant → provision → get, list (the projection tenantd runs) and
+// history.
+func TestSignUpPathWithTenantctl(t *testing.T) {
+	env := devStackEnv(t)
+	env["TENANTFLOW_JWT_SECRET"] = "tenantd-test-secret-tenantd-test-secret"
+	env["TENANTFLOW_SMTP_ADDR"] = mailtest.SMTPAddr(t)
+	p := start(t, env)
+	_, ready := p.readyzUntil(t, "ready", isReady)
+	if ready.Checks["smtp"] != "ok" {
+		t.Fatalf("readyz does not check smtp: %v", ready.Checks)
+	}
+	email := "ctl-" + uuid.NewString()[:8] + "@example.com"
+	none := map[string]string{}
+
+	leadID, _ := field(t, p.tenantctl(t, none, "lead", "create", "--first-name=Ada", "--last-name=Lovelace",
+		"--email="+email, "--company=Analytical Engines"), "id").(string)
+	mail := mailtest.WaitFor(t, email, 15*time.Second)
+	m := regexp.MustCompile(`token: (\S+)`).FindStringSubmatch(mail.Body)
+	if leadID == "" || m == nil {
+		t.Fatalf("lead %q, mail:\n%s", leadID, mail.Body)
+	}
+	leadToken := strings.TrimSpace(p.tenantctl(t, none, "lead", "verify", leadID, "--mailed-token="+m[1]))
+	tenant := p.tenantctl(t, map[string]string{"TENANTCTL_TOKEN": leadToken}, "lead", "tenant", leadID, "--key=engines", "--domain=engines.example.com")
+	tenantID, _ := field(t, tenant, "id").(string)
+	if field(t, tenant, "status") != "PENDING_PROVISION" {
+		t.Fatalf("tenant: %s", tenant)
+	}
+
+	operator := strings.TrimSpace(p.tenantctl(t, map[string]string{"TENANTFLOW_JWT_SECRET": env["TENANTFLOW_JWT_SECRET"]},
+		"token", "--permissions=10216,10207"))
+	as := map[string]string{"TENANTCTL_TOKEN": operator}
+	sub := filepath.Join(t.TempDir(), "subscription.json")
+	if err := os.WriteFile(sub, []byte(`{"id":"sub-1","subscriberId":"cust-1","planId":"basic","startDate":"2026-11-26T00:00:00Z",
+		"status":1,"plan":{"id":"basic","name":"Basic","price":49,"currencyId":"EUR","tier":"pooled","billingCycleId":"monthly"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := p.tenantctl(t, as, "tenant", "provision", tenantID, "--subscription="+sub); field(t, out, "status") != "PROVISIONING" {
+		t.Fatalf("provision: %s", out)
+	}
+	if out := p.tenantctl(t, as, "tenant", "get", tenantID); field(t, out, "status") != "PROVISIONING" {
+		t.Fatalf("get: %s", out)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(p.tenantctl(t, as, "tenant", "list", "--status=PROVISIONING"), tenantID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the tenant never showed in the list: tenantd's projection does not follow the log")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	events, _ := field(t, p.tenantctl(t, as, "tenant", "events", tenantID), "events").([]any)
+	if len(events) != 2 {
+		t.Fatalf("history: %v", events)
+	}
+	p.stop(t)
+}
