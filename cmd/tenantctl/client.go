@@ -195,7 +195,9 @@ type tenantGetCmd struct {
 	Tenant string `arg:""`
 }
 
-func (c tenantGetCmd) Run() error { return c.call(http.MethodGet, "/tenants/"+url.PathEscape(c.Tenant), nil) }
+func (c tenantGetCmd) Run() error {
+	return c.call(http.MethodGet, "/tenants/"+url.PathEscape(c.Tenant), nil)
+}
 
 type tenantListCmd struct {
 	api
