@@ -19,6 +19,7 @@ test: up
 
 ## lint: go vet plus staticcheck (version pinned in go.mod's tool block)
 lint:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...
 	go tool staticcheck -checks 'all,-ST1000,-ST1003' ./...
 
