@@ -153,30 +153,47 @@ func TestTenantLifecycle(t *testing.T) {
 	if _, err := tn.RequestProvisioning(validSubscription()); !isTransition(err) {
 		t.Fatalf("provisioning twice: %v", err)
 	}
-	evs, err = tn.FailProvisioning("database", "schema exists and is not ours")
-	step("fail", evs, err, StatusProvisionFailed)
-	if tn.LastFailure() == "" {
-		t.Error("failure reason not kept")
+	completeSteps(t, tn, StepDatabase)
+	evs, err = tn.RecordStep(StepOutcome{Step: StepDatabase, Outcome: OutcomeFailed, Error: "schema exists and is not ours"})
+	step("database fails", evs, err, StatusProvisioning)
+	evs, err = tn.FailProvisioning()
+	step("compensation starts", evs, err, StatusProvisioning)
+	undoAll(t, tn)
+	evs, err = tn.FinishUndo()
+	step("rolled back", evs, err, StatusProvisionFailed)
+	if tn.LastFailure() != "database: schema exists and is not ours" {
+		t.Errorf("failure reason %q not kept", tn.LastFailure())
 	}
 	evs, err = tn.RequestProvisioning(validSubscription())
 	step("retry", evs, err, StatusProvisioning)
-	if tn.Attempt() != 2 {
-		t.Errorf("attempt = %d, want 2", tn.Attempt())
+	if tn.Attempt() != 2 || tn.state(StepIdentity) != "" {
+		t.Errorf("attempt = %d, want 2 with a clean slate", tn.Attempt())
 	}
-	evs, err = tn.Activate()
-	step("activate", evs, err, StatusActive)
+	completeSteps(t, tn, StepActivate)
+	if _, err := tn.Activate(); err != nil {
+		t.Fatal(err)
+	}
+	if tn.Status() != StatusActive || len(tn.Resources()) != len(UndoableSteps) {
+		t.Fatalf("after every step: %s with %d resources", tn.Status(), len(tn.Resources()))
+	}
 	if _, err := tn.RequestProvisioning(validSubscription()); !isTransition(err) {
 		t.Fatalf("provisioning an active tenant: %v", err)
 	}
 	evs, err = tn.RequestDeprovisioning("customer left")
 	step("deprovision", evs, err, StatusDeprovisioning)
-	evs, err = tn.Deactivate()
+	if _, err := tn.FinishUndo(); !errors.Is(err, ErrNotYourTurn) {
+		t.Fatalf("deactivated with resources left: %v", err)
+	}
+	if order := strings.Join(undoAll(t, tn), ","); order != "dns,deploy,infrastructure,storage,database,admin_user,idp" {
+		t.Fatalf("undo order %s", order)
+	}
+	evs, err = tn.FinishUndo()
 	step("deactivate", evs, err, StatusInactive)
 	if _, err := tn.RequestProvisioning(validSubscription()); !isTransition(err) {
 		t.Fatalf("provisioning an inactive tenant: %v", err)
 	}
-	if tn.Version() != 7 || tn.Key() != "acme1" {
-		t.Errorf("version %d key %s", tn.Version(), tn.Key())
+	if len(tn.Resources()) != 0 || tn.Key() != "acme1" {
+		t.Errorf("resources %v key %s", tn.Resources(), tn.Key())
 	}
 }
 
@@ -273,7 +290,12 @@ func TestRehydrateFromStoredJSON(t *testing.T) {
 	tn, history, _ := NewTenant("t-1", "lead-1", validTenant())
 	for _, cmd := range []func() ([]Event, error){
 		func() ([]Event, error) { return tn.RequestProvisioning(validSubscription()) },
-		func() ([]Event, error) { return tn.FailProvisioning("dns", "zone missing") },
+		func() ([]Event, error) {
+			return tn.RecordStep(StepOutcome{Step: StepIdentity, Outcome: OutcomeFailed, Error: "zone missing", Tries: 3})
+		},
+		func() ([]Event, error) { return tn.FailProvisioning() },
+		func() ([]Event, error) { return tn.RecordUndo(StepOutcome{Step: StepIdentity, Outcome: OutcomeCompensated}) },
+		func() ([]Event, error) { return tn.FinishUndo() },
 	} {
 		evs, err := cmd()
 		if err != nil {
@@ -297,8 +319,8 @@ func TestRehydrateFromStoredJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Status() != StatusProvisionFailed || again.Version() != 3 || again.Attempt() != 1 ||
-		again.LastFailure() != "zone missing" || again.Key() != "acme1" || len(again.Domains()) != 2 {
+	if again.Status() != StatusProvisionFailed || again.Version() != 6 || again.Attempt() != 1 ||
+		again.LastFailure() != "idp: zone missing" || again.StepStates()[0].Tries != 3 || again.Key() != "acme1" || len(again.Domains()) != 2 {
 		t.Fatalf("rehydrated %+v", again)
 	}
 	if sub, ok := again.Subscription(); !ok || sub.Plan.Tier != "pooled" {
@@ -334,4 +356,33 @@ func FuzzTenantInput(f *testing.F) {
 			t.Fatalf("accepted an invalid tenant: %+v", tn)
 		}
 	})
+}
+
+// completeSteps completes every step before until.
+func completeSteps(t *testing.T, tn *Tenant, until string) {
+	t.Helper()
+	for _, s := range Steps {
+		if s == until {
+			return
+		}
+		if _, err := tn.RecordStep(StepOutcome{Step: s, Outcome: OutcomeCompleted, Resources: []Resource{{Step: s, Kind: "thing", ID: s}}}); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// undoAll runs every due undo, checking the reverse order.
+func undoAll(t *testing.T, tn *Tenant) []string {
+	t.Helper()
+	var order []string
+	for {
+		s, ok := tn.NextUndo()
+		if !ok {
+			return order
+		}
+		order = append(order, s)
+		if _, err := tn.RecordUndo(StepOutcome{Step: s, Outcome: OutcomeCompensated}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -98,11 +98,12 @@ type TenantActivated struct {
 	Attempt int `json:"attempt"`
 }
 
-// ProvisioningFailed records that a step failed and everything done was compensated.
+// ProvisioningFailed records that a step of the attempt failed: compensation
+// starts. The tenant stays PROVISIONING until ProvisioningRolledBack.
 type ProvisioningFailed struct {
-	Attempt int    `json:"attempt"`
-	Step    string `json:"step"`
-	Reason  string `json:"reason"`
+	Attempt    int    `json:"attempt"`
+	FailedStep string `json:"failedStep"`
+	Error      string `json:"error"`
 }
 
 // DeprovisioningRequested records that offboarding started.
@@ -156,11 +157,21 @@ func Decode(eventType string, data []byte) (Event, error) {
 		e = &TenantDeactivated{}
 	case TypeKeyReserved:
 		e = &KeyReserved{}
+	case TypeProvisioningRolledBack:
+		e = &ProvisioningRolledBack{}
+	case TypeProvisioningCancelRequested:
+		e = &ProvisioningCancelRequested{}
 	default:
-		return nil, fmt.Errorf("unknown event type %q", eventType)
+		if _, _, ok := outcomeType(eventType); !ok {
+			return nil, fmt.Errorf("unknown event type %q", eventType)
+		}
+		e = &StepOutcome{}
 	}
 	if err := json.Unmarshal(data, e); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", eventType, err)
+	}
+	if so, ok := e.(*StepOutcome); ok && so.EventType() != eventType {
+		return nil, fmt.Errorf("decode %s: its data names step %q, outcome %q", eventType, so.Step, so.Outcome)
 	}
 	return e, nil
 }
@@ -187,6 +198,12 @@ func deref(e Event) Event {
 	case *TenantDeactivated:
 		return *v
 	case *KeyReserved:
+		return *v
+	case *StepOutcome:
+		return *v
+	case *ProvisioningRolledBack:
+		return *v
+	case *ProvisioningCancelRequested:
 		return *v
 	}
 	return e

@@ -41,6 +41,12 @@ type Tenant struct {
 	subscription *Subscription
 	lastFailure  string
 	version      int64
+
+	// The current attempt's progress (reset by each provisioning request).
+	steps           map[string]*StepState
+	rollingBack     bool
+	cancelRequested bool
+	orphans         []Resource
 }
 
 // NewTenant validates the input and returns the tenant with its first event,
@@ -62,7 +68,7 @@ func NewTenant(id, leadID string, in TenantInput) (*Tenant, []Event, error) {
 		return nil, nil, errors.New("new tenant: id is required") // a programming error
 	}
 	e := TenantCreated{TenantID: id, Key: in.Key, Name: name, Contact: c, Domains: domains, LeadID: leadID}
-	t := &Tenant{}
+	t := &Tenant{steps: map[string]*StepState{}}
 	t.apply(e)
 	return t, []Event{e}, nil
 }
@@ -72,7 +78,7 @@ func RehydrateTenant(history []Event) (*Tenant, error) {
 	if len(history) == 0 {
 		return nil, ErrNotFound
 	}
-	t := &Tenant{}
+	t := &Tenant{steps: map[string]*StepState{}}
 	for _, e := range history {
 		if err := t.apply(e); err != nil {
 			return nil, err
@@ -91,10 +97,17 @@ func (t *Tenant) apply(e Event) error {
 		t.status, t.attempt, t.lastFailure = StatusProvisioning, e.Attempt, ""
 		sub := e.Subscription
 		t.subscription = &sub
+		t.steps, t.rollingBack, t.cancelRequested = map[string]*StepState{}, false, false
+	case StepOutcome:
+		t.applyStep(e)
 	case TenantActivated:
 		t.status = StatusActive
 	case ProvisioningFailed:
-		t.status, t.lastFailure = StatusProvisionFailed, e.Reason
+		t.rollingBack, t.lastFailure = true, e.FailedStep+": "+e.Error
+	case ProvisioningCancelRequested:
+		t.cancelRequested = true
+	case ProvisioningRolledBack:
+		t.status, t.rollingBack = StatusProvisionFailed, false
 	case DeprovisioningRequested:
 		t.status = StatusDeprovisioning
 	case TenantDeactivated:
@@ -124,23 +137,29 @@ func (t *Tenant) RequestProvisioning(sub Subscription) ([]Event, error) {
 	return t.move(StatusProvisioning, ProvisioningRequested{Attempt: t.attempt + 1, Subscription: sub})
 }
 
-// Activate marks the current attempt successful.
+// Activate ends the attempt successfully once every step before activation
+// completed or was skipped.
 func (t *Tenant) Activate() ([]Event, error) {
+	if next, ok := t.NextStep(); !ok || next != StepActivate || t.cancelRequested {
+		if t.status != StatusProvisioning {
+			return nil, &TransitionError{TenantID: t.id, From: t.status, To: StatusActive}
+		}
+		return nil, ErrNotYourTurn
+	}
 	return t.move(StatusActive, TenantActivated{Attempt: t.attempt})
 }
 
-// FailProvisioning marks the current attempt failed and compensated.
-func (t *Tenant) FailProvisioning(step, reason string) ([]Event, error) {
-	return t.move(StatusProvisionFailed, ProvisioningFailed{Attempt: t.attempt, Step: step, Reason: reason})
-}
-
-// RequestDeprovisioning starts offboarding.
+// RequestDeprovisioning starts offboarding: the undo of every step that
+// made something, in reverse order, then INACTIVE.
 func (t *Tenant) RequestDeprovisioning(reason string) ([]Event, error) {
 	return t.move(StatusDeprovisioning, DeprovisioningRequested{Reason: reason})
 }
 
-// Deactivate ends offboarding. The tenant keeps its key for good.
+// Deactivate ends offboarding (through FinishUndo). The tenant keeps its key for good.
 func (t *Tenant) Deactivate() ([]Event, error) {
+	if _, pending := t.NextUndo(); pending {
+		return nil, ErrNotYourTurn
+	}
 	return t.move(StatusInactive, TenantDeactivated{})
 }
 

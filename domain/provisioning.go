@@ -1,0 +1,302 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Provisioning steps, in order. The names are durable: they are part of the
+// outcome event types (tenant.<step>.<outcome>) and of handler group names.
+const (
+	StepIdentity       = "idp"
+	StepAdminUser      = "admin_user"
+	StepDatabase       = "database"
+	StepStorage        = "storage"
+	StepInfrastructure = "infrastructure"
+	StepDeploy         = "deploy"
+	StepDNS            = "dns"
+	StepResources      = "resources"
+	StepActivate       = "activate"
+	StepNotify         = "notify"
+)
+
+// Steps lists the steps a provisioning attempt runs, in order, up to and
+// including activation. (Step 1, the request, is the API command; step 11,
+// notify, follows activation or rollback and never undoes anything.)
+var Steps = []string{StepIdentity, StepAdminUser, StepDatabase, StepStorage, StepInfrastructure, StepDeploy, StepDNS, StepResources, StepActivate}
+
+// UndoableSteps are the steps that create external resources; compensation
+// and deprovisioning undo them in reverse order.
+var UndoableSteps = []string{StepIdentity, StepAdminUser, StepDatabase, StepStorage, StepInfrastructure, StepDeploy, StepDNS}
+
+// Step outcomes, the last part of an outcome event's type.
+const (
+	OutcomeCompleted          = "completed"
+	OutcomeSkipped            = "skipped"
+	OutcomeFailed             = "failed"
+	OutcomeCompensated        = "compensated"
+	OutcomeCompensationFailed = "compensation_failed"
+)
+
+var outcomes = []string{OutcomeCompleted, OutcomeSkipped, OutcomeFailed, OutcomeCompensated, OutcomeCompensationFailed}
+
+// ReasonCancelled is the error of the step that saw a cancellation.
+const ReasonCancelled = "cancelled"
+
+// More event types.
+const (
+	TypeProvisioningRolledBack     = "tenant.provisioning.rolled_back"
+	TypeProvisioningCancelRequested = "tenant.provisioning.cancel_requested"
+)
+
+// Resource is something a step created outside tenantflow.
+type Resource struct {
+	Step string `json:"step"`
+	Kind string `json:"kind"` // e.g. keycloak-realm, postgres-schema
+	ID   string `json:"id"`
+}
+
+// StepOutcome is the one event a step handler appends for a step of an
+// attempt: tenant.<step>.<outcome>. Its type is built from both fields.
+type StepOutcome struct {
+	Step      string     `json:"step"`
+	Outcome   string     `json:"outcome"`
+	Attempt   int        `json:"attempt"`  // the provisioning attempt
+	Tries     int        `json:"attempts"` // how often the handler tried
+	Error     string     `json:"error,omitempty"`
+	Resources []Resource `json:"resources,omitempty"`
+	StartedAt time.Time  `json:"startedAt"`
+	At        time.Time  `json:"finishedAt"`
+}
+
+func (e StepOutcome) EventType() string { return "tenant." + e.Step + "." + e.Outcome }
+
+// outcomeType parses tenant.<step>.<outcome>.
+func outcomeType(eventType string) (step, outcome string, ok bool) {
+	rest, found := strings.CutPrefix(eventType, "tenant.")
+	if !found {
+		return "", "", false
+	}
+	step, outcome, found = strings.Cut(rest, ".")
+	if !found || !slices.Contains(outcomes, outcome) || (!slices.Contains(Steps, step) && step != StepNotify) {
+		return "", "", false
+	}
+	return step, outcome, true
+}
+
+// ProvisioningRolledBack ends a failed attempt once every undo ran: the
+// tenant is PROVISION_FAILED.
+type ProvisioningRolledBack struct {
+	Attempt    int    `json:"attempt"`
+	FailedStep string `json:"failedStep"`
+	Error      string `json:"error"`
+}
+
+// ProvisioningCancelRequested asks the running attempt to stop: the next
+// step to run fails with reason "cancelled" and compensation follows.
+type ProvisioningCancelRequested struct {
+	Attempt int `json:"attempt"`
+}
+
+func (ProvisioningRolledBack) EventType() string      { return TypeProvisioningRolledBack }
+func (ProvisioningCancelRequested) EventType() string { return TypeProvisioningCancelRequested }
+
+// StepState is a step's progress in the current attempt.
+type StepState struct {
+	Step       string
+	State      string // completed, skipped or failed; "" when the step has not run
+	Undo       string // compensated or compensation_failed; "" when not undone
+	UndoError  string
+	Tries      int
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Resources  []Resource
+}
+
+// ErrNotYourTurn means a step handler tried to record an outcome that is
+// not due: another step is next, or the attempt is over. Handlers treat it
+// as "nothing to do" (a late or duplicate delivery).
+var ErrNotYourTurn = errors.New("this step is not due")
+
+// applyStep folds a step outcome into the current attempt.
+func (t *Tenant) applyStep(e StepOutcome) {
+	s := t.steps[e.Step]
+	if s == nil {
+		s = &StepState{Step: e.Step}
+		t.steps[e.Step] = s
+	}
+	switch e.Outcome {
+	case OutcomeCompensated:
+		s.Undo, s.UndoError, s.Resources = e.Outcome, "", nil
+	case OutcomeCompensationFailed:
+		s.Undo, s.UndoError = e.Outcome, e.Error
+		orphaned := s.Resources
+		if len(orphaned) == 0 { // a failed step may have made something it could not report
+			orphaned = []Resource{{Step: e.Step, Kind: "unknown", ID: "see the step's error"}}
+		}
+		t.orphans = append(t.orphans, orphaned...)
+	default:
+		s.State, s.Tries, s.Error, s.StartedAt, s.FinishedAt = e.Outcome, e.Tries, e.Error, e.StartedAt, e.At
+		s.Resources = slices.Clone(e.Resources)
+	}
+}
+
+func (t *Tenant) state(step string) string {
+	if s := t.steps[step]; s != nil {
+		return s.State
+	}
+	return ""
+}
+
+// NextStep is the step whose turn it is: the first one without an outcome,
+// when every one before it completed or was skipped and the attempt is
+// neither failing nor over.
+func (t *Tenant) NextStep() (string, bool) {
+	if t.status != StatusProvisioning || t.rollingBack {
+		return "", false
+	}
+	for _, step := range Steps {
+		switch t.state(step) {
+		case OutcomeCompleted, OutcomeSkipped:
+			continue
+		case "":
+			return step, true
+		default:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// CancelRequested reports whether the running attempt was asked to stop.
+func (t *Tenant) CancelRequested() bool { return t.cancelRequested }
+
+// RecordStep records the outcome of the step whose turn it is. Activation's
+// success is not a StepOutcome: use Activate.
+func (t *Tenant) RecordStep(e StepOutcome) ([]Event, error) {
+	if next, ok := t.NextStep(); !ok || next != e.Step {
+		return nil, ErrNotYourTurn
+	}
+	if !slices.Contains([]string{OutcomeCompleted, OutcomeSkipped, OutcomeFailed}, e.Outcome) ||
+		(e.Step == StepActivate && e.Outcome != OutcomeFailed) {
+		return nil, fmt.Errorf("step %s cannot end %q", e.Step, e.Outcome)
+	}
+	e.Attempt = t.attempt
+	t.apply(e)
+	return []Event{e}, nil
+}
+
+// FailedStep is the step that failed in the current attempt, if one did.
+func (t *Tenant) FailedStep() (step, reason string, ok bool) {
+	for _, s := range Steps {
+		if st := t.steps[s]; st != nil && st.State == OutcomeFailed {
+			return s, st.Error, true
+		}
+	}
+	return "", "", false
+}
+
+// FailProvisioning starts compensation after a step failed.
+func (t *Tenant) FailProvisioning() ([]Event, error) {
+	step, reason, failed := t.FailedStep()
+	if t.status != StatusProvisioning || t.rollingBack || !failed {
+		return nil, ErrNotYourTurn
+	}
+	e := ProvisioningFailed{Attempt: t.attempt, FailedStep: step, Error: reason}
+	t.apply(e)
+	return []Event{e}, nil
+}
+
+// Undoing reports whether the tenant is rolling back an attempt or being
+// deprovisioned: the phases in which undo actions run.
+func (t *Tenant) Undoing() bool {
+	return (t.status == StatusProvisioning && t.rollingBack) || t.status == StatusDeprovisioning
+}
+
+// NextUndo is the step whose undo is due: in reverse order, the latest step
+// that completed, or that failed (it may have made part of its resources).
+func (t *Tenant) NextUndo() (string, bool) {
+	if !t.Undoing() {
+		return "", false
+	}
+	for i := len(UndoableSteps) - 1; i >= 0; i-- {
+		st := t.steps[UndoableSteps[i]]
+		if st != nil && st.Undo == "" && (st.State == OutcomeCompleted || st.State == OutcomeFailed) {
+			return UndoableSteps[i], true
+		}
+	}
+	return "", false
+}
+
+// RecordUndo records the outcome of the undo whose turn it is.
+func (t *Tenant) RecordUndo(e StepOutcome) ([]Event, error) {
+	if next, ok := t.NextUndo(); !ok || next != e.Step {
+		return nil, ErrNotYourTurn
+	}
+	if e.Outcome != OutcomeCompensated && e.Outcome != OutcomeCompensationFailed {
+		return nil, fmt.Errorf("an undo cannot end %q", e.Outcome)
+	}
+	e.Attempt = t.attempt
+	t.apply(e)
+	return []Event{e}, nil
+}
+
+// FinishUndo ends the undo phase once nothing is left to undo: a rolled-back
+// attempt becomes PROVISION_FAILED, a deprovisioned tenant INACTIVE.
+func (t *Tenant) FinishUndo() ([]Event, error) {
+	if _, pending := t.NextUndo(); pending || !t.Undoing() {
+		return nil, ErrNotYourTurn
+	}
+	if t.status == StatusDeprovisioning {
+		return t.Deactivate()
+	}
+	step, reason, _ := t.FailedStep()
+	return t.move(StatusProvisionFailed, ProvisioningRolledBack{Attempt: t.attempt, FailedStep: step, Error: reason})
+}
+
+// RequestCancel asks the running attempt to stop.
+func (t *Tenant) RequestCancel() ([]Event, error) {
+	if t.status != StatusProvisioning || t.rollingBack {
+		return nil, &TransitionError{TenantID: t.id, From: t.status, To: StatusProvisionFailed}
+	}
+	if t.cancelRequested {
+		return nil, nil // asked already: nothing new
+	}
+	e := ProvisioningCancelRequested{Attempt: t.attempt}
+	t.apply(e)
+	return []Event{e}, nil
+}
+
+// StepStates lists the current attempt's steps in order, notify last, each
+// with its state ("" when it has not run).
+func (t *Tenant) StepStates() []StepState {
+	out := make([]StepState, 0, len(Steps)+1)
+	for _, s := range append(slices.Clone(Steps), StepNotify) {
+		if st := t.steps[s]; st != nil {
+			c := *st
+			c.Resources = slices.Clone(st.Resources)
+			out = append(out, c)
+			continue
+		}
+		out = append(out, StepState{Step: s})
+	}
+	return out
+}
+
+// Resources lists what the tenant's steps created and no undo removed yet.
+func (t *Tenant) Resources() []Resource {
+	var out []Resource
+	for _, s := range UndoableSteps {
+		if st := t.steps[s]; st != nil {
+			out = append(out, st.Resources...)
+		}
+	}
+	return out
+}
+
+// Orphans lists resources an undo could not remove: an operator must.
+func (t *Tenant) Orphans() []Resource { return slices.Clone(t.orphans) }

@@ -1,0 +1,108 @@
+package domain
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+func provisioning(t *testing.T) *Tenant {
+	t.Helper()
+	tn, _, _ := NewTenant("t-1", "", validTenant())
+	if _, err := tn.RequestProvisioning(validSubscription()); err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// A failure at any step undoes that step and every completed one before it,
+// in reverse order, and ends PROVISION_FAILED naming the step.
+func TestFailureAtEachStepUndoesInReverse(t *testing.T) {
+	for i, failing := range Steps {
+		t.Run(failing, func(t *testing.T) {
+			tn := provisioning(t)
+			completeSteps(t, tn, failing)
+			if _, err := tn.RecordStep(StepOutcome{Step: failing, Outcome: OutcomeFailed, Error: "boom"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tn.Activate(); err == nil {
+				t.Fatal("activated after a failure")
+			}
+			if _, err := tn.FailProvisioning(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tn.FailProvisioning(); !errors.Is(err, ErrNotYourTurn) {
+				t.Fatalf("compensation started twice: %v", err)
+			}
+			var want []string
+			for _, s := range Steps[:i+1] {
+				if slices.Contains(UndoableSteps, s) {
+					want = append([]string{s}, want...)
+				}
+			}
+			if got := undoAll(t, tn); !slices.Equal(got, want) {
+				t.Fatalf("undo order %v, want %v", got, want)
+			}
+			if _, err := tn.FinishUndo(); err != nil || tn.Status() != StatusProvisionFailed {
+				t.Fatalf("finish: %v, %s", err, tn.Status())
+			}
+			if step, reason, _ := tn.FailedStep(); step != failing || reason != "boom" {
+				t.Fatalf("failed step %s %s", step, reason)
+			}
+		})
+	}
+}
+
+func TestStepsRunInOrderOnly(t *testing.T) {
+	tn := provisioning(t)
+	if _, err := tn.RecordStep(StepOutcome{Step: StepDatabase, Outcome: OutcomeCompleted}); !errors.Is(err, ErrNotYourTurn) {
+		t.Fatalf("database before idp: %v", err)
+	}
+	if _, err := tn.RecordStep(StepOutcome{Step: StepIdentity, Outcome: OutcomeCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RecordStep(StepOutcome{Step: StepIdentity, Outcome: OutcomeCompleted}); !errors.Is(err, ErrNotYourTurn) {
+		t.Fatalf("a second outcome for one step: %v", err)
+	}
+	if _, err := tn.RecordUndo(StepOutcome{Step: StepIdentity, Outcome: OutcomeCompensated}); !errors.Is(err, ErrNotYourTurn) {
+		t.Fatalf("undo while provisioning goes well: %v", err)
+	}
+	if _, err := tn.RecordStep(StepOutcome{Step: StepAdminUser, Outcome: OutcomeCompensated}); err == nil {
+		t.Fatal("a do step recorded as compensated")
+	}
+}
+
+func TestCancel(t *testing.T) {
+	tn := provisioning(t)
+	completeSteps(t, tn, StepDatabase)
+	if evs, err := tn.RequestCancel(); err != nil || len(evs) != 1 || !tn.CancelRequested() {
+		t.Fatalf("cancel: %v %v", evs, err)
+	}
+	if evs, err := tn.RequestCancel(); err != nil || len(evs) != 0 {
+		t.Fatalf("second cancel: %v %v, want nothing new", evs, err)
+	}
+	tn2, _, _ := NewTenant("t-2", "", validTenant())
+	if _, err := tn2.RequestCancel(); !isTransition(err) {
+		t.Fatalf("cancel without an attempt: %v", err)
+	}
+}
+
+// An undo that fails leaves an orphan the tenant shows, and the chain goes on.
+func TestCompensationFailureLeavesAnOrphan(t *testing.T) {
+	tn := provisioning(t)
+	completeSteps(t, tn, StepDatabase)
+	if _, err := tn.RecordStep(StepOutcome{Step: StepDatabase, Outcome: OutcomeFailed, Error: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = tn.FailProvisioning()
+	_, _ = tn.RecordUndo(StepOutcome{Step: StepDatabase, Outcome: OutcomeCompensated})
+	if _, err := tn.RecordUndo(StepOutcome{Step: StepAdminUser, Outcome: OutcomeCompensationFailed, Error: "keycloak down"}); err != nil {
+		t.Fatal(err)
+	}
+	if next, _ := tn.NextUndo(); next != StepIdentity {
+		t.Fatalf("next undo %s, want idp", next)
+	}
+	if o := tn.Orphans(); len(o) != 1 || o[0].Step != StepAdminUser {
+		t.Fatalf("orphans %v", o)
+	}
+}
