@@ -65,7 +65,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	for key := range routed {
 		method, path, _ := strings.Cut(key, " ")
 		op := doc.Paths.Find(path).GetOperation(method)
-		if method == http.MethodPost && op.Responses.Value("415") == nil {
+		if method == http.MethodPost && op.RequestBody != nil && op.Responses.Value("415") == nil {
 			t.Errorf("%s does not document 415", key)
 		}
 	}

@@ -164,3 +164,39 @@ func TestConcurrencyErrorCarriesCurrentVersion(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
 	}
 }
+
+func TestCancelAndDeprovisionCommands(t *testing.T) {
+	e := newAPI(t)
+	admin := e.token(t, auth.CreateTenant, auth.ViewTenant, auth.ProvisionTenant, auth.DeleteTenant)
+	id := e.do(t, "POST", "/tenants", admin, js, tenantBody("cmds")).body["id"].(string)
+
+	if r := e.do(t, "POST", "/tenants/"+id+"/provision/cancel", admin, "", nil); r.status != http.StatusConflict {
+		t.Fatalf("cancel while pending: %d, want 409", r.status)
+	}
+	e.do(t, "POST", "/tenants/"+id+"/provision", admin, js, subscriptionBody())
+	if r := e.do(t, "DELETE", "/tenants/"+id, admin, "", nil); r.status != http.StatusConflict {
+		t.Fatalf("deprovision while provisioning: %d, want 409", r.status)
+	}
+	if r := e.do(t, "POST", "/tenants/"+id+"/provision/cancel", e.token(t, auth.ViewTenant), "", nil); r.status != http.StatusForbidden {
+		t.Fatalf("cancel without 10216: %d", r.status)
+	}
+	if r := e.do(t, "POST", "/tenants/"+id+"/provision/cancel", admin, "", nil); r.status != http.StatusAccepted || r.body["status"] != "PROVISIONING" {
+		t.Fatalf("cancel: %d %v", r.status, r.body)
+	}
+	evs := e.do(t, "GET", "/tenants/"+id+"/events", admin, "", nil).body["events"].([]any)
+	if last := evs[len(evs)-1].(map[string]any)["type"]; last != domain.TypeProvisioningCancelRequested {
+		t.Fatalf("last event %v", last)
+	}
+
+	other := e.do(t, "POST", "/tenants", admin, js, tenantBody("gone")).body["id"].(string)
+	if r := e.do(t, "DELETE", "/tenants/"+other, e.token(t, auth.ViewTenant), "", nil); r.status != http.StatusForbidden {
+		t.Fatalf("delete without 10206: %d", r.status)
+	}
+	if r := e.do(t, "DELETE", "/tenants/"+other, admin, "", nil); r.status != http.StatusAccepted || r.body["status"] != "DEPROVISIONING" {
+		t.Fatalf("delete: %d %v", r.status, r.body)
+	}
+	view := e.do(t, "GET", "/tenants/"+other, admin, "", nil)
+	if steps, _ := view.body["steps"].([]any); len(steps) != len(domain.Steps)+1 || view.body["status"] != "DEPROVISIONING" {
+		t.Fatalf("view %v", view.body)
+	}
+}

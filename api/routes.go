@@ -61,5 +61,7 @@ func (rt *Router) Mount(d Deps) {
 	get("/tenants/{id}", rt.require(auth.ViewTenant, t.get))
 	get("/tenants/{id}/events", rt.require(auth.ViewTenant, t.events))
 	post("/tenants/{id}/provision", rt.require(auth.ProvisionTenant, rt.idempotent(t.provision)))
+	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
+	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)
 }

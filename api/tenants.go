@@ -38,27 +38,25 @@ type tenantView struct {
 	Plan       *domain.Plan   `json:"plan,omitempty"`
 	Attempt    int            `json:"attempt"`
 	LastError  string         `json:"lastError,omitempty"`
-	Steps      []stepView     `json:"steps"`
-	Resources  []resourceView `json:"resources"`
-	Version    int64          `json:"version"`
+	Steps      []stepView        `json:"steps"`
+	Resources  []domain.Resource `json:"resources"`
+	// Orphans are resources an undo could not remove: an operator must.
+	Orphans []domain.Resource `json:"orphans,omitempty"`
+	Version int64             `json:"version"`
 }
 
-// stepView is one provisioning step's progress; resourceView one resource a
-// step created. The provisioning handlers (issue 5) record them as events;
-// until a tenant has been provisioned both lists are empty.
+// stepView is one step's progress in the latest attempt: state is pending,
+// completed, skipped or failed; undo is set once compensation or
+// deprovisioning undid the step (compensated or compensation_failed).
 type stepView struct {
 	Step       string     `json:"step"`
 	State      string     `json:"state"`
+	Undo       string     `json:"undo,omitempty"`
+	UndoError  string     `json:"undoError,omitempty"`
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 	Attempts   int        `json:"attempts"`
 	Error      string     `json:"error,omitempty"`
-}
-
-type resourceView struct {
-	Step string `json:"step"`
-	Kind string `json:"kind"`
-	ID   string `json:"id"`
 }
 
 func viewOf(t *domain.Tenant) tenantView {
@@ -70,7 +68,20 @@ func viewOf(t *domain.Tenant) tenantView {
 	if v.Domains == nil {
 		v.Domains = []string{}
 	}
-	v.Steps, v.Resources = []stepView{}, []resourceView{}
+	v.Steps, v.Resources, v.Orphans = []stepView{}, t.Resources(), t.Orphans()
+	if v.Resources == nil {
+		v.Resources = []domain.Resource{}
+	}
+	for _, s := range t.StepStates() {
+		sv := stepView{Step: s.Step, State: s.State, Undo: s.Undo, UndoError: s.UndoError, Attempts: s.Tries, Error: s.Error}
+		if sv.State == "" {
+			sv.State = "pending"
+		}
+		if !s.StartedAt.IsZero() {
+			sv.StartedAt, sv.FinishedAt = &s.StartedAt, &s.FinishedAt
+		}
+		v.Steps = append(v.Steps, sv)
+	}
 	return v
 }
 
@@ -258,4 +269,32 @@ func (h *tenantHandlers) events(w http.ResponseWriter, r *http.Request) {
 		out["next"] = fmt.Sprintf("/tenants/%s/events?after=%d&limit=%d", id, page[len(page)-1].Version, limit)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// cancel is POST /tenants/{id}/provision/cancel: the running attempt stops
+// at its next step and is compensated.
+func (h *tenantHandlers) cancel(w http.ResponseWriter, r *http.Request) {
+	h.command(w, r, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestCancel() })
+}
+
+// deprovision is DELETE /tenants/{id}: everything the steps made is undone,
+// in reverse order, and the tenant ends INACTIVE (keeping its key).
+func (h *tenantHandlers) deprovision(w http.ResponseWriter, r *http.Request) {
+	h.command(w, r, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestDeprovisioning("requested by " + metadata(r).Actor) })
+}
+
+// command runs a body-less tenant command and answers 202 with the status.
+func (h *tenantHandlers) command(w http.ResponseWriter, r *http.Request, decide func(*domain.Tenant) ([]domain.Event, error)) {
+	id, ok := tenantID(r)
+	if !ok {
+		writeError(w, h.logger, domain.ErrNotFound)
+		return
+	}
+	t, err := h.tenants.Update(r.Context(), id, metadata(r), decide)
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	w.Header().Set("Location", "/tenants/"+t.ID())
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": t.ID(), "status": t.Status().String()})
 }

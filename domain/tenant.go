@@ -102,6 +102,7 @@ func (t *Tenant) apply(e Event) error {
 		t.applyStep(e)
 	case TenantActivated:
 		t.status = StatusActive
+		t.steps[StepActivate] = &StepState{Step: StepActivate, State: OutcomeCompleted}
 	case ProvisioningFailed:
 		t.rollingBack, t.lastFailure = true, e.FailedStep+": "+e.Error
 	case ProvisioningCancelRequested:
