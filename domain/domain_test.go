@@ -294,7 +294,9 @@ func TestRehydrateFromStoredJSON(t *testing.T) {
 			return tn.RecordStep(StepOutcome{Step: StepIdentity, Outcome: OutcomeFailed, Error: "zone missing", Tries: 3})
 		},
 		func() ([]Event, error) { return tn.FailProvisioning() },
-		func() ([]Event, error) { return tn.RecordUndo(StepOutcome{Step: StepIdentity, Outcome: OutcomeCompensated}) },
+		func() ([]Event, error) {
+			return tn.RecordUndo(StepOutcome{Step: StepIdentity, Outcome: OutcomeCompensated})
+		},
 		func() ([]Event, error) { return tn.FinishUndo() },
 	} {
 		evs, err := cmd()

@@ -48,7 +48,7 @@ const ReasonCancelled = "cancelled"
 
 // More event types.
 const (
-	TypeProvisioningRolledBack     = "tenant.provisioning.rolled_back"
+	TypeProvisioningRolledBack      = "tenant.provisioning.rolled_back"
 	TypeProvisioningCancelRequested = "tenant.provisioning.cancel_requested"
 )
 
