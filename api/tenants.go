@@ -28,16 +28,16 @@ type tenantHandlers struct {
 
 // tenantView is a tenant as the API shows it.
 type tenantView struct {
-	ID         string         `json:"id"`
-	Key        string         `json:"key"`
-	Name       string         `json:"name"`
-	Status     string         `json:"status"`
-	StatusCode int            `json:"statusCode"`
-	Contact    domain.Contact `json:"contact"`
-	Domains    []string       `json:"domains"`
-	Plan       *domain.Plan   `json:"plan,omitempty"`
-	Attempt    int            `json:"attempt"`
-	LastError  string         `json:"lastError,omitempty"`
+	ID         string            `json:"id"`
+	Key        string            `json:"key"`
+	Name       string            `json:"name"`
+	Status     string            `json:"status"`
+	StatusCode int               `json:"statusCode"`
+	Contact    domain.Contact    `json:"contact"`
+	Domains    []string          `json:"domains"`
+	Plan       *domain.Plan      `json:"plan,omitempty"`
+	Attempt    int               `json:"attempt"`
+	LastError  string            `json:"lastError,omitempty"`
 	Steps      []stepView        `json:"steps"`
 	Resources  []domain.Resource `json:"resources"`
 	// Orphans are resources an undo could not remove: an operator must.
@@ -280,7 +280,9 @@ func (h *tenantHandlers) cancel(w http.ResponseWriter, r *http.Request) {
 // deprovision is DELETE /tenants/{id}: everything the steps made is undone,
 // in reverse order, and the tenant ends INACTIVE (keeping its key).
 func (h *tenantHandlers) deprovision(w http.ResponseWriter, r *http.Request) {
-	h.command(w, r, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestDeprovisioning("requested by " + metadata(r).Actor) })
+	h.command(w, r, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestDeprovisioning("requested by " + metadata(r).Actor)
+	})
 }
 
 // command runs a body-less tenant command and answers 202 with the status.
