@@ -300,3 +300,22 @@ func (t *Tenant) Resources() []Resource {
 
 // Orphans lists resources an undo could not remove: an operator must.
 func (t *Tenant) Orphans() []Resource { return slices.Clone(t.orphans) }
+
+// NotificationDue reports whether the attempt's mail (welcome after
+// activation, failure notice after rollback) has not been recorded yet.
+func (t *Tenant) NotificationDue() bool {
+	if t.status != StatusActive && t.status != StatusProvisionFailed {
+		return false
+	}
+	return t.state(StepNotify) == "" && t.attempt > 0
+}
+
+// RecordNotification records the outcome of the attempt's mail.
+func (t *Tenant) RecordNotification(e StepOutcome) ([]Event, error) {
+	if !t.NotificationDue() || e.Step != StepNotify {
+		return nil, ErrNotYourTurn
+	}
+	e.Attempt = t.attempt
+	t.apply(e)
+	return []Event{e}, nil
+}

@@ -5,6 +5,7 @@ package keycloak
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/Nerzal/gocloak/v13"
@@ -12,6 +13,7 @@ import (
 
 // Admin talks to Keycloak as the configured admin user.
 type Admin struct {
+	baseURL  string
 	client   *gocloak.GoCloak
 	realm    string
 	user     string
@@ -23,7 +25,7 @@ func NewAdmin(baseURL, adminRealm, user, password string) *Admin {
 	c := gocloak.NewClient(baseURL)
 	// A hung Keycloak must not hang a provisioning step or a readiness probe.
 	c.RestyClient().SetTimeout(30 * time.Second)
-	return &Admin{client: c, realm: adminRealm, user: user, password: password}
+	return &Admin{baseURL: strings.TrimRight(baseURL, "/"), client: c, realm: adminRealm, user: user, password: password}
 }
 
 // Ping succeeds when Keycloak serves the admin realm's public metadata
@@ -44,6 +46,9 @@ func (a *Admin) Token(ctx context.Context) (string, error) {
 	}
 	return jwt.AccessToken, nil
 }
+
+// BaseURL is Keycloak's base URL, for the few calls gocloak lacks.
+func (a *Admin) BaseURL() string { return a.baseURL }
 
 // Client exposes gocloak for the adapters built on this one.
 func (a *Admin) Client() *gocloak.GoCloak { return a.client }

@@ -28,14 +28,21 @@ func SMTPAddr(t testing.TB) string {
 // fails the test after timeout. Recipients should be unique per test.
 func WaitFor(t testing.TB, to string, timeout time.Duration) Mail {
 	t.Helper()
+	return WaitForSubject(t, to, "", timeout)
+}
+
+// WaitForSubject waits for a mail to the recipient whose subject contains
+// subject.
+func WaitForSubject(t testing.TB, to, subject string, timeout time.Duration) Mail {
+	t.Helper()
 	dir := testenv.Require(t, "TENANTFLOW_DEVSTACK_MAILDIR")["TENANTFLOW_DEVSTACK_MAILDIR"]
 	deadline := time.Now().Add(timeout)
 	for {
-		if m, ok := find(t, dir, to); ok {
+		if m, ok := find(t, dir, to, subject); ok {
 			return m
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no mail to %s arrived in %s within %s", to, dir, timeout)
+			t.Fatalf("no mail to %s with subject %q arrived in %s within %s", to, subject, dir, timeout)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a folder: there is nothing to wait on
 	}
@@ -55,9 +62,9 @@ func Count(t testing.TB, to string) int {
 	return n
 }
 
-func find(t testing.TB, dir, to string) (found Mail, ok bool) {
+func find(t testing.TB, dir, to, subject string) (found Mail, ok bool) {
 	each(t, dir, func(m Mail) bool {
-		if strings.EqualFold(m.To, to) {
+		if strings.EqualFold(m.To, to) && strings.Contains(m.Subject, subject) {
 			found, ok = m, true
 			return false
 		}

@@ -93,6 +93,25 @@ func (r Repository[A]) append(ctx context.Context, id string, expected eventstor
 	return err
 }
 
+// AppendAt appends events decided on the aggregate as loaded at version,
+// with the given event ids (handlers derive them from what triggered them,
+// so that a redelivered trigger can only re-append the same events, which
+// the store accepts without writing). ids must match events one to one.
+func (r Repository[A]) AppendAt(ctx context.Context, id string, version int64, md eventstore.Metadata, events []domain.Event, ids []string) error {
+	if len(ids) != len(events) {
+		return fmt.Errorf("append to %s: %d ids for %d events", r.Stream(id), len(ids), len(events))
+	}
+	batch, err := encode(events, md)
+	if err != nil {
+		return err
+	}
+	for i := range batch {
+		batch[i].ID = ids[i]
+	}
+	_, err = r.store.Append(ctx, r.Stream(id), eventstore.Exactly(version), batch...)
+	return err
+}
+
 func encode(events []domain.Event, md eventstore.Metadata) ([]eventstore.NewEvent, error) {
 	batch := make([]eventstore.NewEvent, len(events))
 	for i, e := range events {

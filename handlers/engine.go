@@ -1,0 +1,364 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/repo"
+)
+
+// Action does and undoes one step for a tenant. Both run again after a
+// crash or a redelivery, so Do treats "already exists and is ours" as done
+// and Undo treats "already gone" as done. Errors are retried unless marked
+// Permanent.
+type Action interface {
+	Do(ctx context.Context, t *domain.Tenant) (Result, error)
+	Undo(ctx context.Context, t *domain.Tenant) error
+}
+
+// Result is what a step's Do made.
+type Result struct {
+	Skipped   bool // the step is not configured: nothing made, nothing to undo
+	Resources []domain.Resource
+}
+
+// Notifier sends the tenant's mails: the welcome after activation, the
+// failure notice after a rollback.
+type Notifier interface {
+	Welcome(ctx context.Context, t *domain.Tenant) error
+	Failure(ctx context.Context, t *domain.Tenant, step, reason string) error
+}
+
+// Config is what the handlers need.
+type Config struct {
+	Brokers     []string
+	Topic       string // default eventstore.Topic
+	GroupPrefix string // consumer groups are <prefix>.<handler>; default "tenantflow"
+	Store       repo.Store
+	// Actions by step; a step without one is skipped ("not configured").
+	Actions  map[string]Action
+	Notifier Notifier
+	Retry    Retry
+	// MaxTries overrides Retry.MaxTries per step.
+	MaxTries map[string]int
+	Faults   *Faults
+	Logger   *slog.Logger
+}
+
+// idSpace derives outcome event ids: the same trigger always yields the same id.
+var idSpace = uuid.MustParse("6f0b8e8e-3d3b-4e59-9a43-7c1f3a0e2b51")
+
+// handler is one consumer group: it reacts to some event types of a tenant
+// and decides, from the tenant's log (never from the message alone), whether
+// it has anything to do.
+type handler struct {
+	name     string // durable: it keys the consumer group
+	triggers func(eventType string) bool
+	run      func(ctx context.Context, tenantID string, md eventstore.Metadata) error
+}
+
+// Run starts every handler, each in its own consumer group, and blocks
+// until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Topic == "" {
+		cfg.Topic = eventstore.Topic
+	}
+	if cfg.GroupPrefix == "" {
+		cfg.GroupPrefix = "tenantflow"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store)}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, kafka.SlogAdapter(cfg.Logger))
+	if err != nil {
+		return err
+	}
+	for _, h := range e.handlers() {
+		group := cfg.GroupPrefix + "." + h.name
+		sub, err := kafka.NewSubscriber(cfg.Brokers, group, kafka.SlogAdapter(cfg.Logger))
+		if err != nil {
+			return err
+		}
+		router.AddConsumerHandler(group, cfg.Topic, sub, e.consume(h))
+	}
+	return router.Run(ctx)
+}
+
+type engine struct {
+	cfg     Config
+	tenants repo.Repository[*domain.Tenant]
+}
+
+// consume adapts a handler to watermill: an error means "retry this
+// message" (watermill nacks it and it comes again).
+func (e *engine) consume(h handler) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		eventType, stream := msg.Metadata.Get("ce_type"), msg.Metadata.Get("ce_subject")
+		tenantID, isTenant := strings.CutPrefix(stream, "tenant-")
+		if eventType == "" || !isTenant || !h.triggers(eventType) {
+			return nil
+		}
+		md := eventstore.Metadata{
+			CorrelationID: msg.Metadata.Get("ce_correlationid"),
+			CausationID:   msg.Metadata.Get("ce_id"),
+			Actor:         "handler:" + h.name,
+			TraceParent:   msg.Metadata.Get("ce_traceparent"),
+			TraceState:    msg.Metadata.Get("ce_tracestate"),
+		}
+		err := h.run(msg.Context(), tenantID, md)
+		if errors.Is(err, domain.ErrNotFound) {
+			// The log holds every event the topic carries, so this is a record
+			// from another log (a topic shared across databases): not ours.
+			e.cfg.Logger.Warn("event for a tenant this log does not hold; ignored", "handler", h.name, "stream", stream)
+			return nil
+		}
+		if err != nil {
+			e.cfg.Logger.Warn("handler failed; the event will be redelivered", "handler", h.name, "stream", stream, "type", eventType, "error", err)
+		}
+		return err
+	}
+}
+
+func (e *engine) handlers() []handler {
+	var hs []handler
+	prev := domain.TypeProvisioningRequested
+	for _, step := range domain.Steps {
+		trigger := []string{prev}
+		if prev != domain.TypeProvisioningRequested {
+			trigger = []string{prev + "." + domain.OutcomeCompleted, prev + "." + domain.OutcomeSkipped}
+		}
+		hs = append(hs, e.stepHandler(step, trigger))
+		prev = "tenant." + step
+	}
+	hs = append(hs, e.sagaHandler(), e.notifyHandler())
+	return hs
+}
+
+// isOutcome reports whether eventType is tenant.<step>.<one of outcomes>.
+func isOutcome(eventType string, outcomes ...string) bool {
+	for _, o := range outcomes {
+		if strings.HasPrefix(eventType, "tenant.") && strings.HasSuffix(eventType, "."+o) {
+			return true
+		}
+	}
+	return false
+}
+
+// undoTrigger: the events after which an undo may be due.
+func undoTrigger(eventType string) bool {
+	return eventType == domain.TypeProvisioningFailed || eventType == domain.TypeDeprovisioningRequested ||
+		isOutcome(eventType, domain.OutcomeCompensated, domain.OutcomeCompensationFailed)
+}
+
+// stepHandler runs one step, and its undo when compensation or
+// deprovisioning reaches it.
+func (e *engine) stepHandler(step string, trigger []string) handler {
+	action := e.cfg.Actions[step]
+	// A step without an action still answers its turn in the undo chain: a
+	// cancellation can fail it, and the chain must go on past it.
+	undoable := slices.Contains(domain.UndoableSteps, step)
+	return handler{
+		name: "step." + step,
+		triggers: func(t string) bool {
+			return slices.Contains(trigger, t) || (undoable && undoTrigger(t))
+		},
+		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
+			t, err := e.tenants.Get(ctx, tenantID)
+			if err != nil {
+				return err
+			}
+			if next, ok := t.NextStep(); ok && next == step {
+				return e.do(ctx, t, step, action, md)
+			}
+			if next, ok := t.NextUndo(); ok && next == step {
+				return e.undo(ctx, t, step, action, md)
+			}
+			return nil
+		},
+	}
+}
+
+func (e *engine) retryFor(step string) Retry {
+	r := e.cfg.Retry
+	if n, ok := e.cfg.MaxTries[step]; ok {
+		r.MaxTries = n
+	}
+	return r
+}
+
+// do runs the step and records its one outcome.
+func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action Action, md eventstore.Metadata) error {
+	key := fmt.Sprintf("%s/%d/%s/do", t.ID(), t.Attempt(), step)
+	outcome := domain.StepOutcome{Step: step, StartedAt: time.Now().UTC()}
+	switch {
+	case t.CancelRequested():
+		outcome.Outcome, outcome.Error = domain.OutcomeFailed, domain.ReasonCancelled
+	case step == domain.StepResources:
+		outcome.Outcome, outcome.Tries, outcome.Resources = domain.OutcomeCompleted, 1, t.Resources()
+	case step == domain.StepActivate:
+		return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) {
+			if t.CancelRequested() {
+				return t.RecordStep(domain.StepOutcome{Step: step, Outcome: domain.OutcomeFailed, Error: domain.ReasonCancelled, StartedAt: outcome.StartedAt, At: time.Now().UTC()})
+			}
+			return t.Activate()
+		})
+	case action == nil:
+		outcome.Outcome = domain.OutcomeSkipped
+	default:
+		var res Result
+		tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
+			if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
+				return err
+			}
+			var err error
+			res, err = action.Do(ctx, t)
+			return err
+		})
+		if ctx.Err() != nil {
+			return ctx.Err() // shutting down: the step runs again after redelivery
+		}
+		outcome.Tries, outcome.Resources = tries, res.Resources
+		switch {
+		case err != nil:
+			outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
+			e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err)
+		case res.Skipped:
+			outcome.Outcome = domain.OutcomeSkipped
+		default:
+			outcome.Outcome = domain.OutcomeCompleted
+		}
+	}
+	outcome.At = time.Now().UTC()
+	return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
+}
+
+// undo runs the step's undo and records compensated or compensation_failed.
+func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action Action, md eventstore.Metadata) error {
+	started := time.Now().UTC()
+	tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
+		if action == nil {
+			return nil // not configured: it made nothing
+		}
+		return action.Undo(ctx, t)
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	outcome := domain.StepOutcome{Step: step, Outcome: domain.OutcomeCompensated, Tries: tries, StartedAt: started, At: time.Now().UTC()}
+	if err != nil {
+		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, err.Error()
+		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err)
+	}
+	key := fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step)
+	return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
+}
+
+// sagaHandler turns a failed step into provisioning.failed, and ends the
+// undo chain (rolled back, or deactivated) when nothing is left to undo.
+func (e *engine) sagaHandler() handler {
+	return handler{
+		name: "saga",
+		triggers: func(t string) bool {
+			return isOutcome(t, domain.OutcomeFailed) || undoTrigger(t)
+		},
+		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
+			t, err := e.tenants.Get(ctx, tenantID)
+			if err != nil {
+				return err
+			}
+			if _, _, failed := t.FailedStep(); failed && t.Status() == domain.StatusProvisioning && !t.Undoing() {
+				return e.record(ctx, tenantID, md, fmt.Sprintf("%s/%d/failed", tenantID, t.Attempt()),
+					func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() })
+			}
+			if _, pending := t.NextUndo(); t.Undoing() && !pending {
+				phase := "rolled-back"
+				if t.Status() == domain.StatusDeprovisioning {
+					phase = "deactivated"
+				}
+				return e.record(ctx, tenantID, md, fmt.Sprintf("%s/%d/%s", tenantID, t.Attempt(), phase),
+					func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
+			}
+			return nil
+		},
+	}
+}
+
+// notifyHandler sends the welcome mail after activation and the failure
+// notice after a rollback: step 11, recorded as tenant.notify.<outcome>.
+func (e *engine) notifyHandler() handler {
+	return handler{
+		name: "step." + domain.StepNotify,
+		triggers: func(t string) bool {
+			return t == domain.TypeTenantActivated || t == domain.TypeProvisioningRolledBack
+		},
+		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
+			t, err := e.tenants.Get(ctx, tenantID)
+			if err != nil || !t.NotificationDue() {
+				return err
+			}
+			started := time.Now().UTC()
+			outcome := domain.StepOutcome{Step: domain.StepNotify, Outcome: domain.OutcomeSkipped, StartedAt: started}
+			if e.cfg.Notifier != nil {
+				tries, err := e.retryFor(domain.StepNotify).run(ctx, func(ctx context.Context) error {
+					if t.Status() == domain.StatusActive {
+						return e.cfg.Notifier.Welcome(ctx, t)
+					}
+					step, reason, _ := t.FailedStep()
+					return e.cfg.Notifier.Failure(ctx, t, step, reason)
+				})
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				outcome.Outcome, outcome.Tries = domain.OutcomeCompleted, tries
+				if err != nil {
+					outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
+				}
+			}
+			outcome.At = time.Now().UTC()
+			return e.record(ctx, tenantID, md, fmt.Sprintf("%s/%d/notify", tenantID, t.Attempt()),
+				func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordNotification(outcome) })
+		},
+	}
+}
+
+// record appends what decide returns on a fresh fold, with ids derived from
+// key. A concurrent append (another handler, a cancel request, a duplicate
+// delivery racing this one) makes it decide again on the new fold; a
+// decision that is no longer due (ErrNotYourTurn) is done.
+func (e *engine) record(ctx context.Context, tenantID string, md eventstore.Metadata, key string, decide func(*domain.Tenant) ([]domain.Event, error)) error {
+	for try := 0; ; try++ {
+		t, err := e.tenants.Get(ctx, tenantID)
+		if err != nil {
+			return err
+		}
+		events, err := decide(t)
+		if errors.Is(err, domain.ErrNotYourTurn) || (err == nil && len(events) == 0) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(events))
+		for i := range events {
+			ids[i] = uuid.NewSHA1(idSpace, fmt.Appendf(nil, "%s/%d", key, i)).String()
+		}
+		err = e.tenants.AppendAt(ctx, tenantID, t.Version()-int64(len(events)), md, events, ids)
+		var ce *eventstore.ConcurrencyError
+		if (errors.As(err, &ce) || errors.Is(err, eventstore.ErrEventConflict)) && try < 20 {
+			continue
+		}
+		return err
+	}
+}
+

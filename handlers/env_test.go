@@ -1,0 +1,190 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
+	"github.com/tenantflow/tenantflow/adapters/smtp"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+)
+
+// flow is the whole choreography on the real services: a fresh database,
+// a topic of its own, the relay, every handler in groups of its own, the
+// dev stack's Keycloak and SMTP server.
+type flow struct {
+	store    *eventstore.Postgres
+	pool     *pgxpool.Pool
+	tenants  repo.Repository[*domain.Tenant]
+	admin    *keycloak.Admin
+	identity *handlers.Identity
+}
+
+type flowOption func(*handlers.Config)
+
+func withFaults(spec string) flowOption {
+	return func(c *handlers.Config) {
+		f, err := handlers.ParseFaults(spec, append(domain.Steps, domain.StepNotify))
+		if err != nil {
+			panic(err)
+		}
+		c.Faults = f
+	}
+}
+
+func logger(t *testing.T) *slog.Logger {
+	if os.Getenv("TENANTFLOW_TEST_LOGS") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func newFlow(t *testing.T, opts ...flowOption) *flow {
+	t.Helper()
+	env := testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
+	brokers := testenv.KafkaBrokers(t)
+	smtpAddr := mailtest.SMTPAddr(t)
+	pool := testenv.NewMigratedPool(t)
+	log := logger(t)
+	store := eventstore.NewPostgres(pool, log)
+	t.Cleanup(store.Close)
+
+	topic := "tenant.events.test-" + uuid.NewString()[:8]
+	if err := kafka.CreateTopic(brokers, topic, 4); err != nil {
+		t.Fatal(err)
+	}
+	publisher, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
+	host, port, _ := net.SplitHostPort(smtpAddr)
+	identity := &handlers.Identity{Admin: admin, MailHost: host, MailPort: port, MailFrom: "no-reply@tenantflow.localhost"}
+	mailer, err := smtp.New(smtp.Settings{Addr: smtpAddr, From: "tenantflow <no-reply@tenantflow.localhost>", TLS: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := handlers.Config{
+		Brokers: brokers, Topic: topic, GroupPrefix: "test-" + uuid.NewString()[:8], Store: store,
+		Actions: map[string]handlers.Action{
+			domain.StepIdentity:  identity.RealmStep(),
+			domain.StepAdminUser: identity.AdminUserStep(),
+			domain.StepDatabase:  handlers.Database{Pool: pool},
+		},
+		Notifier: handlers.MailNotifier{Mailer: mailer, Links: handlers.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}},
+		Retry:    handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
+		Logger:   log,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() {
+		_ = (&eventstore.Relay{Store: store, Publisher: publisher, Topic: topic, Logger: log}).Run(ctx)
+		done <- struct{}{}
+	}()
+	go func() {
+		if err := handlers.Run(ctx, cfg); err != nil && ctx.Err() == nil {
+			t.Errorf("handlers stopped: %v", err)
+		}
+		done <- struct{}{}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		<-done
+		_ = publisher.Close()
+	})
+	return &flow{store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity}
+}
+
+// uniqueKey is a tenant key no other test uses (realms and roles are shared).
+func uniqueKey(prefix string) string {
+	return prefix + strings.ReplaceAll(uuid.NewString(), "-", "")[:10-len(prefix)]
+}
+
+// provision creates a tenant with a unique key and requests provisioning.
+func (f *flow) provision(t *testing.T, prefix string) *domain.Tenant {
+	t.Helper()
+	ctx := context.Background()
+	key := uniqueKey(prefix)
+	email := key + "@example.com"
+	tn, evs, err := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "Tenant " + key,
+		Contact: domain.Contact{Email: email, FirstName: "Ada", LastName: "Lovelace"}, Domains: []string{key + ".example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.CreateTenant(ctx, f.store, tn, eventstore.Metadata{}, evs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.cleanup(tn) })
+	return f.request(t, tn.ID())
+}
+
+func (f *flow) request(t *testing.T, id string) *domain.Tenant {
+	t.Helper()
+	sub := domain.Subscription{ID: "sub", SubscriberID: "cust", PlanID: "basic", StartDate: time.Now(),
+		Plan: domain.Plan{ID: "basic", Name: "Basic", Tier: "pooled"}}
+	tn, err := f.tenants.Update(context.Background(), id, eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestProvisioning(sub)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// cleanup removes what a failed test may have left in the shared services.
+func (f *flow) cleanup(tn *domain.Tenant) {
+	ctx := context.Background()
+	_ = f.identity.RealmStep().Undo(ctx, tn)
+	_ = handlers.Database{Pool: f.pool}.Undo(ctx, tn)
+}
+
+// waitFor polls the tenant's fold until cond holds.
+func (f *flow) waitFor(t *testing.T, id, what string, timeout time.Duration, cond func(*domain.Tenant) bool) *domain.Tenant {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		tn, err := f.tenants.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond(tn) {
+			return tn
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant %s never became %s; now %s, steps %s", id, what, tn.Status(), describe(tn))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func describe(tn *domain.Tenant) string {
+	var parts []string
+	for _, s := range tn.StepStates() {
+		parts = append(parts, fmt.Sprintf("%s=%s/%s(%s)", s.Step, s.State, s.Undo, s.Error))
+	}
+	return strings.Join(parts, " ")
+}
+
+func settled(tn *domain.Tenant) bool {
+	return (tn.Status() == domain.StatusActive || tn.Status() == domain.StatusProvisionFailed) && !tn.NotificationDue()
+}

@@ -1,0 +1,78 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Faults make named steps fail on purpose, so that operators and tests can
+// rehearse compensation end to end. Configured by TENANTFLOW_FAULTS, e.g.
+// "database=permanent,idp=transient:2"; refused in production.
+type Faults struct {
+	mu     sync.Mutex
+	rules  map[string]fault
+	counts map[string]int // tenant/attempt/step → transient failures injected so far
+}
+
+type fault struct {
+	permanent bool
+	times     int // transient: fail this many tries per attempt, then succeed
+}
+
+// ErrInjected is the error an injected fault returns.
+var ErrInjected = errors.New("injected fault")
+
+// ParseFaults reads "step=permanent" and "step=transient:N" rules, comma-separated.
+func ParseFaults(spec string, known []string) (*Faults, error) {
+	f := &Faults{rules: map[string]fault{}, counts: map[string]int{}}
+	for _, rule := range strings.Split(spec, ",") {
+		rule = strings.TrimSpace(rule)
+		if rule == "" {
+			continue
+		}
+		step, kind, ok := strings.Cut(rule, "=")
+		if !ok || !slices.Contains(known, step) {
+			return nil, fmt.Errorf("fault %q: want step=permanent or step=transient:N with a step of %v", rule, known)
+		}
+		switch {
+		case kind == "permanent":
+			f.rules[step] = fault{permanent: true}
+		case strings.HasPrefix(kind, "transient:"):
+			n, err := strconv.Atoi(strings.TrimPrefix(kind, "transient:"))
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("fault %q: transient:N needs N ≥ 1", rule)
+			}
+			f.rules[step] = fault{times: n}
+		default:
+			return nil, fmt.Errorf("fault %q: want permanent or transient:N", rule)
+		}
+	}
+	return f, nil
+}
+
+// check returns the injected error for this try of step, if any.
+func (f *Faults) check(_ context.Context, step, tenantAttempt string) error {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.rules[step]
+	switch {
+	case !ok:
+		return nil
+	case r.permanent:
+		return Permanent(fmt.Errorf("%w: %s fails permanently", ErrInjected, step))
+	}
+	key := tenantAttempt + "/" + step
+	if f.counts[key] >= r.times {
+		return nil
+	}
+	f.counts[key]++
+	return fmt.Errorf("%w: %s fails transiently (%d of %d)", ErrInjected, step, f.counts[key], r.times)
+}

@@ -1,0 +1,271 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/Nerzal/gocloak/v13"
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
+	"github.com/tenantflow/tenantflow/domain"
+)
+
+// Identity provisions a tenant's Keycloak realm and its admin user (steps
+// idp and admin_user). Realms and users carry the tenant's id as attribute
+// tenantId: one that exists with this id is ours and counts as done; one
+// with another (or none) belongs to someone else and is never touched.
+type Identity struct {
+	Admin *keycloak.Admin
+	// MailHost/MailPort/MailFrom configure the realm's SMTP server, through
+	// which Keycloak mails the admin the set-password link. tenantflow never
+	// makes, stores or logs a password.
+	MailHost, MailPort, MailFrom string
+	// Lifespan of the set-password link, in seconds (default 12 h).
+	LinkLifespan int
+}
+
+// RealmName, ClientName: the names the design fixes.
+func RealmName(t *domain.Tenant) string  { return "tenant-" + t.Key() }
+func ClientName(t *domain.Tenant) string { return t.Key() + "-app" }
+
+// classify marks Keycloak's 4xx answers (except 408 and 429) permanent.
+func classify(action string, err error) error {
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("%s: %w", action, err)
+	var api *gocloak.APIError
+	if errors.As(err, &api) && api.Code >= 400 && api.Code < 500 && api.Code != http.StatusRequestTimeout && api.Code != http.StatusTooManyRequests {
+		return Permanent(err)
+	}
+	return err
+}
+
+func isNotFound(err error) bool {
+	var api *gocloak.APIError
+	return errors.As(err, &api) && api.Code == http.StatusNotFound
+}
+
+// RealmStep is the idp step: realm tenant-<key> and client <key>-app.
+func (id *Identity) RealmStep() Action { return realmStep{id} }
+
+// AdminUserStep is the admin_user step.
+func (id *Identity) AdminUserStep() Action { return adminStep{id} }
+
+type realmStep struct{ *Identity }
+
+// ours loads the realm: (nil, nil) when it does not exist, a permanent
+// error when it belongs to someone else.
+func (id *Identity) ours(ctx context.Context, token string, t *domain.Tenant) (*gocloak.RealmRepresentation, error) {
+	realm, err := id.Admin.Client().GetRealm(ctx, token, RealmName(t))
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify("read realm "+RealmName(t), err)
+	}
+	if realm.Attributes == nil || (*realm.Attributes)["tenantId"] != t.ID() {
+		return nil, Permanent(fmt.Errorf("realm %s exists and belongs to another tenant: not touched", RealmName(t)))
+	}
+	return realm, nil
+}
+
+func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
+	token, err := r.Admin.Token(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	kc := r.Admin.Client()
+	realm, err := r.ours(ctx, token, t)
+	if err != nil {
+		return Result{}, err
+	}
+	if realm == nil {
+		rep := gocloak.RealmRepresentation{
+			Realm:       gocloak.StringP(RealmName(t)),
+			DisplayName: gocloak.StringP(t.Name()),
+			Enabled:     gocloak.BoolP(true),
+			Attributes:  &map[string]string{"tenantId": t.ID()},
+			SMTPServer: &map[string]string{"host": r.MailHost, "port": r.MailPort, "from": r.MailFrom,
+				"fromDisplayName": t.Name(), "auth": "false", "starttls": "false", "ssl": "false"},
+		}
+		if _, err := kc.CreateRealm(ctx, token, rep); err != nil {
+			var api *gocloak.APIError
+			if !errors.As(err, &api) || api.Code != http.StatusConflict {
+				return Result{}, classify("create realm "+RealmName(t), err)
+			}
+			if _, err := r.ours(ctx, token, t); err != nil { // created meanwhile: by us?
+				return Result{}, err
+			}
+		}
+	}
+	if err := r.allowAttributes(ctx, token, RealmName(t)); err != nil {
+		return Result{}, err
+	}
+	clients, err := kc.GetClients(ctx, token, RealmName(t), gocloak.GetClientsParams{ClientID: gocloak.StringP(ClientName(t))})
+	if err != nil {
+		return Result{}, classify("read clients", err)
+	}
+	if len(clients) == 0 {
+		var redirects, origins []string
+		for _, d := range t.Domains() {
+			redirects = append(redirects, "https://"+d+"/*")
+			origins = append(origins, "https://"+d)
+		}
+		_, err := kc.CreateClient(ctx, token, RealmName(t), gocloak.Client{
+			ClientID: gocloak.StringP(ClientName(t)), Protocol: gocloak.StringP("openid-connect"),
+			PublicClient: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(true),
+			DirectAccessGrantsEnabled: gocloak.BoolP(false),
+			RedirectURIs:              &redirects, WebOrigins: &origins,
+			Attributes: &map[string]string{"pkce.code.challenge.method": "S256"},
+		})
+		if err != nil {
+			return Result{}, classify("create client "+ClientName(t), err)
+		}
+	}
+	return Result{Resources: []domain.Resource{
+		{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: RealmName(t)},
+		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: RealmName(t) + "/" + ClientName(t)},
+	}}, nil
+}
+
+func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {
+	token, err := r.Admin.Token(ctx)
+	if err != nil {
+		return err
+	}
+	realm, err := r.ours(ctx, token, t)
+	if err != nil || realm == nil {
+		return err // someone else's (permanent), or already gone
+	}
+	if err := r.Admin.Client().DeleteRealm(ctx, token, RealmName(t)); err != nil && !isNotFound(err) {
+		return classify("delete realm "+RealmName(t), err)
+	}
+	return nil
+}
+
+type adminStep struct{ *Identity }
+
+// adminUser finds the tenant's admin: (nil, nil) when absent, a permanent
+// error when a user with that name exists and is not this tenant's.
+func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant) (*gocloak.User, error) {
+	users, err := a.Admin.Client().GetUsers(ctx, token, RealmName(t), gocloak.GetUsersParams{
+		Username: gocloak.StringP(t.Contact().Email), Exact: gocloak.BoolP(true)})
+	if err != nil {
+		return nil, classify("find admin user", err)
+	}
+	if len(users) == 0 {
+		return nil, nil
+	}
+	u := users[0]
+	if u.Attributes == nil || len((*u.Attributes)["tenantId"]) == 0 || (*u.Attributes)["tenantId"][0] != t.ID() {
+		return nil, Permanent(fmt.Errorf("user %s in realm %s is not this tenant's: not touched", t.Contact().Email, RealmName(t)))
+	}
+	return u, nil
+}
+
+func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
+	token, err := a.Admin.Token(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	kc, realm := a.Admin.Client(), RealmName(t)
+	if _, err := a.ours(ctx, token, t); err != nil {
+		return Result{}, err
+	}
+	u, err := a.adminUser(ctx, token, t)
+	if err != nil {
+		return Result{}, err
+	}
+	if u == nil {
+		c := t.Contact()
+		_, err := kc.CreateUser(ctx, token, realm, gocloak.User{
+			Username: gocloak.StringP(c.Email), Email: gocloak.StringP(c.Email), EmailVerified: gocloak.BoolP(true),
+			FirstName: gocloak.StringP(c.FirstName), LastName: gocloak.StringP(c.LastName), Enabled: gocloak.BoolP(true),
+			Attributes: &map[string][]string{"tenantId": {t.ID()}, "role": {"admin"}},
+		})
+		if err != nil {
+			return Result{}, classify("create admin user", err) // a 409 from a racing twin: the retry finds it
+		}
+		if u, err = a.adminUser(ctx, token, t); err != nil || u == nil {
+			return Result{}, fmt.Errorf("admin user not found right after creating it: %v", err)
+		}
+	}
+	mgmt, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP("realm-management")})
+	if err != nil || len(mgmt) == 0 {
+		return Result{}, fmt.Errorf("realm-management client of %s: %v", realm, err)
+	}
+	role, err := kc.GetClientRole(ctx, token, realm, *mgmt[0].ID, "realm-admin")
+	if err != nil {
+		return Result{}, classify("read role realm-admin", err)
+	}
+	if err := kc.AddClientRolesToUser(ctx, token, realm, *mgmt[0].ID, *u.ID, []gocloak.Role{*role}); err != nil {
+		return Result{}, classify("grant realm-admin", err)
+	}
+	// The set-password mail goes out once: the attribute records that it did.
+	if attrs := *u.Attributes; len(attrs["setPasswordMailSent"]) == 0 {
+		lifespan := a.LinkLifespan
+		if lifespan <= 0 {
+			lifespan = 12 * 3600
+		}
+		err := kc.ExecuteActionsEmail(ctx, token, realm, gocloak.ExecuteActionsEmail{
+			UserID: u.ID, Lifespan: &lifespan, Actions: &[]string{"UPDATE_PASSWORD"}})
+		if err != nil {
+			return Result{}, classify("send the set-password mail", err)
+		}
+		attrs["setPasswordMailSent"] = []string{"true"}
+		u.Attributes = &attrs
+		if err := kc.UpdateUser(ctx, token, realm, *u); err != nil {
+			return Result{}, classify("mark the set-password mail sent", err)
+		}
+	}
+	return Result{Resources: []domain.Resource{{Step: domain.StepAdminUser, Kind: "keycloak-user", ID: realm + "/" + *u.ID}}}, nil
+}
+
+func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {
+	token, err := a.Admin.Token(ctx)
+	if err != nil {
+		return err
+	}
+	realm, err := a.ours(ctx, token, t)
+	if err != nil || realm == nil {
+		return err // the realm is someone else's, or gone with its users
+	}
+	u, err := a.adminUser(ctx, token, t)
+	if err != nil || u == nil {
+		return err
+	}
+	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !isNotFound(err) {
+		return classify("delete admin user", err)
+	}
+	return nil
+}
+
+// allowAttributes lets users of the realm carry attributes the realm's user
+// profile does not declare (tenantId, role). Since Keycloak 24 undeclared
+// attributes are dropped unless the profile's unmanagedAttributePolicy
+// allows them; gocloak has no call for the profile, so this one is raw REST.
+func (id *Identity) allowAttributes(ctx context.Context, token, realm string) error {
+	url := id.Admin.BaseURL() + "/admin/realms/" + realm + "/users/profile"
+	var profile map[string]any
+	resp, err := id.Admin.Client().RestyClient().R().SetContext(ctx).SetAuthToken(token).SetResult(&profile).Get(url)
+	if err != nil {
+		return fmt.Errorf("read the user profile of %s: %w", realm, err)
+	}
+	if resp.IsError() {
+		return classify("read the user profile of "+realm, &gocloak.APIError{Code: resp.StatusCode(), Message: resp.String()})
+	}
+	if profile["unmanagedAttributePolicy"] == "ENABLED" {
+		return nil
+	}
+	profile["unmanagedAttributePolicy"] = "ENABLED"
+	resp, err = id.Admin.Client().RestyClient().R().SetContext(ctx).SetAuthToken(token).SetBody(profile).Put(url)
+	if err != nil {
+		return fmt.Errorf("update the user profile of %s: %w", realm, err)
+	}
+	if resp.IsError() {
+		return classify("update the user profile of "+realm, &gocloak.APIError{Code: resp.StatusCode(), Message: resp.String()})
+	}
+	return nil
+}

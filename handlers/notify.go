@@ -1,0 +1,94 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"strings"
+	"text/template"
+
+	"github.com/tenantflow/tenantflow/domain"
+)
+
+//go:embed templates/*.txt
+var templateFiles embed.FS
+
+var templates = template.Must(template.ParseFS(templateFiles, "templates/*.txt"))
+
+// Mailer sends one plain-text mail (adapters/smtp).
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
+}
+
+// Links are the addresses the welcome mail gives the tenant's admin.
+type Links struct {
+	KeycloakURL    string // public base URL of Keycloak: the login link is its account page of the realm
+	AdminPortalURL string
+	SupportEmail   string
+}
+
+// WelcomeData is what the welcome template (and Novu's tenant-welcome) gets.
+type WelcomeData struct {
+	TenantID       string `json:"tenantId"`
+	TenantName     string `json:"tenantName"`
+	FirstName      string `json:"firstName"`
+	LastName       string `json:"lastName"`
+	AppPlaneURL    string `json:"appPlaneUrl"`
+	AdminPortalURL string `json:"adminPortalUrl"`
+	LoginURL       string `json:"loginUrl"`
+	SupportEmail   string `json:"supportEmail"`
+}
+
+// FailureData is what the failure template (and Novu's tenant-provisioning-failed) gets.
+type FailureData struct {
+	TenantID     string `json:"tenantId"`
+	TenantName   string `json:"tenantName"`
+	FirstName    string `json:"firstName"`
+	Error        string `json:"error"`
+	FailedStep   string `json:"failedStep"`
+	SupportEmail string `json:"supportEmail"`
+}
+
+func (l Links) welcome(t *domain.Tenant) WelcomeData {
+	d := WelcomeData{TenantID: t.ID(), TenantName: t.Name(), FirstName: t.Contact().FirstName, LastName: t.Contact().LastName,
+		AdminPortalURL: l.AdminPortalURL, SupportEmail: l.SupportEmail,
+		LoginURL: strings.TrimRight(l.KeycloakURL, "/") + "/realms/" + RealmName(t) + "/account"}
+	if domains := t.Domains(); len(domains) > 0 {
+		d.AppPlaneURL = "https://" + domains[0]
+	}
+	return d
+}
+
+func (l Links) failure(t *domain.Tenant, step, reason string) FailureData {
+	return FailureData{TenantID: t.ID(), TenantName: t.Name(), FirstName: t.Contact().FirstName,
+		Error: reason, FailedStep: step, SupportEmail: l.SupportEmail}
+}
+
+// MailNotifier sends the tenant's mails over SMTP from the templates in
+// handlers/templates (first line "Subject: ...", then the body).
+type MailNotifier struct {
+	Mailer Mailer
+	Links  Links
+}
+
+func (n MailNotifier) Welcome(ctx context.Context, t *domain.Tenant) error {
+	return n.send(ctx, t.Contact().Email, "welcome.txt", n.Links.welcome(t))
+}
+
+func (n MailNotifier) Failure(ctx context.Context, t *domain.Tenant, step, reason string) error {
+	return n.send(ctx, t.Contact().Email, "failure.txt", n.Links.failure(t, step, reason))
+}
+
+func (n MailNotifier) send(ctx context.Context, to, name string, data any) error {
+	var buf bytes.Buffer
+	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
+		return Permanent(fmt.Errorf("template %s: %w", name, err))
+	}
+	first, body, _ := strings.Cut(buf.String(), "\n")
+	subject, ok := strings.CutPrefix(first, "Subject: ")
+	if !ok {
+		return Permanent(fmt.Errorf("template %s does not start with a Subject line", name))
+	}
+	return n.Mailer.Send(ctx, to, subject, strings.TrimLeft(body, "\n"))
+}

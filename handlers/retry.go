@@ -1,0 +1,57 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// permanent marks an error that retrying cannot fix: a 4xx answer, invalid
+// input, a resource that exists and belongs to someone else.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying. Every other error a step
+// returns is treated as transient (network, 5xx, timeouts) and retried.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}
+
+// Retry is how often and how patiently a step retries transient errors.
+type Retry struct {
+	MaxTries  int           // tries in all, at least 1
+	BaseDelay time.Duration // delay before the second try; doubles each time
+	MaxDelay  time.Duration // cap on one delay
+}
+
+// run calls fn until it succeeds, fails permanently, ctx ends or MaxTries
+// are used. It returns how many tries it made. Delays are exponential with
+// full jitter, so that many tenants failing together do not retry in step.
+func (r Retry) run(ctx context.Context, fn func(ctx context.Context) error) (int, error) {
+	delay := r.BaseDelay
+	for try := 1; ; try++ {
+		err := fn(ctx)
+		if err == nil || IsPermanent(err) || try >= max(r.MaxTries, 1) {
+			return try, err
+		}
+		wait := time.Duration(rand.Int64N(int64(delay) + 1))
+		select {
+		case <-ctx.Done():
+			return try, errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		delay = min(2*delay, r.MaxDelay)
+	}
+}
