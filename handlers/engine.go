@@ -361,4 +361,3 @@ func (e *engine) record(ctx context.Context, tenantID string, md eventstore.Meta
 		return err
 	}
 }
-
