@@ -201,43 +201,49 @@ func (e *engine) retryFor(step string) Retry {
 func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action Action, md eventstore.Metadata) error {
 	key := fmt.Sprintf("%s/%d/%s/do", t.ID(), t.Attempt(), step)
 	outcome := domain.StepOutcome{Step: step, StartedAt: time.Now().UTC()}
+	if t.CancelRequested() {
+		outcome.Outcome, outcome.Error, outcome.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
+		return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
+	}
+	var res Result
+	tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
+		if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
+			return err
+		}
+		var err error
+		switch {
+		case step == domain.StepResources:
+			res = Result{Resources: t.Resources()} // the record of every resource is this event
+		case step == domain.StepActivate:
+			res = Result{}
+		case action == nil:
+			res = Result{Skipped: true} // not configured
+		default:
+			res, err = action.Do(ctx, t)
+		}
+		return err
+	})
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: the step runs again after redelivery
+	}
+	outcome.Tries, outcome.Resources = tries, res.Resources
 	switch {
-	case t.CancelRequested():
-		outcome.Outcome, outcome.Error = domain.OutcomeFailed, domain.ReasonCancelled
-	case step == domain.StepResources:
-		outcome.Outcome, outcome.Tries, outcome.Resources = domain.OutcomeCompleted, 1, t.Resources()
+	case err != nil:
+		outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
+		e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err)
 	case step == domain.StepActivate:
 		return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) {
 			if t.CancelRequested() {
-				return t.RecordStep(domain.StepOutcome{Step: step, Outcome: domain.OutcomeFailed, Error: domain.ReasonCancelled, StartedAt: outcome.StartedAt, At: time.Now().UTC()})
+				cancelled := outcome
+				cancelled.Outcome, cancelled.Error, cancelled.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
+				return t.RecordStep(cancelled)
 			}
 			return t.Activate()
 		})
-	case action == nil:
+	case res.Skipped:
 		outcome.Outcome = domain.OutcomeSkipped
 	default:
-		var res Result
-		tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
-			if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
-				return err
-			}
-			var err error
-			res, err = action.Do(ctx, t)
-			return err
-		})
-		if ctx.Err() != nil {
-			return ctx.Err() // shutting down: the step runs again after redelivery
-		}
-		outcome.Tries, outcome.Resources = tries, res.Resources
-		switch {
-		case err != nil:
-			outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
-			e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err)
-		case res.Skipped:
-			outcome.Outcome = domain.OutcomeSkipped
-		default:
-			outcome.Outcome = domain.OutcomeCompleted
-		}
+		outcome.Outcome = domain.OutcomeCompleted
 	}
 	outcome.At = time.Now().UTC()
 	return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })

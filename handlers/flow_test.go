@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,4 +83,68 @@ func hasRole(roles []*gocloak.Role, name string) bool {
 		}
 	}
 	return false
+}
+
+// realmExists asks Keycloak whether the tenant's realm exists.
+func (f *flow) realmExists(t *testing.T, tn *domain.Tenant) bool {
+	t.Helper()
+	ctx := context.Background()
+	token, err := f.admin.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.admin.Client().GetRealm(ctx, token, handlers.RealmName(tn))
+	return err == nil
+}
+
+func (f *flow) schemaExists(t *testing.T, tn *domain.Tenant) bool {
+	t.Helper()
+	var n int
+	if err := f.pool.QueryRow(context.Background(), `select count(*) from information_schema.schemata where schema_name = $1`, handlers.SchemaName(tn)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	var roles int
+	_ = f.pool.QueryRow(context.Background(), `select count(*) from pg_roles where rolname = $1`, handlers.SchemaName(tn)).Scan(&roles)
+	return n+roles > 0
+}
+
+// A permanent failure at each step in turn ends PROVISION_FAILED with
+// everything made before it gone and a failure mail naming the step.
+func TestFailureAtEachStepCleansUp(t *testing.T) {
+	for _, step := range domain.Steps {
+		t.Run(step, func(t *testing.T) {
+			f := newFlow(t, withFaults(step+"=permanent"))
+			tn := f.provision(t, "f")
+			tn = f.waitFor(t, tn.ID(), "rolled back and notified", 90*time.Second, settled)
+			if tn.Status() != domain.StatusProvisionFailed {
+				t.Fatalf("status %s: %s", tn.Status(), describe(tn))
+			}
+			if failed, reason, _ := tn.FailedStep(); failed != step || reason == "" {
+				t.Fatalf("failed step %q (%s), want %s", failed, reason, step)
+			}
+			if f.realmExists(t, tn) || f.schemaExists(t, tn) || len(tn.Resources()) != 0 || len(tn.Orphans()) != 0 {
+				t.Fatalf("left behind: realm %v, schema %v, resources %v, orphans %v", f.realmExists(t, tn), f.schemaExists(t, tn), tn.Resources(), tn.Orphans())
+			}
+			mail := mailtest.WaitForSubject(t, tn.Contact().Email, "did not succeed", 10*time.Second)
+			if !strings.Contains(mail.Body, "Failed step: "+step) {
+				t.Fatalf("failure mail does not name %s:\n%s", step, mail.Body)
+			}
+		})
+	}
+}
+
+// Transient failures are retried inside the handler: twice failing, then
+// succeeding, ends ACTIVE with three tries recorded.
+func TestTransientFailureIsRetried(t *testing.T) {
+	f := newFlow(t, withFaults(domain.StepDatabase+"=transient:2"))
+	tn := f.provision(t, "r")
+	tn = f.waitFor(t, tn.ID(), "ACTIVE", 90*time.Second, settled)
+	if tn.Status() != domain.StatusActive {
+		t.Fatalf("status %s: %s", tn.Status(), describe(tn))
+	}
+	for _, s := range tn.StepStates() {
+		if s.Step == domain.StepDatabase && (s.Tries != 3 || s.State != domain.OutcomeCompleted) {
+			t.Fatalf("database step %+v, want completed after 3 tries", s)
+		}
+	}
 }

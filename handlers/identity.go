@@ -25,8 +25,9 @@ type Identity struct {
 	LinkLifespan int
 }
 
-// RealmName, ClientName: the names the design fixes.
+// RealmName is the tenant's realm, tenant-<key>, as the design fixes it.
 func RealmName(t *domain.Tenant) string  { return "tenant-" + t.Key() }
+// ClientName is the tenant's application client, <key>-app.
 func ClientName(t *domain.Tenant) string { return t.Key() + "-app" }
 
 // classify marks Keycloak's 4xx answers (except 408 and 429) permanent.
