@@ -84,6 +84,15 @@ func (r *Relay) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// Republish publishes stored events again, exactly as the relay did (same
+// ce_id, key and headers): consumers must treat them as the duplicates they
+// are. For operators' replays and for redelivery tests; it takes no lock
+// and moves no checkpoint.
+func (r *Relay) Republish(ctx context.Context, events []Event) error {
+	r.defaults()
+	return r.publish(ctx, events)
+}
+
 func (r *Relay) defaults() {
 	if r.Topic == "" {
 		r.Topic = Topic

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
@@ -33,18 +35,44 @@ type flow struct {
 	tenants  repo.Repository[*domain.Tenant]
 	admin    *keycloak.Admin
 	identity *handlers.Identity
+
+	publisher message.Publisher // the relay's, without test decorations
+	topic     string
+	brokers   []string
+	groups    string // consumer group prefix
 }
 
-type flowOption func(*handlers.Config)
+// parts are what an option may change before the flow starts.
+type parts struct {
+	cfg       *handlers.Config
+	publisher message.Publisher
+}
+
+type flowOption func(*parts)
 
 func withFaults(spec string) flowOption {
-	return func(c *handlers.Config) {
+	return func(p *parts) {
 		f, err := handlers.ParseFaults(spec, append(domain.Steps, domain.StepNotify))
 		if err != nil {
 			panic(err)
 		}
-		c.Faults = f
+		p.cfg.Faults = f
 	}
+}
+
+// withDuplicates makes the relay publish every record twice: each trigger
+// reaches every handler twice.
+func withDuplicates() flowOption {
+	return func(p *parts) { p.publisher = twice{p.publisher} }
+}
+
+type twice struct{ message.Publisher }
+
+func (d twice) Publish(topic string, msgs ...*message.Message) error {
+	if err := d.Publisher.Publish(topic, msgs...); err != nil {
+		return err
+	}
+	return d.Publisher.Publish(topic, msgs...)
 }
 
 func logger(t *testing.T) *slog.Logger {
@@ -90,14 +118,15 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		Retry:    handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
 		Logger:   log,
 	}
+	p := &parts{cfg: &cfg, publisher: publisher}
 	for _, o := range opts {
-		o(&cfg)
+		o(p)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() {
-		_ = (&eventstore.Relay{Store: store, Publisher: publisher, Topic: topic, Logger: log}).Run(ctx)
+		_ = (&eventstore.Relay{Store: store, Publisher: p.publisher, Topic: topic, Logger: log}).Run(ctx)
 		done <- struct{}{}
 	}()
 	go func() {
@@ -112,7 +141,8 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		<-done
 		_ = publisher.Close()
 	})
-	return &flow{store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity}
+	return &flow{store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
+		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}
 }
 
 // uniqueKey is a tenant key no other test uses (realms and roles are shared).
@@ -187,4 +217,66 @@ func describe(tn *domain.Tenant) string {
 
 func settled(tn *domain.Tenant) bool {
 	return (tn.Status() == domain.StatusActive || tn.Status() == domain.StatusProvisionFailed) && !tn.NotificationDue()
+}
+
+// waitIdle waits until every handler group has committed offsets up to the
+// end of every partition of the flow's topic: all published records were
+// handled (watermill commits an offset only after the handler returned).
+func (f *flow) waitIdle(t *testing.T) {
+	t.Helper()
+	client, err := sarama.NewClient(f.brokers, kafka.SaramaConfig("test-idle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		behind, err := f.lag(client, admin)
+		if err == nil && behind == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handlers never caught up: %s %v", behind, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (f *flow) lag(client sarama.Client, admin sarama.ClusterAdmin) (string, error) {
+	partitions, err := client.Partitions(f.topic)
+	if err != nil {
+		return "", err
+	}
+	groups, err := admin.ListConsumerGroups()
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for g := range groups {
+		if !strings.HasPrefix(g, f.groups+".") {
+			continue
+		}
+		n++
+		offsets, err := admin.ListConsumerGroupOffsets(g, map[string][]int32{f.topic: partitions})
+		if err != nil {
+			return "", err
+		}
+		for _, p := range partitions {
+			end, err := client.GetOffset(f.topic, p, sarama.OffsetNewest)
+			if err != nil {
+				return "", err
+			}
+			if b := offsets.GetBlock(f.topic, p); end > 0 && (b == nil || b.Offset < end) {
+				return fmt.Sprintf("group %s partition %d at %v of %d", g, p, b, end), nil
+			}
+		}
+	}
+	if n < len(domain.Steps)+2 {
+		return fmt.Sprintf("%d groups joined", n), nil
+	}
+	return "", nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
 )
@@ -146,5 +147,50 @@ func TestTransientFailureIsRetried(t *testing.T) {
 		if s.Step == domain.StepDatabase && (s.Tries != 3 || s.State != domain.OutcomeCompleted) {
 			t.Fatalf("database step %+v, want completed after 3 tries", s)
 		}
+	}
+}
+
+// Every trigger delivered twice, and afterwards the whole stream published
+// again out of band: no outcome is recorded twice, nothing is made twice.
+func TestRedeliveryChangesNothing(t *testing.T) {
+	f := newFlow(t, withDuplicates())
+	tn := f.provision(t, "d")
+	tn = f.waitFor(t, tn.ID(), "ACTIVE", 90*time.Second, settled)
+	if tn.Status() != domain.StatusActive {
+		t.Fatalf("status %s: %s", tn.Status(), describe(tn))
+	}
+	ctx := context.Background()
+	stored, err := f.store.Load(ctx, "tenant-"+tn.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Out of band: the relay's records of this stream, once more.
+	relay := &eventstore.Relay{Store: f.store, Publisher: f.publisher, Topic: f.topic}
+	if err := relay.Republish(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	f.waitIdle(t) // every group has consumed (and committed) past the duplicates
+
+	again, err := f.store.Load(ctx, "tenant-"+tn.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != len(stored) {
+		t.Fatalf("%d events after redelivery, %d before", len(again), len(stored))
+	}
+	seen := map[string]bool{}
+	for _, e := range again {
+		if seen[e.Type] {
+			t.Fatalf("outcome %s recorded twice", e.Type)
+		}
+		seen[e.Type] = true
+	}
+	token, _ := f.admin.Token(ctx)
+	users, err := f.admin.Client().GetUsers(ctx, token, handlers.RealmName(tn), gocloak.GetUsersParams{})
+	if err != nil || len(users) != 1 {
+		t.Fatalf("users in the realm: %d %v", len(users), err)
+	}
+	if n := mailtest.Count(t, tn.Contact().Email); n != 2 {
+		t.Fatalf("%d mails, want one welcome and one set-password mail", n)
 	}
 }

@@ -26,7 +26,8 @@ type Identity struct {
 }
 
 // RealmName is the tenant's realm, tenant-<key>, as the design fixes it.
-func RealmName(t *domain.Tenant) string  { return "tenant-" + t.Key() }
+func RealmName(t *domain.Tenant) string { return "tenant-" + t.Key() }
+
 // ClientName is the tenant's application client, <key>-app.
 func ClientName(t *domain.Tenant) string { return t.Key() + "-app" }
 
