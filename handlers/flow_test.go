@@ -194,3 +194,95 @@ func TestRedeliveryChangesNothing(t *testing.T) {
 		t.Fatalf("%d mails, want one welcome and one set-password mail", n)
 	}
 }
+
+// gate holds a step's Do until released, so a test can act while it runs.
+type gate struct {
+	handlers.Action
+	started chan string
+	release chan struct{}
+}
+
+func (g gate) Do(ctx context.Context, tn *domain.Tenant) (handlers.Result, error) {
+	g.started <- tn.ID()
+	<-g.release
+	return g.Action.Do(ctx, tn)
+}
+
+func withGate(step string, g *gate) flowOption {
+	return func(p *parts) {
+		g.Action = p.cfg.Actions[step]
+		p.cfg.Actions[step] = *g
+	}
+}
+
+// A cancellation while a slow step runs: that step finishes, the next one
+// fails with reason cancelled, and everything is compensated.
+func TestCancelMidFlight(t *testing.T) {
+	g := &gate{started: make(chan string, 1), release: make(chan struct{})}
+	f := newFlow(t, withGate(domain.StepDatabase, g))
+	tn := f.provision(t, "c")
+	select {
+	case <-g.started:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the database step never started")
+	}
+	if _, err := f.tenants.Update(context.Background(), tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestCancel()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	tn = f.waitFor(t, tn.ID(), "rolled back", 90*time.Second, settled)
+	step, reason, _ := tn.FailedStep()
+	if tn.Status() != domain.StatusProvisionFailed || reason != domain.ReasonCancelled || step != domain.StepStorage {
+		t.Fatalf("status %s, failed %s (%s): %s", tn.Status(), step, reason, describe(tn))
+	}
+	if f.realmExists(t, tn) || f.schemaExists(t, tn) {
+		t.Fatal("a cancelled attempt left its realm or schema behind")
+	}
+}
+
+// Deprovisioning an ACTIVE tenant removes everything and ends INACTIVE.
+func TestDeprovision(t *testing.T) {
+	f := newFlow(t)
+	tn := f.provision(t, "x")
+	tn = f.waitFor(t, tn.ID(), "ACTIVE", 90*time.Second, settled)
+	if tn.Status() != domain.StatusActive || !f.realmExists(t, tn) || !f.schemaExists(t, tn) {
+		t.Fatalf("not provisioned: %s", describe(tn))
+	}
+	if _, err := f.tenants.Update(context.Background(), tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestDeprovisioning("test")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tn = f.waitFor(t, tn.ID(), "INACTIVE", 90*time.Second, func(tn *domain.Tenant) bool { return tn.Status() == domain.StatusInactive })
+	if f.realmExists(t, tn) || f.schemaExists(t, tn) || len(tn.Resources()) != 0 {
+		t.Fatalf("left behind after deprovisioning: %v", tn.Resources())
+	}
+}
+
+// 50 tenants at once end ACTIVE, and each realm's only user is its own
+// tenant's admin.
+func TestManyTenantsConcurrently(t *testing.T) {
+	f := newFlow(t)
+	const n = 50
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = f.provision(t, "m").ID()
+	}
+	ctx := context.Background()
+	for _, id := range ids {
+		tn := f.waitFor(t, id, "ACTIVE", 5*time.Minute, settled)
+		if tn.Status() != domain.StatusActive {
+			t.Fatalf("tenant %s: %s", id, describe(tn))
+		}
+		token, err := f.admin.Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users, err := f.admin.Client().GetUsers(ctx, token, handlers.RealmName(tn), gocloak.GetUsersParams{})
+		if err != nil || len(users) != 1 || (*users[0].Attributes)["tenantId"][0] != id || *users[0].Email != tn.Contact().Email {
+			t.Fatalf("realm %s users: %v %v", handlers.RealmName(tn), users, err)
+		}
+	}
+}
