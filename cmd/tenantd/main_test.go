@@ -195,6 +195,12 @@ func devStackEnv(t *testing.T) map[string]string {
 		"TENANTFLOW_DATABASE_URL", "TENANTFLOW_KAFKA_BROKERS",
 		"TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
 	env["TENANTFLOW_DATABASE_URL"] = testenv.NewDatabase(t)
+	// A topic and consumer groups of the test's own: tenantd instances of
+	// other tests (other databases) must not take this one's events.
+	run := strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	env["TENANTFLOW_KAFKA_TOPIC"] = "tenant.events.test-" + run
+	env["TENANTFLOW_KAFKA_GROUP_PREFIX"] = "test-" + run
+	env["TENANTFLOW_KAFKA_PARTITIONS"] = "4"
 	return env
 }
 
@@ -308,7 +314,7 @@ func TestRelaysCommittedEventsToTheTopic(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	recs := kafkatest.Read(t, strings.Split(env["TENANTFLOW_KAFKA_BROKERS"], ","), eventstore.Topic, kafkatest.Contains(id))
+	recs := kafkatest.Read(t, strings.Split(env["TENANTFLOW_KAFKA_BROKERS"], ","), env["TENANTFLOW_KAFKA_TOPIC"], kafkatest.Contains(id))
 	for _, r := range recs {
 		if r.Headers["ce_id"] == id && (r.Key != stream || r.Headers["ce_type"] != "tenant.smoke.happened") {
 			t.Errorf("record %v", r)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
 )
@@ -51,6 +53,7 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 	env := devStackEnv(t)
 	env["TENANTFLOW_JWT_SECRET"] = "tenantd-test-secret-tenantd-test-secret"
 	env["TENANTFLOW_SMTP_ADDR"] = mailtest.SMTPAddr(t)
+	env["TENANTFLOW_STEP_RETRY_BASE"] = "50ms"
 	p := start(t, env)
 	_, ready := p.readyzUntil(t, "ready", isReady)
 	if ready.Checks["smtp"] != "ok" {
@@ -67,7 +70,8 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 		t.Fatalf("lead %q, mail:\n%s", leadID, mail.Body)
 	}
 	leadToken := strings.TrimSpace(p.tenantctl(t, none, "lead", "verify", leadID, "--mailed-token="+m[1]))
-	tenant := p.tenantctl(t, map[string]string{"TENANTCTL_TOKEN": leadToken}, "lead", "tenant", leadID, "--key=engines", "--domain=engines.example.com")
+	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:3] // realms are shared by every test run
+	tenant := p.tenantctl(t, map[string]string{"TENANTCTL_TOKEN": leadToken}, "lead", "tenant", leadID, "--key=engines"+suffix, "--domain=engines.example.com")
 	tenantID, _ := field(t, tenant, "id").(string)
 	if field(t, tenant, "status") != "PENDING_PROVISION" {
 		t.Fatalf("tenant: %s", tenant)
@@ -84,19 +88,67 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 	if out := p.tenantctl(t, as, "tenant", "provision", tenantID, "--subscription="+sub); field(t, out, "status") != "PROVISIONING" {
 		t.Fatalf("provision: %s", out)
 	}
-	if out := p.tenantctl(t, as, "tenant", "get", tenantID); field(t, out, "status") != "PROVISIONING" {
-		t.Fatalf("get: %s", out)
+	// The handlers in tenantd provision it: ACTIVE, in the list, with its history.
+	deadline := time.Now().Add(90 * time.Second)
+	for field(t, p.tenantctl(t, as, "tenant", "get", tenantID), "status") != "ACTIVE" {
+		if time.Now().After(deadline) {
+			t.Fatalf("never ACTIVE: %s", p.tenantctl(t, as, "tenant", "get", tenantID))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(p.tenantctl(t, as, "tenant", "list", "--status=PROVISIONING"), tenantID) {
+	for !strings.Contains(p.tenantctl(t, as, "tenant", "list", "--status=ACTIVE"), tenantID) {
 		if time.Now().After(deadline) {
 			t.Fatal("the tenant never showed in the list: tenantd's projection does not follow the log")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	events, _ := field(t, p.tenantctl(t, as, "tenant", "events", tenantID), "events").([]any)
-	if len(events) != 2 {
-		t.Fatalf("history: %v", events)
+	if len(events) < 12 {
+		t.Fatalf("history of %d events: %v", len(events), events)
 	}
+	t.Cleanup(func() { deleteRealm(t, env, "tenant-engines"+suffix) })
+
+	// Keycloak mailed the admin a set-password link; once a password is set
+	// (here through the admin API, as the link would), the admin logs in to
+	// the tenant's realm with a password grant.
+	mailtest.WaitForSubject(t, email, "is ready", 15*time.Second)
+	setPassword := mailtest.WaitForSubject(t, email, "", 15*time.Second)
+	if mailtest.Count(t, email) < 3 { // verification, welcome, set-password
+		t.Fatalf("mails to the admin: %d; last %+v", mailtest.Count(t, email), setPassword)
+	}
+	adminLogin(t, env, "tenant-engines"+suffix, email)
 	p.stop(t)
+}
+
+func keycloakAdmin(t *testing.T, env map[string]string) (*gocloak.GoCloak, string) {
+	t.Helper()
+	kc := gocloak.NewClient(env["TENANTFLOW_KEYCLOAK_URL"])
+	tok, err := kc.LoginAdmin(context.Background(), env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"], "master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc, tok.AccessToken
+}
+
+func adminLogin(t *testing.T, env map[string]string, realm, email string) {
+	t.Helper()
+	ctx := context.Background()
+	kc, token := keycloakAdmin(t, env)
+	users, err := kc.GetUsers(ctx, token, realm, gocloak.GetUsersParams{Username: &email, Exact: gocloak.BoolP(true)})
+	if err != nil || len(users) != 1 {
+		t.Fatalf("admin user: %v %v", users, err)
+	}
+	password := uuid.NewString()
+	if err := kc.SetPassword(ctx, token, *users[0].ID, realm, password, false); err != nil {
+		t.Fatal(err)
+	}
+	jwt, err := kc.Login(ctx, "admin-cli", "", realm, email, password)
+	if err != nil || jwt.AccessToken == "" {
+		t.Fatalf("the admin cannot log in to %s: %v", realm, err)
+	}
+}
+
+func deleteRealm(t *testing.T, env map[string]string, realm string) {
+	kc, token := keycloakAdmin(t, env)
+	_ = kc.DeleteRealm(context.Background(), token, realm)
 }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/mail"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +19,9 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/adapters/smtp"
 	"github.com/tenantflow/tenantflow/api"
+	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/config"
 	"github.com/tenantflow/tenantflow/internal/idempotency"
@@ -57,12 +61,16 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	var workers sync.WaitGroup
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer func() { stopWork(); workers.Wait() }()
+	steps, err := stepConfig(ctx, cfg, logger, store, brokers)
+	if err != nil {
+		return err
+	}
 	log := &startup{}
 	list := &projections.TenantList{Pool: pool, Store: store}
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
-		if !log.run(workCtx, logger, store, brokers, cfg.KafkaPartitions) {
+		if !log.run(workCtx, logger, store, brokers, cfg.KafkaTopic, cfg.KafkaPartitions) {
 			return
 		}
 		workers.Add(1) // legal here: this goroutine still holds a count
@@ -70,7 +78,16 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			defer workers.Done()
 			_ = list.Subscription(store).Run(workCtx)
 		}()
-		relay := &eventstore.Relay{Store: store, Publisher: publisher, Logger: logger}
+		if steps != nil {
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				if err := handlers.Run(workCtx, *steps); err != nil && workCtx.Err() == nil {
+					logger.Error("step handlers stopped", "error", err)
+				}
+			}()
+		}
+		relay := &eventstore.Relay{Store: store, Publisher: publisher, Topic: cfg.KafkaTopic, Logger: logger}
 		_ = relay.Run(workCtx)
 	}()
 
@@ -139,6 +156,57 @@ func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (a
 	return d, m, nil
 }
 
+// stepConfig builds the provisioning handlers' configuration, or nil when
+// TENANTFLOW_HANDLERS is off. Steps whose back end is not configured are
+// skipped (and logged once here).
+func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, store *eventstore.Postgres, brokers []string) (*handlers.Config, error) {
+	if !cfg.Handlers {
+		logger.Info("step handlers are off in this tenantd (TENANTFLOW_HANDLERS=false)")
+		return nil, nil
+	}
+	known := append(slices.Clone(domain.Steps), domain.StepNotify)
+	faults, err := handlers.ParseFaults(cfg.Faults, known)
+	if err != nil {
+		return nil, fmt.Errorf("TENANTFLOW_FAULTS: %w", err)
+	}
+	if cfg.Faults != "" {
+		logger.Warn("FAULT INJECTION IS ON: steps fail on purpose", "faults", cfg.Faults)
+	}
+	tenantDB := store.Pool()
+	if cfg.TenantDatabaseURL != "" {
+		if tenantDB, err = postgres.Open(ctx, cfg.TenantDatabaseURL); err != nil {
+			return nil, err
+		}
+	}
+	c := &handlers.Config{
+		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Faults: faults, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
+		Retry:   handlers.Retry{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax},
+		Actions: map[string]handlers.Action{domain.StepDatabase: handlers.Database{Pool: tenantDB}},
+	}
+	if cfg.KeycloakConfigured() {
+		host, port, _ := net.SplitHostPort(cfg.SMTPAddr)
+		from, _ := mail.ParseAddress(cfg.SMTPFrom)
+		id := &handlers.Identity{Admin: keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword),
+			MailHost: host, MailPort: port, MailFrom: from.Address}
+		c.Actions[domain.StepIdentity], c.Actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
+	} else {
+		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
+	}
+	if cfg.SMTPAddr != "" {
+		m, err := smtp.New(smtp.Settings{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS})
+		if err != nil {
+			return nil, err
+		}
+		c.Notifier = handlers.MailNotifier{Mailer: m, Links: handlers.Links{KeycloakURL: cfg.KeycloakURL,
+			AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}}
+	} else {
+		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: the notify step is skipped")
+	}
+	logger.Info("step handlers configured", "storage", "skipped (not configured)", "infrastructure", "skipped (not configured)",
+		"deploy", "skipped (not configured)", "dns", "skipped (not configured)")
+	return c, nil
+}
+
 // purgeIdempotency deletes expired Idempotency-Key records every hour.
 func purgeIdempotency(ctx context.Context, s *idempotency.Store, logger *slog.Logger) {
 	t := time.NewTicker(time.Hour)
@@ -165,10 +233,10 @@ type startup struct {
 	done bool
 }
 
-func (s *startup) run(ctx context.Context, logger *slog.Logger, store *eventstore.Postgres, brokers []string, partitions int32) bool {
+func (s *startup) run(ctx context.Context, logger *slog.Logger, store *eventstore.Postgres, brokers []string, topic string, partitions int32) bool {
 	s.set(false, errors.New("starting"))
 	for delay := time.Second; ctx.Err() == nil; delay = min(2*delay, 30*time.Second) {
-		err := s.once(ctx, logger, store, brokers, partitions)
+		err := s.once(ctx, logger, store, brokers, topic, partitions)
 		if err == nil {
 			s.set(true, nil)
 			return true
@@ -185,7 +253,7 @@ func (s *startup) run(ctx context.Context, logger *slog.Logger, store *eventstor
 	return false
 }
 
-func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventstore.Postgres, brokers []string, partitions int32) error {
+func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventstore.Postgres, brokers []string, topic string, partitions int32) error {
 	applied, err := migrations.Up(ctx, store.Pool())
 	if err != nil {
 		return err
@@ -196,7 +264,7 @@ func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventsto
 	if err := store.CheckHorizon(ctx); err != nil {
 		return err
 	}
-	if err := kafka.CreateTopic(brokers, eventstore.Topic, partitions); err != nil {
+	if err := kafka.CreateTopic(brokers, topic, partitions); err != nil {
 		return err
 	}
 	return nil

@@ -13,11 +13,13 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/tenantflow/tenantflow/domain"
 )
 
 // Config is the whole of tenantd's configuration.
@@ -35,6 +37,13 @@ type Config struct {
 	// KafkaPartitions is the partition count of tenant.events.v1 when tenantd
 	// creates it. An existing topic is left as it is.
 	KafkaPartitions int32 `env:"TENANTFLOW_KAFKA_PARTITIONS" envDefault:"12"`
+
+	// KafkaTopic is the topic the relay writes every event to and the
+	// handlers read; KafkaGroupPrefix starts the name of every consumer
+	// group (<prefix>.step.idp, ...). Change them only to run several
+	// installations on one Kafka cluster.
+	KafkaTopic       string `env:"TENANTFLOW_KAFKA_TOPIC" envDefault:"tenant.events.v1"`
+	KafkaGroupPrefix string `env:"TENANTFLOW_KAFKA_GROUP_PREFIX" envDefault:"tenantflow"`
 
 	// KeycloakURL is the base URL of Keycloak. Empty means identity is not
 	// configured: readiness does not check it.
@@ -70,6 +79,26 @@ type Config struct {
 
 	// IdempotencyTTL is how long an Idempotency-Key's first response is kept.
 	IdempotencyTTL time.Duration `env:"TENANTFLOW_IDEMPOTENCY_TTL" envDefault:"24h"`
+
+	// Env is development or production. Production refuses fault injection.
+	Env string `env:"TENANTFLOW_ENV" envDefault:"development"`
+
+	// Handlers runs the provisioning step handlers in this tenantd.
+	Handlers bool `env:"TENANTFLOW_HANDLERS" envDefault:"true"`
+	// TenantDatabaseURL is where tenant schemas are made; empty: DatabaseURL.
+	TenantDatabaseURL string `env:"TENANTFLOW_TENANT_DATABASE_URL"`
+	// StepMaxTries bounds the tries of a step against transient errors;
+	// StepMaxTriesByStep overrides it per step ("idp=8,database=3").
+	StepMaxTries       int            `env:"TENANTFLOW_STEP_MAX_TRIES" envDefault:"5"`
+	StepMaxTriesByStep map[string]int `env:"TENANTFLOW_STEP_MAX_TRIES_BY_STEP" envKeyValSeparator:"="`
+	StepRetryBase      time.Duration  `env:"TENANTFLOW_STEP_RETRY_BASE" envDefault:"500ms"`
+	StepRetryMax       time.Duration  `env:"TENANTFLOW_STEP_RETRY_MAX" envDefault:"30s"`
+	// Faults makes named steps fail on purpose, to rehearse compensation:
+	// "database=permanent,idp=transient:2". Refused in production.
+	Faults string `env:"TENANTFLOW_FAULTS"`
+	// SupportEmail and AdminPortalURL appear in the tenant's mails.
+	SupportEmail   string `env:"TENANTFLOW_SUPPORT_EMAIL" envDefault:"support@tenantflow.localhost"`
+	AdminPortalURL string `env:"TENANTFLOW_ADMIN_PORTAL_URL"`
 
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `env:"TENANTFLOW_LOG_LEVEL" envDefault:"info"`
@@ -128,6 +157,12 @@ func (c Config) Validate() error {
 		}
 	}
 
+	if !kafkaName.MatchString(c.KafkaTopic) {
+		bad("TENANTFLOW_KAFKA_TOPIC", "%q is not a Kafka topic name (letters, digits, . _ -, at most 249)", c.KafkaTopic)
+	}
+	if !kafkaName.MatchString(c.KafkaGroupPrefix) {
+		bad("TENANTFLOW_KAFKA_GROUP_PREFIX", "%q: use letters, digits, . _ -", c.KafkaGroupPrefix)
+	}
 	if c.KafkaPartitions < 1 || c.KafkaPartitions > 10000 {
 		bad("TENANTFLOW_KAFKA_PARTITIONS", "must be between 1 and 10000, got %d", c.KafkaPartitions)
 	}
@@ -183,6 +218,35 @@ func (c Config) Validate() error {
 		bad("TENANTFLOW_IDEMPOTENCY_TTL", "must be at least 1m, got %s", c.IdempotencyTTL)
 	}
 
+	if c.Env != "development" && c.Env != "production" {
+		bad("TENANTFLOW_ENV", "%q is not development or production", c.Env)
+	}
+	if c.Faults != "" && c.Env == "production" {
+		bad("TENANTFLOW_FAULTS", "fault injection is refused when TENANTFLOW_ENV=production")
+	}
+	if c.TenantDatabaseURL != "" {
+		if u, err := url.Parse(c.TenantDatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			bad("TENANTFLOW_TENANT_DATABASE_URL", "must be a postgres:// URL with a host (the value is not shown)")
+		}
+	}
+	if c.StepMaxTries < 1 || c.StepMaxTries > 100 {
+		bad("TENANTFLOW_STEP_MAX_TRIES", "must be between 1 and 100, got %d", c.StepMaxTries)
+	}
+	for step, n := range c.StepMaxTriesByStep {
+		if !slices.Contains(domain.Steps, step) && step != domain.StepNotify {
+			bad("TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "%q is not a step (%v, notify)", step, domain.Steps)
+		}
+		if n < 1 || n > 100 {
+			bad("TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "%s=%d: must be between 1 and 100", step, n)
+		}
+	}
+	if c.StepRetryBase <= 0 || c.StepRetryMax < c.StepRetryBase {
+		bad("TENANTFLOW_STEP_RETRY_BASE", "must be positive and at most TENANTFLOW_STEP_RETRY_MAX")
+	}
+	if _, err := mail.ParseAddress(c.SupportEmail); err != nil {
+		bad("TENANTFLOW_SUPPORT_EMAIL", "%q is not a mail address", c.SupportEmail)
+	}
+
 	if _, err := c.SlogLevel(); err != nil {
 		bad("TENANTFLOW_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
 	}
@@ -194,6 +258,8 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+var kafkaName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
 
 // EmbeddedKafka reports whether tenantd must run its in-process broker.
 func (c Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }

@@ -69,6 +69,11 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"lead rate zero", map[string]string{"TENANTFLOW_LEAD_RATE_LIMIT": "0"}, []string{"TENANTFLOW_LEAD_RATE_LIMIT"}},
 		{"lead token ttl too long", map[string]string{"TENANTFLOW_LEAD_TOKEN_TTL": "48h"}, []string{"TENANTFLOW_LEAD_TOKEN_TTL"}},
 		{"idempotency ttl too short", map[string]string{"TENANTFLOW_IDEMPOTENCY_TTL": "1s"}, []string{"TENANTFLOW_IDEMPOTENCY_TTL"}},
+		{"unknown env", map[string]string{"TENANTFLOW_ENV": "staging"}, []string{"TENANTFLOW_ENV"}},
+		{"faults in production", map[string]string{"TENANTFLOW_ENV": "production", "TENANTFLOW_FAULTS": "database=permanent"}, []string{"TENANTFLOW_FAULTS"}},
+		{"tries by unknown step", map[string]string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP": "idp=3,billing=2"}, []string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "billing"}},
+		{"zero tries", map[string]string{"TENANTFLOW_STEP_MAX_TRIES": "0"}, []string{"TENANTFLOW_STEP_MAX_TRIES"}},
+		{"retry base above max", map[string]string{"TENANTFLOW_STEP_RETRY_BASE": "1m", "TENANTFLOW_STEP_RETRY_MAX": "1s"}, []string{"TENANTFLOW_STEP_RETRY_BASE"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
 		{"all at once", map[string]string{
 			"TENANTFLOW_HTTP_ADDR":        "x",
@@ -101,7 +106,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 22 {
+	if len(names) != 34 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
