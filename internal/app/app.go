@@ -192,14 +192,17 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
 	}
-	if cfg.SMTPAddr != "" {
+	links := handlers.Links{KeycloakURL: cfg.KeycloakURL, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
+	switch {
+	case cfg.Notifier == "novu":
+		c.Notifier = handlers.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links}
+	case cfg.SMTPAddr != "":
 		m, err := smtp.New(smtp.Settings{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS})
 		if err != nil {
 			return nil, err
 		}
-		c.Notifier = handlers.MailNotifier{Mailer: m, Links: handlers.Links{KeycloakURL: cfg.KeycloakURL,
-			AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}}
-	} else {
+		c.Notifier = handlers.MailNotifier{Mailer: m, Links: links}
+	default:
 		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: the notify step is skipped")
 	}
 	logger.Info("step handlers configured", "storage", "skipped (not configured)", "infrastructure", "skipped (not configured)",

@@ -96,6 +96,11 @@ type Config struct {
 	// Faults makes named steps fail on purpose, to rehearse compensation:
 	// "database=permanent,idp=transient:2". Refused in production.
 	Faults string `env:"TENANTFLOW_FAULTS"`
+	// Notifier sends the tenant's mails: smtp (through TENANTFLOW_SMTP_*) or
+	// novu (Novu's event trigger API at NovuURL with NovuAPIKey).
+	Notifier   string `env:"TENANTFLOW_NOTIFIER" envDefault:"smtp"`
+	NovuURL    string `env:"TENANTFLOW_NOVU_URL" envDefault:"https://api.novu.co"`
+	NovuAPIKey string `env:"TENANTFLOW_NOVU_API_KEY"`
 	// SupportEmail and AdminPortalURL appear in the tenant's mails.
 	SupportEmail   string `env:"TENANTFLOW_SUPPORT_EMAIL" envDefault:"support@tenantflow.localhost"`
 	AdminPortalURL string `env:"TENANTFLOW_ADMIN_PORTAL_URL"`
@@ -242,6 +247,18 @@ func (c Config) Validate() error {
 	}
 	if c.StepRetryBase <= 0 || c.StepRetryMax < c.StepRetryBase {
 		bad("TENANTFLOW_STEP_RETRY_BASE", "must be positive and at most TENANTFLOW_STEP_RETRY_MAX")
+	}
+	switch c.Notifier {
+	case "smtp":
+	case "novu":
+		if u, err := url.Parse(c.NovuURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("TENANTFLOW_NOVU_URL", "%q is not an http(s) URL", c.NovuURL)
+		}
+		if c.NovuAPIKey == "" {
+			bad("TENANTFLOW_NOVU_API_KEY", "must be set when TENANTFLOW_NOTIFIER=novu")
+		}
+	default:
+		bad("TENANTFLOW_NOTIFIER", "%q is not smtp or novu", c.Notifier)
 	}
 	if _, err := mail.ParseAddress(c.SupportEmail); err != nil {
 		bad("TENANTFLOW_SUPPORT_EMAIL", "%q is not a mail address", c.SupportEmail)

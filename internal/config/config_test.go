@@ -74,6 +74,8 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"tries by unknown step", map[string]string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP": "idp=3,billing=2"}, []string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "billing"}},
 		{"zero tries", map[string]string{"TENANTFLOW_STEP_MAX_TRIES": "0"}, []string{"TENANTFLOW_STEP_MAX_TRIES"}},
 		{"retry base above max", map[string]string{"TENANTFLOW_STEP_RETRY_BASE": "1m", "TENANTFLOW_STEP_RETRY_MAX": "1s"}, []string{"TENANTFLOW_STEP_RETRY_BASE"}},
+		{"novu without key", map[string]string{"TENANTFLOW_NOTIFIER": "novu"}, []string{"TENANTFLOW_NOVU_API_KEY"}},
+		{"unknown notifier", map[string]string{"TENANTFLOW_NOTIFIER": "pigeon"}, []string{"TENANTFLOW_NOTIFIER"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
 		{"all at once", map[string]string{
 			"TENANTFLOW_HTTP_ADDR":        "x",
@@ -106,7 +108,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 34 {
+	if len(names) != 37 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
