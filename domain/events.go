@@ -2,6 +2,7 @@ package domain
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -133,6 +134,10 @@ func (DeprovisioningRequested) EventType() string { return TypeDeprovisioningReq
 func (TenantDeactivated) EventType() string       { return TypeTenantDeactivated }
 func (KeyReserved) EventType() string             { return TypeKeyReserved }
 
+// ErrUndecodable wraps every reason Decode gives up: an unknown type, or
+// data that does not fit it. Handlers send such records to the dead letters.
+var ErrUndecodable = errors.New("undecodable event")
+
 // Decode turns a stored event back into its domain type.
 func Decode(eventType string, data []byte) (Event, error) {
 	var e Event
@@ -163,15 +168,15 @@ func Decode(eventType string, data []byte) (Event, error) {
 		e = &ProvisioningCancelRequested{}
 	default:
 		if _, _, ok := outcomeType(eventType); !ok {
-			return nil, fmt.Errorf("unknown event type %q", eventType)
+			return nil, fmt.Errorf("%w: unknown event type %q", ErrUndecodable, eventType)
 		}
 		e = &StepOutcome{}
 	}
 	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", eventType, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrUndecodable, eventType, err)
 	}
 	if so, ok := e.(*StepOutcome); ok && so.EventType() != eventType {
-		return nil, fmt.Errorf("decode %s: its data names step %q, outcome %q", eventType, so.Step, so.Outcome)
+		return nil, fmt.Errorf("%w: %s: its data names step %q, outcome %q", ErrUndecodable, eventType, so.Step, so.Outcome)
 	}
 	return e, nil
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,7 +53,10 @@ type Config struct {
 	// MaxTries overrides Retry.MaxTries per step.
 	MaxTries map[string]int
 	Faults   *Faults
-	Logger   *slog.Logger
+	// DeadLetters keeps what no handler could decode; nil: such a record is
+	// retried forever (it blocks its partition), so configure it.
+	DeadLetters *DeadLetters
+	Logger      *slog.Logger
 }
 
 // idSpace derives outcome event ids: the same trigger always yields the same id.
@@ -90,7 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		router.AddConsumerHandler(group, cfg.Topic, sub, e.consume(h))
+		router.AddConsumerHandler(group, cfg.Topic, sub, e.consume(group, h))
 	}
 	return router.Run(ctx)
 }
@@ -102,11 +106,24 @@ type engine struct {
 
 // consume adapts a handler to watermill: an error means "retry this
 // message" (watermill nacks it and it comes again).
-func (e *engine) consume(h handler) message.NoPublishHandlerFunc {
+func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		eventType, stream := msg.Metadata.Get("ce_type"), msg.Metadata.Get("ce_subject")
+		if dl := e.cfg.DeadLetters; dl != nil {
+			held, err := dl.holding(msg.Context(), group, stream)
+			if err != nil {
+				return err
+			}
+			if held {
+				return dl.put(msg.Context(), group, stream, e.cfg.Topic, true, "held behind a dead letter of this stream", msg)
+			}
+			if reason := undecodable(msg); reason != "" {
+				e.cfg.Logger.Error("dead letter: record cannot be decoded; its stream is held back", "handler", h.name, "stream", stream, "reason", reason)
+				return dl.put(msg.Context(), group, stream, e.cfg.Topic, false, reason, msg)
+			}
+		}
 		tenantID, isTenant := strings.CutPrefix(stream, "tenant-")
-		if eventType == "" || !isTenant || !h.triggers(eventType) {
+		if !isTenant || !h.triggers(eventType) {
 			return nil
 		}
 		md := eventstore.Metadata{
@@ -123,11 +140,32 @@ func (e *engine) consume(h handler) message.NoPublishHandlerFunc {
 			e.cfg.Logger.Warn("event for a tenant this log does not hold; ignored", "handler", h.name, "stream", stream)
 			return nil
 		}
+		if errors.Is(err, domain.ErrUndecodable) && e.cfg.DeadLetters != nil {
+			// The tenant's log holds an event this version cannot read.
+			return e.cfg.DeadLetters.put(msg.Context(), group, stream, e.cfg.Topic, false, err.Error(), msg)
+		}
 		if err != nil {
 			e.cfg.Logger.Warn("handler failed; the event will be redelivered", "handler", h.name, "stream", stream, "type", eventType, "error", err)
 		}
 		return err
 	}
+}
+
+// undecodable says why a record is not a tenantflow event, or "".
+func undecodable(msg *message.Message) string {
+	for _, h := range []string{"ce_id", "ce_type", "ce_subject", "ce_specversion"} {
+		if msg.Metadata.Get(h) == "" {
+			return "header " + h + " is missing"
+		}
+	}
+	var p eventstore.Payload
+	if err := json.Unmarshal(msg.Payload, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
+		return fmt.Sprintf("payload is not {streamVersion, data}: %v", err)
+	}
+	if _, err := domain.Decode(msg.Metadata.Get("ce_type"), p.Data); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 func (e *engine) handlers() []handler {

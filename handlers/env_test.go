@@ -35,6 +35,7 @@ type flow struct {
 	tenants  repo.Repository[*domain.Tenant]
 	admin    *keycloak.Admin
 	identity *handlers.Identity
+	dead     *handlers.DeadLetters
 
 	publisher message.Publisher // the relay's, without test decorations
 	topic     string
@@ -114,9 +115,13 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 			domain.StepAdminUser: identity.AdminUserStep(),
 			domain.StepDatabase:  handlers.Database{Pool: pool},
 		},
-		Notifier: handlers.MailNotifier{Mailer: mailer, Links: handlers.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}},
-		Retry:    handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
-		Logger:   log,
+		Notifier:    handlers.MailNotifier{Mailer: mailer, Links: handlers.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}},
+		Retry:       handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
+		DeadLetters: &handlers.DeadLetters{Pool: pool, Publisher: publisher},
+		Logger:      log,
+	}
+	if err := kafka.CreateTopic(brokers, handlers.DLQTopic(topic), 1); err != nil {
+		t.Fatal(err)
 	}
 	p := &parts{cfg: &cfg, publisher: publisher}
 	for _, o := range opts {
@@ -141,7 +146,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		<-done
 		_ = publisher.Close()
 	})
-	return &flow{store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
+	return &flow{dead: cfg.DeadLetters, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
 		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}
 }
 

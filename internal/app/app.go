@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
@@ -61,7 +62,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	var workers sync.WaitGroup
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer func() { stopWork(); workers.Wait() }()
-	steps, err := stepConfig(ctx, cfg, logger, store, brokers)
+	steps, err := stepConfig(ctx, cfg, logger, store, brokers, publisher)
 	if err != nil {
 		return err
 	}
@@ -159,7 +160,7 @@ func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (a
 // stepConfig builds the provisioning handlers' configuration, or nil when
 // TENANTFLOW_HANDLERS is off. Steps whose back end is not configured are
 // skipped (and logged once here).
-func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, store *eventstore.Postgres, brokers []string) (*handlers.Config, error) {
+func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, store *eventstore.Postgres, brokers []string, publisher message.Publisher) (*handlers.Config, error) {
 	if !cfg.Handlers {
 		logger.Info("step handlers are off in this tenantd (TENANTFLOW_HANDLERS=false)")
 		return nil, nil
@@ -180,8 +181,9 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	}
 	c := &handlers.Config{
 		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Faults: faults, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
-		Retry:   handlers.Retry{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax},
-		Actions: map[string]handlers.Action{domain.StepDatabase: handlers.Database{Pool: tenantDB}},
+		Retry:       handlers.Retry{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax},
+		Actions:     map[string]handlers.Action{domain.StepDatabase: handlers.Database{Pool: tenantDB}},
+		DeadLetters: &handlers.DeadLetters{Pool: store.Pool(), Publisher: publisher},
 	}
 	if cfg.KeycloakConfigured() {
 		host, port, _ := net.SplitHostPort(cfg.SMTPAddr)
@@ -268,6 +270,9 @@ func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventsto
 		return err
 	}
 	if err := kafka.CreateTopic(brokers, topic, partitions); err != nil {
+		return err
+	}
+	if err := kafka.CreateTopic(brokers, handlers.DLQTopic(topic), 1); err != nil {
 		return err
 	}
 	return nil
