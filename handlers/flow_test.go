@@ -59,7 +59,7 @@ func TestProvisioningEndsActive(t *testing.T) {
 		t.Fatalf("schema %s: %d %v", handlers.SchemaName(tn), schemas, err)
 	}
 	mailtest.WaitForSubject(t, tn.Contact().Email, "is ready", 10*time.Second)
-	mailtest.WaitForSubject(t, tn.Contact().Email, "", 10*time.Second) // Keycloak's set-password mail (its subject is Keycloak's)
+	mailtest.WaitForSubject(t, tn.Contact().Email, "Update Your Account", 10*time.Second) // Keycloak's set-password mail
 	if n := mailtest.Count(t, tn.Contact().Email); n != 2 {
 		t.Fatalf("%d mails to the admin, want the welcome and Keycloak's set-password mail", n)
 	}
