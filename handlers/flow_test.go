@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/Nerzal/gocloak/v13"
+	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/repo"
 )
 
 // The happy path ends ACTIVE, and everything exists — read back through
@@ -284,5 +286,44 @@ func TestManyTenantsConcurrently(t *testing.T) {
 		if err != nil || len(users) != 1 || (*users[0].Attributes)["tenantId"][0] != id || *users[0].Email != tn.Contact().Email {
 			t.Fatalf("realm %s users: %v %v", handlers.RealmName(tn), users, err)
 		}
+	}
+}
+
+// A realm named like the tenant's but not carrying its id is someone
+// else's: the idp step fails at once (no retries) and the realm is left as
+// it was, through the whole compensation.
+func TestForeignRealmIsNeverTouched(t *testing.T) {
+	f := newFlow(t)
+	ctx := context.Background()
+	key := uniqueKey("z")
+	token, err := f.admin.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	realm := "tenant-" + key
+	if _, err := f.admin.Client().CreateRealm(ctx, token, gocloak.RealmRepresentation{Realm: &realm, Enabled: gocloak.BoolP(true)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if tok, err := f.admin.Token(context.Background()); err == nil {
+			_ = f.admin.Client().DeleteRealm(context.Background(), tok, realm)
+		}
+	})
+	tn, evs, _ := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "Z",
+		Contact: domain.Contact{Email: key + "@example.com", FirstName: "Z", LastName: "Z"}})
+	if err := repo.CreateTenant(ctx, f.store, tn, eventstore.Metadata{}, evs); err != nil {
+		t.Fatal(err)
+	}
+	tn = f.request(t, tn.ID())
+	tn = f.waitFor(t, tn.ID(), "rolled back", 60*time.Second, settled)
+	step, reason, _ := tn.FailedStep()
+	if tn.Status() != domain.StatusProvisionFailed || step != domain.StepIdentity || !strings.Contains(reason, "belongs to another tenant") {
+		t.Fatalf("status %s, failed %s: %s", tn.Status(), step, reason)
+	}
+	if st := tn.StepStates()[0]; st.Tries != 1 {
+		t.Fatalf("a permanent failure was tried %d times", st.Tries)
+	}
+	if !f.realmExists(t, tn) {
+		t.Fatal("compensation deleted a realm that was not ours")
 	}
 }
