@@ -50,10 +50,13 @@ func newAPI(t *testing.T, opts ...option) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list := &projections.TenantList{Pool: pool, Store: store}
+	list := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger}
+	if err := list.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = list.Subscription(store).Run(ctx) }()
+	go func() { defer close(done); _ = list.FollowLog(ctx, store) }()
 	t.Cleanup(func() { cancel(); <-done })
 
 	d := Deps{Store: store, Tenants: list, Verifier: signer, Minter: signer, Mailer: mailer,

@@ -21,9 +21,12 @@ type Minter interface {
 	Mint(subject string, permissions []string, leadID string, ttl time.Duration, now time.Time) (string, error)
 }
 
-// TenantLister serves GET /tenants (projections.TenantList).
-type TenantLister interface {
+// ReadModels are the projections queries are served from (projections.Engine).
+type ReadModels interface {
 	List(ctx context.Context, q projections.TenantQuery) ([]projections.TenantSummary, string, error)
+	Detail(ctx context.Context, id string) (projections.TenantDetail, error)
+	Stats(ctx context.Context) ([]projections.StepStat, error)
+	Lags(ctx context.Context) ([]projections.Lag, error)
 }
 
 // Deps is what the command and query routes need. Verifier, Minter, Mailer
@@ -32,7 +35,7 @@ type TenantLister interface {
 // idempotency store the Idempotency-Key header is not honoured.
 type Deps struct {
 	Store        repo.Store
-	Tenants      TenantLister
+	Tenants      ReadModels
 	Verifier     Verifier
 	Minter       Minter
 	Mailer       Mailer
@@ -60,6 +63,8 @@ func (rt *Router) Mount(d Deps) {
 	get("/tenants", rt.require(auth.ViewTenant, t.listTenants))
 	get("/tenants/{id}", rt.require(auth.ViewTenant, t.get))
 	get("/tenants/{id}/events", rt.require(auth.ViewTenant, t.events))
+	get("/stats/provisioning", rt.require(auth.ViewTenant, t.stats))
+	get("/stats/projections", rt.require(auth.ViewTenant, t.lags))
 	post("/tenants/{id}/provision", rt.require(auth.ProvisionTenant, rt.idempotent(t.provision)))
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)

@@ -22,7 +22,7 @@ import (
 type tenantHandlers struct {
 	store   repo.Store
 	tenants repo.Repository[*domain.Tenant]
-	list    TenantLister
+	list    ReadModels
 	logger  *slog.Logger
 }
 
@@ -68,19 +68,9 @@ func viewOf(t *domain.Tenant) tenantView {
 	if v.Domains == nil {
 		v.Domains = []string{}
 	}
-	v.Steps, v.Resources, v.Orphans = []stepView{}, t.Resources(), t.Orphans()
+	v.Steps, v.Resources, v.Orphans = stepViews(t.StepStates()), t.Resources(), t.Orphans()
 	if v.Resources == nil {
 		v.Resources = []domain.Resource{}
-	}
-	for _, s := range t.StepStates() {
-		sv := stepView{Step: s.Step, State: s.State, Undo: s.Undo, UndoError: s.UndoError, Attempts: s.Tries, Error: s.Error}
-		if sv.State == "" {
-			sv.State = "pending"
-		}
-		if !s.StartedAt.IsZero() {
-			sv.StartedAt, sv.FinishedAt = &s.StartedAt, &s.FinishedAt
-		}
-		v.Steps = append(v.Steps, sv)
 	}
 	return v
 }
@@ -121,11 +111,33 @@ func tenantID(r *http.Request) (string, bool) {
 	return id.String(), err == nil
 }
 
+// get serves GET /tenants/{id} from the projections when they have applied
+// the tenant's whole stream, and from the stream itself when they lag: a
+// read right after a command always shows its effect.
 func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 	id, ok := tenantID(r)
 	if !ok {
 		writeError(w, h.logger, domain.ErrNotFound)
 		return
+	}
+	if h.list != nil {
+		head, err := h.store.StreamVersion(r.Context(), h.tenants.Stream(id))
+		if err != nil {
+			writeError(w, h.logger, err)
+			return
+		}
+		if head == 0 {
+			writeError(w, h.logger, domain.ErrNotFound)
+			return
+		}
+		d, err := h.list.Detail(r.Context(), id)
+		if err == nil && d.Applied >= head {
+			writeJSON(w, http.StatusOK, viewOfDetail(d))
+			return
+		}
+		if err != nil && !errors.Is(err, projections.ErrNotProjected) {
+			h.logger.Warn("projections unreadable; answering from the log", "error", err)
+		}
 	}
 	t, err := h.tenants.Get(r.Context(), id)
 	if err != nil {
@@ -133,6 +145,56 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, viewOf(t))
+}
+
+// viewOfDetail is the same view as viewOf, from the projections.
+func viewOfDetail(d projections.TenantDetail) tenantView {
+	v := tenantView{ID: d.ID, Key: d.Key, Name: d.Name, Status: d.Status, StatusCode: d.StatusCode, Contact: d.Contact,
+		Domains: d.Domains, Plan: d.Plan, Attempt: d.Attempt, LastError: d.LastError, Version: d.Version,
+		Steps: stepViews(d.Steps), Resources: d.Resources, Orphans: d.Orphans}
+	if v.Domains == nil {
+		v.Domains = []string{}
+	}
+	if v.Resources == nil {
+		v.Resources = []domain.Resource{}
+	}
+	return v
+}
+
+// stats serves GET /stats/provisioning: per step, and per step and plan
+// tier, the runs, failures and p50/p95 duration.
+func (h *tenantHandlers) stats(w http.ResponseWriter, r *http.Request) {
+	s, err := h.list.Stats(r.Context())
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"steps": s})
+}
+
+// lags serves GET /stats/projections: how far each projection is behind.
+func (h *tenantHandlers) lags(w http.ResponseWriter, r *http.Request) {
+	l, err := h.list.Lags(r.Context())
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"projections": l})
+}
+
+func stepViews(states []domain.StepState) []stepView {
+	out := []stepView{}
+	for _, s := range states {
+		sv := stepView{Step: s.Step, State: s.State, Undo: s.Undo, UndoError: s.UndoError, Attempts: s.Tries, Error: s.Error}
+		if sv.State == "" {
+			sv.State = "pending"
+		}
+		if !s.StartedAt.IsZero() {
+			sv.StartedAt, sv.FinishedAt = &s.StartedAt, &s.FinishedAt
+		}
+		out = append(out, sv)
+	}
+	return out
 }
 
 func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {

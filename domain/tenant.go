@@ -207,3 +207,24 @@ func (t *Tenant) Subscription() (Subscription, bool) {
 	}
 	return *t.subscription, true
 }
+
+// StatusAfter is the status an event moves a tenant to, when it moves it.
+// Read models use it so that the status machine lives only here; a test
+// holds it to the fold.
+func StatusAfter(e Event) (Status, bool) {
+	switch deref(e).(type) {
+	case TenantCreated:
+		return StatusPendingProvision, true
+	case ProvisioningRequested:
+		return StatusProvisioning, true
+	case TenantActivated:
+		return StatusActive, true
+	case ProvisioningRolledBack:
+		return StatusProvisionFailed, true
+	case DeprovisioningRequested:
+		return StatusDeprovisioning, true
+	case TenantDeactivated:
+		return StatusInactive, true
+	}
+	return 0, false
+}

@@ -100,6 +100,13 @@ func (m *Memory) Load(ctx context.Context, stream string) ([]Event, error) {
 	return m.LoadFrom(ctx, stream, 1)
 }
 
+// StreamVersion is the stream's current version (0: no events).
+func (m *Memory) StreamVersion(_ context.Context, stream string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.streams[stream])), nil
+}
+
 // LoadFrom returns the events of stream from version from on.
 func (m *Memory) LoadFrom(_ context.Context, stream string, from int64) ([]Event, error) {
 	m.mu.Lock()

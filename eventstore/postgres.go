@@ -144,6 +144,13 @@ func (s *Postgres) Load(ctx context.Context, stream string) ([]Event, error) {
 	return s.LoadFrom(ctx, stream, 1)
 }
 
+// StreamVersion is the stream's current version (0: no events).
+func (s *Postgres) StreamVersion(ctx context.Context, stream string) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `select coalesce(max(stream_version), 0) from events where stream_id = $1`, stream).Scan(&v)
+	return v, err
+}
+
 // LoadFrom returns the events of stream from version from on, in version order.
 func (s *Postgres) LoadFrom(ctx context.Context, stream string, from int64) ([]Event, error) {
 	rows, err := s.pool.Query(ctx, `select `+eventColumns+` from events

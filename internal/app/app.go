@@ -67,7 +67,8 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	log := &startup{}
-	list := &projections.TenantList{Pool: pool, Store: store}
+	read := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger}
+	log.projections = read
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
@@ -77,7 +78,9 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		workers.Add(1) // legal here: this goroutine still holds a count
 		go func() {
 			defer workers.Done()
-			_ = list.Subscription(store).Run(workCtx)
+			if err := read.Live(workCtx, brokers, cfg.KafkaTopic, cfg.KafkaGroupPrefix); err != nil && workCtx.Err() == nil {
+				logger.Error("projections stopped", "error", err)
+			}
 		}()
 		if steps != nil {
 			workers.Add(1)
@@ -110,7 +113,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		checks = append(checks, api.Check{Name: "smtp", Fn: mailer.Ping})
 	}
 	idem := idempotency.New(pool, cfg.IdempotencyTTL)
-	deps.Store, deps.Tenants, deps.Idempotency = store, list, idem
+	deps.Store, deps.Tenants, deps.Idempotency = store, read, idem
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
@@ -233,6 +236,8 @@ func purgeIdempotency(ctx context.Context, s *idempotency.Store, logger *slog.Lo
 // startup brings the event log up: schema migrations, a log that belongs to
 // this cluster, the topic. It retries until it succeeds or ctx ends.
 type startup struct {
+	projections *projections.Engine
+
 	mu   sync.Mutex
 	err  error
 	done bool
@@ -267,6 +272,9 @@ func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventsto
 		logger.Info("database migrated", "applied", applied)
 	}
 	if err := store.CheckHorizon(ctx); err != nil {
+		return err
+	}
+	if err := s.projections.Ensure(ctx); err != nil {
 		return err
 	}
 	if err := kafka.CreateTopic(brokers, topic, partitions); err != nil {

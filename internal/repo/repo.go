@@ -19,6 +19,7 @@ import (
 type Store interface {
 	Load(ctx context.Context, stream string) ([]eventstore.Event, error)
 	LoadFrom(ctx context.Context, stream string, from int64) ([]eventstore.Event, error)
+	StreamVersion(ctx context.Context, stream string) (int64, error)
 	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (int64, error)
 	AppendStreams(ctx context.Context, parts ...eventstore.StreamAppend) error
 }

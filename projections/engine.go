@@ -1,0 +1,409 @@
+// Package projections keeps the read models that queries are served from.
+//
+// A projector is a named, durable piece of code that applies events to its
+// own tables. The same Apply code runs live (fed from tenant.events.v1 by a
+// consumer group of its own) and in a rebuild (fed from the PostgreSQL log).
+// Every projector records, per stream, the last version it applied: an
+// event applied twice changes nothing, and a record that arrives with a
+// version past the next one makes it read the missing events from the
+// store first. Each generation of a projection's tables lives in a schema
+// of its own, so a rebuild fills fresh tables while readers keep using the
+// old ones, then switches them over in one transaction.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+)
+
+// Projector applies events to its tables. Apply runs in a transaction whose
+// search_path is the projection's current schema, so it names tables
+// unqualified. It must use only the event (its recordedAt, never now()), so
+// that a rebuild yields exactly what the live projector holds.
+type Projector interface {
+	Name() string // durable: it keys the schema, the consumer group and the generation
+	DDL() string  // creates its tables (unqualified names)
+	Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error
+}
+
+// Log is what the engine reads from the event store.
+type Log interface {
+	LoadFrom(ctx context.Context, stream string, from int64) ([]eventstore.Event, error)
+	ReadAll(ctx context.Context, after eventstore.Cursor, limit int) ([]eventstore.Event, error)
+}
+
+// Engine runs projectors against one database.
+type Engine struct {
+	Pool       *pgxpool.Pool
+	Log        Log
+	Projectors []Projector
+	Logger     *slog.Logger
+}
+
+// SchemaName is the schema of a projection's generation.
+func SchemaName(name string, generation int) string {
+	return fmt.Sprintf("proj_%s_g%d", strings.ReplaceAll(name, "-", "_"), generation)
+}
+
+const appliedDDL = `create table applied (
+	stream      text        primary key,
+	version     bigint      not null,
+	position    bigint      not null,
+	recorded_at timestamptz not null
+);
+create index applied_position on applied (position);`
+
+// Ensure creates generation 1 of every projection that has none yet.
+func (en *Engine) Ensure(ctx context.Context) error {
+	for _, p := range en.Projectors {
+		err := pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtext('projection:' || $1))`, p.Name()); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `select count(*) from projection_generations where name = $1`, p.Name()).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			if err := createGeneration(ctx, tx, p, 1); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `insert into projection_generations (name, generation) values ($1, 1)`, p.Name())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("projection %s: %w", p.Name(), err)
+		}
+	}
+	return nil
+}
+
+func createGeneration(ctx context.Context, tx pgx.Tx, p Projector, gen int) error {
+	schema := pgx.Identifier{SchemaName(p.Name(), gen)}.Sanitize()
+	for _, stmt := range []string{"drop schema if exists " + schema + " cascade", "create schema " + schema,
+		"set local search_path to " + schema + ", public", appliedDDL, p.DDL()} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(stmt), err)
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string { l, _, _ := strings.Cut(strings.TrimSpace(s), "\n"); return l }
+
+// Generation is the projection's current generation.
+func (en *Engine) Generation(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, name string) (int, error) {
+	var gen int
+	err := q.QueryRow(ctx, `select generation from projection_generations where name = $1`, name).Scan(&gen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("projection %s has no tables yet (tenantd creates them at start)", name)
+	}
+	return gen, err
+}
+
+// Schema is the schema readers of the projection use now.
+func (en *Engine) Schema(ctx context.Context, name string) (string, error) {
+	gen, err := en.Generation(ctx, en.Pool, name)
+	if err != nil {
+		return "", err
+	}
+	return pgx.Identifier{SchemaName(name, gen)}.Sanitize(), nil
+}
+
+// apply applies events of one stream (in version order) to generation gen,
+// inside tx: versions already applied are skipped, a gap before the first is
+// filled from the store.
+func (en *Engine) apply(ctx context.Context, tx pgx.Tx, p Projector, stream string, events []eventstore.Event) error {
+	var applied int64
+	err := tx.QueryRow(ctx, `select version from applied where stream = $1 for update`, stream).Scan(&applied)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if len(events) > 0 && events[0].Version > applied+1 {
+		missing, err := en.Log.LoadFrom(ctx, stream, applied+1)
+		if err != nil {
+			return fmt.Errorf("fill gap in %s after version %d: %w", stream, applied, err)
+		}
+		events = missing // the store holds everything up to at least the record's version
+	}
+	var last *eventstore.Event
+	for i := range events {
+		e := &events[i]
+		if e.Version <= applied {
+			continue
+		}
+		if e.Version != applied+1 {
+			return fmt.Errorf("%s: version %d after %d: the store has a gap", stream, e.Version, applied)
+		}
+		de, err := domain.Decode(e.Type, e.Data)
+		if err != nil {
+			return err
+		}
+		if err := p.Apply(ctx, tx, *e, de); err != nil {
+			return fmt.Errorf("%s applying %s v%d: %w", p.Name(), stream, e.Version, err)
+		}
+		applied, last = e.Version, e
+	}
+	if last == nil {
+		return nil
+	}
+	_, err = tx.Exec(ctx, `insert into applied (stream, version, position, recorded_at) values ($1, $2, $3, $4)
+		on conflict (stream) do update set version = excluded.version, position = excluded.position, recorded_at = excluded.recorded_at`,
+		stream, last.Version, last.Position, last.RecordedAt)
+	return err
+}
+
+// applyBatch applies events (any streams, log order) to the current
+// generation in one transaction; with gen > 0, to that generation instead.
+func (en *Engine) applyBatch(ctx context.Context, p Projector, gen int, events []eventstore.Event) error {
+	return pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
+		target := gen
+		if target == 0 {
+			// FOR SHARE: a replay's switch (FOR UPDATE) waits for this
+			// transaction, and this one for the switch.
+			if err := tx.QueryRow(ctx, `select generation from projection_generations where name = $1 for share`, p.Name()).Scan(&target); err != nil {
+				return fmt.Errorf("generation of %s: %w", p.Name(), err)
+			}
+		}
+		return en.applyIn(ctx, tx, p, target, events)
+	})
+}
+
+func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, p Projector, gen int, events []eventstore.Event) error {
+	if _, err := tx.Exec(ctx, "set local search_path to "+pgx.Identifier{SchemaName(p.Name(), gen)}.Sanitize()+", public"); err != nil {
+		return err
+	}
+	byStream := map[string][]eventstore.Event{}
+	var order []string
+	for _, e := range events {
+		if _, seen := byStream[e.Stream]; !seen {
+			order = append(order, e.Stream)
+		}
+		byStream[e.Stream] = append(byStream[e.Stream], e)
+	}
+	for _, s := range order {
+		if err := en.apply(ctx, tx, p, s, byStream[s]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Projector returns the projector called name.
+func (en *Engine) Projector(name string) (Projector, error) {
+	var names []string
+	for _, p := range en.Projectors {
+		if p.Name() == name {
+			return p, nil
+		}
+		names = append(names, p.Name())
+	}
+	return nil, fmt.Errorf("no projection %q (there are %s)", name, strings.Join(names, ", "))
+}
+
+// ProgressFunc reports a rebuild's progress.
+type ProgressFunc func(done, total int64)
+
+// Rebuild builds the projection's next generation from the whole log while
+// readers and the live projector keep using the current one, then switches
+// them over in one transaction (catching up on what was appended
+// meanwhile), and drops generations older than the previous one. It returns
+// the new generation.
+func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFunc) (int, error) {
+	p, err := en.Projector(name)
+	if err != nil {
+		return 0, err
+	}
+	current, err := en.Generation(ctx, en.Pool, name)
+	if err != nil {
+		return 0, err
+	}
+	gen := current + 1
+	if err := pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error { return createGeneration(ctx, tx, p, gen) }); err != nil {
+		return 0, err
+	}
+	var total, done int64
+	if err := en.Pool.QueryRow(ctx, `select count(*) from events`).Scan(&total); err != nil {
+		return 0, err
+	}
+	var cursor eventstore.Cursor
+	follow := func(apply func([]eventstore.Event) error) error {
+		for {
+			batch, err := en.Log.ReadAll(ctx, cursor, 1000)
+			if err != nil || len(batch) == 0 {
+				return err
+			}
+			if err := apply(batch); err != nil {
+				return err
+			}
+			cursor = batch[len(batch)-1].After()
+			done += int64(len(batch))
+			if progress != nil {
+				progress(done, max(total, done))
+			}
+		}
+	}
+	if err := follow(func(b []eventstore.Event) error { return en.applyBatch(ctx, p, gen, b) }); err != nil {
+		return 0, fmt.Errorf("rebuild %s: %w", name, err)
+	}
+	err = pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
+		var now int
+		if err := tx.QueryRow(ctx, `select generation from projection_generations where name = $1 for update`, name).Scan(&now); err != nil {
+			return err
+		}
+		if now != current {
+			return fmt.Errorf("another rebuild of %s switched to generation %d meanwhile", name, now)
+		}
+		if err := follow(func(b []eventstore.Event) error { return en.applyIn(ctx, tx, p, gen, b) }); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `update projection_generations set generation = $2, switched_at = now() where name = $1`, name, gen)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("switch %s to generation %d: %w", name, gen, err)
+	}
+	for old := gen - 2; old >= 1; old-- {
+		if _, err := en.Pool.Exec(ctx, "drop schema if exists "+pgx.Identifier{SchemaName(name, old)}.Sanitize()+" cascade"); err != nil {
+			return gen, fmt.Errorf("drop generation %d: %w", old, err)
+		}
+	}
+	return gen, nil
+}
+
+// Live follows the topic with one consumer group per projector
+// (<groupPrefix>.projection.<name>) until ctx ends. A record names a stream
+// and a version; the projector reads the event itself from the store, so
+// the topic needs to carry nothing the store does not.
+func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix string) error {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, kafka.SlogAdapter(en.logger()))
+	if err != nil {
+		return err
+	}
+	for _, p := range en.Projectors {
+		group := groupPrefix + ".projection." + p.Name()
+		sub, err := kafka.NewSubscriber(brokers, group, kafka.SlogAdapter(en.logger()))
+		if err != nil {
+			return err
+		}
+		router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
+			stream := msg.Metadata.Get("ce_subject")
+			version, err := strconv.ParseInt(msg.Metadata.Get("ce_streamversion"), 10, 64)
+			if stream == "" || err != nil || version < 1 {
+				en.logger().Warn("record without stream and version; the projection skips it", "projection", p.Name(), "ce_id", msg.Metadata.Get("ce_id"))
+				return nil
+			}
+			events, err := en.Log.LoadFrom(msg.Context(), stream, version)
+			if err != nil {
+				return err
+			}
+			if len(events) == 0 {
+				return nil // another log's record (a shared topic): not ours
+			}
+			return en.applyBatch(msg.Context(), p, 0, events[:1])
+		})
+	}
+	return router.Run(ctx)
+}
+
+// FollowLog feeds every projector from the PostgreSQL log instead of Kafka,
+// through a durable subscription per projector. tenantd uses Live; FollowLog
+// serves deployments without a broker and tests of the read side.
+func (en *Engine) FollowLog(ctx context.Context, store *eventstore.Postgres) error {
+	errs := make(chan error, len(en.Projectors))
+	for _, p := range en.Projectors {
+		go func() {
+			sub := eventstore.Subscription{Name: "projection." + p.Name(), Store: store, Logger: en.logger(),
+				Handle: func(ctx context.Context, events []eventstore.Event) error { return en.applyBatch(ctx, p, 0, events) }}
+			errs <- sub.Run(ctx)
+		}()
+	}
+	var first error
+	for range en.Projectors {
+		if err := <-errs; first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (en *Engine) logger() *slog.Logger {
+	if en.Logger == nil {
+		return slog.Default()
+	}
+	return en.Logger
+}
+
+// Lag is how far a projection is behind the log.
+type Lag struct {
+	Projection string  `json:"projection"`
+	Generation int     `json:"generation"`
+	Positions  int64   `json:"positions"` // newest log position minus the newest applied
+	Seconds    float64 `json:"seconds"`   // time between those two events
+}
+
+// Lags reports every projection's lag.
+func (en *Engine) Lags(ctx context.Context) ([]Lag, error) {
+	var out []Lag
+	for _, p := range en.Projectors {
+		gen, err := en.Generation(ctx, en.Pool, p.Name())
+		if err != nil {
+			return nil, err
+		}
+		l := Lag{Projection: p.Name(), Generation: gen}
+		schema := pgx.Identifier{SchemaName(p.Name(), gen)}.Sanitize()
+		err = en.Pool.QueryRow(ctx, `
+			with head as (select position, recorded_at from events order by position desc limit 1),
+			     done as (select position, recorded_at from `+schema+`.applied order by position desc limit 1)
+			select coalesce((select position from head), 0) - coalesce((select position from done), 0),
+			       coalesce(extract(epoch from (select recorded_at from head) - (select recorded_at from done)), 0)`).
+			Scan(&l.Positions, &l.Seconds)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// Digest is an md5 over every row of every table of a projection's
+// generation, in a fixed order: two generations built from the same log
+// have the same digest.
+func (en *Engine) Digest(ctx context.Context, name string, gen int) (string, error) {
+	schema := SchemaName(name, gen)
+	rows, err := en.Pool.Query(ctx, `select table_name from information_schema.tables where table_schema = $1 order by table_name`, schema)
+	if err != nil {
+		return "", err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", err
+	}
+	if len(tables) == 0 {
+		return "", fmt.Errorf("projection %s has no generation %d", name, gen)
+	}
+	var parts []string
+	for _, t := range tables {
+		qualified := pgx.Identifier{schema, t}.Sanitize()
+		var d string
+		if err := en.Pool.QueryRow(ctx, `select $1 || ':' || count(*) || ':' || coalesce(md5(string_agg(r::text, '|' order by r::text)), '')
+			from `+qualified+` r`, t).Scan(&d); err != nil {
+			return "", err
+		}
+		parts = append(parts, d)
+	}
+	return strings.Join(parts, ";"), nil
+}

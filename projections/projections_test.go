@@ -1,0 +1,270 @@
+package projections_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/projections"
+)
+
+type env struct {
+	store   *eventstore.Postgres
+	engine  *projections.Engine
+	tenants repo.Repository[*domain.Tenant]
+}
+
+func newEnv(t *testing.T) *env {
+	pool := testenv.NewMigratedPool(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := eventstore.NewPostgres(pool, log)
+	t.Cleanup(store.Close)
+	en := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: log}
+	if err := en.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &env{store: store, engine: en, tenants: repo.Tenants(store)}
+}
+
+func (e *env) follow(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.engine.FollowLog(ctx, e.store) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// caughtUp waits until every projection has applied the newest event.
+func (e *env) caughtUp(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		lags, err := e.engine.Lags(context.Background())
+		behind := err != nil
+		for _, l := range lags {
+			behind = behind || l.Positions != 0
+		}
+		if !behind {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("projections never caught up: %+v %v", lags, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// life writes tenants through the domain: one ACTIVE, one rolled back with
+// an orphan, one pending, one deprovisioned.
+func (e *env) life(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	md := eventstore.Metadata{}
+	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: "silo"}}
+	var ids []string
+	for i, ending := range []string{"active", "failed", "pending", "gone"} {
+		id := uuid.NewString()
+		ids = append(ids, id)
+		tn, evs, err := domain.NewTenant(id, "", domain.TenantInput{Key: "k" + uuid.NewString()[:6] + string(rune('a'+i)), Name: ending,
+			Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}, Domains: []string{"a.example.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
+			t.Fatal(err)
+		}
+		if ending == "pending" {
+			continue
+		}
+		step := func(decide func(*domain.Tenant) ([]domain.Event, error)) {
+			t.Helper()
+			if _, err := e.tenants.Update(ctx, id, md, decide); err != nil {
+				t.Fatal(err)
+			}
+		}
+		step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub) })
+		now := time.Now().UTC()
+		for _, s := range domain.Steps[:len(domain.Steps)-1] {
+			outcome := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1, StartedAt: now, At: now.Add(time.Duration(len(s)) * time.Millisecond),
+				Resources: []domain.Resource{{Step: s, Kind: "thing", ID: s + "-" + id[:4]}}}
+			if ending == "failed" && s == domain.StepDatabase {
+				outcome.Outcome, outcome.Error = domain.OutcomeFailed, "boom"
+			}
+			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
+			if outcome.Outcome == domain.OutcomeFailed {
+				break
+			}
+		}
+		if ending == "failed" {
+			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() })
+			first := true
+			for {
+				tn, _ := e.tenants.Get(ctx, id)
+				s, ok := tn.NextUndo()
+				if !ok {
+					break
+				}
+				o := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated}
+				if first {
+					o.Outcome, o.Error, first = domain.OutcomeCompensationFailed, "still there", false
+				}
+				step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(o) })
+			}
+			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
+			continue
+		}
+		step(func(t *domain.Tenant) ([]domain.Event, error) { return t.Activate() })
+		if ending == "gone" {
+			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestDeprovisioning("bye") })
+			for {
+				tn, _ := e.tenants.Get(ctx, id)
+				s, ok := tn.NextUndo()
+				if !ok {
+					break
+				}
+				step(func(t *domain.Tenant) ([]domain.Event, error) {
+					return t.RecordUndo(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated})
+				})
+			}
+			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
+		}
+	}
+	return ids
+}
+
+// The projections hold what the fold of each stream says.
+func TestProjectionsAgreeWithTheFold(t *testing.T) {
+	e := newEnv(t)
+	e.follow(t)
+	ids := e.life(t)
+	e.caughtUp(t)
+	ctx := context.Background()
+	for _, id := range ids {
+		tn, err := e.tenants.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.engine.Detail(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != tn.Status().String() || d.Version != tn.Version() || d.Applied != tn.Version() || d.Key != tn.Key() || d.Attempt != tn.Attempt() {
+			t.Fatalf("%s: projection %+v, fold %s v%d", tn.Name(), d.TenantSummary, tn.Status(), tn.Version())
+		}
+		for i, s := range tn.StepStates() {
+			p := d.Steps[i]
+			if p.Step != s.Step || p.State != s.State || p.Undo != s.Undo || p.Tries != s.Tries || p.Error != s.Error {
+				t.Fatalf("%s step %s: projection %+v, fold %+v", tn.Name(), s.Step, p, s)
+			}
+		}
+		if !sameResources(d.Resources, tn.Resources()) || len(d.Orphans) != len(tn.Orphans()) {
+			t.Fatalf("%s resources: projection %v / orphans %v, fold %v / %v", tn.Name(), d.Resources, d.Orphans, tn.Resources(), tn.Orphans())
+		}
+	}
+	page, _, err := e.engine.List(ctx, projections.TenantQuery{Limit: 10})
+	if err != nil || len(page) != len(ids) {
+		t.Fatalf("list %v %v", page, err)
+	}
+	stats, err := e.engine.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stats {
+		if s.Step == domain.StepDatabase && s.Tier == "" && (s.Count != 3 || s.Failures != 1) {
+			t.Fatalf("database stats %+v, want 3 runs, 1 failure", s)
+		}
+	}
+}
+
+func sameResources(a, b []domain.Resource) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := map[domain.Resource]bool{}
+	for _, r := range a {
+		set[r] = true
+	}
+	for _, r := range b {
+		if !set[r] {
+			return false
+		}
+	}
+	return true
+}
+
+// A rebuild from the log gives exactly what the live projections hold, and
+// readers keep answering from the old generation until the switch.
+func TestRebuildEqualsLive(t *testing.T) {
+	e := newEnv(t)
+	e.follow(t)
+	e.life(t)
+	e.caughtUp(t)
+	ctx := context.Background()
+	for _, p := range projections.All() {
+		before, err := e.engine.Digest(ctx, p.Name(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readsDuring := 0
+		gen, err := e.engine.Rebuild(ctx, p.Name(), func(done, total int64) {
+			if _, _, err := e.engine.List(ctx, projections.TenantQuery{Limit: 5}); err == nil {
+				readsDuring++
+			}
+		})
+		if err != nil || gen != 2 {
+			t.Fatalf("rebuild %s: %d %v", p.Name(), gen, err)
+		}
+		after, err := e.engine.Digest(ctx, p.Name(), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if before != after {
+			t.Fatalf("%s: rebuilt %s\nlive %s", p.Name(), after, before)
+		}
+		if readsDuring == 0 {
+			t.Fatalf("%s: no read answered during the rebuild", p.Name())
+		}
+	}
+	if g, _ := e.engine.Generation(ctx, e.engine.Pool, projections.NameTenants); g != 2 {
+		t.Fatalf("readers on generation %d", g)
+	}
+	e.caughtUp(t) // the live projector carries on in the new generation
+}
+
+// Applying a batch twice changes nothing; a record past a gap makes the
+// projector read the missing events from the store.
+func TestIdempotentAndGapFilling(t *testing.T) {
+	e := newEnv(t)
+	ids := e.life(t)
+	ctx := context.Background()
+	stream := "tenant-" + ids[0]
+	events, err := e.store.Load(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the last event: versions 1..n-1 are missing.
+	if err := e.engine.ApplyForTest(ctx, events[len(events)-1:]); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.engine.Detail(ctx, ids[0])
+	if err != nil || d.Applied != int64(len(events)) || d.Status != "ACTIVE" {
+		t.Fatalf("after a gap: %+v %v", d, err)
+	}
+	digest, _ := e.engine.Digest(ctx, projections.NameTenants, 1)
+	if err := e.engine.ApplyForTest(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := e.engine.Digest(ctx, projections.NameTenants, 1); again != digest {
+		t.Fatal("applying the stream again changed the projection")
+	}
+	if !reflect.DeepEqual(d.Domains, []string{"a.example.com"}) {
+		t.Fatalf("domains %v", d.Domains)
+	}
+}

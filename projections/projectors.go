@@ -1,0 +1,243 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+)
+
+// Projector names: durable ids.
+const (
+	NameTenants   = "tenants"
+	NameProgress  = "progress"
+	NameResources = "resources"
+	NameStats     = "stepstats"
+)
+
+// All returns every projector tenantflow runs.
+func All() []Projector { return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}} }
+
+func tenantID(stream string) (string, bool) { return strings.CutPrefix(stream, "tenant-") }
+
+// Tenants is the tenant list and the descriptive part of a tenant's detail.
+type Tenants struct{}
+
+func (Tenants) Name() string { return NameTenants }
+
+func (Tenants) DDL() string {
+	return `create table tenants (
+		id         uuid        primary key,
+		key        text        not null unique,
+		name       text        not null,
+		status     smallint    not null,
+		contact    jsonb       not null,
+		domains    jsonb       not null,
+		plan       jsonb,
+		lead_id    text        not null,
+		attempt    integer     not null,
+		last_error text        not null,
+		version    bigint      not null,
+		created_at timestamptz not null,
+		updated_at timestamptz not null
+	);
+	create index tenants_key_prefix on tenants (key text_pattern_ops);
+	create index tenants_status_key on tenants (status, key);`
+}
+
+func (Tenants) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error {
+	id, ok := tenantID(e.Stream)
+	if !ok {
+		return nil
+	}
+	if c, ok := de.(*domain.TenantCreated); ok {
+		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, contact, domains, lead_id, attempt, last_error, version, created_at, updated_at)
+			values ($1, $2, $3, $4, $5, $6, $7, 0, '', $8, $9, $9)`,
+			id, c.Key, c.Name, int(domain.StatusPendingProvision), c.Contact, nonNil(c.Domains), c.LeadID, e.Version, e.RecordedAt)
+		return err
+	}
+	if _, err := tx.Exec(ctx, `update tenants set version = $2, updated_at = $3 where id = $1`, id, e.Version, e.RecordedAt); err != nil {
+		return err
+	}
+	if s, moves := domain.StatusAfter(de); moves {
+		if _, err := tx.Exec(ctx, `update tenants set status = $2 where id = $1`, id, int(s)); err != nil {
+			return err
+		}
+	}
+	var err error
+	switch v := de.(type) {
+	case *domain.ProvisioningRequested:
+		_, err = tx.Exec(ctx, `update tenants set plan = $2, attempt = $3, last_error = '' where id = $1`, id, v.Subscription.Plan, v.Attempt)
+	case *domain.ProvisioningFailed:
+		_, err = tx.Exec(ctx, `update tenants set last_error = $2 where id = $1`, id, v.FailedStep+": "+v.Error)
+	}
+	return err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Progress is the latest attempt's steps per tenant.
+type Progress struct{}
+
+func (Progress) Name() string { return NameProgress }
+
+func (Progress) DDL() string {
+	return `create table steps (
+		tenant_id   uuid        not null,
+		step        text        not null,
+		attempt     integer     not null,
+		state       text        not null,
+		undo        text        not null default '',
+		undo_error  text        not null default '',
+		attempts    integer     not null,
+		started_at  timestamptz,
+		finished_at timestamptz,
+		error       text        not null,
+		primary key (tenant_id, step)
+	);`
+}
+
+func (Progress) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error {
+	id, ok := tenantID(e.Stream)
+	if !ok {
+		return nil
+	}
+	var err error
+	switch v := de.(type) {
+	case *domain.ProvisioningRequested:
+		_, err = tx.Exec(ctx, `delete from steps where tenant_id = $1`, id)
+	case *domain.TenantActivated:
+		_, err = tx.Exec(ctx, `insert into steps (tenant_id, step, attempt, state, attempts, started_at, finished_at, error)
+			values ($1, $2, $3, $4, 0, $5, $5, '') on conflict (tenant_id, step) do nothing`,
+			id, domain.StepActivate, v.Attempt, domain.OutcomeCompleted, e.RecordedAt)
+	case *domain.StepOutcome:
+		switch v.Outcome {
+		case domain.OutcomeCompensated, domain.OutcomeCompensationFailed:
+			_, err = tx.Exec(ctx, `update steps set undo = $3, undo_error = $4 where tenant_id = $1 and step = $2`, id, v.Step, v.Outcome, v.Error)
+		default:
+			_, err = tx.Exec(ctx, `insert into steps (tenant_id, step, attempt, state, attempts, started_at, finished_at, error)
+				values ($1, $2, $3, $4, $5, $6, $7, $8)
+				on conflict (tenant_id, step) do update set attempt = excluded.attempt, state = excluded.state, attempts = excluded.attempts,
+				       started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error, undo = '', undo_error = ''`,
+				id, v.Step, v.Attempt, v.Outcome, v.Tries, nullTime(v.StartedAt), nullTime(v.At), v.Error)
+		}
+	}
+	return err
+}
+
+// Resources lists what each tenant's steps made and no undo removed;
+// a resource whose undo failed stays, marked orphaned.
+type Resources struct{}
+
+func (Resources) Name() string { return NameResources }
+
+func (Resources) DDL() string {
+	return `create table resources (
+		tenant_id uuid    not null,
+		step      text    not null,
+		kind      text    not null,
+		id        text    not null,
+		orphaned  boolean not null default false,
+		primary key (tenant_id, step, kind, id)
+	);`
+}
+
+func (Resources) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error {
+	id, ok := tenantID(e.Stream)
+	if !ok {
+		return nil
+	}
+	v, ok := de.(*domain.StepOutcome)
+	if !ok || v.Step == domain.StepResources {
+		return nil // the resources step repeats what the steps recorded
+	}
+	switch v.Outcome {
+	case domain.OutcomeCompleted, domain.OutcomeFailed:
+		for _, r := range v.Resources {
+			if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id) values ($1, $2, $3, $4) on conflict do nothing`,
+				id, r.Step, r.Kind, r.ID); err != nil {
+				return err
+			}
+		}
+	case domain.OutcomeCompensated:
+		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2`, id, v.Step)
+		return err
+	case domain.OutcomeCompensationFailed:
+		_, err := tx.Exec(ctx, `update resources set orphaned = true where tenant_id = $1 and step = $2`, id, v.Step)
+		return err
+	}
+	return nil
+}
+
+// StepStats keeps one row per step run (do outcomes) with its duration and
+// the plan tier, for GET /stats/provisioning.
+type StepStats struct{}
+
+func (StepStats) Name() string { return NameStats }
+
+func (StepStats) DDL() string {
+	return `create table tiers (
+		tenant_id uuid primary key,
+		tier      text not null
+	);
+	create table step_runs (
+		tenant_id   uuid    not null,
+		attempt     integer not null,
+		step        text    not null,
+		tier        text    not null,
+		outcome     text    not null,
+		duration_ms double precision not null,
+		primary key (tenant_id, attempt, step)
+	);`
+}
+
+func (StepStats) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error {
+	id, ok := tenantID(e.Stream)
+	if !ok {
+		return nil
+	}
+	switch v := de.(type) {
+	case *domain.ProvisioningRequested:
+		_, err := tx.Exec(ctx, `insert into tiers (tenant_id, tier) values ($1, $2) on conflict (tenant_id) do update set tier = excluded.tier`,
+			id, v.Subscription.Plan.Tier)
+		return err
+	case *domain.StepOutcome:
+		if v.Outcome != domain.OutcomeCompleted && v.Outcome != domain.OutcomeSkipped && v.Outcome != domain.OutcomeFailed {
+			return nil
+		}
+		ms := 0.0
+		if !v.StartedAt.IsZero() && !v.At.IsZero() {
+			ms = float64(v.At.Sub(v.StartedAt).Microseconds()) / 1000
+		}
+		_, err := tx.Exec(ctx, `insert into step_runs (tenant_id, attempt, step, tier, outcome, duration_ms)
+			values ($1, $2, $3, coalesce((select tier from tiers where tenant_id = $1), ''), $4, $5)
+			on conflict do nothing`, id, v.Attempt, v.Step, v.Outcome, ms)
+		return err
+	}
+	return nil
+}
+
+// jsonOf is for reading jsonb columns back.
+func jsonOf[T any](raw []byte) (T, error) {
+	var v T
+	if len(raw) == 0 {
+		return v, nil
+	}
+	err := json.Unmarshal(raw, &v)
+	return v, err
+}
+
+func nullTime(t interface{ IsZero() bool }) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}

@@ -1,0 +1,216 @@
+package projections
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tenantflow/tenantflow/domain"
+)
+
+// TenantSummary is one row of the list.
+type TenantSummary struct {
+	ID         string    `json:"id"`
+	Key        string    `json:"key"`
+	Name       string    `json:"name"`
+	Status     string    `json:"status"`
+	StatusCode int       `json:"statusCode"`
+	Version    int64     `json:"version"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+// TenantQuery filters and pages the list, in key order.
+type TenantQuery struct {
+	Status    *domain.Status
+	KeyPrefix string // only [a-z0-9]: checked by the caller, so LIKE needs no escaping
+	Cursor    string // from the previous page; empty for the first
+	Limit     int
+}
+
+// ErrBadCursor means the cursor was not one this list handed out.
+var ErrBadCursor = errors.New("the cursor is not valid")
+
+// List returns one page of the tenants projection and the cursor of the
+// next page ("" on the last).
+func (en *Engine) List(ctx context.Context, q TenantQuery) ([]TenantSummary, string, error) {
+	after := ""
+	if q.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil {
+			return nil, "", ErrBadCursor
+		}
+		after = string(raw)
+	}
+	var status *int
+	if q.Status != nil {
+		s := int(*q.Status)
+		status = &s
+	}
+	schema, err := en.Schema(ctx, NameTenants)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := en.Pool.Query(ctx, `select id::text, key, name, status, version, created_at, updated_at from `+schema+`.tenants
+		 where ($1::int is null or status = $1) and key like $2 || '%' and key > $3
+		 order by key limit $4`, status, q.KeyPrefix, after, q.Limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TenantSummary, error) {
+		var s TenantSummary
+		err := r.Scan(&s.ID, &s.Key, &s.Name, &s.StatusCode, &s.Version, &s.CreatedAt, &s.UpdatedAt)
+		s.Status = domain.Status(s.StatusCode).String()
+		return s, err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+		next = base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].Key))
+	}
+	if out == nil {
+		out = []TenantSummary{}
+	}
+	return out, next, nil
+}
+
+// TenantDetail is a tenant as the projections hold it.
+type TenantDetail struct {
+	TenantSummary
+	Contact   domain.Contact
+	Domains   []string
+	Plan      *domain.Plan
+	Attempt   int
+	LastError string
+	Steps     []domain.StepState
+	Resources []domain.Resource
+	Orphans   []domain.Resource
+	// Applied is the oldest stream version the three projections behind a
+	// detail have applied: older than the log's means they lag.
+	Applied int64
+}
+
+// ErrNotProjected means the projections do not hold the tenant (yet).
+var ErrNotProjected = errors.New("not in the projections")
+
+// Detail reads a tenant from the tenants, progress and resources projections.
+func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
+	var d TenantDetail
+	schemas := map[string]string{}
+	for _, name := range []string{NameTenants, NameProgress, NameResources} {
+		s, err := en.Schema(ctx, name)
+		if err != nil {
+			return d, err
+		}
+		schemas[name] = s
+	}
+	var contact, domains, plan []byte
+	err := en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
+		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
+		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
+		      coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0))
+		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id).
+		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &domains, &plan, &d.Attempt, &d.LastError, &d.Applied)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, ErrNotProjected
+	}
+	if err != nil {
+		return d, err
+	}
+	d.Status = domain.Status(d.StatusCode).String()
+	if d.Contact, err = jsonOf[domain.Contact](contact); err != nil {
+		return d, err
+	}
+	if d.Domains, err = jsonOf[[]string](domains); err != nil {
+		return d, err
+	}
+	if d.Plan, err = jsonOf[*domain.Plan](plan); err != nil {
+		return d, err
+	}
+	steps := map[string]domain.StepState{}
+	rows, err := en.Pool.Query(ctx, `select step, state, undo, undo_error, attempts, coalesce(started_at, 'epoch'), coalesce(finished_at, 'epoch'), error
+		from `+schemas[NameProgress]+`.steps where tenant_id = $1::uuid`, id)
+	if err != nil {
+		return d, err
+	}
+	if _, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var s domain.StepState
+		err := r.Scan(&s.Step, &s.State, &s.Undo, &s.UndoError, &s.Tries, &s.StartedAt, &s.FinishedAt, &s.Error)
+		if s.StartedAt.Equal(time.Unix(0, 0)) {
+			s.StartedAt, s.FinishedAt = time.Time{}, time.Time{}
+		}
+		steps[s.Step] = s
+		return struct{}{}, err
+	}); err != nil {
+		return d, err
+	}
+	for _, name := range append(append([]string{}, domain.Steps...), domain.StepNotify) {
+		s, ok := steps[name]
+		if !ok {
+			s = domain.StepState{Step: name}
+		}
+		d.Steps = append(d.Steps, s)
+	}
+	rows, err = en.Pool.Query(ctx, `select step, kind, id, orphaned from `+schemas[NameResources]+`.resources
+		where tenant_id = $1::uuid order by step, kind, id`, id)
+	if err != nil {
+		return d, err
+	}
+	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var res domain.Resource
+		var orphaned bool
+		err := r.Scan(&res.Step, &res.Kind, &res.ID, &orphaned)
+		d.Resources = append(d.Resources, res) // an orphan still exists: it is listed in both
+		if orphaned {
+			d.Orphans = append(d.Orphans, res)
+		}
+		return struct{}{}, err
+	})
+	return d, err
+}
+
+// StepStat summarises the runs of one step (and one plan tier, unless "").
+type StepStat struct {
+	Step     string  `json:"step"`
+	Tier     string  `json:"tier,omitempty"`
+	Count    int64   `json:"count"`
+	Failures int64   `json:"failures"`
+	P50ms    float64 `json:"p50Ms"`
+	P95ms    float64 `json:"p95Ms"`
+}
+
+// Stats reads the step statistics: per step, and per step and tier.
+func (en *Engine) Stats(ctx context.Context) ([]StepStat, error) {
+	schema, err := en.Schema(ctx, NameStats)
+	if err != nil {
+		return nil, err
+	}
+	return StatsFrom(ctx, en.Pool, schema+".step_runs")
+}
+
+// StatsFrom computes step statistics over a table of step runs (step, tier,
+// outcome, duration_ms): the projection's, or the analytics consumer's.
+func StatsFrom(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, table string) ([]StepStat, error) {
+	rows, err := q.Query(ctx, `select step, coalesce(tier, ''), count(*), count(*) filter (where outcome = 'failed'),
+		percentile_cont(0.5) within group (order by duration_ms), percentile_cont(0.95) within group (order by duration_ms)
+		from `+table+` group by grouping sets ((step), (step, tier)) order by step, tier nulls first`)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StepStat, error) {
+		var s StepStat
+		err := r.Scan(&s.Step, &s.Tier, &s.Count, &s.Failures, &s.P50ms, &s.P95ms)
+		return s, err
+	})
+	if out == nil {
+		out = []StepStat{}
+	}
+	return out, err
+}
