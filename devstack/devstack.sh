@@ -121,6 +121,9 @@ load_secrets() {
   if ! grep -q '^JWT_SECRET=' "$f"; then
     printf 'JWT_SECRET=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
+  if ! grep -q '^SEAL_KEY=' "$f"; then
+    printf 'SEAL_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
+  fi
   # shellcheck disable=SC1090
   . "$f"
 }
@@ -337,6 +340,7 @@ export TENANTFLOW_KEYCLOAK_URL='http://127.0.0.1:$KEYCLOAK_PORT'
 export TENANTFLOW_KEYCLOAK_ADMIN_USER='admin'
 export TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD='$KEYCLOAK_ADMIN_PASSWORD'
 export TENANTFLOW_JWT_SECRET='$JWT_SECRET'
+export TENANTFLOW_SEAL_KEY='$SEAL_KEY'
 export TENANTFLOW_SMTP_ADDR='127.0.0.1:$SMTP_PORT'
 export TENANTFLOW_DEVSTACK_MAILDIR='$MAILDIR'
 EOF

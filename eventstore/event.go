@@ -94,6 +94,9 @@ type Event struct {
 	RecordedAt    time.Time
 	Position      int64
 	TxID          uint64
+	// Hash chains the event to the previous one of its stream (PostgreSQL
+	// only; see audit.go). Nil in the in-memory store.
+	Hash []byte
 }
 
 // Cursor is a place in the global log: readers resume after it. The zero

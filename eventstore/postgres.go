@@ -137,7 +137,7 @@ func appendError(stream string, expected ExpectedVersion, err error) error {
 // text under another name: an output column named tx_id would be what
 // "order by tx_id" sorts by, in text order, putting 10000 before 9999.
 const eventColumns = `event_id::text, stream_id, stream_version, event_type, schema_version,
-	data, metadata, recorded_at, position, tx_id::text as tx_id_text`
+	data, metadata, recorded_at, position, tx_id::text as tx_id_text, hash`
 
 // Load returns every event of stream in version order (none if it does not exist).
 func (s *Postgres) Load(ctx context.Context, stream string) ([]Event, error) {
@@ -149,6 +149,23 @@ func (s *Postgres) StreamVersion(ctx context.Context, stream string) (int64, err
 	var v int64
 	err := s.pool.QueryRow(ctx, `select coalesce(max(stream_version), 0) from events where stream_id = $1`, stream).Scan(&v)
 	return v, err
+}
+
+// TailCursor is the cursor after which ReadAll returns the newest n events
+// (below the horizon).
+func (s *Postgres) TailCursor(ctx context.Context, n int) (Cursor, error) {
+	var c Cursor
+	var tx string
+	err := s.pool.QueryRow(ctx, `select tx_id::text, position from events
+		where tx_id < pg_snapshot_xmin(pg_current_snapshot()) order by tx_id desc, position desc offset $1 limit 1`, max(n, 0)).Scan(&tx, &c.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Cursor{}, nil // fewer than n+1 events: from the start
+	}
+	if err != nil {
+		return c, err
+	}
+	c.TxID, err = strconv.ParseUint(tx, 10, 64)
+	return c, err
 }
 
 // LoadFrom returns the events of stream from version from on, in version order.
@@ -183,7 +200,7 @@ func collect(rows pgx.Rows) ([]Event, error) {
 		var data, meta []byte
 		var tx string
 		if err := rows.Scan(&e.ID, &e.Stream, &e.Version, &e.Type, &e.SchemaVersion,
-			&data, &meta, &e.RecordedAt, &e.Position, &tx); err != nil {
+			&data, &meta, &e.RecordedAt, &e.Position, &tx, &e.Hash); err != nil {
 			return nil, fmt.Errorf("scan event: %w", err)
 		}
 		e.Data = data

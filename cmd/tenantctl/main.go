@@ -17,6 +17,10 @@ type cli struct {
 	Token   tokenCmd   `cmd:"" help:"Mint a development bearer token from TENANTFLOW_JWT_SECRET."`
 	Lead    leadCmd    `cmd:"" help:"Sign-up: create, verify and turn a lead into its tenant."`
 	Tenant  tenantCmd  `cmd:"" help:"Create, provision, show, list tenants and their history."`
+	History historyCmd `cmd:"" help:"A tenant's timeline: time, event, actor, step duration, error."`
+	Events  eventsCmd  `cmd:"" help:"Read the log: tail (with --follow) and get a stream."`
+	Export  exportCmd  `cmd:"" help:"The log as NDJSON between two times or positions, for offline analytics."`
+	Verify  verifyCmd  `cmd:"" help:"Check the log's hash chains and seals; name the first event that does not match."`
 	Replay  replayCmd  `cmd:"" help:"Rebuild a projection from the log into fresh tables, then switch queries over to them."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Dead letters: records no handler could decode, and the tenants held back behind them."`
 	Version versionCmd `cmd:"" help:"Print the version."`

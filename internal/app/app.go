@@ -91,6 +91,11 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 				}
 			}()
 		}
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			_ = eventstore.Sealer{Store: store, Key: []byte(cfg.SealKey), Every: cfg.SealInterval, Logger: logger}.Run(workCtx)
+		}()
 		relay := &eventstore.Relay{Store: store, Publisher: publisher, Topic: cfg.KafkaTopic, Logger: logger}
 		_ = relay.Run(workCtx)
 	}()

@@ -96,6 +96,12 @@ type Config struct {
 	// Faults makes named steps fail on purpose, to rehearse compensation:
 	// "database=permanent,idp=transient:2". Refused in production.
 	Faults string `env:"TENANTFLOW_FAULTS"`
+	// SealKey signs the log's seals (HMAC-SHA256); tenantctl verify needs the
+	// same key. Empty: seals are chained but not signed. SealInterval is how
+	// often tenantd seals what was committed since.
+	SealKey      string        `env:"TENANTFLOW_SEAL_KEY"`
+	SealInterval time.Duration `env:"TENANTFLOW_SEAL_INTERVAL" envDefault:"10s"`
+
 	// Notifier sends the tenant's mails: smtp (through TENANTFLOW_SMTP_*) or
 	// novu (Novu's event trigger API at NovuURL with NovuAPIKey).
 	Notifier   string `env:"TENANTFLOW_NOTIFIER" envDefault:"smtp"`
@@ -247,6 +253,12 @@ func (c Config) Validate() error {
 	}
 	if c.StepRetryBase <= 0 || c.StepRetryMax < c.StepRetryBase {
 		bad("TENANTFLOW_STEP_RETRY_BASE", "must be positive and at most TENANTFLOW_STEP_RETRY_MAX")
+	}
+	if c.SealKey != "" && len(c.SealKey) < 32 {
+		bad("TENANTFLOW_SEAL_KEY", "must be at least 32 bytes (the value is not shown)")
+	}
+	if c.SealInterval < time.Second {
+		bad("TENANTFLOW_SEAL_INTERVAL", "must be at least 1s, got %s", c.SealInterval)
 	}
 	switch c.Notifier {
 	case "smtp":

@@ -76,6 +76,7 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"retry base above max", map[string]string{"TENANTFLOW_STEP_RETRY_BASE": "1m", "TENANTFLOW_STEP_RETRY_MAX": "1s"}, []string{"TENANTFLOW_STEP_RETRY_BASE"}},
 		{"novu without key", map[string]string{"TENANTFLOW_NOTIFIER": "novu"}, []string{"TENANTFLOW_NOVU_API_KEY"}},
 		{"unknown notifier", map[string]string{"TENANTFLOW_NOTIFIER": "pigeon"}, []string{"TENANTFLOW_NOTIFIER"}},
+		{"short seal key", map[string]string{"TENANTFLOW_SEAL_KEY": "short"}, []string{"TENANTFLOW_SEAL_KEY"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
 		{"all at once", map[string]string{
 			"TENANTFLOW_HTTP_ADDR":        "x",
@@ -108,7 +109,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 37 {
+	if len(names) != 39 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/migrations"
+)
+
+// auditLog makes a migrated database with one provisioned tenant and points
+// the configuration at it.
+func auditLog(t *testing.T) (*eventstore.Postgres, *domain.Tenant) {
+	t.Helper()
+	url := testenv.NewDatabase(t)
+	t.Setenv("TENANTFLOW_DATABASE_URL", url)
+	t.Setenv("TENANTFLOW_SEAL_KEY", "")
+	ctx := context.Background()
+	pool, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := migrations.Up(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	store := eventstore.NewPostgres(pool, nil)
+	t.Cleanup(store.Close)
+	tn, evs, _ := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: "audit", Name: "Audit",
+		Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}})
+	md := eventstore.Metadata{Actor: "tester"}
+	if err := repo.CreateTenant(ctx, store, tn, md, evs); err != nil {
+		t.Fatal(err)
+	}
+	tenants := repo.Tenants(store)
+	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: "pooled"}}
+	if _, err := tenants.Update(ctx, tn.ID(), md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub) }); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UTC()
+	if _, err := tenants.Update(ctx, tn.ID(), eventstore.Metadata{Actor: "handler:step.idp"}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RecordStep(domain.StepOutcome{Step: domain.StepIdentity, Outcome: domain.OutcomeFailed, Tries: 3, Error: "keycloak down",
+			StartedAt: start, At: start.Add(1500 * time.Millisecond)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Export and tail read below the log's horizon: wait until other
+	// packages' open transactions no longer hold it before these events.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		all, err := store.ReadAll(ctx, eventstore.Cursor{}, 100)
+		if err == nil && len(all) == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events never came below the horizon: %d, %v", len(all), err)
+		}
+	}
+	return store, tn
+}
+
+func TestHistoryByKey(t *testing.T) {
+	_, tn := auditLog(t)
+	var out bytes.Buffer
+	if err := (historyCmd{Tenant: "audit"}).run(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	for _, want := range []string{"tenant.created", "tenant.provisioning.requested", "tenant.idp.failed", "handler:step.idp", "1.5s", "keycloak down"} {
+		if !strings.Contains(table, want) {
+			t.Fatalf("history lacks %q:\n%s", want, table)
+		}
+	}
+	out.Reset()
+	if err := (historyCmd{Tenant: tn.ID(), JSON: true}).run(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	var timeline []entry
+	if err := json.Unmarshal(out.Bytes(), &timeline); err != nil || len(timeline) != 3 || timeline[2].Tries != 3 {
+		t.Fatalf("json timeline %s %v", out.String(), err)
+	}
+	if err := (historyCmd{Tenant: "nobody"}).run(context.Background(), &out); err == nil {
+		t.Fatal("an unknown key gave a history")
+	}
+}
+
+func ndjson(t *testing.T, b []byte) []exported {
+	t.Helper()
+	var out []exported
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e exported
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestEventsAndExport(t *testing.T) {
+	_, tn := auditLog(t)
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := (eventsGetCmd{Stream: "tenant-" + tn.ID()}).run(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	if evs := ndjson(t, out.Bytes()); len(evs) != 3 || evs[0].Type != domain.TypeTenantCreated || evs[2].Version != 3 {
+		t.Fatalf("events get: %+v", evs)
+	}
+	out.Reset()
+	if err := (eventsTailCmd{Last: 2, Types: []string{domain.TypeProvisioningRequested}}).run(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	if evs := ndjson(t, out.Bytes()); len(evs) != 1 || evs[0].Type != domain.TypeProvisioningRequested {
+		t.Fatalf("events tail: %+v", evs)
+	}
+	out.Reset()
+	if err := (exportCmd{Since: "0"}).run(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	all := ndjson(t, out.Bytes())
+	if len(all) != 4 { // the tenant's 3 and its key reservation
+		t.Fatalf("export: %d events", len(all))
+	}
+	out.Reset()
+	if err := (exportCmd{Since: "0", Until: "2"}).run(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	if evs := ndjson(t, out.Bytes()); len(evs) != 1 || evs[0].Position != 1 {
+		t.Fatalf("export until position 2: %+v", evs)
+	}
+	out.Reset()
+	if err := (exportCmd{Since: all[0].RecordedAt.Add(time.Hour).Format(time.RFC3339Nano)}).run(ctx, &out); err != nil || out.Len() != 0 {
+		t.Fatalf("export since a future time: %q %v", out.String(), err)
+	}
+	if err := (exportCmd{Since: "yesterday"}).run(ctx, &out); err == nil {
+		t.Fatal("a bad --since was accepted")
+	}
+}
+
+func TestVerifyCommand(t *testing.T) {
+	store, tn := auditLog(t)
+	ctx := context.Background()
+	if _, err := (eventstore.Sealer{Store: store}).SealOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := (verifyCmd{}).run(ctx, &out); err != nil || !strings.Contains(out.String(), "the log verifies") {
+		t.Fatalf("clean log: %v\n%s", err, out.String())
+	}
+	if _, err := store.Pool().Exec(ctx, `update events set metadata = '{"actor":"someone else"}' where stream_id = $1 and stream_version = 2`, "tenant-"+tn.ID()); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err := (verifyCmd{}).run(ctx, &out)
+	if err == nil || !strings.Contains(out.String(), "FIRST MISMATCH: tenant-"+tn.ID()+" version 2") {
+		t.Fatalf("tampered log: %v\n%s", err, out.String())
+	}
+}
