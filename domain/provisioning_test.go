@@ -150,3 +150,21 @@ func TestStatusAfterMatchesTheFold(t *testing.T) {
 		t.Fatalf("ended %s", status)
 	}
 }
+
+// An event stored at schema version 1 still loads: the upcaster renames its
+// fields; a version newer than the code is refused.
+func TestUpcastProvisioningFailed(t *testing.T) {
+	e, err := DecodeVersion(TypeProvisioningFailed, 1, []byte(`{"attempt":2,"step":"dns","reason":"zone missing"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf := e.(*ProvisioningFailed); pf.Attempt != 2 || pf.FailedStep != "dns" || pf.Error != "zone missing" {
+		t.Fatalf("upcast %+v", pf)
+	}
+	if _, err := DecodeVersion(TypeProvisioningFailed, 3, []byte(`{}`)); !errors.Is(err, ErrUndecodable) {
+		t.Fatalf("a future version: %v", err)
+	}
+	if SchemaVersion(TypeProvisioningFailed) != 2 || SchemaVersion(TypeTenantCreated) != 1 {
+		t.Fatal("schema versions")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -162,7 +163,8 @@ func undecodable(msg *message.Message) string {
 	if err := json.Unmarshal(msg.Payload, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
 		return fmt.Sprintf("payload is not {streamVersion, data}: %v", err)
 	}
-	if _, err := domain.Decode(msg.Metadata.Get("ce_type"), p.Data); err != nil {
+	version, _ := strconv.Atoi(msg.Metadata.Get("ce_schemaversion"))
+	if _, err := domain.DecodeVersion(msg.Metadata.Get("ce_type"), version, p.Data); err != nil {
 		return err.Error()
 	}
 	return ""

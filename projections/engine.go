@@ -148,7 +148,7 @@ func (en *Engine) apply(ctx context.Context, tx pgx.Tx, p Projector, stream stri
 		if e.Version != applied+1 {
 			return fmt.Errorf("%s: version %d after %d: the store has a gap", stream, e.Version, applied)
 		}
-		de, err := domain.Decode(e.Type, e.Data)
+		de, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
 			return err
 		}

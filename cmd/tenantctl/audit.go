@@ -130,7 +130,7 @@ func (c historyCmd) run(ctx context.Context, out io.Writer) error {
 	var timeline []entry
 	for _, e := range events {
 		en := entry{Time: e.RecordedAt.UTC(), Version: e.Version, Event: e.Type, Actor: e.Metadata.Actor}
-		if de, err := domain.Decode(e.Type, e.Data); err == nil {
+		if de, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err == nil {
 			switch v := de.(type) {
 			case *domain.StepOutcome:
 				if !v.StartedAt.IsZero() {
@@ -168,7 +168,7 @@ func resolveTenant(ctx context.Context, store *eventstore.Postgres, idOrKey stri
 		return "", err
 	}
 	for _, e := range evs {
-		if de, err := domain.Decode(e.Type, e.Data); err == nil {
+		if de, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err == nil {
 			if kr, ok := de.(*domain.KeyReserved); ok {
 				return kr.TenantID, nil
 			}

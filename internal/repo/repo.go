@@ -53,7 +53,7 @@ func (r Repository[A]) Get(ctx context.Context, id string) (A, error) {
 	}
 	history := make([]domain.Event, len(stored))
 	for i, e := range stored {
-		if history[i], err = domain.Decode(e.Type, e.Data); err != nil {
+		if history[i], err = domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err != nil {
 			return zero, fmt.Errorf("%s version %d: %w", e.Stream, e.Version, err)
 		}
 	}
@@ -120,7 +120,7 @@ func encode(events []domain.Event, md eventstore.Metadata) ([]eventstore.NewEven
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
 		}
-		batch[i] = eventstore.NewEvent{ID: uuid.NewString(), Type: e.EventType(), Data: data, Metadata: md}
+		batch[i] = eventstore.NewEvent{ID: uuid.NewString(), Type: e.EventType(), SchemaVersion: domain.SchemaVersion(e.EventType()), Data: data, Metadata: md}
 	}
 	return batch, nil
 }
@@ -185,7 +185,7 @@ func keyHolder(ctx context.Context, s Store, stream string) string {
 	if err != nil || len(stored) == 0 {
 		return ""
 	}
-	e, err := domain.Decode(stored[0].Type, stored[0].Data)
+	e, err := domain.DecodeVersion(stored[0].Type, stored[0].SchemaVersion, stored[0].Data)
 	if kr, ok := e.(*domain.KeyReserved); err == nil && ok {
 		return kr.TenantID
 	}

@@ -1,0 +1,75 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Schema versions. An event type's data may change shape only by a new
+// schema version, shipped with an upcaster from the previous one, so that
+// events stored (and published) at older versions still load. Absent: 1.
+var schemaVersions = map[string]int{
+	TypeProvisioningFailed: 2,
+}
+
+// upcasters[type][v] turns data of schema version v into version v+1.
+var upcasters = map[string]map[int]func(json.RawMessage) (json.RawMessage, error){
+	TypeProvisioningFailed: {1: provisioningFailedV1},
+}
+
+// SchemaVersion is the version of eventType's data this code writes.
+func SchemaVersion(eventType string) int {
+	if v, ok := schemaVersions[eventType]; ok {
+		return v
+	}
+	return 1
+}
+
+// DecodeVersion decodes data stored at schema version version (0 means 1),
+// upcasting it to the current version first. Data of a version newer than
+// this code knows is ErrUndecodable.
+func DecodeVersion(eventType string, version int, data []byte) (Event, error) {
+	version = max(version, 1)
+	current := SchemaVersion(eventType)
+	if version > current {
+		return nil, fmt.Errorf("%w: %s schema version %d is newer than this code's %d", ErrUndecodable, eventType, version, current)
+	}
+	for v := version; v < current; v++ {
+		up, ok := upcasters[eventType][v]
+		if !ok {
+			return nil, fmt.Errorf("%w: no upcaster for %s from schema version %d", ErrUndecodable, eventType, v)
+		}
+		var err error
+		if data, err = up(data); err != nil {
+			return nil, fmt.Errorf("%w: upcast %s from version %d: %v", ErrUndecodable, eventType, v, err)
+		}
+	}
+	return Decode(eventType, data)
+}
+
+// provisioningFailedV1 renames step/reason (schema 1) to failedStep/error.
+func provisioningFailedV1(data json.RawMessage) (json.RawMessage, error) {
+	var v1 struct {
+		Attempt int    `json:"attempt"`
+		Step    string `json:"step"`
+		Reason  string `json:"reason"`
+	}
+	if err := json.Unmarshal(data, &v1); err != nil {
+		return nil, err
+	}
+	return json.Marshal(ProvisioningFailed{Attempt: v1.Attempt, FailedStep: v1.Step, Error: v1.Reason})
+}
+
+// EventTypes lists every event type this code can write: the fixed ones
+// and tenant.<step>.<outcome> for every step (and notify) and outcome.
+func EventTypes() []string {
+	types := []string{TypeLeadCreated, TypeLeadVerified, TypeLeadTenantAssigned, TypeTenantCreated, TypeProvisioningRequested,
+		TypeTenantActivated, TypeProvisioningFailed, TypeProvisioningRolledBack, TypeProvisioningCancelRequested,
+		TypeDeprovisioningRequested, TypeTenantDeactivated, TypeKeyReserved}
+	for _, s := range append(append([]string{}, Steps...), StepNotify) {
+		for _, o := range outcomes {
+			types = append(types, StepOutcome{Step: s, Outcome: o}.EventType())
+		}
+	}
+	return types
+}

@@ -1,0 +1,121 @@
+package schemas
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/tenantflow/tenantflow/domain"
+)
+
+// emitted builds one event of every type the code can write, through the
+// domain's own commands where they exist.
+func emitted(t *testing.T) []domain.Event {
+	t.Helper()
+	var out []domain.Event
+	keep := func(evs []domain.Event, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, evs...)
+	}
+	now := time.Now()
+	lead, evs, err := domain.NewLead("5e0c2f8a-9d7e-4c1b-8a6f-3b2d1e0f9a8b", domain.LeadInput{FirstName: "Ada", LastName: "L",
+		Email: "ada@example.com", CompanyName: "Acme", Address: "1 Main St"}, strings.Repeat("ab", 32), now)
+	keep(evs, err)
+	keep(lead.Verify(strings.Repeat("ab", 32), now))
+	tn, tenantEvents, leadEvents, err := lead.CreateTenant("7f1c0e9a-1111-4222-8333-944455556666", domain.LeadTenantInput{Key: "acme", Domains: []string{"app.acme.io"}})
+	keep(append(tenantEvents, leadEvents...), err)
+	out = append(out, domain.KeyReserved{Key: "acme", TenantID: tn.ID()})
+	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: now, EndDate: now.Add(time.Hour), Status: 1,
+		Plan: domain.Plan{ID: "p", Name: "Basic", Price: 9.5, CurrencyID: "EUR", Tier: "pooled", BillingCycleID: "monthly", MetaData: json.RawMessage(`{"seats":5}`)}}
+	keep(tn.RequestProvisioning(sub))
+	keep(tn.RequestCancel())
+	keep(tn.RecordStep(domain.StepOutcome{Step: domain.StepIdentity, Outcome: domain.OutcomeFailed, Error: "cancelled", StartedAt: now, At: now}))
+	keep(tn.FailProvisioning())
+	keep(tn.RecordUndo(domain.StepOutcome{Step: domain.StepIdentity, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}))
+	keep(tn.FinishUndo())
+	keep(tn.RequestProvisioning(sub))
+	for _, s := range domain.Steps[:len(domain.Steps)-1] {
+		keep(tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1, StartedAt: now, At: now,
+			Resources: []domain.Resource{{Step: s, Kind: "k", ID: "id"}}}))
+	}
+	keep(tn.Activate())
+	keep(tn.RequestDeprovisioning("bye"))
+	for s, ok := tn.NextUndo(); ok; s, ok = tn.NextUndo() {
+		keep(tn.RecordUndo(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}))
+	}
+	keep(tn.FinishUndo())
+	// Every outcome type, as handlers write them.
+	for _, typ := range domain.EventTypes() {
+		rest, _ := strings.CutPrefix(typ, "tenant.")
+		step, outcome, _ := strings.Cut(rest, ".")
+		if slices.Contains(append(domain.Steps, domain.StepNotify), step) {
+			out = append(out, domain.StepOutcome{Step: step, Outcome: outcome, Attempt: 1, Tries: 2, Error: "x", StartedAt: now, At: now})
+		}
+	}
+	return out
+}
+
+func TestEveryEmittedEventValidates(t *testing.T) {
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	compiled := map[string]*jsonschema.Schema{}
+	seen := map[string]bool{}
+	for _, e := range emitted(t) {
+		typ := e.EventType()
+		seen[typ] = true
+		file := typ + ".v" + itoa(domain.SchemaVersion(typ)) + ".json"
+		sch, ok := compiled[file]
+		if !ok {
+			abs, _ := filepath.Abs(file)
+			var err error
+			if sch, err = c.Compile(abs); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			compiled[file] = sch
+		}
+		raw, _ := json.Marshal(e)
+		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(string(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(inst); err != nil {
+			t.Errorf("%s does not validate %s: %v", file, raw, err)
+		}
+	}
+	for _, typ := range domain.EventTypes() {
+		if !seen[typ] {
+			t.Errorf("no instance of %s was checked", typ)
+		}
+	}
+}
+
+// Every schema file names a type and version the code knows (or an older
+// version kept for its upcaster), and the shared step-outcome part.
+func TestNoStraySchemas(t *testing.T) {
+	files, _ := filepath.Glob("*.json")
+	for _, f := range files {
+		name := strings.TrimSuffix(f, ".json")
+		i := strings.LastIndex(name, ".v")
+		typ, version := name[:i], name[i+2:]
+		if f == "step-outcome.v1.json" {
+			continue
+		}
+		if !slices.Contains(domain.EventTypes(), typ) || atoi(version) < 1 || atoi(version) > domain.SchemaVersion(typ) {
+			t.Errorf("%s: no such event type and version", f)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+func atoi(s string) int {
+	i, _ := strconv.Atoi(s)
+	return i
+}
