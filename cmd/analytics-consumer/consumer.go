@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
+)
+
+// Consumer keeps step durations from tenant.events.v1 in a table of its
+// own, reading only what schemas/README.md promises: the ce_* headers and
+// the {streamVersion, data} value. It deliberately does not use
+// tenantflow's domain package.
+type Consumer struct {
+	Pool   *pgxpool.Pool
+	Table  string // step runs; <Table>_tiers holds each tenant's plan tier
+	Logger *slog.Logger
+}
+
+// outcomeType matches tenant.<step>.<outcome> for the outcomes of a step run.
+var outcomeType = regexp.MustCompile(`^tenant\.([a-z_]+)\.(completed|skipped|failed)$`)
+
+// Setup creates the tables if they do not exist.
+func (c Consumer) Setup(ctx context.Context) error {
+	runs, tiers := pgx.Identifier{c.Table}.Sanitize(), pgx.Identifier{c.Table + "_tiers"}.Sanitize()
+	_, err := c.Pool.Exec(ctx, `create table if not exists `+tiers+` (tenant_id text primary key, tier text not null);
+		create table if not exists `+runs+` (
+			tenant_id text not null, attempt integer not null, step text not null, tier text not null,
+			outcome text not null, duration_ms double precision not null,
+			primary key (tenant_id, attempt, step))`)
+	return err
+}
+
+// Handle applies one record. Duplicates change nothing (primary keys).
+func (c Consumer) Handle(ctx context.Context, headers map[string]string, value []byte) error {
+	var payload struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(value, &payload); err != nil {
+		c.Logger.Warn("skipping a record that is not {streamVersion, data}", "ce_id", headers["ce_id"])
+		return nil
+	}
+	subject, typ := headers["ce_subject"], headers["ce_type"]
+	const prefix = "tenant-"
+	if len(subject) <= len(prefix) || subject[:len(prefix)] != prefix {
+		return nil
+	}
+	tenant := subject[len(prefix):]
+	if typ == "tenant.provisioning.requested" {
+		var d struct {
+			Subscription struct {
+				Plan struct {
+					Tier string `json:"tier"`
+				} `json:"plan"`
+			} `json:"subscription"`
+		}
+		if err := json.Unmarshal(payload.Data, &d); err != nil {
+			return nil
+		}
+		_, err := c.Pool.Exec(ctx, `insert into `+pgx.Identifier{c.Table + "_tiers"}.Sanitize()+` (tenant_id, tier) values ($1, $2)
+			on conflict (tenant_id) do update set tier = excluded.tier`, tenant, d.Subscription.Plan.Tier)
+		return err
+	}
+	m := outcomeType.FindStringSubmatch(typ)
+	if m == nil {
+		return nil // other types, and types this consumer does not know
+	}
+	var d struct {
+		Attempt    int       `json:"attempt"`
+		StartedAt  time.Time `json:"startedAt"`
+		FinishedAt time.Time `json:"finishedAt"`
+	}
+	if err := json.Unmarshal(payload.Data, &d); err != nil {
+		return nil
+	}
+	ms := 0.0
+	if !d.StartedAt.IsZero() && !d.FinishedAt.IsZero() {
+		ms = float64(d.FinishedAt.Sub(d.StartedAt).Microseconds()) / 1000
+	}
+	_, err := c.Pool.Exec(ctx, `insert into `+pgx.Identifier{c.Table}.Sanitize()+` (tenant_id, attempt, step, tier, outcome, duration_ms)
+		values ($1, $2, $3, coalesce((select tier from `+pgx.Identifier{c.Table + "_tiers"}.Sanitize()+` where tenant_id = $1), ''), $4, $5)
+		on conflict do nothing`, tenant, d.Attempt, m[1], m[2], ms)
+	return err
+}
+
+// Run consumes topic in consumer group group until ctx ends.
+func (c Consumer) Run(ctx context.Context, brokers []string, topic, group string) error {
+	if err := c.Setup(ctx); err != nil {
+		return fmt.Errorf("create tables: %w", err)
+	}
+	sub, err := kafka.NewSubscriber(brokers, group, kafka.SlogAdapter(c.Logger))
+	if err != nil {
+		return err
+	}
+	router, err := message.NewRouter(message.RouterConfig{}, kafka.SlogAdapter(c.Logger))
+	if err != nil {
+		return err
+	}
+	router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
+		return c.Handle(msg.Context(), msg.Metadata, msg.Payload)
+	})
+	return router.Run(ctx)
+}
