@@ -15,7 +15,7 @@ run: up
 
 ## test: start the dev stack, then run the whole suite with the race detector
 test: up
-	$(WITH_ENV) go test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(WITH_ENV) export TENANTFLOW_TEST_ARTIFACTS=$(CURDIR)/.devstack/artifacts && go test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## lint: go vet plus staticcheck (version pinned in go.mod's tool block)
 lint:

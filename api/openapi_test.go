@@ -43,6 +43,9 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		if strings.HasPrefix(path, "/console") {
+			return nil // the operator console serves HTML, not the API
+		}
 		for _, m := range methods {
 			routed[m+" "+path] = true
 		}

@@ -69,4 +69,5 @@ func (rt *Router) Mount(d Deps) {
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)
+	rt.mountConsole(d.Tenants, t.tenants)
 }

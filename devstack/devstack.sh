@@ -374,6 +374,9 @@ main() {
       kafka_up
       keycloak_up
       smtp_up
+      # The console's browser test drives Debian's headless Chromium.
+      ensure_cmd chromium chromium
+      ensure_cmd chromedriver chromium-driver
       say "all up in $((SECONDS - t0))s; connection settings: $0 env"
       ;;
     down) smtp_down; keycloak_down; kafka_down; pg_down; say "all down" ;;
