@@ -65,28 +65,64 @@ const appliedDDL = `create table applied (
 );
 create index applied_position on applied (position);`
 
-// Ensure creates generation 1 of every projection that has none yet.
+// Ensure gives every projection that has no generation yet its first one,
+// built from the whole log (so a projection added to a running system, or a
+// topic whose old records expired, misses nothing), before readers and the
+// live projector see it. Concurrent callers are serialised by an advisory
+// lock; the second finds the work done.
 func (en *Engine) Ensure(ctx context.Context) error {
+	conn, err := en.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `select pg_advisory_lock(hashtext('projections:ensure'))`); err != nil {
+		return err
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `select pg_advisory_unlock(hashtext('projections:ensure'))`) }()
 	for _, p := range en.Projectors {
-		err := pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtext('projection:' || $1))`, p.Name()); err != nil {
-				return err
-			}
-			var n int
-			if err := tx.QueryRow(ctx, `select count(*) from projection_generations where name = $1`, p.Name()).Scan(&n); err != nil || n > 0 {
-				return err
-			}
-			if err := createGeneration(ctx, tx, p, 1); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `insert into projection_generations (name, generation) values ($1, 1)`, p.Name())
+		var n int
+		if err := conn.QueryRow(ctx, `select count(*) from projection_generations where name = $1`, p.Name()).Scan(&n); err != nil {
 			return err
-		})
-		if err != nil {
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := en.build(ctx, p, 1, nil); err != nil {
 			return fmt.Errorf("projection %s: %w", p.Name(), err)
+		}
+		if _, err := conn.Exec(ctx, `insert into projection_generations (name, generation) values ($1, 1)`, p.Name()); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// build creates generation gen of p and fills it from the whole log; it
+// returns the cursor it read up to.
+func (en *Engine) build(ctx context.Context, p Projector, gen int, progress ProgressFunc) (eventstore.Cursor, error) {
+	var cursor eventstore.Cursor
+	if err := pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error { return createGeneration(ctx, tx, p, gen) }); err != nil {
+		return cursor, err
+	}
+	var total, done int64
+	if err := en.Pool.QueryRow(ctx, `select count(*) from events`).Scan(&total); err != nil {
+		return cursor, err
+	}
+	for {
+		batch, err := en.Log.ReadAll(ctx, cursor, 1000)
+		if err != nil || len(batch) == 0 {
+			return cursor, err
+		}
+		if err := en.applyBatch(ctx, p, gen, batch); err != nil {
+			return cursor, err
+		}
+		cursor = batch[len(batch)-1].After()
+		done += int64(len(batch))
+		if progress != nil {
+			progress(done, max(total, done))
+		}
+	}
 }
 
 func createGeneration(ctx context.Context, tx pgx.Tx, p Projector, gen int) error {
@@ -232,31 +268,8 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 		return 0, err
 	}
 	gen := current + 1
-	if err := pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error { return createGeneration(ctx, tx, p, gen) }); err != nil {
-		return 0, err
-	}
-	var total, done int64
-	if err := en.Pool.QueryRow(ctx, `select count(*) from events`).Scan(&total); err != nil {
-		return 0, err
-	}
-	var cursor eventstore.Cursor
-	follow := func(apply func([]eventstore.Event) error) error {
-		for {
-			batch, err := en.Log.ReadAll(ctx, cursor, 1000)
-			if err != nil || len(batch) == 0 {
-				return err
-			}
-			if err := apply(batch); err != nil {
-				return err
-			}
-			cursor = batch[len(batch)-1].After()
-			done += int64(len(batch))
-			if progress != nil {
-				progress(done, max(total, done))
-			}
-		}
-	}
-	if err := follow(func(b []eventstore.Event) error { return en.applyBatch(ctx, p, gen, b) }); err != nil {
+	cursor, err := en.build(ctx, p, gen, progress)
+	if err != nil {
 		return 0, fmt.Errorf("rebuild %s: %w", name, err)
 	}
 	err = pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
@@ -267,8 +280,18 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 		if now != current {
 			return fmt.Errorf("another rebuild of %s switched to generation %d meanwhile", name, now)
 		}
-		if err := follow(func(b []eventstore.Event) error { return en.applyIn(ctx, tx, p, gen, b) }); err != nil {
-			return err
+		for { // catch up on what was appended while building, readers waiting
+			batch, err := en.Log.ReadAll(ctx, cursor, 1000)
+			if err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			if err := en.applyIn(ctx, tx, p, gen, batch); err != nil {
+				return err
+			}
+			cursor = batch[len(batch)-1].After()
 		}
 		_, err := tx.Exec(ctx, `update projection_generations set generation = $2, switched_at = now() where name = $1`, name, gen)
 		return err

@@ -168,3 +168,17 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("tampered log: %v\n%s", err, out.String())
 	}
 }
+
+func TestReplayCommand(t *testing.T) {
+	auditLog(t)
+	var out bytes.Buffer
+	for _, gen := range []string{"generation 2", "generation 3"} {
+		out.Reset()
+		if err := (replayCmd{Projection: "progress", Quiet: true}).run(context.Background(), &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "progress: "+gen+" is live") || !strings.Contains(out.String(), "steps:1:") {
+			t.Fatalf("replay: %s", out.String())
+		}
+	}
+}

@@ -21,8 +21,9 @@ type replayCmd struct {
 
 // Run rebuilds the projection into fresh tables from the log while queries
 // keep answering from the current ones, then switches them over.
-func (c replayCmd) Run() error {
-	ctx := context.Background()
+func (c replayCmd) Run() error { return c.run(context.Background(), os.Stdout) }
+
+func (c replayCmd) run(ctx context.Context, out io.Writer) error {
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -63,6 +64,6 @@ func (c replayCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: generation %d is live (digest %s)\n", c.Projection, gen, digest)
+	fmt.Fprintf(out, "%s: generation %d is live (digest %s)\n", c.Projection, gen, digest)
 	return nil
 }
