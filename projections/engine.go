@@ -79,7 +79,9 @@ func (en *Engine) Ensure(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `select pg_advisory_lock(hashtext('projections:ensure'))`); err != nil {
 		return err
 	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `select pg_advisory_unlock(hashtext('projections:ensure'))`) }()
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `select pg_advisory_unlock(hashtext('projections:ensure'))`)
+	}()
 	for _, p := range en.Projectors {
 		var n int
 		if err := conn.QueryRow(ctx, `select count(*) from projection_generations where name = $1`, p.Name()).Scan(&n); err != nil {
