@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# devstack.sh — the real PostgreSQL, Kafka, Keycloak and SMTP server that tenantflow drives,
+# devstack.sh — the real PostgreSQL, Kafka, Keycloak, SMTP and DNS servers that tenantflow drives,
 # run as plain processes (no container engine needed).
 #
 #   devstack.sh up      install what is missing, start what is not running, wait until each answers
@@ -22,6 +22,7 @@ KEYCLOAK_PORT=${DEVSTACK_KEYCLOAK_PORT:-18080}
 KEYCLOAK_MGMT_PORT=${DEVSTACK_KEYCLOAK_MGMT_PORT:-18081}
 KEYCLOAK_VERSION=${DEVSTACK_KEYCLOAK_VERSION:-26.4.7}
 SMTP_PORT=${DEVSTACK_SMTP_PORT:-11025}
+DNS_PORT=${DEVSTACK_DNS_PORT:-15353}
 # Kafka's version is pinned in devstack/kafka/pom.xml.
 
 # How long `up` waits for each component to answer before giving up.
@@ -330,6 +331,61 @@ smtp_up() {
 
 smtp_down() { stop_pid smtp "$SMTP_DIR/smtp.pid"; }
 
+# --- DNS ----------------------------------------------------------------------
+# Debian's BIND 9, authoritative for the zone tenants.test, accepting RFC 2136
+# updates signed with the TSIG key "tenantflow" (generated once).
+
+DNS_DIR=$STATE/bind
+DNS_ZONE=tenants.test
+dns_answers() { dig +short +time=2 +tries=1 -p "$DNS_PORT" @127.0.0.1 "$DNS_ZONE" SOA | grep -q .; }
+
+dns_up() {
+  ensure_cmd named bind9
+  ensure_cmd dig bind9-dnsutils
+  mkdir -p "$DNS_DIR"
+  local log=$DNS_DIR/named.log pidfile=$DNS_DIR/named.pid.devstack
+  if alive "$pidfile" && dns_answers; then say "dns already up on 127.0.0.1:$DNS_PORT"; return; fi
+  stop_pid dns "$pidfile"
+  if [ ! -f "$DNS_DIR/tsig.key" ]; then
+    tsig-keygen -a hmac-sha256 tenantflow >"$DNS_DIR/tsig.key"
+  fi
+  if [ ! -f "$DNS_DIR/$DNS_ZONE.zone" ]; then
+    cat >"$DNS_DIR/$DNS_ZONE.zone" <<ZONE
+\$TTL 60
+@ IN SOA ns.$DNS_ZONE. hostmaster.$DNS_ZONE. 1 60 60 3600 60
+@ IN NS ns.$DNS_ZONE.
+ns IN A 127.0.0.1
+ZONE
+  fi
+  cat >"$DNS_DIR/named.conf" <<CONF
+options {
+  directory "$DNS_DIR";
+  pid-file "$DNS_DIR/named.pid";
+  listen-on port $DNS_PORT { 127.0.0.1; };
+  listen-on-v6 { none; };
+  recursion no;
+  dnssec-validation no;
+  allow-query { any; };
+};
+controls { };
+include "$DNS_DIR/tsig.key";
+zone "$DNS_ZONE" {
+  type primary;
+  file "$DNS_DIR/$DNS_ZONE.zone";
+  journal "$DNS_DIR/$DNS_ZONE.zone.jnl";
+  allow-update { key "tenantflow"; };
+};
+CONF
+  say "starting dns (BIND 9) on 127.0.0.1:$DNS_PORT for zone $DNS_ZONE"
+  start_bg "$pidfile" "$log" named -g -c "$DNS_DIR/named.conf" -u "$(id -un)"
+  wait_until dns 30 "$log" "$pidfile" dns_answers
+  say "dns answers for $DNS_ZONE"
+}
+
+dns_down() { stop_pid dns "$DNS_DIR/named.pid.devstack"; }
+
+dns_tsig_secret() { sed -n 's/.*secret "\(.*\)";/\1/p' "$DNS_DIR/tsig.key" 2>/dev/null; }
+
 # --- commands -----------------------------------------------------------------
 
 cmd_env() {
@@ -343,6 +399,10 @@ export TENANTFLOW_JWT_SECRET='$JWT_SECRET'
 export TENANTFLOW_SEAL_KEY='$SEAL_KEY'
 export TENANTFLOW_SMTP_ADDR='127.0.0.1:$SMTP_PORT'
 export TENANTFLOW_DEVSTACK_MAILDIR='$MAILDIR'
+export TENANTFLOW_DNS_SERVER='127.0.0.1:$DNS_PORT'
+export TENANTFLOW_DNS_ZONE='$DNS_ZONE'
+export TENANTFLOW_DNS_TSIG_NAME='tenantflow'
+export TENANTFLOW_DNS_TSIG_SECRET='$(dns_tsig_secret)'
 EOF
 }
 
@@ -361,6 +421,8 @@ cmd_status() {
   else status_line keycloak down "http://127.0.0.1:$KEYCLOAK_PORT"; rc=1; fi
   if smtp_answers 2>/dev/null; then status_line smtp answering "127.0.0.1:$SMTP_PORT"
   else status_line smtp down "127.0.0.1:$SMTP_PORT"; rc=1; fi
+  if dns_answers 2>/dev/null; then status_line dns answering "127.0.0.1:$DNS_PORT"
+  else status_line dns down "127.0.0.1:$DNS_PORT"; rc=1; fi
   return $rc
 }
 
@@ -374,12 +436,13 @@ main() {
       kafka_up
       keycloak_up
       smtp_up
+      dns_up
       # The console's browser test drives Debian's headless Chromium.
       ensure_cmd chromium chromium
       ensure_cmd chromedriver chromium-driver
       say "all up in $((SECONDS - t0))s; connection settings: $0 env"
       ;;
-    down) smtp_down; keycloak_down; kafka_down; pg_down; say "all down" ;;
+    down) dns_down; smtp_down; keycloak_down; kafka_down; pg_down; say "all down" ;;
     status) cmd_status ;;
     env) cmd_env ;;
     *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;

@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -68,8 +69,11 @@ type StepOutcome struct {
 	Tries     int        `json:"attempts"` // how often the handler tried
 	Error     string     `json:"error,omitempty"`
 	Resources []Resource `json:"resources,omitempty"`
-	StartedAt time.Time  `json:"startedAt"`
-	At        time.Time  `json:"finishedAt"`
+	// Outputs are values a step hands to later ones (infrastructure outputs
+	// such as the load balancer's name, which DNS points at).
+	Outputs   map[string]string `json:"outputs,omitempty"`
+	StartedAt time.Time         `json:"startedAt"`
+	At        time.Time         `json:"finishedAt"`
 }
 
 func (e StepOutcome) EventType() string { return "tenant." + e.Step + "." + e.Outcome }
@@ -115,6 +119,7 @@ type StepState struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Resources  []Resource
+	Outputs    map[string]string
 }
 
 // ErrNotYourTurn means a step handler tried to record an outcome that is
@@ -141,7 +146,7 @@ func (t *Tenant) applyStep(e StepOutcome) {
 		t.orphans = append(t.orphans, orphaned...)
 	default:
 		s.State, s.Tries, s.Error, s.StartedAt, s.FinishedAt = e.Outcome, e.Tries, e.Error, e.StartedAt, e.At
-		s.Resources = slices.Clone(e.Resources)
+		s.Resources, s.Outputs = slices.Clone(e.Resources), maps.Clone(e.Outputs)
 	}
 }
 
@@ -296,6 +301,14 @@ func (t *Tenant) Resources() []Resource {
 		}
 	}
 	return out
+}
+
+// Outputs are the outputs a step recorded in the current attempt.
+func (t *Tenant) Outputs(step string) map[string]string {
+	if s := t.steps[step]; s != nil {
+		return maps.Clone(s.Outputs)
+	}
+	return nil
 }
 
 // Orphans lists resources an undo could not remove: an operator must.

@@ -32,6 +32,7 @@ type Action interface {
 type Result struct {
 	Skipped   bool // the step is not configured: nothing made, nothing to undo
 	Resources []domain.Resource
+	Outputs   map[string]string // handed to later steps (recorded in the outcome)
 }
 
 // Notifier sends the tenant's mails: the welcome after activation, the
@@ -266,7 +267,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: the step runs again after redelivery
 	}
-	outcome.Tries, outcome.Resources = tries, res.Resources
+	outcome.Tries, outcome.Resources, outcome.Outputs = tries, res.Resources, res.Outputs
 	switch {
 	case err != nil:
 		outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
