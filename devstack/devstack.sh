@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# devstack.sh — the real PostgreSQL, Kafka, Keycloak, SMTP and DNS servers that tenantflow drives,
+# devstack.sh — the real PostgreSQL, Kafka, Keycloak, SMTP, DNS and S3 servers that tenantflow drives,
 # run as plain processes (no container engine needed).
 #
 #   devstack.sh up      install what is missing, start what is not running, wait until each answers
@@ -23,6 +23,8 @@ KEYCLOAK_MGMT_PORT=${DEVSTACK_KEYCLOAK_MGMT_PORT:-18081}
 KEYCLOAK_VERSION=${DEVSTACK_KEYCLOAK_VERSION:-26.4.7}
 SMTP_PORT=${DEVSTACK_SMTP_PORT:-11025}
 DNS_PORT=${DEVSTACK_DNS_PORT:-15353}
+S3_PORT=${DEVSTACK_S3_PORT:-17070}
+VERSITYGW_VERSION=${DEVSTACK_VERSITYGW_VERSION:-v1.8.0}
 # Kafka's version is pinned in devstack/kafka/pom.xml.
 
 # How long `up` waits for each component to answer before giving up.
@@ -121,6 +123,9 @@ load_secrets() {
   # Settings added after a folder was created are generated on the next run.
   if ! grep -q '^JWT_SECRET=' "$f"; then
     printf 'JWT_SECRET=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
+  fi
+  if ! grep -q '^S3_SECRET_KEY=' "$f"; then
+    printf 'S3_ACCESS_KEY=tenantflow\nS3_SECRET_KEY=%s\n' "$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
   if ! grep -q '^SEAL_KEY=' "$f"; then
     printf 'SEAL_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
@@ -386,6 +391,34 @@ dns_down() { stop_pid dns "$DNS_DIR/named.pid.devstack"; }
 
 dns_tsig_secret() { sed -n 's/.*secret "\(.*\)";/\1/p' "$DNS_DIR/tsig.key" 2>/dev/null; }
 
+# --- S3 -----------------------------------------------------------------------
+# versitygw (Versity's S3 gateway) with its POSIX back end: buckets are
+# directories under .devstack/s3/data. Built once from the Go module proxy.
+
+S3_DIR=$STATE/s3
+s3_answers() { curl -s -o /dev/null --max-time 3 "http://127.0.0.1:$S3_PORT/"; }
+
+s3_up() {
+  ensure_cmd curl curl
+  mkdir -p "$S3_DIR/data" "$STATE/bin"
+  local log=$S3_DIR/s3.log pidfile=$S3_DIR/s3.pid bin=$STATE/bin/versitygw
+  if alive "$pidfile" && s3_answers; then say "s3 already up on 127.0.0.1:$S3_PORT"; return; fi
+  stop_pid s3 "$pidfile"
+  if [ ! -x "$bin" ]; then
+    command -v go >/dev/null 2>&1 || die "go is needed to build versitygw"
+    say "building versitygw $VERSITYGW_VERSION from the Go module proxy"
+    GOBIN=$STATE/bin go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" >"$S3_DIR/build.log" 2>&1 ||
+      { tail -20 "$S3_DIR/build.log" >&2; die "could not build versitygw"; }
+  fi
+  say "starting s3 (versitygw, POSIX back end) on 127.0.0.1:$S3_PORT"
+  ROOT_ACCESS_KEY_ID=$S3_ACCESS_KEY ROOT_SECRET_ACCESS_KEY=$S3_SECRET_KEY \
+    start_bg "$pidfile" "$log" "$bin" --port "127.0.0.1:$S3_PORT" posix "$S3_DIR/data"
+  wait_until s3 60 "$log" "$pidfile" s3_answers
+  say "s3 answers"
+}
+
+s3_down() { stop_pid s3 "$S3_DIR/s3.pid"; }
+
 # --- commands -----------------------------------------------------------------
 
 cmd_env() {
@@ -399,6 +432,10 @@ export TENANTFLOW_JWT_SECRET='$JWT_SECRET'
 export TENANTFLOW_SEAL_KEY='$SEAL_KEY'
 export TENANTFLOW_SMTP_ADDR='127.0.0.1:$SMTP_PORT'
 export TENANTFLOW_DEVSTACK_MAILDIR='$MAILDIR'
+export TENANTFLOW_STORAGE='s3'
+export TENANTFLOW_S3_ENDPOINT='127.0.0.1:$S3_PORT'
+export TENANTFLOW_S3_ACCESS_KEY='$S3_ACCESS_KEY'
+export TENANTFLOW_S3_SECRET_KEY='$S3_SECRET_KEY'
 export TENANTFLOW_DNS_SERVER='127.0.0.1:$DNS_PORT'
 export TENANTFLOW_DNS_ZONE='$DNS_ZONE'
 export TENANTFLOW_DNS_TSIG_NAME='tenantflow'
@@ -423,6 +460,8 @@ cmd_status() {
   else status_line smtp down "127.0.0.1:$SMTP_PORT"; rc=1; fi
   if dns_answers 2>/dev/null; then status_line dns answering "127.0.0.1:$DNS_PORT"
   else status_line dns down "127.0.0.1:$DNS_PORT"; rc=1; fi
+  if s3_answers 2>/dev/null; then status_line s3 answering "127.0.0.1:$S3_PORT"
+  else status_line s3 down "127.0.0.1:$S3_PORT"; rc=1; fi
   return $rc
 }
 
@@ -437,12 +476,13 @@ main() {
       keycloak_up
       smtp_up
       dns_up
+      s3_up
       # The console's browser test drives Debian's headless Chromium.
       ensure_cmd chromium chromium
       ensure_cmd chromedriver chromium-driver
       say "all up in $((SECONDS - t0))s; connection settings: $0 env"
       ;;
-    down) dns_down; smtp_down; keycloak_down; kafka_down; pg_down; say "all down" ;;
+    down) s3_down; dns_down; smtp_down; keycloak_down; kafka_down; pg_down; say "all down" ;;
     status) cmd_status ;;
     env) cmd_env ;;
     *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
