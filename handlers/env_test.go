@@ -36,6 +36,8 @@ type flow struct {
 	admin    *keycloak.Admin
 	identity *handlers.Identity
 	dead     *handlers.DeadLetters
+	s3       handlers.S3
+	dns      handlers.DNS
 
 	publisher message.Publisher // the relay's, without test decorations
 	topic     string
@@ -114,6 +116,8 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 			domain.StepIdentity:  identity.RealmStep(),
 			domain.StepAdminUser: identity.AdminUserStep(),
 			domain.StepDatabase:  handlers.Database{Pool: pool},
+			domain.StepStorage:   devS3(t),
+			domain.StepDNS:       devDNS(t),
 		},
 		Notifier:    handlers.MailNotifier{Mailer: mailer, Links: handlers.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}},
 		Retry:       handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
@@ -146,7 +150,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		<-done
 		_ = publisher.Close()
 	})
-	return &flow{dead: cfg.DeadLetters, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
+	return &flow{s3: devS3(t), dns: devDNS(t), dead: cfg.DeadLetters, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
 		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}
 }
 
@@ -162,7 +166,7 @@ func (f *flow) provision(t *testing.T, prefix string) *domain.Tenant {
 	key := uniqueKey(prefix)
 	email := key + "@example.com"
 	tn, evs, err := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "Tenant " + key,
-		Contact: domain.Contact{Email: email, FirstName: "Ada", LastName: "Lovelace"}, Domains: []string{key + ".example.com"}})
+		Contact: domain.Contact{Email: email, FirstName: "Ada", LastName: "Lovelace"}, Domains: []string{key + "." + f.dns.Zone}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +195,8 @@ func (f *flow) cleanup(tn *domain.Tenant) {
 	ctx := context.Background()
 	_ = f.identity.RealmStep().Undo(ctx, tn)
 	_ = handlers.Database{Pool: f.pool}.Undo(ctx, tn)
+	_ = f.s3.Undo(ctx, tn)
+	_ = f.dns.Undo(ctx, tn)
 }
 
 // waitFor polls the tenant's fold until cond holds.

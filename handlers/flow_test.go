@@ -8,6 +8,7 @@ import (
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
+	"github.com/miekg/dns"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
@@ -41,7 +42,7 @@ func TestProvisioningEndsActive(t *testing.T) {
 	}
 	c := clients[0]
 	if (*c.Attributes)["pkce.code.challenge.method"] != "S256" || !*c.PublicClient || !*c.StandardFlowEnabled ||
-		len(*c.RedirectURIs) != 1 || (*c.RedirectURIs)[0] != "https://"+tn.Key()+".example.com/*" {
+		len(*c.RedirectURIs) != 1 || (*c.RedirectURIs)[0] != "https://"+tn.Key()+"."+f.dns.Zone+"/*" {
 		t.Fatalf("client %+v", c)
 	}
 	users, err := kc.GetUsers(ctx, token, realm, gocloak.GetUsersParams{Username: gocloak.StringP(tn.Contact().Email), Exact: gocloak.BoolP(true)})
@@ -65,7 +66,13 @@ func TestProvisioningEndsActive(t *testing.T) {
 	if n := mailtest.Count(t, tn.Contact().Email); n != 2 {
 		t.Fatalf("%d mails to the admin, want the welcome and Keycloak's set-password mail", n)
 	}
-	if len(tn.Resources()) != 5 {
+	if ok, err := f.s3.Client.BucketExists(ctx, handlers.BucketName(tn)); !ok || err != nil {
+		t.Fatalf("bucket %s: %v", handlers.BucketName(tn), err)
+	}
+	if got := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); len(got) != 1 || got[0] != "lb.tenants.test." {
+		t.Fatalf("DNS answers %v for %s", got, tn.Domains()[0])
+	}
+	if len(tn.Resources()) != 7 {
 		t.Fatalf("resources %v", tn.Resources())
 	}
 }
@@ -124,6 +131,11 @@ func TestFailureAtEachStepCleansUp(t *testing.T) {
 			}
 			if failed, reason, _ := tn.FailedStep(); failed != step || reason == "" {
 				t.Fatalf("failed step %q (%s), want %s", failed, reason, step)
+			}
+			bucket, _ := f.s3.Client.BucketExists(context.Background(), handlers.BucketName(tn))
+			cname := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME)
+			if bucket || len(cname) > 0 {
+				t.Fatalf("left behind: bucket %v, CNAME %v", bucket, cname)
 			}
 			if f.realmExists(t, tn) || f.schemaExists(t, tn) || len(tn.Resources()) != 0 || len(tn.Orphans()) != 0 {
 				t.Fatalf("left behind: realm %v, schema %v, resources %v, orphans %v", f.realmExists(t, tn), f.schemaExists(t, tn), tn.Resources(), tn.Orphans())
@@ -260,6 +272,12 @@ func TestDeprovision(t *testing.T) {
 	tn = f.waitFor(t, tn.ID(), "INACTIVE", 90*time.Second, func(tn *domain.Tenant) bool { return tn.Status() == domain.StatusInactive })
 	if f.realmExists(t, tn) || f.schemaExists(t, tn) || len(tn.Resources()) != 0 {
 		t.Fatalf("left behind after deprovisioning: %v", tn.Resources())
+	}
+	if ok, _ := f.s3.Client.BucketExists(context.Background(), handlers.BucketName(tn)); ok {
+		t.Fatal("bucket left after deprovisioning")
+	}
+	if got := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); len(got) != 0 {
+		t.Fatalf("DNS still answers %v after deprovisioning", got)
 	}
 }
 

@@ -10,11 +10,15 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
@@ -202,6 +206,9 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
 	}
+	if err := backEnds(c, cfg, logger); err != nil {
+		return nil, err
+	}
 	links := handlers.Links{KeycloakURL: cfg.KeycloakURL, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
 	switch {
 	case cfg.Notifier == "novu":
@@ -215,9 +222,39 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	default:
 		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: the notify step is skipped")
 	}
-	logger.Info("step handlers configured", "storage", "skipped (not configured)", "infrastructure", "skipped (not configured)",
-		"deploy", "skipped (not configured)", "dns", "skipped (not configured)")
+	var configured []string
+	for _, s := range domain.Steps {
+		if c.Actions[s] != nil {
+			configured = append(configured, s)
+		}
+	}
+	logger.Info("step handlers configured", "steps_with_back_ends", configured)
 	return c, nil
+}
+
+// backEnds adds the storage and DNS steps' back ends the configuration names.
+func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger) error {
+	switch cfg.Storage {
+	case "local":
+		dir := cfg.StorageDir
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), "tenantflow-storage")
+		}
+		c.Actions[domain.StepStorage] = handlers.LocalStorage{Root: dir}
+		logger.Info("storage step: local directories (embedded default)", "root", dir)
+	case "s3":
+		client, err := minio.New(cfg.S3Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.S3AccessKey, cfg.S3SecretKey, ""),
+			Secure: cfg.S3TLS, Region: cfg.S3Region})
+		if err != nil {
+			return fmt.Errorf("s3 client: %w", err)
+		}
+		c.Actions[domain.StepStorage] = handlers.S3{Client: client, Region: cfg.S3Region}
+	}
+	if cfg.DNSServer != "" {
+		c.Actions[domain.StepDNS] = handlers.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,
+			TSIGSecret: cfg.DNSTSIGSecret, Target: cfg.DNSTarget}
+	}
+	return nil
 }
 
 // purgeIdempotency deletes expired Idempotency-Key records every hour.

@@ -93,6 +93,25 @@ type Config struct {
 	StepMaxTriesByStep map[string]int `env:"TENANTFLOW_STEP_MAX_TRIES_BY_STEP" envKeyValSeparator:"="`
 	StepRetryBase      time.Duration  `env:"TENANTFLOW_STEP_RETRY_BASE" envDefault:"500ms"`
 	StepRetryMax       time.Duration  `env:"TENANTFLOW_STEP_RETRY_MAX" envDefault:"30s"`
+	// Storage is the storage step's back end: local (a directory per tenant
+	// under StorageDir, the embedded default), s3, or none (skipped).
+	Storage     string `env:"TENANTFLOW_STORAGE" envDefault:"local"`
+	StorageDir  string `env:"TENANTFLOW_STORAGE_DIR"`
+	S3Endpoint  string `env:"TENANTFLOW_S3_ENDPOINT"`
+	S3AccessKey string `env:"TENANTFLOW_S3_ACCESS_KEY"`
+	S3SecretKey string `env:"TENANTFLOW_S3_SECRET_KEY"`
+	S3Region    string `env:"TENANTFLOW_S3_REGION" envDefault:"us-east-1"`
+	S3TLS       bool   `env:"TENANTFLOW_S3_TLS" envDefault:"true"`
+
+	// DNS: RFC 2136 updates to DNSServer for DNSZone, signed with the TSIG
+	// key DNSTSIGName/DNSTSIGSecret (hmac-sha256). Empty server: skipped.
+	DNSServer     string `env:"TENANTFLOW_DNS_SERVER"`
+	DNSZone       string `env:"TENANTFLOW_DNS_ZONE"`
+	DNSTSIGName   string `env:"TENANTFLOW_DNS_TSIG_NAME"`
+	DNSTSIGSecret string `env:"TENANTFLOW_DNS_TSIG_SECRET"`
+	// DNSTarget is the CNAME target when the infrastructure reports no load_balancer.
+	DNSTarget string `env:"TENANTFLOW_DNS_TARGET"`
+
 	// Faults makes named steps fail on purpose, to rehearse compensation:
 	// "database=permanent,idp=transient:2". Refused in production.
 	Faults string `env:"TENANTFLOW_FAULTS"`
@@ -253,6 +272,23 @@ func (c Config) Validate() error {
 	}
 	if c.StepRetryBase <= 0 || c.StepRetryMax < c.StepRetryBase {
 		bad("TENANTFLOW_STEP_RETRY_BASE", "must be positive and at most TENANTFLOW_STEP_RETRY_MAX")
+	}
+	switch c.Storage {
+	case "none", "local":
+	case "s3":
+		if c.S3Endpoint == "" || c.S3AccessKey == "" || c.S3SecretKey == "" {
+			bad("TENANTFLOW_S3_ENDPOINT", "TENANTFLOW_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY are required with TENANTFLOW_STORAGE=s3")
+		}
+	default:
+		bad("TENANTFLOW_STORAGE", "%q is not local, s3 or none", c.Storage)
+	}
+	if c.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
+			bad("TENANTFLOW_DNS_SERVER", "%q is not host:port", c.DNSServer)
+		}
+		if c.DNSZone == "" || c.DNSTSIGName == "" || c.DNSTSIGSecret == "" {
+			bad("TENANTFLOW_DNS_ZONE", "TENANTFLOW_DNS_ZONE, _TSIG_NAME and _TSIG_SECRET are required with TENANTFLOW_DNS_SERVER")
+		}
 	}
 	if c.SealKey != "" && len(c.SealKey) < 32 {
 		bad("TENANTFLOW_SEAL_KEY", "must be at least 32 bytes (the value is not shown)")

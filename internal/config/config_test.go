@@ -77,6 +77,9 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"novu without key", map[string]string{"TENANTFLOW_NOTIFIER": "novu"}, []string{"TENANTFLOW_NOVU_API_KEY"}},
 		{"unknown notifier", map[string]string{"TENANTFLOW_NOTIFIER": "pigeon"}, []string{"TENANTFLOW_NOTIFIER"}},
 		{"short seal key", map[string]string{"TENANTFLOW_SEAL_KEY": "short"}, []string{"TENANTFLOW_SEAL_KEY"}},
+		{"s3 without keys", map[string]string{"TENANTFLOW_STORAGE": "s3"}, []string{"TENANTFLOW_S3_ENDPOINT"}},
+		{"unknown storage", map[string]string{"TENANTFLOW_STORAGE": "tape"}, []string{"TENANTFLOW_STORAGE"}},
+		{"dns without key", map[string]string{"TENANTFLOW_DNS_SERVER": "127.0.0.1:53"}, []string{"TENANTFLOW_DNS_ZONE"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
 		{"all at once", map[string]string{
 			"TENANTFLOW_HTTP_ADDR":        "x",
@@ -109,7 +112,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 39 {
+	if len(names) != 51 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
