@@ -45,10 +45,13 @@ func (s S3) owner(ctx context.Context, t *domain.Tenant) (exists, ours bool, err
 			return true, id == t.ID(), nil
 		}
 	}
-	for obj := range s.Client.ListObjects(ctx, b, minio.ListObjectsOptions{MaxKeys: 1}) {
-		if obj.Err != nil {
-			return true, false, s3Classify("list "+b, obj.Err)
-		}
+	listCtx, stop := context.WithCancel(ctx) // stops the lister after the first answer
+	defer stop()
+	obj, any := <-s.Client.ListObjects(listCtx, b, minio.ListObjectsOptions{MaxKeys: 1})
+	switch {
+	case any && obj.Err != nil:
+		return true, false, s3Classify("list "+b, obj.Err)
+	case any:
 		return true, false, nil // untagged with objects: not ours
 	}
 	return true, true, nil // untagged and empty: ours, interrupted before tagging
@@ -104,8 +107,12 @@ func (s S3) Undo(ctx context.Context, t *domain.Tenant) error {
 			}
 		}
 	}()
+	var failed error
 	for rerr := range s.Client.RemoveObjects(ctx, b, objects, minio.RemoveObjectsOptions{}) {
-		return s3Classify("empty bucket "+b, rerr.Err)
+		failed = errors.Join(failed, rerr.Err)
+	}
+	if failed != nil {
+		return s3Classify("empty bucket "+b, failed)
 	}
 	if err := s.Client.RemoveBucket(ctx, b); err != nil && minio.ToErrorResponse(err).Code != "NoSuchBucket" {
 		return s3Classify("delete bucket "+b, err)
