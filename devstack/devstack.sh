@@ -25,6 +25,7 @@ SMTP_PORT=${DEVSTACK_SMTP_PORT:-11025}
 DNS_PORT=${DEVSTACK_DNS_PORT:-15353}
 S3_PORT=${DEVSTACK_S3_PORT:-17070}
 VERSITYGW_VERSION=${DEVSTACK_VERSITYGW_VERSION:-v1.8.0}
+OPENTOFU_VERSION=${DEVSTACK_OPENTOFU_VERSION:-v1.12.6}
 # Kafka's version is pinned in devstack/kafka/pom.xml.
 
 # How long `up` waits for each component to answer before giving up.
@@ -419,6 +420,25 @@ s3_up() {
 
 s3_down() { stop_pid s3 "$S3_DIR/s3.pid"; }
 
+# --- OpenTofu -----------------------------------------------------------------
+# Built once from the Go module proxy (its go.mod has replace directives, so
+# `go install pkg@version` is refused: the module is downloaded and built in
+# place). The infrastructure step runs it on infra/modules/<tier>.
+
+tofu_up() {
+  local bin=$STATE/bin/tofu
+  if [ -x "$bin" ]; then say "opentofu present ($bin)"; return; fi
+  command -v go >/dev/null 2>&1 || die "go is needed to build OpenTofu"
+  mkdir -p "$STATE/bin"
+  say "building OpenTofu $OPENTOFU_VERSION from the Go module proxy (the first time takes minutes)"
+  local dir
+  dir=$(go mod download -json "github.com/opentofu/opentofu@$OPENTOFU_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$dir" ] || die "could not download github.com/opentofu/opentofu@$OPENTOFU_VERSION"
+  (cd "$dir" && go build -o "$bin" ./cmd/tofu) >"$STATE/tofu-build.log" 2>&1 ||
+    { tail -20 "$STATE/tofu-build.log" >&2; die "could not build OpenTofu"; }
+  say "opentofu built"
+}
+
 # --- commands -----------------------------------------------------------------
 
 cmd_env() {
@@ -438,6 +458,8 @@ export TENANTFLOW_S3_ACCESS_KEY='$S3_ACCESS_KEY'
 export TENANTFLOW_S3_SECRET_KEY='$S3_SECRET_KEY'
 export TENANTFLOW_S3_TLS='false'
 export TENANTFLOW_DNS_TARGET='lb.$DNS_ZONE'
+export TENANTFLOW_INFRA_BINARY='$STATE/bin/tofu'
+export TENANTFLOW_INFRA_MODULES='silo=$ROOT/infra/modules/silo,bridge=$ROOT/infra/modules/bridge'
 export TENANTFLOW_DNS_SERVER='127.0.0.1:$DNS_PORT'
 export TENANTFLOW_DNS_ZONE='$DNS_ZONE'
 export TENANTFLOW_DNS_TSIG_NAME='tenantflow'
@@ -479,6 +501,7 @@ main() {
       smtp_up
       dns_up
       s3_up
+      tofu_up
       # The console's browser test drives Debian's headless Chromium.
       ensure_cmd chromium chromium
       ensure_cmd chromedriver chromium-driver

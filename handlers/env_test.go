@@ -38,6 +38,8 @@ type flow struct {
 	dead     *handlers.DeadLetters
 	s3       handlers.S3
 	dns      handlers.DNS
+	infra    handlers.Infrastructure
+	tier     string // plan tier of provisioned tenants: silo runs OpenTofu
 
 	publisher message.Publisher // the relay's, without test decorations
 	topic     string
@@ -113,11 +115,12 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	cfg := handlers.Config{
 		Brokers: brokers, Topic: topic, GroupPrefix: "test-" + uuid.NewString()[:8], Store: store,
 		Actions: map[string]handlers.Action{
-			domain.StepIdentity:  identity.RealmStep(),
-			domain.StepAdminUser: identity.AdminUserStep(),
-			domain.StepDatabase:  handlers.Database{Pool: pool},
-			domain.StepStorage:   devS3(t),
-			domain.StepDNS:       devDNS(t),
+			domain.StepIdentity:       identity.RealmStep(),
+			domain.StepAdminUser:      identity.AdminUserStep(),
+			domain.StepDatabase:       handlers.Database{Pool: pool},
+			domain.StepStorage:        devS3(t),
+			domain.StepDNS:            devDNS(t),
+			domain.StepInfrastructure: devInfra(t),
 		},
 		Notifier:    handlers.MailNotifier{Mailer: mailer, Links: handlers.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}},
 		Retry:       handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
@@ -150,7 +153,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		<-done
 		_ = publisher.Close()
 	})
-	return &flow{s3: devS3(t), dns: devDNS(t), dead: cfg.DeadLetters, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
+	return &flow{infra: cfg.Actions[domain.StepInfrastructure].(handlers.Infrastructure), tier: "silo", s3: devS3(t), dns: devDNS(t), dead: cfg.DeadLetters, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
 		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}
 }
 
@@ -180,7 +183,7 @@ func (f *flow) provision(t *testing.T, prefix string) *domain.Tenant {
 func (f *flow) request(t *testing.T, id string) *domain.Tenant {
 	t.Helper()
 	sub := domain.Subscription{ID: "sub", SubscriberID: "cust", PlanID: "basic", StartDate: time.Now(),
-		Plan: domain.Plan{ID: "basic", Name: "Basic", Tier: "pooled"}}
+		Plan: domain.Plan{ID: "basic", Name: "Basic", Tier: f.tier}}
 	tn, err := f.tenants.Update(context.Background(), id, eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
 		return t.RequestProvisioning(sub)
 	})
@@ -197,6 +200,9 @@ func (f *flow) cleanup(tn *domain.Tenant) {
 	_ = handlers.Database{Pool: f.pool}.Undo(ctx, tn)
 	_ = f.s3.Undo(ctx, tn)
 	_ = f.dns.Undo(ctx, tn)
+	if fresh, err := f.tenants.Get(ctx, tn.ID()); err == nil {
+		_ = f.infra.Undo(ctx, fresh) // needs the subscription's tier
+	}
 }
 
 // waitFor polls the tenant's fold until cond holds.

@@ -2,6 +2,8 @@ package handlers_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,10 +71,15 @@ func TestProvisioningEndsActive(t *testing.T) {
 	if ok, err := f.s3.Client.BucketExists(ctx, handlers.BucketName(tn)); !ok || err != nil {
 		t.Fatalf("bucket %s: %v", handlers.BucketName(tn), err)
 	}
-	if got := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); len(got) != 1 || got[0] != "lb.tenants.test." {
-		t.Fatalf("DNS answers %v for %s", got, tn.Domains()[0])
+	// DNS points at the load balancer the OpenTofu module reported.
+	lb := tn.Outputs(domain.StepInfrastructure)["load_balancer"]
+	if got := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); lb == "" || len(got) != 1 || got[0] != lb+"." {
+		t.Fatalf("DNS answers %v for %s, infrastructure output %q", got, tn.Domains()[0], lb)
 	}
-	if len(tn.Resources()) != 7 {
+	if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID(), "terraform.tfstate")); err != nil {
+		t.Fatalf("no OpenTofu state: %v", err)
+	}
+	if len(tn.Resources()) != 8 {
 		t.Fatalf("resources %v", tn.Resources())
 	}
 }
@@ -134,6 +141,9 @@ func TestFailureAtEachStepCleansUp(t *testing.T) {
 			}
 			bucket, _ := f.s3.Client.BucketExists(context.Background(), handlers.BucketName(tn))
 			cname := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME)
+			if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) {
+				t.Fatalf("OpenTofu state left after rollback: %v", err)
+			}
 			if bucket || len(cname) > 0 {
 				t.Fatalf("left behind: bucket %v, CNAME %v", bucket, cname)
 			}
@@ -276,6 +286,9 @@ func TestDeprovision(t *testing.T) {
 	if ok, _ := f.s3.Client.BucketExists(context.Background(), handlers.BucketName(tn)); ok {
 		t.Fatal("bucket left after deprovisioning")
 	}
+	if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) {
+		t.Fatalf("OpenTofu state left after deprovisioning: %v", err)
+	}
 	if got := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); len(got) != 0 {
 		t.Fatalf("DNS still answers %v after deprovisioning", got)
 	}
@@ -285,6 +298,7 @@ func TestDeprovision(t *testing.T) {
 // tenant's admin.
 func TestManyTenantsConcurrently(t *testing.T) {
 	f := newFlow(t)
+	f.tier = "pooled" // shared infrastructure: 50 OpenTofu runs would only measure OpenTofu
 	const n = 50
 	ids := make([]string, n)
 	for i := range ids {

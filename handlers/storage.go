@@ -47,11 +47,11 @@ func (s S3) owner(ctx context.Context, t *domain.Tenant) (exists, ours bool, err
 	}
 	listCtx, stop := context.WithCancel(ctx) // stops the lister after the first answer
 	defer stop()
-	obj, any := <-s.Client.ListObjects(listCtx, b, minio.ListObjectsOptions{MaxKeys: 1})
+	obj, found := <-s.Client.ListObjects(listCtx, b, minio.ListObjectsOptions{MaxKeys: 1})
 	switch {
-	case any && obj.Err != nil:
+	case found && obj.Err != nil:
 		return true, false, s3Classify("list "+b, obj.Err)
-	case any:
+	case found:
 		return true, false, nil // untagged with objects: not ours
 	}
 	return true, true, nil // untagged and empty: ours, interrupted before tagging

@@ -250,6 +250,15 @@ func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger) error 
 		}
 		c.Actions[domain.StepStorage] = handlers.S3{Client: client, Region: cfg.S3Region}
 	}
+	if cfg.InfraBinary != "" && len(cfg.InfraModules) > 0 {
+		dir := cfg.InfraStateDir
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), "tenantflow-infra")
+			logger.Warn("TENANTFLOW_INFRA_STATE_DIR is not set: tenant infrastructure state lives under the temporary directory", "dir", dir)
+		}
+		c.Actions[domain.StepInfrastructure] = handlers.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
+			StateDir: dir, Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout}
+	}
 	if cfg.DNSServer != "" {
 		c.Actions[domain.StepDNS] = handlers.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,
 			TSIGSecret: cfg.DNSTSIGSecret, Target: cfg.DNSTarget}

@@ -103,6 +103,16 @@ type Config struct {
 	S3Region    string `env:"TENANTFLOW_S3_REGION" envDefault:"us-east-1"`
 	S3TLS       bool   `env:"TENANTFLOW_S3_TLS" envDefault:"true"`
 
+	// Infrastructure: InfraBinary (tofu or terraform) runs the module of the
+	// tenant's plan tier (InfraModules: "silo=/path,bridge=/path"; a tier
+	// without a module is skipped) with per-tenant state under InfraStateDir.
+	// Empty binary or modules: the step is skipped.
+	InfraBinary   string            `env:"TENANTFLOW_INFRA_BINARY"`
+	InfraModules  map[string]string `env:"TENANTFLOW_INFRA_MODULES" envKeyValSeparator:"="`
+	InfraStateDir string            `env:"TENANTFLOW_INFRA_STATE_DIR"`
+	InfraRegion   string            `env:"TENANTFLOW_INFRA_REGION" envDefault:"local"`
+	InfraTimeout  time.Duration     `env:"TENANTFLOW_INFRA_TIMEOUT" envDefault:"10m"`
+
 	// DNS: RFC 2136 updates to DNSServer for DNSZone, signed with the TSIG
 	// key DNSTSIGName/DNSTSIGSecret (hmac-sha256). Empty server: skipped.
 	DNSServer     string `env:"TENANTFLOW_DNS_SERVER"`
@@ -281,6 +291,14 @@ func (c Config) Validate() error {
 		}
 	default:
 		bad("TENANTFLOW_STORAGE", "%q is not local, s3 or none", c.Storage)
+	}
+	for tier := range c.InfraModules {
+		if tier != "silo" && tier != "bridge" && tier != "pooled" {
+			bad("TENANTFLOW_INFRA_MODULES", "%q is not a plan tier (silo, bridge, pooled)", tier)
+		}
+	}
+	if c.InfraTimeout < time.Second {
+		bad("TENANTFLOW_INFRA_TIMEOUT", "must be at least 1s, got %s", c.InfraTimeout)
 	}
 	if c.DNSServer != "" {
 		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {

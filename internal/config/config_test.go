@@ -80,6 +80,7 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"s3 without keys", map[string]string{"TENANTFLOW_STORAGE": "s3"}, []string{"TENANTFLOW_S3_ENDPOINT"}},
 		{"unknown storage", map[string]string{"TENANTFLOW_STORAGE": "tape"}, []string{"TENANTFLOW_STORAGE"}},
 		{"dns without key", map[string]string{"TENANTFLOW_DNS_SERVER": "127.0.0.1:53"}, []string{"TENANTFLOW_DNS_ZONE"}},
+		{"infra module for an unknown tier", map[string]string{"TENANTFLOW_INFRA_MODULES": "gold=/x"}, []string{"TENANTFLOW_INFRA_MODULES", "gold"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
 		{"all at once", map[string]string{
 			"TENANTFLOW_HTTP_ADDR":        "x",
@@ -112,7 +113,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 51 {
+	if len(names) != 56 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {

@@ -1,0 +1,32 @@
+# The bridge tier's infrastructure: its own entry point on a shared network. This reference module
+# uses only Terraform/OpenTofu built-in resources (terraform_data), so it
+# runs without downloading a provider; a real deployment points
+# TENANTFLOW_INFRA_MODULES at modules with real providers.
+
+variable "tenant_id" { type = string }
+variable "tenant_key" { type = string }
+variable "tier" { type = string }
+variable "region" { type = string }
+
+resource "terraform_data" "network" {
+  input = {
+    name   = "net-shared-${var.region}"
+    region = var.region
+  }
+}
+
+resource "terraform_data" "load_balancer" {
+  input = {
+    name    = "lb-${var.tenant_key}"
+    network = terraform_data.network.output.name
+  }
+}
+
+output "load_balancer" {
+  description = "DNS name of the tenant's entry point; the dns step points the tenant's domains at it."
+  value       = "${terraform_data.load_balancer.output.name}.tenants.test"
+}
+
+output "network" {
+  value = terraform_data.network.output.name
+}
