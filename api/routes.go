@@ -42,6 +42,9 @@ type Deps struct {
 	Idempotency  IdempotencyStore
 	LeadRate     int           // sign-ups per minute per client address
 	LeadTokenTTL time.Duration // lifetime of a verified lead's token
+	// DeploySigningKey derives the secrets deployment reports are signed
+	// with (the application plane's agent); nil: reports answer 503.
+	DeploySigningKey []byte
 	Logger       *slog.Logger
 }
 
@@ -66,6 +69,7 @@ func (rt *Router) Mount(d Deps) {
 	get("/stats/provisioning", rt.require(auth.ViewTenant, t.stats))
 	get("/stats/projections", rt.require(auth.ViewTenant, t.lags))
 	post("/tenants/{id}/provision", rt.require(auth.ProvisionTenant, rt.idempotent(t.provision)))
+	post("/tenants/{id}/deployment", t.deploymentReport(d.DeploySigningKey))
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)

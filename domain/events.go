@@ -166,6 +166,10 @@ func Decode(eventType string, data []byte) (Event, error) {
 		e = &ProvisioningRolledBack{}
 	case TypeProvisioningCancelRequested:
 		e = &ProvisioningCancelRequested{}
+	case TypeDeploymentRequested:
+		e = &DeploymentRequested{}
+	case TypeDeploymentUndoRequested:
+		e = &DeploymentUndoRequested{}
 	default:
 		if _, _, ok := outcomeType(eventType); !ok {
 			return nil, fmt.Errorf("%w: unknown event type %q", ErrUndecodable, eventType)
@@ -209,6 +213,10 @@ func deref(e Event) Event {
 	case *ProvisioningRolledBack:
 		return *v
 	case *ProvisioningCancelRequested:
+		return *v
+	case *DeploymentRequested:
+		return *v
+	case *DeploymentUndoRequested:
 		return *v
 	}
 	return e

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 )
 
 func provisioning(t *testing.T) *Tenant {
@@ -166,5 +167,31 @@ func TestUpcastProvisioningFailed(t *testing.T) {
 	}
 	if SchemaVersion(TypeProvisioningFailed) != 2 || SchemaVersion(TypeTenantCreated) != 1 {
 		t.Fatal("schema versions")
+	}
+}
+
+func TestDeploymentIsAwaited(t *testing.T) {
+	tn := provisioning(t)
+	completeSteps(t, tn, StepDeploy)
+	if _, err := tn.ReportDeployment(1, StepOutcome{Outcome: OutcomeCompleted}); !errors.Is(err, ErrNoDeploymentPending) {
+		t.Fatalf("a report before the request: %v", err)
+	}
+	if _, err := tn.RequestDeployment(DeploymentRequested{Deadline: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RequestDeployment(DeploymentRequested{}); !errors.Is(err, ErrNotYourTurn) {
+		t.Fatalf("a second request: %v", err)
+	}
+	if _, err := tn.ReportDeployment(2, StepOutcome{Outcome: OutcomeCompleted}); !errors.Is(err, ErrNoDeploymentPending) {
+		t.Fatalf("a report for another attempt: %v", err)
+	}
+	if _, err := tn.ReportDeployment(1, StepOutcome{Outcome: OutcomeCompleted, Outputs: map[string]string{"endpoint": "https://x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.ReportDeployment(1, StepOutcome{Outcome: OutcomeCompleted}); !errors.Is(err, ErrNoDeploymentPending) {
+		t.Fatalf("a replayed report: %v", err)
+	}
+	if next, _ := tn.NextStep(); next != StepDNS {
+		t.Fatalf("next %s", next)
 	}
 }

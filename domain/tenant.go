@@ -47,6 +47,7 @@ type Tenant struct {
 	rollingBack     bool
 	cancelRequested bool
 	orphans         []Resource
+	deployment      *DeploymentRequested
 }
 
 // NewTenant validates the input and returns the tenant with its first event,
@@ -107,6 +108,11 @@ func (t *Tenant) apply(e Event) error {
 		t.rollingBack, t.lastFailure = true, e.FailedStep+": "+e.Error
 	case ProvisioningCancelRequested:
 		t.cancelRequested = true
+	case DeploymentRequested:
+		d := e
+		t.deployment = &d
+	case DeploymentUndoRequested:
+		// the undo's outcome follows in the same append
 	case ProvisioningRolledBack:
 		t.status, t.rollingBack = StatusProvisionFailed, false
 	case DeprovisioningRequested:

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
@@ -58,11 +57,11 @@ type Config struct {
 	// DeadLetters keeps what no handler could decode; nil: such a record is
 	// retried forever (it blocks its partition), so configure it.
 	DeadLetters *DeadLetters
-	Logger      *slog.Logger
+	// Deployment makes the deploy step ask the application plane and wait
+	// for its report; nil: the deploy step runs Actions[deploy] (or skips).
+	Deployment *Deployment
+	Logger     *slog.Logger
 }
-
-// idSpace derives outcome event ids: the same trigger always yields the same id.
-var idSpace = uuid.MustParse("6f0b8e8e-3d3b-4e59-9a43-7c1f3a0e2b51")
 
 // handler is one consumer group: it reacts to some event types of a tenant
 // and decides, from the tenant's log (never from the message alone), whether
@@ -97,6 +96,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		router.AddConsumerHandler(group, cfg.Topic, sub, e.consume(group, h))
+	}
+	if cfg.Deployment != nil {
+		go e.watchDeadlines(ctx)
 	}
 	return router.Run(ctx)
 }
@@ -246,6 +248,13 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 		outcome.Outcome, outcome.Error, outcome.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
 		return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 	}
+	if step == domain.StepDeploy && e.cfg.Deployment != nil {
+		if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
+			outcome.Outcome, outcome.Error, outcome.Tries, outcome.At = domain.OutcomeFailed, err.Error(), 1, time.Now().UTC()
+			return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
+		}
+		return e.requestDeployment(ctx, t, md)
+	}
 	var res Result
 	tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
 		if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
@@ -293,6 +302,12 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 // undo runs the step's undo and records compensated or compensation_failed.
 func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action Action, md eventstore.Metadata) error {
 	started := time.Now().UTC()
+	if step == domain.StepDeploy && e.cfg.Deployment != nil {
+		outcome := domain.StepOutcome{Tries: 1, StartedAt: started, At: started}
+		return e.record(ctx, t.ID(), md, fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step), func(t *domain.Tenant) ([]domain.Event, error) {
+			return t.UndoDeployment(outcome)
+		})
+	}
 	tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
 		if action == nil {
 			return nil // not configured: it made nothing
@@ -396,11 +411,7 @@ func (e *engine) record(ctx context.Context, tenantID string, md eventstore.Meta
 		if err != nil {
 			return err
 		}
-		ids := make([]string, len(events))
-		for i := range events {
-			ids[i] = uuid.NewSHA1(idSpace, fmt.Appendf(nil, "%s/%d", key, i)).String()
-		}
-		err = e.tenants.AppendAt(ctx, tenantID, t.Version()-int64(len(events)), md, events, ids)
+		err = e.tenants.AppendAt(ctx, tenantID, t.Version()-int64(len(events)), md, events, repo.IDs(key, len(events)))
 		var ce *eventstore.ConcurrencyError
 		if (errors.As(err, &ce) || errors.Is(err, eventstore.ErrEventConflict)) && try < 20 {
 			continue

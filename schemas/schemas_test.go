@@ -43,12 +43,22 @@ func emitted(t *testing.T) []domain.Event {
 	keep(tn.FinishUndo())
 	keep(tn.RequestProvisioning(sub))
 	for _, s := range domain.Steps[:len(domain.Steps)-1] {
+		if s == domain.StepDeploy { // the choreographed way: request, then the agent's report
+			keep(tn.RequestDeployment(domain.DeploymentRequested{Tier: "pooled", Domains: tn.Domains(), RequestedAt: now, Deadline: now, SealedSecret: "c2VhbGVk"}))
+			keep(tn.ReportDeployment(tn.Attempt(), domain.StepOutcome{Outcome: domain.OutcomeCompleted, Tries: 1, StartedAt: now, At: now,
+				Outputs: map[string]string{"endpoint": "https://app.acme.io"}}))
+			continue
+		}
 		keep(tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1, StartedAt: now, At: now,
 			Resources: []domain.Resource{{Step: s, Kind: "k", ID: "id"}}}))
 	}
 	keep(tn.Activate())
 	keep(tn.RequestDeprovisioning("bye"))
 	for s, ok := tn.NextUndo(); ok; s, ok = tn.NextUndo() {
+		if s == domain.StepDeploy {
+			keep(tn.UndoDeployment(domain.StepOutcome{StartedAt: now, At: now}))
+			continue
+		}
 		keep(tn.RecordUndo(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}))
 	}
 	keep(tn.FinishUndo())

@@ -94,6 +94,19 @@ func (r Repository[A]) append(ctx context.Context, id string, expected eventstor
 	return err
 }
 
+// idSpace derives deterministic event ids (UUID v5).
+var idSpace = uuid.MustParse("6f0b8e8e-3d3b-4e59-9a43-7c1f3a0e2b51")
+
+// IDs derives n event ids from key: whoever decides the same thing from the
+// same trigger derives the same ids, so only one of them can append it.
+func IDs(key string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = uuid.NewSHA1(idSpace, fmt.Appendf(nil, "%s/%d", key, i)).String()
+	}
+	return ids
+}
+
 // AppendAt appends events decided on the aggregate as loaded at version,
 // with the given event ids (handlers derive them from what triggered them,
 // so that a redelivered trigger can only re-append the same events, which

@@ -1,0 +1,106 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/deployauth"
+)
+
+// Deployment configures the choreographed deploy step: the handler records
+// tenant.deployment.requested (the agent's cue), the agent reports through
+// POST /tenants/{id}/deployment, and a report missing at Deadline fails the
+// step. Undo records tenant.deployment.undo_requested.
+type Deployment struct {
+	SigningKey []byte        // control plane only: derives each attempt's report secret
+	AgentKey   []byte        // 32 bytes, shared with the agent: seals that secret
+	Deadline   time.Duration // default 10 minutes
+	Pool       *pgxpool.Pool // where the deadline watcher looks for overdue requests
+	CheckEvery time.Duration // default 5 s
+}
+
+// DeployOutcomeKey is the id key of the deploy step's outcome for an
+// attempt: the API (a report) and the deadline watcher (no report) derive
+// the same id, so only one of them can record it.
+func DeployOutcomeKey(tenantID string, attempt int) string {
+	return fmt.Sprintf("%s/%d/%s/do", tenantID, attempt, domain.StepDeploy)
+}
+
+// requestDeployment is the deploy handler's turn: ask the application plane.
+func (e *engine) requestDeployment(ctx context.Context, t *domain.Tenant, md eventstore.Metadata) error {
+	d := e.cfg.Deployment
+	if _, made := t.DeploymentRequest(); made {
+		return nil // waiting for the report (or the deadline)
+	}
+	secret := deployauth.Secret(d.SigningKey, t.ID(), t.Attempt())
+	sealed, err := deployauth.Seal(d.AgentKey, secret)
+	if err != nil {
+		return err
+	}
+	sub, _ := t.Subscription()
+	now := time.Now().UTC()
+	return e.record(ctx, t.ID(), md, fmt.Sprintf("%s/%d/deploy/request", t.ID(), t.Attempt()), func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestDeployment(domain.DeploymentRequested{Tier: sub.Plan.Tier, Domains: t.Domains(), RequestedAt: now,
+			Deadline: now.Add(d.deadline()), SealedSecret: sealed})
+	})
+}
+
+func (d *Deployment) deadline() time.Duration {
+	if d.Deadline <= 0 {
+		return 10 * time.Minute
+	}
+	return d.Deadline
+}
+
+// watchDeadlines fails deploy steps whose report did not come in time.
+func (e *engine) watchDeadlines(ctx context.Context) {
+	d := e.cfg.Deployment
+	every := d.CheckEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rows, err := d.Pool.Query(ctx, `select distinct stream_id from events
+			where event_type = $1 and recorded_at > now() - interval '7 days' and (data->>'deadline')::timestamptz < now()`,
+			domain.TypeDeploymentRequested)
+		if err != nil {
+			e.cfg.Logger.Warn("deployment deadline check failed", "error", err)
+			continue
+		}
+		streams, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			continue
+		}
+		for _, stream := range streams {
+			id := stream[len("tenant-"):]
+			t, err := e.tenants.Get(ctx, id)
+			if err != nil {
+				continue
+			}
+			req, made := t.DeploymentRequest()
+			if next, ok := t.NextStep(); !made || !ok || next != domain.StepDeploy || time.Now().Before(req.Deadline) {
+				continue
+			}
+			outcome := domain.StepOutcome{Outcome: domain.OutcomeFailed, Tries: 1, StartedAt: req.RequestedAt, At: time.Now().UTC(),
+				Error: fmt.Sprintf("no deployment report within %s", d.deadline())}
+			err = e.record(ctx, id, eventstore.Metadata{Actor: "handler:step.deploy"}, DeployOutcomeKey(id, t.Attempt()), func(t *domain.Tenant) ([]domain.Event, error) {
+				return t.ReportDeployment(req.Attempt, outcome)
+			})
+			if err != nil {
+				e.cfg.Logger.Warn("recording a missed deployment deadline failed", "tenant_id", id, "error", err)
+			}
+		}
+	}
+}
