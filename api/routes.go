@@ -45,7 +45,7 @@ type Deps struct {
 	// DeploySigningKey derives the secrets deployment reports are signed
 	// with (the application plane's agent); nil: reports answer 503.
 	DeploySigningKey []byte
-	Logger       *slog.Logger
+	Logger           *slog.Logger
 }
 
 // Mount adds the lead and tenant routes.
