@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
@@ -29,6 +30,7 @@ import (
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/internal/deployauth"
 	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/projections"
@@ -115,6 +117,9 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 
 	deps, mailer, err := commandDeps(workCtx, cfg, logger)
+	if cfg.DeploySigningKey != "" {
+		deps.DeploySigningKey = []byte(cfg.DeploySigningKey)
+	}
 	if err != nil {
 		return err
 	}
@@ -206,7 +211,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
 	}
-	if err := backEnds(c, cfg, logger); err != nil {
+	if err := backEnds(c, cfg, logger, store.Pool()); err != nil {
 		return nil, err
 	}
 	links := handlers.Links{KeycloakURL: cfg.KeycloakURL, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
@@ -233,7 +238,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 }
 
 // backEnds adds the storage and DNS steps' back ends the configuration names.
-func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger) error {
+func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger, pool *pgxpool.Pool) error {
 	switch cfg.Storage {
 	case "local":
 		dir := cfg.StorageDir
@@ -258,6 +263,15 @@ func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger) error 
 		}
 		c.Actions[domain.StepInfrastructure] = handlers.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
 			StateDir: dir, Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout}
+	}
+	if cfg.DeploySigningKey != "" {
+		agentKey, err := deployauth.ParseKey(cfg.AgentKey)
+		if err != nil {
+			return fmt.Errorf("TENANTFLOW_AGENT_KEY: %w", err)
+		}
+		c.Deployment = &handlers.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
+			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Pool: pool}
+		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
 	if cfg.DNSServer != "" {
 		c.Actions[domain.StepDNS] = handlers.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,

@@ -113,6 +113,14 @@ type Config struct {
 	InfraRegion   string            `env:"TENANTFLOW_INFRA_REGION" envDefault:"local"`
 	InfraTimeout  time.Duration     `env:"TENANTFLOW_INFRA_TIMEOUT" envDefault:"10m"`
 
+	// Deployment: with both keys set, the deploy step asks the application
+	// plane (its agent) and waits up to DeployDeadline for a signed report.
+	// DeploySigningKey (at least 32 bytes) never leaves the control plane;
+	// AgentKey (64 hex characters) is shared with the agent to seal secrets.
+	DeploySigningKey string        `env:"TENANTFLOW_DEPLOY_SIGNING_KEY"`
+	AgentKey         string        `env:"TENANTFLOW_AGENT_KEY"`
+	DeployDeadline   time.Duration `env:"TENANTFLOW_DEPLOY_DEADLINE" envDefault:"10m"`
+
 	// DNS: RFC 2136 updates to DNSServer for DNSZone, signed with the TSIG
 	// key DNSTSIGName/DNSTSIGSecret (hmac-sha256). Empty server: skipped.
 	DNSServer     string `env:"TENANTFLOW_DNS_SERVER"`
@@ -300,6 +308,18 @@ func (c Config) Validate() error {
 	if c.InfraTimeout < time.Second {
 		bad("TENANTFLOW_INFRA_TIMEOUT", "must be at least 1s, got %s", c.InfraTimeout)
 	}
+	if (c.DeploySigningKey == "") != (c.AgentKey == "") {
+		bad("TENANTFLOW_DEPLOY_SIGNING_KEY", "TENANTFLOW_DEPLOY_SIGNING_KEY and TENANTFLOW_AGENT_KEY are set together or not at all")
+	}
+	if c.DeploySigningKey != "" && len(c.DeploySigningKey) < 32 {
+		bad("TENANTFLOW_DEPLOY_SIGNING_KEY", "must be at least 32 bytes (the value is not shown)")
+	}
+	if c.AgentKey != "" && !hex64.MatchString(c.AgentKey) {
+		bad("TENANTFLOW_AGENT_KEY", "must be 64 hex characters (the value is not shown)")
+	}
+	if c.DeployDeadline < time.Second {
+		bad("TENANTFLOW_DEPLOY_DEADLINE", "must be at least 1s, got %s", c.DeployDeadline)
+	}
 	if c.DNSServer != "" {
 		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
 			bad("TENANTFLOW_DNS_SERVER", "%q is not host:port", c.DNSServer)
@@ -341,6 +361,8 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+var hex64 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 var kafkaName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
 

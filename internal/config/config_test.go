@@ -81,6 +81,7 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"unknown storage", map[string]string{"TENANTFLOW_STORAGE": "tape"}, []string{"TENANTFLOW_STORAGE"}},
 		{"dns without key", map[string]string{"TENANTFLOW_DNS_SERVER": "127.0.0.1:53"}, []string{"TENANTFLOW_DNS_ZONE"}},
 		{"infra module for an unknown tier", map[string]string{"TENANTFLOW_INFRA_MODULES": "gold=/x"}, []string{"TENANTFLOW_INFRA_MODULES", "gold"}},
+		{"agent key without signing key", map[string]string{"TENANTFLOW_AGENT_KEY": "ab"}, []string{"TENANTFLOW_DEPLOY_SIGNING_KEY", "TENANTFLOW_AGENT_KEY"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
 		{"all at once", map[string]string{
 			"TENANTFLOW_HTTP_ADDR":        "x",
@@ -113,7 +114,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 56 {
+	if len(names) != 59 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/internal/deployauth"
+)
+
+// Agent is the application plane's side of the deploy step: it consumes
+// tenant.deployment.requested and .undo_requested, runs a command per
+// tenant, and reports the result to the control plane, signed with the
+// attempt's secret (unsealed with its key). It reads only the published
+// contract (schemas/README.md).
+type Agent struct {
+	AgentKey    []byte
+	Command     []string // deploy: argv; the tenant comes in the environment
+	UndoCommand []string
+	ControlURL  string // tenantd's base URL
+	Logger      *slog.Logger
+	HTTP        *http.Client
+}
+
+type request struct {
+	Attempt      int      `json:"attempt"`
+	TenantKey    string   `json:"tenantKey"`
+	Tier         string   `json:"tier"`
+	Domains      []string `json:"domains"`
+	SealedSecret string   `json:"sealedSecret"`
+}
+
+// Handle acts on one record; other event types are ignored. An error means
+// "retry" (the record comes again).
+func (a Agent) Handle(ctx context.Context, headers map[string]string, value []byte) error {
+	typ := headers["ce_type"]
+	if typ != "tenant.deployment.requested" && typ != "tenant.deployment.undo_requested" {
+		return nil
+	}
+	var payload struct {
+		Data request `json:"data"`
+	}
+	if err := json.Unmarshal(value, &payload); err != nil {
+		a.Logger.Warn("skipping an undecodable record", "ce_id", headers["ce_id"])
+		return nil
+	}
+	req := payload.Data
+	tenantID := strings.TrimPrefix(headers["ce_subject"], "tenant-")
+	env := append(os.Environ(), "TENANT_ID="+tenantID, "TENANT_KEY="+req.TenantKey, "TENANT_TIER="+req.Tier,
+		"TENANT_DOMAINS="+strings.Join(req.Domains, ","), "ATTEMPT="+strconv.Itoa(req.Attempt))
+	if typ == "tenant.deployment.undo_requested" {
+		out, err := a.run(ctx, a.UndoCommand, env)
+		if err != nil {
+			return fmt.Errorf("undo %s: %w: %s", req.TenantKey, err, out)
+		}
+		a.Logger.Info("deployment removed", "tenant_key", req.TenantKey)
+		return nil
+	}
+	secret, err := deployauth.Unseal(a.AgentKey, req.SealedSecret)
+	if err != nil {
+		a.Logger.Error("cannot unseal the report secret: is the agent key the control plane's?", "tenant_key", req.TenantKey)
+		return nil // retrying cannot help; the control plane's deadline fails the step
+	}
+	report := map[string]any{"attempt": req.Attempt, "status": "deployed"}
+	out, err := a.run(ctx, a.Command, env)
+	if err != nil {
+		report["status"], report["error"] = "failed", fmt.Sprintf("%v: %s", err, tail(out))
+	} else if line, _, _ := strings.Cut(strings.TrimSpace(out), "\n"); line != "" {
+		report["endpoint"] = line // the command's first output line names the endpoint
+	}
+	return a.report(ctx, tenantID, secret, report)
+}
+
+func (a Agent) run(ctx context.Context, argv []string, env []string) (string, error) {
+	if len(argv) == 0 {
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func tail(s string) string {
+	if len(s) > 500 {
+		return s[len(s)-500:]
+	}
+	return s
+}
+
+// report posts the signed report; 5xx and network errors are retried by
+// returning an error, anything else is final.
+func (a Agent) report(ctx context.Context, tenantID string, secret []byte, report map[string]any) error {
+	body, _ := json.Marshal(report)
+	ts, sig := deployauth.Sign(secret, time.Now(), body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(a.ControlURL, "/")+"/tenants/"+tenantID+"/deployment", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(deployauth.HeaderTimestamp, ts)
+	req.Header.Set(deployauth.HeaderSignature, sig)
+	client := a.HTTP
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("report to %s: %w", a.ControlURL, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode >= 500 {
+		return fmt.Errorf("report: HTTP %d: %s", resp.StatusCode, answer)
+	}
+	a.Logger.Info("deployment reported", "tenant_id", tenantID, "status", report["status"], "http", resp.StatusCode, "answer", string(answer))
+	return nil
+}
+
+// Run consumes the topic in group until ctx ends.
+func (a Agent) Run(ctx context.Context, brokers []string, topic, group string) error {
+	sub, err := kafka.NewSubscriber(brokers, group, kafka.SlogAdapter(a.Logger))
+	if err != nil {
+		return err
+	}
+	router, err := message.NewRouter(message.RouterConfig{}, kafka.SlogAdapter(a.Logger))
+	if err != nil {
+		return err
+	}
+	router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
+		return a.Handle(msg.Context(), msg.Metadata, msg.Payload)
+	})
+	return router.Run(ctx)
+}

@@ -1,0 +1,47 @@
+// Command appplane-agent is the reference application-plane agent: it
+// deploys tenants the control plane asks for by running a command (render a
+// configuration, call kubectl or helm...) and reports the result, signed.
+// The command gets TENANT_ID, TENANT_KEY, TENANT_TIER, TENANT_DOMAINS and
+// ATTEMPT in its environment; its first output line, if any, is reported as
+// the tenant's endpoint. It needs only the brokers, the topic and the agent
+// key (flags or TENANTFLOW_KAFKA_BROKERS, _KAFKA_TOPIC, _AGENT_KEY): never
+// the control plane's signing key.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/tenantflow/tenantflow/internal/deployauth"
+)
+
+type cli struct {
+	Brokers  []string `required:"" env:"TENANTFLOW_KAFKA_BROKERS" help:"Kafka bootstrap brokers."`
+	Topic    string   `default:"tenant.events.v1" env:"TENANTFLOW_KAFKA_TOPIC" help:"The control plane's event topic."`
+	AgentKey string   `required:"" env:"TENANTFLOW_AGENT_KEY" help:"64 hex characters, shared with the control plane: unseals report secrets."`
+	Control  string   `required:"" help:"Base URL of tenantd, where reports go."`
+	Deploy   []string `required:"" sep:"none" help:"Deploy command and its arguments, one flag per argument (--deploy sh --deploy=-c --deploy '...')."`
+	Undo     []string `sep:"none" help:"Undo command and its arguments (repeat the flag per argument)."`
+	Group    string   `default:"appplane.agent" help:"Kafka consumer group."`
+}
+
+func main() {
+	var c cli
+	kctx := kong.Parse(&c, kong.Name("appplane-agent"), kong.Description("Deploy tenants on request of tenantflow and report back."))
+	key, err := deployauth.ParseKey(c.AgentKey)
+	if err != nil {
+		kctx.Fatalf("TENANTFLOW_AGENT_KEY: %v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	a := Agent{AgentKey: key, Command: c.Deploy, UndoCommand: c.Undo, ControlURL: c.Control, Logger: logger}
+	err = a.Run(ctx, c.Brokers, c.Topic, c.Group)
+	if ctx.Err() == nil {
+		kctx.FatalIfErrorf(err)
+	}
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/internal/mailtest"
+)
+
+const (
+	testSigningKey = "deploy-signing-key-for-tests-0123456789"
+	testAgentKey   = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+)
+
+// startAgent runs the reference agent binary, deploying by making a
+// directory per tenant under dir and printing its endpoint.
+func startAgent(t *testing.T, env map[string]string, control, dir string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary(t, "../appplane-agent"), "--control", control, "--group", "test-agent-"+uuid.NewString()[:8],
+		"--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "https://$TENANT_KEY.apps.test"`,
+		"--undo", "sh", "--undo=-c", "--undo", `rm -rf "$DIR/$TENANT_KEY"`)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DIR=" + dir,
+		"TENANTFLOW_KAFKA_BROKERS=" + env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC=" + env["TENANTFLOW_KAFKA_TOPIC"],
+		"TENANTFLOW_AGENT_KEY=" + testAgentKey}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent output:\n%s", out)
+		}
+	})
+	return cmd
+}
+
+func (p *proc) tenant(t *testing.T, token, id string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, p.base+"/tenants/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return out
+}
+
+func (p *proc) waitStatus(t *testing.T, token, id, status string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		tn := p.tenant(t, token, id)
+		if tn["status"] == status {
+			return tn
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant %s never %s: %v", id, status, tn)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// report posts a deployment report signed with secret.
+func (p *proc) report(t *testing.T, id string, secret []byte, body string) (int, map[string]any) {
+	t.Helper()
+	ts, sig := deployauth.Sign(secret, time.Now(), []byte(body))
+	req, _ := http.NewRequest(http.MethodPost, p.base+"/tenants/"+id+"/deployment", bytes.NewReader([]byte(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(deployauth.HeaderTimestamp, ts)
+	req.Header.Set(deployauth.HeaderSignature, sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// The deploy step through the application plane's agent: deployed and
+// reported; a bad signature refused; a replayed report ignored; removed on
+// deprovisioning; no report before the deadline fails and rolls back, and a
+// late report is ignored.
+func TestDeploymentThroughTheAgent(t *testing.T) {
+	env := devStackEnv(t)
+	env["TENANTFLOW_JWT_SECRET"] = "tenantd-test-secret-tenantd-test-secret"
+	env["TENANTFLOW_SMTP_ADDR"] = mailtest.SMTPAddr(t)
+	env["TENANTFLOW_DEPLOY_SIGNING_KEY"] = testSigningKey
+	env["TENANTFLOW_AGENT_KEY"] = testAgentKey
+	env["TENANTFLOW_DEPLOY_DEADLINE"] = "4s"
+	p := start(t, env)
+	p.readyzUntil(t, "ready", isReady)
+	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
+	op, _ := signer.Mint("deploy-test", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant, auth.DeleteTenant}, "", time.Hour, time.Now())
+	dir := t.TempDir()
+	agent := startAgent(t, env, p.base, dir)
+
+	provision := func(prefix string) (string, string) {
+		key := prefix + strings.ReplaceAll(uuid.NewString(), "-", "")[:7]
+		id := p.post(t, op, "/tenants", `{"key":"`+key+`","name":"D","contact":{"email":"`+key+`@example.com","firstName":"D","lastName":"E"}}`)["id"].(string)
+		p.post(t, op, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"c","planId":"p","startDate":"2026-11-26T00:00:00Z","status":1,
+			"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"pooled","billingCycleId":"monthly"}}`)
+		t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
+		return id, key
+	}
+
+	id, key := provision("dep")
+	tn := p.waitStatus(t, op, id, "ACTIVE")
+	if _, err := os.Stat(filepath.Join(dir, key)); err != nil {
+		t.Fatalf("the agent did not deploy: %v", err)
+	}
+	for _, s := range tn["steps"].([]any) {
+		if st := s.(map[string]any); st["step"] == "deploy" && st["state"] != "completed" {
+			t.Fatalf("deploy step %v", st)
+		}
+	}
+
+	secret := deployauth.Secret([]byte(testSigningKey), id, 1)
+	wrong := deployauth.Secret([]byte("someone-else-entirely-different-key"), id, 1)
+	if code, _ := p.report(t, id, wrong, `{"attempt":1,"status":"deployed"}`); code != http.StatusUnauthorized {
+		t.Fatalf("bad signature: %d, want 401", code)
+	}
+	if code, body := p.report(t, id, secret, `{"attempt":1,"status":"failed","error":"replayed"}`); code != http.StatusOK || body["recorded"] != false {
+		t.Fatalf("replayed report: %d %v, want 200 ignored", code, body)
+	}
+	if p.tenant(t, op, id)["status"] != "ACTIVE" {
+		t.Fatal("a replayed report changed the tenant")
+	}
+
+	// Deprovisioning asks the agent to remove the deployment.
+	req, _ := http.NewRequest(http.MethodDelete, p.base+"/tenants/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+op)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %v %v", resp, err)
+	}
+	p.waitStatus(t, op, id, "INACTIVE")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, key)); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent never removed the deployment")
+		}
+	}
+
+	// Without an agent, the deadline fails the step and the attempt rolls back.
+	_ = agent.Process.Kill()
+	late, _ := provision("lat")
+	failed := p.waitStatus(t, op, late, "PROVISION_FAILED")
+	if !strings.Contains(failed["lastError"].(string), "deploy: no deployment report within 4s") {
+		t.Fatalf("lastError %v", failed["lastError"])
+	}
+	if code, body := p.report(t, late, deployauth.Secret([]byte(testSigningKey), late, 1), `{"attempt":1,"status":"deployed"}`); code != http.StatusOK || body["recorded"] != false {
+		t.Fatalf("late report: %d %v, want 200 ignored", code, body)
+	}
+	if p.tenant(t, op, late)["status"] != "PROVISION_FAILED" {
+		t.Fatal("a late report changed the tenant")
+	}
+	if !strings.Contains(p.out.String(), "deployment report ignored") {
+		t.Fatal("the late report was not logged")
+	}
+	p.stop(t)
+}
