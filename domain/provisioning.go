@@ -55,9 +55,12 @@ const (
 
 // Resource is something a step created outside tenantflow.
 type Resource struct {
-	Step string `json:"step"`
-	Kind string `json:"kind"` // e.g. keycloak-realm, postgres-schema
-	ID   string `json:"id"`
+	Step      string    `json:"step"`
+	Kind      string    `json:"kind"`               // its type, e.g. keycloak-realm, postgres-schema, s3-bucket
+	ID        string    `json:"id"`                 // its id in the external system
+	Location  string    `json:"location,omitempty"` // the system holding it (URL, server, path)
+	TenantID  string    `json:"tenantId,omitempty"`
+	CreatedAt time.Time `json:"createdAt,omitzero"`
 }
 
 // StepOutcome is the one event a step handler appends for a step of an
@@ -292,12 +295,21 @@ func (t *Tenant) StepStates() []StepState {
 	return out
 }
 
-// Resources lists what the tenant's steps created and no undo removed yet.
+// Resources lists what the tenant's steps created and no undo removed yet,
+// each with the tenant's id and the time its step finished.
 func (t *Tenant) Resources() []Resource {
 	var out []Resource
 	for _, s := range UndoableSteps {
 		if st := t.steps[s]; st != nil {
-			out = append(out, st.Resources...)
+			for _, r := range st.Resources {
+				if r.TenantID == "" {
+					r.TenantID = t.id
+				}
+				if r.CreatedAt.IsZero() {
+					r.CreatedAt = st.FinishedAt
+				}
+				out = append(out, r)
+			}
 		}
 	}
 	return out

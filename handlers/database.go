@@ -92,10 +92,17 @@ func (d Database) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		}
 		return Result{}, pgClassify("create schema "+name, err)
 	}
+	loc := d.location()
 	return Result{Resources: []domain.Resource{
-		{Step: domain.StepDatabase, Kind: "postgres-role", ID: name},
-		{Step: domain.StepDatabase, Kind: "postgres-schema", ID: name},
+		{Step: domain.StepDatabase, Kind: "postgres-role", ID: name, Location: loc},
+		{Step: domain.StepDatabase, Kind: "postgres-schema", ID: name, Location: loc},
 	}}, nil
+}
+
+// location names the tenant database (no credentials).
+func (d Database) location() string {
+	c := d.Pool.Config().ConnConfig
+	return fmt.Sprintf("postgres://%s:%d/%s", c.Host, c.Port, c.Database)
 }
 
 func (d Database) Undo(ctx context.Context, t *domain.Tenant) error {

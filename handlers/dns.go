@@ -132,7 +132,8 @@ func (d DNS) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		if err := d.update(ctx, m); err != nil {
 			return Result{}, err
 		}
-		res.Resources = append(res.Resources, domain.Resource{Step: domain.StepDNS, Kind: "dns-cname", ID: strings.TrimSuffix(name, ".") + " -> " + strings.TrimSuffix(target, ".")})
+		res.Resources = append(res.Resources, domain.Resource{Step: domain.StepDNS, Kind: "dns-cname",
+			ID: strings.TrimSuffix(name, ".") + " -> " + strings.TrimSuffix(target, "."), Location: "dns://" + d.Server + "/" + strings.TrimSuffix(zone, ".")})
 	}
 	if len(res.Resources) == 0 {
 		res.Skipped = true // no domains: nothing to point

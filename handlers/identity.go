@@ -127,8 +127,8 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		}
 	}
 	return Result{Resources: []domain.Resource{
-		{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: RealmName(t)},
-		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: RealmName(t) + "/" + ClientName(t)},
+		{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: RealmName(t), Location: r.Admin.BaseURL()},
+		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: RealmName(t) + "/" + ClientName(t), Location: r.Admin.BaseURL()},
 	}}, nil
 }
 
@@ -222,7 +222,7 @@ func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 			return Result{}, classify("mark the set-password mail sent", err)
 		}
 	}
-	return Result{Resources: []domain.Resource{{Step: domain.StepAdminUser, Kind: "keycloak-user", ID: realm + "/" + *u.ID}}}, nil
+	return Result{Resources: []domain.Resource{{Step: domain.StepAdminUser, Kind: "keycloak-user", ID: realm + "/" + *u.ID, Location: a.Admin.BaseURL()}}}, nil
 }
 
 func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {

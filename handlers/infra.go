@@ -127,7 +127,7 @@ func (in Infrastructure) Do(ctx context.Context, t *domain.Tenant) (Result, erro
 		return Result{}, fmt.Errorf("read outputs: %w", err)
 	}
 	res := Result{Outputs: map[string]string{},
-		Resources: []domain.Resource{{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: filepath.Join(dir, "terraform.tfstate")}}}
+		Resources: []domain.Resource{{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: filepath.Join(dir, "terraform.tfstate"), Location: "file://" + in.StateDir}}}
 	for name, o := range outs {
 		if s, ok := o.Value.(string); ok {
 			res.Outputs[name] = s

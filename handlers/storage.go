@@ -89,7 +89,7 @@ func (s S3) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	if err := s.Client.SetBucketTagging(ctx, b, tg); err != nil {
 		return Result{}, s3Classify("tag bucket "+b, err)
 	}
-	return Result{Resources: []domain.Resource{{Step: domain.StepStorage, Kind: "s3-bucket", ID: b}}}, nil
+	return Result{Resources: []domain.Resource{{Step: domain.StepStorage, Kind: "s3-bucket", ID: b, Location: s.Client.EndpointURL().String()}}}, nil
 }
 
 func (s S3) Undo(ctx context.Context, t *domain.Tenant) error {
@@ -147,7 +147,7 @@ func (l LocalStorage) Do(_ context.Context, t *domain.Tenant) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{Resources: []domain.Resource{{Step: domain.StepStorage, Kind: "local-directory", ID: dir}}}, nil
+	return Result{Resources: []domain.Resource{{Step: domain.StepStorage, Kind: "local-directory", ID: dir, Location: "file://" + l.Root}}}, nil
 }
 
 func (l LocalStorage) Undo(_ context.Context, t *domain.Tenant) error {

@@ -189,10 +189,12 @@ func sameResources(a, b []domain.Resource) bool {
 	}
 	set := map[domain.Resource]bool{}
 	for _, r := range a {
+		r.CreatedAt = r.CreatedAt.UTC().Truncate(time.Microsecond) // PostgreSQL keeps microseconds
 		set[r] = true
 	}
 	for _, r := range b {
-		if !set[r] {
+		r.CreatedAt = r.CreatedAt.UTC().Truncate(time.Microsecond)
+		if !set[r] || r.TenantID == "" || r.CreatedAt.IsZero() {
 			return false
 		}
 	}

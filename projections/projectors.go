@@ -141,11 +141,13 @@ func (Resources) Name() string { return NameResources }
 
 func (Resources) DDL() string {
 	return `create table resources (
-		tenant_id uuid    not null,
-		step      text    not null,
-		kind      text    not null,
-		id        text    not null,
-		orphaned  boolean not null default false,
+		tenant_id  uuid        not null,
+		step       text        not null,
+		kind       text        not null,
+		id         text        not null,
+		location   text        not null,
+		created_at timestamptz not null,
+		orphaned   boolean     not null default false,
 		primary key (tenant_id, step, kind, id)
 	);`
 }
@@ -162,8 +164,12 @@ func (Resources) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de do
 	switch v.Outcome {
 	case domain.OutcomeCompleted, domain.OutcomeFailed:
 		for _, r := range v.Resources {
-			if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id) values ($1, $2, $3, $4) on conflict do nothing`,
-				id, r.Step, r.Kind, r.ID); err != nil {
+			created := r.CreatedAt
+			if created.IsZero() {
+				created = v.At
+			}
+			if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at) values ($1, $2, $3, $4, $5, $6)
+				on conflict do nothing`, id, r.Step, r.Kind, r.ID, r.Location, created); err != nil {
 				return err
 			}
 		}

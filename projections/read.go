@@ -156,7 +156,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		}
 		d.Steps = append(d.Steps, s)
 	}
-	rows, err = en.Pool.Query(ctx, `select step, kind, id, orphaned from `+schemas[NameResources]+`.resources
+	rows, err = en.Pool.Query(ctx, `select step, kind, id, location, tenant_id::text, created_at, orphaned from `+schemas[NameResources]+`.resources
 		where tenant_id = $1::uuid order by step, kind, id`, id)
 	if err != nil {
 		return d, err
@@ -164,7 +164,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
 		var res domain.Resource
 		var orphaned bool
-		err := r.Scan(&res.Step, &res.Kind, &res.ID, &orphaned)
+		err := r.Scan(&res.Step, &res.Kind, &res.ID, &res.Location, &res.TenantID, &res.CreatedAt, &orphaned)
 		d.Resources = append(d.Resources, res) // an orphan still exists: it is listed in both
 		if orphaned {
 			d.Orphans = append(d.Orphans, res)

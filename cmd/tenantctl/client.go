@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -155,6 +156,7 @@ type tenantCmd struct {
 	Get       tenantGetCmd       `cmd:"" help:"Show a tenant (10207)."`
 	List      tenantListCmd      `cmd:"" help:"List tenants (10207)."`
 	Events    tenantEventsCmd    `cmd:"" help:"Show a tenant's event history (10207)."`
+	Resources tenantResourcesCmd `cmd:"" help:"List the resources a tenant's steps made (10207)."`
 }
 
 type tenantCreateCmd struct {
@@ -226,4 +228,41 @@ type tenantEventsCmd struct {
 
 func (c tenantEventsCmd) Run() error {
 	return c.call(http.MethodGet, fmt.Sprintf("/tenants/%s/events?after=%d&limit=%d", url.PathEscape(c.Tenant), c.After, c.Limit), nil)
+}
+
+type tenantResourcesCmd struct {
+	api
+	Tenant string `arg:""`
+	JSON   bool   `name:"json" help:"Print them as JSON."`
+}
+
+func (c tenantResourcesCmd) Run() error {
+	raw, err := c.request(http.MethodGet, "/tenants/"+url.PathEscape(c.Tenant), nil)
+	if err != nil {
+		return err
+	}
+	var t struct {
+		Resources []struct {
+			Step, Kind, ID, Location, TenantID string
+			CreatedAt                          time.Time
+		} `json:"resources"`
+		Orphans []struct{ Step, Kind, ID string } `json:"orphans"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return err
+	}
+	if c.JSON {
+		out, _ := json.MarshalIndent(t, "", "  ")
+		fmt.Println(string(out))
+		return nil
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "STEP\tTYPE\tID\tLOCATION\tCREATED")
+	for _, r := range t.Resources {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Step, r.Kind, r.ID, r.Location, r.CreatedAt.Format(time.RFC3339))
+	}
+	for _, o := range t.Orphans {
+		fmt.Fprintf(w, "%s\t%s\t%s\tORPHANED: remove by hand\t\n", o.Step, o.Kind, o.ID)
+	}
+	return w.Flush()
 }
