@@ -39,6 +39,7 @@ type flow struct {
 	s3       handlers.S3
 	dns      handlers.DNS
 	infra    handlers.Infrastructure
+	actions  map[string]handlers.Action
 	tier     string // plan tier of provisioned tenants: silo runs OpenTofu
 
 	publisher message.Publisher // the relay's, without test decorations
@@ -153,7 +154,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		<-done
 		_ = publisher.Close()
 	})
-	return &flow{infra: cfg.Actions[domain.StepInfrastructure].(handlers.Infrastructure), tier: "silo", s3: devS3(t), dns: devDNS(t), dead: cfg.DeadLetters, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
+	return &flow{actions: cfg.Actions, infra: cfg.Actions[domain.StepInfrastructure].(handlers.Infrastructure), tier: "silo", s3: devS3(t), dns: devDNS(t), dead: cfg.DeadLetters, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
 		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}
 }
 

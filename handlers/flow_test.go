@@ -82,6 +82,27 @@ func TestProvisioningEndsActive(t *testing.T) {
 	if len(tn.Resources()) != 8 {
 		t.Fatalf("resources %v", tn.Resources())
 	}
+	for _, r := range tn.Resources() {
+		if r.TenantID != tn.ID() || r.Location == "" || r.CreatedAt.IsZero() {
+			t.Fatalf("resource without tenant, location or time: %+v", r)
+		}
+	}
+
+	// Drift: nothing at first; then a realm deleted behind the system's back.
+	if d := handlers.CheckDrift(ctx, f.actions, tn); d.Drifted() {
+		t.Fatalf("drift right after provisioning: %+v", d)
+	}
+	if err := kc.DeleteRealm(ctx, token, realm); err != nil {
+		t.Fatal(err)
+	}
+	d := handlers.CheckDrift(ctx, f.actions, tn)
+	var missing []string
+	for _, r := range d.Missing {
+		missing = append(missing, r.Kind)
+	}
+	if strings.Join(missing, ",") != "keycloak-realm,keycloak-client,keycloak-user" || len(d.Unexpected) != 0 {
+		t.Fatalf("drift after deleting the realm: missing %v, %+v", missing, d)
+	}
 }
 
 func mustClient(t *testing.T, kc *gocloak.GoCloak, token, realm, clientID string) *gocloak.Client {

@@ -271,3 +271,7 @@ func (id *Identity) allowAttributes(ctx context.Context, token, realm string) er
 	}
 	return nil
 }
+
+func clientParams(clientID string) gocloak.GetClientsParams {
+	return gocloak.GetClientsParams{ClientID: gocloak.StringP(clientID)}
+}

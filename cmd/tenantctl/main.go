@@ -21,6 +21,7 @@ type cli struct {
 	Events  eventsCmd  `cmd:"" help:"Read the log: tail (with --follow) and get a stream."`
 	Export  exportCmd  `cmd:"" help:"The log as NDJSON between two times or positions, for offline analytics."`
 	Verify  verifyCmd  `cmd:"" help:"Check the log's hash chains and seals; name the first event that does not match."`
+	Drift   driftCmd   `cmd:"" help:"Compare ACTIVE tenants' recorded resources with the live systems; exit 1 on drift."`
 	Replay  replayCmd  `cmd:"" help:"Rebuild a projection from the log into fresh tables, then switch queries over to them."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Dead letters: records no handler could decode, and the tenants held back behind them."`
 	Version versionCmd `cmd:"" help:"Print the version."`

@@ -117,6 +117,21 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 		t.Fatalf("Keycloak's mail holds no set-password link:\n%s", setPassword.Body)
 	}
 	adminLogin(t, env, "tenant-engines"+suffix, email)
+
+	// Drift: none, until the realm is deleted behind tenantflow's back.
+	if out := p.tenantctl(t, env, "drift", "--tenant", "engines"+suffix); !strings.Contains(out, "no drift") {
+		t.Fatalf("drift right after provisioning:\n%s", out)
+	}
+	deleteRealm(t, env, "tenant-engines"+suffix)
+	cmd := exec.Command(binary(t, "../tenantctl"), "drift", "--tenant", "engines"+suffix)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "MISSING keycloak-realm tenant-engines"+suffix) {
+		t.Fatalf("drift after deleting the realm: %v\n%s", err, out)
+	}
 	p.stop(t)
 }
 

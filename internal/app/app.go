@@ -190,29 +190,24 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	if cfg.Faults != "" {
 		logger.Warn("FAULT INJECTION IS ON: steps fail on purpose", "faults", cfg.Faults)
 	}
-	tenantDB := store.Pool()
-	if cfg.TenantDatabaseURL != "" {
-		if tenantDB, err = postgres.Open(ctx, cfg.TenantDatabaseURL); err != nil {
-			return nil, err
-		}
+	actions, err := StepActions(ctx, cfg, logger, store.Pool())
+	if err != nil {
+		return nil, err
 	}
 	c := &handlers.Config{
 		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Faults: faults, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
 		Retry:       handlers.Retry{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax},
-		Actions:     map[string]handlers.Action{domain.StepDatabase: handlers.Database{Pool: tenantDB}},
+		Actions:     actions,
 		DeadLetters: &handlers.DeadLetters{Pool: store.Pool(), Publisher: publisher},
 	}
-	if cfg.KeycloakConfigured() {
-		host, port, _ := net.SplitHostPort(cfg.SMTPAddr)
-		from, _ := mail.ParseAddress(cfg.SMTPFrom)
-		id := &handlers.Identity{Admin: keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword),
-			MailHost: host, MailPort: port, MailFrom: from.Address}
-		c.Actions[domain.StepIdentity], c.Actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
-	} else {
-		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
-	}
-	if err := backEnds(c, cfg, logger, store.Pool()); err != nil {
-		return nil, err
+	if cfg.DeploySigningKey != "" {
+		agentKey, err := deployauth.ParseKey(cfg.AgentKey)
+		if err != nil {
+			return nil, fmt.Errorf("TENANTFLOW_AGENT_KEY: %w", err)
+		}
+		c.Deployment = &handlers.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
+			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Pool: store.Pool()}
+		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
 	links := handlers.Links{KeycloakURL: cfg.KeycloakURL, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
 	switch {
@@ -237,8 +232,35 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	return c, nil
 }
 
-// backEnds adds the storage and DNS steps' back ends the configuration names.
-func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger, pool *pgxpool.Pool) error {
+// StepActions builds the back ends of the steps the configuration names (a
+// step without one is skipped). tenantctl drift probes the same ones.
+func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, eventPool *pgxpool.Pool) (map[string]handlers.Action, error) {
+	tenantDB := eventPool
+	if cfg.TenantDatabaseURL != "" {
+		var err error
+		if tenantDB, err = postgres.Open(ctx, cfg.TenantDatabaseURL); err != nil {
+			return nil, err
+		}
+	}
+	actions := map[string]handlers.Action{domain.StepDatabase: handlers.Database{Pool: tenantDB}}
+	if cfg.KeycloakConfigured() {
+		host, port, _ := net.SplitHostPort(cfg.SMTPAddr)
+		from, _ := mail.ParseAddress(cfg.SMTPFrom)
+		id := &handlers.Identity{Admin: keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword),
+			MailHost: host, MailPort: port, MailFrom: from.Address}
+		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
+	} else {
+		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
+	}
+	c := &handlers.Config{Actions: actions}
+	if err := backEnds(c, cfg, logger); err != nil {
+		return nil, err
+	}
+	return actions, nil
+}
+
+// backEnds adds the storage, infrastructure and DNS steps' back ends.
+func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger) error {
 	switch cfg.Storage {
 	case "local":
 		dir := cfg.StorageDir
@@ -263,15 +285,6 @@ func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger, pool *
 		}
 		c.Actions[domain.StepInfrastructure] = handlers.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
 			StateDir: dir, Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout}
-	}
-	if cfg.DeploySigningKey != "" {
-		agentKey, err := deployauth.ParseKey(cfg.AgentKey)
-		if err != nil {
-			return fmt.Errorf("TENANTFLOW_AGENT_KEY: %w", err)
-		}
-		c.Deployment = &handlers.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
-			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Pool: pool}
-		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
 	if cfg.DNSServer != "" {
 		c.Actions[domain.StepDNS] = handlers.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,
