@@ -9,9 +9,11 @@ TEST_TIMEOUT ?= 30m
 
 .PHONY: run test lint bench up down status build
 
-## run: start the dev stack, then tenantd in the foreground (Ctrl-C stops it)
-run: up
-	$(WITH_ENV) go run ./cmd/tenantd
+## run: start the dev stack, then the application-plane agent (log in .devstack/) and tenantd in the foreground (Ctrl-C stops both)
+run: up build
+	$(WITH_ENV) { bin/appplane-agent --control http://127.0.0.1:14000 --deploy devstack/appplane-deploy.sh \
+	    --undo devstack/appplane-undo.sh > .devstack/appplane-agent.log 2>&1 & agent=$$!; \
+	  trap 'kill $$agent 2>/dev/null' EXIT INT TERM; bin/tenantd; }
 
 ## test: start the dev stack, then run the whole suite with the race detector
 test: up
@@ -28,9 +30,9 @@ bench: up
 	$(WITH_ENV) { go test -run '^$$' -bench 'Append' -benchtime 3s ./eventstore/ && \
 	  go test -run '^$$' -bench 'Relay' -benchtime 1x ./eventstore/; } | tee .devstack/bench.txt | go run ./internal/tools/benchtable
 
-## build: the two binaries into bin/
+## build: the binaries into bin/
 build:
-	go build -o bin/ ./cmd/tenantd ./cmd/tenantctl
+	go build -o bin/ ./cmd/tenantd ./cmd/tenantctl ./cmd/appplane-agent ./cmd/analytics-consumer
 
 up:
 	$(DEVSTACK) up

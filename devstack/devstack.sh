@@ -128,6 +128,10 @@ load_secrets() {
   if ! grep -q '^S3_SECRET_KEY=' "$f"; then
     printf 'S3_ACCESS_KEY=tenantflow\nS3_SECRET_KEY=%s\n' "$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
+  if ! grep -q '^AGENT_KEY=' "$f"; then
+    printf 'DEPLOY_SIGNING_KEY=%s\nAGENT_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
+      "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
+  fi
   if ! grep -q '^SEAL_KEY=' "$f"; then
     printf 'SEAL_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
@@ -458,6 +462,10 @@ export TENANTFLOW_S3_ACCESS_KEY='$S3_ACCESS_KEY'
 export TENANTFLOW_S3_SECRET_KEY='$S3_SECRET_KEY'
 export TENANTFLOW_S3_TLS='false'
 export TENANTFLOW_DNS_TARGET='lb.$DNS_ZONE'
+export TENANTFLOW_INFRA_STATE_DIR='$STATE/infra'
+export TENANTFLOW_DEPLOY_SIGNING_KEY='$DEPLOY_SIGNING_KEY'
+export TENANTFLOW_AGENT_KEY='$AGENT_KEY'
+export TENANTFLOW_DEVSTACK_APPPLANE_DIR='$STATE/appplane'
 export TENANTFLOW_INFRA_BINARY='$STATE/bin/tofu'
 export TENANTFLOW_INFRA_MODULES='silo=$ROOT/infra/modules/silo,bridge=$ROOT/infra/modules/bridge'
 export TENANTFLOW_DNS_SERVER='127.0.0.1:$DNS_PORT'

@@ -1,0 +1,15 @@
+#!/bin/sh
+# The dev stack's "application plane": the reference agent runs this per
+# tenant. It renders the tenant's configuration into a directory and prints
+# the tenant's endpoint (the agent reports the first output line).
+set -eu
+dir=${TENANTFLOW_DEVSTACK_APPPLANE_DIR:?}/$TENANT_KEY
+mkdir -p "$dir"
+cat >"$dir/tenant.env" <<CONF
+TENANT_ID=$TENANT_ID
+TENANT_KEY=$TENANT_KEY
+TENANT_TIER=$TENANT_TIER
+TENANT_DOMAINS=$TENANT_DOMAINS
+ATTEMPT=$ATTEMPT
+CONF
+echo "https://$TENANT_KEY.apps.localhost"
