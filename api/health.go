@@ -36,6 +36,8 @@ func NewRouter(checks []Check, checkTimeout time.Duration) *Router {
 	r := &Router{mux: mux.NewRouter(), checks: checks, checkTimeout: checkTimeout, logger: slog.Default()}
 	r.mux.HandleFunc("/healthz", r.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.mux.HandleFunc("/readyz", r.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.mux.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
+	r.mux.Use(instrument)
 	r.mux.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such route"})
 	})

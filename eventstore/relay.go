@@ -39,7 +39,10 @@ type Relay struct {
 	Publisher Publisher
 	Logger    *slog.Logger
 	Topic     string // default Topic
-	Source    string // CloudEvents source; default "tenantflow"
+	// OnPublished, when set, sees every batch the broker acknowledged
+	// (metrics: count and commit-to-ack latency).
+	OnPublished func(events []Event)
+	Source      string // CloudEvents source; default "tenantflow"
 
 	// Lanes publish different streams concurrently; one stream always uses
 	// the same lane, in order, so its records stay in version order.
@@ -196,6 +199,9 @@ func (r *Relay) publish(ctx context.Context, events []Event) error {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("publish to %s: %w", r.Topic, err)
+	}
+	if r.OnPublished != nil {
+		r.OnPublished(events)
 	}
 	if r.afterAck != nil {
 		r.afterAck(ctx, events)

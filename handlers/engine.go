@@ -15,6 +15,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/metrics"
 	"github.com/tenantflow/tenantflow/internal/repo"
 )
 
@@ -296,7 +297,13 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 		outcome.Outcome = domain.OutcomeCompleted
 	}
 	outcome.At = time.Now().UTC()
-	return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
+	err = e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
+	if err == nil {
+		metrics.StepOutcomes.WithLabelValues(step, outcome.Outcome).Inc()
+		metrics.StepDuration.WithLabelValues(step).Observe(outcome.At.Sub(outcome.StartedAt).Seconds())
+		metrics.StepRetries.WithLabelValues(step).Add(float64(max(tries-1, 0)))
+	}
+	return err
 }
 
 // undo runs the step's undo and records compensated or compensation_failed.
@@ -323,7 +330,11 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action
 		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err)
 	}
 	key := fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step)
-	return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
+	err = e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
+	if err == nil {
+		metrics.Compensations.WithLabelValues(step, outcome.Outcome).Inc()
+	}
+	return err
 }
 
 // sagaHandler turns a failed step into provisioning.failed, and ends the

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -117,6 +119,40 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 		t.Fatalf("Keycloak's mail holds no set-password link:\n%s", setPassword.Body)
 	}
 	adminLogin(t, env, "tenant-engines"+suffix, email)
+
+	// Metrics moved: the provisioning's requests, steps, relay and state gauges.
+	resp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`tenantflow_http_requests_total{method="POST",route="/tenants/{id}/provision",status="202"} 1`,
+		`tenantflow_step_outcomes_total{outcome="completed",step="idp"} 1`,
+		`tenantflow_step_outcomes_total{outcome="completed",step="storage"} 1`,
+		`tenantflow_step_outcomes_total{outcome="skipped",step="infrastructure"} 1`,
+		`tenantflow_tenants{status="ACTIVE"} 1`,
+		`tenantflow_dlq_size 0`,
+		`tenantflow_step_duration_seconds_count{step="admin_user"} 1`,
+		`tenantflow_projection_lag_positions{projection="tenants"}`,
+		`tenantflow_consumer_lag_records{group="` + env["TENANTFLOW_KAFKA_GROUP_PREFIX"] + `.step.idp"}`,
+		`tenantflow_relay_backlog_events`,
+	} {
+		if !strings.Contains(string(scraped), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if m := regexp.MustCompile(`tenantflow_relay_published_total (\d+)`).FindStringSubmatch(string(scraped)); m == nil || m[1] == "0" {
+		t.Errorf("relay published nothing: %v", m)
+	}
+	// No secret in any log line of the whole provisioning.
+	for name, secret := range map[string]string{"JWT secret": env["TENANTFLOW_JWT_SECRET"], "Keycloak admin password": env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"],
+		"mailed token": m[1], "lead token": leadToken, "operator token": operator} {
+		if strings.Contains(p.out.String(), secret) {
+			t.Errorf("tenantd logged the %s", name)
+		}
+	}
 
 	// Drift: none, until the realm is deleted behind tenantflow's back.
 	if out := p.tenantctl(t, env, "drift", "--tenant", "engines"+suffix); !strings.Contains(out, "no drift") {

@@ -32,6 +32,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/config"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 	"github.com/tenantflow/tenantflow/internal/idempotency"
+	"github.com/tenantflow/tenantflow/internal/metrics"
 	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -102,7 +103,13 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			defer workers.Done()
 			_ = eventstore.Sealer{Store: store, Key: []byte(cfg.SealKey), Every: cfg.SealInterval, Logger: logger}.Run(workCtx)
 		}()
-		relay := &eventstore.Relay{Store: store, Publisher: publisher, Topic: cfg.KafkaTopic, Logger: logger}
+		relay := &eventstore.Relay{Store: store, Publisher: publisher, Topic: cfg.KafkaTopic, Logger: logger,
+			OnPublished: func(events []eventstore.Event) {
+				metrics.Published.Add(float64(len(events)))
+				for _, e := range events {
+					metrics.PublishLatency.Observe(time.Since(e.RecordedAt).Seconds())
+				}
+			}}
 		_ = relay.Run(workCtx)
 	}()
 
@@ -134,6 +141,15 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		purgeIdempotency(workCtx, idem, logger)
 	}()
 
+	_ = metrics.Registry.Register(&metrics.Collector{Pool: pool, Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix,
+		RelayName: "relay:" + cfg.KafkaTopic, Logger: logger, Projections: func(ctx context.Context) (map[string][2]float64, error) {
+			lags, err := read.Lags(ctx)
+			out := map[string][2]float64{}
+			for _, l := range lags {
+				out[l.Projection] = [2]float64{float64(l.Positions), l.Seconds}
+			}
+			return out, err
+		}})
 	router := api.NewRouter(checks, cfg.ReadyCheckTimeout)
 	router.Mount(deps)
 	return serve(ctx, cfg, logger, router)

@@ -1,0 +1,175 @@
+// Package metrics holds tenantflow's Prometheus metrics (served on GET
+// /metrics). Counters and histograms are updated where things happen; the
+// gauges that describe stored state (backlog, lag, DLQ, tenants by status)
+// are computed when Prometheus scrapes, by Collector.
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Registry holds every tenantflow metric, plus the Go and process collectors.
+var Registry = prometheus.NewRegistry()
+
+var (
+	HTTPRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_http_requests_total",
+		Help: "HTTP requests by route template, method and status."}, []string{"route", "method", "status"})
+	HTTPDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tenantflow_http_request_duration_seconds",
+		Help: "HTTP request latency by route template and method.", Buckets: prometheus.DefBuckets}, []string{"route", "method"})
+	StepOutcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_step_outcomes_total",
+		Help: "Step outcomes recorded, by step and outcome (completed, skipped, failed)."}, []string{"step", "outcome"})
+	StepDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tenantflow_step_duration_seconds",
+		Help: "Duration of a step's work, by step.", Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"step"})
+	StepRetries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_step_retries_total",
+		Help: "Tries beyond the first, by step."}, []string{"step"})
+	Compensations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_compensations_total",
+		Help: "Undo outcomes (compensation and deprovisioning), by step and outcome."}, []string{"step", "outcome"})
+	Published = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantflow_relay_published_total",
+		Help: "Events the relay published and the broker acknowledged."})
+	PublishLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantflow_relay_publish_latency_seconds",
+		Help: "From an event's commit to the broker's acknowledgement.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+)
+
+func init() {
+	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries, Compensations, Published, PublishLatency)
+}
+
+// Collector computes the state gauges at scrape time.
+type Collector struct {
+	Pool        *pgxpool.Pool
+	Brokers     []string // empty: no consumer lag
+	Topic       string
+	GroupPrefix string
+	RelayName   string // the relay's checkpoint name
+	Projections func(ctx context.Context) (map[string][2]float64, error)
+	Logger      *slog.Logger
+}
+
+var (
+	backlogDesc  = prometheus.NewDesc("tenantflow_relay_backlog_events", "Committed events the relay has not published yet.", nil, nil)
+	dlqDesc      = prometheus.NewDesc("tenantflow_dlq_size", "Dead letters and held records not yet redriven.", nil, nil)
+	tenantsDesc  = prometheus.NewDesc("tenantflow_tenants", "Tenants by status (from the tenants projection).", []string{"status"}, nil)
+	projPosDesc  = prometheus.NewDesc("tenantflow_projection_lag_positions", "Log positions a projection is behind.", []string{"projection"}, nil)
+	projSecDesc  = prometheus.NewDesc("tenantflow_projection_lag_seconds", "Seconds between the newest event and the newest applied one.", []string{"projection"}, nil)
+	consumerDesc = prometheus.NewDesc("tenantflow_consumer_lag_records", "Records a consumer group has not committed yet.", []string{"group"}, nil)
+	stuckDesc    = prometheus.NewDesc("tenantflow_provisioning_oldest_seconds", "Age of the oldest attempt still PROVISIONING.", nil, nil)
+	statusNames  = []string{"ACTIVE", "PENDING_PROVISION", "PROVISIONING", "PROVISION_FAILED", "DEPROVISIONING", "INACTIVE"}
+)
+
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{backlogDesc, dlqDesc, tenantsDesc, projPosDesc, projSecDesc, consumerDesc, stuckDesc} {
+		ch <- d
+	}
+}
+
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var backlog float64
+	if err := c.Pool.QueryRow(ctx, `select count(*) from events e, (select tx_id, position from checkpoints where name = $1
+		union all select '0'::xid8, 0 limit 1) c where (e.tx_id, e.position) > (c.tx_id, c.position)`, c.RelayName).Scan(&backlog); err == nil {
+		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, backlog)
+	}
+	var dlq float64
+	if err := c.Pool.QueryRow(ctx, `select count(*) from dead_letters where released_at is null`).Scan(&dlq); err == nil {
+		ch <- prometheus.MustNewConstMetric(dlqDesc, prometheus.GaugeValue, dlq)
+	}
+	var oldest float64
+	if err := c.Pool.QueryRow(ctx, `select coalesce(extract(epoch from now() - min(updated_at)), 0) from `+c.tenantsTable(ctx)+` where status = 2`).Scan(&oldest); err == nil {
+		ch <- prometheus.MustNewConstMetric(stuckDesc, prometheus.GaugeValue, oldest)
+	}
+	if rows, err := c.Pool.Query(ctx, `select status, count(*) from `+c.tenantsTable(ctx)+` group by status`); err == nil {
+		counts := map[int]float64{}
+		for rows.Next() {
+			var s int
+			var n float64
+			if rows.Scan(&s, &n) == nil {
+				counts[s] = n
+			}
+		}
+		rows.Close()
+		for i, name := range statusNames {
+			ch <- prometheus.MustNewConstMetric(tenantsDesc, prometheus.GaugeValue, counts[i], name)
+		}
+	}
+	if c.Projections != nil {
+		if lags, err := c.Projections(ctx); err == nil {
+			for name, l := range lags {
+				ch <- prometheus.MustNewConstMetric(projPosDesc, prometheus.GaugeValue, l[0], name)
+				ch <- prometheus.MustNewConstMetric(projSecDesc, prometheus.GaugeValue, l[1], name)
+			}
+		}
+	}
+	c.consumerLag(ch)
+}
+
+// tenantsTable is the tenants projection's current table.
+func (c *Collector) tenantsTable(ctx context.Context) string {
+	var gen int
+	if err := c.Pool.QueryRow(ctx, `select generation from projection_generations where name = 'tenants'`).Scan(&gen); err != nil {
+		return "(select 0 as status, now() as updated_at where false) none"
+	}
+	return pgx.Identifier{"proj_tenants_g" + strconv.Itoa(gen), "tenants"}.Sanitize()
+}
+
+// consumerLag sums, per consumer group of this installation, the records
+// between its committed offsets and the partitions' ends.
+func (c *Collector) consumerLag(ch chan<- prometheus.Metric) {
+	if len(c.Brokers) == 0 {
+		return
+	}
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Net.DialTimeout, cfg.Net.ReadTimeout = 3*time.Second, 3*time.Second
+	client, err := sarama.NewClient(c.Brokers, cfg)
+	if err != nil {
+		return
+	}
+	defer client.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return
+	}
+	partitions, err := client.Partitions(c.Topic)
+	if err != nil {
+		return
+	}
+	ends := map[int32]int64{}
+	for _, p := range partitions {
+		if ends[p], err = client.GetOffset(c.Topic, p, sarama.OffsetNewest); err != nil {
+			return
+		}
+	}
+	groups, err := admin.ListConsumerGroups()
+	if err != nil {
+		return
+	}
+	for g := range groups {
+		if len(g) <= len(c.GroupPrefix) || g[:len(c.GroupPrefix)+1] != c.GroupPrefix+"." {
+			continue
+		}
+		offsets, err := admin.ListConsumerGroupOffsets(g, map[string][]int32{c.Topic: partitions})
+		if err != nil {
+			continue
+		}
+		var lag float64
+		for _, p := range partitions {
+			committed := int64(0)
+			if b := offsets.GetBlock(c.Topic, p); b != nil && b.Offset > 0 {
+				committed = b.Offset
+			}
+			lag += float64(ends[p] - committed)
+		}
+		ch <- prometheus.MustNewConstMetric(consumerDesc, prometheus.GaugeValue, lag, g)
+	}
+}
