@@ -16,6 +16,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -77,6 +78,7 @@ func viewOf(t *domain.Tenant) tenantView {
 
 func metadata(r *http.Request) eventstore.Metadata {
 	md := eventstore.Metadata{CorrelationID: r.Header.Get("X-Correlation-ID")}
+	md.TraceParent, md.TraceState = telemetry.Carrier(r.Context())
 	if md.CorrelationID == "" || len(md.CorrelationID) > 100 {
 		md.CorrelationID = uuid.NewString()
 	}

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Topic is where the relay publishes every committed event.
@@ -174,7 +177,19 @@ func (r *Relay) lead(ctx context.Context) (context.Context, func(), error) {
 // acknowledged.
 func (r *Relay) publish(ctx context.Context, events []Event) error {
 	lanes := make([][]*message.Message, r.Lanes)
+	// Each event's publication is a span in the event's own trace.
+	spans := make([]trace.Span, 0, len(events))
+	defer func() {
+		for _, s := range spans {
+			s.End()
+		}
+	}()
 	for _, e := range events {
+		if e.Metadata.TraceParent != "" {
+			ectx := otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier{"traceparent": e.Metadata.TraceParent, "tracestate": e.Metadata.TraceState})
+			_, s := otel.Tracer("github.com/tenantflow/tenantflow").Start(ectx, "relay publish "+e.Type, trace.WithSpanKind(trace.SpanKindProducer))
+			spans = append(spans, s)
+		}
 		msg, err := r.toMessage(e)
 		if err != nil {
 			return err

@@ -17,6 +17,9 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/metrics"
 	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Action does and undoes one step for a tenant. Both run again after a
@@ -131,18 +134,28 @@ func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
 		if !isTenant || !h.triggers(eventType) {
 			return nil
 		}
+		// Continue the trigger's trace; the events this handler appends carry
+		// its span, so the next handler continues from here.
+		ctx := telemetry.Continue(msg.Context(), msg.Metadata.Get("ce_traceparent"), msg.Metadata.Get("ce_tracestate"))
+		ctx, span := telemetry.Tracer().Start(ctx, "handler "+h.name, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("tenantflow.tenant_id", tenantID), attribute.String("tenantflow.trigger", eventType)))
+		defer span.End()
 		md := eventstore.Metadata{
 			CorrelationID: msg.Metadata.Get("ce_correlationid"),
 			CausationID:   msg.Metadata.Get("ce_id"),
 			Actor:         "handler:" + h.name,
-			TraceParent:   msg.Metadata.Get("ce_traceparent"),
-			TraceState:    msg.Metadata.Get("ce_tracestate"),
 		}
-		err := h.run(msg.Context(), tenantID, md)
+		md.TraceParent, md.TraceState = telemetry.Carrier(ctx)
+		log := e.cfg.Logger.With("tenant_id", tenantID, "event_id", msg.Metadata.Get("ce_id"), "correlation_id", md.CorrelationID,
+			"handler", h.name, "trace_id", telemetry.TraceID(ctx))
+		err := h.run(ctx, tenantID, md)
+		if err != nil {
+			span.RecordError(err)
+		}
 		if errors.Is(err, domain.ErrNotFound) {
 			// The log holds every event the topic carries, so this is a record
 			// from another log (a topic shared across databases): not ours.
-			e.cfg.Logger.Warn("event for a tenant this log does not hold; ignored", "handler", h.name, "stream", stream)
+			log.Warn("event for a tenant this log does not hold; ignored", "stream", stream)
 			return nil
 		}
 		if errors.Is(err, domain.ErrUndecodable) && e.cfg.DeadLetters != nil {
@@ -150,7 +163,7 @@ func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
 			return e.cfg.DeadLetters.put(msg.Context(), group, stream, e.cfg.Topic, false, err.Error(), msg)
 		}
 		if err != nil {
-			e.cfg.Logger.Warn("handler failed; the event will be redelivered", "handler", h.name, "stream", stream, "type", eventType, "error", err)
+			log.Warn("handler failed; the event will be redelivered", "type", eventType, "error", err)
 		}
 		return err
 	}
@@ -270,7 +283,12 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 		case action == nil:
 			res = Result{Skipped: true} // not configured
 		default:
+			ctx, span := telemetry.Tracer().Start(ctx, step+" do")
 			res, err = action.Do(ctx, t)
+			if err != nil {
+				span.RecordError(err)
+			}
+			span.End()
 		}
 		return err
 	})
@@ -281,7 +299,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 	switch {
 	case err != nil:
 		outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
-		e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err)
+		e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	case step == domain.StepActivate:
 		return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) {
 			if t.CancelRequested() {
@@ -319,6 +337,8 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action
 		if action == nil {
 			return nil // not configured: it made nothing
 		}
+		ctx, span := telemetry.Tracer().Start(ctx, step+" undo")
+		defer span.End()
 		return action.Undo(ctx, t)
 	})
 	if ctx.Err() != nil {
@@ -327,7 +347,7 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action
 	outcome := domain.StepOutcome{Step: step, Outcome: domain.OutcomeCompensated, Tries: tries, StartedAt: started, At: time.Now().UTC()}
 	if err != nil {
 		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, err.Error()
-		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err)
+		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	}
 	key := fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step)
 	err = e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })

@@ -166,6 +166,12 @@ func uniqueKey(prefix string) string {
 // provision creates a tenant with a unique key and requests provisioning.
 func (f *flow) provision(t *testing.T, prefix string) *domain.Tenant {
 	t.Helper()
+	return f.request(t, f.provisionPending(t, prefix).ID())
+}
+
+// provisionPending creates a tenant with a unique key (PENDING_PROVISION).
+func (f *flow) provisionPending(t *testing.T, prefix string) *domain.Tenant {
+	t.Helper()
 	ctx := context.Background()
 	key := uniqueKey(prefix)
 	email := key + "@example.com"
@@ -178,7 +184,7 @@ func (f *flow) provision(t *testing.T, prefix string) *domain.Tenant {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.cleanup(tn) })
-	return f.request(t, tn.ID())
+	return tn
 }
 
 func (f *flow) request(t *testing.T, id string) *domain.Tenant {

@@ -33,6 +33,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/metrics"
+	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -42,6 +43,14 @@ import (
 // not stop it from starting: /readyz reports them, and the log's start-up
 // (migrations, topic, relay) is retried until they answer.
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	stopTracing, err := telemetry.Setup(ctx)
+	if err != nil {
+		return fmt.Errorf("tracing (OTEL_* settings): %w", err)
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
+	if telemetry.Enabled() {
+		logger.Info("tracing: exporting spans over OTLP (OTEL_* settings)")
+	}
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err

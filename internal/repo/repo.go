@@ -9,10 +9,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Store is what a repository needs from the event store (Postgres or Memory).
@@ -90,7 +95,27 @@ func (r Repository[A]) append(ctx context.Context, id string, expected eventstor
 	if err != nil {
 		return err
 	}
+	ctx, span := appendSpan(ctx, r.Stream(id), events)
+	defer span.End()
 	_, err = r.store.Append(ctx, r.Stream(id), expected, batch...)
+	return traced(span, err)
+}
+
+// appendSpan starts the span of an append.
+func appendSpan(ctx context.Context, stream string, events []domain.Event) (context.Context, trace.Span) {
+	types := make([]string, len(events))
+	for i, e := range events {
+		types[i] = e.EventType()
+	}
+	return telemetry.Tracer().Start(ctx, "append "+strings.Join(types, ","),
+		trace.WithAttributes(attribute.String("tenantflow.stream", stream)))
+}
+
+func traced(span trace.Span, err error) error {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
 	return err
 }
 
@@ -122,8 +147,10 @@ func (r Repository[A]) AppendAt(ctx context.Context, id string, version int64, m
 	for i := range batch {
 		batch[i].ID = ids[i]
 	}
+	ctx, span := appendSpan(ctx, r.Stream(id), events)
+	defer span.End()
 	_, err = r.store.Append(ctx, r.Stream(id), eventstore.Exactly(version), batch...)
-	return err
+	return traced(span, err)
 }
 
 func encode(events []domain.Event, md eventstore.Metadata) ([]eventstore.NewEvent, error) {
@@ -183,7 +210,9 @@ func createTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.
 		{Stream: Tenants(s).Stream(t.ID()), Expected: eventstore.NoStream, Events: tenantEvents},
 		{Stream: KeyStream(t.Key()), Expected: eventstore.NoStream, Events: keyEvents},
 	}, more...)
-	err = s.AppendStreams(ctx, parts...)
+	ctx, span := appendSpan(ctx, Tenants(s).Stream(t.ID()), events)
+	defer span.End()
+	err = traced(span, s.AppendStreams(ctx, parts...))
 	var ce *eventstore.ConcurrencyError
 	if errors.As(err, &ce) && ce.Stream == KeyStream(t.Key()) {
 		return &domain.KeyTakenError{Key: t.Key(), TenantID: keyHolder(ctx, s, ce.Stream)}
