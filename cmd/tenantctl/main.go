@@ -17,6 +17,7 @@ type cli struct {
 	Token   tokenCmd   `cmd:"" help:"Mint a development bearer token from TENANTFLOW_JWT_SECRET."`
 	Lead    leadCmd    `cmd:"" help:"Sign-up: create, verify and turn a lead into its tenant."`
 	Tenant  tenantCmd  `cmd:"" help:"Create, provision, show, list tenants and their history."`
+	Status  statusCmd  `cmd:"" help:"Follow a tenant live until it settles; exit 0 on ACTIVE, 1 on failure (for scripts)."`
 	History historyCmd `cmd:"" help:"A tenant's timeline: time, event, actor, step duration, error."`
 	Events  eventsCmd  `cmd:"" help:"Read the log: tail (with --follow) and get a stream."`
 	Export  exportCmd  `cmd:"" help:"The log as NDJSON between two times or positions, for offline analytics."`

@@ -173,6 +173,11 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 	if p.tenant(t, op, late)["status"] != "PROVISION_FAILED" {
 		t.Fatal("a late report changed the tenant")
 	}
+	status := exec.Command(binary(t, "../tenantctl"), "status", late, "--wait=30s")
+	status.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTCTL_URL=" + p.base, "TENANTCTL_TOKEN=" + op}
+	if out, err := status.CombinedOutput(); err == nil || !strings.Contains(string(out), "✖ deploy") {
+		t.Fatalf("tenantctl status on a failed tenant: %v\n%q", err, out)
+	}
 	if !strings.Contains(p.out.String(), "deployment report ignored") {
 		t.Fatal("the late report was not logged")
 	}

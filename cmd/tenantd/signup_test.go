@@ -90,7 +90,14 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 	if out := p.tenantctl(t, as, "tenant", "provision", tenantID, "--subscription="+sub); field(t, out, "status") != "PROVISIONING" {
 		t.Fatalf("provision: %s", out)
 	}
-	// The handlers in tenantd provision it: ACTIVE, in the list, with its history.
+	// tenantctl status follows it until it settles and exits 0 on ACTIVE.
+	live := p.tenantctl(t, as, "status", tenantID, "--wait=90s")
+	for _, want := range []string{"ACTIVE", "✔ idp", "✔ admin_user", "✔ database", "– infrastructure", "✔ notify"} {
+		if !strings.Contains(live, want) {
+			t.Fatalf("tenantctl status lacks %q:\n%s", want, live)
+		}
+	}
+	// The handlers in tenantd provisioned it: ACTIVE, in the list, with its history.
 	deadline := time.Now().Add(90 * time.Second)
 	for field(t, p.tenantctl(t, as, "tenant", "get", tenantID), "status") != "ACTIVE" {
 		if time.Now().After(deadline) {
