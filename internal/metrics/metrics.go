@@ -7,6 +7,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -173,3 +174,25 @@ func (c *Collector) consumerLag(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(consumerDesc, prometheus.GaugeValue, lag, g)
 	}
 }
+
+// Names lists the metric names tenantflow exports (histograms without
+// their _bucket, _sum and _count suffixes).
+func Names() []string {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range []prometheus.Collector{HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries,
+			Compensations, Published, PublishLatency, &Collector{}} {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var names []string
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			names = append(names, m[1])
+		}
+	}
+	return names
+}
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
