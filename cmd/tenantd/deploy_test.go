@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -180,6 +181,12 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), "deployment report ignored") {
 		t.Fatal("the late report was not logged")
+	}
+	for name, secret := range map[string]string{"signing key": testSigningKey, "agent key": testAgentKey,
+		"report secret": hex.EncodeToString(secret), "token": op} {
+		if strings.Contains(p.out.String(), secret) {
+			t.Errorf("tenantd logged the %s", name)
+		}
 	}
 	p.stop(t)
 }
