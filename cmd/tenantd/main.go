@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,11 @@ import (
 )
 
 func main() {
+	roles := flag.String("roles", "", "comma-separated parts to run: api, relay, handlers, projections (default: all, or TENANTFLOW_ROLES)")
+	flag.Parse()
+	if *roles != "" {
+		_ = os.Setenv("TENANTFLOW_ROLES", *roles) // validated with the rest below
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tenantd: refusing to start: %v\n", err)

@@ -107,10 +107,10 @@ func freeAddr(t *testing.T) string {
 }
 
 // start runs tenantd with exactly env (plus PATH and HOME) and waits for /healthz.
-func start(t *testing.T, env map[string]string) *proc {
+func start(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(tenantdBinary(t))
+	cmd := exec.Command(tenantdBinary(t), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTFLOW_HTTP_ADDR=" + addr}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

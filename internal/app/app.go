@@ -91,14 +91,16 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if !log.run(workCtx, logger, store, brokers, cfg.KafkaTopic, cfg.KafkaPartitions) {
 			return
 		}
-		workers.Add(1) // legal here: this goroutine still holds a count
-		go func() {
-			defer workers.Done()
-			if err := read.Live(workCtx, brokers, cfg.KafkaTopic, cfg.KafkaGroupPrefix); err != nil && workCtx.Err() == nil {
-				logger.Error("projections stopped", "error", err)
-			}
-		}()
-		if steps != nil {
+		if cfg.Runs("projections") {
+			workers.Add(1) // legal here: this goroutine still holds a count
+			go func() {
+				defer workers.Done()
+				if err := read.Live(workCtx, brokers, cfg.KafkaTopic, cfg.KafkaGroupPrefix); err != nil && workCtx.Err() == nil {
+					logger.Error("projections stopped", "error", err)
+				}
+			}()
+		}
+		if steps != nil && cfg.Runs("handlers") {
 			workers.Add(1)
 			go func() {
 				defer workers.Done()
@@ -106,6 +108,9 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 					logger.Error("step handlers stopped", "error", err)
 				}
 			}()
+		}
+		if !cfg.Runs("relay") {
+			return
 		}
 		workers.Add(1)
 		go func() {
@@ -160,7 +165,10 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			return out, err
 		}})
 	router := api.NewRouter(checks, cfg.ReadyCheckTimeout)
-	router.Mount(deps)
+	if cfg.Runs("api") {
+		router.Mount(deps)
+	}
+	logger.Info("roles", "running", cfg.Roles)
 	return serve(ctx, cfg, logger, router)
 }
 

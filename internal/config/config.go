@@ -24,6 +24,12 @@ import (
 
 // Config is the whole of tenantd's configuration.
 type Config struct {
+	// Roles are the parts this tenantd runs: api (the REST API and console),
+	// relay (the relay and the sealer; one is active, others stand by),
+	// handlers (the step handlers) and projections (the read models' live
+	// feed). Health, readiness and metrics are always served.
+	Roles []string `env:"TENANTFLOW_ROLES" envSeparator:"," envDefault:"api,relay,handlers,projections"`
+
 	// HTTPAddr is where the REST API listens.
 	HTTPAddr string `env:"TENANTFLOW_HTTP_ADDR" envDefault:":14000"`
 
@@ -191,6 +197,14 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
 	}
 
+	if len(c.Roles) == 0 {
+		bad("TENANTFLOW_ROLES", "name at least one of api, relay, handlers, projections")
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			bad("TENANTFLOW_ROLES", "%q is not one of api, relay, handlers, projections", r)
+		}
+	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
 		bad("TENANTFLOW_HTTP_ADDR", "%q is not host:port (for example :14000)", c.HTTPAddr)
 	}
@@ -365,6 +379,12 @@ func (c Config) Validate() error {
 var hex64 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 var kafkaName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
+
+// AllRoles are the parts a tenantd can run.
+var AllRoles = []string{"api", "relay", "handlers", "projections"}
+
+// Runs reports whether this tenantd runs role.
+func (c Config) Runs(role string) bool { return slices.Contains(c.Roles, role) }
 
 // EmbeddedKafka reports whether tenantd must run its in-process broker.
 func (c Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }

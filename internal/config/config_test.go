@@ -82,6 +82,7 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"dns without key", map[string]string{"TENANTFLOW_DNS_SERVER": "127.0.0.1:53"}, []string{"TENANTFLOW_DNS_ZONE"}},
 		{"infra module for an unknown tier", map[string]string{"TENANTFLOW_INFRA_MODULES": "gold=/x"}, []string{"TENANTFLOW_INFRA_MODULES", "gold"}},
 		{"agent key without signing key", map[string]string{"TENANTFLOW_AGENT_KEY": "ab"}, []string{"TENANTFLOW_DEPLOY_SIGNING_KEY", "TENANTFLOW_AGENT_KEY"}},
+		{"unknown role", map[string]string{"TENANTFLOW_ROLES": "api,scheduler"}, []string{"TENANTFLOW_ROLES", "scheduler"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
 		{"all at once", map[string]string{
 			"TENANTFLOW_HTTP_ADDR":        "x",
@@ -114,7 +115,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 59 {
+	if len(names) != 60 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
