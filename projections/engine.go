@@ -34,7 +34,10 @@ import (
 // that a rebuild yields exactly what the live projector holds.
 type Projector interface {
 	Name() string // durable: it keys the schema, the consumer group and the generation
-	DDL() string  // creates its tables (unqualified names)
+	// Version changes whenever DDL or Apply changes: a generation built by
+	// another version is rebuilt (Ensure).
+	Version() int
+	DDL() string // creates its tables (unqualified names)
 	Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error
 }
 
@@ -83,18 +86,23 @@ func (en *Engine) Ensure(ctx context.Context) error {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `select pg_advisory_unlock(hashtext('projections:ensure'))`)
 	}()
 	for _, p := range en.Projectors {
-		var n int
-		if err := conn.QueryRow(ctx, `select count(*) from projection_generations where name = $1`, p.Name()).Scan(&n); err != nil {
+		var version int
+		err := conn.QueryRow(ctx, `select projector_version from projection_generations where name = $1`, p.Name()).Scan(&version)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if _, err := en.build(ctx, p, 1, nil); err != nil {
+				return fmt.Errorf("projection %s: %w", p.Name(), err)
+			}
+			if _, err := conn.Exec(ctx, `insert into projection_generations (name, generation, projector_version) values ($1, 1, $2)`, p.Name(), p.Version()); err != nil {
+				return err
+			}
+		case err != nil:
 			return err
-		}
-		if n > 0 {
-			continue
-		}
-		if _, err := en.build(ctx, p, 1, nil); err != nil {
-			return fmt.Errorf("projection %s: %w", p.Name(), err)
-		}
-		if _, err := conn.Exec(ctx, `insert into projection_generations (name, generation) values ($1, 1)`, p.Name()); err != nil {
-			return err
+		case version != p.Version():
+			en.logger().Info("projector changed: rebuilding its projection", "projection", p.Name(), "from_version", version, "to_version", p.Version())
+			if _, err := en.Rebuild(ctx, p.Name(), nil); err != nil {
+				return fmt.Errorf("rebuild %s for projector version %d: %w", p.Name(), p.Version(), err)
+			}
 		}
 	}
 	return nil
@@ -295,7 +303,7 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 			}
 			cursor = batch[len(batch)-1].After()
 		}
-		_, err := tx.Exec(ctx, `update projection_generations set generation = $2, switched_at = now() where name = $1`, name, gen)
+		_, err := tx.Exec(ctx, `update projection_generations set generation = $2, switched_at = now(), projector_version = $3 where name = $1`, name, gen, p.Version())
 		return err
 	})
 	if err != nil {

@@ -295,3 +295,26 @@ func TestEnsureBuildsFromAnExistingLog(t *testing.T) {
 	}
 	t.Fatal("Ensure never built the tenants projection from the log")
 }
+
+// A projector whose version changed is rebuilt into a new generation at
+// start, so new code never applies events to tables of the old shape.
+func TestChangedProjectorIsRebuilt(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.engine.Pool.Exec(ctx, `update projection_generations set projector_version = 1 where name = 'resources'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.engine.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var gen, version int
+	if err := e.engine.Pool.QueryRow(ctx, `select generation, projector_version from projection_generations where name = 'resources'`).Scan(&gen, &version); err != nil {
+		t.Fatal(err)
+	}
+	if gen != 2 || version != (projections.Resources{}).Version() {
+		t.Fatalf("resources at generation %d, version %d", gen, version)
+	}
+	if g, _ := e.engine.Generation(ctx, e.engine.Pool, projections.NameTenants); g != 1 {
+		t.Fatalf("an unchanged projector was rebuilt: generation %d", g)
+	}
+}

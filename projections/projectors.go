@@ -27,6 +27,7 @@ func tenantID(stream string) (string, bool) { return strings.CutPrefix(stream, "
 type Tenants struct{}
 
 func (Tenants) Name() string { return NameTenants }
+func (Tenants) Version() int { return 1 }
 
 func (Tenants) DDL() string {
 	return `create table tenants (
@@ -88,6 +89,7 @@ func nonNil(s []string) []string {
 type Progress struct{}
 
 func (Progress) Name() string { return NameProgress }
+func (Progress) Version() int { return 1 }
 
 func (Progress) DDL() string {
 	return `create table steps (
@@ -139,6 +141,9 @@ type Resources struct{}
 
 func (Resources) Name() string { return NameResources }
 
+// Version 2 added location and created_at.
+func (Resources) Version() int { return 2 }
+
 func (Resources) DDL() string {
 	return `create table resources (
 		tenant_id  uuid        not null,
@@ -188,6 +193,7 @@ func (Resources) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de do
 type StepStats struct{}
 
 func (StepStats) Name() string { return NameStats }
+func (StepStats) Version() int { return 1 }
 
 func (StepStats) DDL() string {
 	return `create table tiers (
