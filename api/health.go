@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,13 +44,36 @@ func NewRouter(checks []Check, checkTimeout time.Duration) *Router {
 	r.mux.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such route"})
 	})
-	r.mux.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	r.mux.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", strings.Join(r.allowed(req.URL.Path), ", ")) // RFC 9110 requires it with 405
 		writeProblem(w, problem{Status: http.StatusMethodNotAllowed, Detail: "method not allowed on this route"})
 	})
 	return r
 }
 
 func (rt *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) { rt.mux.ServeHTTP(w, req) }
+
+// allowed lists the methods the routes matching path accept.
+func (rt *Router) allowed(path string) []string {
+	var methods []string
+	_ = rt.mux.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		re, err := route.GetPathRegexp()
+		if err != nil {
+			return nil
+		}
+		if ok, _ := regexp.MatchString(re, path); ok {
+			ms, _ := route.GetMethods()
+			for _, m := range ms {
+				if !slices.Contains(methods, m) {
+					methods = append(methods, m)
+				}
+			}
+		}
+		return nil
+	})
+	sort.Strings(methods)
+	return methods
+}
 
 // healthz answers while the process is up; it checks nothing else, so an
 // orchestrator never restarts tenantd because a dependency is down.

@@ -133,7 +133,11 @@ func TestTenantCommandsAndQueries(t *testing.T) {
 				t.Errorf("body %v", r.body)
 			}
 		}},
-		{"method not allowed", "DELETE", "/tenants", admin, "", nil, 405, nil},
+		{"method not allowed", "DELETE", "/tenants", admin, "", nil, 405, func(t *testing.T, r response) {
+			if r.header.Get("Allow") != "GET, POST" {
+				t.Errorf("Allow = %q, want GET, POST", r.header.Get("Allow"))
+			}
+		}},
 		{"unknown route", "GET", "/nope", admin, "", nil, 404, nil},
 	}
 	for _, tt := range tests {
