@@ -35,8 +35,12 @@ func TestKubernetesManifests(t *testing.T) {
 						Containers []struct {
 							Args           []string
 							Env            []struct{ Name string }
-							ReadinessProbe struct{ HTTPGet struct{ Path string } `yaml:"httpGet"` } `yaml:"readinessProbe"`
-							LivenessProbe  struct{ HTTPGet struct{ Path string } `yaml:"httpGet"` } `yaml:"livenessProbe"`
+							ReadinessProbe struct {
+								HTTPGet struct{ Path string } `yaml:"httpGet"`
+							} `yaml:"readinessProbe"`
+							LivenessProbe struct {
+								HTTPGet struct{ Path string } `yaml:"httpGet"`
+							} `yaml:"livenessProbe"`
 						}
 					}
 				}
