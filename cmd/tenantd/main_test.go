@@ -201,6 +201,7 @@ func devStackEnv(t *testing.T) map[string]string {
 	env["TENANTFLOW_KAFKA_TOPIC"] = "tenant.events.test-" + run
 	env["TENANTFLOW_KAFKA_GROUP_PREFIX"] = "test-" + run
 	env["TENANTFLOW_KAFKA_PARTITIONS"] = "4"
+	env["TENANTFLOW_STORAGE_DIR"] = t.TempDir() // the local storage default is shared by every run otherwise
 	return env
 }
 

@@ -72,8 +72,8 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 		t.Fatalf("lead %q, mail:\n%s", leadID, mail.Body)
 	}
 	leadToken := strings.TrimSpace(p.tenantctl(t, none, "lead", "verify", leadID, "--mailed-token="+m[1]))
-	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:3] // realms are shared by every test run
-	tenant := p.tenantctl(t, map[string]string{"TENANTCTL_TOKEN": leadToken}, "lead", "tenant", leadID, "--key=engines"+suffix, "--domain=engines.example.com")
+	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:7] // realms and roles are shared by every test run
+	tenant := p.tenantctl(t, map[string]string{"TENANTCTL_TOKEN": leadToken}, "lead", "tenant", leadID, "--key=eng"+suffix, "--domain=engines.example.com")
 	tenantID, _ := field(t, tenant, "id").(string)
 	if field(t, tenant, "status") != "PENDING_PROVISION" {
 		t.Fatalf("tenant: %s", tenant)
@@ -115,17 +115,17 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 	if len(events) < 12 {
 		t.Fatalf("history of %d events: %v", len(events), events)
 	}
-	t.Cleanup(func() { deleteRealm(t, env, "tenant-engines"+suffix) })
+	t.Cleanup(func() { deleteRealm(t, env, "tenant-eng"+suffix) })
 
 	// Keycloak mailed the admin a set-password link; once a password is set
 	// (here through the admin API, as the link would), the admin logs in to
 	// the tenant's realm with a password grant.
 	mailtest.WaitForSubject(t, email, "is ready", 15*time.Second)
 	setPassword := mailtest.WaitForSubject(t, email, "Update Your Account", 15*time.Second)
-	if !strings.Contains(setPassword.Body, "/realms/tenant-engines"+suffix+"/login-actions/action-token") {
+	if !strings.Contains(setPassword.Body, "/realms/tenant-eng"+suffix+"/login-actions/action-token") {
 		t.Fatalf("Keycloak's mail holds no set-password link:\n%s", setPassword.Body)
 	}
-	adminLogin(t, env, "tenant-engines"+suffix, email)
+	adminLogin(t, env, "tenant-eng"+suffix, email)
 
 	// Metrics moved: the provisioning's requests, steps, relay and state gauges.
 	resp, err := http.Get(p.base + "/metrics")
@@ -162,17 +162,17 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 	}
 
 	// Drift: none, until the realm is deleted behind tenantflow's back.
-	if out := p.tenantctl(t, env, "drift", "--tenant", "engines"+suffix); !strings.Contains(out, "no drift") {
+	if out := p.tenantctl(t, env, "drift", "--tenant", "eng"+suffix); !strings.Contains(out, "no drift") {
 		t.Fatalf("drift right after provisioning:\n%s", out)
 	}
-	deleteRealm(t, env, "tenant-engines"+suffix)
-	cmd := exec.Command(binary(t, "../tenantctl"), "drift", "--tenant", "engines"+suffix)
+	deleteRealm(t, env, "tenant-eng"+suffix)
+	cmd := exec.Command(binary(t, "../tenantctl"), "drift", "--tenant", "eng"+suffix)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "MISSING keycloak-realm tenant-engines"+suffix) {
+	if err == nil || !strings.Contains(string(out), "MISSING keycloak-realm tenant-eng"+suffix) {
 		t.Fatalf("drift after deleting the realm: %v\n%s", err, out)
 	}
 	p.stop(t)
