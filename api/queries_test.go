@@ -84,7 +84,7 @@ func TestListTenants(t *testing.T) {
 		t.Fatalf("pages: %s", got)
 	}
 
-	for _, q := range []string{"?status=RUNNING", "?keyPrefix=A%25", "?limit=0", "?limit=201", "?limit=x", "?cursor=***"} {
+	for _, q := range []string{"?status=RUNNING", "?keyPrefix=A%25", "?limit=0", "?limit=201", "?limit=x", "?cursor=***", "?cursor=tw" /* base64 of a byte that is not UTF-8 */} {
 		if r := e.do(t, "GET", "/tenants"+q, admin, "", nil); r.status != http.StatusBadRequest {
 			t.Errorf("GET /tenants%s: %d, want 400", q, r.status)
 		}

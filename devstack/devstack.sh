@@ -443,6 +443,21 @@ tofu_up() {
   say "opentofu built"
 }
 
+# --- schemathesis --------------------------------------------------------------
+# The API fuzzer the security test runs against a live tenantd, from PyPI,
+# in a virtual environment of its own.
+
+SCHEMATHESIS_VERSION=${DEVSTACK_SCHEMATHESIS_VERSION:-4.32.5}
+
+schemathesis_up() {
+  local venv=$STATE/venv
+  if [ -x "$venv/bin/schemathesis" ]; then return; fi
+  say "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $venv"
+  python3 -m venv "$venv" >"$STATE/venv.log" 2>&1 &&
+    "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" >>"$STATE/venv.log" 2>&1 ||
+    { tail -20 "$STATE/venv.log" >&2; die "could not install schemathesis"; }
+}
+
 # --- commands -----------------------------------------------------------------
 
 cmd_env() {
@@ -462,6 +477,7 @@ export TENANTFLOW_S3_ACCESS_KEY='$S3_ACCESS_KEY'
 export TENANTFLOW_S3_SECRET_KEY='$S3_SECRET_KEY'
 export TENANTFLOW_S3_TLS='false'
 export TENANTFLOW_DNS_TARGET='lb.$DNS_ZONE'
+export TENANTFLOW_DEVSTACK_SCHEMATHESIS='$STATE/venv/bin/schemathesis'
 export TENANTFLOW_INFRA_STATE_DIR='$STATE/infra'
 export TENANTFLOW_DEPLOY_SIGNING_KEY='$DEPLOY_SIGNING_KEY'
 export TENANTFLOW_AGENT_KEY='$AGENT_KEY'
@@ -510,6 +526,7 @@ main() {
       dns_up
       s3_up
       tofu_up
+      schemathesis_up
       # The console's browser test drives Debian's headless Chromium.
       ensure_cmd chromium chromium
       ensure_cmd chromedriver chromium-driver

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +31,8 @@ type TenantQuery struct {
 	Limit     int
 }
 
+var cursorKey = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`)
+
 // ErrBadCursor means the cursor was not one this list handed out.
 var ErrBadCursor = errors.New("the cursor is not valid")
 
@@ -39,7 +42,7 @@ func (en *Engine) List(ctx context.Context, q TenantQuery) ([]TenantSummary, str
 	after := ""
 	if q.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil {
+		if err != nil || !cursorKey.Match(raw) { // a cursor is a tenant key; anything else never reaches SQL
 			return nil, "", ErrBadCursor
 		}
 		after = string(raw)
