@@ -145,7 +145,23 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 		t.Fatal("a replayed report changed the tenant")
 	}
 
-	// Deprovisioning asks the agent to remove the deployment.
+	// Deprovisioning asks the agent to remove the deployment. Wait until the
+	// welcome mail is recorded: a DELETE racing that append would get the
+	// (correct) 409 of a concurrent change.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		settled := false
+		for _, s := range p.tenant(t, op, id)["steps"].([]any) {
+			if st := s.(map[string]any); st["step"] == "notify" && st["state"] != "pending" {
+				settled = true
+			}
+		}
+		if settled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the welcome mail was never recorded")
+		}
+	}
 	req, _ := http.NewRequest(http.MethodDelete, p.base+"/tenants/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+op)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
