@@ -4,13 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/tenantflow/tenantflow/adapters/postgres"
-	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/config"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -24,17 +20,12 @@ type replayCmd struct {
 func (c replayCmd) Run() error { return c.run(context.Background(), os.Stdout) }
 
 func (c replayCmd) run(ctx context.Context, out io.Writer) error {
-	cfg, err := config.Load()
+	store, _, done, err := openStore(ctx)
 	if err != nil {
 		return err
 	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	store := eventstore.NewPostgres(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer store.Close()
+	defer done()
+	pool := store.Pool()
 	en := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All()}
 	if err := en.Ensure(ctx); err != nil {
 		return err
