@@ -156,7 +156,12 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}()
 
 	_ = metrics.Registry.Register(&metrics.Collector{Pool: pool, Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix,
-		RelayName: "relay:" + cfg.KafkaTopic, Logger: logger, Projections: func(ctx context.Context) (map[string][2]float64, error) {
+		RelayName: "relay:" + cfg.KafkaTopic, Logger: logger,
+		TenantsTable: func(ctx context.Context) (string, error) {
+			schema, err := read.Schema(ctx, projections.NameTenants)
+			return schema + ".tenants", err
+		},
+		Projections: func(ctx context.Context) (map[string][2]float64, error) {
 			lags, err := read.Lags(ctx)
 			out := map[string][2]float64{}
 			for _, l := range lags {

@@ -8,11 +8,9 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -53,7 +51,9 @@ type Collector struct {
 	GroupPrefix string
 	RelayName   string // the relay's checkpoint name
 	Projections func(ctx context.Context) (map[string][2]float64, error)
-	Logger      *slog.Logger
+	// TenantsTable names the tenants projection's current table.
+	TenantsTable func(ctx context.Context) (string, error)
+	Logger       *slog.Logger
 }
 
 var (
@@ -85,22 +85,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if err := c.Pool.QueryRow(ctx, `select count(*) from dead_letters where released_at is null`).Scan(&dlq); err == nil {
 		ch <- prometheus.MustNewConstMetric(dlqDesc, prometheus.GaugeValue, dlq)
 	}
-	var oldest float64
-	if err := c.Pool.QueryRow(ctx, `select coalesce(extract(epoch from now() - min(updated_at)), 0) from `+c.tenantsTable(ctx)+` where status = 2`).Scan(&oldest); err == nil {
-		ch <- prometheus.MustNewConstMetric(stuckDesc, prometheus.GaugeValue, oldest)
-	}
-	if rows, err := c.Pool.Query(ctx, `select status, count(*) from `+c.tenantsTable(ctx)+` group by status`); err == nil {
-		counts := map[int]float64{}
-		for rows.Next() {
-			var s int
-			var n float64
-			if rows.Scan(&s, &n) == nil {
-				counts[s] = n
-			}
-		}
-		rows.Close()
-		for i, name := range statusNames {
-			ch <- prometheus.MustNewConstMetric(tenantsDesc, prometheus.GaugeValue, counts[i], name)
+	if c.TenantsTable != nil {
+		if table, err := c.TenantsTable(ctx); err == nil {
+			c.tenants(ctx, ch, table)
 		}
 	}
 	if c.Projections != nil {
@@ -114,13 +101,29 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.consumerLag(ch)
 }
 
-// tenantsTable is the tenants projection's current table.
-func (c *Collector) tenantsTable(ctx context.Context) string {
-	var gen int
-	if err := c.Pool.QueryRow(ctx, `select generation from projection_generations where name = 'tenants'`).Scan(&gen); err != nil {
-		return "(select 0 as status, now() as updated_at where false) none"
+// tenants reports the tenants by status and the oldest PROVISIONING attempt
+// from the tenants projection's table.
+func (c *Collector) tenants(ctx context.Context, ch chan<- prometheus.Metric, table string) {
+	var oldest float64
+	if err := c.Pool.QueryRow(ctx, `select coalesce(extract(epoch from now() - min(updated_at)), 0) from `+table+` where status = 2`).Scan(&oldest); err == nil {
+		ch <- prometheus.MustNewConstMetric(stuckDesc, prometheus.GaugeValue, oldest)
 	}
-	return pgx.Identifier{"proj_tenants_g" + strconv.Itoa(gen), "tenants"}.Sanitize()
+	rows, err := c.Pool.Query(ctx, `select status, count(*) from `+table+` group by status`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	counts := map[int]float64{}
+	for rows.Next() {
+		var s int
+		var n float64
+		if rows.Scan(&s, &n) == nil {
+			counts[s] = n
+		}
+	}
+	for i, name := range statusNames {
+		ch <- prometheus.MustNewConstMetric(tenantsDesc, prometheus.GaugeValue, counts[i], name)
+	}
 }
 
 // consumerLag sums, per consumer group of this installation, the records
