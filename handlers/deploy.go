@@ -72,8 +72,12 @@ func (e *engine) watchDeadlines(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		rows, err := d.Pool.Query(ctx, `select distinct stream_id from events
-			where event_type = $1 and recorded_at > now() - interval '7 days' and (data->>'deadline')::timestamptz < now()`,
+		// Only overdue requests no deploy outcome has answered yet: each tick
+		// folds just the tenants actually waiting.
+		rows, err := d.Pool.Query(ctx, `select distinct r.stream_id from events r
+			where r.event_type = $1 and r.recorded_at > now() - interval '7 days' and (r.data->>'deadline')::timestamptz < now()
+			  and not exists (select 1 from events o where o.stream_id = r.stream_id and o.stream_version > r.stream_version
+			                  and o.event_type like 'tenant.deploy.%')`,
 			domain.TypeDeploymentRequested)
 		if err != nil {
 			e.cfg.Logger.Warn("deployment deadline check failed", "error", err)
