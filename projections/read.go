@@ -104,16 +104,12 @@ var ErrNotProjected = errors.New("not in the projections")
 // Detail reads a tenant from the tenants, progress and resources projections.
 func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	var d TenantDetail
-	schemas := map[string]string{}
-	for _, name := range []string{NameTenants, NameProgress, NameResources} {
-		s, err := en.Schema(ctx, name)
-		if err != nil {
-			return d, err
-		}
-		schemas[name] = s
+	schemas, err := en.schemas(ctx, NameTenants, NameProgress, NameResources)
+	if err != nil {
+		return d, err
 	}
 	var contact, domains, plan []byte
-	err := en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
+	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
 		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0))
