@@ -61,15 +61,23 @@ func (rt *Router) mountConsole(list ReadModels, tenants repo.Repository[*domain.
 // console cookie; otherwise it sends the browser to the sign-in form.
 func (c *console) signedIn(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		cookie, err := r.Cookie(consoleCookie)
-		if err == nil && c.rt.verifier != nil {
-			if claims, err := c.rt.verifier.Verify(cookie.Value); err == nil && claims.Has(auth.ViewTenant) {
+		if cookie, err := r.Cookie(consoleCookie); err == nil {
+			if _, ok := c.viewer(cookie.Value); ok {
 				next(w, r)
 				return
 			}
 		}
 		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 	}
+}
+
+// viewer verifies a token that may view tenants (10207).
+func (c *console) viewer(token string) (*auth.Claims, bool) {
+	if c.rt.verifier == nil {
+		return nil, false
+	}
+	claims, err := c.rt.verifier.Verify(token)
+	return claims, err == nil && claims.Has(auth.ViewTenant)
 }
 
 func (c *console) login(w http.ResponseWriter, r *http.Request) {
@@ -79,11 +87,8 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	token := strings.TrimSpace(r.PostFormValue("token"))
-	claims, err := (*auth.Claims)(nil), error(nil)
-	if c.rt.verifier != nil {
-		claims, err = c.rt.verifier.Verify(token)
-	}
-	if c.rt.verifier == nil || err != nil || !claims.Has(auth.ViewTenant) {
+	claims, ok := c.viewer(token)
+	if !ok {
 		w.WriteHeader(http.StatusUnauthorized)
 		_ = consoleTemplates.ExecuteTemplate(w, "login", "That token is invalid, expired, or lacks permission 10207.")
 		return
