@@ -7,7 +7,7 @@ DEVSTACK := devstack/devstack.sh
 WITH_ENV := eval "$$($(DEVSTACK) env)" &&
 TEST_TIMEOUT ?= 30m
 
-.PHONY: run test lint bench up down status build
+.PHONY: run test chaos lint bench up down status build
 
 ## run: start the dev stack, then the application-plane agent (log in .devstack/) and tenantd in the foreground (Ctrl-C stops both)
 run: up build
@@ -15,9 +15,17 @@ run: up build
 	    --undo devstack/appplane-undo.sh > .devstack/appplane-agent.log 2>&1 & agent=$$!; \
 	  trap 'kill $$agent 2>/dev/null' EXIT INT TERM; bin/tenantd; }
 
-## test: start the dev stack, then run the whole suite with the race detector
+## test: start the dev stack, run the whole suite with the race detector, then the chaos suite's short profile
+## (alone: it stops and restarts the dev stack's Kafka and PostgreSQL)
 test: up
-	$(WITH_ENV) export TENANTFLOW_TEST_ARTIFACTS=$(CURDIR)/.devstack/artifacts && go test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(WITH_ENV) export TENANTFLOW_TEST_ARTIFACTS=$(CURDIR)/.devstack/artifacts && go test -race -count=1 -timeout $(TEST_TIMEOUT) ./... && \
+	  $(CHAOS) -timeout 30m
+
+CHAOS := go test -race -tags chaos -run '^TestChaos$$' -count=1 -v ./cmd/tenantd/
+
+## chaos: the chaos suite's full profile (200 tenants a scenario; report in .devstack/artifacts/chaos-full.md)
+chaos: up
+	$(WITH_ENV) export TENANTFLOW_TEST_ARTIFACTS=$(CURDIR)/.devstack/artifacts TENANTFLOW_CHAOS_PROFILE=full && $(CHAOS) -timeout 120m
 
 ## lint: go vet plus staticcheck (version pinned in go.mod's tool block)
 lint:

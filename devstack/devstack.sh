@@ -533,9 +533,24 @@ main() {
       say "all up in $((SECONDS - t0))s; connection settings: $0 env"
       ;;
     down) s3_down; dns_down; smtp_down; keycloak_down; kafka_down; pg_down; say "all down" ;;
+    # One service at a time, for the chaos suite and for operators:
+    # "stop kafka", "start kafka", "restart postgres".
+    start|stop|restart)
+      local fn
+      case "${2:-}" in
+        postgres) fn=pg ;;
+        kafka|keycloak|smtp|dns|s3) fn=$2 ;;
+        *) echo "usage: $0 $1 postgres|kafka|keycloak|smtp|dns|s3" >&2; exit 2 ;;
+      esac
+      case $1 in
+        start) "${fn}_up" ;;
+        stop) "${fn}_down" ;;
+        restart) "${fn}_down"; "${fn}_up" ;;
+      esac
+      ;;
     status) cmd_status ;;
     env) cmd_env ;;
-    *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|status|env|start NAME|stop NAME|restart NAME" >&2; exit 2 ;;
   esac
 }
 

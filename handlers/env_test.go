@@ -21,6 +21,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/internal/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
 	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/internal/testenv"
@@ -271,36 +272,5 @@ func (f *flow) waitIdle(t *testing.T) {
 }
 
 func (f *flow) lag(client sarama.Client, admin sarama.ClusterAdmin) (string, error) {
-	partitions, err := client.Partitions(f.topic)
-	if err != nil {
-		return "", err
-	}
-	groups, err := admin.ListConsumerGroups()
-	if err != nil {
-		return "", err
-	}
-	n := 0
-	for g := range groups {
-		if !strings.HasPrefix(g, f.groups+".") {
-			continue
-		}
-		n++
-		offsets, err := admin.ListConsumerGroupOffsets(g, map[string][]int32{f.topic: partitions})
-		if err != nil {
-			return "", err
-		}
-		for _, p := range partitions {
-			end, err := client.GetOffset(f.topic, p, sarama.OffsetNewest)
-			if err != nil {
-				return "", err
-			}
-			if b := offsets.GetBlock(f.topic, p); end > 0 && (b == nil || b.Offset < end) {
-				return fmt.Sprintf("group %s partition %d at %v of %d", g, p, b, end), nil
-			}
-		}
-	}
-	if n < len(domain.Steps)+2 {
-		return fmt.Sprintf("%d groups joined", n), nil
-	}
-	return "", nil
+	return kafkatest.GroupLag(client, admin, f.topic, f.groups, len(domain.Steps)+2)
 }

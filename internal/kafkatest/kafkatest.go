@@ -5,6 +5,7 @@ package kafkatest
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,43 @@ func Sort(rs []Record) {
 // String is for failure messages.
 func (r Record) String() string {
 	return fmt.Sprintf("p%d@%d key=%s %v", r.Partition, r.Offset, r.Key, r.Headers)
+}
+
+// GroupLag says which consumer group (of those named groupPrefix+".…") has
+// not committed up to the end of some partition of topic, or that fewer
+// than wantGroups joined; "" means every group handled every record
+// (watermill commits an offset only after the handler returned).
+func GroupLag(client sarama.Client, admin sarama.ClusterAdmin, topic, groupPrefix string, wantGroups int) (string, error) {
+	partitions, err := client.Partitions(topic)
+	if err != nil {
+		return "", err
+	}
+	groups, err := admin.ListConsumerGroups()
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for g := range groups {
+		if !strings.HasPrefix(g, groupPrefix+".") {
+			continue
+		}
+		n++
+		offsets, err := admin.ListConsumerGroupOffsets(g, map[string][]int32{topic: partitions})
+		if err != nil {
+			return "", err
+		}
+		for _, p := range partitions {
+			end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+			if err != nil {
+				return "", err
+			}
+			if b := offsets.GetBlock(topic, p); end > 0 && (b == nil || b.Offset < end) {
+				return fmt.Sprintf("group %s partition %d at %v of %d", g, p, b, end), nil
+			}
+		}
+	}
+	if n < wantGroups {
+		return fmt.Sprintf("%d groups joined", n), nil
+	}
+	return "", nil
 }

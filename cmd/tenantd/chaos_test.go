@@ -1,0 +1,904 @@
+//go:build chaos
+
+package main
+
+// The chaos suite: `make chaos` runs the full profile (200 tenants a
+// scenario, the outages the issue names); `make test` runs the short one
+// after the rest of the suite, alone, because it stops the dev stack's
+// Kafka and PostgreSQL. Build tag "chaos" keeps it out of `go test ./...`.
+//
+// Every scenario runs six real tenantd processes on one database and topic
+// — api+projections, two relay-only (one active, one standby) and three
+// handlers-only — with the real Keycloak, PostgreSQL, S3 (versitygw), BIND
+// and SMTP behind them. A supervisor restarts any process that exits, as
+// Kubernetes would. Its tenants are submitted through the API, the fault is
+// injected while they are in flight, and at the end the suite requires:
+//
+//   - every tenant ACTIVE or PROVISION_FAILED, none stuck;
+//   - every ACTIVE tenant has exactly one realm (with one user), schema,
+//     bucket and DNS record, every failed one none, and nothing exists for
+//     a key that is not a tenant's (no duplicate, no orphan);
+//   - every committed event is on the topic;
+//   - every projection equals a fresh rebuild from the log.
+//
+// "Max time to recover" is, per fault, the time from the fault's end (the
+// process killed, the broker or database back, Keycloak reachable again)
+// until the next tenant reached a terminal state.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/Nerzal/gocloak/v13"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/miekg/dns"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/kafkatest"
+	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/projections"
+)
+
+type chaosProfile struct {
+	name                    string
+	tenants                 int
+	killEvery, killFor      time.Duration
+	kafkaDown, keycloakDown time.Duration
+	settle                  time.Duration // how long tenants may take to finish after the fault
+	duplicateRounds         int
+}
+
+func profileFromEnv() chaosProfile {
+	if os.Getenv("TENANTFLOW_CHAOS_PROFILE") == "full" {
+		return chaosProfile{name: "full", tenants: 200, killEvery: 3 * time.Second, killFor: 60 * time.Second,
+			kafkaDown: 20 * time.Second, keycloakDown: 30 * time.Second, settle: 10 * time.Minute, duplicateRounds: 3}
+	}
+	return chaosProfile{name: "short", tenants: 12, killEvery: 2 * time.Second, killFor: 8 * time.Second,
+		kafkaDown: 5 * time.Second, keycloakDown: 8 * time.Second, settle: 4 * time.Minute, duplicateRounds: 2}
+}
+
+type chaosResult struct {
+	scenario                           string
+	tenants, active, rolledBack, stuck int
+	duplicates, orphans, unpublished   int
+	restarts, faults                   int
+	maxRecovery                        time.Duration
+	projectionsEqual                   bool
+}
+
+func TestChaos(t *testing.T) {
+	prof := profileFromEnv()
+	scenarios := []struct {
+		name  string
+		fault func(c *cluster) []time.Time // returns when each fault ended
+	}{
+		{"kill -9 a random tenantd every few seconds", killRandom},
+		{"Kafka broker stopped and restarted", stopKafka},
+		{"PostgreSQL restarted", restartPostgres},
+		{"Keycloak unreachable", cutKeycloak},
+		{"every message delivered twice", deliverTwice},
+		{"relay standby takes over from a killed active relay", killActiveRelay},
+	}
+	var results []chaosResult
+	for _, sc := range scenarios {
+		t.Run(strings.ReplaceAll(sc.name, " ", "_"), func(t *testing.T) {
+			c := newCluster(t, prof)
+			c.submit()
+			ends := sc.fault(c)
+			r := c.verify(sc.name, ends)
+			results = append(results, r)
+			if r.stuck > 0 || r.duplicates > 0 || r.orphans > 0 || r.unpublished > 0 || !r.projectionsEqual {
+				t.Errorf("%s: %+v", sc.name, r)
+			}
+		})
+	}
+	report := renderChaos(prof, results)
+	t.Log("\n" + report)
+	if dir := os.Getenv("TENANTFLOW_TEST_ARTIFACTS"); dir != "" {
+		_ = os.MkdirAll(dir, 0o755)
+		_ = os.WriteFile(filepath.Join(dir, "chaos-"+prof.name+".md"), []byte(report), 0o644)
+	}
+}
+
+func renderChaos(prof chaosProfile, rs []chaosResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Chaos suite, %s profile (%d tenants a scenario)\n\n", prof.name, prof.tenants)
+	b.WriteString("| scenario | tenants | ACTIVE | rolled back | stuck | duplicate resources | orphaned | unpublished events | projections = rebuild | process restarts | max time to recover |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		recovery := "n/a (no outage)"
+		if r.faults > 0 {
+			recovery = fmt.Sprintf("%.1f s", r.maxRecovery.Seconds())
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %v | %d | %s |\n", r.scenario, r.tenants, r.active,
+			r.rolledBack, r.stuck, r.duplicates, r.orphans, r.unpublished, r.projectionsEqual, r.restarts, recovery)
+	}
+	return b.String()
+}
+
+// --- the cluster under test ---------------------------------------------------
+
+type cluster struct {
+	t       *testing.T
+	prof    chaosProfile
+	env     map[string]string
+	kcProxy *cutProxy
+	front   *slot
+	relays  []*slot
+	workers []*slot
+	token   string
+	prefix  string // every tenant key starts with it
+	pool    *pgxpool.Pool
+	store   *eventstore.Postgres
+	ids     []string
+	keys    map[string]string // id → key
+}
+
+func newCluster(t *testing.T, prof chaosProfile) *cluster {
+	env := devStackEnv(t)
+	env["TENANTFLOW_SMTP_ADDR"] = mailtest.SMTPAddr(t)
+	env["TENANTFLOW_KAFKA_PARTITIONS"] = "6"
+	// Retries that outlast the longest outage: 30 tries with delays up to 5 s
+	// (full jitter) is about a minute of patience per step.
+	env["TENANTFLOW_STEP_MAX_TRIES"] = "30"
+	env["TENANTFLOW_STEP_RETRY_MAX"] = "5s"
+	for _, k := range []string{"TENANTFLOW_STORAGE", "TENANTFLOW_S3_ENDPOINT", "TENANTFLOW_S3_ACCESS_KEY", "TENANTFLOW_S3_SECRET_KEY",
+		"TENANTFLOW_S3_TLS", "TENANTFLOW_DNS_SERVER", "TENANTFLOW_DNS_ZONE", "TENANTFLOW_DNS_TSIG_NAME", "TENANTFLOW_DNS_TSIG_SECRET",
+		"TENANTFLOW_DNS_TARGET", "TENANTFLOW_JWT_SECRET", "TENANTFLOW_SEAL_KEY"} {
+		v := os.Getenv(k)
+		if v == "" {
+			t.Fatalf("%s is not set: run the chaos suite through make (it needs the whole dev stack)", k)
+		}
+		env[k] = v
+	}
+	// Keycloak behind a proxy the Keycloak scenario can cut.
+	c := &cluster{t: t, prof: prof, env: env, keys: map[string]string{}}
+	c.kcProxy = newCutProxy(t, strings.TrimPrefix(env["TENANTFLOW_KEYCLOAK_URL"], "http://"))
+	env["TENANTFLOW_KEYCLOAK_URL"] = "http://" + c.kcProxy.addr
+	c.prefix = "c" + strings.ReplaceAll(uuid.NewString(), "-", "")[:5]
+
+	logs := t.TempDir()
+	if dir := os.Getenv("TENANTFLOW_TEST_ARTIFACTS"); dir != "" {
+		logs = filepath.Join(dir, "chaos", c.prefix)
+		if err := os.MkdirAll(logs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := tenantdBinary(t)
+	c.front = startSlot(t, bin, env, logs, "front", "api,projections")
+	c.relays = []*slot{startSlot(t, bin, env, logs, "relay-a", "relay")}
+	c.relays[0].waitLog(t, `"msg":"relay active"`)
+	c.relays = append(c.relays, startSlot(t, bin, env, logs, "relay-b", "relay"))
+	for i := range 3 {
+		c.workers = append(c.workers, startSlot(t, bin, env, logs, fmt.Sprintf("handlers-%d", i+1), "handlers"))
+	}
+	for _, s := range c.all() {
+		s.waitReady(t)
+	}
+
+	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
+	c.token, _ = signer.Mint("chaos", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant}, "", 2*time.Hour, time.Now())
+	pool, err := postgres.Open(context.Background(), env["TENANTFLOW_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	c.pool = pool
+	c.store = eventstore.NewPostgres(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(c.store.Close)
+	t.Cleanup(c.removeRealms)
+	return c
+}
+
+func (c *cluster) all() []*slot { return append(append([]*slot{c.front}, c.relays...), c.workers...) }
+
+// submit creates and provisions the profile's tenants through the API,
+// eight requests at a time; the fault starts once they are all in flight.
+func (c *cluster) submit() {
+	t := c.t
+	n := c.prof.tenants
+	c.ids = make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			key := fmt.Sprintf("%s%03d", c.prefix, i)
+			body := fmt.Sprintf(`{"key":%q,"name":"Chaos %d","domains":[%q],"contact":{"email":"%s@example.com","firstName":"C","lastName":"H"}}`,
+				key, i, key+"."+c.env["TENANTFLOW_DNS_ZONE"], key)
+			code, out, err := c.call(http.MethodPost, "/tenants", body)
+			if err != nil || code != http.StatusCreated {
+				errs <- fmt.Errorf("create %s: %d %v %v", key, code, out, err)
+				return
+			}
+			id := out["id"].(string)
+			c.ids[i] = id
+			code, out, err = c.call(http.MethodPost, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"c","planId":"p",
+				"startDate":"2026-11-26T00:00:00Z","status":1,"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"pooled","billingCycleId":"monthly"}}`)
+			if err != nil || code != http.StatusAccepted {
+				errs <- fmt.Errorf("provision %s: %d %v %v", key, code, out, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i, id := range c.ids {
+		c.keys[id] = fmt.Sprintf("%s%03d", c.prefix, i)
+	}
+}
+
+func (c *cluster) call(method, path, body string) (int, map[string]any, error) {
+	req, _ := http.NewRequest(method, c.front.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, nil
+}
+
+// statuses folds every tenant from the log: the truth, whatever the
+// projections or the API processes are doing.
+func (c *cluster) statuses(ctx context.Context) (map[string]*domain.Tenant, error) {
+	tenants := repo.Tenants(c.store)
+	out := map[string]*domain.Tenant{}
+	for _, id := range c.ids {
+		tn, err := tenants.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = tn
+	}
+	return out, nil
+}
+
+func terminal(tn *domain.Tenant) bool {
+	return tn.Status() == domain.StatusActive || tn.Status() == domain.StatusProvisionFailed
+}
+
+// --- faults ---------------------------------------------------------------------
+
+func killRandom(c *cluster) []time.Time {
+	var ends []time.Time
+	slots := c.all()
+	for stop := time.Now().Add(c.prof.killFor); time.Now().Before(stop); {
+		time.Sleep(c.prof.killEvery)
+		s := slots[rand.IntN(len(slots))]
+		s.kill(c.t)
+		ends = append(ends, time.Now())
+	}
+	return ends
+}
+
+func devstack(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command("../../devstack/devstack.sh", args...)
+	cmd.Env = os.Environ()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("devstack.sh %v: %v\n%s", args, err, out)
+	}
+}
+
+func stopKafka(c *cluster) []time.Time {
+	time.Sleep(2 * time.Second)
+	devstack(c.t, "stop", "kafka")
+	time.Sleep(c.prof.kafkaDown)
+	devstack(c.t, "start", "kafka")
+	return []time.Time{time.Now()}
+}
+
+func restartPostgres(c *cluster) []time.Time {
+	time.Sleep(2 * time.Second)
+	devstack(c.t, "restart", "postgres")
+	return []time.Time{time.Now()}
+}
+
+func cutKeycloak(c *cluster) []time.Time {
+	time.Sleep(2 * time.Second)
+	c.kcProxy.cut(true)
+	time.Sleep(c.prof.keycloakDown)
+	c.kcProxy.cut(false)
+	return []time.Time{time.Now()}
+}
+
+// deliverTwice publishes the whole log again, exactly as the relay did,
+// while the tenants are in flight and once more after they finished: every
+// record reaches every handler at least twice.
+func deliverTwice(c *cluster) []time.Time {
+	pub, err := kafka.NewRecordPublisher(strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ","), kafka.SlogAdapter(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer pub.Close()
+	relay := &eventstore.Relay{Store: c.store, Publisher: pub, Topic: c.env["TENANTFLOW_KAFKA_TOPIC"]}
+	republish := func() {
+		ctx := context.Background()
+		for after := (eventstore.Cursor{}); ; {
+			batch, err := c.store.ReadAll(ctx, after, 500)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if len(batch) == 0 {
+				return
+			}
+			if err := relay.Republish(ctx, batch); err != nil {
+				c.t.Fatal(err)
+			}
+			after = batch[len(batch)-1].After()
+		}
+	}
+	for range c.prof.duplicateRounds {
+		time.Sleep(2 * time.Second)
+		republish()
+	}
+	c.waitTerminal() // then everything once more, and the handlers must do nothing with it
+	before := c.eventCount()
+	republish()
+	c.waitHandlersIdle()
+	if after := c.eventCount(); after != before {
+		c.t.Errorf("a second delivery of the finished log appended %d events", after-before)
+	}
+	return nil
+}
+
+func killActiveRelay(c *cluster) []time.Time {
+	time.Sleep(2 * time.Second)
+	active, standby := c.relays[0], c.relays[1]
+	if !active.logged(`"msg":"relay active"`) {
+		active, standby = standby, active
+	}
+	active.hold.Store(true) // stays dead: the standby must take over
+	active.kill(c.t)
+	killed := time.Now()
+	standby.waitLog(c.t, `"msg":"relay active"`)
+	c.t.Logf("the standby relay took over %.1f s after the active one was killed", time.Since(killed).Seconds())
+	return []time.Time{killed}
+}
+
+// --- verification ---------------------------------------------------------------
+
+// waitTerminal waits until every tenant is ACTIVE or PROVISION_FAILED, or the
+// profile's settle time ends; it returns the ids still in flight.
+func (c *cluster) waitTerminal() []string {
+	ctx := context.Background()
+	deadline := time.Now().Add(c.prof.settle)
+	for {
+		sts, err := c.statuses(ctx)
+		var open []string
+		if err == nil {
+			for id, tn := range sts {
+				if !terminal(tn) || tn.NotificationDue() {
+					open = append(open, id)
+				}
+			}
+		}
+		if err == nil && len(open) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return open
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func (c *cluster) eventCount() int64 {
+	var n int64
+	if err := c.pool.QueryRow(context.Background(), `select count(*) from events`).Scan(&n); err != nil {
+		c.t.Fatal(err)
+	}
+	return n
+}
+
+func (c *cluster) waitHandlersIdle() {
+	t := c.t
+	brokers := strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ",")
+	client, err := sarama.NewClient(brokers, kafka.SaramaConfig("chaos-idle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		behind, err := kafkatest.GroupLag(client, admin, c.env["TENANTFLOW_KAFKA_TOPIC"], c.env["TENANTFLOW_KAFKA_GROUP_PREFIX"], len(domain.Steps)+2)
+		if err == nil && behind == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handlers never caught up: %s %v", behind, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (c *cluster) verify(scenario string, faultEnds []time.Time) chaosResult {
+	t := c.t
+	ctx := context.Background()
+	r := chaosResult{scenario: scenario, tenants: len(c.ids)}
+	open := c.waitTerminal()
+	r.stuck = len(open)
+	for _, id := range open {
+		tn, _ := repo.Tenants(c.store).Get(ctx, id)
+		t.Errorf("stuck: %s %s", c.keys[id], tn.Status())
+	}
+	sts, err := c.statuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range sts {
+		switch tn.Status() {
+		case domain.StatusActive:
+			r.active++
+		case domain.StatusProvisionFailed:
+			r.rolledBack++
+		}
+		if len(tn.Orphans()) > 0 {
+			r.orphans += len(tn.Orphans())
+			t.Errorf("%s has orphans %v", tn.Key(), tn.Orphans())
+		}
+	}
+	r.duplicates, r.orphans = c.checkResources(sts, r.orphans)
+	r.unpublished = c.unpublished()
+	r.projectionsEqual = c.projectionsEqualRebuild()
+	for _, s := range c.all() {
+		r.restarts += int(s.restarts.Load())
+	}
+	r.maxRecovery, r.faults = c.maxRecovery(faultEnds), len(faultEnds)
+	return r
+}
+
+// checkResources looks at every back end: per tenant exactly what its status
+// calls for, and nothing under the run's prefix that is no tenant's.
+func (c *cluster) checkResources(sts map[string]*domain.Tenant, orphans int) (duplicates, orphansOut int) {
+	t := c.t
+	ctx := context.Background()
+	want := map[string]bool{} // key → should exist
+	for _, tn := range sts {
+		want[tn.Key()] = tn.Status() == domain.StatusActive
+	}
+	bad := func(dup bool, format string, args ...any) {
+		t.Errorf(format, args...)
+		if dup {
+			duplicates++
+		} else {
+			orphans++
+		}
+	}
+
+	// Keycloak: realms tenant-<key>, each with exactly one user.
+	kc, token := keycloakAdmin(t, c.env)
+	realms, err := kc.GetRealms(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, rm := range realms {
+		if key, ok := strings.CutPrefix(gocloak.PString(rm.Realm), "tenant-"); ok && strings.HasPrefix(key, c.prefix) {
+			seen[key]++
+			users, err := kc.GetUsers(ctx, token, "tenant-"+key, gocloak.GetUsersParams{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(users) != 1 {
+				bad(true, "realm tenant-%s has %d users", key, len(users))
+			}
+		}
+	}
+	compare := func(kind string, seen map[string]int) {
+		for key, n := range seen {
+			if n > 1 {
+				bad(true, "%s of %s exists %d times", kind, key, n)
+			}
+			if should, isTenant := want[key]; !isTenant || !should {
+				bad(false, "%s of %s exists, but the tenant is not ACTIVE", kind, key)
+			}
+		}
+		for key, should := range want {
+			if should && seen[key] == 0 {
+				bad(false, "ACTIVE tenant %s has no %s", key, kind)
+			}
+		}
+	}
+	compare("realm", seen)
+
+	// PostgreSQL: schemas tenant_<key> in the tenants' database (the test's).
+	rows, err := c.pool.Query(ctx, `select substr(nspname, 8) from pg_namespace where nspname like 'tenant\_%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas := map[string]int{}
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			t.Fatal(err)
+		}
+		schemas[key]++
+	}
+	rows.Close()
+	compare("schema", schemas)
+
+	// S3: buckets tenant-<key>.
+	s3c, err := minio.New(c.env["TENANTFLOW_S3_ENDPOINT"], &minio.Options{
+		Creds: credentials.NewStaticV4(c.env["TENANTFLOW_S3_ACCESS_KEY"], c.env["TENANTFLOW_S3_SECRET_KEY"], ""), Secure: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets, err := s3c.ListBuckets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := map[string]int{}
+	for _, b := range buckets {
+		if key, ok := strings.CutPrefix(b.Name, "tenant-"); ok && strings.HasPrefix(key, c.prefix) {
+			bs[key]++
+		}
+	}
+	compare("bucket", bs)
+
+	// DNS: the CNAME of <key>.<zone>, asked of the dev stack's BIND.
+	records := map[string]int{}
+	for key := range want {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(key+"."+c.env["TENANTFLOW_DNS_ZONE"]), dns.TypeCNAME)
+		in, err := dns.Exchange(m, c.env["TENANTFLOW_DNS_SERVER"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(in.Answer) > 0 {
+			records[key] = len(in.Answer)
+		}
+	}
+	compare("DNS record", records)
+	return duplicates, orphans
+}
+
+// unpublished counts committed events that never reached the topic.
+func (c *cluster) unpublished() int {
+	ctx := context.Background()
+	rows, err := c.pool.Query(ctx, `select event_id::text from events`)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		ids[id] = true
+	}
+	rows.Close()
+	got, err := kafkatest.TryRead(c.t, strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ","), c.env["TENANTFLOW_KAFKA_TOPIC"],
+		func(rs []kafkatest.Record, _ int) bool {
+			return len(rs) > 0 && countMissing(ids, rs) == 0
+		})
+	missing := countMissing(ids, got)
+	if err != nil || missing > 0 {
+		c.t.Errorf("%d of %d committed events are not on the topic (%v)", missing, len(ids), err)
+	}
+	return missing
+}
+
+func countMissing(ids map[string]bool, rs []kafkatest.Record) int {
+	seen := map[string]bool{}
+	for _, r := range rs {
+		seen[r.Headers["ce_id"]] = true
+	}
+	n := 0
+	for id := range ids {
+		if !seen[id] {
+			n++
+		}
+	}
+	return n
+}
+
+// projectionsEqualRebuild waits until the live projections applied the
+// whole log, then rebuilds each from the log and compares digests.
+func (c *cluster) projectionsEqualRebuild() bool {
+	t := c.t
+	ctx := context.Background()
+	en := &projections.Engine{Pool: c.pool, Log: c.store, Projectors: projections.All(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		lags, err := en.Lags(ctx)
+		if err == nil && !slices.ContainsFunc(lags, func(l projections.Lag) bool { return l.Positions != 0 }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("projections never caught up: %+v %v", lags, err)
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	equal := true
+	for _, p := range projections.All() {
+		gen, err := en.Generation(ctx, c.pool, p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		live, err := en.Digest(ctx, p.Name(), gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := en.Rebuild(ctx, p.Name(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rebuilt, err := en.Digest(ctx, p.Name(), next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if live != rebuilt {
+			t.Errorf("projection %s: live %s, rebuilt %s", p.Name(), live, rebuilt)
+			equal = false
+		}
+	}
+	return equal
+}
+
+// maxRecovery: per fault, the time from its end until the next tenant
+// reached a terminal state (activation or rollback committed).
+func (c *cluster) maxRecovery(ends []time.Time) time.Duration {
+	var worst time.Duration
+	for _, end := range ends {
+		var next *time.Time
+		err := c.pool.QueryRow(context.Background(), `select min(recorded_at) from events
+			where event_type in ('tenant.activated', 'tenant.provisioning.rolled_back') and recorded_at >= $1`, end).Scan(&next)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if next != nil {
+			worst = max(worst, next.Sub(end))
+		}
+	}
+	return worst
+}
+
+func (c *cluster) removeRealms() {
+	kc, token := keycloakAdmin(c.t, c.env)
+	ctx := context.Background()
+	realms, err := kc.GetRealms(ctx, token)
+	if err != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for _, rm := range realms {
+		if name := gocloak.PString(rm.Realm); strings.HasPrefix(name, "tenant-"+c.prefix) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				_ = kc.DeleteRealm(ctx, token, name)
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// --- supervised processes ---------------------------------------------------------
+
+// slot is one tenantd process that a supervisor restarts whenever it exits
+// (unless held), on the same address, logging to one file across restarts.
+type slot struct {
+	name, base string
+	log        string
+	hold       atomic.Bool
+	restarts   atomic.Int32
+	mu         sync.Mutex
+	cmd        *exec.Cmd
+	started    time.Time
+}
+
+func startSlot(t *testing.T, bin string, env map[string]string, logs, name, roles string) *slot {
+	t.Helper()
+	addr := freeAddr(t)
+	s := &slot{name: name, base: "http://" + addr, log: filepath.Join(logs, name+".log")}
+	f, err := os.Create(s.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stopping atomic.Bool
+	run := func() (*exec.Cmd, error) {
+		cmd := exec.Command(bin, "--roles", roles)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTFLOW_HTTP_ADDR=" + addr}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stdout, cmd.Stderr = f, f
+		return cmd, cmd.Start()
+	}
+	cmd, err := run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd, s.started = cmd, time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			s.mu.Lock()
+			cur := s.cmd
+			s.mu.Unlock()
+			_ = cur.Wait()
+			for s.hold.Load() && !stopping.Load() {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if stopping.Load() {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+			fmt.Fprintf(f, "--- supervisor: %s exited; restarting\n", name)
+			next, err := run()
+			if err != nil {
+				fmt.Fprintf(f, "--- supervisor: restart failed: %v\n", err)
+				return
+			}
+			s.restarts.Add(1)
+			s.mu.Lock()
+			s.cmd, s.started = next, time.Now()
+			s.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		stopping.Store(true)
+		s.mu.Lock()
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		s.mu.Unlock()
+		<-done
+		f.Close()
+		if t.Failed() {
+			t.Logf("%s's log: %s", name, s.log)
+		}
+	})
+	return s
+}
+
+func (s *slot) kill(t *testing.T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.Logf("kill -9 %s (pid %d)", s.name, s.cmd.Process.Pid)
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+}
+
+func (s *slot) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never ready; log %s", s.name, s.log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// logged says whether the current run of the process logged line.
+func (s *slot) logged(line string) bool {
+	raw, _ := os.ReadFile(s.log)
+	runs := strings.Split(string(raw), "--- supervisor:")
+	return strings.Contains(runs[len(runs)-1], line)
+}
+
+func (s *slot) waitLog(t *testing.T, line string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !s.logged(line) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never logged %s; log %s", s.name, line, s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// --- a proxy that can be cut ------------------------------------------------------
+
+// cutProxy forwards TCP to a real server; cut(true) closes every open
+// connection and refuses new ones, like a network partition. It injects the
+// fault; the server behind it is the real one.
+type cutProxy struct {
+	addr  string
+	mu    sync.Mutex
+	down  bool
+	conns map[net.Conn]bool
+}
+
+func newCutProxy(t *testing.T, upstream string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(in, upstream)
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) serve(in net.Conn, upstream string) {
+	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		in.Close()
+		return
+	}
+	p.mu.Unlock()
+	out, err := net.Dial("tcp", upstream)
+	if err != nil {
+		in.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[in], p.conns[out] = true, true
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(out, in); out.Close() }()
+	_, _ = io.Copy(in, out)
+	in.Close()
+	p.mu.Lock()
+	delete(p.conns, in)
+	delete(p.conns, out)
+	p.mu.Unlock()
+}
+
+func (p *cutProxy) cut(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for c := range p.conns {
+			c.Close()
+		}
+	}
+}
