@@ -55,9 +55,11 @@ type Config struct {
 	Actions  map[string]Action
 	Notifier Notifier
 	Retry    Retry
-	// MaxTries overrides Retry.MaxTries per step.
-	MaxTries map[string]int
-	Faults   *Faults
+	// MaxTries overrides Retry.MaxTries per step; TryTimeouts overrides
+	// Retry.TryTimeout per step (infrastructure runs take minutes).
+	MaxTries    map[string]int
+	TryTimeouts map[string]time.Duration
+	Faults      *Faults
 	// DeadLetters keeps what no handler could decode; nil: such a record is
 	// retried forever (it blocks its partition), so configure it.
 	DeadLetters *DeadLetters
@@ -250,6 +252,9 @@ func (e *engine) retryFor(step string) Retry {
 	r := e.cfg.Retry
 	if n, ok := e.cfg.MaxTries[step]; ok {
 		r.MaxTries = n
+	}
+	if d, ok := e.cfg.TryTimeouts[step]; ok {
+		r.TryTimeout = d
 	}
 	return r
 }

@@ -99,6 +99,9 @@ type Config struct {
 	StepMaxTriesByStep map[string]int `env:"TENANTFLOW_STEP_MAX_TRIES_BY_STEP" envKeyValSeparator:"="`
 	StepRetryBase      time.Duration  `env:"TENANTFLOW_STEP_RETRY_BASE" envDefault:"500ms"`
 	StepRetryMax       time.Duration  `env:"TENANTFLOW_STEP_RETRY_MAX" envDefault:"30s"`
+	// StepTryTimeout bounds one try of a step against its back end (the
+	// infrastructure step gets TENANTFLOW_INFRA_TIMEOUT plus a minute).
+	StepTryTimeout time.Duration `env:"TENANTFLOW_STEP_TRY_TIMEOUT" envDefault:"2m"`
 	// Storage is the storage step's back end: local (a directory per tenant
 	// under StorageDir, the embedded default), s3, or none (skipped).
 	Storage     string `env:"TENANTFLOW_STORAGE" envDefault:"local"`
@@ -301,6 +304,9 @@ func (c Config) Validate() error {
 		if n < 1 || n > 100 {
 			bad("TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "%s=%d: must be between 1 and 100", step, n)
 		}
+	}
+	if c.StepTryTimeout < 0 {
+		bad("TENANTFLOW_STEP_TRY_TIMEOUT", "must not be negative (0 turns the bound off)")
 	}
 	if c.StepRetryBase <= 0 || c.StepRetryMax < c.StepRetryBase {
 		bad("TENANTFLOW_STEP_RETRY_BASE", "must be positive and at most TENANTFLOW_STEP_RETRY_MAX")
