@@ -302,11 +302,23 @@ keycloak_up() {
     unzip -q -o "$KC_DIR/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip" -d "$KC_DIR"
     rm -f "$KC_DIR/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip"
   fi
-  say "starting keycloak on 127.0.0.1:$KEYCLOAK_PORT (start-dev; the first start takes a minute)"
+  # Keycloak keeps its data in the dev stack's PostgreSQL (database and role
+  # "keycloak"), not in start-dev's H2 file: under the chaos suite's load of
+  # concurrent realm creations H2 closed its store and Keycloak lost realms.
+  local q="psql -h $(pg_dir)/run -p $PG_PORT -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA"
+  if [ "$(pg_as $q -c "select 1 from pg_roles where rolname='keycloak'")" != 1 ]; then
+    pg_as $q -c "create role keycloak login" >/dev/null
+  fi
+  pg_as $q -c "alter role keycloak password '$PG_PASSWORD'" >/dev/null
+  if [ "$(pg_as $q -c "select 1 from pg_database where datname='keycloak'")" != 1 ]; then
+    pg_as $q -c "create database keycloak owner keycloak" >/dev/null
+  fi
+  say "starting keycloak on 127.0.0.1:$KEYCLOAK_PORT (start-dev on PostgreSQL; the first start takes a minute)"
   # The bootstrap admin is created only on the first start of an empty database.
   KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=$KEYCLOAK_ADMIN_PASSWORD \
-    JAVA_OPTS_KC_HEAP="-Xms128m -Xmx768m" \
+    KC_DB_PASSWORD=$PG_PASSWORD JAVA_OPTS_KC_HEAP="-Xms128m -Xmx768m" \
     start_bg "$pidfile" "$log" "$KC_HOME/bin/kc.sh" start-dev \
+      --db=postgres --db-url="jdbc:postgresql://127.0.0.1:$PG_PORT/keycloak" --db-username=keycloak \
       --http-host=127.0.0.1 --http-port="$KEYCLOAK_PORT" \
       --http-management-port="$KEYCLOAK_MGMT_PORT" --health-enabled=true
   wait_until keycloak "$KEYCLOAK_WAIT" "$log" "$pidfile" keycloak_answers

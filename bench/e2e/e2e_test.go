@@ -219,39 +219,6 @@ func (s *system) key(prefix string) string {
 	return prefix + strconv.FormatInt(s.created.Add(1), 36) // a fresh database each run: unique enough
 }
 
-func tenantsPerRun() int {
-	if n, err := strconv.Atoi(os.Getenv("TENANTFLOW_BENCH_TENANTS")); err == nil && n > 0 {
-		return n
-	}
-	return 400
-}
-
-// BenchmarkProvisioning: closed loop at 32 outstanding requests, then open
-// loops at fixed arrival rates; request → ACTIVE. The closed loop also
-// samples the projections' lag every 50 ms.
-func BenchmarkProvisioning(b *testing.B) {
-	s := start(b)
-	ctx := context.Background()
-	op := func(ctx context.Context, _ int) (time.Duration, error) { return s.provision(ctx, s.key("b")) }
-	b.Run("closed-32", func(b *testing.B) {
-		stop := make(chan struct{})
-		lags := make(chan []time.Duration, 1)
-		go func() { lags <- s.sampleLag(stop) }()
-		r := loadgen.Closed(ctx, 32, tenantsPerRun(), op)
-		close(stop)
-		r.Report(b)
-		b.ReportMetric(float64(loadgen.Percentile(<-lags, 99))/1e6, "proj-lag-p99-ms")
-	})
-	rates, err := loadgen.Rates([]float64{10, 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, rate := range rates {
-		b.Run(fmt.Sprintf("open-%g/s", rate), func(b *testing.B) {
-			loadgen.Open(ctx, rate, 15*time.Second, op).Report(b)
-		})
-	}
-}
 
 // sampleLag records, every 50 ms until stop, how far (in time of the log)
 // the furthest-behind projection is from the newest committed event.
@@ -282,7 +249,7 @@ func (s *system) sampleLag(stop chan struct{}) []time.Duration {
 func BenchmarkRollback(b *testing.B) {
 	s := start(b)
 	ctx := context.Background()
-	n := max(tenantsPerRun()/4, 20)
+	n := max(loadgen.Tenants()/4, 20)
 	r := loadgen.Closed(ctx, 8, n, func(ctx context.Context, _ int) (time.Duration, error) {
 		return s.provision(ctx, s.key(failPrefix))
 	})

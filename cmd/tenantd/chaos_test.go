@@ -188,6 +188,7 @@ func newCluster(t *testing.T, prof chaosProfile) *cluster {
 			t.Fatal(err)
 		}
 	}
+	t.Cleanup(c.removeRealms) // registered first, so it runs after every process is gone
 	bin := tenantdBinary(t)
 	c.front = startSlot(t, bin, env, logs, "front", "api,projections")
 	c.relays = []*slot{startSlot(t, bin, env, logs, "relay-a", "relay")}
@@ -210,7 +211,6 @@ func newCluster(t *testing.T, prof chaosProfile) *cluster {
 	c.pool = pool
 	c.store = eventstore.NewPostgres(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(c.store.Close)
-	t.Cleanup(c.removeRealms)
 	return c
 }
 
@@ -505,8 +505,8 @@ func (c *cluster) checkResources(sts map[string]*domain.Tenant, orphans int) (du
 	}
 
 	// Keycloak: realms tenant-<key>, each with exactly one user.
-	kc, token := keycloakAdmin(t, c.env)
-	realms, err := kc.GetRealms(ctx, token)
+	kc, token := c.keycloak()
+	realms, err := kc.GetRealms(ctx, token())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,7 @@ func (c *cluster) checkResources(sts map[string]*domain.Tenant, orphans int) (du
 	for _, rm := range realms {
 		if key, ok := strings.CutPrefix(gocloak.PString(rm.Realm), "tenant-"); ok && strings.HasPrefix(key, c.prefix) {
 			seen[key]++
-			users, err := kc.GetUsers(ctx, token, "tenant-"+key, gocloak.GetUsersParams{})
+			users, err := kc.GetUsers(ctx, token(), "tenant-"+key, gocloak.GetUsersParams{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -692,10 +692,27 @@ func (c *cluster) maxRecovery(ends []time.Time) time.Duration {
 	return worst
 }
 
+// keycloak is an admin client and a token source that logs in again before
+// the 60 s admin token runs out.
+func (c *cluster) keycloak() (*gocloak.GoCloak, func() string) {
+	kc, tok := keycloakAdmin(c.t, c.env)
+	at := time.Now()
+	var mu sync.Mutex
+	return kc, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) > 30*time.Second {
+			_, tok = keycloakAdmin(c.t, c.env)
+			at = time.Now()
+		}
+		return tok
+	}
+}
+
 func (c *cluster) removeRealms() {
-	kc, token := keycloakAdmin(c.t, c.env)
+	kc, token := c.keycloak()
 	ctx := context.Background()
-	realms, err := kc.GetRealms(ctx, token)
+	realms, err := kc.GetRealms(ctx, token())
 	if err != nil {
 		return
 	}
@@ -708,7 +725,7 @@ func (c *cluster) removeRealms() {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				_ = kc.DeleteRealm(ctx, token, name)
+				_ = kc.DeleteRealm(ctx, token(), name)
 			}()
 		}
 	}

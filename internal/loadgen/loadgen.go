@@ -175,3 +175,12 @@ func Rates(def []float64) ([]float64, error) {
 	}
 	return out, nil
 }
+
+// Tenants is how many tenants a closed-loop run provisions:
+// TENANTFLOW_BENCH_TENANTS, default 400.
+func Tenants() int {
+	if n, err := strconv.Atoi(os.Getenv("TENANTFLOW_BENCH_TENANTS")); err == nil && n > 0 {
+		return n
+	}
+	return 400
+}
