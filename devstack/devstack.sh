@@ -20,6 +20,7 @@ KAFKA_PORT=${DEVSTACK_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${DEVSTACK_KAFKA_CONTROLLER_PORT:-19093}
 KEYCLOAK_PORT=${DEVSTACK_KEYCLOAK_PORT:-18080}
 KEYCLOAK_MGMT_PORT=${DEVSTACK_KEYCLOAK_MGMT_PORT:-18081}
+KEYCLOAK_PG_PORT=${DEVSTACK_KEYCLOAK_PG_PORT:-15433}
 KEYCLOAK_VERSION=${DEVSTACK_KEYCLOAK_VERSION:-26.4.7}
 SMTP_PORT=${DEVSTACK_SMTP_PORT:-11025}
 DNS_PORT=${DEVSTACK_DNS_PORT:-15353}
@@ -162,14 +163,11 @@ pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 
 pg_answers() { PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U tenantflow -d tenantflow -tAc 'select 1' | grep -qx 1; }
 
-pg_up() {
-  [ -n "$(pg_bindir)" ] || ensure_cmd /usr/lib/postgresql/15/bin/pg_ctl postgresql
-  ensure_cmd psql postgresql-client
-  local bin dir log
+# pg_cluster_up DIR PORT: a private PostgreSQL cluster in DIR on PORT, started.
+pg_cluster_up() {
+  local dir=$1 port=$2 bin log
   bin=$(pg_bindir) || die "PostgreSQL server binaries not found under /usr/lib/postgresql after installing"
-  dir=$(pg_dir); log=$dir/postgres.log
-  if pg_answers 2>/dev/null; then say "postgres already up on 127.0.0.1:$PG_PORT"; return; fi
-
+  log=$dir/postgres.log
   mkdir -p "$dir/run"
   [ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
   if [ ! -f "$dir/data/PG_VERSION" ]; then
@@ -184,38 +182,54 @@ pg_up() {
     cat >>"$dir/data/postgresql.conf" <<EOF
 # tenantflow dev stack
 listen_addresses = '127.0.0.1'
-port = $PG_PORT
+port = $port
 unix_socket_directories = '$dir/run'
 max_connections = 300
 shared_buffers = 256MB
 EOF
   fi
   if ! pg_as "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-    say "starting postgres on 127.0.0.1:$PG_PORT"
+    say "starting postgres on 127.0.0.1:$port ($dir)"
     pg_as "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t "$PG_WAIT" start >/dev/null ||
       { say "last lines of $log:"; tail -n 40 "$log" >&2; die "postgres failed to start"; }
   fi
-  # Role and database for tenantflow; idempotent. The password is set on every
-  # start, so a cluster kept from an earlier .devstack folder (the /var/tmp
-  # case above) takes this folder's generated password.
-  local q="psql -h $dir/run -p $PG_PORT -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA"
-  if [ "$(pg_as $q -c "select 1 from pg_roles where rolname='tenantflow'")" != 1 ]; then
-    pg_as $q -c "create role tenantflow login createdb createrole" >/dev/null
+}
+
+# pg_role_db DIR PORT NAME [ATTRS]: login role and database NAME (owned by
+# it) with the dev stack's password; idempotent. The password is set on
+# every start, so a cluster kept from an earlier .devstack folder (the
+# /var/tmp case above) takes this folder's generated password.
+pg_role_db() {
+  local q="psql -h $1/run -p $2 -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA" name=$3 attrs=${4:-}
+  if [ "$(pg_as $q -c "select 1 from pg_roles where rolname='$name'")" != 1 ]; then
+    pg_as $q -c "create role $name login $attrs" >/dev/null
   fi
-  pg_as $q -c "alter role tenantflow password '$PG_PASSWORD'" >/dev/null
-  if [ "$(pg_as $q -c "select 1 from pg_database where datname='tenantflow'")" != 1 ]; then
-    pg_as $q -c "create database tenantflow owner tenantflow" >/dev/null
+  pg_as $q -c "alter role $name password '$PG_PASSWORD'" >/dev/null
+  if [ "$(pg_as $q -c "select 1 from pg_database where datname='$name'")" != 1 ]; then
+    pg_as $q -c "create database $name owner $name" >/dev/null
   fi
-  wait_until postgres "$PG_WAIT" "$log" "" pg_answers
+}
+
+pg_up() {
+  [ -n "$(pg_bindir)" ] || ensure_cmd /usr/lib/postgresql/15/bin/pg_ctl postgresql
+  ensure_cmd psql postgresql-client
+  if pg_answers 2>/dev/null; then say "postgres already up on 127.0.0.1:$PG_PORT"; return; fi
+  local dir; dir=$(pg_dir)
+  pg_cluster_up "$dir" "$PG_PORT"
+  pg_role_db "$dir" "$PG_PORT" tenantflow "createdb createrole"
+  wait_until postgres "$PG_WAIT" "$dir/postgres.log" "" pg_answers
   say "postgres answers"
 }
 
-pg_down() {
-  local bin dir; bin=$(pg_bindir) || return 0; dir=$(pg_dir)
-  [ -f "$dir/data/postmaster.pid" ] || return 0
-  say "stopping postgres"
-  pg_as "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+# pg_cluster_down DIR
+pg_cluster_down() {
+  local bin; bin=$(pg_bindir) || return 0
+  [ -f "$1/data/postmaster.pid" ] || return 0
+  say "stopping postgres ($1)"
+  pg_as "$bin/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+pg_down() { pg_cluster_down "$(pg_dir)"; }
 
 # --- Kafka (KRaft, single node) -----------------------------------------------
 
@@ -302,30 +316,27 @@ keycloak_up() {
     unzip -q -o "$KC_DIR/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip" -d "$KC_DIR"
     rm -f "$KC_DIR/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip"
   fi
-  # Keycloak keeps its data in the dev stack's PostgreSQL (database and role
-  # "keycloak"), not in start-dev's H2 file: under the chaos suite's load of
-  # concurrent realm creations H2 closed its store and Keycloak lost realms.
-  local q="psql -h $(pg_dir)/run -p $PG_PORT -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA"
-  if [ "$(pg_as $q -c "select 1 from pg_roles where rolname='keycloak'")" != 1 ]; then
-    pg_as $q -c "create role keycloak login" >/dev/null
-  fi
-  pg_as $q -c "alter role keycloak password '$PG_PASSWORD'" >/dev/null
-  if [ "$(pg_as $q -c "select 1 from pg_database where datname='keycloak'")" != 1 ]; then
-    pg_as $q -c "create database keycloak owner keycloak" >/dev/null
-  fi
+  # Keycloak keeps its data in PostgreSQL — a cluster of its own on
+  # $KEYCLOAK_PG_PORT, not start-dev's H2 file (under the chaos suite's
+  # concurrent realm creations H2 closed its store and lost realms), and not
+  # tenantflow's cluster: the event log reads up to the cluster-wide oldest
+  # running transaction, and Keycloak keeps transactions open for minutes.
+  [ -n "$(pg_bindir)" ] || ensure_cmd /usr/lib/postgresql/15/bin/pg_ctl postgresql
+  pg_cluster_up "$(pg_dir)-keycloak" "$KEYCLOAK_PG_PORT"
+  pg_role_db "$(pg_dir)-keycloak" "$KEYCLOAK_PG_PORT" keycloak
   say "starting keycloak on 127.0.0.1:$KEYCLOAK_PORT (start-dev on PostgreSQL; the first start takes a minute)"
   # The bootstrap admin is created only on the first start of an empty database.
   KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=$KEYCLOAK_ADMIN_PASSWORD \
     KC_DB_PASSWORD=$PG_PASSWORD JAVA_OPTS_KC_HEAP="-Xms128m -Xmx768m" \
     start_bg "$pidfile" "$log" "$KC_HOME/bin/kc.sh" start-dev \
-      --db=postgres --db-url="jdbc:postgresql://127.0.0.1:$PG_PORT/keycloak" --db-username=keycloak \
+      --db=postgres --db-url="jdbc:postgresql://127.0.0.1:$KEYCLOAK_PG_PORT/keycloak" --db-username=keycloak \
       --http-host=127.0.0.1 --http-port="$KEYCLOAK_PORT" \
       --http-management-port="$KEYCLOAK_MGMT_PORT" --health-enabled=true
   wait_until keycloak "$KEYCLOAK_WAIT" "$log" "$pidfile" keycloak_answers
   say "keycloak answers /realms/master"
 }
 
-keycloak_down() { stop_pid keycloak "$KC_DIR/keycloak.pid"; }
+keycloak_down() { stop_pid keycloak "$KC_DIR/keycloak.pid"; pg_cluster_down "$(pg_dir)-keycloak"; }
 
 # --- SMTP ---------------------------------------------------------------------
 # Debian's aiosmtpd, a real RFC 5321 server, with its Mailbox handler: every
