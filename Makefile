@@ -33,10 +33,15 @@ lint:
 	go vet ./...
 	go tool staticcheck -checks 'all,-ST1000,-ST1003' ./...
 
-## bench: benchmarks on the dev stack, printed as Markdown tables (raw output in .devstack/bench.txt)
+## bench: benchmarks on the dev stack, printed as Markdown tables (raw output in .devstack/bench.txt): the event
+## store, the relay, end to end with no-op adapters next to the Temporal baseline (bench/temporal, a module of its
+## own), rollback, projection lag, replay of a 1,000,000-event log and REST
 bench: up
 	$(WITH_ENV) { go test -run '^$$' -bench 'Append' -benchtime 3s ./eventstore/ && \
-	  go test -run '^$$' -bench 'Relay' -benchtime 1x ./eventstore/; } | tee .devstack/bench.txt | go run ./internal/tools/benchtable
+	  go test -run '^$$' -bench 'Relay' -benchtime 1x ./eventstore/ && \
+	  go test -run '^$$' -bench 'Tenantflow' -benchtime 1x -timeout 60m ./bench/e2e/ && \
+	  (cd bench/temporal && go test -run '^$$' -bench 'Temporal' -benchtime 1x -timeout 60m .) && \
+	  go test -run '^$$' -bench 'Replay' -benchtime 1x -timeout 60m ./projections/; } | tee .devstack/bench.txt | go run ./internal/tools/benchtable
 
 ## build: the binaries into bin/
 build:

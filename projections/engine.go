@@ -22,6 +22,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
@@ -38,7 +39,23 @@ type Projector interface {
 	// another version is rebuilt (Ensure).
 	Version() int
 	DDL() string // creates its tables (unqualified names)
-	Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error
+	Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error
+}
+
+// Execer is what a projector's Apply writes through. The engine queues the
+// statements and sends a whole batch's in one round trip (a pgx pipeline),
+// which is what makes a replay fast; so Apply can only write, never read
+// back, and an error surfaces when the batch is sent.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// queue is the Execer the engine hands to projectors.
+type queue struct{ b *pgx.Batch }
+
+func (q queue) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
 }
 
 // Log is what the engine reads from the event store.
@@ -195,15 +212,10 @@ func (en *Engine) schemas(ctx context.Context, names ...string) (map[string]stri
 	return out, nil
 }
 
-// apply applies events of one stream (in version order) to generation gen,
-// inside tx: versions already applied are skipped, a gap before the first is
-// filled from the store.
-func (en *Engine) apply(ctx context.Context, tx pgx.Tx, p Projector, stream string, events []eventstore.Event) error {
-	var applied int64
-	err := tx.QueryRow(ctx, `select version from applied where stream = $1 for update`, stream).Scan(&applied)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return err
-	}
+// apply queues the statements applying events of one stream (in version
+// order) on top of version applied: versions already applied are skipped,
+// a gap before the first is filled from the store.
+func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string, events []eventstore.Event, applied int64) error {
 	if len(events) > 0 && events[0].Version > applied+1 {
 		missing, err := en.Log.LoadFrom(ctx, stream, applied+1)
 		if err != nil {
@@ -224,7 +236,7 @@ func (en *Engine) apply(ctx context.Context, tx pgx.Tx, p Projector, stream stri
 		if err != nil {
 			return err
 		}
-		if err := p.Apply(ctx, tx, *e, de); err != nil {
+		if err := p.Apply(ctx, q, *e, de); err != nil {
 			return fmt.Errorf("%s applying %s v%d: %w", p.Name(), stream, e.Version, err)
 		}
 		applied, last = e.Version, e
@@ -232,7 +244,7 @@ func (en *Engine) apply(ctx context.Context, tx pgx.Tx, p Projector, stream stri
 	if last == nil {
 		return nil
 	}
-	_, err = tx.Exec(ctx, `insert into applied (stream, version, position, recorded_at) values ($1, $2, $3, $4)
+	_, err := q.Exec(ctx, `insert into applied (stream, version, position, recorded_at) values ($1, $2, $3, $4)
 		on conflict (stream) do update set version = excluded.version, position = excluded.position, recorded_at = excluded.recorded_at`,
 		stream, last.Version, last.Position, last.RecordedAt)
 	return err
@@ -266,10 +278,36 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, p Projector, gen int, 
 		}
 		byStream[e.Stream] = append(byStream[e.Stream], e)
 	}
-	for _, s := range order {
-		if err := en.apply(ctx, tx, p, s, byStream[s]); err != nil {
+	// The streams' applied versions, locked against a concurrent applier.
+	rows, err := tx.Query(ctx, `select stream, version from applied where stream = any($1) order by stream for update`, order)
+	if err != nil {
+		return err
+	}
+	applied := map[string]int64{}
+	for rows.Next() {
+		var stream string
+		var v int64
+		if err := rows.Scan(&stream, &v); err != nil {
+			rows.Close()
 			return err
 		}
+		applied[stream] = v
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	q := queue{&pgx.Batch{}}
+	for _, s := range order {
+		if err := en.apply(ctx, q, p, s, byStream[s], applied[s]); err != nil {
+			return err
+		}
+	}
+	if q.b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, q.b).Close(); err != nil {
+		return fmt.Errorf("%s: apply %d events: %w", p.Name(), len(events), err)
 	}
 	return nil
 }

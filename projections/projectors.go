@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 )
@@ -49,7 +48,7 @@ func (Tenants) DDL() string {
 	create index tenants_status_key on tenants (status, key);`
 }
 
-func (Tenants) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error {
+func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
 	id, ok := tenantID(e.Stream)
 	if !ok {
 		return nil
@@ -107,7 +106,7 @@ func (Progress) DDL() string {
 	);`
 }
 
-func (Progress) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error {
+func (Progress) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
 	id, ok := tenantID(e.Stream)
 	if !ok {
 		return nil
@@ -157,7 +156,7 @@ func (Resources) DDL() string {
 	);`
 }
 
-func (Resources) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error {
+func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
 	id, ok := tenantID(e.Stream)
 	if !ok {
 		return nil
@@ -211,7 +210,7 @@ func (StepStats) DDL() string {
 	);`
 }
 
-func (StepStats) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event, de domain.Event) error {
+func (StepStats) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
 	id, ok := tenantID(e.Stream)
 	if !ok {
 		return nil

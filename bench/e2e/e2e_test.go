@@ -80,20 +80,6 @@ type system struct {
 	idsMu   sync.Mutex
 }
 
-var (
-	sysOnce sync.Once
-	sys     *system
-	sysErr  error
-)
-
-func start(b *testing.B) *system {
-	sysOnce.Do(func() { sys, sysErr = boot(b) })
-	if sysErr != nil {
-		b.Fatal(sysErr)
-	}
-	return sys
-}
-
 func boot(b *testing.B) (*system, error) {
 	ctx := context.Background()
 	brokers := testenv.KafkaBrokers(b)
@@ -219,6 +205,43 @@ func (s *system) key(prefix string) string {
 	return prefix + strconv.FormatInt(s.created.Add(1), 36) // a fresh database each run: unique enough
 }
 
+// BenchmarkTenantflow runs the end-to-end benchmarks on one system (one
+// database, topic and set of consumer groups, booted once).
+func BenchmarkTenantflow(b *testing.B) {
+	s, err := boot(b)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Provisioning", func(b *testing.B) { provisioning(b, s) })
+	b.Run("Rollback", func(b *testing.B) { rollback(b, s) })
+	b.Run("REST", func(b *testing.B) { rest(b, s) })
+}
+
+// provisioning: closed loop at 32 outstanding requests, then open loops at
+// fixed arrival rates; request → ACTIVE. The closed loop also samples the
+// projections' lag every 50 ms.
+func provisioning(b *testing.B, s *system) {
+	ctx := context.Background()
+	op := func(ctx context.Context, _ int) (time.Duration, error) { return s.provision(ctx, s.key("b")) }
+	b.Run("closed-32", func(b *testing.B) {
+		stop := make(chan struct{})
+		lags := make(chan []time.Duration, 1)
+		go func() { lags <- s.sampleLag(stop) }()
+		r := loadgen.Closed(ctx, 32, loadgen.Tenants(), op)
+		close(stop)
+		r.Report(b)
+		b.ReportMetric(float64(loadgen.Percentile(<-lags, 99))/1e6, "proj-lag-p99-ms")
+	})
+	rates, err := loadgen.Rates([]float64{10, 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, rate := range rates {
+		b.Run(fmt.Sprintf("open-%g-per-s", rate), func(b *testing.B) {
+			loadgen.Open(ctx, rate, 15*time.Second, op).Report(b)
+		})
+	}
+}
 
 // sampleLag records, every 50 ms until stop, how far (in time of the log)
 // the furthest-behind projection is from the newest committed event.
@@ -243,11 +266,10 @@ func (s *system) sampleLag(stop chan struct{}) []time.Duration {
 	}
 }
 
-// BenchmarkRollback: the dns step (the last one with a back end) fails
+// rollback: the dns step (the last one with a back end) fails
 // permanently; measured from the failure's commit to PROVISION_FAILED's
 // (the rollback of six steps), and from the request.
-func BenchmarkRollback(b *testing.B) {
-	s := start(b)
+func rollback(b *testing.B, s *system) {
 	ctx := context.Background()
 	n := max(loadgen.Tenants()/4, 20)
 	r := loadgen.Closed(ctx, 8, n, func(ctx context.Context, _ int) (time.Duration, error) {
@@ -277,10 +299,9 @@ func BenchmarkRollback(b *testing.B) {
 	b.ReportMetric(float64(loadgen.Percentile(spans, 99))/1e6, "failure→failed-p99-ms")
 }
 
-// BenchmarkREST: GET /tenants/{id} of existing tenants and POST /tenants,
+// rest: GET /tenants/{id} of existing tenants and POST /tenants,
 // each from 32 keep-alive connections for 10 s.
-func BenchmarkREST(b *testing.B) {
-	s := start(b)
+func rest(b *testing.B, s *system) {
 	ctx := context.Background()
 	s.idsMu.Lock()
 	ids := append([]string(nil), s.ids...)

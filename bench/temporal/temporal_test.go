@@ -59,7 +59,7 @@ func noop(ctx context.Context, tenant string) error {
 	return nil
 }
 
-func BenchmarkTemporalProvisioning(b *testing.B) {
+func BenchmarkTemporal(b *testing.B) {
 	ts := temporaltest.NewServer()
 	defer ts.Stop()
 	w := ts.NewWorker(queue, func(r worker.Registry) {
@@ -95,16 +95,18 @@ func BenchmarkTemporalProvisioning(b *testing.B) {
 	if _, err := op(ctx, 0); err != nil { // warm-up
 		b.Fatal(err)
 	}
-	b.Run("closed-32", func(b *testing.B) {
-		loadgen.Closed(ctx, 32, loadgen.Tenants(), op).Report(b)
-	})
-	rates, err := loadgen.Rates([]float64{10, 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, rate := range rates {
-		b.Run(fmt.Sprintf("open-%g/s", rate), func(b *testing.B) {
-			loadgen.Open(ctx, rate, 15*time.Second, op).Report(b)
+	b.Run("Provisioning", func(b *testing.B) {
+		b.Run("closed-32", func(b *testing.B) {
+			loadgen.Closed(ctx, 32, loadgen.Tenants(), op).Report(b)
 		})
-	}
+		rates, err := loadgen.Rates([]float64{10, 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, rate := range rates {
+			b.Run(fmt.Sprintf("open-%g-per-s", rate), func(b *testing.B) {
+				loadgen.Open(ctx, rate, 15*time.Second, op).Report(b)
+			})
+		}
+	})
 }

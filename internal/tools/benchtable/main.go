@@ -1,6 +1,8 @@
 // Command benchtable turns `go test -bench` output (stdin) into the Markdown
 // tables `make bench` prints: appends of the event store next to raw inserts
-// with their ratio, and the relay's throughput and latency.
+// with their ratio, the relay's throughput and latency, end-to-end
+// provisioning next to the Temporal baseline with their ratio, rollback,
+// projection lag, replay and REST figures, and the machine they ran on.
 package main
 
 import (
@@ -8,9 +10,32 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 )
+
+// machineLine describes this machine: CPU model, cores, memory.
+func machineLine() string {
+	var model, mem string
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(raw), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		f := strings.Fields(string(raw))
+		if len(f) > 1 {
+			if kb, err := strconv.ParseFloat(f[1], 64); err == nil {
+				mem = fmt.Sprintf("%.0f GiB", kb/1024/1024)
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, %s", model, runtime.NumCPU(), mem)
+}
 
 // line matches e.g. "BenchmarkAppend/events=1/writers=8/store-2  123  456 ns/op  3934 events/s".
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+(.*)$`)
@@ -19,6 +44,7 @@ func main() {
 	metrics := map[string]map[string]float64{}
 	var order []string
 	sc := bufio.NewScanner(os.Stdin)
+	machine := machineLine()
 	for sc.Scan() {
 		m := line.FindStringSubmatch(sc.Text())
 		if m == nil {
@@ -67,6 +93,11 @@ func main() {
 		v := metrics[name]
 		fmt.Printf("| %s | %s | %s | %s |\n", strings.TrimPrefix(name, "Relay/"), opt(v, "events/s", "%.0f"), opt(v, "p50-ms", "%.1f"), opt(v, "p99-ms", "%.1f"))
 	}
+	e2e(metrics, order)
+	if machine != "" {
+		fmt.Println()
+		fmt.Println("Measured on:", machine)
+	}
 }
 
 func opt(v map[string]float64, k, format string) string {
@@ -75,4 +106,74 @@ func opt(v map[string]float64, k, format string) string {
 		return "—"
 	}
 	return fmt.Sprintf(format, x)
+}
+
+// e2e prints tenantflow's end-to-end runs next to the Temporal baseline's
+// (same run names under Tenantflow/Provisioning/ and Temporal/Provisioning/), then the
+// rollback, projection, replay and REST figures.
+func e2e(metrics map[string]map[string]float64, order []string) {
+	fmt.Println()
+	fmt.Println("| provisioning run | tenantflow tenants/s | p50 / p95 / p99 ms | CPU s/tenant | Temporal tenants/s | p50 / p95 / p99 ms | CPU s/tenant | throughput ratio | p99 ratio (Temporal/tenantflow) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, name := range order {
+		run, ok := strings.CutPrefix(name, "Tenantflow/Provisioning/")
+		if !ok {
+			continue
+		}
+		tf, tp := metrics[name], metrics["Temporal/Provisioning/"+run]
+		ratio, p99 := "—", "—"
+		if tp != nil && tp["tenants/s"] > 0 && tf["p99-ms"] > 0 {
+			ratio = fmt.Sprintf("%.2f×", tf["tenants/s"]/tp["tenants/s"])
+			p99 = fmt.Sprintf("%.2f×", tp["p99-ms"]/tf["p99-ms"])
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", run,
+			opt(tf, "tenants/s", "%.1f"), lat(tf), opt(tf, "cpu-s/tenant", "%.3f"),
+			opt(tp, "tenants/s", "%.1f"), lat(tp), opt(tp, "cpu-s/tenant", "%.3f"), ratio, p99)
+	}
+	if v, ok := metrics["Tenantflow/Provisioning/closed-32"]; ok {
+		fmt.Printf("\nProjection lag under the closed loop, p99: %s ms\n", opt(v, "proj-lag-p99-ms", "%.0f"))
+	}
+	if v, ok := metrics["Tenantflow/Rollback"]; ok {
+		fmt.Println()
+		fmt.Println("| rollback (dns fails, six steps undone) | p50 ms | p99 ms |")
+		fmt.Println("|---|---|---|")
+		fmt.Printf("| failure committed → PROVISION_FAILED | %s | %s |\n", opt(v, "failure→failed-p50-ms", "%.0f"), opt(v, "failure→failed-p99-ms", "%.0f"))
+		fmt.Printf("| provisioning request → PROVISION_FAILED | %s | %s |\n", opt(v, "p50-ms", "%.0f"), opt(v, "p99-ms", "%.0f"))
+	}
+	printed := false
+	for _, name := range order {
+		proj, ok := strings.CutPrefix(name, "Replay/")
+		if !ok {
+			continue
+		}
+		if !printed {
+			fmt.Println()
+			fmt.Println("| replay (rebuild from the log) | events | events/s |")
+			fmt.Println("|---|---|---|")
+			printed = true
+		}
+		fmt.Printf("| %s | %s | %s |\n", proj, opt(metrics[name], "events", "%.0f"), opt(metrics[name], "events/s", "%.0f"))
+	}
+	printed = false
+	for _, name := range order {
+		call, ok := strings.CutPrefix(name, "Tenantflow/REST/")
+		if !ok {
+			continue
+		}
+		if !printed {
+			fmt.Println()
+			fmt.Println("| REST, 32 connections, 10 s | requests/s | p50 ms | p99 ms |")
+			fmt.Println("|---|---|---|---|")
+			printed = true
+		}
+		v := metrics[name]
+		fmt.Printf("| %s | %s | %s | %s |\n", call, opt(v, "req/s", "%.0f"), opt(v, "p50-ms", "%.1f"), opt(v, "p99-ms", "%.1f"))
+	}
+}
+
+func lat(v map[string]float64) string {
+	if v == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f / %.0f / %.0f", v["p50-ms"], v["p95-ms"], v["p99-ms"])
 }
