@@ -15,9 +15,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -39,6 +41,8 @@ type Projector interface {
 	// another version is rebuilt (Ensure).
 	Version() int
 	DDL() string // creates its tables (unqualified names)
+	// Apply writes what event e means for the projection. It must touch
+	// only rows of e's own stream: a rebuild applies streams concurrently.
 	Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error
 }
 
@@ -137,11 +141,11 @@ func (en *Engine) build(ctx context.Context, p Projector, gen int, progress Prog
 		return cursor, err
 	}
 	for {
-		batch, err := en.Log.ReadAll(ctx, cursor, 1000)
+		batch, err := en.Log.ReadAll(ctx, cursor, rebuildBatch)
 		if err != nil || len(batch) == 0 {
 			return cursor, err
 		}
-		if err := en.applyBatch(ctx, p, gen, batch); err != nil {
+		if err := en.applySharded(ctx, p, gen, batch); err != nil {
 			return cursor, err
 		}
 		cursor = batch[len(batch)-1].After()
@@ -150,6 +154,40 @@ func (en *Engine) build(ctx context.Context, p Projector, gen int, progress Prog
 			progress(done, max(total, done))
 		}
 	}
+}
+
+// A rebuild reads the log rebuildBatch events at a time and applies each
+// batch in rebuildShards concurrent transactions, one per share of the
+// streams: projectors keep each stream's rows to themselves (see
+// Projector), so streams can be applied in any order relative to each
+// other, and the new generation is read by nobody until the switch.
+const (
+	rebuildBatch  = 4000
+	rebuildShards = 4
+)
+
+func (en *Engine) applySharded(ctx context.Context, p Projector, gen int, batch []eventstore.Event) error {
+	shards := make([][]eventstore.Event, rebuildShards)
+	for _, e := range batch {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(e.Stream))
+		i := h.Sum32() % rebuildShards
+		shards[i] = append(shards[i], e)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, rebuildShards)
+	for i, shard := range shards {
+		if len(shard) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = en.applyBatch(ctx, p, gen, shard)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func createGeneration(ctx context.Context, tx pgx.Tx, p Projector, gen int) error {
@@ -255,6 +293,13 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 func (en *Engine) applyBatch(ctx context.Context, p Projector, gen int, events []eventstore.Event) error {
 	return pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
 		target := gen
+		if gen > 0 {
+			// A generation being built is read by nobody and rebuilt after a
+			// crash: its batches need not wait for the WAL flush.
+			if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
+				return err
+			}
+		}
 		if target == 0 {
 			// FOR SHARE: a replay's switch (FOR UPDATE) waits for this
 			// transaction, and this one for the switch.
