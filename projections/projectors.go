@@ -59,13 +59,13 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 			id, c.Key, c.Name, int(domain.StatusPendingProvision), c.Contact, nonNil(c.Domains), c.LeadID, e.Version, e.RecordedAt)
 		return err
 	}
-	if _, err := tx.Exec(ctx, `update tenants set version = $2, updated_at = $3 where id = $1`, id, e.Version, e.RecordedAt); err != nil {
-		return err
-	}
+	var status *int // one statement per event: a replay is mostly these
 	if s, moves := domain.StatusAfter(de); moves {
-		if _, err := tx.Exec(ctx, `update tenants set status = $2 where id = $1`, id, int(s)); err != nil {
-			return err
-		}
+		status = new(int(s))
+	}
+	if _, err := tx.Exec(ctx, `update tenants set version = $2, updated_at = $3, status = coalesce($4, status) where id = $1`,
+		id, e.Version, e.RecordedAt, status); err != nil {
+		return err
 	}
 	var err error
 	switch v := de.(type) {
