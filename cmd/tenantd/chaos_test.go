@@ -189,7 +189,13 @@ func newCluster(t *testing.T, prof chaosProfile) *cluster {
 		}
 	}
 	t.Cleanup(c.removeRealms) // registered first, so it runs after every process is gone
+	// The full profile runs tenantd without the race detector: six race-
+	// instrumented processes take the CPU Keycloak needs for 200 realms on a
+	// 2-core machine. The short profile (make test) keeps -race.
 	bin := tenantdBinary(t)
+	if prof.name == "full" {
+		bin = plainTenantd(t)
+	}
 	c.front = startSlot(t, bin, env, logs, "front", "api,projections")
 	c.relays = []*slot{startSlot(t, bin, env, logs, "relay-a", "relay")}
 	c.relays[0].waitLog(t, `"msg":"relay active"`)
@@ -919,3 +925,27 @@ func (p *cutProxy) cut(down bool) {
 		}
 	}
 }
+
+// plainTenantd builds tenantd without -race, once.
+func plainTenantd(t *testing.T) string {
+	t.Helper()
+	plainOnce.Do(func() {
+		tenantdBinary(t) // makes buildDir, which TestMain removes
+		path := filepath.Join(buildDir, "tenantd-plain")
+		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+			plainErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		plainPath = path
+	})
+	if plainErr != nil {
+		t.Fatal(plainErr)
+	}
+	return plainPath
+}
+
+var (
+	plainOnce sync.Once
+	plainPath string
+	plainErr  error
+)
