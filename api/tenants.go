@@ -123,17 +123,8 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.list != nil {
-		head, err := h.store.StreamVersion(r.Context(), h.tenants.Stream(id))
-		if err != nil {
-			writeError(w, h.logger, err)
-			return
-		}
-		if head == 0 {
-			writeError(w, h.logger, domain.ErrNotFound)
-			return
-		}
 		d, err := h.list.Detail(r.Context(), id)
-		if err == nil && d.Applied >= head {
+		if err == nil && d.Applied >= d.Head {
 			writeJSON(w, http.StatusOK, viewOfDetail(d))
 			return
 		}

@@ -74,6 +74,11 @@ type Engine struct {
 	Log        Log
 	Projectors []Projector
 	Logger     *slog.Logger
+
+	cache struct { // see cachedSchemas
+		mu sync.Mutex
+		m  map[string]cachedGen
+	}
 }
 
 // SchemaName is the schema of a projection's generation.

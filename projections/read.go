@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,27 +95,44 @@ type TenantDetail struct {
 	Resources []domain.Resource
 	Orphans   []domain.Resource
 	// Applied is the oldest stream version the three projections behind a
-	// detail have applied: older than the log's means they lag.
-	Applied int64
+	// detail have applied; Head is the stream's version in the log. Applied
+	// below Head means they lag.
+	Applied, Head int64
 }
 
 // ErrNotProjected means the projections do not hold the tenant (yet).
 var ErrNotProjected = errors.New("not in the projections")
 
-// Detail reads a tenant from the tenants, progress and resources projections.
+// Detail reads a tenant from the tenants, progress and resources projections,
+// and the head version of its stream from the log, in one round trip (a
+// pgx pipeline of four queries). The projections' generations come from a
+// cache of at most a second: a generation just replaced still exists and
+// shows an older Applied, so the caller falls back to the log.
 func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	var d TenantDetail
-	schemas, err := en.schemas(ctx, NameTenants, NameProgress, NameResources)
+	schemas, err := en.cachedSchemas(ctx, NameTenants, NameProgress, NameResources)
 	if err != nil {
 		return d, err
 	}
-	var contact, domains, plan []byte
-	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
+	b := &pgx.Batch{}
+	b.Queue(`select coalesce(max(stream_version), 0) from events where stream_id = 'tenant-' || $1`, id)
+	b.Queue(`select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
 		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0))
-		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id).
-		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &domains, &plan, &d.Attempt, &d.LastError, &d.Applied)
+		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id)
+	b.Queue(`select step, state, undo, undo_error, attempts, coalesce(started_at, 'epoch'), coalesce(finished_at, 'epoch'), error
+		from `+schemas[NameProgress]+`.steps where tenant_id = $1::uuid`, id)
+	b.Queue(`select step, kind, id, location, tenant_id::text, created_at, orphaned from `+schemas[NameResources]+`.resources
+		where tenant_id = $1::uuid order by step, kind, id`, id)
+	br := en.Pool.SendBatch(ctx, b)
+	defer br.Close()
+
+	if err := br.QueryRow().Scan(&d.Head); err != nil {
+		return d, err
+	}
+	var contact, domains, plan []byte
+	err = br.QueryRow().Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &domains, &plan, &d.Attempt, &d.LastError, &d.Applied)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotProjected
 	}
@@ -132,8 +150,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		return d, err
 	}
 	steps := map[string]domain.StepState{}
-	rows, err := en.Pool.Query(ctx, `select step, state, undo, undo_error, attempts, coalesce(started_at, 'epoch'), coalesce(finished_at, 'epoch'), error
-		from `+schemas[NameProgress]+`.steps where tenant_id = $1::uuid`, id)
+	rows, err := br.Query()
 	if err != nil {
 		return d, err
 	}
@@ -155,8 +172,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		}
 		d.Steps = append(d.Steps, s)
 	}
-	rows, err = en.Pool.Query(ctx, `select step, kind, id, location, tenant_id::text, created_at, orphaned from `+schemas[NameResources]+`.resources
-		where tenant_id = $1::uuid order by step, kind, id`, id)
+	rows, err = br.Query()
 	if err != nil {
 		return d, err
 	}
@@ -171,6 +187,34 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		return struct{}{}, err
 	})
 	return d, err
+}
+
+// cachedSchemas is schemas, remembered for a second: GET /tenants/{id} is
+// the hot read, and generations change only when a replay switches them.
+func (en *Engine) cachedSchemas(ctx context.Context, names ...string) (map[string]string, error) {
+	key := strings.Join(names, ",")
+	en.cache.mu.Lock()
+	c, ok := en.cache.m[key]
+	en.cache.mu.Unlock()
+	if ok && time.Since(c.at) < time.Second {
+		return c.schemas, nil
+	}
+	m, err := en.schemas(ctx, names...)
+	if err != nil {
+		return nil, err
+	}
+	en.cache.mu.Lock()
+	if en.cache.m == nil {
+		en.cache.m = map[string]cachedGen{}
+	}
+	en.cache.m[key] = cachedGen{at: time.Now(), schemas: m}
+	en.cache.mu.Unlock()
+	return m, nil
+}
+
+type cachedGen struct {
+	at      time.Time
+	schemas map[string]string
 }
 
 // StepStat summarises the runs of one step (and one plan tier, unless "").
