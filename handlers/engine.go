@@ -119,7 +119,19 @@ type engine struct {
 func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		eventType, stream := msg.Metadata.Get("ce_type"), msg.Metadata.Get("ce_subject")
-		if dl := e.cfg.DeadLetters; dl != nil {
+		dl := e.cfg.DeadLetters
+		if reason := undecodable(msg); reason != "" && dl != nil {
+			e.cfg.Logger.Error("dead letter: record cannot be decoded; its stream is held back", "handler", h.name, "stream", stream, "reason", reason)
+			return dl.put(msg.Context(), group, stream, e.cfg.Topic, false, reason, msg)
+		}
+		tenantID, isTenant := strings.CutPrefix(stream, "tenant-")
+		// A record this handler does not react to needs no hold either: the
+		// handler decides from the folded log, so skipping it loses nothing,
+		// and most records are such (eleven groups see every event).
+		if !isTenant || !h.triggers(eventType) {
+			return nil
+		}
+		if dl != nil {
 			held, err := dl.holding(msg.Context(), group, stream)
 			if err != nil {
 				return err
@@ -127,14 +139,6 @@ func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
 			if held {
 				return dl.put(msg.Context(), group, stream, e.cfg.Topic, true, "held behind a dead letter of this stream", msg)
 			}
-			if reason := undecodable(msg); reason != "" {
-				e.cfg.Logger.Error("dead letter: record cannot be decoded; its stream is held back", "handler", h.name, "stream", stream, "reason", reason)
-				return dl.put(msg.Context(), group, stream, e.cfg.Topic, false, reason, msg)
-			}
-		}
-		tenantID, isTenant := strings.CutPrefix(stream, "tenant-")
-		if !isTenant || !h.triggers(eventType) {
-			return nil
 		}
 		// Continue the trigger's trace; the events this handler appends carry
 		// its span, so the next handler continues from here.
