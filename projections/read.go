@@ -104,35 +104,32 @@ type TenantDetail struct {
 var ErrNotProjected = errors.New("not in the projections")
 
 // Detail reads a tenant from the tenants, progress and resources projections,
-// and the head version of its stream from the log, in one round trip (a
-// pgx pipeline of four queries). The projections' generations come from a
-// cache of at most a second: a generation just replaced still exists and
-// shows an older Applied, so the caller falls back to the log.
+// and the head version of its stream from the log, in one statement (the
+// steps and resources come back as JSON arrays): GET /tenants/{id} is the
+// hot read. The projections' generations come from a cache of at most a
+// second: a generation just replaced still exists and shows an older
+// Applied, so the caller falls back to the log.
 func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	var d TenantDetail
 	schemas, err := en.cachedSchemas(ctx, NameTenants, NameProgress, NameResources)
 	if err != nil {
 		return d, err
 	}
-	b := &pgx.Batch{}
-	b.Queue(`select coalesce(max(stream_version), 0) from events where stream_id = 'tenant-' || $1`, id)
-	b.Queue(`select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
+	var contact, domains, plan, steps, resources []byte
+	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
 		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
-		      coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0))
-		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id)
-	b.Queue(`select step, state, undo, undo_error, attempts, coalesce(started_at, 'epoch'), coalesce(finished_at, 'epoch'), error
-		from `+schemas[NameProgress]+`.steps where tenant_id = $1::uuid`, id)
-	b.Queue(`select step, kind, id, location, tenant_id::text, created_at, orphaned from `+schemas[NameResources]+`.resources
-		where tenant_id = $1::uuid order by step, kind, id`, id)
-	br := en.Pool.SendBatch(ctx, b)
-	defer br.Close()
-
-	if err := br.QueryRow().Scan(&d.Head); err != nil {
-		return d, err
-	}
-	var contact, domains, plan []byte
-	err = br.QueryRow().Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &domains, &plan, &d.Attempt, &d.LastError, &d.Applied)
+		      coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0)),
+		coalesce((select max(stream_version) from events where stream_id = 'tenant-' || $1), 0),
+		coalesce((select json_agg(json_build_object('step', step, 'state', state, 'undo', undo, 'undoError', undo_error,
+		        'tries', attempts, 'startedAt', started_at, 'finishedAt', finished_at, 'error', error))
+		      from `+schemas[NameProgress]+`.steps where tenant_id = $1::uuid), '[]'),
+		coalesce((select json_agg(json_build_object('step', step, 'kind', kind, 'id', id, 'location', location,
+		        'tenantId', tenant_id::text, 'createdAt', created_at, 'orphaned', orphaned) order by step, kind, id)
+		      from `+schemas[NameResources]+`.resources where tenant_id = $1::uuid), '[]')
+		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id).
+		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &domains, &plan,
+			&d.Attempt, &d.LastError, &d.Applied, &d.Head, &steps, &resources)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotProjected
 	}
@@ -149,44 +146,48 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	if d.Plan, err = jsonOf[*domain.Plan](plan); err != nil {
 		return d, err
 	}
-	steps := map[string]domain.StepState{}
-	rows, err := br.Query()
+	type stepRow struct {
+		Step, State, Undo, UndoError, Error string
+		Tries                               int
+		StartedAt, FinishedAt               *time.Time
+	}
+	rows, err := jsonOf[[]stepRow](steps)
 	if err != nil {
 		return d, err
 	}
-	if _, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
-		var s domain.StepState
-		err := r.Scan(&s.Step, &s.State, &s.Undo, &s.UndoError, &s.Tries, &s.StartedAt, &s.FinishedAt, &s.Error)
-		if s.StartedAt.Equal(time.Unix(0, 0)) {
-			s.StartedAt, s.FinishedAt = time.Time{}, time.Time{}
+	byStep := map[string]domain.StepState{}
+	for _, r := range rows {
+		s := domain.StepState{Step: r.Step, State: r.State, Undo: r.Undo, UndoError: r.UndoError, Tries: r.Tries, Error: r.Error}
+		if r.StartedAt != nil {
+			s.StartedAt = *r.StartedAt
+			if r.FinishedAt != nil {
+				s.FinishedAt = *r.FinishedAt
+			}
 		}
-		steps[s.Step] = s
-		return struct{}{}, err
-	}); err != nil {
-		return d, err
+		byStep[s.Step] = s
 	}
 	for _, name := range append(append([]string{}, domain.Steps...), domain.StepNotify) {
-		s, ok := steps[name]
+		s, ok := byStep[name]
 		if !ok {
 			s = domain.StepState{Step: name}
 		}
 		d.Steps = append(d.Steps, s)
 	}
-	rows, err = br.Query()
+	type resourceRow struct {
+		domain.Resource
+		Orphaned bool `json:"orphaned"`
+	}
+	res, err := jsonOf[[]resourceRow](resources)
 	if err != nil {
 		return d, err
 	}
-	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
-		var res domain.Resource
-		var orphaned bool
-		err := r.Scan(&res.Step, &res.Kind, &res.ID, &res.Location, &res.TenantID, &res.CreatedAt, &orphaned)
-		d.Resources = append(d.Resources, res) // an orphan still exists: it is listed in both
-		if orphaned {
-			d.Orphans = append(d.Orphans, res)
+	for _, r := range res {
+		d.Resources = append(d.Resources, r.Resource) // an orphan still exists: it is listed in both
+		if r.Orphaned {
+			d.Orphans = append(d.Orphans, r.Resource)
 		}
-		return struct{}{}, err
-	})
-	return d, err
+	}
+	return d, nil
 }
 
 // cachedSchemas is schemas, remembered for a second: GET /tenants/{id} is
