@@ -3,7 +3,6 @@ package projections_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -139,7 +138,7 @@ func activeTenant(b *testing.B, store *eventstore.Postgres) ([]eventstore.Event,
 		b.Fatal(err)
 	}
 	if got, _ := tenants.Get(ctx, id); got.Status() != domain.StatusActive {
-		b.Fatal(fmt.Sprintf("template tenant is %s", got.Status()))
+		b.Fatalf("template tenant is %s", got.Status())
 	}
 	return events, id
 }
