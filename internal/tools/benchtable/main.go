@@ -130,8 +130,13 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 			opt(tf, "tenants/s", "%.1f"), lat(tf), opt(tf, "cpu-s/tenant", "%.3f"),
 			opt(tp, "tenants/s", "%.1f"), lat(tp), opt(tp, "cpu-s/tenant", "%.3f"), ratio, p99)
 	}
-	if v, ok := metrics["Tenantflow/Provisioning/closed-32"]; ok {
-		fmt.Printf("\nProjection lag under the closed loop, p99: %s ms\n", opt(v, "proj-lag-p99-ms", "%.0f"))
+	fmt.Println()
+	fmt.Println("| provisioning run | projection lag p99 ms |")
+	fmt.Println("|---|---|")
+	for _, name := range order {
+		if run, ok := strings.CutPrefix(name, "Tenantflow/Provisioning/"); ok {
+			fmt.Printf("| %s | %s |\n", run, opt(metrics[name], "proj-lag-p99-ms", "%.0f"))
+		}
 	}
 	if v, ok := metrics["Tenantflow/Rollback"]; ok {
 		fmt.Println()
