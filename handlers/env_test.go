@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -249,28 +248,5 @@ func settled(tn *domain.Tenant) bool {
 // handled (watermill commits an offset only after the handler returned).
 func (f *flow) waitIdle(t *testing.T) {
 	t.Helper()
-	client, err := sarama.NewClient(f.brokers, kafka.SaramaConfig("test-idle"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		behind, err := f.lag(client, admin)
-		if err == nil && behind == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("handlers never caught up: %s %v", behind, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (f *flow) lag(client sarama.Client, admin sarama.ClusterAdmin) (string, error) {
-	return kafkatest.GroupLag(client, admin, f.topic, f.groups, len(domain.Steps)+2)
+	kafkatest.WaitIdle(t, f.brokers, f.topic, f.groups, len(domain.Steps)+2, 60*time.Second)
 }

@@ -45,7 +45,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -432,28 +431,8 @@ func (c *cluster) eventCount() int64 {
 }
 
 func (c *cluster) waitHandlersIdle() {
-	t := c.t
-	brokers := strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ",")
-	client, err := sarama.NewClient(brokers, kafka.SaramaConfig("chaos-idle"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		behind, err := kafkatest.GroupLag(client, admin, c.env["TENANTFLOW_KAFKA_TOPIC"], c.env["TENANTFLOW_KAFKA_GROUP_PREFIX"], len(domain.Steps)+2)
-		if err == nil && behind == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("handlers never caught up: %s %v", behind, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	kafkatest.WaitIdle(c.t, strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ","), c.env["TENANTFLOW_KAFKA_TOPIC"],
+		c.env["TENANTFLOW_KAFKA_GROUP_PREFIX"], len(domain.Steps)+2, 2*time.Minute)
 }
 
 func (c *cluster) verify(scenario string, faultEnds []time.Time) chaosResult {
@@ -482,7 +461,9 @@ func (c *cluster) verify(scenario string, faultEnds []time.Time) chaosResult {
 			t.Errorf("%s has orphans %v", tn.Key(), tn.Orphans())
 		}
 	}
-	r.duplicates, r.orphans = c.checkResources(sts, r.orphans)
+	duplicates, orphans := c.checkResources(sts)
+	r.duplicates = duplicates
+	r.orphans += orphans
 	r.unpublished = c.unpublished()
 	r.projectionsEqual = c.projectionsEqualRebuild()
 	for _, s := range c.all() {
@@ -494,7 +475,7 @@ func (c *cluster) verify(scenario string, faultEnds []time.Time) chaosResult {
 
 // checkResources looks at every back end: per tenant exactly what its status
 // calls for, and nothing under the run's prefix that is no tenant's.
-func (c *cluster) checkResources(sts map[string]*domain.Tenant, orphans int) (duplicates, orphansOut int) {
+func (c *cluster) checkResources(sts map[string]*domain.Tenant) (duplicates, orphans int) {
 	t := c.t
 	ctx := context.Background()
 	want := map[string]bool{} // key → should exist

@@ -118,6 +118,32 @@ func (r Record) String() string {
 	return fmt.Sprintf("p%d@%d key=%s %v", r.Partition, r.Offset, r.Key, r.Headers)
 }
 
+// WaitIdle waits up to timeout until GroupLag reports every group of
+// groupPrefix caught up on topic, and fails t otherwise.
+func WaitIdle(t testing.TB, brokers []string, topic, groupPrefix string, wantGroups int, timeout time.Duration) {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, kafka.SaramaConfig("test-idle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		behind, err := GroupLag(client, admin, topic, groupPrefix, wantGroups)
+		if err == nil && behind == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handlers never caught up: %s %v", behind, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // GroupLag says which consumer group (of those named groupPrefix+".…") has
 // not committed up to the end of some partition of topic, or that fewer
 // than wantGroups joined; "" means every group handled every record
