@@ -329,22 +329,15 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, p Projector, gen int, 
 		byStream[e.Stream] = append(byStream[e.Stream], e)
 	}
 	// The streams' applied versions, locked against a concurrent applier.
-	rows, err := tx.Query(ctx, `select stream, version from applied where stream = any($1) order by stream for update`, order)
-	if err != nil {
-		return err
-	}
+	rows, _ := tx.Query(ctx, `select stream, version from applied where stream = any($1) order by stream for update`, order)
 	applied := map[string]int64{}
-	for rows.Next() {
+	if _, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
 		var stream string
 		var v int64
-		if err := rows.Scan(&stream, &v); err != nil {
-			rows.Close()
-			return err
-		}
+		err := r.Scan(&stream, &v)
 		applied[stream] = v
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return struct{}{}, err
+	}); err != nil {
 		return err
 	}
 	q := queue{&pgx.Batch{}}

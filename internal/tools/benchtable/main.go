@@ -108,36 +108,45 @@ func opt(v map[string]float64, k, format string) string {
 	return fmt.Sprintf(format, x)
 }
 
-// e2e prints tenantflow's end-to-end runs next to the Temporal baseline's
-// (same run names under Tenantflow/Provisioning/ and Temporal/Provisioning/), then the
-// rollback, projection, replay and REST figures.
-func e2e(metrics map[string]map[string]float64, order []string) {
-	fmt.Println()
-	fmt.Println("| provisioning run | tenantflow tenants/s | p50 / p95 / p99 ms | CPU s/tenant | Temporal tenants/s | p50 / p95 / p99 ms | CPU s/tenant | throughput ratio | p99 ratio (Temporal/tenantflow) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+// section prints a Markdown table of the benchmarks named prefix+run, in
+// the order they ran: header (with its separator row) and one row per run.
+// Nothing, not even the header, when none ran.
+func section(order []string, prefix, header string, row func(run, name string) string) {
+	printed := false
 	for _, name := range order {
-		run, ok := strings.CutPrefix(name, "Tenantflow/Provisioning/")
+		run, ok := strings.CutPrefix(name, prefix)
 		if !ok {
 			continue
 		}
-		tf, tp := metrics[name], metrics["Temporal/Provisioning/"+run]
-		ratio, p99 := "—", "—"
-		if tp != nil && tp["tenants/s"] > 0 && tf["p99-ms"] > 0 {
-			ratio = fmt.Sprintf("%.2f×", tf["tenants/s"]/tp["tenants/s"])
-			p99 = fmt.Sprintf("%.2f×", tp["p99-ms"]/tf["p99-ms"])
+		if !printed {
+			fmt.Println()
+			fmt.Println(header)
+			fmt.Println("|" + strings.Repeat("---|", strings.Count(header, "|")-1))
+			printed = true
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", run,
-			opt(tf, "tenants/s", "%.1f"), lat(tf), opt(tf, "cpu-s/tenant", "%.3f"),
-			opt(tp, "tenants/s", "%.1f"), lat(tp), opt(tp, "cpu-s/tenant", "%.3f"), ratio, p99)
+		fmt.Println(row(run, name))
 	}
-	fmt.Println()
-	fmt.Println("| provisioning run | projection lag p99 ms |")
-	fmt.Println("|---|---|")
-	for _, name := range order {
-		if run, ok := strings.CutPrefix(name, "Tenantflow/Provisioning/"); ok {
-			fmt.Printf("| %s | %s |\n", run, opt(metrics[name], "proj-lag-p99-ms", "%.0f"))
-		}
-	}
+}
+
+// e2e prints tenantflow's end-to-end runs next to the Temporal baseline's
+// (same run names under Tenantflow/Provisioning/ and Temporal/Provisioning/), then the
+// projection lag, rollback, replay and REST figures.
+func e2e(metrics map[string]map[string]float64, order []string) {
+	section(order, "Tenantflow/Provisioning/", "| provisioning run | tenantflow tenants/s | p50 / p95 / p99 ms | CPU s/tenant | Temporal tenants/s | p50 / p95 / p99 ms | CPU s/tenant | throughput ratio | p99 ratio (Temporal/tenantflow) |",
+		func(run, name string) string {
+			tf, tp := metrics[name], metrics["Temporal/Provisioning/"+run]
+			ratio, p99 := "—", "—"
+			if tp != nil && tp["tenants/s"] > 0 && tf["p99-ms"] > 0 {
+				ratio = fmt.Sprintf("%.2f×", tf["tenants/s"]/tp["tenants/s"])
+				p99 = fmt.Sprintf("%.2f×", tp["p99-ms"]/tf["p99-ms"])
+			}
+			return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", run,
+				opt(tf, "tenants/s", "%.1f"), lat(tf), opt(tf, "cpu-s/tenant", "%.3f"),
+				opt(tp, "tenants/s", "%.1f"), lat(tp), opt(tp, "cpu-s/tenant", "%.3f"), ratio, p99)
+		})
+	section(order, "Tenantflow/Provisioning/", "| provisioning run | projection lag p99 ms |", func(run, name string) string {
+		return fmt.Sprintf("| %s | %s |", run, opt(metrics[name], "proj-lag-p99-ms", "%.0f"))
+	})
 	if v, ok := metrics["Tenantflow/Rollback"]; ok {
 		fmt.Println()
 		fmt.Println("| rollback (dns fails, six steps undone) | p50 ms | p99 ms |")
@@ -145,35 +154,13 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 		fmt.Printf("| failure committed → PROVISION_FAILED | %s | %s |\n", opt(v, "failure→failed-p50-ms", "%.0f"), opt(v, "failure→failed-p99-ms", "%.0f"))
 		fmt.Printf("| provisioning request → PROVISION_FAILED | %s | %s |\n", opt(v, "p50-ms", "%.0f"), opt(v, "p99-ms", "%.0f"))
 	}
-	printed := false
-	for _, name := range order {
-		proj, ok := strings.CutPrefix(name, "Replay/")
-		if !ok {
-			continue
-		}
-		if !printed {
-			fmt.Println()
-			fmt.Println("| replay (rebuild from the log) | events | events/s |")
-			fmt.Println("|---|---|---|")
-			printed = true
-		}
-		fmt.Printf("| %s | %s | %s |\n", proj, opt(metrics[name], "events", "%.0f"), opt(metrics[name], "events/s", "%.0f"))
-	}
-	printed = false
-	for _, name := range order {
-		call, ok := strings.CutPrefix(name, "Tenantflow/REST/")
-		if !ok {
-			continue
-		}
-		if !printed {
-			fmt.Println()
-			fmt.Println("| REST, 32 connections, 10 s | requests/s | p50 ms | p99 ms |")
-			fmt.Println("|---|---|---|---|")
-			printed = true
-		}
+	section(order, "Replay/", "| replay (rebuild from the log) | events | events/s |", func(run, name string) string {
+		return fmt.Sprintf("| %s | %s | %s |", run, opt(metrics[name], "events", "%.0f"), opt(metrics[name], "events/s", "%.0f"))
+	})
+	section(order, "Tenantflow/REST/", "| REST, 32 connections, 10 s | requests/s | p50 ms | p99 ms |", func(run, name string) string {
 		v := metrics[name]
-		fmt.Printf("| %s | %s | %s | %s |\n", call, opt(v, "req/s", "%.0f"), opt(v, "p50-ms", "%.1f"), opt(v, "p99-ms", "%.1f"))
-	}
+		return fmt.Sprintf("| %s | %s | %s | %s |", run, opt(v, "req/s", "%.0f"), opt(v, "p50-ms", "%.1f"), opt(v, "p99-ms", "%.1f"))
+	})
 }
 
 func lat(v map[string]float64) string {
