@@ -13,6 +13,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/internal/repo"
 )
 
@@ -40,6 +41,7 @@ func FuzzPostBodies(f *testing.F) {
 		[]byte(`{"token":"x"}`), []byte(`{"key":"acme","domains":["a.example.com"]}`),
 		[]byte(`{}`), []byte(`null`), []byte(`[]`), []byte(`{"key":1}`), []byte(`{"contact":{"email":"\u0000@x"}}`),
 		[]byte(`{"startDate":"not a date"}`), []byte(`{"plan":{"metaData":{"a":[1,{"b":null}]}}}`), []byte(`{"key":"a","domains":["-x-.."]}`),
+		[]byte(testenv.ReplacedSystemRequest("c", "k")), []byte(`{"plan":{"sizeConfig":[],"metaData":{"pipelineName":7}}}`),
 	}
 	for route := range 5 {
 		for _, s := range seeds {
@@ -49,7 +51,7 @@ func FuzzPostBodies(f *testing.F) {
 	store := eventstore.NewMemory()
 	signer, _ := auth.NewHS256(testSecret, "tenantflow")
 	rt := NewRouter(nil, time.Second)
-	rt.Mount(Deps{Store: store, Verifier: signer, Minter: signer, Mailer: &recordingMailer{}, LeadRate: 1 << 30,
+	rt.Mount(Deps{Tiers: testenv.DevTiers, Store: store, Verifier: signer, Minter: signer, Mailer: &recordingMailer{}, LeadRate: 1 << 30,
 		LeadTokenTTL: time.Minute, Logger: quietLogger()})
 	admin, _ := signer.Mint("fuzz", auth.Known, "", time.Hour, time.Now())
 

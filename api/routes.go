@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/projections"
@@ -46,12 +47,17 @@ type Deps struct {
 	// with (the application plane's agent); nil: reports answer 503.
 	DeploySigningKey []byte
 	Logger           *slog.Logger
+	// Tiers is the plan tier catalogue; nil: domain.DefaultTiers.
+	Tiers domain.Tiers
 }
 
 // Mount adds the lead and tenant routes.
 func (rt *Router) Mount(d Deps) {
 	rt.verifier, rt.idem, rt.logger = d.Verifier, d.Idempotency, d.Logger
-	t := &tenantHandlers{store: d.Store, tenants: repo.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
+	if d.Tiers == nil {
+		d.Tiers = domain.DefaultTiers
+	}
+	t := &tenantHandlers{tiers: d.Tiers, store: d.Store, tenants: repo.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
 	l := &leadHandlers{store: d.Store, leads: repo.Leads(d.Store), mailer: d.Mailer, minter: d.Minter,
 		tokenTTL: d.LeadTokenTTL, logger: d.Logger, limit: newRateLimiter(d.LeadRate, time.Minute)}
 

@@ -21,6 +21,7 @@ import (
 )
 
 type tenantHandlers struct {
+	tiers   domain.Tiers
 	store   repo.Store
 	tenants repo.Repository[*domain.Tenant]
 	list    ReadModels
@@ -190,19 +191,48 @@ func stepViews(states []domain.StepState) []stepView {
 	return out
 }
 
+// provisionRequest is the body of POST /tenants/{id}/provision: a
+// subscription exactly as the replaced system sends it. The audit fields of
+// its subscription and plan records are accepted and not recorded: they
+// describe the billing system's rows, not this provisioning. Any other
+// unknown field is still a 400.
+type provisionRequest struct {
+	domain.Subscription
+	recordAudit
+	Plan planRequest `json:"plan"` // shadows Subscription.Plan
+}
+
+type planRequest struct {
+	domain.Plan
+	recordAudit
+}
+
+// recordAudit are the replaced system's bookkeeping fields of a record.
+type recordAudit struct {
+	CreatedOn  json.RawMessage `json:"createdOn"`
+	CreatedBy  json.RawMessage `json:"createdBy"`
+	ModifiedOn json.RawMessage `json:"modifiedOn"`
+	ModifiedBy json.RawMessage `json:"modifiedBy"`
+	Deleted    json.RawMessage `json:"deleted"`
+	DeletedOn  json.RawMessage `json:"deletedOn"`
+	DeletedBy  json.RawMessage `json:"deletedBy"`
+}
+
 func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {
 	id, ok := tenantID(r)
 	if !ok {
 		writeError(w, h.logger, domain.ErrNotFound)
 		return
 	}
-	var sub domain.Subscription
-	if err := decode(w, r, &sub); err != nil {
+	var req provisionRequest
+	if err := decode(w, r, &req); err != nil {
 		writeError(w, h.logger, err)
 		return
 	}
+	sub := req.Subscription
+	sub.Plan = req.Plan.Plan
 	t, err := h.tenants.Update(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) {
-		return t.RequestProvisioning(sub)
+		return t.RequestProvisioning(sub, h.tiers)
 	})
 	if err != nil {
 		writeError(w, h.logger, err)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
 func (e *apiEnv) token(t *testing.T, perms ...string) string {
@@ -178,5 +181,117 @@ func TestConcurrentCreatesWithOneKey(t *testing.T) {
 	}
 	if created != 1 {
 		t.Fatalf("%d tenants created with one key: %v", created, codes)
+	}
+}
+
+func withTiers(tiers domain.Tiers) option { return func(d *Deps) { d.Tiers = tiers } }
+
+// The replaced system's provisioning request, verbatim, is accepted with the
+// operator's tier names; the plan model's other fields and its audit fields
+// are accepted too; an unknown tier names the configured ones; an unknown
+// field elsewhere, an oversized free-form field or a near-1 MiB body is
+// refused and stores nothing.
+func TestReplacedSystemsProvisionRequest(t *testing.T) {
+	e := newAPI(t, withTiers(testenv.DevTiers))
+	admin := e.token(t, auth.CreateTenant, auth.ViewTenant, auth.ProvisionTenant)
+	const js = "application/json"
+	newTenant := func(key string) string {
+		r := e.do(t, "POST", "/tenants", admin, js, tenantBody(key))
+		if r.status != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", key, r.status, r.body)
+		}
+		return r.body["id"].(string)
+	}
+	withPlan := func(id, field, value string) []byte {
+		body := testenv.ReplacedSystemRequest(id, "testcorp")
+		return []byte(strings.Replace(body, `"plan": {`, `"plan": {`+`"`+field+`": `+value+`,`, 1))
+	}
+
+	refusals := []struct {
+		name, field string
+		body        func(id string) []byte
+		status      int
+	}{
+		{"unknown tier", "plan.tier", func(id string) []byte {
+			return []byte(strings.Replace(testenv.ReplacedSystemRequest(id, "testcorp"), `"enterprise"`, `"platinum"`, 1))
+		}, 400},
+		{"unknown plan field", "", func(id string) []byte { return withPlan(id, "colour", `"red"`) }, 400},
+		{"unknown subscription field", "", func(id string) []byte {
+			return []byte(strings.Replace(testenv.ReplacedSystemRequest(id, "testcorp"), `"status": 1,`, `"status": 1, "colour": "red",`, 1))
+		}, 400},
+		{"metaData not an object", "plan.metaData", func(id string) []byte {
+			return []byte(strings.Replace(testenv.ReplacedSystemRequest(id, "testcorp"), `{
+        "pipelineName": "enterprise-pipeline"
+      }`, `[1,2]`, 1))
+		}, 400},
+		{"metaData over its limit", "plan.metaData", func(id string) []byte {
+			return []byte(strings.Replace(testenv.ReplacedSystemRequest(id, "testcorp"), `"pipelineName": "enterprise-pipeline"`,
+				`"pipelineName": "enterprise-pipeline", "blob": "`+strings.Repeat("x", 17<<10)+`"`, 1))
+		}, 400},
+		{"near-1 MiB metaData", "plan.metaData", func(id string) []byte {
+			return []byte(strings.Replace(testenv.ReplacedSystemRequest(id, "testcorp"), `"pipelineName": "enterprise-pipeline"`,
+				`"pipelineName": "enterprise-pipeline", "blob": "`+strings.Repeat("x", 1<<20-2048)+`"`, 1))
+		}, 400},
+		{"pipelineName not a string", "plan.metaData.pipelineName", func(id string) []byte {
+			return []byte(strings.Replace(testenv.ReplacedSystemRequest(id, "testcorp"), `"enterprise-pipeline"`, `42`, 1))
+		}, 400},
+		{"description over its limit", "plan.description", func(id string) []byte {
+			return []byte(strings.Replace(testenv.ReplacedSystemRequest(id, "testcorp"), `"Enterprise tier"`, `"`+strings.Repeat("d", 2001)+`"`, 1))
+		}, 400},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			id := newTenant("r" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8])
+			before := e.eventCount(t)
+			r := e.do(t, "POST", "/tenants/"+id+"/provision", admin, js, tt.body(id))
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %v", r.status, tt.status, r.body)
+			}
+			if errs, _ := r.body["errors"].(map[string]any); tt.field != "" && errs[tt.field] == nil {
+				t.Errorf("the answer does not name %s: %v", tt.field, r.body)
+			}
+			if tt.name == "unknown tier" {
+				msg, _ := r.body["errors"].(map[string]any)["plan.tier"].(string)
+				for _, tier := range []string{"enterprise", "standard", "basic", "silo", "bridge", "pooled"} {
+					if !strings.Contains(msg, tier) {
+						t.Errorf("the answer does not name the configured tier %s: %q", tier, msg)
+					}
+				}
+			}
+			if after := e.eventCount(t); after != before {
+				t.Errorf("a refused request stored %d events", after-before)
+			}
+		})
+	}
+
+	id := newTenant("testcorp")
+	body := withPlan(id, "size", `"large"`)
+	body = []byte(strings.Replace(string(body), `"plan": {`, `"plan": {"sizeConfig": {"cpu": 4}, "createdOn": "2024-12-01T00:00:00Z", "createdBy": "u-1",
+		"modifiedOn": null, "modifiedBy": "u-2", "deleted": false, "deletedOn": null, "deletedBy": null,`, 1))
+	body = []byte(strings.Replace(string(body), `"status": 1,`, `"status": 1, "createdOn": "2024-12-01T00:00:00Z", "deleted": false,`, 1))
+	if r := e.do(t, "POST", "/tenants/"+id+"/provision", admin, js, body); r.status != http.StatusAccepted {
+		t.Fatalf("the plan model's fields: %d %v", r.status, r.body)
+	}
+	var data []byte
+	if err := e.pool.QueryRow(context.Background(), `select data from events where stream_id = $1 and event_type = $2`,
+		"tenant-"+id, domain.TypeProvisioningRequested).Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	var got domain.ProvisioningRequested
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	p := got.Subscription.Plan
+	if got.Isolation != "silo" || p.Tier != "enterprise" || p.Description != "Enterprise tier" || p.Size != "large" ||
+		p.PipelineName() != "enterprise-pipeline" || strings.ReplaceAll(string(p.SizeConfig), " ", "") != `{"cpu":4}` {
+		t.Errorf("recorded %+v", got)
+	}
+	if strings.Contains(string(data), "createdOn") || strings.Contains(string(data), "modifiedBy") {
+		t.Errorf("the billing system's audit fields were recorded: %s", data)
+	}
+
+	verbatim := newTenant("verbatim")
+	if r := e.do(t, "POST", "/tenants/"+verbatim+"/provision", admin, js, []byte(testenv.ReplacedSystemRequest(verbatim, "verbatim"))); r.status != http.StatusAccepted {
+		t.Fatalf("the verbatim request: %d %v", r.status, r.body)
 	}
 }

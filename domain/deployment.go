@@ -16,11 +16,14 @@ const (
 
 // DeploymentRequested asks the application plane to deploy the tenant.
 // SealedSecret is the tenant's report-signing secret, encrypted for the
-// agent (AES-256-GCM, base64): it never travels in the clear.
+// agent (AES-256-GCM, base64): it never travels in the clear. PipelineName
+// is the plan's metaData.pipelineName: the application plane's pipeline.
 type DeploymentRequested struct {
 	Attempt      int       `json:"attempt"`
 	TenantKey    string    `json:"tenantKey"`
 	Tier         string    `json:"tier"`
+	Isolation    string    `json:"isolation,omitempty"`
+	PipelineName string    `json:"pipelineName,omitempty"`
 	Domains      []string  `json:"domains,omitempty"`
 	RequestedAt  time.Time `json:"requestedAt"`
 	Deadline     time.Time `json:"deadline"`
@@ -30,8 +33,9 @@ type DeploymentRequested struct {
 // DeploymentUndoRequested asks the application plane to remove the tenant's
 // deployment (compensation or deprovisioning).
 type DeploymentUndoRequested struct {
-	Attempt   int    `json:"attempt"`
-	TenantKey string `json:"tenantKey"`
+	Attempt      int    `json:"attempt"`
+	TenantKey    string `json:"tenantKey"`
+	PipelineName string `json:"pipelineName,omitempty"`
 }
 
 func (DeploymentRequested) EventType() string     { return TypeDeploymentRequested }
@@ -57,7 +61,10 @@ func (t *Tenant) RequestDeployment(e DeploymentRequested) ([]Event, error) {
 	if _, made := t.DeploymentRequest(); made {
 		return nil, ErrNotYourTurn
 	}
-	e.Attempt, e.TenantKey = t.attempt, t.key
+	e.Attempt, e.TenantKey, e.Isolation = t.attempt, t.key, t.isolation
+	if t.subscription != nil {
+		e.PipelineName = t.subscription.Plan.PipelineName()
+	}
 	t.apply(e)
 	return []Event{e}, nil
 }
@@ -82,6 +89,9 @@ func (t *Tenant) UndoDeployment(e StepOutcome) ([]Event, error) {
 		return nil, ErrNotYourTurn
 	}
 	req := DeploymentUndoRequested{Attempt: t.attempt, TenantKey: t.key}
+	if t.subscription != nil {
+		req.PipelineName = t.subscription.Plan.PipelineName()
+	}
 	t.apply(req)
 	e.Step, e.Outcome = StepDeploy, OutcomeCompensated
 	evs, err := t.RecordUndo(e)

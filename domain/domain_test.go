@@ -148,9 +148,9 @@ func TestTenantLifecycle(t *testing.T) {
 	if _, err := tn.Activate(); !isTransition(err) {
 		t.Fatalf("activate a pending tenant: %v", err)
 	}
-	evs, err := tn.RequestProvisioning(validSubscription())
+	evs, err := tn.RequestProvisioning(validSubscription(), DefaultTiers)
 	step("provision", evs, err, StatusProvisioning)
-	if _, err := tn.RequestProvisioning(validSubscription()); !isTransition(err) {
+	if _, err := tn.RequestProvisioning(validSubscription(), DefaultTiers); !isTransition(err) {
 		t.Fatalf("provisioning twice: %v", err)
 	}
 	completeSteps(t, tn, StepDatabase)
@@ -164,7 +164,7 @@ func TestTenantLifecycle(t *testing.T) {
 	if tn.LastFailure() != "database: schema exists and is not ours" {
 		t.Errorf("failure reason %q not kept", tn.LastFailure())
 	}
-	evs, err = tn.RequestProvisioning(validSubscription())
+	evs, err = tn.RequestProvisioning(validSubscription(), DefaultTiers)
 	step("retry", evs, err, StatusProvisioning)
 	if tn.Attempt() != 2 || tn.state(StepIdentity) != "" {
 		t.Errorf("attempt = %d, want 2 with a clean slate", tn.Attempt())
@@ -176,7 +176,7 @@ func TestTenantLifecycle(t *testing.T) {
 	if tn.Status() != StatusActive || len(tn.Resources()) != len(UndoableSteps) {
 		t.Fatalf("after every step: %s with %d resources", tn.Status(), len(tn.Resources()))
 	}
-	if _, err := tn.RequestProvisioning(validSubscription()); !isTransition(err) {
+	if _, err := tn.RequestProvisioning(validSubscription(), DefaultTiers); !isTransition(err) {
 		t.Fatalf("provisioning an active tenant: %v", err)
 	}
 	evs, err = tn.RequestDeprovisioning("customer left")
@@ -189,7 +189,7 @@ func TestTenantLifecycle(t *testing.T) {
 	}
 	evs, err = tn.FinishUndo()
 	step("deactivate", evs, err, StatusInactive)
-	if _, err := tn.RequestProvisioning(validSubscription()); !isTransition(err) {
+	if _, err := tn.RequestProvisioning(validSubscription(), DefaultTiers); !isTransition(err) {
 		t.Fatalf("provisioning an inactive tenant: %v", err)
 	}
 	if len(tn.Resources()) != 0 || tn.Key() != "acme1" {
@@ -220,7 +220,7 @@ func TestProvisioningRequestValidation(t *testing.T) {
 			tn, _, _ := NewTenant("t-1", "", validTenant())
 			sub := validSubscription()
 			tt.change(&sub)
-			_, err := tn.RequestProvisioning(sub)
+			_, err := tn.RequestProvisioning(sub, DefaultTiers)
 			var ve *ValidationError
 			if !errors.As(err, &ve) || ve.Fields[tt.field] == "" {
 				t.Fatalf("want a problem with %s, got %v", tt.field, err)
@@ -289,7 +289,7 @@ func TestNewLeadValidation(t *testing.T) {
 func TestRehydrateFromStoredJSON(t *testing.T) {
 	tn, history, _ := NewTenant("t-1", "lead-1", validTenant())
 	for _, cmd := range []func() ([]Event, error){
-		func() ([]Event, error) { return tn.RequestProvisioning(validSubscription()) },
+		func() ([]Event, error) { return tn.RequestProvisioning(validSubscription(), DefaultTiers) },
 		func() ([]Event, error) {
 			return tn.RecordStep(StepOutcome{Step: StepIdentity, Outcome: OutcomeFailed, Error: "zone missing", Tries: 3})
 		},

@@ -66,15 +66,33 @@ type TenantCreated struct {
 	LeadID   string   `json:"leadId,omitempty"`
 }
 
-// Plan is the commercial plan a subscription is for.
+// Plan is the commercial plan a subscription is for, with the fields of the
+// replaced system's plan model. Tier is one of the operator's tier names
+// (TENANTFLOW_TIERS); MetaData and SizeConfig are free-form JSON objects.
+// MetaData's "pipelineName", when set, is handed to the application plane.
 type Plan struct {
 	ID             string          `json:"id"`
 	Name           string          `json:"name"`
+	Description    string          `json:"description,omitempty"`
 	Price          float64         `json:"price"`
 	CurrencyID     string          `json:"currencyId"`
 	Tier           string          `json:"tier"`
+	Size           string          `json:"size,omitempty"`
+	SizeConfig     json.RawMessage `json:"sizeConfig,omitempty"`
 	BillingCycleID string          `json:"billingCycleId"`
 	MetaData       json.RawMessage `json:"metaData,omitempty"`
+}
+
+// PipelineName is metaData.pipelineName: the application plane's pipeline
+// for this plan ("" when the plan names none).
+func (p Plan) PipelineName() string {
+	var m struct {
+		PipelineName string `json:"pipelineName"`
+	}
+	if len(p.MetaData) == 0 || json.Unmarshal(p.MetaData, &m) != nil {
+		return ""
+	}
+	return m.PipelineName
 }
 
 // Subscription is what a provisioning request carries.
@@ -89,9 +107,11 @@ type Subscription struct {
 }
 
 // ProvisioningRequested starts attempt number Attempt (1, 2, ...).
+// Isolation is the model the plan's tier mapped to when it was requested.
 type ProvisioningRequested struct {
 	Attempt      int          `json:"attempt"`
 	Subscription Subscription `json:"subscription"`
+	Isolation    string       `json:"isolation"`
 }
 
 // TenantActivated records that every step succeeded; the tenant is ACTIVE.

@@ -10,7 +10,7 @@ import (
 func provisioning(t *testing.T) *Tenant {
 	t.Helper()
 	tn, _, _ := NewTenant("t-1", "", validTenant())
-	if _, err := tn.RequestProvisioning(validSubscription()); err != nil {
+	if _, err := tn.RequestProvisioning(validSubscription(), DefaultTiers); err != nil {
 		t.Fatal(err)
 	}
 	return tn
@@ -118,12 +118,12 @@ func TestStatusAfterMatchesTheFold(t *testing.T) {
 		}
 		history = append(history, evs...)
 	}
-	record(tn.RequestProvisioning(validSubscription()))
+	record(tn.RequestProvisioning(validSubscription(), DefaultTiers))
 	record(tn.RecordStep(StepOutcome{Step: StepIdentity, Outcome: OutcomeFailed}))
 	record(tn.FailProvisioning())
 	record(tn.RecordUndo(StepOutcome{Step: StepIdentity, Outcome: OutcomeCompensated}))
 	record(tn.FinishUndo())
-	record(tn.RequestProvisioning(validSubscription()))
+	record(tn.RequestProvisioning(validSubscription(), DefaultTiers))
 	for _, s := range Steps[:len(Steps)-1] {
 		record(tn.RecordStep(StepOutcome{Step: s, Outcome: OutcomeCompleted}))
 	}

@@ -9,12 +9,14 @@ import (
 // schema version, shipped with an upcaster from the previous one, so that
 // events stored (and published) at older versions still load. Absent: 1.
 var schemaVersions = map[string]int{
-	TypeProvisioningFailed: 2,
+	TypeProvisioningFailed:    2,
+	TypeProvisioningRequested: 2,
 }
 
 // upcasters[type][v] turns data of schema version v into version v+1.
 var upcasters = map[string]map[int]func(json.RawMessage) (json.RawMessage, error){
-	TypeProvisioningFailed: {1: provisioningFailedV1},
+	TypeProvisioningFailed:    {1: provisioningFailedV1},
+	TypeProvisioningRequested: {1: provisioningRequestedV1},
 }
 
 // SchemaVersion is the version of eventType's data this code writes.
@@ -72,4 +74,16 @@ func EventTypes() []string {
 		}
 	}
 	return types
+}
+
+// provisioningRequestedV1: in schema 1 the plan's tier was one of the
+// isolation models itself; schema 2 lets tiers be the operator's names and
+// records the model as isolation.
+func provisioningRequestedV1(data json.RawMessage) (json.RawMessage, error) {
+	var v1 ProvisioningRequested
+	if err := json.Unmarshal(data, &v1); err != nil {
+		return nil, err
+	}
+	v1.Isolation = v1.Subscription.Plan.Tier
+	return json.Marshal(v1)
 }

@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,9 +26,6 @@ func (e *KeyTakenError) Error() string {
 	return fmt.Sprintf("tenant key %q is taken by tenant %s", e.Key, e.TenantID)
 }
 
-// Tiers of plans: silo and bridge get infrastructure of their own, pooled shares it.
-var tiers = []string{"silo", "bridge", "pooled"}
-
 // Tenant is a customer's tenant. Its status only moves along the status
 // machine (transitions), and only through its events.
 type Tenant struct {
@@ -39,6 +38,7 @@ type Tenant struct {
 	status       Status
 	attempt      int
 	subscription *Subscription
+	isolation    string
 	lastFailure  string
 	version      int64
 
@@ -97,7 +97,7 @@ func (t *Tenant) apply(e Event) error {
 	case ProvisioningRequested:
 		t.status, t.attempt, t.lastFailure = StatusProvisioning, e.Attempt, ""
 		sub := e.Subscription
-		t.subscription = &sub
+		t.subscription, t.isolation = &sub, e.Isolation
 		t.steps, t.rollingBack, t.cancelRequested = map[string]*StepState{}, false, false
 	case StepOutcome:
 		t.applyStep(e)
@@ -136,12 +136,14 @@ func (t *Tenant) move(to Status, e Event) ([]Event, error) {
 }
 
 // RequestProvisioning starts a provisioning attempt: from PENDING_PROVISION,
-// or from PROVISION_FAILED as a new attempt.
-func (t *Tenant) RequestProvisioning(sub Subscription) ([]Event, error) {
-	if err := validateSubscription(sub); err != nil {
+// or from PROVISION_FAILED as a new attempt. The plan's tier must be one of
+// tiers; the isolation model it maps to is recorded with the request.
+func (t *Tenant) RequestProvisioning(sub Subscription, tiers Tiers) ([]Event, error) {
+	if err := validateSubscription(sub, tiers); err != nil {
 		return nil, err
 	}
-	return t.move(StatusProvisioning, ProvisioningRequested{Attempt: t.attempt + 1, Subscription: sub})
+	sub.Plan.MetaData, sub.Plan.SizeConfig = nullToNil(sub.Plan.MetaData), nullToNil(sub.Plan.SizeConfig)
+	return t.move(StatusProvisioning, ProvisioningRequested{Attempt: t.attempt + 1, Subscription: sub, Isolation: tiers[sub.Plan.Tier]})
 }
 
 // Activate ends the attempt successfully once every step before activation
@@ -170,7 +172,7 @@ func (t *Tenant) Deactivate() ([]Event, error) {
 	return t.move(StatusInactive, TenantDeactivated{})
 }
 
-func validateSubscription(s Subscription) error {
+func validateSubscription(s Subscription, tiers Tiers) error {
 	p := problems{}
 	checkText(p, "id", s.ID, maxName, false)
 	checkText(p, "subscriberId", s.SubscriberID, maxName, false)
@@ -189,8 +191,17 @@ func validateSubscription(s Subscription) error {
 	if s.Plan.Price < 0 {
 		p.add("plan.price", "must not be negative")
 	}
-	if !slices.Contains(tiers, s.Plan.Tier) {
-		p.add("plan.tier", "must be one of %s", strings.Join(tiers, ", "))
+	if _, ok := tiers[s.Plan.Tier]; !ok {
+		p.add("plan.tier", "must be one of the configured tiers: %s", strings.Join(tiers.Names(), ", "))
+	}
+	checkParagraph(p, "plan.description", s.Plan.Description, maxDescription)
+	checkText(p, "plan.currencyId", s.Plan.CurrencyID, maxName, true)
+	checkText(p, "plan.billingCycleId", s.Plan.BillingCycleID, maxName, true)
+	checkText(p, "plan.size", s.Plan.Size, maxName, true)
+	checkObject(p, "plan.metaData", s.Plan.MetaData, maxPlanJSON)
+	checkObject(p, "plan.sizeConfig", s.Plan.SizeConfig, maxPlanJSON)
+	if _, ok := p["plan.metaData"]; !ok {
+		checkPipelineName(p, s.Plan.MetaData)
 	}
 	return p.err()
 }
@@ -204,6 +215,9 @@ func (t *Tenant) LeadID() string      { return t.leadID }
 func (t *Tenant) Status() Status      { return t.status }
 func (t *Tenant) Attempt() int        { return t.attempt }
 func (t *Tenant) LastFailure() string { return t.lastFailure }
+
+// Isolation is the isolation model of the latest attempt's plan tier.
+func (t *Tenant) Isolation() string { return t.isolation }
 func (t *Tenant) Version() int64      { return t.version }
 
 // Subscription is the subscription of the latest provisioning attempt, if any.
@@ -233,4 +247,12 @@ func StatusAfter(e Event) (Status, bool) {
 		return StatusInactive, true
 	}
 	return 0, false
+}
+
+// nullToNil drops a JSON null, so that an absent object is recorded as absent.
+func nullToNil(raw json.RawMessage) json.RawMessage {
+	if v := bytes.TrimSpace(raw); len(v) == 0 || string(v) == "null" {
+		return nil
+	}
+	return raw
 }

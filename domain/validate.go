@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/mail"
 	"regexp"
@@ -53,6 +55,12 @@ const (
 	maxAddress  = 500
 	maxDomains  = 20
 	maxHostname = 253
+	// maxDescription bounds a plan's description, which may span lines.
+	maxDescription = 2000
+	// maxPlanJSON bounds each free-form JSON object of a plan (metaData,
+	// sizeConfig), in bytes: with the other limits, a provisioning request's
+	// event stays well under the event size cap (TENANTFLOW_MAX_EVENT_BYTES).
+	maxPlanJSON = 16 << 10
 )
 
 func checkKey(p problems, field, key string) {
@@ -75,6 +83,48 @@ func checkText(p problems, field, value string, max int, optional bool) string {
 		p.add(field, "must be a single line")
 	}
 	return v
+}
+
+// checkParagraph is checkText for text that may span lines (a description).
+func checkParagraph(p problems, field, value string, max int) string {
+	v := strings.TrimSpace(value)
+	switch {
+	case !utf8.ValidString(value):
+		p.add(field, "must be valid UTF-8")
+	case utf8.RuneCountInString(v) > max:
+		p.add(field, "must be at most %d characters", max)
+	case strings.ContainsRune(v, 0):
+		p.add(field, "must not contain NUL characters")
+	}
+	return v
+}
+
+// checkObject allows an absent (or null) value or a JSON object of at most
+// max bytes.
+func checkObject(p problems, field string, raw json.RawMessage, max int) {
+	v := bytes.TrimSpace(raw)
+	switch {
+	case len(v) == 0 || bytes.Equal(v, []byte("null")):
+	case len(v) > max:
+		p.add(field, "must be at most %d bytes of JSON, got %d", max, len(v))
+	case v[0] != '{' || !json.Valid(v):
+		p.add(field, "must be a JSON object")
+	}
+}
+
+// checkPipelineName: metaData.pipelineName, when present, is one line of
+// at most maxName characters (the application plane gets it as a value).
+func checkPipelineName(p problems, meta json.RawMessage) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(meta, &m) != nil || m["pipelineName"] == nil {
+		return
+	}
+	var name string
+	if err := json.Unmarshal(m["pipelineName"], &name); err != nil {
+		p.add("plan.metaData.pipelineName", "must be a string")
+		return
+	}
+	checkText(p, "plan.metaData.pipelineName", name, maxName, true)
 }
 
 // checkEmail accepts a bare address (no display name), returned lower-cased

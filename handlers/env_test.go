@@ -192,7 +192,7 @@ func (f *flow) request(t *testing.T, id string) *domain.Tenant {
 	sub := domain.Subscription{ID: "sub", SubscriberID: "cust", PlanID: "basic", StartDate: time.Now(),
 		Plan: domain.Plan{ID: "basic", Name: "Basic", Tier: f.tier}}
 	tn, err := f.tenants.Update(context.Background(), id, eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
-		return t.RequestProvisioning(sub)
+		return t.RequestProvisioning(sub, domain.DefaultTiers)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,15 +16,17 @@ import (
 )
 
 // Infrastructure runs OpenTofu (or Terraform) on the module of the tenant's
-// plan tier: silo and bridge get infrastructure of their own; a tier without
-// a module (pooled) shares what exists and the step is skipped. Each tenant
+// plan tier, or else of the isolation model that tier maps to (so
+// "enterprise=silo" runs the silo module unless enterprise has one of its
+// own): silo and bridge get infrastructure of their own; a tier without a
+// module (pooled) shares what exists and the step is skipped. Each tenant
 // has its own working directory and local state under StateDir; inputs are
 // tenant_id, tenant_key, tier and region; outputs are recorded in the
 // outcome event (and the dns step points the domains at "load_balancer").
 // Undo is destroy.
 type Infrastructure struct {
 	Binary   string            // tofu or terraform
-	Modules  map[string]string // plan tier → module directory
+	Modules  map[string]string // plan tier or isolation model → module directory
 	StateDir string
 	Region   string
 	Timeout  time.Duration // per command; default 10 minutes
@@ -39,7 +41,10 @@ func (in Infrastructure) module(t *domain.Tenant) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	dir, ok := in.Modules[sub.Plan.Tier]
+	if dir, ok := in.Modules[sub.Plan.Tier]; ok {
+		return dir, true
+	}
+	dir, ok := in.Modules[t.Isolation()]
 	return dir, ok
 }
 

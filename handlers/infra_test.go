@@ -20,21 +20,26 @@ func devInfra(t *testing.T) handlers.Infrastructure {
 		Modules: map[string]string{"silo": filepath.Join(root, "silo"), "bridge": filepath.Join(root, "bridge")}, Timeout: 2 * time.Minute}
 }
 
+// devTiers is the dev stack's catalogue (devstack.sh env: TENANTFLOW_TIERS).
+var devTiers = domain.Tiers{"silo": "silo", "bridge": "bridge", "pooled": "pooled", "enterprise": "silo", "standard": "bridge", "basic": "pooled"}
+
 func tieredTenant(t *testing.T, tier string) *domain.Tenant {
 	tn := tenantNamed(t, "i")
 	if _, err := tn.RequestProvisioning(domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(),
-		Plan: domain.Plan{ID: "p", Name: "P", Tier: tier}}); err != nil {
+		Plan: domain.Plan{ID: "p", Name: "P", Tier: tier}}, devTiers); err != nil {
 		t.Fatal(err)
 	}
 	return tn
 }
 
 // A real OpenTofu/Terraform run on the repository's module: state per
-// tenant, outputs recorded, idempotent, destroyed by the undo.
+// tenant, outputs recorded, idempotent, destroyed by the undo. The
+// operator's tier "enterprise" has no module of its own and runs its
+// isolation model's (silo); "basic" maps to pooled and is skipped.
 func TestInfrastructureRunsTheTierModule(t *testing.T) {
 	in := devInfra(t)
 	ctx := context.Background()
-	tn := tieredTenant(t, "silo")
+	tn := tieredTenant(t, "enterprise")
 	var res handlers.Result
 	for range 2 {
 		var err error
@@ -60,9 +65,10 @@ func TestInfrastructureRunsTheTierModule(t *testing.T) {
 		t.Fatalf("a second undo: %v", err)
 	}
 
-	pooled := tieredTenant(t, "pooled")
-	if res, err := in.Do(ctx, pooled); err != nil || !res.Skipped {
-		t.Fatalf("pooled tier: %+v %v, want skipped", res, err)
+	for _, tier := range []string{"pooled", "basic"} {
+		if res, err := in.Do(ctx, tieredTenant(t, tier)); err != nil || !res.Skipped {
+			t.Fatalf("%s tier: %+v %v, want skipped", tier, res, err)
+		}
 	}
 
 	in.Timeout = time.Millisecond

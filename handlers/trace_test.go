@@ -33,7 +33,7 @@ func TestOneProvisioningIsOneTrace(t *testing.T) {
 	md := eventstore.Metadata{}
 	md.TraceParent, md.TraceState = telemetry.Carrier(ctx)
 	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: "pooled"}}
-	if _, err := f.tenants.Update(ctx, tn.ID(), md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub) }); err != nil {
+	if _, err := f.tenants.Update(ctx, tn.ID(), md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) }); err != nil {
 		t.Fatal(err)
 	}
 	root.End()

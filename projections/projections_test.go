@@ -89,7 +89,7 @@ func (e *env) life(t *testing.T) []string {
 				t.Fatal(err)
 			}
 		}
-		step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub) })
+		step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) })
 		now := time.Now().UTC()
 		for _, s := range domain.Steps[:len(domain.Steps)-1] {
 			outcome := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1, StartedAt: now, At: now.Add(time.Duration(len(s)) * time.Millisecond),

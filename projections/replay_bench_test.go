@@ -125,7 +125,7 @@ func activeTenant(b *testing.B, store *eventstore.Postgres) ([]eventstore.Event,
 		}
 	}
 	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: "silo"}}
-	step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub) })
+	step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) })
 	now := time.Now().UTC()
 	for _, s := range domain.Steps[:len(domain.Steps)-1] {
 		o := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1, StartedAt: now, At: now.Add(time.Millisecond),

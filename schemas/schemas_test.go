@@ -35,13 +35,13 @@ func emitted(t *testing.T) []domain.Event {
 	out = append(out, domain.KeyReserved{Key: "acme", TenantID: tn.ID()})
 	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: now, EndDate: now.Add(time.Hour), Status: 1,
 		Plan: domain.Plan{ID: "p", Name: "Basic", Price: 9.5, CurrencyID: "EUR", Tier: "pooled", BillingCycleID: "monthly", MetaData: json.RawMessage(`{"seats":5}`)}}
-	keep(tn.RequestProvisioning(sub))
+	keep(tn.RequestProvisioning(sub, domain.DefaultTiers))
 	keep(tn.RequestCancel())
 	keep(tn.RecordStep(domain.StepOutcome{Step: domain.StepIdentity, Outcome: domain.OutcomeFailed, Error: "cancelled", StartedAt: now, At: now}))
 	keep(tn.FailProvisioning())
 	keep(tn.RecordUndo(domain.StepOutcome{Step: domain.StepIdentity, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}))
 	keep(tn.FinishUndo())
-	keep(tn.RequestProvisioning(sub))
+	keep(tn.RequestProvisioning(sub, domain.DefaultTiers))
 	for _, s := range domain.Steps[:len(domain.Steps)-1] {
 		if s == domain.StepDeploy { // the choreographed way: request, then the agent's report
 			keep(tn.RequestDeployment(domain.DeploymentRequested{Tier: "pooled", Domains: tn.Domains(), RequestedAt: now, Deadline: now, SealedSecret: "c2VhbGVk"}))

@@ -110,7 +110,7 @@ func writeTenants(t *testing.T, store *eventstore.Postgres) {
 			}
 		}
 		sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: tier}}
-		update(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub) })
+		update(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) })
 		start := time.Now().UTC()
 		for j, s := range domain.Steps[:len(domain.Steps)-1] {
 			o := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1, StartedAt: start,

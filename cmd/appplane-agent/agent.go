@@ -37,6 +37,8 @@ type request struct {
 	Attempt      int      `json:"attempt"`
 	TenantKey    string   `json:"tenantKey"`
 	Tier         string   `json:"tier"`
+	Isolation    string   `json:"isolation"`
+	PipelineName string   `json:"pipelineName"`
 	Domains      []string `json:"domains"`
 	SealedSecret string   `json:"sealedSecret"`
 }
@@ -58,6 +60,7 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 	req := payload.Data
 	tenantID := strings.TrimPrefix(headers["ce_subject"], "tenant-")
 	env := append(os.Environ(), "TENANT_ID="+tenantID, "TENANT_KEY="+req.TenantKey, "TENANT_TIER="+req.Tier,
+		"TENANT_ISOLATION="+req.Isolation, "TENANT_PIPELINE="+req.PipelineName,
 		"TENANT_DOMAINS="+strings.Join(req.Domains, ","), "ATTEMPT="+strconv.Itoa(req.Attempt))
 	if typ == "tenant.deployment.undo_requested" {
 		out, err := a.run(ctx, a.UndoCommand, env)

@@ -1,8 +1,9 @@
 // Command appplane-agent is the reference application-plane agent: it
 // deploys tenants the control plane asks for by running a command (render a
 // configuration, call kubectl or helm...) and reports the result, signed.
-// The command gets TENANT_ID, TENANT_KEY, TENANT_TIER, TENANT_DOMAINS and
-// ATTEMPT in its environment; its first output line, if any, is reported as
+// The command gets TENANT_ID, TENANT_KEY, TENANT_TIER, TENANT_ISOLATION,
+// TENANT_PIPELINE (the plan's metaData.pipelineName; the undo command gets
+// it too), TENANT_DOMAINS and ATTEMPT in its environment; its first output line, if any, is reported as
 // the tenant's endpoint. It needs only the brokers, the topic and the agent
 // key (flags or TENANTFLOW_KAFKA_BROKERS, _KAFKA_TOPIC, _AGENT_KEY): never
 // the control plane's signing key.

@@ -44,7 +44,7 @@ func auditLog(t *testing.T) (*eventstore.Postgres, *domain.Tenant) {
 	}
 	tenants := repo.Tenants(store)
 	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: "pooled"}}
-	if _, err := tenants.Update(ctx, tn.ID(), md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub) }); err != nil {
+	if _, err := tenants.Update(ctx, tn.ID(), md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) }); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now().UTC()

@@ -28,8 +28,8 @@ const (
 func startAgent(t *testing.T, env map[string]string, control, dir string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary(t, "../appplane-agent"), "--control", control, "--group", "test-agent-"+uuid.NewString()[:8],
-		"--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "https://$TENANT_KEY.apps.test"`,
-		"--undo", "sh", "--undo=-c", "--undo", `rm -rf "$DIR/$TENANT_KEY"`)
+		"--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY/pipeline" && echo "https://$TENANT_KEY.apps.test"`,
+		"--undo", "sh", "--undo=-c", "--undo", `rm -rf "$DIR/$TENANT_KEY" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY.undone"`)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DIR=" + dir,
 		"TENANTFLOW_KAFKA_BROKERS=" + env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC=" + env["TENANTFLOW_KAFKA_TOPIC"],
 		"TENANTFLOW_AGENT_KEY=" + testAgentKey}
@@ -117,7 +117,7 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 		key := prefix + strings.ReplaceAll(uuid.NewString(), "-", "")[:7]
 		id := p.post(t, op, "/tenants", `{"key":"`+key+`","name":"D","contact":{"email":"`+key+`@example.com","firstName":"D","lastName":"E"}}`)["id"].(string)
 		p.post(t, op, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"c","planId":"p","startDate":"2026-11-26T00:00:00Z","status":1,
-			"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"pooled","billingCycleId":"monthly"}}`)
+			"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"pooled","billingCycleId":"monthly","metaData":{"pipelineName":"pooled-pipeline"}}}`)
 		t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
 		return id, key
 	}
@@ -126,6 +126,9 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 	tn := p.waitStatus(t, op, id, "ACTIVE")
 	if _, err := os.Stat(filepath.Join(dir, key)); err != nil {
 		t.Fatalf("the agent did not deploy: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, key, "pipeline")); strings.TrimSpace(string(got)) != "pooled-pipeline" {
+		t.Fatalf("the deploy command got TENANT_PIPELINE=%q, want the plan's metaData.pipelineName", got)
 	}
 	for _, s := range tn["steps"].([]any) {
 		if st := s.(map[string]any); st["step"] == "deploy" && st["state"] != "completed" {
@@ -174,6 +177,15 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the agent never removed the deployment")
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got, err := os.ReadFile(filepath.Join(dir, key+".undone"))
+		if err == nil && strings.TrimSpace(string(got)) == "pooled-pipeline" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the undo command got TENANT_PIPELINE=%q (%v), want the plan's metaData.pipelineName", got, err)
 		}
 	}
 

@@ -180,7 +180,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 // commandDeps builds the token and mail parts of the routes' dependencies
 // from the configuration, logging once what is missing.
 func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (api.Deps, *smtp.Mailer, error) {
-	d := api.Deps{LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger}
+	d := api.Deps{LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger, Tiers: cfg.PlanTiers()}
 	var hs *auth.HS256
 	if cfg.JWTSecret != "" {
 		signer, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTIssuer)

@@ -112,9 +112,15 @@ type Config struct {
 	S3Region    string `env:"TENANTFLOW_S3_REGION" envDefault:"us-east-1"`
 	S3TLS       bool   `env:"TENANTFLOW_S3_TLS" envDefault:"true"`
 
+	// Tiers is the operator's plan tiers, each mapped to an isolation model
+	// (silo, bridge, pooled): "enterprise=silo,standard=bridge,basic=pooled".
+	// A provisioning request naming another tier is refused with the list.
+	// Empty: the three models are the tiers.
+	Tiers string `env:"TENANTFLOW_TIERS"`
+
 	// Infrastructure: InfraBinary (tofu or terraform) runs the module of the
-	// tenant's plan tier (InfraModules: "silo=/path,bridge=/path"; a tier
-	// without a module is skipped) with per-tenant state under InfraStateDir.
+	// tenant's plan tier, else of its isolation model (InfraModules:
+	// "silo=/path,bridge=/path,enterprise=/path"; no module: skipped) with per-tenant state under InfraStateDir.
 	// Empty binary or modules: the step is skipped.
 	InfraBinary   string            `env:"TENANTFLOW_INFRA_BINARY"`
 	InfraModules  map[string]string `env:"TENANTFLOW_INFRA_MODULES" envKeyValSeparator:"="`
@@ -320,9 +326,14 @@ func (c Config) Validate() error {
 	default:
 		bad("TENANTFLOW_STORAGE", "%q is not local, s3 or none", c.Storage)
 	}
-	for tier := range c.InfraModules {
-		if tier != "silo" && tier != "bridge" && tier != "pooled" {
-			bad("TENANTFLOW_INFRA_MODULES", "%q is not a plan tier (silo, bridge, pooled)", tier)
+	tiers, err := domain.ParseTiers(c.Tiers)
+	if err != nil {
+		bad("TENANTFLOW_TIERS", "%v", err)
+	}
+	for name := range c.InfraModules {
+		if _, isTier := tiers[name]; !isTier && !slices.Contains(domain.IsolationModels, name) {
+			bad("TENANTFLOW_INFRA_MODULES", "%q is neither a configured tier (%s) nor an isolation model (%s)",
+				name, strings.Join(tiers.Names(), ", "), strings.Join(domain.IsolationModels, ", "))
 		}
 	}
 	if c.InfraTimeout < time.Second {
@@ -391,6 +402,15 @@ var AllRoles = []string{"api", "relay", "handlers", "projections"}
 
 // Runs reports whether this tenantd runs role.
 func (c Config) Runs(role string) bool { return slices.Contains(c.Roles, role) }
+
+// PlanTiers is the tier catalogue (Validate has checked it).
+func (c Config) PlanTiers() domain.Tiers {
+	t, err := domain.ParseTiers(c.Tiers)
+	if err != nil {
+		return domain.DefaultTiers
+	}
+	return t
+}
 
 // EmbeddedKafka reports whether tenantd must run its in-process broker.
 func (c Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }

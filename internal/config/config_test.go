@@ -34,9 +34,14 @@ func TestValuesAreRead(t *testing.T) {
 		"TENANTFLOW_KEYCLOAK_URL":            "http://kc:8080",
 		"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD": "pw",
 		"TENANTFLOW_LOG_LEVEL":               "debug",
+		"TENANTFLOW_TIERS":                   "enterprise=silo, standard=bridge,basic=pooled",
+		"TENANTFLOW_INFRA_MODULES":           "enterprise=/m/ent,silo=/m/silo",
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := cfg.PlanTiers(); len(got) != 3 || got["enterprise"] != "silo" || got["standard"] != "bridge" || got["basic"] != "pooled" {
+		t.Errorf("PlanTiers = %v", got)
 	}
 	if got := strings.Join(cfg.KafkaBrokers, ","); got != "k1:9092,k2:9092" || cfg.EmbeddedKafka() {
 		t.Errorf("KafkaBrokers = %q", got)
@@ -81,6 +86,9 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"unknown storage", map[string]string{"TENANTFLOW_STORAGE": "tape"}, []string{"TENANTFLOW_STORAGE"}},
 		{"dns without key", map[string]string{"TENANTFLOW_DNS_SERVER": "127.0.0.1:53"}, []string{"TENANTFLOW_DNS_ZONE"}},
 		{"infra module for an unknown tier", map[string]string{"TENANTFLOW_INFRA_MODULES": "gold=/x"}, []string{"TENANTFLOW_INFRA_MODULES", "gold"}},
+		{"tier mapped to no isolation model", map[string]string{"TENANTFLOW_TIERS": "enterprise=silo,gold=platinum"}, []string{"TENANTFLOW_TIERS", "gold", "platinum"}},
+		{"tier without a model", map[string]string{"TENANTFLOW_TIERS": "enterprise"}, []string{"TENANTFLOW_TIERS", "enterprise"}},
+		{"infra module for a tier not configured", map[string]string{"TENANTFLOW_TIERS": "enterprise=silo", "TENANTFLOW_INFRA_MODULES": "premium=/x"}, []string{"TENANTFLOW_INFRA_MODULES", "premium", "enterprise"}},
 		{"agent key without signing key", map[string]string{"TENANTFLOW_AGENT_KEY": "ab"}, []string{"TENANTFLOW_DEPLOY_SIGNING_KEY", "TENANTFLOW_AGENT_KEY"}},
 		{"unknown role", map[string]string{"TENANTFLOW_ROLES": "api,scheduler"}, []string{"TENANTFLOW_ROLES", "scheduler"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},

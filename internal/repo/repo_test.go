@@ -43,7 +43,7 @@ func TestCreateGetUpdate(t *testing.T) {
 		t.Fatalf("get: %+v, %v", got, err)
 	}
 	updated, err := r.Update(ctx, "t-1", md, func(tn *domain.Tenant) ([]domain.Event, error) {
-		return tn.RequestProvisioning(subscription())
+		return tn.RequestProvisioning(subscription(), domain.DefaultTiers)
 	})
 	if err != nil || updated.Status() != domain.StatusProvisioning {
 		t.Fatalf("update: %v", err)
@@ -102,7 +102,7 @@ func TestConcurrentUpdatesOneWins(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, err := r.Update(context.Background(), "t-1", md, func(tn *domain.Tenant) ([]domain.Event, error) {
-				return tn.RequestProvisioning(subscription())
+				return tn.RequestProvisioning(subscription(), domain.DefaultTiers)
 			})
 			var ce *eventstore.ConcurrencyError
 			var te *domain.TransitionError

@@ -1,0 +1,38 @@
+package testenv
+
+import (
+	"strings"
+
+	"github.com/tenantflow/tenantflow/domain"
+)
+
+// DevTiers is the dev stack's plan tier catalogue (devstack.sh env sets
+// TENANTFLOW_TIERS to the same).
+var DevTiers = domain.Tiers{"silo": "silo", "bridge": "bridge", "pooled": "pooled",
+	"enterprise": "silo", "standard": "bridge", "basic": "pooled"}
+
+// ReplacedSystemRequest is the provisioning request of the system tenantflow
+// replaces, verbatim from its own test script
+// (shared/reference/replaced-system-notes.md), with subscriberId the tenant.
+func ReplacedSystemRequest(tenantID, key string) string {
+	return strings.NewReplacer("<id>", tenantID, "<key>", key).Replace(`{
+    "id": "sub-<key>-001",
+    "subscriberId": "<id>",
+    "planId": "plan-enterprise",
+    "startDate": "2025-01-01T00:00:00Z",
+    "endDate": "2026-01-01T00:00:00Z",
+    "status": 1,
+    "plan": {
+      "id": "plan-enterprise",
+      "name": "Enterprise Plan",
+      "description": "Enterprise tier",
+      "price": 999.00,
+      "currencyId": "usd",
+      "tier": "enterprise",
+      "billingCycleId": "annual",
+      "metaData": {
+        "pipelineName": "enterprise-pipeline"
+      }
+    }
+  }`)
+}
