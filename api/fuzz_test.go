@@ -13,8 +13,8 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
 // recordingMailer is a test double for the fuzz target only, which tests

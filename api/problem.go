@@ -52,12 +52,16 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		te   *domain.TransitionError
 		kt   *domain.KeyTakenError
 		lead *domain.LeadHasTenantError
+		big  *eventstore.EventTooLargeError
 	)
 	switch {
 	case errors.As(err, &req):
 		writeProblem(w, problem{Status: req.status, Detail: req.detail})
 	case errors.As(err, &ve):
 		writeProblem(w, problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "one or more fields are invalid", Errors: ve.Fields})
+	case errors.As(err, &big):
+		writeProblem(w, problem{Status: http.StatusRequestEntityTooLarge, Title: "Event too large",
+			Detail: big.Error() + " bytes (TENANTFLOW_MAX_EVENT_BYTES); nothing was stored: shorten the request's free-form fields"})
 	case errors.As(err, &ce):
 		v := ce.Actual
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Concurrent change", Detail: "the resource changed meanwhile; reload and retry", CurrentVersion: &v})

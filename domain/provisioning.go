@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Provisioning steps, in order. The names are durable: they are part of the
@@ -80,6 +81,36 @@ type StepOutcome struct {
 }
 
 func (e StepOutcome) EventType() string { return "tenant." + e.Step + "." + e.Outcome }
+
+// Limits of what a back end puts into an outcome: its error text (OpenTofu's
+// stderr, an HTTP body) and its outputs are not the caller's to bound, and an
+// outcome too big for the log would keep its step retrying for ever.
+const (
+	maxStepError   = 2000 // characters
+	maxOutputs     = 50
+	maxOutputValue = 1000 // characters
+)
+
+// bounded clips the error and the outputs to the limits above.
+func (e StepOutcome) bounded() StepOutcome {
+	e.Error = clip(e.Error, maxStepError)
+	if len(e.Outputs) > 0 {
+		out := make(map[string]string, min(len(e.Outputs), maxOutputs))
+		for _, k := range slices.Sorted(maps.Keys(e.Outputs))[:min(len(e.Outputs), maxOutputs)] {
+			out[clip(k, maxName)] = clip(e.Outputs[k], maxOutputValue)
+		}
+		e.Outputs = out
+	}
+	return e
+}
+
+// clip shortens s to at most n characters, marking the cut with "…".
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
 
 // outcomeType parses tenant.<step>.<outcome>.
 func outcomeType(eventType string) (step, outcome string, ok bool) {
@@ -186,6 +217,7 @@ func (t *Tenant) CancelRequested() bool { return t.cancelRequested }
 // RecordStep records the outcome of the step whose turn it is. Activation's
 // success is not a StepOutcome: use Activate.
 func (t *Tenant) RecordStep(e StepOutcome) ([]Event, error) {
+	e = e.bounded()
 	if next, ok := t.NextStep(); !ok || next != e.Step {
 		return nil, ErrNotYourTurn
 	}
@@ -242,6 +274,7 @@ func (t *Tenant) NextUndo() (string, bool) {
 
 // RecordUndo records the outcome of the undo whose turn it is.
 func (t *Tenant) RecordUndo(e StepOutcome) ([]Event, error) {
+	e = e.bounded()
 	if next, ok := t.NextUndo(); !ok || next != e.Step {
 		return nil, ErrNotYourTurn
 	}
@@ -337,6 +370,7 @@ func (t *Tenant) NotificationDue() bool {
 
 // RecordNotification records the outcome of the attempt's mail.
 func (t *Tenant) RecordNotification(e StepOutcome) ([]Event, error) {
+	e = e.bounded()
 	if !t.NotificationDue() || e.Step != StepNotify {
 		return nil, ErrNotYourTurn
 	}

@@ -1,10 +1,14 @@
 package domain
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func provisioning(t *testing.T) *Tenant {
@@ -193,5 +197,30 @@ func TestDeploymentIsAwaited(t *testing.T) {
 	}
 	if next, _ := tn.NextStep(); next != StepDNS {
 		t.Fatalf("next %s", next)
+	}
+}
+
+// A back end's error text and outputs are bounded before they enter the
+// log: an outcome too big to append would keep its step retrying for ever.
+func TestStepOutcomesAreBounded(t *testing.T) {
+	tn := provisioning(t)
+	outputs := map[string]string{}
+	for i := range 80 {
+		outputs[fmt.Sprintf("out%02d", i)] = strings.Repeat("v", 5000)
+	}
+	evs, err := tn.RecordStep(StepOutcome{Step: StepIdentity, Outcome: OutcomeFailed, Error: strings.Repeat("é", 100_000), Outputs: outputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evs[0].(StepOutcome)
+	if n := utf8.RuneCountInString(got.Error); n != maxStepError || !strings.HasSuffix(got.Error, "…") {
+		t.Errorf("error kept %d characters", n)
+	}
+	if len(got.Outputs) != maxOutputs || utf8.RuneCountInString(got.Outputs["out00"]) != maxOutputValue {
+		t.Errorf("outputs kept %d values, the first %d characters", len(got.Outputs), len(got.Outputs["out00"]))
+	}
+	data, _ := json.Marshal(got)
+	if len(data) > 64<<10 {
+		t.Errorf("the bounded outcome is %d bytes, over the default event cap", len(data))
 	}
 }

@@ -218,7 +218,7 @@ func (t *Tenant) LastFailure() string { return t.lastFailure }
 
 // Isolation is the isolation model of the latest attempt's plan tier.
 func (t *Tenant) Isolation() string { return t.isolation }
-func (t *Tenant) Version() int64      { return t.version }
+func (t *Tenant) Version() int64    { return t.version }
 
 // Subscription is the subscription of the latest provisioning attempt, if any.
 func (t *Tenant) Subscription() (Subscription, bool) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -234,6 +235,24 @@ func runContract(t *testing.T, newStore func(t *testing.T) store) {
 			if _, err := s.Append(ctx, stream, Any, evs...); !errors.Is(err, ErrInvalidEvent) {
 				t.Errorf("%s: got %v, want ErrInvalidEvent", name, err)
 			}
+		}
+		wantEvents(t, s, stream, 0)
+	})
+
+	t.Run("an event over the size cap is refused, naming its type and size, and nothing is written", func(t *testing.T) {
+		t.Parallel()
+		s, stream := newStore(t), streamID()
+		big := newEvents(2, "x.big")
+		big[1].Data = json.RawMessage(`{"blob":"` + strings.Repeat("x", DefaultMaxEventBytes) + `"}`)
+		_, err := s.Append(ctx, stream, Any, big...)
+		var tooBig *EventTooLargeError
+		if !errors.As(err, &tooBig) || tooBig.Type != "x.big" || tooBig.Size != len(big[1].Data) || tooBig.Max != DefaultMaxEventBytes {
+			t.Fatalf("got %v, want an EventTooLargeError", err)
+		}
+		err = s.AppendStreams(ctx, StreamAppend{Stream: streamID(), Expected: NoStream, Events: newEvents(1, "x.y")},
+			StreamAppend{Stream: stream, Expected: NoStream, Events: big[1:]})
+		if !errors.As(err, &tooBig) {
+			t.Fatalf("AppendStreams: got %v, want an EventTooLargeError", err)
 		}
 		wantEvents(t, s, stream, 0)
 	})

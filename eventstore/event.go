@@ -131,6 +131,38 @@ var ErrEventConflict = errors.New("event id already stored in another place or w
 // ErrInvalidEvent means the batch cannot be appended as given (no events, bad id, no type, data not JSON).
 var ErrInvalidEvent = errors.New("invalid event")
 
+// DefaultMaxEventBytes caps the data of one event unless the store is given
+// another cap (TENANTFLOW_MAX_EVENT_BYTES). Every event is published as one
+// Kafka record, and a record the broker refuses would hold its stream: so
+// the cap sits far below a broker's default message size (1 MB) and one
+// input can never produce an event the bus cannot carry.
+const DefaultMaxEventBytes = 64 << 10
+
+// EventTooLargeError refuses an append whose event data is over the cap.
+// Nothing of the batch is stored.
+type EventTooLargeError struct {
+	Type      string
+	Size, Max int
+}
+
+func (e *EventTooLargeError) Error() string {
+	return fmt.Sprintf("event %s would hold %d bytes of data, over the cap of %d", e.Type, e.Size, e.Max)
+}
+
+// checkSize refuses a batch holding an event whose data exceeds max
+// (DefaultMaxEventBytes when max <= 0).
+func checkSize(events []NewEvent, max int) error {
+	if max <= 0 {
+		max = DefaultMaxEventBytes
+	}
+	for _, e := range events {
+		if len(e.Data) > max {
+			return &EventTooLargeError{Type: e.Type, Size: len(e.Data), Max: max}
+		}
+	}
+	return nil
+}
+
 // normalize checks a batch before anything is written and returns it with
 // canonical (lower-case) ids and schema versions filled in.
 func normalize(stream string, events []NewEvent) ([]NewEvent, error) {

@@ -30,6 +30,9 @@ func (m *Memory) Append(_ context.Context, stream string, expected ExpectedVersi
 	if err != nil {
 		return 0, err
 	}
+	if err := checkSize(batch, 0); err != nil {
+		return 0, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 

@@ -35,6 +35,9 @@ func (s *Postgres) AppendStreams(ctx context.Context, parts ...StreamAppend) err
 		if _, err := normalize(p.Stream, p.Events); err != nil {
 			return err
 		}
+		if err := checkSize(p.Events, s.maxEventBytes); err != nil {
+			return err
+		}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, p := range parts {
@@ -65,6 +68,9 @@ func (m *Memory) AppendStreams(_ context.Context, parts ...StreamAppend) error {
 	for i, p := range parts {
 		b, err := normalize(p.Stream, p.Events)
 		if err != nil {
+			return err
+		}
+		if err := checkSize(b, 0); err != nil {
 			return err
 		}
 		// A part already stored (a retry) is skipped, as append_events does.

@@ -38,7 +38,13 @@ type Postgres struct {
 
 	mu      sync.Mutex
 	waiters map[chan struct{}]struct{}
+
+	maxEventBytes int // 0: DefaultMaxEventBytes
 }
+
+// SetMaxEventBytes sets the cap on one event's data (<= 0: the default).
+// Call it before the store is used.
+func (s *Postgres) SetMaxEventBytes(n int) { s.maxEventBytes = n }
 
 // NewPostgres returns a store on pool (migrated with migrations.Up).
 func NewPostgres(pool *pgxpool.Pool, logger *slog.Logger) *Postgres {
@@ -70,6 +76,9 @@ func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
 // Append appends events to stream in one transaction; see the package
 // documentation for its guarantees. It returns the stream's new version.
 func (s *Postgres) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...NewEvent) (int64, error) {
+	if err := checkSize(events, s.maxEventBytes); err != nil {
+		return 0, err
+	}
 	v, err := appendWith(ctx, s.pool, stream, expected, events)
 	if err == nil {
 		s.appended()

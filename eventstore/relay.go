@@ -54,6 +54,20 @@ type Relay struct {
 	PollInterval time.Duration // default 100ms
 	StandbyPoll  time.Duration // how often a standby tries to take over; default 1s
 
+	// Refused reports whether a publish error means the broker refuses the
+	// record for good (adapters/kafka.Refused): the record is set aside and
+	// its stream held (relayhold.go). Nil: every error is retried.
+	Refused func(error) bool
+	// OnHeld, when set, sees every record set aside (metrics); reason is ""
+	// for a record held behind a refused one of its stream.
+	OnHeld func(e Event, reason string)
+	// ReleaseCheck is how often the active relay looks for streams an
+	// operator released; default 1s.
+	ReleaseCheck time.Duration
+
+	held             map[string]bool // streams held; only the Run goroutine touches it
+	releaseCheckedAt time.Time
+
 	active atomic.Bool
 	// afterAck, for tests, runs after the broker acknowledged a batch and
 	// before the checkpoint is written.
@@ -75,10 +89,16 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		if err := r.loadHeld(leaderCtx); err != nil {
+			release()
+			r.Logger.Warn("relay: cannot start; retrying", "error", err)
+			sleep(ctx, r.StandbyPoll)
+			continue
+		}
 		r.Logger.Info("relay active", "topic", r.Topic)
 		r.active.Store(true)
 		_ = Subscription{
-			Name: "relay:" + r.Topic, Store: r.Store, Logger: r.Logger, Handle: r.publish,
+			Name: "relay:" + r.Topic, Store: r.Store, Logger: r.Logger, Handle: r.relayBatch, Before: r.releaseRequested,
 			BatchSize: r.BatchSize, PollInterval: r.PollInterval,
 		}.Run(leaderCtx)
 		r.active.Store(false)
@@ -117,6 +137,9 @@ func (r *Relay) defaults() {
 	}
 	if r.StandbyPoll <= 0 {
 		r.StandbyPoll = time.Second
+	}
+	if r.ReleaseCheck <= 0 {
+		r.ReleaseCheck = time.Second
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()
@@ -176,6 +199,9 @@ func (r *Relay) lead(ctx context.Context) (context.Context, func(), error) {
 // publish sends one batch, lane by lane, and returns once every record is
 // acknowledged.
 func (r *Relay) publish(ctx context.Context, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
 	lanes := make([][]*message.Message, r.Lanes)
 	// Each event's publication is a span in the event's own trace.
 	spans := make([]trace.Span, 0, len(events))

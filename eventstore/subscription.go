@@ -17,6 +17,9 @@ type Subscription struct {
 	Name   string
 	Store  *Postgres
 	Handle func(ctx context.Context, events []Event) error
+	// Before, when set, runs before each read of the log, in the same
+	// goroutine as Handle (the relay releases held streams there).
+	Before func(ctx context.Context)
 	Logger *slog.Logger
 
 	BatchSize    int           // default 500
@@ -49,6 +52,9 @@ func (s Subscription) Run(ctx context.Context) error {
 				continue
 			}
 			cursor, loaded = c, true
+		}
+		if s.Before != nil {
+			s.Before(ctx)
 		}
 		next, n, err := s.step(ctx, cursor)
 		if err != nil {

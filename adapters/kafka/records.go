@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -82,4 +83,22 @@ func NewRecordPublisher(brokers []string, logger watermill.LoggerAdapter) (messa
 		return nil, err
 	}
 	return p, nil
+}
+
+// Refused reports whether a publish error means the record can never be
+// written as it is, so retrying it would stop the relay for ever: sarama
+// refuses a record over Producer.MaxMessageBytes before sending it (a
+// ConfigurationError), and a broker refuses one over the topic's
+// max.message.bytes or malformed. The relay sets such a record aside.
+func Refused(err error) bool {
+	var conf sarama.ConfigurationError
+	if errors.As(err, &conf) {
+		return true
+	}
+	for _, k := range []sarama.KError{sarama.ErrMessageSizeTooLarge, sarama.ErrInvalidMessageSize, sarama.ErrInvalidRecord, sarama.ErrInvalidMessage} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
 }

@@ -25,6 +25,7 @@ type cli struct {
 	Drift   driftCmd   `cmd:"" help:"Compare ACTIVE tenants' recorded resources with the live systems; exit 1 on drift."`
 	Replay  replayCmd  `cmd:"" help:"Rebuild a projection from the log into fresh tables, then switch queries over to them."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Dead letters: records no handler could decode, and the tenants held back behind them."`
+	Relay   relayCmd   `cmd:"" help:"Records the broker refused for good: list them, release their streams."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

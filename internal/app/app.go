@@ -68,6 +68,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 
 	store := eventstore.NewPostgres(pool, logger)
+	store.SetMaxEventBytes(cfg.MaxEventBytes)
 	defer store.Close()
 	publisher, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(logger))
 	if err != nil {
@@ -117,7 +118,12 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			defer workers.Done()
 			_ = eventstore.Sealer{Store: store, Key: []byte(cfg.SealKey), Every: cfg.SealInterval, Logger: logger}.Run(workCtx)
 		}()
-		relay := &eventstore.Relay{Store: store, Publisher: publisher, Topic: cfg.KafkaTopic, Logger: logger,
+		relay := &eventstore.Relay{Store: store, Publisher: publisher, Topic: cfg.KafkaTopic, Logger: logger, Refused: kafka.Refused,
+			OnHeld: func(_ eventstore.Event, reason string) {
+				if reason != "" {
+					metrics.RelayRefused.Inc()
+				}
+			},
 			OnPublished: func(events []eventstore.Event) {
 				metrics.Published.Add(float64(len(events)))
 				for _, e := range events {

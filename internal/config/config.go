@@ -83,6 +83,11 @@ type Config struct {
 	// SMTPTLS is opportunistic (STARTTLS when offered), mandatory, or none.
 	SMTPTLS string `env:"TENANTFLOW_SMTP_TLS" envDefault:"opportunistic"`
 
+	// MaxEventBytes caps the data of one event at append: a request that
+	// would record a bigger one is refused (413) and nothing is stored.
+	// Keep it well below the brokers' message.max.bytes (default 1 MB).
+	MaxEventBytes int `env:"TENANTFLOW_MAX_EVENT_BYTES" envDefault:"65536"`
+
 	// IdempotencyTTL is how long an Idempotency-Key's first response is kept.
 	IdempotencyTTL time.Duration `env:"TENANTFLOW_IDEMPOTENCY_TTL" envDefault:"24h"`
 
@@ -284,6 +289,9 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains([]string{"opportunistic", "mandatory", "none"}, c.SMTPTLS) {
 		bad("TENANTFLOW_SMTP_TLS", "%q is not one of opportunistic, mandatory, none", c.SMTPTLS)
+	}
+	if c.MaxEventBytes < 4096 || c.MaxEventBytes > 900_000 {
+		bad("TENANTFLOW_MAX_EVENT_BYTES", "must be between 4096 and 900000 (below the brokers' 1 MB default), got %d", c.MaxEventBytes)
 	}
 	if c.IdempotencyTTL < time.Minute {
 		bad("TENANTFLOW_IDEMPOTENCY_TTL", "must be at least 1m, got %s", c.IdempotencyTTL)

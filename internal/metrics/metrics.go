@@ -34,13 +34,15 @@ var (
 		Help: "Undo outcomes (compensation and deprovisioning), by step and outcome."}, []string{"step", "outcome"})
 	Published = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantflow_relay_published_total",
 		Help: "Events the relay published and the broker acknowledged."})
+	RelayRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantflow_relay_refused_total",
+		Help: "Records the broker refused for good; each holds its stream (tenantctl relay held)."})
 	PublishLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantflow_relay_publish_latency_seconds",
 		Help: "From an event's commit to the broker's acknowledgement.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}})
 )
 
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries, Compensations, Published, PublishLatency)
+		HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries, Compensations, Published, RelayRefused, PublishLatency)
 }
 
 // Collector computes the state gauges at scrape time.
@@ -58,6 +60,7 @@ type Collector struct {
 
 var (
 	backlogDesc  = prometheus.NewDesc("tenantflow_relay_backlog_events", "Committed events the relay has not published yet.", nil, nil)
+	heldDesc     = prometheus.NewDesc("tenantflow_relay_held_records", "Records the relay set aside (refused by the broker, or held behind one) and not yet released.", nil, nil)
 	dlqDesc      = prometheus.NewDesc("tenantflow_dlq_size", "Dead letters and held records not yet redriven.", nil, nil)
 	tenantsDesc  = prometheus.NewDesc("tenantflow_tenants", "Tenants by status (from the tenants projection).", []string{"status"}, nil)
 	projPosDesc  = prometheus.NewDesc("tenantflow_projection_lag_positions", "Log positions a projection is behind.", []string{"projection"}, nil)
@@ -68,7 +71,7 @@ var (
 )
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{backlogDesc, dlqDesc, tenantsDesc, projPosDesc, projSecDesc, consumerDesc, stuckDesc} {
+	for _, d := range []*prometheus.Desc{backlogDesc, heldDesc, dlqDesc, tenantsDesc, projPosDesc, projSecDesc, consumerDesc, stuckDesc} {
 		ch <- d
 	}
 }
@@ -80,6 +83,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if err := c.Pool.QueryRow(ctx, `select count(*) from events e, (select tx_id, position from checkpoints where name = $1
 		union all select '0'::xid8, 0 limit 1) c where (e.tx_id, e.position) > (c.tx_id, c.position)`, c.RelayName).Scan(&backlog); err == nil {
 		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, backlog)
+	}
+	var held float64
+	if err := c.Pool.QueryRow(ctx, `select count(*) from relay_held`).Scan(&held); err == nil {
+		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, held)
 	}
 	var dlq float64
 	if err := c.Pool.QueryRow(ctx, `select count(*) from dead_letters where released_at is null`).Scan(&dlq); err == nil {

@@ -60,7 +60,7 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"TenantStuckProvisioning", "DeadLettersWaiting", "RelayBacklogGrowing", "ProjectionLagging"} {
+	for _, want := range []string{"TenantStuckProvisioning", "DeadLettersWaiting", "RelayBacklogGrowing", "RelayRecordsHeld", "ProjectionLagging"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("alert %s missing", want)
 		}
