@@ -44,7 +44,12 @@ type tenantView struct {
 	Resources  []domain.Resource `json:"resources"`
 	// Orphans are resources an undo could not remove: an operator must.
 	Orphans []domain.Resource `json:"orphans,omitempty"`
-	Version int64             `json:"version"`
+	// PlatformHost is the tenant's name in the platform's zone (set by the
+	// dns step); CustomDomains are its own domains outside that zone, each
+	// with the CNAME and TXT records the customer must create.
+	PlatformHost  string                `json:"platformHost,omitempty"`
+	CustomDomains []domain.CustomDomain `json:"customDomains,omitempty"`
+	Version       int64                 `json:"version"`
 }
 
 // stepView is one step's progress in the latest attempt: state is pending,
@@ -71,6 +76,7 @@ func viewOf(t *domain.Tenant) tenantView {
 		v.Domains = []string{}
 	}
 	v.Steps, v.Resources, v.Orphans = stepViews(t.StepStates()), t.Resources(), t.Orphans()
+	v.PlatformHost, v.CustomDomains = t.Addressing()
 	if v.Resources == nil {
 		v.Resources = []domain.Resource{}
 	}
@@ -145,7 +151,7 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 func viewOfDetail(d projections.TenantDetail) tenantView {
 	v := tenantView{ID: d.ID, Key: d.Key, Name: d.Name, Status: d.Status, StatusCode: d.StatusCode, Contact: d.Contact,
 		Domains: d.Domains, Plan: d.Plan, Attempt: d.Attempt, LastError: d.LastError, Version: d.Version,
-		Steps: stepViews(d.Steps), Resources: d.Resources, Orphans: d.Orphans}
+		Steps: stepViews(d.Steps), Resources: d.Resources, Orphans: d.Orphans, PlatformHost: d.PlatformHost, CustomDomains: d.CustomDomains}
 	if v.Domains == nil {
 		v.Domains = []string{}
 	}

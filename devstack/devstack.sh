@@ -366,11 +366,17 @@ smtp_down() { stop_pid smtp "$SMTP_DIR/smtp.pid"; }
 
 # --- DNS ----------------------------------------------------------------------
 # Debian's BIND 9, authoritative for the zone tenants.test, accepting RFC 2136
-# updates signed with the TSIG key "tenantflow" (generated once).
+# updates signed with the TSIG key "tenantflow" (generated once). It also
+# serves customer.test, standing in for a customer's own DNS provider: a zone
+# outside the platform's, where tests create the CNAME a customer would.
 
 DNS_DIR=$STATE/bind
 DNS_ZONE=tenants.test
-dns_answers() { dig +short +time=2 +tries=1 -p "$DNS_PORT" @127.0.0.1 "$DNS_ZONE" SOA | grep -q .; }
+CUSTOMER_ZONE=customer.test
+dns_answers() {
+  dig +short +time=2 +tries=1 -p "$DNS_PORT" @127.0.0.1 "$DNS_ZONE" SOA | grep -q . &&
+    dig +short +time=2 +tries=1 -p "$DNS_PORT" @127.0.0.1 "$CUSTOMER_ZONE" SOA | grep -q .
+}
 
 dns_up() {
   ensure_cmd named bind9
@@ -382,14 +388,16 @@ dns_up() {
   if [ ! -f "$DNS_DIR/tsig.key" ]; then
     tsig-keygen -a hmac-sha256 tenantflow >"$DNS_DIR/tsig.key"
   fi
-  if [ ! -f "$DNS_DIR/$DNS_ZONE.zone" ]; then
-    cat >"$DNS_DIR/$DNS_ZONE.zone" <<ZONE
+  local zone
+  for zone in "$DNS_ZONE" "$CUSTOMER_ZONE"; do
+    [ -f "$DNS_DIR/$zone.zone" ] && continue
+    cat >"$DNS_DIR/$zone.zone" <<ZONE
 \$TTL 60
-@ IN SOA ns.$DNS_ZONE. hostmaster.$DNS_ZONE. 1 60 60 3600 60
-@ IN NS ns.$DNS_ZONE.
+@ IN SOA ns.$zone. hostmaster.$zone. 1 60 60 3600 60
+@ IN NS ns.$zone.
 ns IN A 127.0.0.1
 ZONE
-  fi
+  done
   cat >"$DNS_DIR/named.conf" <<CONF
 options {
   directory "$DNS_DIR";
@@ -406,6 +414,12 @@ zone "$DNS_ZONE" {
   type primary;
   file "$DNS_DIR/$DNS_ZONE.zone";
   journal "$DNS_DIR/$DNS_ZONE.zone.jnl";
+  allow-update { key "tenantflow"; };
+};
+zone "$CUSTOMER_ZONE" {
+  type primary;
+  file "$DNS_DIR/$CUSTOMER_ZONE.zone";
+  journal "$DNS_DIR/$CUSTOMER_ZONE.zone.jnl";
   allow-update { key "tenantflow"; };
 };
 CONF
@@ -510,6 +524,7 @@ export TENANTFLOW_TIERS='silo=silo,bridge=bridge,pooled=pooled,enterprise=silo,s
 export TENANTFLOW_INFRA_MODULES='silo=$ROOT/infra/modules/silo,bridge=$ROOT/infra/modules/bridge'
 export TENANTFLOW_DNS_SERVER='127.0.0.1:$DNS_PORT'
 export TENANTFLOW_DNS_ZONE='$DNS_ZONE'
+export TENANTFLOW_DEVSTACK_CUSTOMER_ZONE='$CUSTOMER_ZONE'
 export TENANTFLOW_DNS_TSIG_NAME='tenantflow'
 export TENANTFLOW_DNS_TSIG_SECRET='$(dns_tsig_secret)'
 EOF

@@ -75,9 +75,25 @@ type StepOutcome struct {
 	Resources []Resource `json:"resources,omitempty"`
 	// Outputs are values a step hands to later ones (infrastructure outputs
 	// such as the load balancer's name, which DNS points at).
-	Outputs   map[string]string `json:"outputs,omitempty"`
-	StartedAt time.Time         `json:"startedAt"`
-	At        time.Time         `json:"finishedAt"`
+	Outputs map[string]string `json:"outputs,omitempty"`
+	// PlatformHost and CustomDomains are the dns step's: the tenant's name
+	// inside the platform's zone, and what the customer must create for each
+	// of its own domains outside it.
+	PlatformHost  string         `json:"platformHost,omitempty"`
+	CustomDomains []CustomDomain `json:"customDomains,omitempty"`
+	StartedAt     time.Time      `json:"startedAt"`
+	At            time.Time      `json:"finishedAt"`
+}
+
+// CustomDomain is a customer's own domain, outside the zone the platform
+// manages: the customer points it at the tenant's platform name with a CNAME
+// and proves it is theirs with a TXT record. tenantflow never touches it;
+// `tenantctl domains` checks it through a resolver.
+type CustomDomain struct {
+	Domain   string `json:"domain"`
+	CNAME    string `json:"cname"` // the CNAME's target: the tenant's platform name
+	TXTName  string `json:"txtName"`
+	TXTValue string `json:"txtValue"`
 }
 
 func (e StepOutcome) EventType() string { return "tenant." + e.Step + "." + e.Outcome }
@@ -154,6 +170,9 @@ type StepState struct {
 	FinishedAt time.Time
 	Resources  []Resource
 	Outputs    map[string]string
+	// The dns step's addressing (see StepOutcome).
+	PlatformHost  string
+	CustomDomains []CustomDomain
 }
 
 // ErrNotYourTurn means a step handler tried to record an outcome that is
@@ -181,6 +200,7 @@ func (t *Tenant) applyStep(e StepOutcome) {
 	default:
 		s.State, s.Tries, s.Error, s.StartedAt, s.FinishedAt = e.Outcome, e.Tries, e.Error, e.StartedAt, e.At
 		s.Resources, s.Outputs = slices.Clone(e.Resources), maps.Clone(e.Outputs)
+		s.PlatformHost, s.CustomDomains = e.PlatformHost, slices.Clone(e.CustomDomains)
 	}
 }
 
@@ -354,6 +374,16 @@ func (t *Tenant) Outputs(step string) map[string]string {
 		return maps.Clone(s.Outputs)
 	}
 	return nil
+}
+
+// Addressing is what the current attempt's dns step recorded: the tenant's
+// platform name and its custom domains with the records the customer must
+// create ("" and nil before the step ran, or when it is not configured).
+func (t *Tenant) Addressing() (platformHost string, custom []CustomDomain) {
+	if s := t.steps[StepDNS]; s != nil && s.State == OutcomeCompleted {
+		return s.PlatformHost, slices.Clone(s.CustomDomains)
+	}
+	return "", nil
 }
 
 // Orphans lists resources an undo could not remove: an operator must.

@@ -11,9 +11,11 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 )
 
-// DNS points each tenant domain at the application's entry point with RFC
-// 2136 dynamic updates signed with TSIG, which BIND, PowerDNS, Knot and most
-// managed DNS accept. Every domain gets a CNAME to the load balancer the
+// DNS points the tenant's platform name (<key>.<zone>) and its domains
+// inside the zone at the application's entry point with RFC 2136 dynamic
+// updates signed with TSIG, which BIND, PowerDNS, Knot and most managed DNS
+// accept; domains outside the zone are the customer's to point (see Do).
+// Every name it manages gets a CNAME to the load balancer the
 // infrastructure step reported (output "load_balancer"), else to Target, and
 // a TXT record _tenantflow.<domain> naming the tenant: a CNAME without our
 // TXT is someone else's and is never touched.
@@ -43,25 +45,9 @@ func (d DNS) target(t *domain.Tenant) (string, error) {
 	return d.fqdn(d.Target), nil
 }
 
-// query asks the server for name's records of type qtype.
+// query asks the primary for name's records of type qtype.
 func (d DNS) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	c := &dns.Client{Timeout: 5 * time.Second}
-	in, _, err := c.ExchangeContext(ctx, m, d.Server)
-	if err != nil {
-		return nil, fmt.Errorf("query %s %s: %w", name, dns.TypeToString[qtype], err)
-	}
-	if in.Rcode != dns.RcodeSuccess && in.Rcode != dns.RcodeNameError {
-		return nil, fmt.Errorf("query %s: %s", name, dns.RcodeToString[in.Rcode])
-	}
-	var out []dns.RR
-	for _, rr := range in.Answer {
-		if rr.Header().Rrtype == qtype {
-			out = append(out, rr)
-		}
-	}
-	return out, nil
+	return resolve(ctx, d.Server, name, qtype)
 }
 
 // owner says whether the TXT marker names t (ours), another tenant, or nobody.
@@ -100,9 +86,47 @@ func (d DNS) update(ctx context.Context, m *dns.Msg) error {
 	}
 }
 
+// PlatformHost is the tenant's name inside the platform's zone,
+// <key>.<zone>: every tenant gets it, whatever domains it brings.
+func (d DNS) PlatformHost(t *domain.Tenant) string {
+	return strings.TrimSuffix(d.fqdn(t.Key()+"."+d.Zone), ".")
+}
+
+// names splits the tenant's names into those this step manages (the
+// platform name first, then the tenant's domains inside the zone, as FQDNs)
+// and the customer's own domains outside it, which it never touches: for
+// those it says which records the customer must create.
+func (d DNS) names(t *domain.Tenant) (managed []string, custom []domain.CustomDomain, err error) {
+	zone, platform := d.fqdn(d.Zone), d.fqdn(d.PlatformHost(t))
+	managed = []string{platform}
+	for _, domainName := range t.Domains() {
+		name := d.fqdn(domainName)
+		switch {
+		case name == platform:
+		case name == zone:
+			return nil, nil, Permanent(fmt.Errorf("domain %s is the zone %s itself: it cannot be a tenant's CNAME", domainName, zone))
+		case dns.IsSubDomain(zone, name):
+			managed = append(managed, name)
+		default:
+			custom = append(custom, domain.CustomDomain{Domain: domainName, CNAME: d.PlatformHost(t),
+				TXTName: ownerName(domainName), TXTValue: d.mark(t)})
+		}
+	}
+	return managed, custom, nil
+}
+
+// Do points the platform name and the tenant's domains inside the zone at
+// the application's entry point. A customer's own domain outside the zone
+// is not a failure: the outcome records the CNAME (to the platform name) and
+// the TXT record the customer must create, for GET /tenants/{id}, the
+// welcome mail and `tenantctl domains`.
 func (d DNS) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	zone := d.fqdn(d.Zone)
 	target, err := d.target(t)
+	if err != nil {
+		return Result{}, err
+	}
+	managed, custom, err := d.names(t)
 	if err != nil {
 		return Result{}, err
 	}
@@ -110,12 +134,8 @@ func (d DNS) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	if ttl == 0 {
 		ttl = 300
 	}
-	var res Result
-	for _, domainName := range t.Domains() {
-		name := d.fqdn(domainName)
-		if !dns.IsSubDomain(zone, name) || name == zone {
-			return Result{}, Permanent(fmt.Errorf("domain %s is not inside the zone %s this step manages", domainName, zone))
-		}
+	res := Result{PlatformHost: d.PlatformHost(t), CustomDomains: custom}
+	for _, name := range managed {
 		_, foreign, err := d.owner(ctx, t, name)
 		if err != nil {
 			return Result{}, err
@@ -135,19 +155,16 @@ func (d DNS) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		res.Resources = append(res.Resources, domain.Resource{Step: domain.StepDNS, Kind: "dns-cname",
 			ID: strings.TrimSuffix(name, ".") + " -> " + strings.TrimSuffix(target, "."), Location: "dns://" + d.Server + "/" + strings.TrimSuffix(zone, ".")})
 	}
-	if len(res.Resources) == 0 {
-		res.Skipped = true // no domains: nothing to point
-	}
 	return res, nil
 }
 
 func (d DNS) Undo(ctx context.Context, t *domain.Tenant) error {
 	zone := d.fqdn(d.Zone)
-	for _, domainName := range t.Domains() {
-		name := d.fqdn(domainName)
-		if !dns.IsSubDomain(zone, name) {
-			continue
-		}
+	managed, _, err := d.names(t)
+	if err != nil {
+		return nil // nothing was made: Do refuses the same names
+	}
+	for _, name := range managed {
 		ours, _, err := d.owner(ctx, t, name)
 		if err != nil {
 			return err
@@ -164,4 +181,68 @@ func (d DNS) Undo(ctx context.Context, t *domain.Tenant) error {
 		}
 	}
 	return nil
+}
+
+// DomainCheck is what a resolver says of a customer's own domain.
+type DomainCheck struct {
+	TenantID string `json:"tenantId"`
+	Key      string `json:"key"`
+	domain.CustomDomain
+	Pointed bool     `json:"pointed"` // the CNAME answers with the platform name
+	Proven  bool     `json:"proven"`  // the TXT record holds the tenant's mark
+	Answer  []string `json:"answer"`  // what the CNAME query returned
+	Error   string   `json:"error,omitempty"`
+}
+
+// OK reports whether the domain points at the tenant and is proven.
+func (c DomainCheck) OK() bool { return c.Pointed && c.Proven }
+
+// CheckCustomDomains asks resolver (host:port, recursion desired) whether
+// each custom domain the tenant's dns step recorded now points at its
+// platform name, and carries the ownership TXT record.
+func CheckCustomDomains(ctx context.Context, resolver string, t *domain.Tenant) []DomainCheck {
+	_, custom := t.Addressing()
+	out := make([]DomainCheck, 0, len(custom))
+	for _, cd := range custom {
+		c := DomainCheck{TenantID: t.ID(), Key: t.Key(), CustomDomain: cd, Answer: []string{}}
+		cnames, err := resolve(ctx, resolver, cd.Domain, dns.TypeCNAME)
+		if err == nil {
+			for _, rr := range cnames {
+				target := strings.TrimSuffix(strings.ToLower(rr.(*dns.CNAME).Target), ".")
+				c.Answer = append(c.Answer, target)
+				c.Pointed = c.Pointed || target == strings.ToLower(cd.CNAME)
+			}
+			var txts []dns.RR
+			if txts, err = resolve(ctx, resolver, cd.TXTName, dns.TypeTXT); err == nil {
+				for _, rr := range txts {
+					c.Proven = c.Proven || strings.Join(rr.(*dns.TXT).Txt, "") == cd.TXTValue
+				}
+			}
+		}
+		if err != nil {
+			c.Error = err.Error()
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// resolve asks a recursive resolver for name's records of type qtype.
+func resolve(ctx context.Context, resolver, name string, qtype uint16) ([]dns.RR, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(strings.ToLower(name)), qtype) // recursion desired
+	in, _, err := (&dns.Client{Timeout: 5 * time.Second}).ExchangeContext(ctx, m, resolver)
+	if err != nil {
+		return nil, fmt.Errorf("ask %s for %s %s: %w", resolver, name, dns.TypeToString[qtype], err)
+	}
+	if in.Rcode != dns.RcodeSuccess && in.Rcode != dns.RcodeNameError {
+		return nil, fmt.Errorf("%s answered %s for %s %s", resolver, dns.RcodeToString[in.Rcode], name, dns.TypeToString[qtype])
+	}
+	var out []dns.RR
+	for _, rr := range in.Answer {
+		if rr.Header().Rrtype == qtype {
+			out = append(out, rr)
+		}
+	}
+	return out, nil
 }

@@ -146,8 +146,11 @@ func (l LocalStorage) Probe(_ context.Context, t *domain.Tenant) ([]domain.Resou
 
 func (d DNS) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, error) {
 	var out []domain.Resource
-	for _, domainName := range t.Domains() {
-		name := d.fqdn(domainName)
+	managed, _, err := d.names(t)
+	if err != nil {
+		return nil, nil
+	}
+	for _, name := range managed {
 		ours, _, err := d.owner(ctx, t, name)
 		if err != nil {
 			return nil, err

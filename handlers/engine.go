@@ -36,6 +36,9 @@ type Result struct {
 	Skipped   bool // the step is not configured: nothing made, nothing to undo
 	Resources []domain.Resource
 	Outputs   map[string]string // handed to later steps (recorded in the outcome)
+	// The dns step's addressing, recorded in its outcome.
+	PlatformHost  string
+	CustomDomains []domain.CustomDomain
 }
 
 // Notifier sends the tenant's mails: the welcome after activation, the
@@ -305,6 +308,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 		return ctx.Err() // shutting down: the step runs again after redelivery
 	}
 	outcome.Tries, outcome.Resources, outcome.Outputs = tries, res.Resources, res.Outputs
+	outcome.PlatformHost, outcome.CustomDomains = res.PlatformHost, res.CustomDomains
 	switch {
 	case err != nil:
 		outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()

@@ -108,7 +108,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	}
 	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
 	host, port, _ := net.SplitHostPort(smtpAddr)
-	identity := &handlers.Identity{Admin: admin, MailHost: host, MailPort: port, MailFrom: "no-reply@tenantflow.localhost"}
+	identity := &handlers.Identity{Admin: admin, RealmMail: handlers.RealmMail{Host: host, Port: port, From: "no-reply@tenantflow.localhost"}}
 	mailer, err := smtp.New(smtp.Settings{Addr: smtpAddr, From: "tenantflow <no-reply@tenantflow.localhost>", TLS: "none"})
 	if err != nil {
 		t.Fatal(err)

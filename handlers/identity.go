@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/internal/repo"
 )
 
 // Identity provisions a tenant's Keycloak realm and its admin user (steps
@@ -17,12 +21,52 @@ import (
 // with another (or none) belongs to someone else and is never touched.
 type Identity struct {
 	Admin *keycloak.Admin
-	// MailHost/MailPort/MailFrom configure the realm's SMTP server, through
-	// which Keycloak mails the admin the set-password link. tenantflow never
-	// makes, stores or logs a password.
-	MailHost, MailPort, MailFrom string
+	// RealmMail is the realm's SMTP server, through which Keycloak mails the
+	// admin the set-password link: tenantflow's own SMTP settings, or its
+	// mail bridge when Keycloak cannot mail (no SMTP, Novu only). Empty Host:
+	// Keycloak cannot mail at all; the admin user gets the required action
+	// UPDATE_PASSWORD and no mail. tenantflow never makes, stores or logs a
+	// password.
+	RealmMail RealmMail
 	// Lifespan of the set-password link, in seconds (default 12 h).
 	LinkLifespan int
+	// PlatformZone is the zone the dns step names tenants in
+	// (TENANTFLOW_DNS_ZONE): the client accepts <key>.<zone> besides the
+	// tenant's own domains, so a tenant with none still has a usable client.
+	PlatformZone string
+}
+
+// appHosts are the hosts the tenant's application answers on: its platform
+// name, then its own domains (inside the zone or not).
+func (id *Identity) appHosts(t *domain.Tenant) []string {
+	var hosts []string
+	if id.PlatformZone != "" {
+		hosts = append(hosts, t.Key()+"."+strings.TrimSuffix(strings.ToLower(id.PlatformZone), "."))
+	}
+	for _, d := range t.Domains() {
+		if !slices.Contains(hosts, d) {
+			hosts = append(hosts, d)
+		}
+	}
+	return hosts
+}
+
+// RealmMail is a realm's SMTP settings, as Keycloak's realm representation
+// names them.
+type RealmMail struct {
+	Host, Port, From string
+	User, Password   string // both empty: no authentication
+	StartTLS, SSL    bool
+}
+
+// settings is the realm representation's smtpServer map.
+func (m RealmMail) settings(displayName string) map[string]string {
+	out := map[string]string{"host": m.Host, "port": m.Port, "from": m.From, "fromDisplayName": displayName,
+		"auth": strconv.FormatBool(m.User != ""), "starttls": strconv.FormatBool(m.StartTLS), "ssl": strconv.FormatBool(m.SSL)}
+	if m.User != "" {
+		out["user"], out["password"] = m.User, m.Password
+	}
+	return out
 }
 
 // RealmName is the tenant's realm, tenant-<key>, as the design fixes it.
@@ -89,8 +133,9 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 			DisplayName: gocloak.StringP(t.Name()),
 			Enabled:     gocloak.BoolP(true),
 			Attributes:  &map[string]string{"tenantId": t.ID()},
-			SMTPServer: &map[string]string{"host": r.MailHost, "port": r.MailPort, "from": r.MailFrom,
-				"fromDisplayName": t.Name(), "auth": "false", "starttls": "false", "ssl": "false"},
+		}
+		if r.RealmMail.Host != "" {
+			rep.SMTPServer = new(r.RealmMail.settings(t.Name()))
 		}
 		if _, err := kc.CreateRealm(ctx, token, rep); err != nil {
 			var api *gocloak.APIError
@@ -110,8 +155,8 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		return Result{}, classify("read clients", err)
 	}
 	if len(clients) == 0 {
-		var redirects, origins []string
-		for _, d := range t.Domains() {
+		redirects, origins := []string{}, []string{}
+		for _, d := range r.appHosts(t) {
 			redirects = append(redirects, "https://"+d+"/*")
 			origins = append(origins, "https://"+d)
 		}
@@ -206,7 +251,18 @@ func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		return Result{}, classify("grant realm-admin", err)
 	}
 	// The set-password mail goes out once: the attribute records that it did.
-	if attrs := *u.Attributes; len(attrs["setPasswordMailSent"]) == 0 {
+	// Without a way to mail, the admin must set a password before anything
+	// else; an operator sends the link once mail is configured.
+	attrs := *u.Attributes
+	switch {
+	case a.RealmMail.Host == "":
+		if u.RequiredActions == nil || !slices.Contains(*u.RequiredActions, "UPDATE_PASSWORD") {
+			u.RequiredActions = &[]string{"UPDATE_PASSWORD"}
+			if err := kc.UpdateUser(ctx, token, realm, *u); err != nil {
+				return Result{}, classify("require a new password", err)
+			}
+		}
+	case len(attrs["setPasswordMailSent"]) == 0:
 		lifespan := a.LinkLifespan
 		if lifespan <= 0 {
 			lifespan = 12 * 3600
@@ -274,4 +330,32 @@ func (id *Identity) allowAttributes(ctx context.Context, token, realm string) er
 
 func clientParams(clientID string) gocloak.GetClientsParams {
 	return gocloak.GetClientsParams{ClientID: gocloak.StringP(clientID)}
+}
+
+// SetPasswordSender delivers an admin's set-password link through
+// tenantflow's own notifier (Novu, MailNotifier).
+type SetPasswordSender interface {
+	SetPassword(ctx context.Context, t *domain.Tenant, link string) error
+}
+
+// LinkDelivery is the mail bridge's Deliver (adapters/keycloak.MailBridge):
+// the link's realm names the tenant (tenant-<key>), and the recipient must
+// be that tenant's admin, so the bridge relays nothing else.
+func LinkDelivery(store repo.Store, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
+	tenants := repo.Tenants(store)
+	return func(ctx context.Context, realm, recipient, link string) error {
+		key, ok := strings.CutPrefix(realm, "tenant-")
+		id := repo.TenantIDByKey(ctx, store, key)
+		if !ok || id == "" {
+			return fmt.Errorf("realm %s is no tenant's", realm)
+		}
+		t, err := tenants.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(strings.TrimSpace(recipient), t.Contact().Email) {
+			return fmt.Errorf("the recipient is not the admin of tenant %s", t.ID())
+		}
+		return sender.SetPassword(ctx, t, link)
+	}
 }

@@ -38,6 +38,10 @@ type WelcomeData struct {
 	AdminPortalURL string `json:"adminPortalUrl"`
 	LoginURL       string `json:"loginUrl"`
 	SupportEmail   string `json:"supportEmail"`
+	// CustomDomains are the customer's own domains with the records the
+	// customer must create (a CNAME to the platform name, a TXT proving
+	// ownership); AppPlaneURL is the platform name, which works at once.
+	CustomDomains []domain.CustomDomain `json:"customDomains,omitempty"`
 }
 
 // FailureData is what the failure template (and Novu's tenant-provisioning-failed) gets.
@@ -54,10 +58,32 @@ func (l Links) welcome(t *domain.Tenant) WelcomeData {
 	d := WelcomeData{TenantID: t.ID(), TenantName: t.Name(), FirstName: t.Contact().FirstName, LastName: t.Contact().LastName,
 		AdminPortalURL: l.AdminPortalURL, SupportEmail: l.SupportEmail,
 		LoginURL: strings.TrimRight(l.KeycloakURL, "/") + "/realms/" + RealmName(t) + "/account"}
-	if domains := t.Domains(); len(domains) > 0 {
+	platform, custom := t.Addressing()
+	d.CustomDomains = custom
+	switch domains := t.Domains(); {
+	case platform != "":
+		d.AppPlaneURL = "https://" + platform
+	case len(domains) > 0:
 		d.AppPlaneURL = "https://" + domains[0]
 	}
 	return d
+}
+
+// SetPasswordData is what the set-password template (and Novu's
+// tenant-set-password) gets. The link is Keycloak's action token: it goes
+// to the admin and nowhere else (no log, no event).
+type SetPasswordData struct {
+	TenantID       string `json:"tenantId"`
+	TenantName     string `json:"tenantName"`
+	FirstName      string `json:"firstName"`
+	LastName       string `json:"lastName"`
+	SetPasswordURL string `json:"setPasswordUrl"`
+	SupportEmail   string `json:"supportEmail"`
+}
+
+func (l Links) setPassword(t *domain.Tenant, link string) SetPasswordData {
+	return SetPasswordData{TenantID: t.ID(), TenantName: t.Name(), FirstName: t.Contact().FirstName, LastName: t.Contact().LastName,
+		SetPasswordURL: link, SupportEmail: l.SupportEmail}
 }
 
 func (l Links) failure(t *domain.Tenant, step, reason string) FailureData {
@@ -78,6 +104,10 @@ func (n MailNotifier) Welcome(ctx context.Context, t *domain.Tenant) error {
 
 func (n MailNotifier) Failure(ctx context.Context, t *domain.Tenant, step, reason string) error {
 	return n.send(ctx, t.Contact().Email, "failure.txt", n.Links.failure(t, step, reason))
+}
+
+func (n MailNotifier) SetPassword(ctx context.Context, t *domain.Tenant, link string) error {
+	return n.send(ctx, t.Contact().Email, "set-password.txt", n.Links.setPassword(t, link))
 }
 
 func (n MailNotifier) send(ctx context.Context, to, name string, data any) error {

@@ -14,8 +14,10 @@ import (
 )
 
 // Novu sends the tenant's mails through Novu's event trigger API instead of
-// SMTP (TENANTFLOW_NOTIFIER=novu): workflows tenant-welcome and
-// tenant-provisioning-failed, one subscriber per tenant admin.
+// SMTP (TENANTFLOW_NOTIFIER=novu): workflows tenant-welcome,
+// tenant-provisioning-failed and tenant-set-password (the admin's
+// set-password link, when Keycloak cannot mail it), one subscriber per
+// tenant admin.
 type Novu struct {
 	BaseURL string // e.g. https://api.novu.co
 	APIKey  string
@@ -34,6 +36,10 @@ func (n Novu) Welcome(ctx context.Context, t *domain.Tenant) error {
 
 func (n Novu) Failure(ctx context.Context, t *domain.Tenant, step, reason string) error {
 	return n.trigger(ctx, "tenant-provisioning-failed", t, n.Links.failure(t, step, reason))
+}
+
+func (n Novu) SetPassword(ctx context.Context, t *domain.Tenant, link string) error {
+	return n.trigger(ctx, "tenant-set-password", t, n.Links.setPassword(t, link))
 }
 
 type novuTrigger struct {

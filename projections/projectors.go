@@ -26,7 +26,9 @@ func tenantID(stream string) (string, bool) { return strings.CutPrefix(stream, "
 type Tenants struct{}
 
 func (Tenants) Name() string { return NameTenants }
-func (Tenants) Version() int { return 1 }
+
+// Version 2 added the dns step's addressing (platform_host, custom_domains).
+func (Tenants) Version() int { return 2 }
 
 func (Tenants) DDL() string {
 	return `create table tenants (
@@ -40,6 +42,8 @@ func (Tenants) DDL() string {
 		lead_id    text        not null,
 		attempt    integer     not null,
 		last_error text        not null,
+		platform_host  text    not null default '',
+		custom_domains jsonb   not null default '[]',
 		version    bigint      not null,
 		created_at timestamptz not null,
 		updated_at timestamptz not null
@@ -70,11 +74,24 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 	var err error
 	switch v := de.(type) {
 	case *domain.ProvisioningRequested:
-		_, err = tx.Exec(ctx, `update tenants set plan = $2, attempt = $3, last_error = '' where id = $1`, id, v.Subscription.Plan, v.Attempt)
+		_, err = tx.Exec(ctx, `update tenants set plan = $2, attempt = $3, last_error = '', platform_host = '', custom_domains = '[]' where id = $1`,
+			id, v.Subscription.Plan, v.Attempt)
+	case *domain.StepOutcome:
+		if v.Step == domain.StepDNS && v.Outcome == domain.OutcomeCompleted {
+			_, err = tx.Exec(ctx, `update tenants set platform_host = $2, custom_domains = $3 where id = $1`,
+				id, v.PlatformHost, nonNilDomains(v.CustomDomains))
+		}
 	case *domain.ProvisioningFailed:
 		_, err = tx.Exec(ctx, `update tenants set last_error = $2 where id = $1`, id, v.FailedStep+": "+v.Error)
 	}
 	return err
+}
+
+func nonNilDomains(d []domain.CustomDomain) []domain.CustomDomain {
+	if d == nil {
+		return []domain.CustomDomain{}
+	}
+	return d
 }
 
 func nonNil(s []string) []string {

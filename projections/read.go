@@ -94,6 +94,9 @@ type TenantDetail struct {
 	Steps     []domain.StepState
 	Resources []domain.Resource
 	Orphans   []domain.Resource
+	// The dns step's addressing, as Tenant.Addressing gives it.
+	PlatformHost  string
+	CustomDomains []domain.CustomDomain
 	// Applied is the oldest stream version the three projections behind a
 	// detail have applied; Head is the stream's version in the log. Applied
 	// below Head means they lag.
@@ -115,8 +118,9 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	if err != nil {
 		return d, err
 	}
-	var contact, domains, plan, steps, resources []byte
+	var contact, domains, plan, steps, resources, custom []byte
 	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
+		platform_host, custom_domains,
 		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0)),
@@ -129,7 +133,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		      from `+schemas[NameResources]+`.resources where tenant_id = $1::uuid), '[]')
 		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id).
 		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &domains, &plan,
-			&d.Attempt, &d.LastError, &d.Applied, &d.Head, &steps, &resources)
+			&d.Attempt, &d.LastError, &d.PlatformHost, &custom, &d.Applied, &d.Head, &steps, &resources)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotProjected
 	}
@@ -145,6 +149,12 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	}
 	if d.Plan, err = jsonOf[*domain.Plan](plan); err != nil {
 		return d, err
+	}
+	if d.CustomDomains, err = jsonOf[[]domain.CustomDomain](custom); err != nil {
+		return d, err
+	}
+	if len(d.CustomDomains) == 0 {
+		d.CustomDomains = nil // as the fold gives it
 	}
 	type stepRow struct {
 		Step, State, Undo, UndoError, Error string

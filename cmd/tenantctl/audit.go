@@ -163,16 +163,8 @@ func resolveTenant(ctx context.Context, store *eventstore.Postgres, idOrKey stri
 	if id, err := uuid.Parse(idOrKey); err == nil {
 		return id.String(), nil
 	}
-	evs, err := store.Load(ctx, repo.KeyStream(idOrKey))
-	if err != nil {
-		return "", err
-	}
-	for _, e := range evs {
-		if de, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err == nil {
-			if kr, ok := de.(*domain.KeyReserved); ok {
-				return kr.TenantID, nil
-			}
-		}
+	if id := repo.TenantIDByKey(ctx, store, idOrKey); id != "" {
+		return id, nil
 	}
 	return "", fmt.Errorf("no tenant has id or key %q", idOrKey)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/app"
 	"github.com/tenantflow/tenantflow/internal/repo"
@@ -35,28 +36,9 @@ func (c driftCmd) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var ids []string
-	if c.Tenant != "" {
-		id, err := resolveTenant(ctx, store, c.Tenant)
-		if err != nil {
-			return err
-		}
-		ids = []string{id}
-	} else {
-		en := &projections.Engine{Pool: store.Pool(), Log: store, Projectors: projections.All()}
-		active := domain.StatusActive
-		for cursor := ""; ; {
-			page, next, err := en.List(ctx, projections.TenantQuery{Status: &active, Cursor: cursor, Limit: 200})
-			if err != nil {
-				return err
-			}
-			for _, t := range page {
-				ids = append(ids, t.ID)
-			}
-			if cursor = next; next == "" {
-				break
-			}
-		}
+	ids, err := activeTenantIDs(ctx, store, c.Tenant)
+	if err != nil {
+		return err
 	}
 	tenants := repo.Tenants(store)
 	var drifted []handlers.Drift
@@ -97,4 +79,31 @@ func (c driftCmd) run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintln(out, "no drift")
 	}
 	return nil
+}
+
+// activeTenantIDs is the tenant only names (an id or key), or else every
+// ACTIVE tenant of the tenants projection.
+func activeTenantIDs(ctx context.Context, store *eventstore.Postgres, only string) ([]string, error) {
+	if only != "" {
+		id, err := resolveTenant(ctx, store, only)
+		if err != nil {
+			return nil, err
+		}
+		return []string{id}, nil
+	}
+	var ids []string
+	en := &projections.Engine{Pool: store.Pool(), Log: store, Projectors: projections.All()}
+	active := domain.StatusActive
+	for cursor := ""; ; {
+		page, next, err := en.List(ctx, projections.TenantQuery{Status: &active, Cursor: cursor, Limit: 200})
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range page {
+			ids = append(ids, t.ID)
+		}
+		if cursor = next; next == "" {
+			return ids, nil
+		}
+	}
 }

@@ -23,6 +23,7 @@ type cli struct {
 	Export  exportCmd  `cmd:"" help:"The log as NDJSON between two times or positions, for offline analytics."`
 	Verify  verifyCmd  `cmd:"" help:"Check the log's hash chains and seals; name the first event that does not match."`
 	Drift   driftCmd   `cmd:"" help:"Compare ACTIVE tenants' recorded resources with the live systems; exit 1 on drift."`
+	Domains domainsCmd `cmd:"" help:"Ask a resolver whether customers' own domains point at their tenants (CNAME) and are proven (TXT); exit 1 when one is not."`
 	Replay  replayCmd  `cmd:"" help:"Rebuild a projection from the log into fresh tables, then switch queries over to them."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Dead letters: records no handler could decode, and the tenants held back behind them."`
 	Relay   relayCmd   `cmd:"" help:"Records the broker refused for good: list them, release their streams."`

@@ -4,6 +4,9 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +36,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/metrics"
+	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/projections"
@@ -82,6 +86,13 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	steps, err := stepConfig(ctx, cfg, logger, store, brokers, publisher)
 	if err != nil {
 		return err
+	}
+	if steps != nil && cfg.Runs("handlers") {
+		waitBridge, err := startMailBridge(workCtx, cfg, logger, store, steps)
+		if err != nil {
+			return err
+		}
+		defer waitBridge()
 	}
 	log := &startup{}
 	read := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger}
@@ -289,10 +300,13 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 	}
 	actions := map[string]handlers.Action{domain.StepDatabase: handlers.Database{Pool: tenantDB}}
 	if cfg.KeycloakConfigured() {
-		host, port, _ := net.SplitHostPort(cfg.SMTPAddr)
-		from, _ := mail.ParseAddress(cfg.SMTPFrom)
+		platformZone := "" // the dns step names tenants <key>.<zone> only when it runs
+		if cfg.DNSServer != "" {
+			platformZone = cfg.DNSZone
+		}
+		realmMail, _ := RealmMail(cfg)
 		id := &handlers.Identity{Admin: keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword),
-			MailHost: host, MailPort: port, MailFrom: from.Address}
+			RealmMail: realmMail, PlatformZone: platformZone}
 		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
@@ -302,6 +316,59 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 		return nil, err
 	}
 	return actions, nil
+}
+
+// RealmMail is the SMTP server of the tenants' realms, through which
+// Keycloak mails each admin the set-password link: tenantflow's own SMTP
+// server and settings when it has one; else, with the Novu notifier,
+// tenantflow's mail bridge (bridge true), which hands the link to Novu; else
+// none (Host ""), and the admin must be sent the link later.
+func RealmMail(cfg config.Config) (m handlers.RealmMail, bridge bool) {
+	from, _ := mail.ParseAddress(cfg.SMTPFrom)
+	switch {
+	case cfg.SMTPAddr != "":
+		host, port, _ := net.SplitHostPort(cfg.SMTPAddr)
+		return handlers.RealmMail{Host: host, Port: port, From: from.Address, User: cfg.SMTPUser, Password: cfg.SMTPPassword,
+			StartTLS: cfg.SMTPTLS != "none"}, false
+	case cfg.Notifier == "novu":
+		host, port, _ := net.SplitHostPort(cfg.MailBridgeHost())
+		return handlers.RealmMail{Host: host, Port: port, From: from.Address, User: "keycloak", Password: mailBridgePassword(cfg)}, true
+	}
+	return handlers.RealmMail{}, false
+}
+
+// mailBridgePassword is the mail bridge's SMTP password, derived from the
+// Keycloak admin password so that every tenantd of an installation derives
+// the same one and nobody has to configure another secret.
+func mailBridgePassword(cfg config.Config) string {
+	mac := hmac.New(sha256.New, []byte(cfg.KeycloakAdminPassword))
+	mac.Write([]byte("tenantflow mail bridge"))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// startMailBridge runs the mail bridge when Keycloak cannot mail the admins
+// itself and this tenantd runs the handlers.
+func startMailBridge(ctx context.Context, cfg config.Config, logger *slog.Logger, store repo.Store, steps *handlers.Config) (func(), error) {
+	realmMail, bridge := RealmMail(cfg)
+	sender, ok := steps.Notifier.(handlers.SetPasswordSender)
+	if !bridge || !cfg.KeycloakConfigured() || !ok {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MailBridgeAddr)
+	if err != nil {
+		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
+	}
+	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: handlers.LinkDelivery(store, sender), Logger: logger}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := b.Serve(ctx, ln); err != nil {
+			logger.Error("mail bridge stopped", "error", err)
+		}
+	}()
+	logger.Info("Keycloak cannot mail the admins itself: it mails set-password links to the mail bridge, which sends them through the notifier",
+		"listen", ln.Addr().String(), "keycloak_dials", cfg.MailBridgeHost())
+	return func() { <-done }, nil
 }
 
 // backEnds adds the storage, infrastructure and DNS steps' back ends.

@@ -164,6 +164,13 @@ type Config struct {
 	Notifier   string `env:"TENANTFLOW_NOTIFIER" envDefault:"smtp"`
 	NovuURL    string `env:"TENANTFLOW_NOVU_URL" envDefault:"https://api.novu.co"`
 	NovuAPIKey string `env:"TENANTFLOW_NOVU_API_KEY"`
+	// MailBridgeAddr is where tenantd's mail bridge listens when Keycloak
+	// cannot mail the tenants' admins itself (no TENANTFLOW_SMTP_ADDR, Novu
+	// notifier): Keycloak mails the set-password link to it and the bridge
+	// sends it through Novu. MailBridgeDial is the host:port Keycloak dials
+	// to reach it (empty: MailBridgeAddr).
+	MailBridgeAddr string `env:"TENANTFLOW_MAIL_BRIDGE_ADDR" envDefault:"127.0.0.1:14025"`
+	MailBridgeDial string `env:"TENANTFLOW_MAIL_BRIDGE_DIAL"`
 	// SupportEmail and AdminPortalURL appear in the tenant's mails.
 	SupportEmail   string `env:"TENANTFLOW_SUPPORT_EMAIL" envDefault:"support@tenantflow.localhost"`
 	AdminPortalURL string `env:"TENANTFLOW_ADMIN_PORTAL_URL"`
@@ -385,6 +392,14 @@ func (c Config) Validate() error {
 	default:
 		bad("TENANTFLOW_NOTIFIER", "%q is not smtp or novu", c.Notifier)
 	}
+	if _, port, err := net.SplitHostPort(c.MailBridgeAddr); err != nil || port == "" {
+		bad("TENANTFLOW_MAIL_BRIDGE_ADDR", "%q is not host:port", c.MailBridgeAddr)
+	}
+	if c.MailBridgeDial != "" {
+		if host, port, err := net.SplitHostPort(c.MailBridgeDial); err != nil || host == "" || port == "" {
+			bad("TENANTFLOW_MAIL_BRIDGE_DIAL", "%q is not host:port", c.MailBridgeDial)
+		}
+	}
 	if _, err := mail.ParseAddress(c.SupportEmail); err != nil {
 		bad("TENANTFLOW_SUPPORT_EMAIL", "%q is not a mail address", c.SupportEmail)
 	}
@@ -410,6 +425,18 @@ var AllRoles = []string{"api", "relay", "handlers", "projections"}
 
 // Runs reports whether this tenantd runs role.
 func (c Config) Runs(role string) bool { return slices.Contains(c.Roles, role) }
+
+// MailBridgeHost is the host:port Keycloak dials to reach the mail bridge.
+func (c Config) MailBridgeHost() string {
+	if c.MailBridgeDial != "" {
+		return c.MailBridgeDial
+	}
+	host, port, _ := net.SplitHostPort(c.MailBridgeAddr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
 
 // PlanTiers is the tier catalogue (Validate has checked it).
 func (c Config) PlanTiers() domain.Tiers {

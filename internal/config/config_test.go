@@ -89,6 +89,7 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"tier mapped to no isolation model", map[string]string{"TENANTFLOW_TIERS": "enterprise=silo,gold=platinum"}, []string{"TENANTFLOW_TIERS", "gold", "platinum"}},
 		{"tier without a model", map[string]string{"TENANTFLOW_TIERS": "enterprise"}, []string{"TENANTFLOW_TIERS", "enterprise"}},
 		{"infra module for a tier not configured", map[string]string{"TENANTFLOW_TIERS": "enterprise=silo", "TENANTFLOW_INFRA_MODULES": "premium=/x"}, []string{"TENANTFLOW_INFRA_MODULES", "premium", "enterprise"}},
+		{"mail bridge address without port", map[string]string{"TENANTFLOW_MAIL_BRIDGE_ADDR": "bridge"}, []string{"TENANTFLOW_MAIL_BRIDGE_ADDR"}},
 		{"agent key without signing key", map[string]string{"TENANTFLOW_AGENT_KEY": "ab"}, []string{"TENANTFLOW_DEPLOY_SIGNING_KEY", "TENANTFLOW_AGENT_KEY"}},
 		{"unknown role", map[string]string{"TENANTFLOW_ROLES": "api,scheduler"}, []string{"TENANTFLOW_ROLES", "scheduler"}},
 		{"bad log level", map[string]string{"TENANTFLOW_LOG_LEVEL": "loud"}, []string{"TENANTFLOW_LOG_LEVEL"}},
@@ -123,7 +124,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 63 {
+	if len(names) != 65 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {

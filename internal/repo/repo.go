@@ -220,6 +220,12 @@ func createTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.
 	return err
 }
 
+// TenantIDByKey names the tenant holding key, or "" when none does (or the
+// key's stream cannot be read).
+func TenantIDByKey(ctx context.Context, s Store, key string) string {
+	return keyHolder(ctx, s, KeyStream(key))
+}
+
 // keyHolder names the tenant a key stream reserves the key for, or "" when
 // that cannot be read (the 409 then just does not name it).
 func keyHolder(ctx context.Context, s Store, stream string) string {
