@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Nerzal/gocloak/v13"
+	"github.com/google/uuid"
+	"github.com/miekg/dns"
+	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+)
+
+// makeRunEnv is the configuration `make run` gives tenantd (every
+// TENANTFLOW_* setting of devstack.sh env), with a database, topic and
+// consumer groups of the test's own and the deploy keys of startAgent.
+func makeRunEnv(t *testing.T) map[string]string {
+	env := devStackEnv(t)
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, own := env[k]; strings.HasPrefix(k, "TENANTFLOW_") && !own {
+			env[k] = v
+		}
+	}
+	testenv.Require(t, "TENANTFLOW_SMTP_ADDR", "TENANTFLOW_DNS_SERVER", "TENANTFLOW_TIERS", "TENANTFLOW_INFRA_BINARY", "TENANTFLOW_STORAGE")
+	env["TENANTFLOW_DEPLOY_SIGNING_KEY"], env["TENANTFLOW_AGENT_KEY"] = testSigningKey, testAgentKey
+	env["TENANTFLOW_INFRA_STATE_DIR"] = t.TempDir()
+	return env
+}
+
+// The replaced system's success criteria, on the `make run` configuration:
+// a tenant created through the API, provisioned with the replaced system's
+// request verbatim (tier "enterprise"), with a domain of the customer's own
+// outside the platform's zone, becomes ACTIVE with its realm, client, admin
+// user (who can log in), schema, recorded resources and welcome mail, and
+// no compensation. On the way, a near-1 MiB request for another tenant is
+// refused without storing anything, and the custom domain is checked
+// through a resolver before and after the customer points it.
+func TestReplacedSystemsSuccessCriteria(t *testing.T) {
+	env := makeRunEnv(t)
+	p := start(t, env)
+	p.readyzUntil(t, "ready", isReady)
+	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
+	op, _ := signer.Mint("success-criteria", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant}, "", time.Hour, time.Now())
+	appplane := t.TempDir()
+	startAgent(t, env, p.base, appplane)
+
+	key := "tc" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
+	email := "admin@" + key + ".testcorp.example"
+	custom := "testcorp-" + key + "." + env["TENANTFLOW_DEVSTACK_CUSTOMER_ZONE"]
+	t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
+
+	// One caller's near-1 MiB request stores nothing and holds nobody up.
+	other := p.post(t, op, "/tenants", `{"key":"b`+key[2:]+`","name":"Big","contact":{"email":"big@example.com","firstName":"B","lastName":"G"}}`)["id"].(string)
+	huge := strings.Replace(testenv.ReplacedSystemRequest(other, "big"), `"pipelineName": "enterprise-pipeline"`,
+		`"pipelineName": "enterprise-pipeline", "blob": "`+strings.Repeat("x", 1<<20-4096)+`"`, 1)
+	if code, body := p.send(t, op, http.MethodPost, "/tenants/"+other+"/provision", huge); code != http.StatusBadRequest ||
+		!strings.Contains(fmt.Sprint(body["errors"]), "plan.metaData") {
+		t.Fatalf("near-1 MiB request: %d %v, want 400 naming plan.metaData", code, body)
+	}
+	if tn := p.tenant(t, op, other); tn["status"] != "PENDING_PROVISION" || tn["version"] != 1.0 {
+		t.Fatalf("the refused request changed the tenant: %v", tn)
+	}
+
+	id := p.post(t, op, "/tenants", `{"key":"`+key+`","name":"TestCorp Inc","contact":{"email":"`+email+`","firstName":"Admin","lastName":"User"},
+		"domains":["`+custom+`"]}`)["id"].(string)
+	p.post(t, op, "/tenants/"+id+"/provision", testenv.ReplacedSystemRequest(id, key))
+	tn := p.waitStatus(t, op, id, "ACTIVE")
+
+	// GET /tenants/{id}: the platform name, and what the customer must create.
+	platform := key + "." + env["TENANTFLOW_DNS_ZONE"]
+	if tn["platformHost"] != platform {
+		t.Errorf("platformHost = %v, want %s", tn["platformHost"], platform)
+	}
+	cds, _ := tn["customDomains"].([]any)
+	if len(cds) != 1 || cds[0].(map[string]any)["domain"] != custom || cds[0].(map[string]any)["cname"] != platform ||
+		cds[0].(map[string]any)["txtValue"] != "tenant="+id {
+		t.Errorf("customDomains = %v", cds)
+	}
+	if plan, _ := tn["plan"].(map[string]any); plan["tier"] != "enterprise" || plan["description"] != "Enterprise tier" {
+		t.Errorf("plan = %v", tn["plan"])
+	}
+
+	// Keycloak: realm, client, admin user, as the replaced system made them.
+	ctx := context.Background()
+	kc, token := keycloakAdmin(t, env)
+	realm := "tenant-" + key
+	r, err := kc.GetRealm(ctx, token, realm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if smtp := *r.SMTPServer; smtp["host"] == "" || smtp["port"] == "" || smtp["starttls"] != "true" {
+		t.Errorf("the realm's SMTP settings do not follow TENANTFLOW_SMTP_*: %v", smtp)
+	}
+	clients, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP(key + "-app")})
+	if err != nil || len(clients) != 1 {
+		t.Fatalf("client %s-app: %v %v", key, clients, err)
+	}
+	c := clients[0]
+	if *c.Protocol != "openid-connect" || (*c.Attributes)["pkce.code.challenge.method"] != "S256" ||
+		!slices.Contains(*c.RedirectURIs, "https://"+custom+"/*") || !slices.Contains(*c.WebOrigins, "https://"+custom) ||
+		!slices.Contains(*c.RedirectURIs, "https://"+platform+"/*") || !slices.Contains(*c.WebOrigins, "https://"+platform) {
+		t.Errorf("client: protocol %v, attributes %v, redirects %v, origins %v", *c.Protocol, *c.Attributes, *c.RedirectURIs, *c.WebOrigins)
+	}
+	users, err := kc.GetUsers(ctx, token, realm, gocloak.GetUsersParams{Username: &email, Exact: gocloak.BoolP(true)})
+	if err != nil || len(users) != 1 {
+		t.Fatalf("admin user: %v %v", users, err)
+	}
+	u := users[0]
+	if *u.Email != email || *u.FirstName != "Admin" || *u.LastName != "User" || !*u.Enabled ||
+		(*u.Attributes)["tenantId"][0] != id || (*u.Attributes)["role"][0] != "admin" {
+		t.Errorf("admin user %+v", u)
+	}
+	roles, err := kc.GetCompositeClientRolesByUserID(ctx, token, realm, *clientOf(t, kc, token, realm, "realm-management").ID, *u.ID)
+	if err != nil || !slices.ContainsFunc(roles, func(r *gocloak.Role) bool { return *r.Name == "realm-admin" }) {
+		t.Errorf("realm-admin not granted: %v", err)
+	}
+	adminLogin(t, env, realm, email)
+
+	// The schema, the recorded resources, the mails, no compensation.
+	pool, err := postgres.Open(ctx, env["TENANTFLOW_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var schemas int
+	if err := pool.QueryRow(ctx, `select count(*) from information_schema.schemata where schema_name = $1`, "tenant_"+key).Scan(&schemas); err != nil || schemas != 1 {
+		t.Errorf("schema tenant_%s: %d %v", key, schemas, err)
+	}
+	var kinds []string
+	for _, res := range tn["resources"].([]any) {
+		kinds = append(kinds, res.(map[string]any)["kind"].(string))
+	}
+	for _, want := range []string{"keycloak-realm", "keycloak-client", "keycloak-user", "postgres-schema", "s3-bucket", "tofu-state", "dns-cname"} {
+		if !slices.Contains(kinds, want) {
+			t.Errorf("resource %s not recorded: %v", want, kinds)
+		}
+	}
+	welcome := mailtest.WaitForSubject(t, email, "is ready", 60*time.Second)
+	if !strings.Contains(welcome.Body, custom) || !strings.Contains(welcome.Body, platform) {
+		t.Errorf("the welcome mail does not say which CNAME to create:\n%s", welcome.Body)
+	}
+	var compensations int
+	if err := pool.QueryRow(ctx, `select count(*) from events where stream_id = $1 and (event_type like '%compensat%' or event_type like 'tenant.provisioning.%'
+		and event_type <> 'tenant.provisioning.requested')`, "tenant-"+id).Scan(&compensations); err != nil || compensations != 0 {
+		t.Errorf("%d compensation events (%v)", compensations, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(appplane, key, "pipeline")); strings.TrimSpace(string(got)) != "enterprise-pipeline" {
+		t.Errorf("the application plane got pipeline %q", got)
+	}
+
+	// The customer's domain, through a resolver: not pointed, then pointed and proven.
+	domains := func() (string, error) {
+		cmd := exec.Command(binary(t, "../tenantctl"), "domains", "--tenant", key, "--resolver", env["TENANTFLOW_DNS_SERVER"])
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := domains(); err == nil || !strings.Contains(out, "NOT POINTED") {
+		t.Fatalf("tenantctl domains before the customer's records: %v\n%s", err, out)
+	}
+	customerRecords(t, env, custom+". 60 IN CNAME "+platform+".", `_tenantflow.`+custom+`. 60 IN TXT "tenant=`+id+`"`)
+	if out, err := domains(); err != nil || !strings.Contains(out, custom+" OK") {
+		t.Fatalf("tenantctl domains after the customer's records: %v\n%s", err, out)
+	}
+	p.stop(t)
+}
+
+// send is post without the 2xx requirement: the status and the answer.
+func (p *proc) send(t *testing.T, token, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, p.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func clientOf(t *testing.T, kc *gocloak.GoCloak, token, realm, clientID string) *gocloak.Client {
+	t.Helper()
+	cs, err := kc.GetClients(context.Background(), token, realm, gocloak.GetClientsParams{ClientID: &clientID})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("client %s of %s: %v %v", clientID, realm, cs, err)
+	}
+	return cs[0]
+}
+
+// customerRecords creates records in the dev stack's customer zone, as the
+// customer would at their own DNS provider.
+func customerRecords(t *testing.T, env map[string]string, records ...string) {
+	t.Helper()
+	var rrs []dns.RR
+	for _, r := range records {
+		rr, err := dns.NewRR(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, rr)
+	}
+	exchange := func(m *dns.Msg) (*dns.Msg, error) {
+		name := dns.Fqdn(env["TENANTFLOW_DNS_TSIG_NAME"])
+		m.SetTsig(name, dns.HmacSHA256, 300, time.Now().Unix())
+		c := &dns.Client{TsigSecret: map[string]string{name: env["TENANTFLOW_DNS_TSIG_SECRET"]}}
+		in, _, err := c.Exchange(m, env["TENANTFLOW_DNS_SERVER"])
+		return in, err
+	}
+	m := new(dns.Msg)
+	m.SetUpdate(dns.Fqdn(env["TENANTFLOW_DEVSTACK_CUSTOMER_ZONE"]))
+	m.Insert(rrs)
+	if in, err := exchange(m); err != nil || in.Rcode != dns.RcodeSuccess {
+		t.Fatalf("customer zone update: %v %v", in, err)
+	}
+	t.Cleanup(func() {
+		m := new(dns.Msg)
+		m.SetUpdate(dns.Fqdn(env["TENANTFLOW_DEVSTACK_CUSTOMER_ZONE"]))
+		m.RemoveRRset(rrs)
+		_, _ = exchange(m)
+	})
+}
