@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
 	"github.com/miekg/dns"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
@@ -236,4 +238,74 @@ func customerRecords(t *testing.T, env map[string]string, records ...string) {
 		m.RemoveRRset(rrs)
 		_, _ = exchange(m)
 	})
+}
+
+// No single input can stop the log, through the real broker: with a topic
+// whose max.message.bytes is below one tenant's provisioning request (an
+// operator's broker setting, or any record the broker refuses), that tenant
+// is held while another tenant reaches ACTIVE; tenantctl shows the held
+// record and, once the topic is fixed, releases it, and the held tenant
+// goes on to ACTIVE.
+func TestARefusedRecordHoldsOnlyItsTenant(t *testing.T) {
+	env := devStackEnv(t)
+	env["TENANTFLOW_JWT_SECRET"] = "tenantd-test-secret-tenantd-test-secret"
+	brokers := strings.Split(env["TENANTFLOW_KAFKA_BROKERS"], ",")
+	admin, err := sarama.NewClusterAdmin(brokers, kafka.SaramaConfig("refused-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	small := "8192"
+	if err := admin.CreateTopic(env["TENANTFLOW_KAFKA_TOPIC"], &sarama.TopicDetail{NumPartitions: 4, ReplicationFactor: 1,
+		ConfigEntries: map[string]*string{"max.message.bytes": &small}}, false); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, env)
+	p.readyzUntil(t, "ready", isReady)
+	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
+	op, _ := signer.Mint("refused-test", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant}, "", time.Hour, time.Now())
+	tenantctl := func(args ...string) (string, error) {
+		cmd := exec.Command(binary(t, "../tenantctl"), args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	provision := func(prefix, metaData string) string {
+		key := prefix + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
+		t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
+		id := p.post(t, op, "/tenants", `{"key":"`+key+`","name":"R","contact":{"email":"`+key+`@example.com","firstName":"R","lastName":"F"}}`)["id"].(string)
+		p.post(t, op, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"`+id+`","planId":"p","startDate":"2026-11-26T00:00:00Z","status":1,
+			"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"pooled","billingCycleId":"monthly","metaData":`+metaData+`}}`)
+		return id
+	}
+	big := provision("rb", `{"pipelineName":"p","notes":"`+strings.Repeat("n", 12<<10)+`"}`) // under the 64 KiB cap, over the topic's 8 KiB
+	ok := provision("ro", `{"pipelineName":"p"}`)
+	p.waitStatus(t, op, ok, "ACTIVE")
+	if st := p.tenant(t, op, big)["status"]; st != "PROVISIONING" {
+		t.Fatalf("the held tenant is %v", st)
+	}
+	out, err := tenantctl("relay", "held")
+	if err != nil || !strings.Contains(out, "REFUSED") || !strings.Contains(out, "tenant-"+big) || !strings.Contains(out, "tenant.provisioning.requested") {
+		t.Fatalf("tenantctl relay held: %v\n%s", err, out)
+	}
+	if !strings.Contains(p.out.String(), "the broker refused a record for good") {
+		t.Error("the refusal was not logged")
+	}
+
+	bigger := "1048588"
+	if err := admin.AlterConfig(sarama.TopicResource, env["TENANTFLOW_KAFKA_TOPIC"], map[string]*string{"max.message.bytes": &bigger}, false); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := tenantctl("relay", "release", big); err != nil || !strings.Contains(out, "release of tenant-"+big+" requested") {
+		t.Fatalf("tenantctl relay release: %v\n%s", err, out)
+	}
+	p.waitStatus(t, op, big, "ACTIVE")
+	if out, err := tenantctl("relay", "held"); err != nil || !strings.Contains(out, "no held records") {
+		t.Fatalf("after the release: %v\n%s", err, out)
+	}
+	p.stop(t)
 }
