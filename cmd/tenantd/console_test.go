@@ -118,7 +118,17 @@ func TestConsoleShowsProvisioningLive(t *testing.T) {
 // status but 2xx fails the test.
 func (p *proc) post(t *testing.T, token, path, body string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, p.base+path, strings.NewReader(body))
+	code, out := p.send(t, token, http.MethodPost, path, body)
+	if code/100 != 2 {
+		t.Fatalf("POST %s: %d %v", path, code, out)
+	}
+	return out
+}
+
+// send sends a JSON body with a token: the status and the decoded answer.
+func (p *proc) send(t *testing.T, token, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, p.base+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -128,8 +138,5 @@ func (p *proc) post(t *testing.T, token, path, body string) map[string]any {
 	defer resp.Body.Close()
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("POST %s: %d %v", path, resp.StatusCode, out)
-	}
-	return out
+	return resp.StatusCode, out
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -164,13 +163,7 @@ func TestReplacedSystemsSuccessCriteria(t *testing.T) {
 
 	// The customer's domain, through a resolver: not pointed, then pointed and proven.
 	domains := func() (string, error) {
-		cmd := exec.Command(binary(t, "../tenantctl"), "domains", "--tenant", key, "--resolver", env["TENANTFLOW_DNS_SERVER"])
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		return runTenantctl(t, env, "domains", "--tenant", key, "--resolver", env["TENANTFLOW_DNS_SERVER"])
 	}
 	if out, err := domains(); err == nil || !strings.Contains(out, "NOT POINTED") {
 		t.Fatalf("tenantctl domains before the customer's records: %v\n%s", err, out)
@@ -182,20 +175,17 @@ func TestReplacedSystemsSuccessCriteria(t *testing.T) {
 	p.stop(t)
 }
 
-// send is post without the 2xx requirement: the status and the answer.
-func (p *proc) send(t *testing.T, token, method, path, body string) (int, map[string]any) {
+// runTenantctl runs the built tenantctl with env: its combined output and
+// its error (a non-zero exit is the caller's to judge).
+func runTenantctl(t *testing.T, env map[string]string, args ...string) (string, error) {
 	t.Helper()
-	req, _ := http.NewRequest(method, p.base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	cmd := exec.Command(binary(t, "../tenantctl"), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 func clientOf(t *testing.T, kc *gocloak.GoCloak, token, realm, clientID string) *gocloak.Client {
@@ -264,15 +254,6 @@ func TestARefusedRecordHoldsOnlyItsTenant(t *testing.T) {
 	p.readyzUntil(t, "ready", isReady)
 	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
 	op, _ := signer.Mint("refused-test", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant}, "", time.Hour, time.Now())
-	tenantctl := func(args ...string) (string, error) {
-		cmd := exec.Command(binary(t, "../tenantctl"), args...)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
 
 	provision := func(prefix, metaData string) string {
 		key := prefix + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
@@ -288,7 +269,7 @@ func TestARefusedRecordHoldsOnlyItsTenant(t *testing.T) {
 	if st := p.tenant(t, op, big)["status"]; st != "PROVISIONING" {
 		t.Fatalf("the held tenant is %v", st)
 	}
-	out, err := tenantctl("relay", "held")
+	out, err := runTenantctl(t, env, "relay", "held")
 	if err != nil || !strings.Contains(out, "REFUSED") || !strings.Contains(out, "tenant-"+big) || !strings.Contains(out, "tenant.provisioning.requested") {
 		t.Fatalf("tenantctl relay held: %v\n%s", err, out)
 	}
@@ -300,11 +281,11 @@ func TestARefusedRecordHoldsOnlyItsTenant(t *testing.T) {
 	if err := admin.AlterConfig(sarama.TopicResource, env["TENANTFLOW_KAFKA_TOPIC"], map[string]*string{"max.message.bytes": &bigger}, false); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := tenantctl("relay", "release", big); err != nil || !strings.Contains(out, "release of tenant-"+big+" requested") {
+	if out, err := runTenantctl(t, env, "relay", "release", big); err != nil || !strings.Contains(out, "release of tenant-"+big+" requested") {
 		t.Fatalf("tenantctl relay release: %v\n%s", err, out)
 	}
 	p.waitStatus(t, op, big, "ACTIVE")
-	if out, err := tenantctl("relay", "held"); err != nil || !strings.Contains(out, "no held records") {
+	if out, err := runTenantctl(t, env, "relay", "held"); err != nil || !strings.Contains(out, "no held records") {
 		t.Fatalf("after the release: %v\n%s", err, out)
 	}
 	p.stop(t)

@@ -166,13 +166,8 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 		t.Fatalf("drift right after provisioning:\n%s", out)
 	}
 	deleteRealm(t, env, "tenant-eng"+suffix)
-	cmd := exec.Command(binary(t, "../tenantctl"), "drift", "--tenant", "eng"+suffix)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "MISSING keycloak-realm tenant-eng"+suffix) {
+	out, err := runTenantctl(t, env, "drift", "--tenant", "eng"+suffix)
+	if err == nil || !strings.Contains(out, "MISSING keycloak-realm tenant-eng"+suffix) {
 		t.Fatalf("drift after deleting the realm: %v\n%s", err, out)
 	}
 	p.stop(t)
