@@ -29,6 +29,7 @@ type apiEnv struct {
 	srv    *httptest.Server
 	signer *auth.HS256
 	pool   *pgxpool.Pool
+	store  *eventstore.Postgres
 	logs   *syncBuffer
 }
 
@@ -68,7 +69,7 @@ func newAPI(t *testing.T, opts ...option) *apiEnv {
 	rt.Mount(d)
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
-	return &apiEnv{srv: srv, signer: signer, pool: pool, logs: logs}
+	return &apiEnv{srv: srv, signer: signer, pool: pool, store: store, logs: logs}
 }
 
 // eventCount is how many events the log holds.

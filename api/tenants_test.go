@@ -295,3 +295,23 @@ func TestReplacedSystemsProvisionRequest(t *testing.T) {
 		t.Fatalf("the verbatim request: %d %v", r.status, r.body)
 	}
 }
+
+// An event over the store's cap (TENANTFLOW_MAX_EVENT_BYTES, set low here)
+// is a 413 naming the event, and nothing is stored.
+func TestEventOverTheCapIs413(t *testing.T) {
+	e := newAPI(t, withTiers(testenv.DevTiers))
+	e.store.SetMaxEventBytes(4096)
+	admin := e.token(t, auth.CreateTenant, auth.ProvisionTenant)
+	id := e.do(t, "POST", "/tenants", admin, "application/json", tenantBody("capped")).body["id"].(string)
+	before := e.eventCount(t)
+	body := strings.Replace(testenv.ReplacedSystemRequest(id, "capped"), `"pipelineName": "enterprise-pipeline"`,
+		`"pipelineName": "enterprise-pipeline", "notes": "`+strings.Repeat("n", 8000)+`"`, 1)
+	r := e.do(t, "POST", "/tenants/"+id+"/provision", admin, "application/json", []byte(body))
+	if detail, _ := r.body["detail"].(string); r.status != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(detail, domain.TypeProvisioningRequested) || !strings.Contains(detail, "TENANTFLOW_MAX_EVENT_BYTES") {
+		t.Fatalf("%d %v, want 413 naming the event and the setting", r.status, r.body)
+	}
+	if after := e.eventCount(t); after != before {
+		t.Errorf("%d events stored", after-before)
+	}
+}
