@@ -30,8 +30,9 @@ type statusView struct {
 	} `json:"steps"`
 }
 
-// Run follows the tenant until it settles: exit 0 on ACTIVE (or INACTIVE
-// after a deprovisioning), 1 on PROVISION_FAILED, 2 on timeout. In a
+// Run follows the tenant until it settles: exit 0 on ACTIVE once the
+// welcome mail's outcome is recorded (the attempt's last step; or on
+// INACTIVE after a deprovisioning), 1 on PROVISION_FAILED, 2 on timeout. In a
 // terminal the view is redrawn in place; otherwise each change is printed.
 func (c statusCmd) Run() error { return c.run(os.Stdout, isTerminal(os.Stdout)) }
 
@@ -57,7 +58,11 @@ func (c statusCmd) run(out io.Writer, tty bool) error {
 			lines, last = strings.Count(view, "\n"), view
 		}
 		switch v.Status {
-		case "ACTIVE", "INACTIVE":
+		case "ACTIVE":
+			if v.notified() {
+				return nil
+			}
+		case "INACTIVE":
 			return nil
 		case "PROVISION_FAILED":
 			return fmt.Errorf("tenant %s: provisioning failed: %s", v.Key, v.LastError)
@@ -68,6 +73,16 @@ func (c statusCmd) run(out io.Writer, tty bool) error {
 		}
 		time.Sleep(c.Every)
 	}
+}
+
+// notified reports whether the notify step has an outcome.
+func (v statusView) notified() bool {
+	for _, s := range v.Steps {
+		if s.Step == "notify" {
+			return s.State != "pending"
+		}
+	}
+	return true // a tenantd that lists no notify step has none to wait for
 }
 
 // render draws the steps: ✔ done, – skipped, ✖ failed (or its undo failed),
