@@ -7,7 +7,7 @@ DEVSTACK := devstack/devstack.sh
 WITH_ENV := eval "$$($(DEVSTACK) env)" &&
 TEST_TIMEOUT ?= 30m
 
-.PHONY: run test chaos lint bench up down status build
+.PHONY: run test chaos lint bench profile up down status build
 
 ## run: start the dev stack, then the application-plane agent (log in .devstack/) and tenantd in the foreground (Ctrl-C stops both)
 run: up build
@@ -43,6 +43,20 @@ bench: up
 	  go test -run '^$$' -bench 'Tenantflow' -benchtime 1x -timeout 60m ./bench/e2e/ && \
 	  (cd bench/temporal && go test -run '^$$' -bench 'Temporal' -benchtime 1x -timeout 60m .) && \
 	  go test -run '^$$' -bench 'Replay' -benchtime 1x -timeout 60m ./projections/; } | tee .devstack/bench.txt | go run ./internal/tools/benchtable
+
+## profile: the closed-loop provisioning benchmark, profiled: a CPU profile of the benchmark process (every tenantd
+## role), the top PostgreSQL statements (pg_stat_statements) and CPU per process (tenantd, postgres, Kafka) into
+## .devstack/artifacts/profile/ (TENANTFLOW_BENCH_TENANTS sets the tenants, default 400)
+PROFILE := $(CURDIR)/.devstack/artifacts/profile
+profile: up
+	rm -rf $(PROFILE) && mkdir -p $(PROFILE)
+	$(WITH_ENV) $(DEVSTACK) pgstat reset && \
+	  TENANTFLOW_PROFILE_DIR=$(PROFILE) go test -run '^$$' -bench 'Tenantflow/Provisioning/closed-32$$' -benchtime 1x -timeout 30m \
+	    -o $(PROFILE)/e2e.test -cpuprofile $(PROFILE)/tenantd.cpu.pprof ./bench/e2e/ | tee $(PROFILE)/bench.txt && \
+	  $(DEVSTACK) pgstat top 30 > $(PROFILE)/pg-top-statements.txt && \
+	  go tool pprof -top -nodecount 60 $(PROFILE)/e2e.test $(PROFILE)/tenantd.cpu.pprof > $(PROFILE)/tenantd.cpu.top.txt 2>/dev/null && \
+	  go tool pprof -top -cum -nodecount 60 $(PROFILE)/e2e.test $(PROFILE)/tenantd.cpu.pprof > $(PROFILE)/tenantd.cpu.cum.txt 2>/dev/null && \
+	  cat $(PROFILE)/cpu-by-process.txt && head -15 $(PROFILE)/pg-top-statements.txt && ls $(PROFILE)
 
 ## build: the binaries into bin/
 build:

@@ -188,6 +188,11 @@ max_connections = 300
 shared_buffers = 256MB
 EOF
   fi
+  # The top statements of a profile (make profile) come from pg_stat_statements;
+  # a cluster made before this line takes it at its next restart.
+  if ! grep -q '^shared_preload_libraries' "$dir/data/postgresql.conf"; then
+    printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = top\n" >>"$dir/data/postgresql.conf"
+  fi
   if ! pg_as "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     say "starting postgres on 127.0.0.1:$port ($dir)"
     pg_as "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t "$PG_WAIT" start >/dev/null ||
@@ -230,6 +235,24 @@ pg_cluster_down() {
 }
 
 pg_down() { pg_cluster_down "$(pg_dir)"; }
+
+# pg_stat: "reset" clears pg_stat_statements of the event log's cluster;
+# "top N" prints its N statements with the most execution time (make profile).
+pg_stat() {
+  local dir; dir=$(pg_dir)
+  local q="env PGOPTIONS=-cclient_min_messages=warning psql -h $dir/run -p $PG_PORT -U postgres -d postgres -v ON_ERROR_STOP=1 -q"
+  pg_as $q -tAc "show shared_preload_libraries" | grep -q pg_stat_statements ||
+    die "pg_stat_statements is not loaded: run $0 restart postgres once"
+  pg_as $q -c "create extension if not exists pg_stat_statements" >/dev/null
+  case "${1:-}" in
+    reset) pg_as $q -tAc "select pg_stat_statements_reset()" >/dev/null ;;
+    top) pg_as $q -c "select calls, round(total_exec_time::numeric, 1) as total_ms, round(mean_exec_time::numeric, 3) as mean_ms,
+           rows, round((100 * total_exec_time / sum(total_exec_time) over ())::numeric, 1) as pct,
+           left(regexp_replace(query, '\s+', ' ', 'g'), 160) as query
+           from pg_stat_statements order by total_exec_time desc limit ${2:-25}" ;;
+    *) echo "usage: $0 pgstat reset|top [N]" >&2; exit 2 ;;
+  esac
+}
 
 # --- Kafka (KRaft, single node) -----------------------------------------------
 
@@ -525,6 +548,7 @@ export TENANTFLOW_INFRA_MODULES='silo=$ROOT/infra/modules/silo,bridge=$ROOT/infr
 export TENANTFLOW_DNS_SERVER='127.0.0.1:$DNS_PORT'
 export TENANTFLOW_DNS_ZONE='$DNS_ZONE'
 export TENANTFLOW_DEVSTACK_CUSTOMER_ZONE='$CUSTOMER_ZONE'
+export TENANTFLOW_DEVSTACK_PG_DATA='$(pg_dir)/data'
 export TENANTFLOW_DNS_TSIG_NAME='tenantflow'
 export TENANTFLOW_DNS_TSIG_SECRET='$(dns_tsig_secret)'
 EOF
@@ -589,7 +613,8 @@ main() {
       ;;
     status) cmd_status ;;
     env) cmd_env ;;
-    *) echo "usage: $0 up|down|status|env|start NAME|stop NAME|restart NAME" >&2; exit 2 ;;
+    pgstat) shift; pg_stat "$@" ;;
+    *) echo "usage: $0 up|down|status|env|start NAME|stop NAME|restart NAME|pgstat reset|top [N]" >&2; exit 2 ;;
   esac
 }
 

@@ -144,8 +144,10 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 				opt(tf, "tenants/s", "%.1f"), lat(tf), opt(tf, "cpu-s/tenant", "%.3f"),
 				opt(tp, "tenants/s", "%.1f"), lat(tp), opt(tp, "cpu-s/tenant", "%.3f"), ratio, p99)
 		})
-	section(order, "Tenantflow/Provisioning/", "| provisioning run | projection lag p99 ms |", func(run, name string) string {
-		return fmt.Sprintf("| %s | %s |", run, opt(metrics[name], "proj-lag-p99-ms", "%.0f"))
+	section(order, "Tenantflow/Provisioning/", "| provisioning run | projection lag p99 ms | CPU ms/tenant: tenantd | PostgreSQL | Kafka |", func(run, name string) string {
+		v := metrics[name]
+		return fmt.Sprintf("| %s | %s | %s | %s | %s |", run, opt(v, "proj-lag-p99-ms", "%.0f"),
+			opt(v, "tenantd-cpu-ms/tenant", "%.1f"), opt(v, "postgres-cpu-ms/tenant", "%.1f"), opt(v, "kafka-cpu-ms/tenant", "%.1f"))
 	})
 	if v, ok := metrics["Tenantflow/Rollback"]; ok {
 		fmt.Println()

@@ -1,0 +1,83 @@
+package loadgen
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A run's CPU cost split by process: the service itself, the database and
+// the broker (/proc on Linux; zero elsewhere). The machine-wide figure
+// (MachineCPU) says what a tenant costs; this says where.
+
+// ProcessCPU is the CPU time (user and system, with that of reaped
+// children) the processes have used so far; a process that is gone counts
+// zero, so sample the same live set before and after a run.
+func ProcessCPU(pids []int) time.Duration {
+	var ticks int64
+	for _, pid := range pids {
+		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command name (field 2) may hold spaces: count fields after its ")".
+		_, rest, ok := strings.Cut(string(raw), ") ")
+		f := strings.Fields(rest)
+		if !ok || len(f) < 15 {
+			continue
+		}
+		for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime (fields 14-17)
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// ProcessTree is pid and its live children (a PostgreSQL postmaster and
+// its backends).
+func ProcessTree(pid int) []int {
+	out := []int{pid}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(raw), ") ")
+		if f := strings.Fields(rest); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// FindProcesses lists the processes whose command line holds every word.
+func FindProcesses(words ...string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cmdline, all := strings.ReplaceAll(string(raw), "\x00", " "), true
+		for _, w := range words {
+			all = all && strings.Contains(cmdline, w)
+		}
+		if all && len(words) > 0 {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
