@@ -123,16 +123,23 @@ func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		eventType, stream := msg.Metadata.Get("ce_type"), msg.Metadata.Get("ce_subject")
 		dl := e.cfg.DeadLetters
-		if reason := undecodable(msg); reason != "" && dl != nil {
+		deadLetter := func(reason string) error {
 			e.cfg.Logger.Error("dead letter: record cannot be decoded; its stream is held back", "handler", h.name, "stream", stream, "reason", reason)
 			return dl.put(msg.Context(), group, stream, e.cfg.Topic, false, reason, msg)
 		}
+		if reason := missingHeader(msg); reason != "" && dl != nil {
+			return deadLetter(reason)
+		}
 		tenantID, isTenant := strings.CutPrefix(stream, "tenant-")
-		// A record this handler does not react to needs no hold either: the
-		// handler decides from the folded log, so skipping it loses nothing,
-		// and most records are such (eleven groups see every event).
+		// A record this handler does not react to is neither decoded nor
+		// held: the handler decides from the folded log, so skipping it loses
+		// nothing (an event the log cannot fold fails the fold, below), and
+		// most records are such (eleven groups see every event).
 		if !isTenant || !h.triggers(eventType) {
 			return nil
+		}
+		if reason := undecodablePayload(msg); reason != "" && dl != nil {
+			return deadLetter(reason)
 		}
 		if dl != nil {
 			held, err := dl.holding(msg.Context(), group, stream)
@@ -178,13 +185,20 @@ func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
 	}
 }
 
-// undecodable says why a record is not a tenantflow event, or "".
-func undecodable(msg *message.Message) string {
+// missingHeader names a CloudEvents header the record lacks, or "": the
+// cheap half of "is this a tenantflow event?", checked on every record.
+func missingHeader(msg *message.Message) string {
 	for _, h := range []string{"ce_id", "ce_type", "ce_subject", "ce_specversion"} {
 		if msg.Metadata.Get(h) == "" {
 			return "header " + h + " is missing"
 		}
 	}
+	return ""
+}
+
+// undecodablePayload says why a record's payload is not its type's event,
+// or "": decoded only for the records a handler reacts to.
+func undecodablePayload(msg *message.Message) string {
 	var p eventstore.Payload
 	if err := json.Unmarshal(msg.Payload, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
 		return fmt.Sprintf("payload is not {streamVersion, data}: %v", err)
