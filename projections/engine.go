@@ -495,7 +495,11 @@ type Lag struct {
 	Seconds    float64 `json:"seconds"`   // time between those two events
 }
 
-// Lags reports every projection's lag.
+// Lags reports every projection's lag. The log's head is the newest event
+// in the log's own (tx_id, position) order, read backwards on its index:
+// events have no index on position alone, and a scan of the whole log per
+// scrape grew with the log (make profile showed it as a quarter of
+// PostgreSQL's execution time under the benchmark's lag sampling).
 func (en *Engine) Lags(ctx context.Context) ([]Lag, error) {
 	var out []Lag
 	for _, p := range en.Projectors {
@@ -506,7 +510,7 @@ func (en *Engine) Lags(ctx context.Context) ([]Lag, error) {
 		l := Lag{Projection: p.Name(), Generation: gen}
 		schema := pgx.Identifier{SchemaName(p.Name(), gen)}.Sanitize()
 		err = en.Pool.QueryRow(ctx, `
-			with head as (select position, recorded_at from events order by position desc limit 1),
+			with head as (select position, recorded_at from events order by tx_id desc, position desc limit 1),
 			     done as (select position, recorded_at from `+schema+`.applied order by position desc limit 1)
 			select coalesce((select position from head), 0) - coalesce((select position from done), 0),
 			       coalesce(extract(epoch from (select recorded_at from head) - (select recorded_at from done)), 0)`).
