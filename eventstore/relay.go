@@ -287,6 +287,33 @@ func (r *Relay) toMessage(e Event) (*message.Message, error) {
 	return m, nil
 }
 
+// FromRecord is toMessage's inverse: the event a record of the topic carries
+// (headers and value as the relay wrote them). Metadata holds only what the
+// headers carry (correlation, causation, trace context); TxID and Hash are
+// not on the wire.
+func FromRecord(headers map[string]string, value []byte) (Event, error) {
+	var p Payload
+	if err := json.Unmarshal(value, &p); err != nil {
+		return Event{}, fmt.Errorf("record value is not {streamVersion, data}: %w", err)
+	}
+	e := Event{ID: headers["ce_id"], Stream: headers["ce_subject"], Type: headers["ce_type"], Data: p.Data,
+		Metadata: Metadata{CorrelationID: headers["ce_correlationid"], CausationID: headers["ce_causationid"],
+			TraceParent: headers["ce_traceparent"], TraceState: headers["ce_tracestate"]}}
+	var err1, err2, err3 error
+	e.Version, err1 = strconv.ParseInt(headers["ce_streamversion"], 10, 64)
+	e.Position, err2 = strconv.ParseInt(headers["ce_position"], 10, 64)
+	e.RecordedAt, err3 = time.Parse(time.RFC3339Nano, headers["ce_time"])
+	e.SchemaVersion = 1
+	if v := headers["ce_schemaversion"]; v != "" {
+		e.SchemaVersion, _ = strconv.Atoi(v)
+	}
+	if e.ID == "" || e.Stream == "" || e.Type == "" || len(p.Data) == 0 || errors.Join(err1, err2, err3) != nil ||
+		e.Version < 1 || e.Version != p.StreamVersion || e.SchemaVersion < 1 {
+		return Event{}, fmt.Errorf("record %q is not an event of the log: %v", e.ID, errors.Join(err1, err2, err3))
+	}
+	return e, nil
+}
+
 // sleep waits d or until ctx ends; it reports whether ctx is still alive.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -425,9 +424,10 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 }
 
 // Live follows the topic with one consumer group per projector
-// (<groupPrefix>.projection.<name>) until ctx ends. A record names a stream
-// and a version; the projector reads the event itself from the store, so
-// the topic needs to carry nothing the store does not.
+// (<groupPrefix>.projection.<name>) until ctx ends. A record carries its
+// event (eventstore.FromRecord), which is applied as it is; the store is read
+// only to fill a gap (a version the projection has not seen before it). The
+// topic must be this log's alone (TENANTFLOW_KAFKA_TOPIC per installation).
 func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix string) error {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, kafka.SlogAdapter(en.logger()))
 	if err != nil {
@@ -440,20 +440,12 @@ func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix
 			return err
 		}
 		router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
-			stream := msg.Metadata.Get("ce_subject")
-			version, err := strconv.ParseInt(msg.Metadata.Get("ce_streamversion"), 10, 64)
-			if stream == "" || err != nil || version < 1 {
-				en.logger().Warn("record without stream and version; the projection skips it", "projection", p.Name(), "ce_id", msg.Metadata.Get("ce_id"))
+			e, err := eventstore.FromRecord(msg.Metadata, msg.Payload)
+			if err != nil {
+				en.logger().Warn("record is not an event of the log; the projection skips it", "projection", p.Name(), "ce_id", msg.Metadata.Get("ce_id"), "error", err)
 				return nil
 			}
-			events, err := en.Log.LoadFrom(msg.Context(), stream, version)
-			if err != nil {
-				return err
-			}
-			if len(events) == 0 {
-				return nil // another log's record (a shared topic): not ours
-			}
-			return en.applyBatch(msg.Context(), p, 0, events[:1])
+			return en.applyBatch(msg.Context(), p, 0, []eventstore.Event{e})
 		})
 	}
 	return router.Run(ctx)
