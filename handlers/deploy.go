@@ -44,7 +44,7 @@ func (e *engine) requestDeployment(ctx context.Context, t *domain.Tenant, md eve
 	}
 	sub, _ := t.Subscription()
 	now := time.Now().UTC()
-	return e.record(ctx, t.ID(), md, fmt.Sprintf("%s/%d/deploy/request", t.ID(), t.Attempt()), func(t *domain.Tenant) ([]domain.Event, error) {
+	return e.record(ctx, t, md, fmt.Sprintf("%s/%d/deploy/request", t.ID(), t.Attempt()), func(t *domain.Tenant) ([]domain.Event, error) {
 		return t.RequestDeployment(domain.DeploymentRequested{Tier: sub.Plan.Tier, Domains: t.Domains(), RequestedAt: now,
 			Deadline: now.Add(d.deadline()), SealedSecret: sealed})
 	})
@@ -99,7 +99,7 @@ func (e *engine) watchDeadlines(ctx context.Context) {
 			}
 			outcome := domain.StepOutcome{Outcome: domain.OutcomeFailed, Tries: 1, StartedAt: req.RequestedAt, At: time.Now().UTC(),
 				Error: fmt.Sprintf("no deployment report within %s", d.deadline())}
-			err = e.record(ctx, id, eventstore.Metadata{Actor: "handler:step.deploy"}, DeployOutcomeKey(id, t.Attempt()), func(t *domain.Tenant) ([]domain.Event, error) {
+			err = e.record(ctx, t, eventstore.Metadata{Actor: "handler:step.deploy"}, DeployOutcomeKey(id, t.Attempt()), func(t *domain.Tenant) ([]domain.Event, error) {
 				return t.ReportDeployment(req.Attempt, outcome)
 			})
 			if err != nil {

@@ -286,12 +286,12 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 	outcome := domain.StepOutcome{Step: step, StartedAt: time.Now().UTC()}
 	if t.CancelRequested() {
 		outcome.Outcome, outcome.Error, outcome.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
-		return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
+		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 	}
 	if step == domain.StepDeploy && e.cfg.Deployment != nil {
 		if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
 			outcome.Outcome, outcome.Error, outcome.Tries, outcome.At = domain.OutcomeFailed, err.Error(), 1, time.Now().UTC()
-			return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
+			return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 		}
 		return e.requestDeployment(ctx, t, md)
 	}
@@ -328,7 +328,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 		outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
 		e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	case step == domain.StepActivate:
-		return e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) {
+		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) {
 			if t.CancelRequested() {
 				cancelled := outcome
 				cancelled.Outcome, cancelled.Error, cancelled.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
@@ -342,7 +342,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 		outcome.Outcome = domain.OutcomeCompleted
 	}
 	outcome.At = time.Now().UTC()
-	err = e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
+	err = e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 	if err == nil {
 		metrics.StepOutcomes.WithLabelValues(step, outcome.Outcome).Inc()
 		metrics.StepDuration.WithLabelValues(step).Observe(outcome.At.Sub(outcome.StartedAt).Seconds())
@@ -356,7 +356,7 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action
 	started := time.Now().UTC()
 	if step == domain.StepDeploy && e.cfg.Deployment != nil {
 		outcome := domain.StepOutcome{Tries: 1, StartedAt: started, At: started}
-		return e.record(ctx, t.ID(), md, fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step), func(t *domain.Tenant) ([]domain.Event, error) {
+		return e.record(ctx, t, md, fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step), func(t *domain.Tenant) ([]domain.Event, error) {
 			return t.UndoDeployment(outcome)
 		})
 	}
@@ -377,7 +377,7 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action
 		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	}
 	key := fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step)
-	err = e.record(ctx, t.ID(), md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
+	err = e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
 	if err == nil {
 		metrics.Compensations.WithLabelValues(step, outcome.Outcome).Inc()
 	}
@@ -398,7 +398,7 @@ func (e *engine) sagaHandler() handler {
 				return err
 			}
 			if _, _, failed := t.FailedStep(); failed && t.Status() == domain.StatusProvisioning && !t.Undoing() {
-				return e.record(ctx, tenantID, md, fmt.Sprintf("%s/%d/failed", tenantID, t.Attempt()),
+				return e.record(ctx, t, md, fmt.Sprintf("%s/%d/failed", tenantID, t.Attempt()),
 					func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() })
 			}
 			if _, pending := t.NextUndo(); t.Undoing() && !pending {
@@ -406,7 +406,7 @@ func (e *engine) sagaHandler() handler {
 				if t.Status() == domain.StatusDeprovisioning {
 					phase = "deactivated"
 				}
-				return e.record(ctx, tenantID, md, fmt.Sprintf("%s/%d/%s", tenantID, t.Attempt(), phase),
+				return e.record(ctx, t, md, fmt.Sprintf("%s/%d/%s", tenantID, t.Attempt(), phase),
 					func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
 			}
 			return nil
@@ -446,21 +446,26 @@ func (e *engine) notifyHandler() handler {
 				}
 			}
 			outcome.At = time.Now().UTC()
-			return e.record(ctx, tenantID, md, fmt.Sprintf("%s/%d/notify", tenantID, t.Attempt()),
+			return e.record(ctx, t, md, fmt.Sprintf("%s/%d/notify", tenantID, t.Attempt()),
 				func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordNotification(outcome) })
 		},
 	}
 }
 
-// record appends what decide returns on a fresh fold, with ids derived from
-// key. A concurrent append (another handler, a cancel request, a duplicate
-// delivery racing this one) makes it decide again on the new fold; a
-// decision that is no longer due (ErrNotYourTurn) is done.
-func (e *engine) record(ctx context.Context, tenantID string, md eventstore.Metadata, key string, decide func(*domain.Tenant) ([]domain.Event, error)) error {
+// record appends what decide returns, with ids derived from key, deciding
+// first on loaded (the handler's own fold: a step folds the tenant once) and
+// appending at its version. A concurrent append (another handler, a cancel
+// request, a duplicate delivery racing this one) makes it fold again and
+// decide on the new fold; a decision that is no longer due (ErrNotYourTurn)
+// is done. decide may change loaded.
+func (e *engine) record(ctx context.Context, loaded *domain.Tenant, md eventstore.Metadata, key string, decide func(*domain.Tenant) ([]domain.Event, error)) error {
+	tenantID, t := loaded.ID(), loaded
 	for try := 0; ; try++ {
-		t, err := e.tenants.Get(ctx, tenantID)
-		if err != nil {
-			return err
+		if try > 0 {
+			var err error
+			if t, err = e.tenants.Get(ctx, tenantID); err != nil {
+				return err
+			}
 		}
 		events, err := decide(t)
 		if errors.Is(err, domain.ErrNotYourTurn) || (err == nil && len(events) == 0) {
