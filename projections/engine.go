@@ -19,9 +19,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -424,32 +422,49 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 }
 
 // Live follows the topic with one consumer group per projector
-// (<groupPrefix>.projection.<name>) until ctx ends. A record carries its
-// event (eventstore.FromRecord), which is applied as it is; the store is read
-// only to fill a gap (a version the projection has not seen before it). The
-// topic must be this log's alone (TENANTFLOW_KAFKA_TOPIC per installation).
+// (<groupPrefix>.projection.<name>) until ctx ends. Each partition's records
+// are applied in batches (whatever has been fetched, up to liveBatch), one
+// transaction per batch with the applied versions inside it. A record
+// carries its event (eventstore.FromRecord), which is applied as it is; the
+// store is read only to fill a gap (a version the projection has not seen
+// before it). The topic must be this log's alone (TENANTFLOW_KAFKA_TOPIC per
+// installation).
 func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix string) error {
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, kafka.SlogAdapter(en.logger()))
-	if err != nil {
-		return err
-	}
+	errs := make(chan error, len(en.Projectors))
 	for _, p := range en.Projectors {
-		group := groupPrefix + ".projection." + p.Name()
-		sub, err := kafka.NewSubscriber(brokers, group, kafka.SlogAdapter(en.logger()))
-		if err != nil {
-			return err
-		}
-		router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
-			e, err := eventstore.FromRecord(msg.Metadata, msg.Payload)
-			if err != nil {
-				en.logger().Warn("record is not an event of the log; the projection skips it", "projection", p.Name(), "ce_id", msg.Metadata.Get("ce_id"), "error", err)
-				return nil
-			}
-			return en.applyBatch(msg.Context(), p, 0, []eventstore.Event{e})
-		})
+		go func() {
+			errs <- kafka.ConsumeBatches(ctx, brokers, groupPrefix+".projection."+p.Name(), topic, liveBatch, en.logger(),
+				func(ctx context.Context, records []kafka.Record) error {
+					events := make([]eventstore.Event, 0, len(records))
+					for _, r := range records {
+						e, err := eventstore.FromRecord(r.Headers, r.Value)
+						if err != nil {
+							en.logger().Warn("record is not an event of the log; the projection skips it", "projection", p.Name(),
+								"ce_id", r.Headers["ce_id"], "error", err)
+							continue
+						}
+						events = append(events, e)
+					}
+					if len(events) == 0 {
+						return nil
+					}
+					return en.applyBatch(ctx, p, 0, events)
+				})
+		}()
 	}
-	return router.Run(ctx)
+	var failed []error
+	for range en.Projectors {
+		if err := <-errs; err != nil && ctx.Err() == nil {
+			en.logger().Error("a projection's live feed stopped", "error", err)
+			failed = append(failed, err)
+		}
+	}
+	return errors.Join(failed...)
 }
+
+// liveBatch bounds a live batch: big enough that a burst costs a few
+// transactions, small enough that one stays short.
+const liveBatch = 500
 
 // FollowLog feeds every projector from the PostgreSQL log instead of Kafka,
 // through a durable subscription per projector. tenantd uses Live; FollowLog

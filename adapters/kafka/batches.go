@@ -1,0 +1,113 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Record is one Kafka record as ConsumeBatches hands it over.
+type Record struct {
+	Headers   map[string]string
+	Value     []byte
+	Partition int32
+	Offset    int64
+}
+
+// BatchHandler applies a batch of one partition's records, in offset order.
+// An error means "apply the same batch again" (after a pause); it must be
+// safe to apply a batch twice (records come at least once).
+type BatchHandler func(ctx context.Context, records []Record) error
+
+// ConsumeBatches follows topic in consumer group group until ctx ends,
+// handing each partition's records to handle in batches: once a record has
+// arrived, every record already fetched joins it, up to max. A batch's
+// offsets are committed (marked) only after handle succeeds, so a crash
+// repeats records, never skips them. A new group starts at the oldest
+// retained offset.
+func ConsumeBatches(ctx context.Context, brokers []string, group, topic string, max int, logger *slog.Logger, handle BatchHandler) error {
+	cfg := SaramaConfig("tenantflow-" + group)
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cg, err := sarama.NewConsumerGroup(brokers, group, cfg)
+	if err != nil {
+		return fmt.Errorf("create kafka consumer group %q: %w", group, err)
+	}
+	defer cg.Close()
+	h := batchHandler{max: max, handle: handle, logger: logger.With("group", group)}
+	for ctx.Err() == nil {
+		if err := cg.Consume(ctx, []string{topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) && ctx.Err() == nil {
+			h.logger.Warn("consumer group session ended; joining again", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+type batchHandler struct {
+	max    int
+	handle BatchHandler
+	logger *slog.Logger
+}
+
+func (batchHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (batchHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (h batchHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := sess.Context()
+	for {
+		var first *sarama.ConsumerMessage
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			first = m
+		}
+		batch := []*sarama.ConsumerMessage{first}
+	drain:
+		for len(batch) < h.max {
+			select {
+			case m, ok := <-claim.Messages():
+				if !ok {
+					break drain
+				}
+				batch = append(batch, m)
+			default:
+				break drain
+			}
+		}
+		records := make([]Record, len(batch))
+		for i, m := range batch {
+			headers := make(map[string]string, len(m.Headers))
+			for _, rh := range m.Headers {
+				headers[string(rh.Key)] = string(rh.Value)
+			}
+			records[i] = Record{Headers: headers, Value: m.Value, Partition: m.Partition, Offset: m.Offset}
+		}
+		for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+			err := h.handle(ctx, records)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil // the partition moves on without this batch's offsets: it comes again
+			}
+			h.logger.Warn("applying a batch failed; retrying it", "partition", claim.Partition(), "offset", first.Offset, "records", len(batch), "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+		}
+		sess.MarkMessage(batch[len(batch)-1], "")
+	}
+}
