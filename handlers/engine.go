@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,7 +165,17 @@ func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
 		md.TraceParent, md.TraceState = telemetry.Carrier(ctx)
 		log := e.cfg.Logger.With("tenant_id", tenantID, "event_id", msg.Metadata.Get("ce_id"), "correlation_id", md.CorrelationID,
 			"handler", h.name, "trace_id", telemetry.TraceID(ctx))
-		err := h.run(ctx, tenantID, md)
+		err := runRecovered(ctx, h, tenantID, md)
+		var p *panicked
+		if errors.As(err, &p) {
+			// A bug, not an outage: retrying the same record panics again and
+			// would hold the partition for ever. The record goes to the dead
+			// letters and its stream is held; every other tenant goes on.
+			log.Error("handler panicked; the record is dead-lettered and its tenant held", "type", eventType, "panic", p.value, "stack", p.stack)
+			if dl != nil {
+				return dl.put(msg.Context(), group, stream, e.cfg.Topic, false, "handler panicked: "+fmt.Sprint(p.value), msg)
+			}
+		}
 		if err != nil {
 			span.RecordError(err)
 		}
@@ -183,6 +194,24 @@ func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
 		}
 		return err
 	}
+}
+
+// panicked is a handler's recovered panic.
+type panicked struct {
+	value any
+	stack string
+}
+
+func (p *panicked) Error() string { return fmt.Sprintf("handler panicked: %v", p.value) }
+
+// runRecovered runs the handler, turning a panic into a *panicked error.
+func runRecovered(ctx context.Context, h handler, tenantID string, md eventstore.Metadata) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicked{value: v, stack: string(debug.Stack())}
+		}
+	}()
+	return h.run(ctx, tenantID, md)
 }
 
 // missingHeader names a CloudEvents header the record lacks, or "": the
@@ -288,6 +317,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 		outcome.Outcome, outcome.Error, outcome.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
 		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 	}
+	e.cfg.Faults.panicFor(step, t.Key())
 	if step == domain.StepDeploy && e.cfg.Deployment != nil {
 		if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
 			outcome.Outcome, outcome.Error, outcome.Tries, outcome.At = domain.OutcomeFailed, err.Error(), 1, time.Now().UTC()

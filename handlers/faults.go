@@ -12,7 +12,9 @@ import (
 
 // Faults make named steps fail on purpose, so that operators and tests can
 // rehearse compensation end to end. Configured by TENANTFLOW_FAULTS, e.g.
-// "database=permanent,idp=transient:2"; refused in production.
+// "database=permanent,idp=transient:2,dns=panic:bad"; refused in production.
+// panic:PREFIX makes the step's handler panic for tenants whose key starts
+// with PREFIX, to rehearse a handler bug (recovered, dead-lettered).
 type Faults struct {
 	mu     sync.Mutex
 	rules  map[string]fault
@@ -21,7 +23,8 @@ type Faults struct {
 
 type fault struct {
 	permanent bool
-	times     int // transient: fail this many tries per attempt, then succeed
+	times     int    // transient: fail this many tries per attempt, then succeed
+	panicKeys string // panic: the key prefix of the tenants it panics for
 }
 
 // ErrInjected is the error an injected fault returns.
@@ -37,11 +40,13 @@ func ParseFaults(spec string, known []string) (*Faults, error) {
 		}
 		step, kind, ok := strings.Cut(rule, "=")
 		if !ok || !slices.Contains(known, step) {
-			return nil, fmt.Errorf("fault %q: want step=permanent or step=transient:N with a step of %v", rule, known)
+			return nil, fmt.Errorf("fault %q: want step=permanent, step=transient:N or step=panic:KEYPREFIX with a step of %v", rule, known)
 		}
 		switch {
 		case kind == "permanent":
 			f.rules[step] = fault{permanent: true}
+		case strings.HasPrefix(kind, "panic:") && len(kind) > len("panic:"):
+			f.rules[step] = fault{panicKeys: strings.TrimPrefix(kind, "panic:")}
 		case strings.HasPrefix(kind, "transient:"):
 			n, err := strconv.Atoi(strings.TrimPrefix(kind, "transient:"))
 			if err != nil || n < 1 {
@@ -49,7 +54,7 @@ func ParseFaults(spec string, known []string) (*Faults, error) {
 			}
 			f.rules[step] = fault{times: n}
 		default:
-			return nil, fmt.Errorf("fault %q: want permanent or transient:N", rule)
+			return nil, fmt.Errorf("fault %q: want permanent, transient:N or panic:KEYPREFIX", rule)
 		}
 	}
 	return f, nil
@@ -64,7 +69,7 @@ func (f *Faults) check(_ context.Context, step, tenantAttempt string) error {
 	defer f.mu.Unlock()
 	r, ok := f.rules[step]
 	switch {
-	case !ok:
+	case !ok || r.panicKeys != "":
 		return nil
 	case r.permanent:
 		return Permanent(fmt.Errorf("%w: %s fails permanently", ErrInjected, step))
@@ -75,4 +80,17 @@ func (f *Faults) check(_ context.Context, step, tenantAttempt string) error {
 	}
 	f.counts[key]++
 	return fmt.Errorf("%w: %s fails transiently (%d of %d)", ErrInjected, step, f.counts[key], r.times)
+}
+
+// panicFor panics when a panic fault of step names key's prefix.
+func (f *Faults) panicFor(step, key string) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	r := f.rules[step]
+	f.mu.Unlock()
+	if r.panicKeys != "" && strings.HasPrefix(key, r.panicKeys) {
+		panic(fmt.Sprintf("injected panic in step %s for tenant key %s", step, key))
+	}
 }
