@@ -40,44 +40,40 @@ func ProcessCPU(pids []int) time.Duration {
 // its backends).
 func ProcessTree(pid int) []int {
 	out := []int{pid}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		_, rest, _ := strings.Cut(string(raw), ") ")
+	eachProcess("stat", func(child int, stat string) {
+		_, rest, _ := strings.Cut(stat, ") ")
 		if f := strings.Fields(rest); len(f) > 1 && f[1] == strconv.Itoa(pid) {
 			out = append(out, child)
 		}
-	}
+	})
 	return out
 }
 
 // FindProcesses lists the processes whose command line holds every word.
 func FindProcesses(words ...string) []int {
 	var out []int
+	eachProcess("cmdline", func(pid int, raw string) {
+		cmdline, all := strings.ReplaceAll(raw, "\x00", " "), len(words) > 0
+		for _, w := range words {
+			all = all && strings.Contains(cmdline, w)
+		}
+		if all {
+			out = append(out, pid)
+		}
+	})
+	return out
+}
+
+// eachProcess calls fn with every live process's /proc/<pid>/<file>.
+func eachProcess(file string, fn func(pid int, content string)) {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		cmdline, all := strings.ReplaceAll(string(raw), "\x00", " "), true
-		for _, w := range words {
-			all = all && strings.Contains(cmdline, w)
-		}
-		if all && len(words) > 0 {
-			out = append(out, pid)
+		if raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), file)); err == nil {
+			fn(pid, string(raw))
 		}
 	}
-	return out
 }
