@@ -80,13 +80,13 @@ func TestConsumeBatchesOnTheRealBroker(t *testing.T) {
 		}
 		return seen, batches
 	}
-	seen, batches := run(200)
+	_, batches := run(200)
 	if batches >= 200 {
 		t.Errorf("%d batches for 200 records: nothing was batched", batches)
 	}
 	// The group resumes after its committed offsets: only the new records.
 	publish(200, 230)
-	seen, _ = run(30)
+	seen, _ := run(30)
 	for n := range seen {
 		if n < 200 {
 			t.Fatalf("record %d came again after its offset was committed", n)
