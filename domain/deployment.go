@@ -41,6 +41,14 @@ type DeploymentUndoRequested struct {
 func (DeploymentRequested) EventType() string     { return TypeDeploymentRequested }
 func (DeploymentUndoRequested) EventType() string { return TypeDeploymentUndoRequested }
 
+// pipelineName is the latest attempt's plan's metaData.pipelineName.
+func (t *Tenant) pipelineName() string {
+	if t.subscription == nil {
+		return ""
+	}
+	return t.subscription.Plan.PipelineName()
+}
+
 // ErrNoDeploymentPending refuses a deployment report nobody is waiting for.
 var ErrNoDeploymentPending = errors.New("no deployment of this attempt is waiting for a report")
 
@@ -61,10 +69,7 @@ func (t *Tenant) RequestDeployment(e DeploymentRequested) ([]Event, error) {
 	if _, made := t.DeploymentRequest(); made {
 		return nil, ErrNotYourTurn
 	}
-	e.Attempt, e.TenantKey, e.Isolation = t.attempt, t.key, t.isolation
-	if t.subscription != nil {
-		e.PipelineName = t.subscription.Plan.PipelineName()
-	}
+	e.Attempt, e.TenantKey, e.Isolation, e.PipelineName = t.attempt, t.key, t.isolation, t.pipelineName()
 	t.apply(e)
 	return []Event{e}, nil
 }
@@ -88,10 +93,7 @@ func (t *Tenant) UndoDeployment(e StepOutcome) ([]Event, error) {
 	if next, ok := t.NextUndo(); !ok || next != StepDeploy {
 		return nil, ErrNotYourTurn
 	}
-	req := DeploymentUndoRequested{Attempt: t.attempt, TenantKey: t.key}
-	if t.subscription != nil {
-		req.PipelineName = t.subscription.Plan.PipelineName()
-	}
+	req := DeploymentUndoRequested{Attempt: t.attempt, TenantKey: t.key, PipelineName: t.pipelineName()}
 	t.apply(req)
 	e.Step, e.Outcome = StepDeploy, OutcomeCompensated
 	evs, err := t.RecordUndo(e)

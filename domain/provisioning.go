@@ -85,6 +85,13 @@ type StepOutcome struct {
 	At            time.Time      `json:"finishedAt"`
 }
 
+// PlatformHost is a tenant's name inside the platform's zone, <key>.<zone>
+// (lower case, no trailing dot): the dns step makes it, the realm client
+// accepts it, custom domains point at it.
+func PlatformHost(key, zone string) string {
+	return strings.ToLower(key + "." + strings.TrimSuffix(zone, "."))
+}
+
 // CustomDomain is a customer's own domain, outside the zone the platform
 // manages: the customer points it at the tenant's platform name with a CNAME
 // and proves it is theirs with a TXT record. tenantflow never touches it;

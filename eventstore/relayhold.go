@@ -96,10 +96,11 @@ func (r *Relay) hold(ctx context.Context, e Event, reason string) error {
 func (r *Relay) relayBatch(ctx context.Context, events []Event) error {
 	send := make([]Event, 0, len(events))
 	for _, e := range events {
-		if r.held[e.Stream] {
-			if err := r.hold(ctx, e, ""); err != nil {
-				return err
-			}
+		held, err := r.holdBehind(ctx, e)
+		if err != nil {
+			return err
+		}
+		if held {
 			continue
 		}
 		send = append(send, e)
@@ -111,13 +112,14 @@ func (r *Relay) relayBatch(ctx context.Context, events []Event) error {
 	// Some record was refused: publish one by one, in log order, to find it.
 	// Records published twice by this are duplicates consumers already expect.
 	for _, e := range send {
-		if r.held[e.Stream] {
-			if err := r.hold(ctx, e, ""); err != nil {
-				return err
-			}
+		held, err := r.holdBehind(ctx, e)
+		if err != nil {
+			return err
+		}
+		if held {
 			continue
 		}
-		err := r.publish(ctx, []Event{e})
+		err = r.publish(ctx, []Event{e})
 		switch {
 		case err == nil:
 		case r.refused(err):
@@ -131,6 +133,14 @@ func (r *Relay) relayBatch(ctx context.Context, events []Event) error {
 	return nil
 }
 
+// holdBehind holds e when its stream is held, and says whether it did.
+func (r *Relay) holdBehind(ctx context.Context, e Event) (bool, error) {
+	if !r.held[e.Stream] {
+		return false, nil
+	}
+	return true, r.hold(ctx, e, "")
+}
+
 func (r *Relay) refused(err error) bool { return r.Refused != nil && r.Refused(err) }
 
 // releaseRequested publishes the held records of every stream an operator
@@ -138,7 +148,9 @@ func (r *Relay) refused(err error) bool { return r.Refused != nil && r.Refused(e
 // released stream's records still go out in order. Errors are logged and
 // the release retried later: they must not hold up other streams.
 func (r *Relay) releaseRequested(ctx context.Context) {
-	if time.Since(r.releaseCheckedAt) < r.ReleaseCheck {
+	// Only this relay holds streams (it loaded every held one on taking the
+	// lead): with none held there is nothing to release and no query to make.
+	if len(r.held) == 0 || time.Since(r.releaseCheckedAt) < r.ReleaseCheck {
 		return
 	}
 	r.releaseCheckedAt = time.Now()

@@ -86,18 +86,13 @@ func (d DNS) update(ctx context.Context, m *dns.Msg) error {
 	}
 }
 
-// PlatformHost is the tenant's name inside the platform's zone,
-// <key>.<zone>: every tenant gets it, whatever domains it brings.
-func (d DNS) PlatformHost(t *domain.Tenant) string {
-	return strings.TrimSuffix(d.fqdn(t.Key()+"."+d.Zone), ".")
-}
-
 // names splits the tenant's names into those this step manages (the
-// platform name first, then the tenant's domains inside the zone, as FQDNs)
+// platform name <key>.<zone> first, which every tenant gets, then the tenant's domains inside the zone, as FQDNs)
 // and the customer's own domains outside it, which it never touches: for
 // those it says which records the customer must create.
 func (d DNS) names(t *domain.Tenant) (managed []string, custom []domain.CustomDomain, err error) {
-	zone, platform := d.fqdn(d.Zone), d.fqdn(d.PlatformHost(t))
+	host := domain.PlatformHost(t.Key(), d.Zone)
+	zone, platform := d.fqdn(d.Zone), d.fqdn(host)
 	managed = []string{platform}
 	for _, domainName := range t.Domains() {
 		name := d.fqdn(domainName)
@@ -108,7 +103,7 @@ func (d DNS) names(t *domain.Tenant) (managed []string, custom []domain.CustomDo
 		case dns.IsSubDomain(zone, name):
 			managed = append(managed, name)
 		default:
-			custom = append(custom, domain.CustomDomain{Domain: domainName, CNAME: d.PlatformHost(t),
+			custom = append(custom, domain.CustomDomain{Domain: domainName, CNAME: host,
 				TXTName: ownerName(domainName), TXTValue: d.mark(t)})
 		}
 	}
@@ -134,7 +129,7 @@ func (d DNS) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	if ttl == 0 {
 		ttl = 300
 	}
-	res := Result{PlatformHost: d.PlatformHost(t), CustomDomains: custom}
+	res := Result{PlatformHost: domain.PlatformHost(t.Key(), d.Zone), CustomDomains: custom}
 	for _, name := range managed {
 		_, foreign, err := d.owner(ctx, t, name)
 		if err != nil {

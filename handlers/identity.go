@@ -41,7 +41,7 @@ type Identity struct {
 func (id *Identity) appHosts(t *domain.Tenant) []string {
 	var hosts []string
 	if id.PlatformZone != "" {
-		hosts = append(hosts, t.Key()+"."+strings.TrimSuffix(strings.ToLower(id.PlatformZone), "."))
+		hosts = append(hosts, domain.PlatformHost(t.Key(), id.PlatformZone))
 	}
 	for _, d := range t.Domains() {
 		if !slices.Contains(hosts, d) {
@@ -345,8 +345,11 @@ func LinkDelivery(store repo.Store, sender SetPasswordSender) func(ctx context.C
 	tenants := repo.Tenants(store)
 	return func(ctx context.Context, realm, recipient, link string) error {
 		key, ok := strings.CutPrefix(realm, "tenant-")
-		id := repo.TenantIDByKey(ctx, store, key)
-		if !ok || id == "" {
+		id := ""
+		if ok {
+			id = repo.TenantIDByKey(ctx, store, key)
+		}
+		if id == "" {
 			return fmt.Errorf("realm %s is no tenant's", realm)
 		}
 		t, err := tenants.Get(ctx, id)

@@ -87,11 +87,7 @@ func (h batchHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim saram
 		}
 		records := make([]Record, len(batch))
 		for i, m := range batch {
-			headers := make(map[string]string, len(m.Headers))
-			for _, rh := range m.Headers {
-				headers[string(rh.Key)] = string(rh.Value)
-			}
-			records[i] = Record{Headers: headers, Value: m.Value, Partition: m.Partition, Offset: m.Offset}
+			records[i] = Record{Headers: headersOf(m), Value: m.Value, Partition: m.Partition, Offset: m.Offset}
 		}
 		for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 			err := h.handle(ctx, records)

@@ -43,10 +43,7 @@ func (HeaderMarshaler) Marshal(topic string, msg *message.Message) (*sarama.Prod
 // metadata, the key comes back as KeyMetadata, and the message UUID is the
 // CloudEvents id when there is one.
 func (HeaderMarshaler) Unmarshal(m *sarama.ConsumerMessage) (*message.Message, error) {
-	md := make(message.Metadata, len(m.Headers)+1)
-	for _, h := range m.Headers {
-		md.Set(string(h.Key), string(h.Value))
-	}
+	md := message.Metadata(headersOf(m))
 	if len(m.Key) > 0 {
 		md.Set(KeyMetadata, string(m.Key))
 	}
@@ -57,6 +54,16 @@ func (HeaderMarshaler) Unmarshal(m *sarama.ConsumerMessage) (*message.Message, e
 	msg := message.NewMessage(id, m.Value)
 	msg.Metadata = md
 	return msg, nil
+}
+
+// headersOf is a record's headers as a map (a CloudEvents record's ce_*
+// attributes, by name).
+func headersOf(m *sarama.ConsumerMessage) map[string]string {
+	out := make(map[string]string, len(m.Headers)+1)
+	for _, h := range m.Headers {
+		out[string(h.Key)] = string(h.Value)
+	}
+	return out
 }
 
 // NewRecordPublisher returns a publisher for the relay: HeaderMarshaler
