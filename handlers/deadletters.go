@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
@@ -41,7 +44,63 @@ type DeadLetter struct {
 	CreatedAt time.Time         `json:"createdAt"`
 }
 
+// holds is what the dead letters hold back, known in memory so that a record
+// costs no query: loaded when the consumer is given partitions, added to when
+// this process dead-letters a record, and confirmed against the table before
+// a record is held (a redrive, from any process, releases rows).
+type holds struct {
+	dl  *DeadLetters
+	mu  sync.Mutex
+	set map[[2]string]bool // {handler, stream}
+}
+
+func newHolds(dl *DeadLetters) *holds { return &holds{dl: dl, set: map[[2]string]bool{}} }
+
+// load replaces the set with the table's unreleased rows.
+func (h *holds) load(ctx context.Context) error {
+	rows, err := h.dl.Pool.Query(ctx, `select distinct handler, stream from dead_letters where released_at is null`)
+	if err != nil {
+		return fmt.Errorf("load dead-letter holds: %w", err)
+	}
+	set := map[[2]string]bool{}
+	var handler, stream string
+	if _, err := pgx.ForEachRow(rows, []any{&handler, &stream}, func() error {
+		set[[2]string{handler, stream}] = true
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load dead-letter holds: %w", err)
+	}
+	h.mu.Lock()
+	h.set = set
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *holds) add(handler, stream string) {
+	h.mu.Lock()
+	h.set[[2]string{handler, stream}] = true
+	h.mu.Unlock()
+}
+
 // holding reports whether handler holds stream back.
+func (h *holds) holding(ctx context.Context, handler, stream string) (bool, error) {
+	k := [2]string{handler, stream}
+	h.mu.Lock()
+	known := h.set[k]
+	h.mu.Unlock()
+	if !known {
+		return false, nil
+	}
+	held, err := h.dl.holding(ctx, handler, stream)
+	if err == nil && !held {
+		h.mu.Lock()
+		delete(h.set, k)
+		h.mu.Unlock()
+	}
+	return held, err
+}
+
+// holding reports whether handler holds stream back, from the table.
 func (d *DeadLetters) holding(ctx context.Context, handler, stream string) (bool, error) {
 	if stream == "" {
 		return false, nil
@@ -53,22 +112,29 @@ func (d *DeadLetters) holding(ctx context.Context, handler, stream string) (bool
 }
 
 // put stores a record: a dead letter (held=false), or one held behind one.
-func (d *DeadLetters) put(ctx context.Context, handler, stream, topic string, held bool, reason string, msg *message.Message) error {
-	headers, err := json.Marshal(msg.Metadata)
+func (d *DeadLetters) put(ctx context.Context, handler, stream, topic string, held bool, reason string, r kafka.Record) error {
+	headers, err := json.Marshal(r.Headers)
 	if err != nil {
 		return err
 	}
 	if _, err := d.Pool.Exec(ctx, `insert into dead_letters (handler, stream, held, reason, topic, kafka_key, headers, payload)
 		values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		handler, stream, held, reason, topic, msg.Metadata.Get(kafka.KeyMetadata), headers, []byte(msg.Payload)); err != nil {
+		handler, stream, held, reason, topic, r.Key, headers, r.Value); err != nil {
 		return fmt.Errorf("store dead letter: %w", err)
 	}
 	if held || d.Publisher == nil {
 		return nil
 	}
-	out := message.NewMessage(msg.UUID, msg.Payload)
-	for k, v := range msg.Metadata {
+	id := r.Headers["ce_id"]
+	if id == "" {
+		id = watermill.NewUUID()
+	}
+	out := message.NewMessage(id, r.Value)
+	for k, v := range r.Headers {
 		out.Metadata.Set(k, v)
+	}
+	if r.Key != "" {
+		out.Metadata.Set(kafka.KeyMetadata, r.Key)
 	}
 	out.Metadata.Set("dlq_reason", reason)
 	out.Metadata.Set("dlq_handler", handler)
@@ -127,6 +193,9 @@ func (d *DeadLetters) Redrive(ctx context.Context, publisher message.Publisher, 
 		msg := message.NewMessage(l.Headers["ce_id"], l.Payload)
 		for k, v := range l.Headers {
 			msg.Metadata.Set(k, v)
+		}
+		if l.Key != "" {
+			msg.Metadata.Set(kafka.KeyMetadata, l.Key) // same partition, so behind nothing and before what follows
 		}
 		if err := publisher.Publish(l.Topic, msg); err != nil {
 			// Hold the rest again, so that nothing is released unpublished.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
@@ -53,8 +52,22 @@ type Notifier interface {
 type Config struct {
 	Brokers     []string
 	Topic       string // default eventstore.Topic
-	GroupPrefix string // consumer groups are <prefix>.<handler>; default "tenantflow"
-	Store       repo.Store
+	GroupPrefix string // the consumer group is GroupName(prefix, Hosted); default "tenantflow"
+	// Hosted names the handlers this process runs (HandlerNames); none: all.
+	Hosted []string
+	// Concurrency bounds the records handled at once (default 64): one
+	// tenant's records run in order, different tenants' side by side.
+	Concurrency int
+	// InstanceID makes the process a static member of its consumer group,
+	// so that a restart takes its partitions back without a rebalance.
+	InstanceID string
+	// MaxFailures bounds the tries of a handler that keeps failing on a
+	// record (its store unreachable, say) before the record is dead-lettered
+	// and its tenant held (default 10); delays double from 100 ms up to
+	// MaxFailureDelay (default 10 s).
+	MaxFailures     int
+	MaxFailureDelay time.Duration
+	Store           repo.Store
 	// Actions by step; a step without one is skipped ("not configured").
 	Actions  map[string]Action
 	Notifier Notifier
@@ -64,8 +77,7 @@ type Config struct {
 	MaxTries    map[string]int
 	TryTimeouts map[string]time.Duration
 	Faults      *Faults
-	// DeadLetters keeps what no handler could decode; nil: such a record is
-	// retried forever (it blocks its partition), so configure it.
+	// DeadLetters keeps what no handler could decode or handle (required).
 	DeadLetters *DeadLetters
 	// Deployment makes the deploy step ask the application plane and wait
 	// for its report; nil: the deploy step runs Actions[deploy] (or skips).
@@ -73,17 +85,21 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
-// handler is one consumer group: it reacts to some event types of a tenant
-// and decides, from the tenant's log (never from the message alone), whether
-// it has anything to do.
+// handler reacts to some event types of a tenant and decides, from the
+// tenant's log (never from the message alone), whether it has anything to
+// do. Its name is durable: it keys its dead letters and its metrics.
 type handler struct {
-	name     string // durable: it keys the consumer group
+	name     string
 	triggers func(eventType string) bool
 	run      func(ctx context.Context, tenantID string, md eventstore.Metadata) error
 }
 
-// Run starts every handler, each in its own consumer group, and blocks
-// until ctx ends.
+// Run hosts the handlers (cfg.Hosted, or all) behind one consumer and
+// blocks until ctx ends. The consumer reads each record once and hands it to
+// the handlers whose trigger it is, by its ce_type header, one tenant's
+// records in order and different tenants' concurrently; the record's offset
+// is committed only when every reacting handler has appended its outcome (or
+// dead-lettered the record).
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Topic == "" {
 		cfg.Topic = eventstore.Topic
@@ -94,105 +110,185 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store)}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, kafka.SlogAdapter(cfg.Logger))
+	if cfg.DeadLetters == nil {
+		return errors.New("handlers: Config.DeadLetters is required (a record no handler can decode must be set aside, not dropped)")
+	}
+	if cfg.MaxFailures < 1 {
+		cfg.MaxFailures = 10
+	}
+	if cfg.MaxFailureDelay <= 0 {
+		cfg.MaxFailureDelay = 10 * time.Second
+	}
+	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store), holds: newHolds(cfg.DeadLetters)}
+	hosted, err := e.hosted()
 	if err != nil {
 		return err
 	}
-	for _, h := range e.handlers() {
-		group := cfg.GroupPrefix + "." + h.name
-		sub, err := kafka.NewSubscriber(cfg.Brokers, group, kafka.SlogAdapter(cfg.Logger))
-		if err != nil {
-			return err
-		}
-		router.AddConsumerHandler(group, cfg.Topic, sub, e.consume(group, h))
-	}
-	if cfg.Deployment != nil {
+	if cfg.Deployment != nil && slices.ContainsFunc(hosted, func(h handler) bool { return h.name == "step."+domain.StepDeploy }) {
 		go e.watchDeadlines(ctx)
 	}
-	return router.Run(ctx)
+	opt := kafka.KeyedOptions{Concurrency: cfg.Concurrency, InstanceID: cfg.InstanceID, OnAssign: e.holds.load}
+	return kafka.ConsumeKeyed(ctx, cfg.Brokers, GroupName(cfg.GroupPrefix, cfg.Hosted), cfg.Topic, opt, cfg.Logger, e.dispatch(hosted))
+}
+
+// GroupName is the consumer group of a process hosting the named handlers
+// (all when none are named): processes hosting the same handlers share the
+// partitions; a process hosting other ones reads every record itself.
+func GroupName(prefix string, hosted []string) string {
+	if len(hosted) == 0 {
+		return prefix + ".handlers"
+	}
+	names := slices.Clone(hosted)
+	slices.Sort(names)
+	return prefix + ".handlers." + strings.Join(slices.Compact(names), "+")
+}
+
+// HandlerNames are the names Config.Hosted takes: every step, and saga.
+func HandlerNames() []string {
+	return append(append(slices.Clone(domain.Steps), domain.StepNotify), "saga")
+}
+
+// hosted returns the handlers this process runs.
+func (e *engine) hosted() ([]handler, error) {
+	all := e.handlers()
+	if len(e.cfg.Hosted) == 0 {
+		return all, nil
+	}
+	var out []handler
+	for _, name := range e.cfg.Hosted {
+		i := slices.IndexFunc(all, func(h handler) bool { return h.name == name || h.name == "step."+name })
+		if i < 0 {
+			return nil, fmt.Errorf("handlers: %q is not a handler (%v)", name, HandlerNames())
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
 }
 
 type engine struct {
 	cfg     Config
 	tenants repo.Repository[*domain.Tenant]
+	holds   *holds
 }
 
-// consume adapts a handler to watermill: an error means "retry this
-// message" (watermill nacks it and it comes again).
-func (e *engine) consume(group string, h handler) message.NoPublishHandlerFunc {
-	return func(msg *message.Message) error {
-		eventType, stream := msg.Metadata.Get("ce_type"), msg.Metadata.Get("ce_subject")
-		dl := e.cfg.DeadLetters
-		deadLetter := func(reason string) error {
-			e.cfg.Logger.Error("dead letter: record cannot be decoded; its stream is held back", "handler", h.name, "stream", stream, "reason", reason)
-			return dl.put(msg.Context(), group, stream, e.cfg.Topic, false, reason, msg)
-		}
-		if reason := missingHeader(msg); reason != "" && dl != nil {
-			return deadLetter(reason)
+// dispatch hands a record to the handlers that trigger on its type. A record
+// no handler reacts to is neither decoded nor held: the handlers decide from
+// the folded log, so skipping it loses nothing (an event the log cannot fold
+// fails the fold), and most records are such.
+func (e *engine) dispatch(hosted []handler) kafka.KeyedHandler {
+	return func(ctx context.Context, r kafka.Record) error {
+		eventType, stream := r.Headers["ce_type"], r.Headers["ce_subject"]
+		if reason := missingHeader(r.Headers); reason != "" {
+			return e.deadLetter(ctx, hosted, r, reason)
 		}
 		tenantID, isTenant := strings.CutPrefix(stream, "tenant-")
-		// A record this handler does not react to is neither decoded nor
-		// held: the handler decides from the folded log, so skipping it loses
-		// nothing (an event the log cannot fold fails the fold, below), and
-		// most records are such (eleven groups see every event).
-		if !isTenant || !h.triggers(eventType) {
+		if !isTenant {
 			return nil
 		}
-		if reason := undecodablePayload(msg); reason != "" && dl != nil {
-			return deadLetter(reason)
+		var reacting []handler
+		for _, h := range hosted {
+			if h.triggers(eventType) {
+				reacting = append(reacting, h)
+			}
 		}
-		if dl != nil {
-			held, err := dl.holding(msg.Context(), group, stream)
-			if err != nil {
+		if len(reacting) == 0 {
+			return nil
+		}
+		if reason := undecodablePayload(r); reason != "" {
+			return e.deadLetter(ctx, reacting, r, reason)
+		}
+		for _, h := range reacting {
+			if err := e.handle(ctx, h, tenantID, r); err != nil {
 				return err
 			}
-			if held {
-				return dl.put(msg.Context(), group, stream, e.cfg.Topic, true, "held behind a dead letter of this stream", msg)
-			}
 		}
-		// Continue the trigger's trace; the events this handler appends carry
-		// its span, so the next handler continues from here.
-		ctx := telemetry.Continue(msg.Context(), msg.Metadata.Get("ce_traceparent"), msg.Metadata.Get("ce_tracestate"))
-		ctx, span := telemetry.Tracer().Start(ctx, "handler "+h.name, trace.WithSpanKind(trace.SpanKindConsumer),
-			trace.WithAttributes(attribute.String("tenantflow.tenant_id", tenantID), attribute.String("tenantflow.trigger", eventType)))
-		defer span.End()
-		md := eventstore.Metadata{
-			CorrelationID: msg.Metadata.Get("ce_correlationid"),
-			CausationID:   msg.Metadata.Get("ce_id"),
-			Actor:         "handler:" + h.name,
+		return nil
+	}
+}
+
+// deadLetter sets r aside for each of hs, holding the stream's later
+// records back from them, and tells whoever watches the dead-letter topic.
+func (e *engine) deadLetter(ctx context.Context, hs []handler, r kafka.Record, reason string) error {
+	stream := r.Headers["ce_subject"]
+	e.cfg.Logger.Error("dead letter: the record is set aside and its stream held back", "stream", stream, "reason", reason, "ce_id", r.Headers["ce_id"])
+	for _, h := range hs {
+		if err := e.cfg.DeadLetters.put(ctx, e.dlName(h), stream, e.cfg.Topic, false, reason, r); err != nil {
+			return err
 		}
-		md.TraceParent, md.TraceState = telemetry.Carrier(ctx)
-		log := e.cfg.Logger.With("tenant_id", tenantID, "event_id", msg.Metadata.Get("ce_id"), "correlation_id", md.CorrelationID,
-			"handler", h.name, "trace_id", telemetry.TraceID(ctx))
+		e.holds.add(e.dlName(h), stream)
+		metrics.DeadLettered.WithLabelValues(h.name).Inc()
+	}
+	return nil
+}
+
+// dlName is how a handler is named in the dead letters (the name of the
+// consumer group it had when each handler had its own, kept for operators'
+// tooling and the rows already stored).
+func (e *engine) dlName(h handler) string { return e.cfg.GroupPrefix + "." + h.name }
+
+// handle runs one handler for one record: held back behind a dead letter of
+// the stream; else run, with a failure retried with exponential backoff up
+// to MaxFailures times and then dead-lettered, like a panic.
+func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka.Record) error {
+	eventType, stream := r.Headers["ce_type"], r.Headers["ce_subject"]
+	held, err := e.holds.holding(ctx, e.dlName(h), stream)
+	if err != nil {
+		return err
+	}
+	if held {
+		return e.cfg.DeadLetters.put(ctx, e.dlName(h), stream, e.cfg.Topic, true, "held behind a dead letter of this stream", r)
+	}
+	// Continue the trigger's trace; the events this handler appends carry
+	// its span, so the next handler continues from here.
+	ctx = telemetry.Continue(ctx, r.Headers["ce_traceparent"], r.Headers["ce_tracestate"])
+	ctx, span := telemetry.Tracer().Start(ctx, "handler "+h.name, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("tenantflow.tenant_id", tenantID), attribute.String("tenantflow.trigger", eventType)))
+	defer span.End()
+	md := eventstore.Metadata{
+		CorrelationID: r.Headers["ce_correlationid"],
+		CausationID:   r.Headers["ce_id"],
+		Actor:         "handler:" + h.name,
+	}
+	md.TraceParent, md.TraceState = telemetry.Carrier(ctx)
+	log := e.cfg.Logger.With("tenant_id", tenantID, "event_id", r.Headers["ce_id"], "correlation_id", md.CorrelationID,
+		"handler", h.name, "trace_id", telemetry.TraceID(ctx))
+	delay := 100 * time.Millisecond
+	for failures := 1; ; failures++ {
 		err := runRecovered(ctx, h, tenantID, md)
 		var p *panicked
-		if errors.As(err, &p) {
-			// A bug, not an outage: retrying the same record panics again and
-			// would hold the partition for ever. The record goes to the dead
-			// letters and its stream is held; every other tenant goes on.
-			log.Error("handler panicked; the record is dead-lettered and its tenant held", "type", eventType, "panic", p.value, "stack", p.stack)
-			if dl != nil {
-				return dl.put(msg.Context(), group, stream, e.cfg.Topic, false, "handler panicked: "+fmt.Sprint(p.value), msg)
-			}
-		}
-		if err != nil {
-			span.RecordError(err)
-		}
-		if errors.Is(err, domain.ErrNotFound) {
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err() // shutting down or the partition moved: the record comes again
+		case errors.Is(err, domain.ErrNotFound):
 			// The log holds every event the topic carries, so this is a record
 			// from another log (a topic shared across databases): not ours.
 			log.Warn("event for a tenant this log does not hold; ignored", "stream", stream)
 			return nil
-		}
-		if errors.Is(err, domain.ErrUndecodable) && e.cfg.DeadLetters != nil {
+		case errors.As(err, &p):
+			// A bug, not an outage: retrying the same record panics again. The
+			// record goes to the dead letters and its stream is held; every
+			// other tenant goes on.
+			log.Error("handler panicked; the record is dead-lettered and its tenant held", "type", eventType, "panic", p.value, "stack", p.stack)
+			span.RecordError(err)
+			return e.deadLetter(ctx, []handler{h}, r, "handler panicked: "+fmt.Sprint(p.value))
+		case errors.Is(err, domain.ErrUndecodable):
 			// The tenant's log holds an event this version cannot read.
-			return e.cfg.DeadLetters.put(msg.Context(), group, stream, e.cfg.Topic, false, err.Error(), msg)
+			span.RecordError(err)
+			return e.deadLetter(ctx, []handler{h}, r, err.Error())
+		case failures >= e.cfg.MaxFailures:
+			span.RecordError(err)
+			return e.deadLetter(ctx, []handler{h}, r, fmt.Sprintf("failed %d times; last: %v", failures, err))
 		}
-		if err != nil {
-			log.Warn("handler failed; the event will be redelivered", "type", eventType, "error", err)
+		metrics.HandlerFailures.WithLabelValues(h.name).Inc()
+		log.Warn("handler failed; retrying", "type", eventType, "failures", failures, "retry_in", delay.String(), "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
 		}
-		return err
+		delay = min(2*delay, e.cfg.MaxFailureDelay)
 	}
 }
 
@@ -216,9 +312,9 @@ func runRecovered(ctx context.Context, h handler, tenantID string, md eventstore
 
 // missingHeader names a CloudEvents header the record lacks, or "": the
 // cheap half of "is this a tenantflow event?", checked on every record.
-func missingHeader(msg *message.Message) string {
+func missingHeader(headers map[string]string) string {
 	for _, h := range []string{"ce_id", "ce_type", "ce_subject", "ce_specversion"} {
-		if msg.Metadata.Get(h) == "" {
+		if headers[h] == "" {
 			return "header " + h + " is missing"
 		}
 	}
@@ -227,13 +323,13 @@ func missingHeader(msg *message.Message) string {
 
 // undecodablePayload says why a record's payload is not its type's event,
 // or "": decoded only for the records a handler reacts to.
-func undecodablePayload(msg *message.Message) string {
+func undecodablePayload(r kafka.Record) string {
 	var p eventstore.Payload
-	if err := json.Unmarshal(msg.Payload, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
+	if err := json.Unmarshal(r.Value, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
 		return fmt.Sprintf("payload is not {streamVersion, data}: %v", err)
 	}
-	version, _ := strconv.Atoi(msg.Metadata.Get("ce_schemaversion"))
-	if _, err := domain.DecodeVersion(msg.Metadata.Get("ce_type"), version, p.Data); err != nil {
+	version, _ := strconv.Atoi(r.Headers["ce_schemaversion"])
+	if _, err := domain.DecodeVersion(r.Headers["ce_type"], version, p.Data); err != nil {
 		return err.Error()
 	}
 	return ""

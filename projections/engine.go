@@ -421,45 +421,44 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 	return gen, nil
 }
 
-// Live follows the topic with one consumer group per projector
-// (<groupPrefix>.projection.<name>) until ctx ends. Each partition's records
-// are applied in batches (whatever has been fetched, up to liveBatch), one
-// transaction per batch with the applied versions inside it. A record
-// carries its event (eventstore.FromRecord), which is applied as it is; the
-// store is read only to fill a gap (a version the projection has not seen
-// before it). The topic must be this log's alone (TENANTFLOW_KAFKA_TOPIC per
-// installation).
+// Live follows the topic in one consumer group (<groupPrefix>.projections)
+// until ctx ends, so each record is fetched and decoded once for all the
+// projectors. Each partition's records are applied in batches (whatever
+// has been fetched, up to liveBatch), one transaction per projector and
+// batch with the applied versions inside it. A record carries its event
+// (eventstore.FromRecord), which is applied as it is; the store is read only
+// to fill a gap (a version the projection has not seen before it). The
+// topic must be this log's alone (TENANTFLOW_KAFKA_TOPIC per installation).
+//
+// Decision: the feed is Kafka rather than the PostgreSQL log. The log is the
+// source of truth, and a gap is filled from it; but following it directly
+// means polling the events table (or a notification channel) from every
+// projecting process, load on the one component that cannot scale out,
+// while Kafka already carries every record to the handlers and serves
+// batches with no query at all.
 func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix string) error {
-	errs := make(chan error, len(en.Projectors))
-	for _, p := range en.Projectors {
-		go func() {
-			errs <- kafka.ConsumeBatches(ctx, brokers, groupPrefix+".projection."+p.Name(), topic, liveBatch, en.logger(),
-				func(ctx context.Context, records []kafka.Record) error {
-					events := make([]eventstore.Event, 0, len(records))
-					for _, r := range records {
-						e, err := eventstore.FromRecord(r.Headers, r.Value)
-						if err != nil {
-							en.logger().Warn("record is not an event of the log; the projection skips it", "projection", p.Name(),
-								"ce_id", r.Headers["ce_id"], "error", err)
-							continue
-						}
-						events = append(events, e)
-					}
-					if len(events) == 0 {
-						return nil
-					}
-					return en.applyBatch(ctx, p, 0, events)
-				})
-		}()
-	}
-	var failed []error
-	for range en.Projectors {
-		if err := <-errs; err != nil && ctx.Err() == nil {
-			en.logger().Error("a projection's live feed stopped", "error", err)
-			failed = append(failed, err)
-		}
-	}
-	return errors.Join(failed...)
+	return kafka.ConsumeBatches(ctx, brokers, groupPrefix+".projections", topic, liveBatch, en.logger(),
+		func(ctx context.Context, records []kafka.Record) error {
+			events := make([]eventstore.Event, 0, len(records))
+			for _, r := range records {
+				e, err := eventstore.FromRecord(r.Headers, r.Value)
+				if err != nil {
+					en.logger().Warn("record is not an event of the log; the projections skip it",
+						"ce_id", r.Headers["ce_id"], "error", err)
+					continue
+				}
+				events = append(events, e)
+			}
+			if len(events) == 0 {
+				return nil
+			}
+			for _, p := range en.Projectors {
+				if err := en.applyBatch(ctx, p, 0, events); err != nil {
+					return fmt.Errorf("projection %s: %w", p.Name(), err)
+				}
+			}
+			return nil
+		})
 }
 
 // liveBatch bounds a live batch: big enough that a burst costs a few

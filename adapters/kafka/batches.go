@@ -13,6 +13,7 @@ import (
 // Record is one Kafka record as ConsumeBatches hands it over.
 type Record struct {
 	Headers   map[string]string
+	Key       string
 	Value     []byte
 	Partition int32
 	Offset    int64
@@ -30,8 +31,7 @@ type BatchHandler func(ctx context.Context, records []Record) error
 // repeats records, never skips them. A new group starts at the oldest
 // retained offset.
 func ConsumeBatches(ctx context.Context, brokers []string, group, topic string, max int, logger *slog.Logger, handle BatchHandler) error {
-	cfg := SaramaConfig("tenantflow-" + group)
-	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg := ConsumerConfig("tenantflow-"+group, "")
 	cg, err := sarama.NewConsumerGroup(brokers, group, cfg)
 	if err != nil {
 		return fmt.Errorf("create kafka consumer group %q: %w", group, err)
@@ -87,7 +87,7 @@ func (h batchHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim saram
 		}
 		records := make([]Record, len(batch))
 		for i, m := range batch {
-			records[i] = Record{Headers: headersOf(m), Value: m.Value, Partition: m.Partition, Offset: m.Offset}
+			records[i] = Record{Headers: headersOf(m), Key: string(m.Key), Value: m.Value, Partition: m.Partition, Offset: m.Offset}
 		}
 		for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 			err := h.handle(ctx, records)

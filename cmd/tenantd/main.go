@@ -17,9 +17,13 @@ import (
 
 func main() {
 	roles := flag.String("roles", "", "comma-separated parts to run: api, relay, handlers, projections (default: all, or TENANTFLOW_ROLES)")
+	steps := flag.String("steps", "", "comma-separated handlers to host: steps, notify, saga (default: all, or TENANTFLOW_STEPS)")
 	flag.Parse()
 	if *roles != "" {
 		_ = os.Setenv("TENANTFLOW_ROLES", *roles) // validated with the rest below
+	}
+	if *steps != "" {
+		_ = os.Setenv("TENANTFLOW_STEPS", *steps)
 	}
 	cfg, err := config.Load()
 	if err != nil {

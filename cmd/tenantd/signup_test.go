@@ -143,7 +143,7 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 		`tenantflow_dlq_size 0`,
 		`tenantflow_step_duration_seconds_count{step="admin_user"} 1`,
 		`tenantflow_projection_lag_positions{projection="tenants"}`,
-		`tenantflow_consumer_lag_records{group="` + env["TENANTFLOW_KAFKA_GROUP_PREFIX"] + `.step.idp"}`,
+		`tenantflow_consumer_lag_records{group="` + env["TENANTFLOW_KAFKA_GROUP_PREFIX"] + `.handlers"}`,
 		`tenantflow_relay_backlog_events`,
 	} {
 		if !strings.Contains(string(scraped), want) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/handlers"
 )
 
 // Config is the whole of tenantd's configuration.
@@ -46,7 +47,7 @@ type Config struct {
 
 	// KafkaTopic is the topic the relay writes every event to and the
 	// handlers read; KafkaGroupPrefix starts the name of every consumer
-	// group (<prefix>.step.idp, ...). Change them only to run several
+	// group (<prefix>.handlers, <prefix>.projections). Change them only to run several
 	// installations on one Kafka cluster.
 	KafkaTopic       string `env:"TENANTFLOW_KAFKA_TOPIC" envDefault:"tenant.events.v1"`
 	KafkaGroupPrefix string `env:"TENANTFLOW_KAFKA_GROUP_PREFIX" envDefault:"tenantflow"`
@@ -96,6 +97,20 @@ type Config struct {
 
 	// Handlers runs the provisioning step handlers in this tenantd.
 	Handlers bool `env:"TENANTFLOW_HANDLERS" envDefault:"true"`
+	// Steps names the handlers this tenantd hosts (steps, notify, saga);
+	// empty: all. Processes hosting the same set share one consumer group.
+	Steps []string `env:"TENANTFLOW_STEPS" envSeparator:","`
+	// HandlerConcurrency bounds the records the handlers work on at once;
+	// one tenant's records always run in order.
+	HandlerConcurrency int `env:"TENANTFLOW_HANDLER_CONCURRENCY" envDefault:"64"`
+	// HandlerMaxFailures bounds how often a handler failing on a record (not
+	// a step failing: its store unreachable, say) is retried before the
+	// record is dead-lettered and its tenant held.
+	HandlerMaxFailures int `env:"TENANTFLOW_HANDLER_MAX_FAILURES" envDefault:"12"`
+	// KafkaInstanceID makes this process a static member of its consumer
+	// groups: unique per process and stable across its restarts (a
+	// StatefulSet's pod name); empty: dynamic membership.
+	KafkaInstanceID string `env:"TENANTFLOW_KAFKA_INSTANCE_ID"`
 	// TenantDatabaseURL is where tenant schemas are made; empty: DatabaseURL.
 	TenantDatabaseURL string `env:"TENANTFLOW_TENANT_DATABASE_URL"`
 	// StepMaxTries bounds the tries of a step against transient errors;
@@ -225,6 +240,20 @@ func (c Config) Validate() error {
 		if !slices.Contains(AllRoles, r) {
 			bad("TENANTFLOW_ROLES", "%q is not one of api, relay, handlers, projections", r)
 		}
+	}
+	for _, st := range c.Steps {
+		if !slices.Contains(handlers.HandlerNames(), st) {
+			bad("TENANTFLOW_STEPS", "%q is not one of %v", st, handlers.HandlerNames())
+		}
+	}
+	if c.HandlerConcurrency < 1 || c.HandlerConcurrency > 10000 {
+		bad("TENANTFLOW_HANDLER_CONCURRENCY", "must be between 1 and 10000, got %d", c.HandlerConcurrency)
+	}
+	if c.HandlerMaxFailures < 1 {
+		bad("TENANTFLOW_HANDLER_MAX_FAILURES", "must be at least 1, got %d", c.HandlerMaxFailures)
+	}
+	if c.KafkaInstanceID != "" && !kafkaName.MatchString(c.KafkaInstanceID) {
+		bad("TENANTFLOW_KAFKA_INSTANCE_ID", "%q: use letters, digits, . _ -", c.KafkaInstanceID)
 	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
 		bad("TENANTFLOW_HTTP_ADDR", "%q is not host:port (for example :14000)", c.HTTPAddr)

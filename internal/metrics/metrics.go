@@ -36,13 +36,18 @@ var (
 		Help: "Events the relay published and the broker acknowledged."})
 	RelayRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantflow_relay_refused_total",
 		Help: "Records the broker refused for good; each holds its stream (tenantctl relay held)."})
+	HandlerFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_handler_failures_total",
+		Help: "Handler runs that failed and were retried (store unreachable, say), by handler."}, []string{"handler"})
+	DeadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_dead_lettered_total",
+		Help: "Records set aside as dead letters (their tenant held), by handler."}, []string{"handler"})
 	PublishLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantflow_relay_publish_latency_seconds",
 		Help: "From an event's commit to the broker's acknowledgement.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}})
 )
 
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries, Compensations, Published, RelayRefused, PublishLatency)
+		HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries, Compensations, Published, RelayRefused, PublishLatency,
+		HandlerFailures, DeadLettered)
 }
 
 // Collector computes the state gauges at scrape time.
@@ -191,7 +196,7 @@ func Names() []string {
 	ch := make(chan *prometheus.Desc, 64)
 	go func() {
 		for _, c := range []prometheus.Collector{HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries,
-			Compensations, Published, PublishLatency, &Collector{}} {
+			Compensations, Published, PublishLatency, HandlerFailures, DeadLettered, &Collector{}} {
 			c.Describe(ch)
 		}
 		close(ch)
