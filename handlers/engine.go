@@ -423,6 +423,9 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 	}
 	var res Result
 	tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
+		if err := e.cfg.Faults.hangFor(ctx, step, t.Key()); err != nil {
+			return err
+		}
 		if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
 			return err
 		}

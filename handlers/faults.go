@@ -14,7 +14,10 @@ import (
 // rehearse compensation end to end. Configured by TENANTFLOW_FAULTS, e.g.
 // "database=permanent,idp=transient:2,dns=panic:bad"; refused in production.
 // panic:PREFIX makes the step's handler panic for tenants whose key starts
-// with PREFIX, to rehearse a handler bug (recovered, dead-lettered).
+// with PREFIX, to rehearse a handler bug (recovered, dead-lettered);
+// hang:PREFIX makes each try of the step for those tenants hang until the
+// try's deadline (TENANTFLOW_STEP_TRY_TIMEOUT), to rehearse a back end that
+// never answers.
 type Faults struct {
 	mu     sync.Mutex
 	rules  map[string]fault
@@ -25,6 +28,7 @@ type fault struct {
 	permanent bool
 	times     int    // transient: fail this many tries per attempt, then succeed
 	panicKeys string // panic: the key prefix of the tenants it panics for
+	hangKeys  string // hang: the key prefix of the tenants whose tries hang
 }
 
 // ErrInjected is the error an injected fault returns.
@@ -40,13 +44,15 @@ func ParseFaults(spec string, known []string) (*Faults, error) {
 		}
 		step, kind, ok := strings.Cut(rule, "=")
 		if !ok || !slices.Contains(known, step) {
-			return nil, fmt.Errorf("fault %q: want step=permanent, step=transient:N or step=panic:KEYPREFIX with a step of %v", rule, known)
+			return nil, fmt.Errorf("fault %q: want step=permanent, step=transient:N, step=panic:KEYPREFIX or step=hang:KEYPREFIX with a step of %v", rule, known)
 		}
 		switch {
 		case kind == "permanent":
 			f.rules[step] = fault{permanent: true}
 		case strings.HasPrefix(kind, "panic:") && len(kind) > len("panic:"):
 			f.rules[step] = fault{panicKeys: strings.TrimPrefix(kind, "panic:")}
+		case strings.HasPrefix(kind, "hang:") && len(kind) > len("hang:"):
+			f.rules[step] = fault{hangKeys: strings.TrimPrefix(kind, "hang:")}
 		case strings.HasPrefix(kind, "transient:"):
 			n, err := strconv.Atoi(strings.TrimPrefix(kind, "transient:"))
 			if err != nil || n < 1 {
@@ -54,7 +60,7 @@ func ParseFaults(spec string, known []string) (*Faults, error) {
 			}
 			f.rules[step] = fault{times: n}
 		default:
-			return nil, fmt.Errorf("fault %q: want permanent, transient:N or panic:KEYPREFIX", rule)
+			return nil, fmt.Errorf("fault %q: want permanent, transient:N, panic:KEYPREFIX or hang:KEYPREFIX", rule)
 		}
 	}
 	return f, nil
@@ -69,7 +75,7 @@ func (f *Faults) check(_ context.Context, step, tenantAttempt string) error {
 	defer f.mu.Unlock()
 	r, ok := f.rules[step]
 	switch {
-	case !ok || r.panicKeys != "":
+	case !ok || r.panicKeys != "" || r.hangKeys != "":
 		return nil
 	case r.permanent:
 		return Permanent(fmt.Errorf("%w: %s fails permanently", ErrInjected, step))
@@ -93,4 +99,20 @@ func (f *Faults) panicFor(step, key string) {
 	if r.panicKeys != "" && strings.HasPrefix(key, r.panicKeys) {
 		panic(fmt.Sprintf("injected panic in step %s for tenant key %s", step, key))
 	}
+}
+
+// hangFor blocks until ctx ends when a hang fault of step names key's
+// prefix, and returns ctx's error then.
+func (f *Faults) hangFor(ctx context.Context, step, key string) error {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	r := f.rules[step]
+	f.mu.Unlock()
+	if r.hangKeys == "" || !strings.HasPrefix(key, r.hangKeys) {
+		return nil
+	}
+	<-ctx.Done()
+	return fmt.Errorf("%w: %s hung: %w", ErrInjected, step, ctx.Err())
 }

@@ -66,3 +66,40 @@ func TestAPanickingHandlerHoldsOnlyItsTenant(t *testing.T) {
 		t.Fatalf("no dead letter for the panic: %+v", letters)
 	}
 }
+
+// A step whose back end never answers holds up only its own tenant: its
+// try hangs (here until the test ends, longer than the five minutes an
+// infrastructure try may take), and the tenants on the same partition reach
+// ACTIVE beside it.
+func TestAHangingStepHoldsOnlyItsTenant(t *testing.T) {
+	f := newFlow(t, withFaults(domain.StepInfrastructure+"=hang:hz"))
+	ctx := context.Background()
+	slow := f.provisionPending(t, "hz")
+	var neighbours []*domain.Tenant
+	for len(neighbours) < 3 {
+		tn := f.provisionPending(t, "ok")
+		if partitionOf(t, f.topic, tn.ID()) == partitionOf(t, f.topic, slow.ID()) {
+			neighbours = append(neighbours, tn)
+		}
+	}
+	f.request(t, slow.ID())
+	f.waitFor(t, slow.ID(), "at its infrastructure step", 60*time.Second, func(tn *domain.Tenant) bool {
+		next, ok := tn.NextStep()
+		return ok && next == domain.StepInfrastructure
+	})
+	for _, tn := range neighbours {
+		f.request(t, tn.ID())
+	}
+	for _, tn := range neighbours {
+		if done := f.waitFor(t, tn.ID(), "ACTIVE beside a hanging tenant", 90*time.Second, settled); done.Status() != domain.StatusActive {
+			t.Fatalf("neighbour: %s", describe(done))
+		}
+	}
+	still, err := f.tenants.Get(ctx, slow.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next, _ := still.NextStep(); still.Status() != domain.StatusProvisioning || next != domain.StepInfrastructure {
+		t.Fatalf("the hanging tenant moved on: %s", describe(still))
+	}
+}
