@@ -36,7 +36,8 @@ lint:
 
 ## bench: benchmarks on the dev stack, printed as Markdown tables (raw output in .devstack/bench.txt): the event
 ## store, the relay, end to end with no-op adapters next to the Temporal baseline (bench/temporal, a module of its
-## own), rollback, projection lag, replay of a 1,000,000-event log and REST
+## own; closed loops of 30 s at 32 and 128 outstanding, open loops of 10 s at 100, 200 and 350 arrivals/s, both
+## systems alike), rollback, projection lag, replay of a 1,000,000-event log and REST
 bench: up
 	$(WITH_ENV) { go test -run '^$$' -bench 'Append' -benchtime 3s ./eventstore/ && \
 	  go test -run '^$$' -bench 'Relay' -benchtime 1x ./eventstore/ && \
@@ -46,12 +47,12 @@ bench: up
 
 ## profile: the closed-loop provisioning benchmark, profiled: a CPU profile of the benchmark process (every tenantd
 ## role), the top PostgreSQL statements (pg_stat_statements) and CPU per process (tenantd, postgres, Kafka) into
-## .devstack/artifacts/profile/ (TENANTFLOW_BENCH_TENANTS sets the tenants, default 400)
+## .devstack/artifacts/profile/ (TENANTFLOW_BENCH_TENANTS sets the tenants, default 1000)
 PROFILE := $(CURDIR)/.devstack/artifacts/profile
 profile: up
 	rm -rf $(PROFILE) && mkdir -p $(PROFILE)
 	$(WITH_ENV) $(DEVSTACK) pgstat reset && \
-	  TENANTFLOW_PROFILE_DIR=$(PROFILE) go test -run '^$$' -bench 'Tenantflow/Provisioning/closed-32$$' -benchtime 1x -timeout 30m \
+	  TENANTFLOW_BENCH_TENANTS=$${TENANTFLOW_BENCH_TENANTS:-1000} TENANTFLOW_PROFILE_DIR=$(PROFILE) go test -run '^$$' -bench 'Tenantflow/Provisioning/closed-32$$' -benchtime 1x -timeout 30m \
 	    -o $(PROFILE)/e2e.test -cpuprofile $(PROFILE)/tenantd.cpu.pprof ./bench/e2e/ | tee $(PROFILE)/bench.txt && \
 	  $(DEVSTACK) pgstat top 30 > $(PROFILE)/pg-top-statements.txt && \
 	  go tool pprof -top -nodecount 60 $(PROFILE)/e2e.test $(PROFILE)/tenantd.cpu.pprof > $(PROFILE)/tenantd.cpu.top.txt 2>/dev/null && \

@@ -234,16 +234,18 @@ func provisioning(b *testing.B, s *system) {
 		r.Report(b)
 		b.ReportMetric(float64(loadgen.Percentile(<-lags, 99))/1e6, "proj-lag-p99-ms")
 	}
-	b.Run("closed-32", func(b *testing.B) {
-		withLag(b, func() loadgen.Result { return loadgen.Closed(ctx, 32, loadgen.Tenants(), op) })
-	})
-	rates, err := loadgen.Rates([]float64{10, 20})
+	for _, outstanding := range []int{32, 128} {
+		b.Run(fmt.Sprintf("closed-%d", outstanding), func(b *testing.B) {
+			withLag(b, func() loadgen.Result { return loadgen.ClosedRun(ctx, outstanding, op) })
+		})
+	}
+	rates, err := loadgen.Rates(loadgen.DefaultRates)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, rate := range rates {
 		b.Run(fmt.Sprintf("open-%g-per-s", rate), func(b *testing.B) {
-			withLag(b, func() loadgen.Result { return loadgen.Open(ctx, rate, 15*time.Second, op) })
+			withLag(b, func() loadgen.Result { return loadgen.Open(ctx, rate, loadgen.OpenSeconds(), op) })
 		})
 	}
 }

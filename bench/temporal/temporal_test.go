@@ -96,16 +96,18 @@ func BenchmarkTemporal(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("Provisioning", func(b *testing.B) {
-		b.Run("closed-32", func(b *testing.B) {
-			loadgen.Closed(ctx, 32, loadgen.Tenants(), op).Report(b)
-		})
-		rates, err := loadgen.Rates([]float64{10, 20})
+		for _, outstanding := range []int{32, 128} {
+			b.Run(fmt.Sprintf("closed-%d", outstanding), func(b *testing.B) {
+				loadgen.ClosedRun(ctx, outstanding, op).Report(b)
+			})
+		}
+		rates, err := loadgen.Rates(loadgen.DefaultRates)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, rate := range rates {
 			b.Run(fmt.Sprintf("open-%g-per-s", rate), func(b *testing.B) {
-				loadgen.Open(ctx, rate, 15*time.Second, op).Report(b)
+				loadgen.Open(ctx, rate, loadgen.OpenSeconds(), op).Report(b)
 			})
 		}
 	})

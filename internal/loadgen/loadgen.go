@@ -33,13 +33,41 @@ type Result struct {
 
 // Closed keeps concurrency operations outstanding until n have been started.
 func Closed(ctx context.Context, concurrency, n int, op Op) Result {
+	return closed(ctx, ctx, concurrency, n, op)
+}
+
+// ClosedRun is the benchmarks' closed loop: concurrency operations always
+// outstanding, for TENANTFLOW_BENCH_TENANTS operations when that is set,
+// else for TENANTFLOW_BENCH_SECONDS (default 30 s; the operations in flight
+// then finish). Long enough to be steady, whatever the rate.
+func ClosedRun(ctx context.Context, concurrency int, op Op) Result {
+	if n, err := strconv.Atoi(os.Getenv("TENANTFLOW_BENCH_TENANTS")); err == nil && n > 0 {
+		return Closed(ctx, concurrency, n, op)
+	}
+	window, cancel := context.WithTimeout(ctx, Seconds("TENANTFLOW_BENCH_SECONDS", 30))
+	defer cancel()
+	return closed(window, ctx, concurrency, 1<<30, op)
+}
+
+// Seconds reads a duration in seconds from the variable name, or returns def
+// seconds.
+func Seconds(name string, def float64) time.Duration {
+	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil && v > 0 {
+		def = v
+	}
+	return time.Duration(def * float64(time.Second))
+}
+
+// closed hands out operations until n have been started or handout ends;
+// the operations run on ctx.
+func closed(handout, ctx context.Context, concurrency, n int, op Op) Result {
 	next := make(chan int)
 	go func() {
 		defer close(next)
 		for i := range n {
 			select {
 			case next <- i:
-			case <-ctx.Done():
+			case <-handout.Done():
 				return
 			}
 		}
@@ -157,6 +185,14 @@ func MachineCPU() time.Duration {
 	}
 	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
 }
+
+// DefaultRates are the open loops' arrival rates (tenants/s): the ones a
+// control plane ten times the workflow engine's throughput must sustain.
+var DefaultRates = []float64{100, 200, 350}
+
+// OpenSeconds is how long an open loop brings arrivals:
+// TENANTFLOW_BENCH_OPEN_SECONDS, default 10 s.
+func OpenSeconds() time.Duration { return Seconds("TENANTFLOW_BENCH_OPEN_SECONDS", 10) }
 
 // Rates reads the open-loop arrival rates (tenants/s) from
 // TENANTFLOW_BENCH_RATES ("5,10"), or returns def.
