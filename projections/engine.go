@@ -71,6 +71,9 @@ type Engine struct {
 	Log        Log
 	Projectors []Projector
 	Logger     *slog.Logger
+	// InstanceID makes the live feed a static member of its consumer group
+	// (TENANTFLOW_KAFKA_INSTANCE_ID).
+	InstanceID string
 
 	cache struct { // see cachedSchemas
 		mu sync.Mutex
@@ -185,7 +188,7 @@ func (en *Engine) applySharded(ctx context.Context, p Projector, gen int, batch 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = en.applyBatch(ctx, p, gen, shard)
+			errs[i] = en.applyBatch(ctx, []Projector{p}, gen, shard)
 		}()
 	}
 	wg.Wait()
@@ -255,7 +258,7 @@ func (en *Engine) schemas(ctx context.Context, names ...string) (map[string]stri
 // apply queues the statements applying events of one stream (in version
 // order) on top of version applied: versions already applied are skipped,
 // a gap before the first is filled from the store.
-func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string, events []eventstore.Event, applied int64) error {
+func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string, events []eventstore.Event, applied int64, decoded map[string]domain.Event) error {
 	if len(events) > 0 && events[0].Version > applied+1 {
 		missing, err := en.Log.LoadFrom(ctx, stream, applied+1)
 		if err != nil {
@@ -272,9 +275,13 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 		if e.Version != applied+1 {
 			return fmt.Errorf("%s: version %d after %d: the store has a gap", stream, e.Version, applied)
 		}
-		de, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data)
-		if err != nil {
-			return err
+		de, ok := decoded[e.ID]
+		if !ok {
+			var err error
+			if de, err = domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err != nil {
+				return err
+			}
+			decoded[e.ID] = de
 		}
 		if err := p.Apply(ctx, q, *e, de); err != nil {
 			return fmt.Errorf("%s applying %s v%d: %w", p.Name(), stream, e.Version, err)
@@ -291,32 +298,58 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 }
 
 // applyBatch applies events (any streams, log order) to the current
-// generation in one transaction; with gen > 0, to that generation instead.
-func (en *Engine) applyBatch(ctx context.Context, p Projector, gen int, events []eventstore.Event) error {
+// generation of each projector in one transaction; with gen > 0, to that
+// generation instead.
+func (en *Engine) applyBatch(ctx context.Context, ps []Projector, gen int, events []eventstore.Event) error {
 	return pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
-		target := gen
+		targets := make([]target, len(ps))
+		for i, p := range ps {
+			targets[i] = target{p: p, gen: gen}
+		}
 		if gen > 0 {
 			// A generation being built is read by nobody and rebuilt after a
 			// crash: its batches need not wait for the WAL flush.
 			if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
 				return err
 			}
+			return en.applyIn(ctx, tx, targets, events)
 		}
-		if target == 0 {
-			// FOR SHARE: a replay's switch (FOR UPDATE) waits for this
-			// transaction, and this one for the switch.
-			if err := tx.QueryRow(ctx, `select generation from projection_generations where name = $1 for share`, p.Name()).Scan(&target); err != nil {
-				return fmt.Errorf("generation of %s: %w", p.Name(), err)
+		// The current generations, once per batch. FOR SHARE: a replay's
+		// switch (FOR UPDATE) waits for this transaction, and this one for
+		// the switch.
+		names := make([]string, len(ps))
+		for i, p := range ps {
+			names[i] = p.Name()
+		}
+		rows, _ := tx.Query(ctx, `select name, generation from projection_generations where name = any($1) for share`, names)
+		current := map[string]int{}
+		var name string
+		var g int
+		if _, err := pgx.ForEachRow(rows, []any{&name, &g}, func() error { current[name] = g; return nil }); err != nil {
+			return fmt.Errorf("generations of %v: %w", names, err)
+		}
+		for i := range targets {
+			if targets[i].gen = current[names[i]]; targets[i].gen == 0 {
+				return fmt.Errorf("projection %s has no generation", names[i])
 			}
 		}
-		return en.applyIn(ctx, tx, p, target, events)
+		return en.applyIn(ctx, tx, targets, events)
 	})
 }
 
-func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, p Projector, gen int, events []eventstore.Event) error {
-	if _, err := tx.Exec(ctx, "set local search_path to "+pgx.Identifier{SchemaName(p.Name(), gen)}.Sanitize()+", public"); err != nil {
-		return err
-	}
+// target is a projector and the generation it writes.
+type target struct {
+	p   Projector
+	gen int
+}
+
+func (t target) schema() string { return pgx.Identifier{SchemaName(t.p.Name(), t.gen)}.Sanitize() }
+
+// applyIn applies events to every target inside tx: one round trip for the
+// targets' applied versions of the batch's streams (locked against a
+// concurrent applier), then two per target (its search path, its statements
+// pipelined). Each event is decoded once for all of them.
+func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, events []eventstore.Event) error {
 	byStream := map[string][]eventstore.Event{}
 	var order []string
 	for _, e := range events {
@@ -325,29 +358,45 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, p Projector, gen int, 
 		}
 		byStream[e.Stream] = append(byStream[e.Stream], e)
 	}
-	// The streams' applied versions, locked against a concurrent applier.
-	rows, _ := tx.Query(ctx, `select stream, version from applied where stream = any($1) order by stream for update`, order)
-	applied := map[string]int64{}
-	if _, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+	reads := &pgx.Batch{}
+	for _, t := range targets {
+		reads.Queue(`select stream, version from `+t.schema()+`.applied where stream = any($1) order by stream for update`, order)
+	}
+	applied := make([]map[string]int64, len(targets))
+	br := tx.SendBatch(ctx, reads)
+	for i := range targets {
+		applied[i] = map[string]int64{}
+		rows, _ := br.Query()
 		var stream string
 		var v int64
-		err := r.Scan(&stream, &v)
-		applied[stream] = v
-		return struct{}{}, err
-	}); err != nil {
-		return err
-	}
-	q := queue{&pgx.Batch{}}
-	for _, s := range order {
-		if err := en.apply(ctx, q, p, s, byStream[s], applied[s]); err != nil {
+		if _, err := pgx.ForEachRow(rows, []any{&stream, &v}, func() error { applied[i][stream] = v; return nil }); err != nil {
+			_ = br.Close()
 			return err
 		}
 	}
-	if q.b.Len() == 0 {
-		return nil
+	if err := br.Close(); err != nil {
+		return err
 	}
-	if err := tx.SendBatch(ctx, q.b).Close(); err != nil {
-		return fmt.Errorf("%s: apply %d events: %w", p.Name(), len(events), err)
+	decoded := map[string]domain.Event{}
+	for i, t := range targets {
+		q := queue{&pgx.Batch{}}
+		for _, s := range order {
+			if err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded); err != nil {
+				return err
+			}
+		}
+		if q.b.Len() == 0 {
+			continue
+		}
+		// The projectors' statements name their tables unqualified, and a
+		// batch is prepared before any of it runs: the search path is set
+		// in a round trip of its own.
+		if _, err := tx.Exec(ctx, "set local search_path to "+t.schema()+", public"); err != nil {
+			return err
+		}
+		if err := tx.SendBatch(ctx, q.b).Close(); err != nil {
+			return fmt.Errorf("%s: apply %d events: %w", t.p.Name(), len(events), err)
+		}
 	}
 	return nil
 }
@@ -402,7 +451,7 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 			if len(batch) == 0 {
 				break
 			}
-			if err := en.applyIn(ctx, tx, p, gen, batch); err != nil {
+			if err := en.applyIn(ctx, tx, []target{{p: p, gen: gen}}, batch); err != nil {
 				return err
 			}
 			cursor = batch[len(batch)-1].After()
@@ -424,8 +473,8 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 // Live follows the topic in one consumer group (<groupPrefix>.projections)
 // until ctx ends, so each record is fetched and decoded once for all the
 // projectors. Each partition's records are applied in batches (whatever
-// has been fetched, up to liveBatch), one transaction per projector and
-// batch with the applied versions inside it. A record carries its event
+// has been fetched, up to liveBatch), one transaction per batch for every
+// projector, with the applied versions inside it. A record carries its event
 // (eventstore.FromRecord), which is applied as it is; the store is read only
 // to fill a gap (a version the projection has not seen before it). The
 // topic must be this log's alone (TENANTFLOW_KAFKA_TOPIC per installation).
@@ -437,7 +486,7 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 // while Kafka already carries every record to the handlers and serves
 // batches with no query at all.
 func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix string) error {
-	return kafka.ConsumeBatches(ctx, brokers, groupPrefix+".projections", topic, liveBatch, en.logger(),
+	return kafka.ConsumeBatches(ctx, brokers, groupPrefix+".projections", topic, en.InstanceID, liveBatch, en.logger(),
 		func(ctx context.Context, records []kafka.Record) error {
 			events := make([]eventstore.Event, 0, len(records))
 			for _, r := range records {
@@ -452,12 +501,7 @@ func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix
 			if len(events) == 0 {
 				return nil
 			}
-			for _, p := range en.Projectors {
-				if err := en.applyBatch(ctx, p, 0, events); err != nil {
-					return fmt.Errorf("projection %s: %w", p.Name(), err)
-				}
-			}
-			return nil
+			return en.applyBatch(ctx, en.Projectors, 0, events)
 		})
 }
 
@@ -473,7 +517,9 @@ func (en *Engine) FollowLog(ctx context.Context, store *eventstore.Postgres) err
 	for _, p := range en.Projectors {
 		go func() {
 			sub := eventstore.Subscription{Name: "projection." + p.Name(), Store: store, Logger: en.logger(),
-				Handle: func(ctx context.Context, events []eventstore.Event) error { return en.applyBatch(ctx, p, 0, events) }}
+				Handle: func(ctx context.Context, events []eventstore.Event) error {
+					return en.applyBatch(ctx, []Projector{p}, 0, events)
+				}}
 			errs <- sub.Run(ctx)
 		}()
 	}

@@ -29,9 +29,9 @@ type BatchHandler func(ctx context.Context, records []Record) error
 // arrived, every record already fetched joins it, up to max. A batch's
 // offsets are committed (marked) only after handle succeeds, so a crash
 // repeats records, never skips them. A new group starts at the oldest
-// retained offset.
-func ConsumeBatches(ctx context.Context, brokers []string, group, topic string, max int, logger *slog.Logger, handle BatchHandler) error {
-	cfg := ConsumerConfig("tenantflow-"+group, "")
+// retained offset. A non-empty instanceID makes the member static.
+func ConsumeBatches(ctx context.Context, brokers []string, group, topic, instanceID string, max int, logger *slog.Logger, handle BatchHandler) error {
+	cfg := ConsumerConfig("tenantflow-"+group, instanceID)
 	cg, err := sarama.NewConsumerGroup(brokers, group, cfg)
 	if err != nil {
 		return fmt.Errorf("create kafka consumer group %q: %w", group, err)

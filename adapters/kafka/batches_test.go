@@ -52,7 +52,7 @@ func TestConsumeBatchesOnTheRealBroker(t *testing.T) {
 		failedOnce := false
 		done := make(chan error, 1)
 		go func() {
-			done <- ConsumeBatches(ctx, brokers, group, topic, 50, quiet, func(_ context.Context, rs []Record) error {
+			done <- ConsumeBatches(ctx, brokers, group, topic, "", 50, quiet, func(_ context.Context, rs []Record) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if !failedOnce {

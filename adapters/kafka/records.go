@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -73,24 +74,53 @@ func headersOf(m *sarama.ConsumerMessage) map[string]string {
 // reorder a partition. sarama's idempotent producer would also drop the
 // repeats, but it has open reports of hanging the sync producer after
 // retries (IBM/sarama#1878), and a hung relay stops every tenant: it stays off.
-func NewRecordPublisher(brokers []string, logger watermill.LoggerAdapter) (message.Publisher, error) {
-	sc := wmkafka.DefaultSaramaSyncPublisherConfig()
-	sc.Version = protocolVersion
-	sc.ClientID = "tenantflow-relay"
+//
+// Publish sends all its messages at once (sarama batches them per
+// partition into produce requests) and returns when every one is
+// acknowledged: a relay batch costs a round trip per partition leader, not
+// one per record as watermill-kafka's publisher (a SendMessage per message)
+// did.
+func NewRecordPublisher(brokers []string, _ watermill.LoggerAdapter) (message.Publisher, error) {
+	sc := SaramaConfig("tenantflow-relay")
+	sc.Producer.Return.Successes = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Net.MaxOpenRequests = 1
 	sc.Producer.Retry.Max = 10
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond // recover quickly after a broker restart
-	p, err := wmkafka.NewPublisher(wmkafka.PublisherConfig{
-		Brokers:               brokers,
-		Marshaler:             HeaderMarshaler{},
-		OverwriteSaramaConfig: sc,
-	}, logger)
+	p, err := sarama.NewSyncProducer(brokers, sc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create kafka producer: %w", err)
 	}
-	return p, nil
+	return &recordPublisher{producer: p}, nil
 }
+
+type recordPublisher struct{ producer sarama.SyncProducer }
+
+func (p *recordPublisher) Publish(topic string, msgs ...*message.Message) error {
+	pms := make([]*sarama.ProducerMessage, len(msgs))
+	for i, m := range msgs {
+		pms[i], _ = HeaderMarshaler{}.Marshal(topic, m) // it never fails
+	}
+	err := p.producer.SendMessages(pms)
+	var each sarama.ProducerErrors // one per record that failed; its message says only how many
+	if errors.As(err, &each) {
+		seen := map[string]bool{}
+		var distinct []error
+		for _, pe := range each {
+			if !seen[pe.Err.Error()] {
+				seen[pe.Err.Error()] = true
+				distinct = append(distinct, pe.Err)
+			}
+		}
+		err = fmt.Errorf("%d of %d records failed: %w", len(each), len(pms), errors.Join(distinct...))
+	}
+	if err != nil {
+		return fmt.Errorf("produce to %s: %w", topic, err)
+	}
+	return nil
+}
+
+func (p *recordPublisher) Close() error { return p.producer.Close() }
 
 // Refused reports whether a publish error means the record can never be
 // written as it is, so retrying it would stop the relay for ever: sarama

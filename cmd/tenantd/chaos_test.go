@@ -744,7 +744,10 @@ func startSlot(t *testing.T, bin string, env map[string]string, logs, name, role
 	var stopping atomic.Bool
 	run := func() (*exec.Cmd, error) {
 		cmd := exec.Command(bin, "--roles", roles)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTFLOW_HTTP_ADDR=" + addr}
+		// A static member (KIP-345): restarted by the supervisor, the process
+		// takes its partitions back without a rebalance of its group.
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTFLOW_HTTP_ADDR=" + addr,
+			"TENANTFLOW_KAFKA_INSTANCE_ID=" + name}
 		for k, v := range env {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}

@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		defer waitBridge()
 	}
 	log := &startup{}
-	read := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger}
+	read := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger, InstanceID: cfg.KafkaInstanceID}
 	log.projections = read
 	workers.Add(1)
 	go func() {
