@@ -21,6 +21,19 @@ func partitionOf(t *testing.T, topic, tenantID string) int32 {
 	return p
 }
 
+// neighbours creates n tenants whose records land on tn's partition.
+func (f *flow) neighbours(t *testing.T, tn *domain.Tenant, n int) []*domain.Tenant {
+	t.Helper()
+	var out []*domain.Tenant
+	for len(out) < n {
+		other := f.provisionPending(t, "ok")
+		if partitionOf(t, f.topic, other.ID()) == partitionOf(t, f.topic, tn.ID()) {
+			out = append(out, other)
+		}
+	}
+	return out
+}
+
 // A handler that panics for one tenant is recovered: the record goes to the
 // dead letters with its tenant held (tenantctl dlq list shows it), and the
 // other tenants on the same partition reach ACTIVE.
@@ -28,13 +41,7 @@ func TestAPanickingHandlerHoldsOnlyItsTenant(t *testing.T) {
 	f := newFlow(t, withFaults(domain.StepDatabase+"=panic:pz"))
 	ctx := context.Background()
 	bad := f.provisionPending(t, "pz")
-	var neighbours []*domain.Tenant
-	for len(neighbours) < 2 {
-		tn := f.provisionPending(t, "ok")
-		if partitionOf(t, f.topic, tn.ID()) == partitionOf(t, f.topic, bad.ID()) {
-			neighbours = append(neighbours, tn)
-		}
-	}
+	neighbours := f.neighbours(t, bad, 2)
 	f.request(t, bad.ID())
 	for _, tn := range neighbours {
 		f.request(t, tn.ID())
@@ -75,13 +82,7 @@ func TestAHangingStepHoldsOnlyItsTenant(t *testing.T) {
 	f := newFlow(t, withFaults(domain.StepInfrastructure+"=hang:hz"))
 	ctx := context.Background()
 	slow := f.provisionPending(t, "hz")
-	var neighbours []*domain.Tenant
-	for len(neighbours) < 3 {
-		tn := f.provisionPending(t, "ok")
-		if partitionOf(t, f.topic, tn.ID()) == partitionOf(t, f.topic, slow.ID()) {
-			neighbours = append(neighbours, tn)
-		}
-	}
+	neighbours := f.neighbours(t, slow, 3)
 	f.request(t, slow.ID())
 	f.waitFor(t, slow.ID(), "at its infrastructure step", 60*time.Second, func(tn *domain.Tenant) bool {
 		next, ok := tn.NextStep()

@@ -31,16 +31,22 @@ type BatchHandler func(ctx context.Context, records []Record) error
 // repeats records, never skips them. A new group starts at the oldest
 // retained offset. A non-empty instanceID makes the member static.
 func ConsumeBatches(ctx context.Context, brokers []string, group, topic, instanceID string, max int, logger *slog.Logger, handle BatchHandler) error {
-	cfg := ConsumerConfig("tenantflow-"+group, instanceID)
+	logger = logger.With("group", group)
+	return consumeGroup(ctx, brokers, group, topic, ConsumerConfig("tenantflow-"+group, instanceID), logger,
+		batchHandler{max: max, handle: handle, logger: logger})
+}
+
+// consumeGroup runs h in consumer group group on topic until ctx ends,
+// joining again after a session ends on an error.
+func consumeGroup(ctx context.Context, brokers []string, group, topic string, cfg *sarama.Config, logger *slog.Logger, h sarama.ConsumerGroupHandler) error {
 	cg, err := sarama.NewConsumerGroup(brokers, group, cfg)
 	if err != nil {
 		return fmt.Errorf("create kafka consumer group %q: %w", group, err)
 	}
 	defer cg.Close()
-	h := batchHandler{max: max, handle: handle, logger: logger.With("group", group)}
 	for ctx.Err() == nil {
 		if err := cg.Consume(ctx, []string{topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) && ctx.Err() == nil {
-			h.logger.Warn("consumer group session ended; joining again", "error", err)
+			logger.Warn("consumer group session ended; joining again", "error", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):

@@ -2,8 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -51,23 +49,9 @@ func ConsumeKeyed(ctx context.Context, brokers []string, group, topic string, op
 	if opt.MaxPending < 1 {
 		opt.MaxPending = 4096
 	}
-	cfg := ConsumerConfig("tenantflow-"+group, opt.InstanceID)
-	cg, err := sarama.NewConsumerGroup(brokers, group, cfg)
-	if err != nil {
-		return fmt.Errorf("create kafka consumer group %q: %w", group, err)
-	}
-	defer cg.Close()
-	h := &keyedHandler{opt: opt, handle: handle, slots: make(chan struct{}, opt.Concurrency), logger: logger.With("group", group)}
-	for ctx.Err() == nil {
-		if err := cg.Consume(ctx, []string{topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) && ctx.Err() == nil {
-			h.logger.Warn("consumer group session ended; joining again", "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}
-	return ctx.Err()
+	logger = logger.With("group", group)
+	h := &keyedHandler{opt: opt, handle: handle, slots: make(chan struct{}, opt.Concurrency), logger: logger}
+	return consumeGroup(ctx, brokers, group, topic, ConsumerConfig("tenantflow-"+group, opt.InstanceID), logger, h)
 }
 
 // ConsumerConfig is the sarama configuration of tenantflow's consumer
