@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +43,11 @@ type Postgres struct {
 	waiters map[chan struct{}]struct{}
 
 	maxEventBytes int // 0: DefaultMaxEventBytes
+
+	// Appends go through committers that group what arrives together into
+	// one transaction (see groupCommit).
+	appends chan *appendRequest
+	groups  atomic.Int64 // transactions that carried more than one append
 }
 
 // SetMaxEventBytes sets the cap on one event's data (<= 0: the default).
@@ -55,8 +63,12 @@ func NewPostgres(pool *pgxpool.Pool, logger *slog.Logger) *Postgres {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		waiters: map[chan struct{}]struct{}{},
+		appends: make(chan *appendRequest),
 	}
 	go s.notifier()
+	for range committers {
+		go s.committer()
+	}
 	return s
 }
 
@@ -75,15 +87,153 @@ func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
 
 // Append appends events to stream in one transaction; see the package
 // documentation for its guarantees. It returns the stream's new version.
+//
+// Appends made at the same time in this process share a transaction and its
+// commit (group commit): each one still succeeds or fails on its own, as if
+// it had been alone. Once handed to a committer, an append is carried out
+// even if ctx ends meanwhile, as one whose commit reply was lost would be;
+// the caller learns of it when it appends again (ids make that safe).
 func (s *Postgres) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...NewEvent) (int64, error) {
 	if err := checkSize(events, s.maxEventBytes); err != nil {
 		return 0, err
 	}
-	v, err := appendWith(ctx, s.pool, stream, expected, events)
-	if err == nil {
+	batch, err := normalize(stream, events)
+	if err != nil {
+		return 0, err
+	}
+	meta := make([]string, len(batch))
+	for i, e := range batch {
+		m, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return 0, fmt.Errorf("encode metadata: %w", err)
+		}
+		meta[i] = string(m)
+	}
+	r := &appendRequest{stream: stream, expected: expected, events: batch, meta: meta, done: make(chan appendResult, 1)}
+	select {
+	case s.appends <- r:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-s.stop: // closed: no committers, append alone
+		r.done <- s.appendAlone(ctx, r)
+	}
+	res := <-r.done
+	if res.err == nil {
 		s.appended()
 	}
-	return v, err
+	return res.version, res.err
+}
+
+// committers is how many transactions carry appends at once. While they are
+// all busy, new appends wait and then go together in the next one.
+const committers = 4
+
+// maxGroup bounds the appends one transaction carries.
+const maxGroup = 64
+
+type appendRequest struct {
+	stream   string
+	expected ExpectedVersion
+	events   []NewEvent
+	meta     []string // each event's metadata, encoded
+	done     chan appendResult
+}
+
+type appendResult struct {
+	version int64
+	err     error
+}
+
+// committer takes an append and whatever else is waiting, and commits them.
+func (s *Postgres) committer() {
+	for {
+		var first *appendRequest
+		select {
+		case <-s.stop:
+			return
+		case first = <-s.appends:
+		}
+		group := []*appendRequest{first}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.appends:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.groupCommit(group)
+	}
+}
+
+// groupCommit appends the group in one transaction (append_events_many),
+// answering each request with its own version or error. When the call
+// fails as a whole (a concurrent writer stored one of its ids first, the
+// database went away), each append is made alone, so that one bad part
+// fails nothing else.
+func (s *Postgres) groupCommit(group []*appendRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(group) == 1 {
+		group[0].done <- s.appendAlone(ctx, group[0])
+		return
+	}
+	// Stream order: the lock order of every multi-stream writer.
+	slices.SortStableFunc(group, func(a, b *appendRequest) int { return strings.Compare(a.stream, b.stream) })
+	var (
+		streams    = make([]string, len(group))
+		expected   = make([]int64, len(group))
+		counts     = make([]int32, len(group))
+		ids, types []string
+		schemas    []int32
+		data, meta []string
+	)
+	for i, r := range group {
+		streams[i], expected[i], counts[i] = r.stream, int64(r.expected), int32(len(r.events))
+		for _, e := range r.events {
+			ids, types, schemas = append(ids, e.ID), append(types, e.Type), append(schemas, int32(e.SchemaVersion))
+			data = append(data, string(e.Data))
+		}
+		meta = append(meta, r.meta...)
+	}
+	results := make([]appendResult, len(group))
+	rows, _ := s.pool.Query(ctx, `select out_part, out_version, out_code, out_actual
+		from append_events_many($1, $2, $3, $4::uuid[], $5, $6, $7::jsonb[], $8::jsonb[])`,
+		streams, expected, counts, ids, types, schemas, data, meta)
+	var (
+		part    int
+		version *int64
+		code    *string
+		actual  *int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&part, &version, &code, &actual}, func() error {
+		r, res := group[part-1], &results[part-1]
+		switch {
+		case code == nil && version != nil:
+			res.version = *version
+		case code != nil && *code == "TF001" && actual != nil:
+			res.err = &ConcurrencyError{Stream: r.stream, Expected: r.expected, Actual: *actual}
+		default:
+			res.err = fmt.Errorf("append to %s: %w", r.stream, ErrEventConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		for _, r := range group {
+			r.done <- s.appendAlone(ctx, r)
+		}
+		return
+	}
+	s.groups.Add(1)
+	for i, r := range group {
+		r.done <- results[i]
+	}
+}
+
+func (s *Postgres) appendAlone(ctx context.Context, r *appendRequest) appendResult {
+	v, err := appendWith(ctx, s.pool, r.stream, r.expected, r.events)
+	return appendResult{version: v, err: err}
 }
 
 // querier is what appendWith needs: the pool (one implicit transaction per

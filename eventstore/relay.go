@@ -259,20 +259,37 @@ type Payload struct {
 // toMessage maps an event onto the CloudEvents Kafka binding, binary mode.
 // Extension names are lower-case letters and digits, as the spec requires.
 func (r *Relay) toMessage(e Event) (*message.Message, error) {
-	body, err := json.Marshal(Payload{StreamVersion: e.Version, Data: e.Data})
+	headers, value, err := ToRecord(e, r.Source)
 	if err != nil {
-		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+		return nil, err
 	}
-	m := message.NewMessage(e.ID, body)
+	m := message.NewMessage(e.ID, value)
+	for k, v := range headers {
+		m.Metadata.Set(k, v)
+	}
+	m.Metadata.Set("partition_key", e.Stream) // = adapters/kafka.KeyMetadata: the record key
+	return m, nil
+}
+
+// ToRecord is the one place that writes an event as a record of the topic:
+// the CloudEvents Kafka binding, binary mode (ce_* headers; extension names
+// lower-case letters and digits, as the spec requires), the value
+// {streamVersion, data}, and the stream id as the record key. FromRecord
+// reads it back.
+func ToRecord(e Event, source string) (headers map[string]string, value []byte, err error) {
+	value, err = json.Marshal(Payload{StreamVersion: e.Version, Data: e.Data})
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	headers = map[string]string{}
 	set := func(k, v string) {
 		if v != "" {
-			m.Metadata.Set(k, v)
+			headers[k] = v
 		}
 	}
-	set("partition_key", e.Stream) // = adapters/kafka.KeyMetadata
 	set("ce_specversion", "1.0")
 	set("ce_id", e.ID)
-	set("ce_source", r.Source)
+	set("ce_source", source)
 	set("ce_type", e.Type)
 	set("ce_subject", e.Stream)
 	set("ce_time", e.RecordedAt.UTC().Format(time.RFC3339Nano))
@@ -284,10 +301,10 @@ func (r *Relay) toMessage(e Event) (*message.Message, error) {
 	set("ce_causationid", e.Metadata.CausationID)
 	set("ce_traceparent", e.Metadata.TraceParent)
 	set("ce_tracestate", e.Metadata.TraceState)
-	return m, nil
+	return headers, value, nil
 }
 
-// FromRecord is toMessage's inverse: the event a record of the topic carries
+// FromRecord is ToRecord's inverse: the event a record of the topic carries
 // (headers and value as the relay wrote them). Metadata holds only what the
 // headers carry (correlation, causation, trace context); TxID and Hash are
 // not on the wire.

@@ -49,25 +49,25 @@ type DeadLetter struct {
 // this process dead-letters a record, and confirmed against the table before
 // a record is held (a redrive, from any process, releases rows).
 type holds struct {
-	dl  *DeadLetters
+	dl  deadLetterStore
 	mu  sync.Mutex
 	set map[[2]string]bool // {handler, stream}
 }
 
-func newHolds(dl *DeadLetters) *holds { return &holds{dl: dl, set: map[[2]string]bool{}} }
+// deadLetterStore is what the engine needs of the dead letters: the table
+// (DeadLetters), or a map in the choreography's in-memory tests.
+type deadLetterStore interface {
+	put(ctx context.Context, handler, stream, topic string, held bool, reason string, r kafka.Record) error
+	holding(ctx context.Context, handler, stream string) (bool, error)
+	holdAll(ctx context.Context) (map[[2]string]bool, error)
+}
 
-// load replaces the set with the table's unreleased rows.
+func newHolds(dl deadLetterStore) *holds { return &holds{dl: dl, set: map[[2]string]bool{}} }
+
+// load replaces the set with the store's unreleased holds.
 func (h *holds) load(ctx context.Context) error {
-	rows, err := h.dl.Pool.Query(ctx, `select distinct handler, stream from dead_letters where released_at is null`)
+	set, err := h.dl.holdAll(ctx)
 	if err != nil {
-		return fmt.Errorf("load dead-letter holds: %w", err)
-	}
-	set := map[[2]string]bool{}
-	var handler, stream string
-	if _, err := pgx.ForEachRow(rows, []any{&handler, &stream}, func() error {
-		set[[2]string{handler, stream}] = true
-		return nil
-	}); err != nil {
 		return fmt.Errorf("load dead-letter holds: %w", err)
 	}
 	h.mu.Lock()
@@ -98,6 +98,21 @@ func (h *holds) holding(ctx context.Context, handler, stream string) (bool, erro
 		h.mu.Unlock()
 	}
 	return held, err
+}
+
+// holdAll returns every {handler, stream} with unreleased rows.
+func (d *DeadLetters) holdAll(ctx context.Context) (map[[2]string]bool, error) {
+	rows, err := d.Pool.Query(ctx, `select distinct handler, stream from dead_letters where released_at is null`)
+	if err != nil {
+		return nil, err
+	}
+	set := map[[2]string]bool{}
+	var handler, stream string
+	_, err = pgx.ForEachRow(rows, []any{&handler, &stream}, func() error {
+		set[[2]string{handler, stream}] = true
+		return nil
+	})
+	return set, err
 }
 
 // holding reports whether handler holds stream back, from the table.

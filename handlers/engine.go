@@ -79,6 +79,10 @@ type Config struct {
 	Faults      *Faults
 	// DeadLetters keeps what no handler could decode or handle (required).
 	DeadLetters *DeadLetters
+	// feed and deadLetters replace Kafka and the table in the choreography's
+	// in-memory tests.
+	feed        func(ctx context.Context, handle kafka.KeyedHandler) error
+	deadLetters deadLetterStore
 	// Deployment makes the deploy step ask the application plane and wait
 	// for its report; nil: the deploy step runs Actions[deploy] (or skips).
 	Deployment *Deployment
@@ -110,7 +114,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.DeadLetters == nil {
+	if cfg.DeadLetters != nil {
+		cfg.deadLetters = cfg.DeadLetters
+	}
+	if cfg.deadLetters == nil {
 		return errors.New("handlers: Config.DeadLetters is required (a record no handler can decode must be set aside, not dropped)")
 	}
 	if cfg.MaxFailures < 1 {
@@ -119,13 +126,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxFailureDelay <= 0 {
 		cfg.MaxFailureDelay = 10 * time.Second
 	}
-	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store), holds: newHolds(cfg.DeadLetters)}
+	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store), holds: newHolds(cfg.deadLetters)}
 	hosted, err := e.hosted()
 	if err != nil {
 		return err
 	}
 	if cfg.Deployment != nil && slices.ContainsFunc(hosted, func(h handler) bool { return h.name == "step."+domain.StepDeploy }) {
 		go e.watchDeadlines(ctx)
+	}
+	if cfg.feed != nil {
+		if err := e.holds.load(ctx); err != nil {
+			return err
+		}
+		return cfg.feed(ctx, e.dispatch(hosted))
 	}
 	opt := kafka.KeyedOptions{Concurrency: cfg.Concurrency, InstanceID: cfg.InstanceID, OnAssign: e.holds.load}
 	return kafka.ConsumeKeyed(ctx, cfg.Brokers, GroupName(cfg.GroupPrefix, cfg.Hosted), cfg.Topic, opt, cfg.Logger, e.dispatch(hosted))
@@ -212,7 +225,7 @@ func (e *engine) deadLetter(ctx context.Context, hs []handler, r kafka.Record, r
 	stream := r.Headers["ce_subject"]
 	e.cfg.Logger.Error("dead letter: the record is set aside and its stream held back", "stream", stream, "reason", reason, "ce_id", r.Headers["ce_id"])
 	for _, h := range hs {
-		if err := e.cfg.DeadLetters.put(ctx, e.dlName(h), stream, e.cfg.Topic, false, reason, r); err != nil {
+		if err := e.cfg.deadLetters.put(ctx, e.dlName(h), stream, e.cfg.Topic, false, reason, r); err != nil {
 			return err
 		}
 		e.holds.add(e.dlName(h), stream)
@@ -236,7 +249,7 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 		return err
 	}
 	if held {
-		return e.cfg.DeadLetters.put(ctx, e.dlName(h), stream, e.cfg.Topic, true, "held behind a dead letter of this stream", r)
+		return e.cfg.deadLetters.put(ctx, e.dlName(h), stream, e.cfg.Topic, true, "held behind a dead letter of this stream", r)
 	}
 	// Continue the trigger's trace; the events this handler appends carry
 	// its span, so the next handler continues from here.

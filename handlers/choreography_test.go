@@ -1,0 +1,285 @@
+package handlers
+
+// The choreography on its own, without the dev stack: the engine and every
+// handler as in production, on the in-memory event store, with fake back
+// ends and an in-process bus that delivers the log's records in order, in
+// the relay's wire format (eventstore.ToRecord). Seconds, not minutes; the
+// flow tests on the dev stack (package handlers_test) stay.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/repo"
+)
+
+// fakeSteps are every step's back end: they record what ran, fail where
+// told, and may hold a step until released.
+type fakeSteps struct {
+	mu    sync.Mutex
+	calls []string // "do:<step>", "undo:<step>", "welcome", "failure:<step>"
+	fail  string   // this step fails permanently
+	hold  string   // this step waits for release
+	held  chan struct{}
+	gate  chan struct{}
+}
+
+func (f *fakeSteps) record(c string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, c)
+	f.mu.Unlock()
+}
+
+func (f *fakeSteps) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+type fakeAction struct {
+	step  string
+	steps *fakeSteps
+}
+
+func (a fakeAction) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
+	a.steps.record("do:" + a.step)
+	if a.step == a.steps.hold {
+		close(a.steps.held)
+		select {
+		case <-a.steps.gate:
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+	}
+	if a.step == a.steps.fail {
+		return Result{}, Permanent(errors.New(a.step + " refused"))
+	}
+	return Result{Resources: []domain.Resource{{Kind: a.step, ID: a.step + "-" + t.Key()}}}, nil
+}
+
+func (a fakeAction) Undo(_ context.Context, _ *domain.Tenant) error {
+	a.steps.record("undo:" + a.step)
+	return nil
+}
+
+func (f *fakeSteps) Welcome(context.Context, *domain.Tenant) error { f.record("welcome"); return nil }
+func (f *fakeSteps) Failure(_ context.Context, _ *domain.Tenant, step, _ string) error {
+	f.record("failure:" + step)
+	return nil
+}
+
+// memoryDeadLetters is the dead letters as a map.
+type memoryDeadLetters struct {
+	mu   sync.Mutex
+	rows map[[2]string][]string // {handler, stream} → reasons
+}
+
+func (m *memoryDeadLetters) put(_ context.Context, handler, stream, _ string, held bool, reason string, _ kafka.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !held {
+		m.rows[[2]string{handler, stream}] = append(m.rows[[2]string{handler, stream}], reason)
+	}
+	return nil
+}
+
+func (m *memoryDeadLetters) holding(_ context.Context, handler, stream string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.rows[[2]string{handler, stream}]) > 0, nil
+}
+
+func (m *memoryDeadLetters) holdAll(context.Context) (map[[2]string]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[[2]string]bool{}
+	for k := range m.rows {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// memoryFeed delivers the store's events, in log order, as records.
+func memoryFeed(store *eventstore.Memory) func(ctx context.Context, handle kafka.KeyedHandler) error {
+	return func(ctx context.Context, handle kafka.KeyedHandler) error {
+		var after eventstore.Cursor
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			batch, err := store.ReadAll(ctx, after, 100)
+			if err != nil {
+				return err
+			}
+			for _, e := range batch {
+				headers, value, err := eventstore.ToRecord(e, "test")
+				if err != nil {
+					return err
+				}
+				if err := handle(ctx, kafka.Record{Headers: headers, Key: e.Stream, Value: value}); err != nil {
+					return err
+				}
+				after = e.After()
+			}
+			if len(batch) > 0 {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
+		}
+	}
+}
+
+type choreography struct {
+	steps   *fakeSteps
+	tenants repo.Repository[*domain.Tenant]
+	store   *eventstore.Memory
+}
+
+func runChoreography(t *testing.T, steps *fakeSteps) *choreography {
+	t.Helper()
+	store := eventstore.NewMemory()
+	actions := map[string]Action{}
+	for _, s := range domain.Steps {
+		if s != domain.StepResources && s != domain.StepActivate {
+			actions[s] = fakeAction{step: s, steps: steps}
+		}
+	}
+	cfg := Config{Store: store, Actions: actions, Notifier: steps, Retry: Retry{MaxTries: 1},
+		feed: memoryFeed(store), deadLetters: &memoryDeadLetters{rows: map[[2]string][]string{}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("handlers stopped: %v", err)
+		}
+	})
+	return &choreography{steps: steps, tenants: repo.Tenants(store), store: store}
+}
+
+func (c *choreography) provision(t *testing.T) *domain.Tenant {
+	t.Helper()
+	ctx := context.Background()
+	key := "k" + uuid.NewString()[:8]
+	tn, evs, err := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "T " + key,
+		Contact: domain.Contact{Email: key + "@example.com", FirstName: "Ada", LastName: "Lovelace"}, Domains: []string{key + ".example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.CreateTenant(ctx, c.store, tn, eventstore.Metadata{}, evs); err != nil {
+		t.Fatal(err)
+	}
+	sub := domain.Subscription{ID: "sub", SubscriberID: "cust", PlanID: "basic", StartDate: time.Now(),
+		Plan: domain.Plan{ID: "basic", Name: "Basic", Tier: "silo"}}
+	tn, err = c.tenants.Update(ctx, tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestProvisioning(sub, domain.DefaultTiers)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// waitSettled waits until the tenant is ACTIVE or PROVISION_FAILED and notified.
+func (c *choreography) waitSettled(t *testing.T, id string) *domain.Tenant {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tn, err := c.tenants.Get(context.Background(), id)
+		if err == nil && (tn.Status() == domain.StatusActive || tn.Status() == domain.StatusProvisionFailed) && !tn.NotificationDue() {
+			return tn
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant %s never settled: %v %v", id, tn.Status(), c.steps.Calls())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestChoreographyInMemoryEndsActive(t *testing.T) {
+	c := runChoreography(t, &fakeSteps{})
+	tn := c.waitSettled(t, c.provision(t).ID())
+	if tn.Status() != domain.StatusActive {
+		t.Fatalf("status %s", tn.Status())
+	}
+	var want []string
+	for _, s := range domain.Steps {
+		if s != domain.StepResources && s != domain.StepActivate {
+			want = append(want, "do:"+s)
+		}
+	}
+	want = append(want, "welcome")
+	if got := c.steps.Calls(); !slices.Equal(got, want) {
+		t.Fatalf("calls %v, want %v", got, want)
+	}
+	if len(tn.Resources()) != len(want)-1 {
+		t.Fatalf("resources %v", tn.Resources())
+	}
+}
+
+// A permanent failure at dns undoes every step before it, in reverse order,
+// the failed one included, and mails the failure.
+func TestChoreographyInMemoryCompensates(t *testing.T) {
+	c := runChoreography(t, &fakeSteps{fail: domain.StepDNS})
+	tn := c.waitSettled(t, c.provision(t).ID())
+	if tn.Status() != domain.StatusProvisionFailed {
+		t.Fatalf("status %s", tn.Status())
+	}
+	calls := c.steps.Calls()
+	var undos []string
+	for _, call := range calls {
+		if after, ok := strings.CutPrefix(call, "undo:"); ok {
+			undos = append(undos, after)
+		}
+	}
+	want := []string{}
+	for i := slices.Index(domain.Steps, domain.StepDNS); i >= 0; i-- {
+		if s := domain.Steps[i]; slices.Contains(domain.UndoableSteps, s) {
+			want = append(want, s)
+		}
+	}
+	if !slices.Equal(undos, want) {
+		t.Fatalf("undone %v, want %v (calls %v)", undos, want, calls)
+	}
+	if calls[len(calls)-1] != "failure:"+domain.StepDNS || slices.Contains(calls, "welcome") {
+		t.Fatalf("mails: %v", calls)
+	}
+}
+
+// A cancellation while a step runs lets that step finish; the next step
+// fails with reason cancelled, and everything made is undone.
+func TestChoreographyInMemoryCancels(t *testing.T) {
+	steps := &fakeSteps{hold: domain.StepDatabase, held: make(chan struct{}), gate: make(chan struct{})}
+	c := runChoreography(t, steps)
+	tn := c.provision(t)
+	<-steps.held
+	if _, err := c.tenants.Update(context.Background(), tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestCancel()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(steps.gate)
+	tn = c.waitSettled(t, tn.ID())
+	step, reason, _ := tn.FailedStep()
+	if tn.Status() != domain.StatusProvisionFailed || reason != domain.ReasonCancelled || step != domain.StepStorage {
+		t.Fatalf("status %s, failed step %s (%s)", tn.Status(), step, reason)
+	}
+	calls := steps.Calls()
+	if slices.Contains(calls, "do:"+domain.StepStorage) || !slices.Contains(calls, "undo:"+domain.StepDatabase) ||
+		!slices.Contains(calls, "undo:"+domain.StepIdentity) {
+		t.Fatalf("calls %v", calls)
+	}
+}
