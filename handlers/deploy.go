@@ -31,23 +31,32 @@ func DeployOutcomeKey(tenantID string, attempt int) string {
 	return fmt.Sprintf("%s/%d/%s/do", tenantID, attempt, domain.StepDeploy)
 }
 
-// requestDeployment is the deploy handler's turn: ask the application plane.
-func (e *engine) requestDeployment(ctx context.Context, t *domain.Tenant, md eventstore.Metadata) error {
-	d := e.cfg.Deployment
+// Do is the deploy step's turn: ask the application plane, once an attempt
+// (the agent's signed report, or the deadline, records the outcome).
+func (d *Deployment) Do(_ context.Context, t *domain.Tenant) (Result, error) {
 	if _, made := t.DeploymentRequest(); made {
-		return nil // waiting for the report (or the deadline)
+		return Result{Record: func(*domain.Tenant, domain.StepOutcome) ([]domain.Event, error) { return nil, nil }}, nil // waiting
 	}
 	secret := deployauth.Secret(d.SigningKey, t.ID(), t.Attempt())
 	sealed, err := deployauth.Seal(d.AgentKey, secret)
 	if err != nil {
-		return err
+		return Result{}, Permanent(err)
 	}
 	sub, _ := t.Subscription()
 	now := time.Now().UTC()
-	return e.record(ctx, t, md, fmt.Sprintf("%s/%d/deploy/request", t.ID(), t.Attempt()), func(t *domain.Tenant) ([]domain.Event, error) {
-		return t.RequestDeployment(domain.DeploymentRequested{Tier: sub.Plan.Tier, Domains: t.Domains(), RequestedAt: now,
-			Deadline: now.Add(d.deadline()), SealedSecret: sealed})
-	})
+	return Result{RecordKey: fmt.Sprintf("%s/%d/deploy/request", t.ID(), t.Attempt()),
+		Record: func(t *domain.Tenant, _ domain.StepOutcome) ([]domain.Event, error) {
+			return t.RequestDeployment(domain.DeploymentRequested{Tier: sub.Plan.Tier, Domains: t.Domains(), RequestedAt: now,
+				Deadline: now.Add(d.deadline()), SealedSecret: sealed})
+		}}, nil
+}
+
+// Undo removes nothing here: the application plane does (RecordUndo).
+func (d *Deployment) Undo(context.Context, *domain.Tenant) error { return nil }
+
+// RecordUndo records tenant.deployment.undo_requested for the agent.
+func (d *Deployment) RecordUndo(t *domain.Tenant, outcome domain.StepOutcome) ([]domain.Event, error) {
+	return t.UndoDeployment(outcome)
 }
 
 func (d *Deployment) deadline() time.Duration {

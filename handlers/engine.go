@@ -39,6 +39,22 @@ type Result struct {
 	// The dns step's addressing, recorded in its outcome.
 	PlatformHost  string
 	CustomDomains []domain.CustomDomain
+	// Record, when set, decides the events of the step's turn in place of
+	// its outcome event: tenant.activated for the activate step, the request
+	// to the application plane for the deploy step (whose outcome the agent's
+	// report records later). It gets the tenant (folded again after a
+	// concurrent append) and the outcome the engine would have recorded; it
+	// may return no events (nothing to record yet). RecordKey, when set,
+	// keys the ids of its events instead of the step's "do" key.
+	Record    func(t *domain.Tenant, outcome domain.StepOutcome) ([]domain.Event, error)
+	RecordKey string
+}
+
+// UndoRecorder is an Action whose undo is recorded as events of its own
+// rather than by running Undo and recording compensated: the deploy step
+// records a request to the application plane.
+type UndoRecorder interface {
+	RecordUndo(t *domain.Tenant, outcome domain.StepOutcome) ([]domain.Event, error)
 }
 
 // Notifier sends the tenant's mails: the welcome after activation, the
@@ -84,7 +100,8 @@ type Config struct {
 	feed        func(ctx context.Context, handle kafka.KeyedHandler) error
 	deadLetters deadLetterStore
 	// Deployment makes the deploy step ask the application plane and wait
-	// for its report; nil: the deploy step runs Actions[deploy] (or skips).
+	// for its report (it is then the deploy step's action, and watches the
+	// deadlines); nil: the deploy step runs Actions[deploy] (or skips).
 	Deployment *Deployment
 	Logger     *slog.Logger
 }
@@ -126,6 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxFailureDelay <= 0 {
 		cfg.MaxFailureDelay = 10 * time.Second
 	}
+	cfg.Actions = withPlatformSteps(cfg.Actions, cfg.Deployment)
 	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store), holds: newHolds(cfg.deadLetters)}
 	hosted, err := e.hosted()
 	if err != nil {
@@ -427,13 +445,6 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 	}
 	e.cfg.Faults.panicFor(step, t.Key())
-	if step == domain.StepDeploy && e.cfg.Deployment != nil {
-		if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
-			outcome.Outcome, outcome.Error, outcome.Tries, outcome.At = domain.OutcomeFailed, err.Error(), 1, time.Now().UTC()
-			return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
-		}
-		return e.requestDeployment(ctx, t, md)
-	}
 	var res Result
 	tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
 		if err := e.cfg.Faults.hangFor(ctx, step, t.Key()); err != nil {
@@ -444,10 +455,6 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 		}
 		var err error
 		switch {
-		case step == domain.StepResources:
-			res = Result{Resources: t.Resources()} // the record of every resource is this event
-		case step == domain.StepActivate:
-			res = Result{}
 		case action == nil:
 			res = Result{Skipped: true} // not configured
 		default:
@@ -469,15 +476,12 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 	case err != nil:
 		outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
 		e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
-	case step == domain.StepActivate:
-		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) {
-			if t.CancelRequested() {
-				cancelled := outcome
-				cancelled.Outcome, cancelled.Error, cancelled.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
-				return t.RecordStep(cancelled)
-			}
-			return t.Activate()
-		})
+	case res.Record != nil:
+		if res.RecordKey != "" {
+			key = res.RecordKey
+		}
+		outcome.Outcome, outcome.At = domain.OutcomeCompleted, time.Now().UTC()
+		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return res.Record(t, outcome) })
 	case res.Skipped:
 		outcome.Outcome = domain.OutcomeSkipped
 	default:
@@ -496,10 +500,10 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 // undo runs the step's undo and records compensated or compensation_failed.
 func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action Action, md eventstore.Metadata) error {
 	started := time.Now().UTC()
-	if step == domain.StepDeploy && e.cfg.Deployment != nil {
-		outcome := domain.StepOutcome{Tries: 1, StartedAt: started, At: started}
+	if ur, ok := action.(UndoRecorder); ok {
+		outcome := domain.StepOutcome{Step: step, Tries: 1, StartedAt: started, At: started}
 		return e.record(ctx, t, md, fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step), func(t *domain.Tenant) ([]domain.Event, error) {
-			return t.UndoDeployment(outcome)
+			return ur.RecordUndo(t, outcome)
 		})
 	}
 	tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
