@@ -34,6 +34,19 @@ func (f *flow) neighbours(t *testing.T, tn *domain.Tenant, n int) []*domain.Tena
 	return out
 }
 
+// provisionAll requests the tenants' provisioning and requires each ACTIVE.
+func (f *flow) provisionAll(t *testing.T, tenants []*domain.Tenant, what string) {
+	t.Helper()
+	for _, tn := range tenants {
+		f.request(t, tn.ID())
+	}
+	for _, tn := range tenants {
+		if done := f.waitFor(t, tn.ID(), what, 90*time.Second, settled); done.Status() != domain.StatusActive {
+			t.Fatalf("%s: %s", what, describe(done))
+		}
+	}
+}
+
 // A handler that panics for one tenant is recovered: the record goes to the
 // dead letters with its tenant held (tenantctl dlq list shows it), and the
 // other tenants on the same partition reach ACTIVE.
@@ -43,14 +56,7 @@ func TestAPanickingHandlerHoldsOnlyItsTenant(t *testing.T) {
 	bad := f.provisionPending(t, "pz")
 	neighbours := f.neighbours(t, bad, 2)
 	f.request(t, bad.ID())
-	for _, tn := range neighbours {
-		f.request(t, tn.ID())
-	}
-	for _, tn := range neighbours {
-		if done := f.waitFor(t, tn.ID(), "ACTIVE beside a panicking tenant", 90*time.Second, settled); done.Status() != domain.StatusActive {
-			t.Fatalf("neighbour: %s", describe(done))
-		}
-	}
+	f.provisionAll(t, neighbours, "ACTIVE beside a panicking tenant")
 	f.waitIdle(t)
 	held, _ := f.tenants.Get(ctx, bad.ID())
 	if next, _ := held.NextStep(); held.Status() != domain.StatusProvisioning || next != domain.StepDatabase {
@@ -88,14 +94,7 @@ func TestAHangingStepHoldsOnlyItsTenant(t *testing.T) {
 		next, ok := tn.NextStep()
 		return ok && next == domain.StepInfrastructure
 	})
-	for _, tn := range neighbours {
-		f.request(t, tn.ID())
-	}
-	for _, tn := range neighbours {
-		if done := f.waitFor(t, tn.ID(), "ACTIVE beside a hanging tenant", 90*time.Second, settled); done.Status() != domain.StatusActive {
-			t.Fatalf("neighbour: %s", describe(done))
-		}
-	}
+	f.provisionAll(t, neighbours, "ACTIVE beside a hanging tenant")
 	still, err := f.tenants.Get(ctx, slow.ID())
 	if err != nil {
 		t.Fatal(err)
