@@ -74,6 +74,10 @@ type Config struct {
 	// Concurrency bounds the records handled at once (default 64): one
 	// tenant's records run in order, different tenants' side by side.
 	Concurrency int
+	// StepConcurrency bounds the records one handler works on at once
+	// (default 4), so that a back end sees at most that many calls from
+	// this process however many tenants are waiting.
+	StepConcurrency int
 	// InstanceID makes the process a static member of its consumer group,
 	// so that a restart takes its partitions back without a rebalance.
 	InstanceID string
@@ -144,10 +148,16 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.MaxFailureDelay = 10 * time.Second
 	}
 	cfg.Actions = withPlatformSteps(cfg.Actions, cfg.Deployment)
-	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store), holds: newHolds(cfg.deadLetters)}
+	if cfg.StepConcurrency < 1 {
+		cfg.StepConcurrency = 4
+	}
+	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store), holds: newHolds(cfg.deadLetters), busy: map[string]chan struct{}{}}
 	hosted, err := e.hosted()
 	if err != nil {
 		return err
+	}
+	for _, h := range hosted {
+		e.busy[h.name] = make(chan struct{}, cfg.StepConcurrency)
 	}
 	if cfg.Deployment != nil && slices.ContainsFunc(hosted, func(h handler) bool { return h.name == "step."+domain.StepDeploy }) {
 		go e.watchDeadlines(ctx)
@@ -200,6 +210,7 @@ type engine struct {
 	cfg     Config
 	tenants repo.Repository[*domain.Tenant]
 	holds   *holds
+	busy    map[string]chan struct{} // per handler: StepConcurrency slots
 }
 
 // dispatch hands a record to the handlers that trigger on its type. A record
@@ -283,6 +294,12 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 	md.TraceParent, md.TraceState = telemetry.Carrier(ctx)
 	log := e.cfg.Logger.With("tenant_id", tenantID, "event_id", r.Headers["ce_id"], "correlation_id", md.CorrelationID,
 		"handler", h.name, "trace_id", telemetry.TraceID(ctx))
+	select {
+	case e.busy[h.name] <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-e.busy[h.name] }()
 	delay := 100 * time.Millisecond
 	for failures := 1; ; failures++ {
 		err := runRecovered(ctx, h, tenantID, md)

@@ -75,14 +75,18 @@ func RealmName(t *domain.Tenant) string { return "tenant-" + t.Key() }
 // ClientName is the tenant's application client, <key>-app.
 func ClientName(t *domain.Tenant) string { return t.Key() + "-app" }
 
-// classify marks Keycloak's 4xx answers (except 408 and 429) permanent.
+// classify marks Keycloak's 4xx answers permanent, except 408, 429 and
+// 401: the admin token of a try expires after a minute, and a try that
+// Keycloak answers slowly (many realms made at once) outlives it; the next
+// try logs in again.
 func classify(action string, err error) error {
 	if err == nil {
 		return nil
 	}
 	err = fmt.Errorf("%s: %w", action, err)
 	var api *gocloak.APIError
-	if errors.As(err, &api) && api.Code >= 400 && api.Code < 500 && api.Code != http.StatusRequestTimeout && api.Code != http.StatusTooManyRequests {
+	if errors.As(err, &api) && api.Code >= 400 && api.Code < 500 && api.Code != http.StatusRequestTimeout &&
+		api.Code != http.StatusTooManyRequests && api.Code != http.StatusUnauthorized {
 		return Permanent(err)
 	}
 	return err

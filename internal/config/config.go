@@ -103,6 +103,9 @@ type Config struct {
 	// HandlerConcurrency bounds the records the handlers work on at once;
 	// one tenant's records always run in order.
 	HandlerConcurrency int `env:"TENANTFLOW_HANDLER_CONCURRENCY" envDefault:"64"`
+	// StepConcurrency bounds the records one handler (one step) works on at
+	// once in this process: its back end sees at most that many calls.
+	StepConcurrency int `env:"TENANTFLOW_STEP_CONCURRENCY" envDefault:"4"`
 	// HandlerMaxFailures bounds how often a handler failing on a record (not
 	// a step failing: its store unreachable, say) is retried before the
 	// record is dead-lettered and its tenant held.
@@ -248,6 +251,9 @@ func (c Config) Validate() error {
 	}
 	if c.HandlerConcurrency < 1 || c.HandlerConcurrency > 10000 {
 		bad("TENANTFLOW_HANDLER_CONCURRENCY", "must be between 1 and 10000, got %d", c.HandlerConcurrency)
+	}
+	if c.StepConcurrency < 1 || c.StepConcurrency > c.HandlerConcurrency {
+		bad("TENANTFLOW_STEP_CONCURRENCY", "must be between 1 and TENANTFLOW_HANDLER_CONCURRENCY (%d), got %d", c.HandlerConcurrency, c.StepConcurrency)
 	}
 	if c.HandlerMaxFailures < 1 {
 		bad("TENANTFLOW_HANDLER_MAX_FAILURES", "must be at least 1, got %d", c.HandlerMaxFailures)
