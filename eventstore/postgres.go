@@ -101,13 +101,9 @@ func (s *Postgres) Append(ctx context.Context, stream string, expected ExpectedV
 	if err != nil {
 		return 0, err
 	}
-	meta := make([]string, len(batch))
-	for i, e := range batch {
-		m, err := json.Marshal(e.Metadata)
-		if err != nil {
-			return 0, fmt.Errorf("encode metadata: %w", err)
-		}
-		meta[i] = string(m)
+	meta, err := encodeMetadata(batch)
+	if err != nil {
+		return 0, err
 	}
 	r := &appendRequest{stream: stream, expected: expected, events: batch, meta: meta, done: make(chan appendResult, 1)}
 	select {
@@ -232,7 +228,7 @@ func (s *Postgres) groupCommit(group []*appendRequest) {
 }
 
 func (s *Postgres) appendAlone(ctx context.Context, r *appendRequest) appendResult {
-	v, err := appendWith(ctx, s.pool, r.stream, r.expected, r.events)
+	v, err := appendEncoded(ctx, s.pool, r.stream, r.expected, r.events, r.meta)
 	return appendResult{version: v, err: err}
 }
 
@@ -247,22 +243,39 @@ func appendWith(ctx context.Context, q querier, stream string, expected Expected
 	if err != nil {
 		return 0, err
 	}
+	meta, err := encodeMetadata(batch)
+	if err != nil {
+		return 0, err
+	}
+	return appendEncoded(ctx, q, stream, expected, batch, meta)
+}
+
+// encodeMetadata is each event's metadata as JSON.
+func encodeMetadata(batch []NewEvent) ([]string, error) {
+	meta := make([]string, len(batch))
+	for i, e := range batch {
+		m, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("encode metadata: %w", err)
+		}
+		meta[i] = string(m)
+	}
+	return meta, nil
+}
+
+// appendEncoded is appendWith for a batch already normalized, its metadata
+// encoded (a committer's lone append: Append did both).
+func appendEncoded(ctx context.Context, q querier, stream string, expected ExpectedVersion, batch []NewEvent, meta []string) (int64, error) {
 	n := len(batch)
 	ids := make([]string, n)
 	types := make([]string, n)
 	schemas := make([]int32, n)
 	data := make([]string, n)
-	meta := make([]string, n)
 	for i, e := range batch {
 		ids[i], types[i], schemas[i], data[i] = e.ID, e.Type, int32(e.SchemaVersion), string(e.Data)
-		m, err := json.Marshal(e.Metadata)
-		if err != nil {
-			return 0, fmt.Errorf("encode metadata: %w", err)
-		}
-		meta[i] = string(m)
 	}
 	var version int64
-	err = q.QueryRow(ctx,
+	err := q.QueryRow(ctx,
 		`select append_events($1, $2, $3::uuid[], $4, $5, $6::jsonb[], $7::jsonb[])`,
 		stream, int64(expected), ids, types, schemas, data, meta).Scan(&version)
 	if err != nil {

@@ -19,6 +19,11 @@ type Record struct {
 	Offset    int64
 }
 
+// recordOf is a fetched message as a Record.
+func recordOf(m *sarama.ConsumerMessage) Record {
+	return Record{Headers: headersOf(m), Key: string(m.Key), Value: m.Value, Partition: m.Partition, Offset: m.Offset}
+}
+
 // BatchHandler applies a batch of one partition's records, in offset order.
 // An error means "apply the same batch again" (after a pause); it must be
 // safe to apply a batch twice (records come at least once).
@@ -93,7 +98,7 @@ func (h batchHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim saram
 		}
 		records := make([]Record, len(batch))
 		for i, m := range batch {
-			records[i] = Record{Headers: headersOf(m), Key: string(m.Key), Value: m.Value, Partition: m.Partition, Offset: m.Offset}
+			records[i] = recordOf(m)
 		}
 		for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 			err := h.handle(ctx, records)

@@ -152,7 +152,7 @@ func (h *keyedHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			return nil
 		case pending <- struct{}{}:
 		}
-		r := Record{Headers: headersOf(m), Key: string(m.Key), Value: m.Value, Partition: m.Partition, Offset: m.Offset}
+		r := recordOf(m)
 		mu.Lock()
 		marks.add(m.Offset)
 		queue, running := lanes[r.Key]
