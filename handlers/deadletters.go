@@ -27,9 +27,6 @@ type DeadLetters struct {
 	Publisher message.Publisher // may be nil: then only the table holds them
 }
 
-// DLQTopic names the dead-letter topic of a topic.
-func DLQTopic(topic string) string { return topic + ".dlq" }
-
 // DeadLetter is one row.
 type DeadLetter struct {
 	ID        int64             `json:"id"`
@@ -144,16 +141,7 @@ func (d *DeadLetters) put(ctx context.Context, handler, stream, topic string, he
 	if id == "" {
 		id = watermill.NewUUID()
 	}
-	out := message.NewMessage(id, r.Value)
-	for k, v := range r.Headers {
-		out.Metadata.Set(k, v)
-	}
-	if r.Key != "" {
-		out.Metadata.Set(kafka.KeyMetadata, r.Key)
-	}
-	out.Metadata.Set("dlq_reason", reason)
-	out.Metadata.Set("dlq_handler", handler)
-	return d.Publisher.Publish(DLQTopic(topic), out)
+	return d.Publisher.Publish(kafka.DLQTopic(topic), kafka.DeadLetterMessage(r, id, handler, reason))
 }
 
 // List returns the unreleased rows, oldest first.

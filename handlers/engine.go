@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,14 +161,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Deployment != nil && slices.ContainsFunc(hosted, func(h handler) bool { return h.name == "step."+domain.StepDeploy }) {
 		go e.watchDeadlines(ctx)
 	}
+	consumer := kafka.Consumer{Brokers: cfg.Brokers, Group: GroupName(cfg.GroupPrefix, cfg.Hosted), Topic: cfg.Topic,
+		InstanceID: cfg.InstanceID, Logger: cfg.Logger}
 	if cfg.feed != nil {
 		if err := e.holds.load(ctx); err != nil {
 			return err
 		}
-		return cfg.feed(ctx, e.dispatch(hosted))
+		return cfg.feed(ctx, consumer.Wrap(e.dispatch(hosted)))
 	}
-	opt := kafka.KeyedOptions{Concurrency: cfg.Concurrency, InstanceID: cfg.InstanceID, OnAssign: e.holds.load}
-	return kafka.ConsumeKeyed(ctx, cfg.Brokers, GroupName(cfg.GroupPrefix, cfg.Hosted), cfg.Topic, opt, cfg.Logger, e.dispatch(hosted))
+	return consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: cfg.Concurrency, OnAssign: e.holds.load}, e.dispatch(hosted))
 }
 
 // GroupName is the consumer group of a process hosting the named handlers
@@ -280,9 +280,8 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 	if held {
 		return e.cfg.deadLetters.put(ctx, e.dlName(h), stream, e.cfg.Topic, true, "held behind a dead letter of this stream", r)
 	}
-	// Continue the trigger's trace; the events this handler appends carry
-	// its span, so the next handler continues from here.
-	ctx = telemetry.Continue(ctx, r.Headers["ce_traceparent"], r.Headers["ce_tracestate"])
+	// The consumer continued the trigger's trace; the events this handler
+	// appends carry the handler's span, so the next handler continues here.
 	ctx, span := telemetry.Tracer().Start(ctx, "handler "+h.name, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("tenantflow.tenant_id", tenantID), attribute.String("tenantflow.trigger", eventType)))
 	defer span.End()
@@ -303,7 +302,7 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 	delay := 100 * time.Millisecond
 	for failures := 1; ; failures++ {
 		err := runRecovered(ctx, h, tenantID, md)
-		var p *panicked
+		var p *kafka.PanicError
 		switch {
 		case err == nil:
 			return nil
@@ -318,9 +317,9 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 			// A bug, not an outage: retrying the same record panics again. The
 			// record goes to the dead letters and its stream is held; every
 			// other tenant goes on.
-			log.Error("handler panicked; the record is dead-lettered and its tenant held", "type", eventType, "panic", p.value, "stack", p.stack)
+			log.Error("handler panicked; the record is dead-lettered and its tenant held", "type", eventType, "panic", p.Value, "stack", p.Stack)
 			span.RecordError(err)
-			return e.deadLetter(ctx, []handler{h}, r, "handler panicked: "+fmt.Sprint(p.value))
+			return e.deadLetter(ctx, []handler{h}, r, p.Error())
 		case errors.Is(err, domain.ErrUndecodable):
 			// The tenant's log holds an event this version cannot read.
 			span.RecordError(err)
@@ -340,22 +339,11 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 	}
 }
 
-// panicked is a handler's recovered panic.
-type panicked struct {
-	value any
-	stack string
-}
-
-func (p *panicked) Error() string { return fmt.Sprintf("handler panicked: %v", p.value) }
-
-// runRecovered runs the handler, turning a panic into a *panicked error.
+// runRecovered runs one handler, turning its panic into a
+// *kafka.PanicError: the consumer's own Recover would fail the record for
+// every handler, where this dead-letters it for the one that panicked.
 func runRecovered(ctx context.Context, h handler, tenantID string, md eventstore.Metadata) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &panicked{value: v, stack: string(debug.Stack())}
-		}
-	}()
-	return h.run(ctx, tenantID, md)
+	return kafka.Recover()(func(ctx context.Context, _ []kafka.Record) error { return h.run(ctx, tenantID, md) })(ctx, nil)
 }
 
 // missingHeader names a CloudEvents header the record lacks, or "": the

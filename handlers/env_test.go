@@ -128,7 +128,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		DeadLetters: &handlers.DeadLetters{Pool: pool, Publisher: publisher},
 		Logger:      log,
 	}
-	if err := kafka.CreateTopic(brokers, handlers.DLQTopic(topic), 1); err != nil {
+	if err := kafka.CreateTopic(brokers, kafka.DLQTopic(topic), 1); err != nil {
 		t.Fatal(err)
 	}
 	p := &parts{cfg: &cfg, publisher: publisher}

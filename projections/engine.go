@@ -486,7 +486,8 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 // while Kafka already carries every record to the handlers and serves
 // batches with no query at all.
 func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix string) error {
-	return kafka.ConsumeBatches(ctx, brokers, groupPrefix+".projections", topic, en.InstanceID, liveBatch, en.logger(),
+	consumer := kafka.Consumer{Brokers: brokers, Group: groupPrefix + ".projections", Topic: topic, InstanceID: en.InstanceID, Logger: en.logger()}
+	return consumer.Batches(ctx, liveBatch,
 		func(ctx context.Context, records []kafka.Record) error {
 			events := make([]eventstore.Event, 0, len(records))
 			for _, r := range records {

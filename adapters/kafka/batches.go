@@ -10,7 +10,7 @@ import (
 	"github.com/IBM/sarama"
 )
 
-// Record is one Kafka record as ConsumeBatches hands it over.
+// Record is one Kafka record as a Consumer hands it over.
 type Record struct {
 	Headers   map[string]string
 	Key       string
@@ -28,18 +28,6 @@ func recordOf(m *sarama.ConsumerMessage) Record {
 // An error means "apply the same batch again" (after a pause); it must be
 // safe to apply a batch twice (records come at least once).
 type BatchHandler func(ctx context.Context, records []Record) error
-
-// ConsumeBatches follows topic in consumer group group until ctx ends,
-// handing each partition's records to handle in batches: once a record has
-// arrived, every record already fetched joins it, up to max. A batch's
-// offsets are committed (marked) only after handle succeeds, so a crash
-// repeats records, never skips them. A new group starts at the oldest
-// retained offset. A non-empty instanceID makes the member static.
-func ConsumeBatches(ctx context.Context, brokers []string, group, topic, instanceID string, max int, logger *slog.Logger, handle BatchHandler) error {
-	logger = logger.With("group", group)
-	return consumeGroup(ctx, brokers, group, topic, ConsumerConfig("tenantflow-"+group, instanceID), logger,
-		batchHandler{max: max, handle: handle, logger: logger})
-}
 
 // consumeGroup runs h in consumer group group on topic until ctx ends,
 // joining again after a session ends on an error.
@@ -64,7 +52,6 @@ func consumeGroup(ctx context.Context, brokers []string, group, topic string, cf
 type batchHandler struct {
 	max    int
 	handle BatchHandler
-	logger *slog.Logger
 }
 
 func (batchHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
@@ -108,7 +95,6 @@ func (h batchHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim saram
 			if ctx.Err() != nil {
 				return nil // the partition moves on without this batch's offsets: it comes again
 			}
-			h.logger.Warn("applying a batch failed; retrying it", "partition", claim.Partition(), "offset", first.Offset, "records", len(batch), "error", err)
 			select {
 			case <-ctx.Done():
 				return nil

@@ -16,7 +16,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
-// ConsumeBatches on the real broker: every record arrives, per partition in
+// Consumer.Batches on the real broker: every record arrives, per partition in
 // offset order, in batches; a failed batch comes again; committed offsets
 // are not handed to the group again.
 func TestConsumeBatchesOnTheRealBroker(t *testing.T) {
@@ -52,7 +52,7 @@ func TestConsumeBatchesOnTheRealBroker(t *testing.T) {
 		failedOnce := false
 		done := make(chan error, 1)
 		go func() {
-			done <- ConsumeBatches(ctx, brokers, group, topic, "", 50, quiet, func(_ context.Context, rs []Record) error {
+			done <- Consumer{Brokers: brokers, Group: group, Topic: topic, Logger: quiet}.Batches(ctx, 50, func(_ context.Context, rs []Record) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if !failedOnce {

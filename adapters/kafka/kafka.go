@@ -1,6 +1,8 @@
-// Package kafka connects tenantflow to the event bus: watermill publishers and
-// subscribers on IBM/sarama, a metadata ping for readiness, and the embedded
-// broker tenantd runs when no broker is configured.
+// Package kafka connects tenantflow to the event bus on IBM/sarama: the
+// record publisher (a watermill Publisher), the one consumer builder every
+// reader uses (Consumer, with its middleware), a metadata ping for
+// readiness, and the embedded broker tenantd runs when no broker is
+// configured.
 package kafka
 
 import (
@@ -12,8 +14,6 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
-	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
-	"github.com/ThreeDotsLabs/watermill/message"
 )
 
 // protocolVersion is the Kafka protocol sarama speaks. Kafka 4 dropped every
@@ -27,27 +27,6 @@ func SaramaConfig(clientID string) *sarama.Config {
 	c.Version = protocolVersion
 	c.ClientID = clientID
 	return c
-}
-
-// NewSubscriber returns a watermill subscriber in consumer group group that
-// reads records as NewRecordPublisher writes them (HeaderMarshaler). A new
-// group starts at the oldest retained offset, so nothing published before the
-// group first joined is missed.
-func NewSubscriber(brokers []string, group string, logger watermill.LoggerAdapter) (message.Subscriber, error) {
-	sc := wmkafka.DefaultSaramaSubscriberConfig()
-	sc.Version = protocolVersion
-	sc.ClientID = "tenantflow-" + group
-	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-	s, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
-		Brokers:               brokers,
-		Unmarshaler:           HeaderMarshaler{},
-		ConsumerGroup:         group,
-		OverwriteSaramaConfig: sc,
-	}, logger)
-	if err != nil {
-		return nil, fmt.Errorf("create kafka subscriber for group %q: %w", group, err)
-	}
-	return s, nil
 }
 
 // Ping sends a metadata request to the brokers and succeeds when one answers.

@@ -14,8 +14,8 @@ import (
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
-// roundTrip publishes n keyed messages through watermill-kafka/sarama and reads
-// them back in a fresh consumer group: every payload arrives, with its metadata.
+// roundTrip publishes n keyed messages through the record publisher and reads
+// them back in a fresh consumer group: every payload arrives, with its headers and key.
 func roundTrip(t *testing.T, brokers []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -45,25 +45,23 @@ func roundTrip(t *testing.T, brokers []string) {
 		}
 	}
 
-	sub, err := NewSubscriber(brokers, "smoke-"+watermill.NewShortUUID(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	msgs, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	records := make(chan Record, n)
+	go func() {
+		c := Consumer{Brokers: brokers, Group: "smoke-" + watermill.NewShortUUID(), Topic: topic, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		_ = c.Keyed(ctx, KeyedOptions{}, func(_ context.Context, r Record) error { records <- r; return nil })
+	}()
 	got := map[string]bool{}
 	for len(got) < n {
 		select {
-		case m := <-msgs:
-			got[string(m.Payload)] = true
-			seq, _ := strconv.Atoi(m.Metadata.Get("seq"))
-			if want := fmt.Sprintf("payload-%02d", seq); string(m.Payload) != want {
-				t.Errorf("metadata did not travel with the payload: %q vs seq %s", m.Payload, m.Metadata.Get("seq"))
+		case r := <-records:
+			got[string(r.Value)] = true
+			seq, _ := strconv.Atoi(r.Headers["seq"])
+			if want := fmt.Sprintf("payload-%02d", seq); string(r.Value) != want {
+				t.Errorf("headers did not travel with the payload: %q vs seq %s", r.Value, r.Headers["seq"])
 			}
-			m.Ack()
+			if want := fmt.Sprintf("stream-%d", seq%4); r.Key != want {
+				t.Errorf("record %s has key %q, want %q", r.Value, r.Key, want)
+			}
 		case <-ctx.Done():
 			t.Fatalf("received %d of %d messages before the deadline", len(got), n)
 		}

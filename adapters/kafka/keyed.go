@@ -10,7 +10,7 @@ import (
 	"github.com/IBM/sarama"
 )
 
-// KeyedHandler handles one record. ConsumeKeyed calls it for the records of
+// KeyedHandler handles one record. Consumer.Keyed calls it for the records of
 // one key in offset order and never for two records of one key at once;
 // records of different keys run concurrently, so a record that takes minutes
 // holds up its own key (its tenant) and nothing else. It owns its retries
@@ -20,7 +20,7 @@ import (
 // whoever owns the partition next.
 type KeyedHandler func(ctx context.Context, r Record) error
 
-// KeyedOptions tune ConsumeKeyed.
+// KeyedOptions tune Consumer.Keyed.
 type KeyedOptions struct {
 	// Concurrency bounds the records handled at once in the process, over
 	// all partitions (default 64).
@@ -31,27 +31,6 @@ type KeyedOptions struct {
 	// OnAssign runs when the member is given partitions, before any record
 	// of them is handled (handlers reload what they keep in memory).
 	OnAssign func(ctx context.Context) error
-	// InstanceID, when set, makes the member static (KIP-345): a restarted
-	// process with the same id takes its partitions back without a
-	// rebalance of the group.
-	InstanceID string
-}
-
-// ConsumeKeyed follows topic in consumer group group until ctx ends,
-// handing every record to handle with per-key ordering (see KeyedHandler).
-// A partition's offset is committed up to the first record not yet handled,
-// so a crash repeats records, never skips one: handle must be safe to run
-// twice. A new group starts at the oldest retained offset.
-func ConsumeKeyed(ctx context.Context, brokers []string, group, topic string, opt KeyedOptions, logger *slog.Logger, handle KeyedHandler) error {
-	if opt.Concurrency < 1 {
-		opt.Concurrency = 64
-	}
-	if opt.MaxPending < 1 {
-		opt.MaxPending = 4096
-	}
-	logger = logger.With("group", group)
-	h := &keyedHandler{opt: opt, handle: handle, slots: make(chan struct{}, opt.Concurrency), logger: logger}
-	return consumeGroup(ctx, brokers, group, topic, ConsumerConfig("tenantflow-"+group, opt.InstanceID), logger, h)
 }
 
 // ConsumerConfig is the sarama configuration of tenantflow's consumer
@@ -182,7 +161,6 @@ func (h *keyedHandler) handleUntilDone(ctx context.Context, r Record) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		h.logger.Warn("handling a record failed; handing it over again", "partition", r.Partition, "offset", r.Offset, "key", r.Key, "error", err)
 		select {
 		case <-ctx.Done():
 			return false

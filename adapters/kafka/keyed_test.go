@@ -42,7 +42,7 @@ func TestWatermarkCommitsUpToTheFirstRecordNotDone(t *testing.T) {
 	}
 }
 
-// ConsumeKeyed on the real broker: one key's records in order, never two at
+// Consumer.Keyed on the real broker: one key's records in order, never two at
 // once; a key whose record never finishes holds up only that key; and the
 // group's committed offset stops in front of the unfinished record, so it
 // comes again to the next member.
@@ -82,7 +82,7 @@ func TestConsumeKeyedOnTheRealBroker(t *testing.T) {
 	)
 	done := make(chan error, 1)
 	go func() {
-		done <- ConsumeKeyed(ctx, brokers, group, topic, KeyedOptions{Concurrency: 8}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		done <- Consumer{Brokers: brokers, Group: group, Topic: topic, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}.Keyed(ctx, KeyedOptions{Concurrency: 8},
 			func(ctx context.Context, r Record) error {
 				if r.Key == "stuck" {
 					<-ctx.Done()

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
@@ -90,21 +89,22 @@ func (c Consumer) Handle(ctx context.Context, headers map[string]string, value [
 	return err
 }
 
-// Run consumes topic in consumer group group until ctx ends.
+// Run consumes topic in consumer group group until ctx ends, one tenant's
+// records in order. A record whose handling panics is set aside on the
+// topic's dead-letter topic; any other failure (its database unreachable)
+// is retried until it passes, so no step run is lost to an outage.
 func (c Consumer) Run(ctx context.Context, brokers []string, topic, group string) error {
 	if err := c.Setup(ctx); err != nil {
 		return fmt.Errorf("create tables: %w", err)
 	}
-	sub, err := kafka.NewSubscriber(brokers, group, kafka.SlogAdapter(c.Logger))
+	pub, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(c.Logger))
 	if err != nil {
 		return err
 	}
-	router, err := message.NewRouter(message.RouterConfig{}, kafka.SlogAdapter(c.Logger))
-	if err != nil {
-		return err
-	}
-	router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
-		return c.Handle(msg.Context(), msg.Metadata, msg.Payload)
+	defer pub.Close()
+	consumer := kafka.Consumer{Brokers: brokers, Group: group, Topic: topic, Logger: c.Logger,
+		Middleware: []kafka.Middleware{kafka.DeadLetters(0, kafka.PublishDeadLetters(pub, topic, group), c.Logger)}}
+	return consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: 8}, func(ctx context.Context, r kafka.Record) error {
+		return c.Handle(ctx, r.Headers, r.Value)
 	})
-	return router.Run(ctx)
 }

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 )
@@ -133,18 +132,19 @@ func (a Agent) report(ctx context.Context, tenantID string, secret []byte, repor
 	return nil
 }
 
-// Run consumes the topic in group until ctx ends.
-func (a Agent) Run(ctx context.Context, brokers []string, topic, group string) error {
-	sub, err := kafka.NewSubscriber(brokers, group, kafka.SlogAdapter(a.Logger))
+// Run consumes the topic in group until ctx ends: one tenant's requests in
+// order, up to concurrency tenants' commands at once, so a slow deployment
+// holds up its own tenant only. A request whose handling panics is set
+// aside on the topic's dead-letter topic; a failed undo is retried.
+func (a Agent) Run(ctx context.Context, brokers []string, topic, group string, concurrency int) error {
+	pub, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(a.Logger))
 	if err != nil {
 		return err
 	}
-	router, err := message.NewRouter(message.RouterConfig{}, kafka.SlogAdapter(a.Logger))
-	if err != nil {
-		return err
-	}
-	router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
-		return a.Handle(msg.Context(), msg.Metadata, msg.Payload)
+	defer pub.Close()
+	consumer := kafka.Consumer{Brokers: brokers, Group: group, Topic: topic, Logger: a.Logger,
+		Middleware: []kafka.Middleware{kafka.DeadLetters(0, kafka.PublishDeadLetters(pub, topic, group), a.Logger)}}
+	return consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: concurrency}, func(ctx context.Context, r kafka.Record) error {
+		return a.Handle(ctx, r.Headers, r.Value)
 	})
-	return router.Run(ctx)
 }

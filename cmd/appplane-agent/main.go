@@ -28,6 +28,7 @@ type cli struct {
 	Deploy   []string `required:"" sep:"none" help:"Deploy command and its arguments, one flag per argument (--deploy sh --deploy=-c --deploy '...')."`
 	Undo     []string `sep:"none" help:"Undo command and its arguments (repeat the flag per argument)."`
 	Group    string   `default:"appplane.agent" help:"Kafka consumer group."`
+	Parallel int      `default:"8" help:"Tenants whose commands may run at once (one tenant's requests always run in order)."`
 }
 
 func main() {
@@ -41,7 +42,7 @@ func main() {
 	defer stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	a := Agent{AgentKey: key, Command: c.Deploy, UndoCommand: c.Undo, ControlURL: c.Control, Logger: logger}
-	err = a.Run(ctx, c.Brokers, c.Topic, c.Group)
+	err = a.Run(ctx, c.Brokers, c.Topic, c.Group, c.Parallel)
 	if ctx.Err() == nil {
 		kctx.FatalIfErrorf(err)
 	}

@@ -471,7 +471,7 @@ func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventsto
 	if err := kafka.CreateTopic(brokers, topic, partitions); err != nil {
 		return err
 	}
-	if err := kafka.CreateTopic(brokers, handlers.DLQTopic(topic), 1); err != nil {
+	if err := kafka.CreateTopic(brokers, kafka.DLQTopic(topic), 1); err != nil {
 		return err
 	}
 	return nil

@@ -42,12 +42,16 @@ var (
 		Help: "Records set aside as dead letters (their tenant held), by handler."}, []string{"handler"})
 	PublishLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantflow_relay_publish_latency_seconds",
 		Help: "From an event's commit to the broker's acknowledgement.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+	ConsumedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_consumed_records_total",
+		Help: "Kafka records handed to a consumer's handler, by consumer group and result (ok, error: handed over again)."}, []string{"group", "result"})
+	ConsumeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tenantflow_consume_seconds",
+		Help: "Time a consumer's handler took for a record (or a batch), by consumer group.", Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30}}, []string{"group"})
 )
 
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries, Compensations, Published, RelayRefused, PublishLatency,
-		HandlerFailures, DeadLettered)
+		HandlerFailures, DeadLettered, ConsumedRecords, ConsumeSeconds)
 }
 
 // Collector computes the state gauges at scrape time.
