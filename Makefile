@@ -47,12 +47,13 @@ bench: up
 
 ## profile: the closed-loop provisioning benchmark, profiled: a CPU profile of the benchmark process (every tenantd
 ## role), the top PostgreSQL statements (pg_stat_statements) and CPU per process (tenantd, postgres, Kafka) into
-## .devstack/artifacts/profile/ (TENANTFLOW_BENCH_TENANTS sets the tenants, default 1000)
+## .devstack/artifacts/profile/ (TENANTFLOW_BENCH_TENANTS sets the tenants, default 1000; TENANTFLOW_PROFILE_OUTSTANDING
+## the closed loop's outstanding requests, 32 or 128)
 PROFILE := $(CURDIR)/.devstack/artifacts/profile
 profile: up
 	rm -rf $(PROFILE) && mkdir -p $(PROFILE)
 	$(WITH_ENV) $(DEVSTACK) pgstat reset && \
-	  TENANTFLOW_BENCH_TENANTS=$${TENANTFLOW_BENCH_TENANTS:-1000} TENANTFLOW_PROFILE_DIR=$(PROFILE) go test -run '^$$' -bench 'Tenantflow/Provisioning/closed-32$$' -benchtime 1x -timeout 30m \
+	  TENANTFLOW_BENCH_TENANTS=$${TENANTFLOW_BENCH_TENANTS:-1000} TENANTFLOW_PROFILE_DIR=$(PROFILE) go test -run '^$$' -bench "Tenantflow/Provisioning/closed-$${TENANTFLOW_PROFILE_OUTSTANDING:-32}\$$" -benchtime 1x -timeout 30m \
 	    -o $(PROFILE)/e2e.test -cpuprofile $(PROFILE)/tenantd.cpu.pprof ./bench/e2e/ | tee $(PROFILE)/bench.txt && \
 	  $(DEVSTACK) pgstat top 30 > $(PROFILE)/pg-top-statements.txt && \
 	  go tool pprof -top -nodecount 60 $(PROFILE)/e2e.test $(PROFILE)/tenantd.cpu.pprof > $(PROFILE)/tenantd.cpu.top.txt 2>/dev/null && \

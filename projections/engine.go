@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -257,12 +258,13 @@ func (en *Engine) schemas(ctx context.Context, names ...string) (map[string]stri
 
 // apply queues the statements applying events of one stream (in version
 // order) on top of version applied: versions already applied are skipped,
-// a gap before the first is filled from the store.
-func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string, events []eventstore.Event, applied int64, decoded map[string]domain.Event) error {
+// a gap before the first is filled from the store. It returns the last
+// event applied (nil: none), for the caller to record in applied.
+func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string, events []eventstore.Event, applied int64, decoded map[string]domain.Event) (*eventstore.Event, error) {
 	if len(events) > 0 && events[0].Version > applied+1 {
 		missing, err := en.Log.LoadFrom(ctx, stream, applied+1)
 		if err != nil {
-			return fmt.Errorf("fill gap in %s after version %d: %w", stream, applied, err)
+			return nil, fmt.Errorf("fill gap in %s after version %d: %w", stream, applied, err)
 		}
 		events = missing // the store holds everything up to at least the record's version
 	}
@@ -273,28 +275,39 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 			continue
 		}
 		if e.Version != applied+1 {
-			return fmt.Errorf("%s: version %d after %d: the store has a gap", stream, e.Version, applied)
+			return nil, fmt.Errorf("%s: version %d after %d: the store has a gap", stream, e.Version, applied)
 		}
 		de, ok := decoded[e.ID]
 		if !ok {
 			var err error
 			if de, err = domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err != nil {
-				return err
+				return nil, err
 			}
 			decoded[e.ID] = de
 		}
 		if err := p.Apply(ctx, q, *e, de); err != nil {
-			return fmt.Errorf("%s applying %s v%d: %w", p.Name(), stream, e.Version, err)
+			return nil, fmt.Errorf("%s applying %s v%d: %w", p.Name(), stream, e.Version, err)
 		}
 		applied, last = e.Version, e
 	}
-	if last == nil {
-		return nil
+	return last, nil
+}
+
+// recordApplied queues one statement recording the last applied event of
+// every stream of a batch (one statement a batch rather than one a stream:
+// live batches hold about one event per stream).
+func recordApplied(q queue, last []*eventstore.Event) {
+	if len(last) == 0 {
+		return
 	}
-	_, err := q.Exec(ctx, `insert into applied (stream, version, position, recorded_at) values ($1, $2, $3, $4)
+	streams, versions, positions, at := make([]string, len(last)), make([]int64, len(last)), make([]int64, len(last)), make([]time.Time, len(last))
+	for i, e := range last {
+		streams[i], versions[i], positions[i], at[i] = e.Stream, e.Version, e.Position, e.RecordedAt
+	}
+	q.b.Queue(`insert into applied (stream, version, position, recorded_at)
+		select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[])
 		on conflict (stream) do update set version = excluded.version, position = excluded.position, recorded_at = excluded.recorded_at`,
-		stream, last.Version, last.Position, last.RecordedAt)
-	return err
+		streams, versions, positions, at)
 }
 
 // applyBatch applies events (any streams, log order) to the current
@@ -380,11 +393,17 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	decoded := map[string]domain.Event{}
 	for i, t := range targets {
 		q := queue{&pgx.Batch{}}
+		var last []*eventstore.Event
 		for _, s := range order {
-			if err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded); err != nil {
+			e, err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded)
+			if err != nil {
 				return err
 			}
+			if e != nil {
+				last = append(last, e)
+			}
 		}
+		recordApplied(q, last)
 		if q.b.Len() == 0 {
 			continue
 		}

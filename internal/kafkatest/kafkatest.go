@@ -147,7 +147,7 @@ func WaitIdle(t testing.TB, brokers []string, topic, groupPrefix string, wantGro
 // GroupLag says which consumer group (of those named groupPrefix+".…") has
 // not committed up to the end of some partition of topic, or that fewer
 // than wantGroups joined; "" means every group handled every record
-// (watermill commits an offset only after the handler returned).
+// (a consumer commits an offset only after its handler returned).
 func GroupLag(client sarama.Client, admin sarama.ClusterAdmin, topic, groupPrefix string, wantGroups int) (string, error) {
 	partitions, err := client.Partitions(topic)
 	if err != nil {
