@@ -17,8 +17,9 @@ import (
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
-// recordingMailer is a test double for the fuzz target only, which tests
-// decoding and validation; real mail is tested against the dev stack.
+// recordingMailer is a test double for the fuzz target (which tests
+// decoding and validation) and for counting mails that must not go out;
+// real mail is tested against the dev stack.
 type recordingMailer struct {
 	mu   sync.Mutex
 	sent int

@@ -6,9 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 )
+
+// retryAfterSeconds is the Retry-After of a 503: PostgreSQL restarts and
+// migrations take seconds.
+const retryAfterSeconds = "5"
 
 // problem is an RFC 9457 problem document (application/problem+json).
 type problem struct {
@@ -77,6 +82,14 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		writeProblem(w, problem{Status: http.StatusUnauthorized, Detail: err.Error()})
 	case errors.Is(err, domain.ErrNotFound):
 		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such resource"})
+	case postgres.Unavailable(err):
+		// Not the client's mistake and not a bug: the event log cannot be
+		// read or written right now (PostgreSQL down or restarting, or this
+		// database not migrated yet). Nothing was stored; try again.
+		logger.Warn("event log unavailable; answering 503", "error", err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Title: "Service unavailable",
+			Detail: "the event log cannot be reached right now; nothing was changed: try again in a few seconds"})
 	default:
 		logger.Error("request failed", "error", err)
 		writeProblem(w, problem{Status: http.StatusInternalServerError, Detail: "internal error; see the server log"})

@@ -72,7 +72,8 @@ func (a fakeAction) Undo(_ context.Context, _ *domain.Tenant) error {
 }
 
 func (f *fakeSteps) Welcome(context.Context, *domain.Tenant) error { f.record("welcome"); return nil }
-func (f *fakeSteps) Failure(_ context.Context, _ *domain.Tenant, step, _ string) error {
+func (f *fakeSteps) Failure(_ context.Context, t *domain.Tenant) error {
+	step, _, _ := t.FailedStep()
 	f.record("failure:" + step)
 	return nil
 }

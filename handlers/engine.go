@@ -60,7 +60,9 @@ type UndoRecorder interface {
 // failure notice after a rollback.
 type Notifier interface {
 	Welcome(ctx context.Context, t *domain.Tenant) error
-	Failure(ctx context.Context, t *domain.Tenant, step, reason string) error
+	// Failure tells the customer that provisioning failed and was rolled
+	// back (t.FailedStep, t.Orphans), in the customer's words.
+	Failure(ctx context.Context, t *domain.Tenant) error
 }
 
 // Config is what the handlers need.
@@ -585,8 +587,7 @@ func (e *engine) notifyHandler() handler {
 					if t.Status() == domain.StatusActive {
 						return e.cfg.Notifier.Welcome(ctx, t)
 					}
-					step, reason, _ := t.FailedStep()
-					return e.cfg.Notifier.Failure(ctx, t, step, reason)
+					return e.cfg.Notifier.Failure(ctx, t)
 				})
 				if ctx.Err() != nil {
 					return ctx.Err()

@@ -147,7 +147,8 @@ func (f *flow) schemaExists(t *testing.T, tn *domain.Tenant) bool {
 }
 
 // A permanent failure at each step in turn ends PROVISION_FAILED with
-// everything made before it gone and a failure mail naming the step.
+// everything made before it gone and a failure mail naming the step in the
+// customer's words (the back end's error stays in the tenant's history).
 func TestFailureAtEachStepCleansUp(t *testing.T) {
 	for _, step := range domain.Steps {
 		t.Run(step, func(t *testing.T) {
@@ -172,8 +173,11 @@ func TestFailureAtEachStepCleansUp(t *testing.T) {
 				t.Fatalf("left behind: realm %v, schema %v, resources %v, orphans %v", f.realmExists(t, tn), f.schemaExists(t, tn), tn.Resources(), tn.Orphans())
 			}
 			mail := mailtest.WaitForSubject(t, tn.Contact().Email, "did not succeed", 10*time.Second)
-			if !strings.Contains(mail.Body, "Failed step: "+step) {
-				t.Fatalf("failure mail does not name %s:\n%s", step, mail.Body)
+			if !strings.Contains(mail.Body, "Failed step: "+handlers.StepInWords(step)) || !strings.Contains(mail.Body, "Clean-up:    complete") {
+				t.Fatalf("failure mail does not name %s in words, or not say that nothing is left:\n%s", step, mail.Body)
+			}
+			if strings.Contains(mail.Body, handlers.ErrInjected.Error()) {
+				t.Fatalf("failure mail shows the back end's error to the customer:\n%s", mail.Body)
 			}
 		})
 	}

@@ -216,6 +216,35 @@ func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant
 	return u, nil
 }
 
+// createAdmin creates the tenant's admin user. A 409 means a user with that
+// name or address exists already — a twin of this step won a race, or an
+// earlier try got as far as creating it — so it looks again and decides by
+// the user's tenantId attribute: this tenant's is done; anything else is
+// someone else's, a permanent failure, and is not touched.
+func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tenant) (*gocloak.User, error) {
+	c, realm := t.Contact(), RealmName(t)
+	_, err := a.Admin.Client().CreateUser(ctx, token, realm, gocloak.User{
+		Username: gocloak.StringP(c.Email), Email: gocloak.StringP(c.Email), EmailVerified: gocloak.BoolP(true),
+		FirstName: gocloak.StringP(c.FirstName), LastName: gocloak.StringP(c.LastName), Enabled: gocloak.BoolP(true),
+		Attributes: &map[string][]string{"tenantId": {t.ID()}, "role": {"admin"}},
+	})
+	var api *gocloak.APIError
+	conflict := errors.As(err, &api) && api.Code == http.StatusConflict
+	if err != nil && !conflict {
+		return nil, classify("create admin user", err)
+	}
+	u, err := a.adminUser(ctx, token, t)
+	switch {
+	case err != nil:
+		return nil, err
+	case u == nil && conflict:
+		return nil, Permanent(fmt.Errorf("creating user %s in realm %s conflicts with another user (the same e-mail address under another name?): not touched", c.Email, realm))
+	case u == nil:
+		return nil, fmt.Errorf("admin user %s not found right after creating it", c.Email)
+	}
+	return u, nil
+}
+
 func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	token, err := a.Admin.Token(ctx)
 	if err != nil {
@@ -230,17 +259,8 @@ func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		return Result{}, err
 	}
 	if u == nil {
-		c := t.Contact()
-		_, err := kc.CreateUser(ctx, token, realm, gocloak.User{
-			Username: gocloak.StringP(c.Email), Email: gocloak.StringP(c.Email), EmailVerified: gocloak.BoolP(true),
-			FirstName: gocloak.StringP(c.FirstName), LastName: gocloak.StringP(c.LastName), Enabled: gocloak.BoolP(true),
-			Attributes: &map[string][]string{"tenantId": {t.ID()}, "role": {"admin"}},
-		})
-		if err != nil {
-			return Result{}, classify("create admin user", err) // a 409 from a racing twin: the retry finds it
-		}
-		if u, err = a.adminUser(ctx, token, t); err != nil || u == nil {
-			return Result{}, fmt.Errorf("admin user not found right after creating it: %v", err)
+		if u, err = a.createAdmin(ctx, token, t); err != nil {
+			return Result{}, err
 		}
 	}
 	mgmt, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP("realm-management")})

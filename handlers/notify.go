@@ -44,14 +44,43 @@ type WelcomeData struct {
 	CustomDomains []domain.CustomDomain `json:"customDomains,omitempty"`
 }
 
-// FailureData is what the failure template (and Novu's tenant-provisioning-failed) gets.
+// FailureData is what the failure template (and Novu's
+// tenant-provisioning-failed) gets: the replaced system's fields, in words
+// meant for the customer. The back end's own error (OpenTofu's output, an
+// SQL error) stays in the tenant's history and the logs, for operators.
 type FailureData struct {
-	TenantID     string `json:"tenantId"`
-	TenantName   string `json:"tenantName"`
-	FirstName    string `json:"firstName"`
-	Error        string `json:"error"`
-	FailedStep   string `json:"failedStep"`
-	SupportEmail string `json:"supportEmail"`
+	TenantID   string `json:"tenantId"`
+	TenantName string `json:"tenantName"`
+	FirstName  string `json:"firstName"`
+	// Error says what could not be done, and whether anything is left.
+	Error string `json:"error"`
+	// FailedStep names the step as the customer would ("your database").
+	FailedStep string `json:"failedStep"`
+	// LeftForOperator: some undo failed, and what it made is still there
+	// (the tenant's orphans) until an operator removes it.
+	LeftForOperator bool   `json:"leftForOperator"`
+	SupportEmail    string `json:"supportEmail"`
+}
+
+// stepWords names each step as a customer understands it.
+var stepWords = map[string]string{
+	domain.StepIdentity:       "your sign-in service",
+	domain.StepAdminUser:      "your administrator account",
+	domain.StepDatabase:       "your database",
+	domain.StepStorage:        "your file storage",
+	domain.StepInfrastructure: "your dedicated infrastructure",
+	domain.StepDeploy:         "your application",
+	domain.StepDNS:            "your web address",
+	domain.StepResources:      "the final checks",
+	domain.StepActivate:       "the final checks",
+}
+
+// StepInWords is step as the failure notice names it.
+func StepInWords(step string) string {
+	if w, ok := stepWords[step]; ok {
+		return w
+	}
+	return "the setup"
 }
 
 func (l Links) welcome(t *domain.Tenant) WelcomeData {
@@ -86,9 +115,16 @@ func (l Links) setPassword(t *domain.Tenant, link string) SetPasswordData {
 		SetPasswordURL: link, SupportEmail: l.SupportEmail}
 }
 
-func (l Links) failure(t *domain.Tenant, step, reason string) FailureData {
-	return FailureData{TenantID: t.ID(), TenantName: t.Name(), FirstName: t.Contact().FirstName,
-		Error: reason, FailedStep: step, SupportEmail: l.SupportEmail}
+func (l Links) failure(t *domain.Tenant) FailureData {
+	step, _, _ := t.FailedStep()
+	d := FailureData{TenantID: t.ID(), TenantName: t.Name(), FirstName: t.Contact().FirstName,
+		FailedStep: StepInWords(step), LeftForOperator: len(t.Orphans()) > 0, SupportEmail: l.SupportEmail}
+	d.Error = "we could not set up " + d.FailedStep + ", and everything made on the way has been removed again."
+	if d.LeftForOperator {
+		d.Error = "we could not set up " + d.FailedStep + ". Some of what was made on the way could not be removed " +
+			"automatically; our operators have been told and will remove it."
+	}
+	return d
 }
 
 // MailNotifier sends the tenant's mails over SMTP from the templates in
@@ -102,8 +138,8 @@ func (n MailNotifier) Welcome(ctx context.Context, t *domain.Tenant) error {
 	return n.send(ctx, t.Contact().Email, "welcome.txt", n.Links.welcome(t))
 }
 
-func (n MailNotifier) Failure(ctx context.Context, t *domain.Tenant, step, reason string) error {
-	return n.send(ctx, t.Contact().Email, "failure.txt", n.Links.failure(t, step, reason))
+func (n MailNotifier) Failure(ctx context.Context, t *domain.Tenant) error {
+	return n.send(ctx, t.Contact().Email, "failure.txt", n.Links.failure(t))
 }
 
 func (n MailNotifier) SetPassword(ctx context.Context, t *domain.Tenant, link string) error {

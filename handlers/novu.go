@@ -34,8 +34,8 @@ func (n Novu) Welcome(ctx context.Context, t *domain.Tenant) error {
 	return n.trigger(ctx, "tenant-welcome", t, n.Links.welcome(t))
 }
 
-func (n Novu) Failure(ctx context.Context, t *domain.Tenant, step, reason string) error {
-	return n.trigger(ctx, "tenant-provisioning-failed", t, n.Links.failure(t, step, reason))
+func (n Novu) Failure(ctx context.Context, t *domain.Tenant) error {
+	return n.trigger(ctx, "tenant-provisioning-failed", t, n.Links.failure(t))
 }
 
 func (n Novu) SetPassword(ctx context.Context, t *domain.Tenant, link string) error {

@@ -43,7 +43,8 @@ func TestNovuRequests(t *testing.T) {
 	if err := n.Welcome(ctx, tn); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Failure(ctx, tn, "database", "schema taken"); err != nil {
+	failed := failedAtDatabase(t, tn, false)
+	if err := n.Failure(ctx, failed); err != nil {
 		t.Fatal(err)
 	}
 
@@ -54,8 +55,9 @@ func TestNovuRequests(t *testing.T) {
 		"appPlaneUrl": "https://app.acme.io", "adminPortalUrl": "https://admin.example.com",
 		"loginUrl": "https://id.example.com/realms/tenant-acme/account", "supportEmail": "help@example.com"}}
 	failure := map[string]any{"name": "tenant-provisioning-failed", "to": wantTo, "payload": map[string]any{
-		"tenantId": tn.ID(), "tenantName": "Acme", "firstName": "Ada", "error": "schema taken",
-		"failedStep": "database", "supportEmail": "help@example.com"}}
+		"tenantId": tn.ID(), "tenantName": "Acme", "firstName": "Ada",
+		"error":      "we could not set up your database, and everything made on the way has been removed again.",
+		"failedStep": "your database", "leftForOperator": false, "supportEmail": "help@example.com"}}
 	for i, want := range []map[string]any{welcome, failure} {
 		got, _ := json.Marshal(requests[i])
 		exp, _ := json.Marshal(want)

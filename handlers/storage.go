@@ -68,6 +68,28 @@ func s3Classify(action string, err error) error {
 	return err
 }
 
+// makeBucket creates the tenant's bucket. "Already exists" (409: a twin of
+// this step won a race, or an earlier try was cut off before tagging) means
+// look again: a bucket that is ours (our tag, or untagged and empty) is
+// done; anyone else's is a permanent failure, and is not touched.
+func (s S3) makeBucket(ctx context.Context, t *domain.Tenant) error {
+	b := BucketName(t)
+	err := s.Client.MakeBucket(ctx, b, minio.MakeBucketOptions{Region: s.Region})
+	if code := minio.ToErrorResponse(err).Code; err == nil || code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+		return s3Classify("create bucket "+b, err)
+	}
+	exists, ours, err := s.owner(ctx, t)
+	switch {
+	case err != nil:
+		return err
+	case !exists:
+		return fmt.Errorf("create bucket %s: reported to exist, then not found: trying again", b)
+	case !ours:
+		return Permanent(fmt.Errorf("bucket %s exists and is not this tenant's: not touched", b))
+	}
+	return nil
+}
+
 func (s S3) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	b := BucketName(t)
 	exists, ours, err := s.owner(ctx, t)
@@ -78,8 +100,8 @@ func (s S3) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		return Result{}, Permanent(fmt.Errorf("bucket %s exists and is not this tenant's: not touched", b))
 	}
 	if !exists {
-		if err := s.Client.MakeBucket(ctx, b, minio.MakeBucketOptions{Region: s.Region}); err != nil {
-			return Result{}, s3Classify("create bucket "+b, err) // lost a race: the retry looks again
+		if err := s.makeBucket(ctx, t); err != nil {
+			return Result{}, err
 		}
 	}
 	tg, err := tags.NewTags(map[string]string{tenantTag: t.ID()}, false)

@@ -65,7 +65,7 @@ func (noop) Undo(context.Context, *domain.Tenant) error { return nil }
 type noopNotifier struct{}
 
 func (noopNotifier) Welcome(context.Context, *domain.Tenant) error                 { return nil }
-func (noopNotifier) Failure(context.Context, *domain.Tenant, string, string) error { return nil }
+func (noopNotifier) Failure(context.Context, *domain.Tenant) error { return nil }
 
 // system is one running tenantflow: API (over loopback HTTP), relay,
 // handlers and live projections, like a tenantd with all roles.

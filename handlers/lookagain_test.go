@@ -1,0 +1,114 @@
+package handlers_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/Nerzal/gocloak/v13"
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/tags"
+
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+)
+
+// A 409 on creating the admin user means "look again", on the real
+// Keycloak: a user with this tenant's mark (created by a racing twin of the
+// step) is taken as done; a user with another tenant's mark is a permanent
+// failure and is left as it was.
+func TestAdminUserConflictLooksAgain(t *testing.T) {
+	env := testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
+	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
+	id := &handlers.Identity{Admin: admin, PlatformZone: "tenants.example.net."}
+	ctx := context.Background()
+	tn := tenantNamed(t, "c")
+	t.Cleanup(func() { _ = id.RealmStep().Undo(context.Background(), tn) })
+	if _, err := id.RealmStep().Do(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	token, err := admin.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, realm := admin.Client(), handlers.RealmName(tn)
+	// The twin's user, made between this step's look-up and its create.
+	twin := func(tenantID string) string {
+		t.Helper()
+		uid, err := kc.CreateUser(ctx, token, realm, gocloak.User{Username: gocloak.StringP(tn.Contact().Email),
+			Email: gocloak.StringP(tn.Contact().Email), Enabled: gocloak.BoolP(true),
+			Attributes: &map[string][]string{"tenantId": {tenantID}, "role": {"admin"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uid
+	}
+
+	ours := twin(tn.ID())
+	got, err := handlers.CreateAdminUser(ctx, id, tn)
+	if err != nil || got != ours {
+		t.Fatalf("409 with this tenant's user: got user %q, %v; want the existing %q, no error", got, err, ours)
+	}
+	if err := kc.DeleteUser(ctx, token, realm, ours); err != nil {
+		t.Fatal(err)
+	}
+
+	other := uuid.NewString()
+	theirs := twin(other)
+	if _, err := handlers.CreateAdminUser(ctx, id, tn); !handlers.IsPermanent(err) {
+		t.Fatalf("409 with another tenant's user: %v, want a permanent failure", err)
+	}
+	u, err := kc.GetUserByID(ctx, token, realm, theirs)
+	if err != nil || u.Attributes == nil || (*u.Attributes)["tenantId"][0] != other {
+		t.Fatalf("the other tenant's user was touched: %+v %v", u, err)
+	}
+}
+
+// "Bucket already exists" means "look again", on the real S3 server: a
+// bucket with this tenant's tag, or untagged and empty (an earlier try cut
+// off before tagging), is taken as ours; one tagged for another tenant is a
+// permanent failure and keeps its tag.
+func TestBucketConflictLooksAgain(t *testing.T) {
+	s := devS3(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		tag      func(tn *domain.Tenant) string // "" for none
+		wantMine bool
+	}{
+		{"tagged for this tenant", func(tn *domain.Tenant) string { return tn.ID() }, true},
+		{"untagged and empty", func(*domain.Tenant) string { return "" }, true},
+		{"tagged for another tenant", func(*domain.Tenant) string { return uuid.NewString() }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tn := tenantNamed(t, "b")
+			b := handlers.BucketName(tn)
+			t.Cleanup(func() { _ = s.Client.RemoveBucket(context.Background(), b) })
+			if err := s.Client.MakeBucket(ctx, b, minio.MakeBucketOptions{Region: s.Region}); err != nil {
+				t.Fatal(err)
+			}
+			tag := tc.tag(tn)
+			if tag != "" {
+				tg, _ := tags.NewTags(map[string]string{"tenantflow-tenant": tag}, false)
+				if err := s.Client.SetBucketTagging(ctx, b, tg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := handlers.MakeBucket(ctx, s, tn)
+			if tc.wantMine && err != nil {
+				t.Fatalf("the bucket is ours, yet: %v", err)
+			}
+			if !tc.wantMine {
+				if !handlers.IsPermanent(err) {
+					t.Fatalf("another tenant's bucket: %v, want a permanent failure", err)
+				}
+				tg, err := s.Client.GetBucketTagging(ctx, b)
+				if err != nil || tg.ToMap()["tenantflow-tenant"] != tag {
+					t.Fatalf("the other tenant's bucket was touched: tags %v, %v", tg, err)
+				}
+			}
+		})
+	}
+}
