@@ -64,7 +64,7 @@ func (noop) Undo(context.Context, *domain.Tenant) error { return nil }
 
 type noopNotifier struct{}
 
-func (noopNotifier) Welcome(context.Context, *domain.Tenant) error                 { return nil }
+func (noopNotifier) Welcome(context.Context, *domain.Tenant) error { return nil }
 func (noopNotifier) Failure(context.Context, *domain.Tenant) error { return nil }
 
 // system is one running tenantflow: API (over loopback HTTP), relay,
