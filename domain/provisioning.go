@@ -199,16 +199,69 @@ func (t *Tenant) applyStep(e StepOutcome) {
 		s.Undo, s.UndoError, s.Resources = e.Outcome, "", nil
 	case OutcomeCompensationFailed:
 		s.Undo, s.UndoError = e.Outcome, e.Error
-		orphaned := s.Resources
+		orphaned := t.stepResources(s)
 		if len(orphaned) == 0 { // a failed step may have made something it could not report
-			orphaned = []Resource{{Step: e.Step, Kind: "unknown", ID: "see the step's error"}}
+			orphaned = []Resource{{Step: e.Step, Kind: UnknownResource, ID: "see the step's error", TenantID: t.id, CreatedAt: e.At}}
 		}
-		t.orphans = append(t.orphans, orphaned...)
+		for _, r := range orphaned {
+			if !slices.ContainsFunc(t.orphans, r.same) {
+				t.orphans = append(t.orphans, r)
+			}
+		}
 	default:
 		s.State, s.Tries, s.Error, s.StartedAt, s.FinishedAt = e.Outcome, e.Tries, e.Error, e.StartedAt, e.At
 		s.Resources, s.Outputs = slices.Clone(e.Resources), maps.Clone(e.Outputs)
 		s.PlatformHost, s.CustomDomains = e.PlatformHost, slices.Clone(e.CustomDomains)
+		// A resource this attempt made again is the tenant's own again, no
+		// longer left over.
+		if slices.Contains(UndoableSteps, e.Step) {
+			t.orphans = slices.DeleteFunc(t.orphans, func(o Resource) bool { return slices.ContainsFunc(s.Resources, o.same) })
+		}
 	}
+}
+
+// UnknownResource is the kind of the orphan recorded when an undo failed
+// for a step that had reported nothing: something may be left, and the
+// step's error says what.
+const UnknownResource = "unknown"
+
+// same reports whether r and o name the same resource.
+func (r Resource) same(o Resource) bool { return r.Step == o.Step && r.Kind == o.Kind && r.ID == o.ID }
+
+// stepResources are what step state s reported, with the tenant's id and
+// the time the step finished.
+func (t *Tenant) stepResources(s *StepState) []Resource {
+	out := make([]Resource, 0, len(s.Resources))
+	for _, r := range s.Resources {
+		if r.TenantID == "" {
+			r.TenantID = t.id
+		}
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = s.FinishedAt
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// SortResources puts resources in one order wherever they are listed: by
+// the step's place in the flow, then kind and id.
+func SortResources(rs []Resource) {
+	place := func(step string) int {
+		if i := slices.Index(Steps, step); i >= 0 {
+			return i
+		}
+		return len(Steps)
+	}
+	slices.SortStableFunc(rs, func(a, b Resource) int {
+		if d := place(a.Step) - place(b.Step); d != 0 {
+			return d
+		}
+		if a.Kind != b.Kind {
+			return strings.Compare(a.Kind, b.Kind)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 }
 
 func (t *Tenant) state(step string) string {
@@ -355,23 +408,18 @@ func (t *Tenant) StepStates() []StepState {
 	return out
 }
 
-// Resources lists what the tenant's steps created and no undo removed yet,
-// each with the tenant's id and the time its step finished.
+// Resources lists what the current attempt's steps created and no undo
+// removed or gave up on (those are Orphans: the two lists never share a
+// resource), each with the tenant's id and the time its step finished, in
+// SortResources order. The projections answer with the same definition.
 func (t *Tenant) Resources() []Resource {
 	var out []Resource
 	for _, s := range UndoableSteps {
-		if st := t.steps[s]; st != nil {
-			for _, r := range st.Resources {
-				if r.TenantID == "" {
-					r.TenantID = t.id
-				}
-				if r.CreatedAt.IsZero() {
-					r.CreatedAt = st.FinishedAt
-				}
-				out = append(out, r)
-			}
+		if st := t.steps[s]; st != nil && st.Undo != OutcomeCompensationFailed {
+			out = append(out, t.stepResources(st)...)
 		}
 	}
+	SortResources(out)
 	return out
 }
 
@@ -393,8 +441,15 @@ func (t *Tenant) Addressing() (platformHost string, custom []CustomDomain) {
 	return "", nil
 }
 
-// Orphans lists resources an undo could not remove: an operator must.
-func (t *Tenant) Orphans() []Resource { return slices.Clone(t.orphans) }
+// Orphans lists what an undo could not remove, in any attempt, and no later
+// attempt made again: an operator must. A failed undo of a step that had
+// reported nothing leaves one orphan of kind UnknownResource. In
+// SortResources order.
+func (t *Tenant) Orphans() []Resource {
+	out := slices.Clone(t.orphans)
+	SortResources(out)
+	return out
+}
 
 // NotificationDue reports whether the attempt's mail (welcome after
 // activation, failure notice after rollback) has not been recorded yet.

@@ -157,8 +157,11 @@ type Resources struct{}
 
 func (Resources) Name() string { return NameResources }
 
-// Version 2 added location and created_at.
-func (Resources) Version() int { return 2 }
+// Version 2 added location and created_at; 3 gave the projection the
+// fold's definition of orphans (see domain.Tenant.Orphans): kept across
+// attempts until made again, a placeholder for a step that reported
+// nothing, never deleted by a later undo of the same step.
+func (Resources) Version() int { return 3 }
 
 func (Resources) DDL() string {
 	return `create table resources (
@@ -189,15 +192,25 @@ func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de do
 			if created.IsZero() {
 				created = v.At
 			}
+			// Made again by this attempt: the tenant's own, no longer an orphan.
 			if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at) values ($1, $2, $3, $4, $5, $6)
-				on conflict do nothing`, id, r.Step, r.Kind, r.ID, r.Location, created); err != nil {
+				on conflict (tenant_id, step, kind, id) do update set location = excluded.location, created_at = excluded.created_at, orphaned = false`,
+				id, r.Step, r.Kind, r.ID, r.Location, created); err != nil {
 				return err
 			}
 		}
 	case domain.OutcomeCompensated:
-		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2`, id, v.Step)
+		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2 and not orphaned`, id, v.Step)
 		return err
 	case domain.OutcomeCompensationFailed:
+		// The step's resources of this attempt become orphans; when it had
+		// reported none, one placeholder says something may be left.
+		if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at, orphaned)
+			select $1, $2, $3, $4, '', $5, true
+			where not exists (select 1 from resources where tenant_id = $1 and step = $2 and not orphaned)
+			on conflict do nothing`, id, v.Step, domain.UnknownResource, "see the step's error", v.At); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `update resources set orphaned = true where tenant_id = $1 and step = $2`, id, v.Step)
 		return err
 	}

@@ -191,12 +191,15 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	if err != nil {
 		return d, err
 	}
-	for _, r := range res {
-		d.Resources = append(d.Resources, r.Resource) // an orphan still exists: it is listed in both
+	for _, r := range res { // the fold's definition: an orphan is not among the resources
 		if r.Orphaned {
 			d.Orphans = append(d.Orphans, r.Resource)
+		} else {
+			d.Resources = append(d.Resources, r.Resource)
 		}
 	}
+	domain.SortResources(d.Resources)
+	domain.SortResources(d.Orphans)
 	return d, nil
 }
 

@@ -1,0 +1,160 @@
+package projections_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/repo"
+)
+
+// attemptPlan is one provisioning attempt as a test scripts it.
+type attemptPlan struct {
+	failAt    string          // the step that fails ("": none, the tenant becomes ACTIVE)
+	silent    bool            // the failing step reports no resources
+	undoFails map[string]bool // steps whose undo fails
+}
+
+// GET /tenants/{id} gives one answer about resources and orphans whether
+// the projections or the stream's fold serve it: both follow one
+// definition, checked here for rolled-back, retried and deprovisioned
+// tenants with failed undos.
+func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
+	e := newEnv(t)
+	e.follow(t)
+	ctx := context.Background()
+	md := eventstore.Metadata{}
+	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: "silo"}}
+	scenarios := map[string]struct {
+		attempts    []attemptPlan
+		deprovision map[string]bool // undo failures of a deprovisioning after the last attempt
+		orphans     []string        // the expected orphans, as step/kind
+	}{
+		"rolled back, the failed step's undo failed": {
+			attempts: []attemptPlan{{failAt: domain.StepStorage, undoFails: map[string]bool{domain.StepStorage: true}}},
+			orphans:  []string{"storage/thing"}},
+		"a failed step that reported nothing, two undos failed": {
+			attempts: []attemptPlan{{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true, domain.StepDatabase: true}}},
+			orphans:  []string{"database/thing", "storage/unknown"}},
+		"retried after orphans: what it made again is its own": {
+			attempts: []attemptPlan{
+				{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true, domain.StepDatabase: true}},
+				{}},
+			orphans: []string{"storage/unknown"}},
+		"retried and failed the same way again": {
+			attempts: []attemptPlan{
+				{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true, domain.StepDatabase: true}},
+				{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true}}},
+			orphans: []string{"storage/unknown"}},
+		"deprovisioned, one undo failed": {
+			attempts:    []attemptPlan{{}},
+			deprovision: map[string]bool{domain.StepDNS: true},
+			orphans:     []string{"dns/thing"}},
+	}
+	ids := map[string]string{}
+	for name, sc := range scenarios {
+		id := uuid.NewString()
+		ids[name] = id
+		tn, evs, err := domain.NewTenant(id, "", domain.TenantInput{Key: "o" + uuid.NewString()[:8], Name: name,
+			Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}, Domains: []string{"a.example.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
+			t.Fatal(err)
+		}
+		step := func(decide func(*domain.Tenant) ([]domain.Event, error)) {
+			t.Helper()
+			if _, err := e.tenants.Update(ctx, id, md, decide); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		undoAll := func(fails map[string]bool) {
+			for {
+				cur, _ := e.tenants.Get(ctx, id)
+				s, ok := cur.NextUndo()
+				if !ok {
+					break
+				}
+				o := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated, At: time.Now().UTC()}
+				if fails[s] {
+					o.Outcome, o.Error = domain.OutcomeCompensationFailed, "still there"
+				}
+				step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(o) })
+			}
+			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
+		}
+		for _, a := range sc.attempts {
+			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) })
+			for _, s := range domain.Steps[:len(domain.Steps)-1] {
+				now := time.Now().UTC()
+				o := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1, StartedAt: now, At: now,
+					Resources: []domain.Resource{{Step: s, Kind: "thing", ID: s + "-" + id[:8]}}}
+				if s == a.failAt {
+					o.Outcome, o.Error = domain.OutcomeFailed, "boom"
+					if a.silent {
+						o.Resources = nil
+					}
+				}
+				step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(o) })
+				if s == a.failAt {
+					break
+				}
+			}
+			if a.failAt == "" {
+				step(func(t *domain.Tenant) ([]domain.Event, error) { return t.Activate() })
+				continue
+			}
+			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() })
+			undoAll(a.undoFails)
+		}
+		if sc.deprovision != nil {
+			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestDeprovisioning("bye") })
+			undoAll(sc.deprovision)
+		}
+	}
+	e.caughtUp(t)
+	for name, sc := range scenarios {
+		tn, err := e.tenants.Get(ctx, ids[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.engine.Detail(ctx, ids[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameList(d.Resources, tn.Resources()) || !sameList(d.Orphans, tn.Orphans()) {
+			t.Errorf("%s:\n projection resources %v\n fold       resources %v\n projection orphans %v\n fold       orphans %v",
+				name, d.Resources, tn.Resources(), d.Orphans, tn.Orphans())
+		}
+		var got []string
+		for _, o := range tn.Orphans() {
+			got = append(got, o.Step+"/"+o.Kind)
+		}
+		if !slices.Equal(got, sc.orphans) {
+			t.Errorf("%s: orphans %v, want %v", name, got, sc.orphans)
+		}
+		for _, r := range tn.Resources() {
+			if slices.ContainsFunc(tn.Orphans(), func(o domain.Resource) bool { return o.Kind == r.Kind && o.ID == r.ID }) {
+				t.Errorf("%s: %s/%s is listed as a resource and as an orphan", name, r.Kind, r.ID)
+			}
+		}
+	}
+}
+
+// sameList compares two resource lists in order, to PostgreSQL's precision.
+func sameList(a, b []domain.Resource) bool {
+	norm := func(rs []domain.Resource) []domain.Resource {
+		out := slices.Clone(rs)
+		for i := range out {
+			out[i].CreatedAt = out[i].CreatedAt.UTC().Truncate(time.Microsecond)
+		}
+		return out
+	}
+	return slices.Equal(norm(a), norm(b))
+}
