@@ -116,7 +116,7 @@ func (id *Identity) ours(ctx context.Context, token string, t *domain.Tenant) (*
 		return nil, classify("read realm "+RealmName(t), err)
 	}
 	if realm.Attributes == nil || (*realm.Attributes)["tenantId"] != t.ID() {
-		return nil, Permanent(fmt.Errorf("realm %s exists and belongs to another tenant: not touched", RealmName(t)))
+		return nil, foreign("realm " + RealmName(t))
 	}
 	return realm, nil
 }
@@ -188,7 +188,7 @@ func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	}
 	realm, err := r.ours(ctx, token, t)
 	if err != nil || realm == nil {
-		return err // someone else's (permanent), or already gone
+		return undoneUnlessOurs(err) // someone else's (nothing of ours), or already gone
 	}
 	if err := r.Admin.Client().DeleteRealm(ctx, token, RealmName(t)); err != nil && !isNotFound(err) {
 		return classify("delete realm "+RealmName(t), err)
@@ -211,7 +211,7 @@ func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant
 	}
 	u := users[0]
 	if u.Attributes == nil || len((*u.Attributes)["tenantId"]) == 0 || (*u.Attributes)["tenantId"][0] != t.ID() {
-		return nil, Permanent(fmt.Errorf("user %s in realm %s is not this tenant's: not touched", t.Contact().Email, RealmName(t)))
+		return nil, foreign("user " + t.Contact().Email + " in realm " + RealmName(t))
 	}
 	return u, nil
 }
@@ -312,11 +312,11 @@ func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	}
 	realm, err := a.ours(ctx, token, t)
 	if err != nil || realm == nil {
-		return err // the realm is someone else's, or gone with its users
+		return undoneUnlessOurs(err) // the realm is someone else's, or gone with its users
 	}
 	u, err := a.adminUser(ctx, token, t)
 	if err != nil || u == nil {
-		return err
+		return undoneUnlessOurs(err)
 	}
 	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !isNotFound(err) {
 		return classify("delete admin user", err)

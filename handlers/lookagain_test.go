@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/Nerzal/gocloak/v13"
@@ -18,7 +19,9 @@ import (
 // A 409 on creating the admin user means "look again", on the real
 // Keycloak: a user with this tenant's mark (created by a racing twin of the
 // step) is taken as done; a user with another tenant's mark is a permanent
-// failure and is left as it was.
+// failure and is left as it was. An undo that finds only someone else's
+// user or realm is done (nothing of ours is left): no orphan is reported
+// for what this tenant never made.
 func TestAdminUserConflictLooksAgain(t *testing.T) {
 	env := testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
 	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
@@ -60,9 +63,26 @@ func TestAdminUserConflictLooksAgain(t *testing.T) {
 	if _, err := handlers.CreateAdminUser(ctx, id, tn); !handlers.IsPermanent(err) {
 		t.Fatalf("409 with another tenant's user: %v, want a permanent failure", err)
 	}
+	// The undo finds nothing of this tenant's to remove: done, not an
+	// orphan, and the other tenant's user stays.
+	if err := id.AdminUserStep().Undo(ctx, tn); err != nil {
+		t.Fatalf("undo beside another tenant's user: %v, want done", err)
+	}
 	u, err := kc.GetUserByID(ctx, token, realm, theirs)
 	if err != nil || u.Attributes == nil || (*u.Attributes)["tenantId"][0] != other {
 		t.Fatalf("the other tenant's user was touched: %+v %v", u, err)
+	}
+	// Likewise a realm of the same name that another tenant owns.
+	impostor, _, _ := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: tn.Key(), Name: "I",
+		Contact: domain.Contact{Email: "i@example.com", FirstName: "I", LastName: "I"}})
+	if _, err := id.RealmStep().Do(ctx, impostor); !errors.Is(err, handlers.ErrForeign) || !handlers.IsPermanent(err) {
+		t.Fatalf("creating another tenant's realm: %v, want a permanent ErrForeign", err)
+	}
+	if err := id.RealmStep().Undo(ctx, impostor); err != nil {
+		t.Fatalf("undoing beside another tenant's realm: %v, want done", err)
+	}
+	if _, err := kc.GetRealm(ctx, token, realm); err != nil {
+		t.Fatalf("another tenant's undo removed the realm: %v", err)
 	}
 }
 

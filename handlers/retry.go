@@ -74,3 +74,22 @@ func (r Retry) try(ctx context.Context, fn func(ctx context.Context) error) erro
 	}
 	return err
 }
+
+// ErrForeign marks a resource that exists under the tenant's name but
+// carries another owner's mark. For a Do it is a permanent failure (never
+// touched); for an Undo it means nothing of this tenant's is there to
+// remove, so the undo succeeds: reporting someone else's resource as this
+// tenant's orphan would send an operator to delete what is not ours.
+var ErrForeign = errors.New("exists and belongs to someone else: not touched")
+
+// foreign is a permanent ErrForeign about what.
+func foreign(what string) error { return Permanent(fmt.Errorf("%s %w", what, ErrForeign)) }
+
+// undoneUnlessOurs is an undo's answer to err from a look-up: a foreign
+// resource leaves nothing of ours to remove.
+func undoneUnlessOurs(err error) error {
+	if errors.Is(err, ErrForeign) {
+		return nil
+	}
+	return err
+}
