@@ -132,6 +132,9 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 			t.Errorf("%s:\n projection resources %v\n fold       resources %v\n projection orphans %v\n fold       orphans %v",
 				name, d.Resources, tn.Resources(), d.Orphans, tn.Orphans())
 		}
+		if listed, err := e.engine.Orphans(ctx, ids[name]); err != nil || !sameList(listed, tn.Orphans()) {
+			t.Errorf("%s: tenantctl orphans list would show %v (%v), the fold %v", name, listed, err, tn.Orphans())
+		}
 		var got []string
 		for _, o := range tn.Orphans() {
 			got = append(got, o.Step+"/"+o.Kind)

@@ -27,6 +27,7 @@ type cli struct {
 	Replay  replayCmd  `cmd:"" help:"Rebuild a projection from the log into fresh tables, then switch queries over to them."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Dead letters: records no handler could decode, and the tenants held back behind them."`
 	Relay   relayCmd   `cmd:"" help:"Records the broker refused for good: list them, release their streams."`
+	Orphans orphansCmd `cmd:"" help:"What undos could not remove, for an operator to clean."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 
