@@ -100,9 +100,10 @@ type Config struct {
 	// Steps names the handlers this tenantd hosts (steps, notify, saga);
 	// empty: all. Processes hosting the same set share one consumer group.
 	Steps []string `env:"TENANTFLOW_STEPS" envSeparator:","`
-	// HandlerConcurrency bounds the records the handlers work on at once;
-	// one tenant's records always run in order.
-	HandlerConcurrency int `env:"TENANTFLOW_HANDLER_CONCURRENCY" envDefault:"64"`
+	// HandlerConcurrency bounds the records the handlers work on at once,
+	// including those waiting for their step's slot (see
+	// handlers.Config.Concurrency); one tenant's records always run in order.
+	HandlerConcurrency int `env:"TENANTFLOW_HANDLER_CONCURRENCY" envDefault:"512"`
 	// StepConcurrency bounds the records one handler (one step) works on at
 	// once in this process: its back end sees at most that many calls.
 	StepConcurrency int `env:"TENANTFLOW_STEP_CONCURRENCY" envDefault:"4"`
