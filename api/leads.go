@@ -64,6 +64,14 @@ func (h *leadHandlers) create(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Detail: "sign-up is not available: no SMTP server is configured"})
 		return
 	}
+	// The mail goes out before the lead is stored (a lead whose mail failed
+	// is never stored), so first make sure the log can be read at all: an
+	// unreachable or unmigrated log answers 503 here, before a mail names a
+	// lead that will not exist. (A lead's new stream is empty: not found.)
+	if _, err := h.leads.Get(r.Context(), lead.ID()); !errors.Is(err, domain.ErrNotFound) {
+		writeError(w, h.logger, err)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
 	if err := h.mailer.Send(ctx, lead.Contact().Email, "Confirm your sign-up", verificationMail(lead, token)); err != nil {
