@@ -100,7 +100,7 @@ func TestProvisioningEndsActive(t *testing.T) {
 	for _, r := range d.Missing {
 		missing = append(missing, r.Kind)
 	}
-	if strings.Join(missing, ",") != "keycloak-realm,keycloak-client,keycloak-user" || len(d.Unexpected) != 0 {
+	if strings.Join(missing, ",") != "keycloak-client,keycloak-realm,keycloak-user" || len(d.Unexpected) != 0 { // domain.SortResources order
 		t.Fatalf("drift after deleting the realm: missing %v, %+v", missing, d)
 	}
 }
@@ -374,8 +374,11 @@ func TestForeignRealmIsNeverTouched(t *testing.T) {
 	tn = f.request(t, tn.ID())
 	tn = f.waitFor(t, tn.ID(), "rolled back", 60*time.Second, settled)
 	step, reason, _ := tn.FailedStep()
-	if tn.Status() != domain.StatusProvisionFailed || step != domain.StepIdentity || !strings.Contains(reason, "belongs to another tenant") {
+	if tn.Status() != domain.StatusProvisionFailed || step != domain.StepIdentity || !strings.Contains(reason, handlers.ErrForeign.Error()) {
 		t.Fatalf("status %s, failed %s: %s", tn.Status(), step, reason)
+	}
+	if len(tn.Orphans()) != 0 || tn.StepStates()[0].Undo != domain.OutcomeCompensated {
+		t.Fatalf("another tenant's realm reported as this tenant's orphan: undo %q, orphans %v", tn.StepStates()[0].Undo, tn.Orphans())
 	}
 	if st := tn.StepStates()[0]; st.Tries != 1 {
 		t.Fatalf("a permanent failure was tried %d times", st.Tries)
