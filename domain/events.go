@@ -190,6 +190,8 @@ func Decode(eventType string, data []byte) (Event, error) {
 		e = &DeploymentRequested{}
 	case TypeDeploymentUndoRequested:
 		e = &DeploymentUndoRequested{}
+	case TypeOrphanForgotten:
+		e = &OrphanForgotten{}
 	default:
 		if _, _, ok := outcomeType(eventType); !ok {
 			return nil, fmt.Errorf("%w: unknown event type %q", ErrUndecodable, eventType)
@@ -237,6 +239,8 @@ func deref(e Event) Event {
 	case *DeploymentRequested:
 		return *v
 	case *DeploymentUndoRequested:
+		return *v
+	case *OrphanForgotten:
 		return *v
 	}
 	return e

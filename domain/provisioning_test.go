@@ -224,3 +224,40 @@ func TestStepOutcomesAreBounded(t *testing.T) {
 		t.Errorf("the bounded outcome is %d bytes, over the default event cap", len(data))
 	}
 }
+
+// An operator forgets an orphan with a reason; without one, or for an
+// orphan the tenant does not have, nothing is recorded.
+func TestForgetOrphan(t *testing.T) {
+	tn, _, _ := NewTenant("t-1", "", validTenant())
+	if _, err := tn.RequestProvisioning(validSubscription(), DefaultTiers); err != nil {
+		t.Fatal(err)
+	}
+	completeSteps(t, tn, StepDatabase)
+	if _, err := tn.RecordStep(StepOutcome{Step: StepDatabase, Outcome: OutcomeFailed, Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = tn.FailProvisioning()
+	_, _ = tn.RecordUndo(StepOutcome{Step: StepDatabase, Outcome: OutcomeCompensated})
+	if _, err := tn.RecordUndo(StepOutcome{Step: StepAdminUser, Outcome: OutcomeCompensationFailed, Error: "keycloak down"}); err != nil {
+		t.Fatal(err)
+	}
+	o := tn.Orphans()
+	if len(o) != 1 {
+		t.Fatalf("orphans %v", o)
+	}
+	version := tn.Version()
+	var ve *ValidationError
+	if _, err := tn.ForgetOrphan(o[0].Step, o[0].Kind, o[0].ID, " ", time.Now()); !errors.As(err, &ve) {
+		t.Errorf("no reason: %v, want a validation error", err)
+	}
+	if _, err := tn.ForgetOrphan(o[0].Step, o[0].Kind, "other", "gone", time.Now()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an orphan the tenant does not have: %v, want ErrNotFound", err)
+	}
+	if tn.Version() != version || len(tn.Orphans()) != 1 {
+		t.Fatal("a refused forget changed the tenant")
+	}
+	evs, err := tn.ForgetOrphan(o[0].Step, o[0].Kind, o[0].ID, "removed by hand", time.Now())
+	if err != nil || len(evs) != 1 || len(tn.Orphans()) != 0 {
+		t.Fatalf("forget: %v %v, orphans left %v", evs, err, tn.Orphans())
+	}
+}

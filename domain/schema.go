@@ -67,7 +67,8 @@ func provisioningFailedV1(data json.RawMessage) (json.RawMessage, error) {
 func EventTypes() []string {
 	types := []string{TypeLeadCreated, TypeLeadVerified, TypeLeadTenantAssigned, TypeTenantCreated, TypeProvisioningRequested,
 		TypeTenantActivated, TypeProvisioningFailed, TypeProvisioningRolledBack, TypeProvisioningCancelRequested,
-		TypeDeprovisioningRequested, TypeTenantDeactivated, TypeKeyReserved, TypeDeploymentRequested, TypeDeploymentUndoRequested}
+		TypeDeprovisioningRequested, TypeTenantDeactivated, TypeKeyReserved, TypeDeploymentRequested, TypeDeploymentUndoRequested,
+		TypeOrphanForgotten}
 	for _, s := range append(append([]string{}, Steps...), StepNotify) {
 		for _, o := range outcomes {
 			types = append(types, StepOutcome{Step: s, Outcome: o}.EventType())

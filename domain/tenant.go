@@ -113,6 +113,9 @@ func (t *Tenant) apply(e Event) error {
 		t.deployment = &d
 	case DeploymentUndoRequested:
 		// the undo's outcome follows in the same append
+	case OrphanForgotten:
+		o := Resource{Step: e.Step, Kind: e.Kind, ID: e.ID}
+		t.orphans = slices.DeleteFunc(t.orphans, o.same)
 	case ProvisioningRolledBack:
 		t.status, t.rollingBack = StatusProvisionFailed, false
 	case DeprovisioningRequested:

@@ -33,6 +33,7 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 	scenarios := map[string]struct {
 		attempts    []attemptPlan
 		deprovision map[string]bool // undo failures of a deprovisioning after the last attempt
+		forget      bool            // an operator forgets the orphans at the end
 		orphans     []string        // the expected orphans, as step/kind
 	}{
 		"rolled back, the failed step's undo failed": {
@@ -51,6 +52,9 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 				{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true, domain.StepDatabase: true}},
 				{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true}}},
 			orphans: []string{"storage/unknown"}},
+		"rolled back with orphans, then forgotten by an operator": {
+			attempts: []attemptPlan{{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true, domain.StepDatabase: true}}},
+			forget:   true},
 		"deprovisioned, one undo failed": {
 			attempts:    []attemptPlan{{}},
 			deprovision: map[string]bool{domain.StepDNS: true},
@@ -116,6 +120,12 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 		if sc.deprovision != nil {
 			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestDeprovisioning("bye") })
 			undoAll(sc.deprovision)
+		}
+		if sc.forget {
+			cur, _ := e.tenants.Get(ctx, id)
+			for _, o := range cur.Orphans() {
+				step(func(t *domain.Tenant) ([]domain.Event, error) { return t.ForgetOrphan(o.Step, o.Kind, o.ID, "removed by hand", time.Now()) })
+			}
 		}
 	}
 	e.caughtUp(t)

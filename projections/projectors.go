@@ -160,7 +160,8 @@ func (Resources) Name() string { return NameResources }
 // Version 2 added location and created_at; 3 gave the projection the
 // fold's definition of orphans (see domain.Tenant.Orphans): kept across
 // attempts until made again, a placeholder for a step that reported
-// nothing, never deleted by a later undo of the same step.
+// nothing, never deleted by a later undo of the same step, gone when an
+// operator forgets it.
 func (Resources) Version() int { return 3 }
 
 func (Resources) DDL() string {
@@ -180,6 +181,10 @@ func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de do
 	id, ok := tenantID(e.Stream)
 	if !ok {
 		return nil
+	}
+	if f, ok := de.(*domain.OrphanForgotten); ok {
+		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2 and kind = $3 and id = $4 and orphaned`, id, f.Step, f.Kind, f.ID)
+		return err
 	}
 	v, ok := de.(*domain.StepOutcome)
 	if !ok || v.Step == domain.StepResources {

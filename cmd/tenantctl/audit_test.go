@@ -186,7 +186,8 @@ func TestReplayCommand(t *testing.T) {
 
 // orphans list shows what an undo could not remove, read from the
 // resources projection: the audit tenant's idp step failed, reported
-// nothing, and its undo failed too, so one placeholder orphan is left.
+// nothing, and its undo failed too, so one placeholder orphan is left;
+// orphans forget takes it off, recorded with the operator and the reason.
 func TestOrphansList(t *testing.T) {
 	store, tn := auditLog(t)
 	ctx := context.Background()
@@ -215,8 +216,40 @@ func TestOrphansList(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "TENANT") ||
-		strings.Join(strings.Fields(lines[1])[:4], " ") != tn.ID()+" idp unknown see" {
+	const resource = "idp/unknown/see the step's error"
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "TENANT") || !strings.HasPrefix(lines[1], tn.ID()+"  "+resource) {
 		t.Fatalf("orphans list:\n%s", out.String())
+	}
+
+	// orphans forget: refused without a reason or for an orphan the tenant
+	// does not have (nothing recorded); else recorded with actor and reason.
+	before, _ := store.Load(ctx, "tenant-"+tn.ID())
+	for _, bad := range []orphansForgetCmd{
+		{Tenant: tn.ID(), Resource: resource, Reason: "  ", Actor: "ada"},
+		{Tenant: tn.ID(), Resource: "idp/keycloak-realm/tenant-audit", Reason: "gone", Actor: "ada"},
+		{Tenant: tn.ID(), Resource: "idp-only", Reason: "gone", Actor: "ada"},
+	} {
+		if err := bad.run(ctx, io.Discard); err == nil {
+			t.Errorf("forget %q with reason %q was accepted", bad.Resource, bad.Reason)
+		}
+	}
+	if after, _ := store.Load(ctx, "tenant-"+tn.ID()); len(after) != len(before) {
+		t.Fatalf("a refused forget recorded %d events", len(after)-len(before))
+	}
+	if err := (orphansForgetCmd{Tenant: "audit", Resource: resource, Reason: "realm checked by hand: never created", Actor: "ada"}).run(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := store.Load(ctx, "tenant-"+tn.ID())
+	last := after[len(after)-1]
+	if len(after) != len(before)+1 || last.Type != domain.TypeOrphanForgotten || last.Metadata.Actor != "tenantctl:ada" ||
+		!strings.Contains(string(last.Data), "realm checked by hand") {
+		t.Fatalf("forget recorded %d events, last %s by %q: %s", len(after)-len(before), last.Type, last.Metadata.Actor, last.Data)
+	}
+	if err := (replayCmd{Projection: "resources", Quiet: true}).run(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := (orphansListCmd{}).run(ctx, &out); err != nil || strings.TrimSpace(out.String()) != "no orphans" {
+		t.Fatalf("after forgetting: %q %v", out.String(), err)
 	}
 }

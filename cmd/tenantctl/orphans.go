@@ -5,14 +5,21 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
 type orphansCmd struct {
-	List orphansListCmd `cmd:"" help:"What undos could not remove (a failed compensation or deprovisioning), by tenant: an operator must."`
+	List   orphansListCmd   `cmd:"" help:"What undos could not remove (a failed compensation or deprovisioning), by tenant: an operator must."`
+	Forget orphansForgetCmd `cmd:"" help:"Take an orphan off a tenant's list (removed by hand, or harmless), recorded with your name and reason."`
 }
 
 type orphansListCmd struct {
@@ -40,9 +47,43 @@ func (c orphansListCmd) run(ctx context.Context, out io.Writer) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "TENANT\tSTEP\tKIND\tID\tLOCATION\tSINCE")
+	fmt.Fprintln(w, "TENANT\tRESOURCE\tLOCATION\tSINCE")
 	for _, o := range orphans {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", o.TenantID, o.Step, o.Kind, o.ID, o.Location, o.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "%s\t%s/%s/%s\t%s\t%s\n", o.TenantID, o.Step, o.Kind, o.ID, o.Location, o.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return w.Flush()
+}
+
+type orphansForgetCmd struct {
+	Tenant   string `arg:"" help:"The tenant's id or key."`
+	Resource string `arg:"" help:"The orphan as orphans list prints it: step/kind/id."`
+	Reason   string `required:"" help:"Why it needs no more attention (recorded in the tenant's history)."`
+	Actor    string `env:"USER" default:"operator" help:"Who decides (recorded as tenantctl:<actor>); default: $USER."`
+}
+
+func (c orphansForgetCmd) Run() error { return c.run(context.Background(), os.Stdout) }
+
+func (c orphansForgetCmd) run(ctx context.Context, out io.Writer) error {
+	step, rest, ok1 := strings.Cut(c.Resource, "/")
+	kind, id, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || step == "" || kind == "" || id == "" {
+		return fmt.Errorf("resource %q: want step/kind/id, as orphans list prints it", c.Resource)
+	}
+	store, _, done, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	tenantID, err := resolveTenant(ctx, store, c.Tenant)
+	if err != nil {
+		return err
+	}
+	md := eventstore.Metadata{Actor: "tenantctl:" + c.Actor, CorrelationID: uuid.NewString()}
+	if _, err := repo.Tenants(store).Update(ctx, tenantID, md, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.ForgetOrphan(step, kind, id, c.Reason, time.Now())
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "forgot %s of tenant %s\n", c.Resource, tenantID)
+	return nil
 }
