@@ -124,7 +124,9 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 		if sc.forget {
 			cur, _ := e.tenants.Get(ctx, id)
 			for _, o := range cur.Orphans() {
-				step(func(t *domain.Tenant) ([]domain.Event, error) { return t.ForgetOrphan(o.Step, o.Kind, o.ID, "removed by hand", time.Now()) })
+				step(func(t *domain.Tenant) ([]domain.Event, error) {
+					return t.ForgetOrphan(o.Step, o.Kind, o.ID, "removed by hand", time.Now())
+				})
 			}
 		}
 	}
