@@ -130,6 +130,10 @@ type ProvisioningFailed struct {
 // DeprovisioningRequested records that offboarding started.
 type DeprovisioningRequested struct {
 	Reason string `json:"reason,omitempty"`
+	// RetryUndos are the failed undos of a rolled-back tenant that run again
+	// before it is deactivated, in undo round Round.
+	RetryUndos []string `json:"retryUndos,omitempty"`
+	Round      int      `json:"round,omitempty"`
 }
 
 // TenantDeactivated records that offboarding finished; the tenant is INACTIVE for good.
@@ -192,6 +196,10 @@ func Decode(eventType string, data []byte) (Event, error) {
 		e = &DeploymentUndoRequested{}
 	case TypeOrphanForgotten:
 		e = &OrphanForgotten{}
+	case TypeUndoRetryRequested:
+		e = &UndoRetryRequested{}
+	case TypeUndoRetryFinished:
+		e = &UndoRetryFinished{}
 	default:
 		if _, _, ok := outcomeType(eventType); !ok {
 			return nil, fmt.Errorf("%w: unknown event type %q", ErrUndecodable, eventType)
@@ -241,6 +249,10 @@ func deref(e Event) Event {
 	case *DeploymentUndoRequested:
 		return *v
 	case *OrphanForgotten:
+		return *v
+	case *UndoRetryRequested:
+		return *v
+	case *UndoRetryFinished:
 		return *v
 	}
 	return e

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -45,4 +46,76 @@ func (t *Tenant) ForgetOrphan(step, kind, id, reason string, at time.Time) ([]Ev
 	e := OrphanForgotten{Step: step, Kind: kind, ID: id, Reason: reason, At: at.UTC()}
 	t.apply(e)
 	return []Event{e}, nil
+}
+
+// Types of the events of a retry of failed undos.
+const (
+	TypeUndoRetryRequested = "tenant.undo.retry_requested"
+	TypeUndoRetryFinished  = "tenant.undo.retry_finished"
+)
+
+// UndoRetryRequested asks the undos that failed (the tenant's orphans) to
+// run again, as in a rollback: each listed step's undo handler reacts in
+// reverse order and records compensated or compensation_failed again.
+// Round numbers the retries of a tenant's undos (their outcomes' ids).
+type UndoRetryRequested struct {
+	Round int       `json:"round"`
+	Steps []string  `json:"steps"`
+	At    time.Time `json:"at"`
+}
+
+func (UndoRetryRequested) EventType() string { return TypeUndoRetryRequested }
+
+// UndoRetryFinished records that every retried undo has its outcome again.
+type UndoRetryFinished struct {
+	Round int `json:"round"`
+}
+
+func (UndoRetryFinished) EventType() string { return TypeUndoRetryFinished }
+
+// ErrNoFailedUndo means there is no failed undo to retry.
+var ErrNoFailedUndo = errors.New("no failed undo to retry")
+
+// ErrUndoRunning refuses a change of status while a tenant's failed undos
+// are being retried: try again once they have finished.
+var ErrUndoRunning = errors.New("failed undos are being retried; try again when they have finished")
+
+// failedUndos are the steps whose undo failed, in flow order.
+func (t *Tenant) failedUndos() []string {
+	var out []string
+	for _, s := range UndoableSteps {
+		if st := t.steps[s]; st != nil && st.Undo == OutcomeCompensationFailed {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// UndoRound numbers the current round of retried undos (0: none yet).
+func (t *Tenant) UndoRound() int { return t.undoRound }
+
+// RetryUndos runs the failed undos of a rolled-back (PROVISION_FAILED) or
+// deprovisioned (INACTIVE) tenant again. The status stays; the tenant's
+// orphans go as their undos now succeed.
+func (t *Tenant) RetryUndos(at time.Time) ([]Event, error) {
+	if t.Undoing() || (t.status != StatusProvisionFailed && t.status != StatusInactive) {
+		return nil, fmt.Errorf("%w: tenant %s is %s: undos are retried once it is PROVISION_FAILED or INACTIVE", ErrNotYourTurn, t.id, t.status)
+	}
+	steps := t.failedUndos()
+	if len(steps) == 0 {
+		return nil, fmt.Errorf("%w: tenant %s", ErrNoFailedUndo, t.id)
+	}
+	e := UndoRetryRequested{Round: t.undoRound + 1, Steps: steps, At: at.UTC()}
+	t.apply(e)
+	return []Event{e}, nil
+}
+
+// resetUndos makes the undos of steps due again, for round.
+func (t *Tenant) resetUndos(steps []string, round int) {
+	for _, s := range steps {
+		if st := t.steps[s]; st != nil {
+			st.Undo, st.UndoError = "", ""
+		}
+	}
+	t.undoRound = max(t.undoRound, round)
 }

@@ -197,6 +197,9 @@ func (t *Tenant) applyStep(e StepOutcome) {
 	switch e.Outcome {
 	case OutcomeCompensated:
 		s.Undo, s.UndoError, s.Resources = e.Outcome, "", nil
+		// The undo found and removed what the step names for this tenant:
+		// whatever an earlier failed undo of it left is gone as well.
+		t.orphans = slices.DeleteFunc(t.orphans, func(o Resource) bool { return o.Step == e.Step })
 	case OutcomeCompensationFailed:
 		s.Undo, s.UndoError = e.Outcome, e.Error
 		orphaned := t.stepResources(s)
@@ -215,7 +218,8 @@ func (t *Tenant) applyStep(e StepOutcome) {
 		// A resource this attempt made again is the tenant's own again, no
 		// longer left over.
 		if slices.Contains(UndoableSteps, e.Step) {
-			t.orphans = slices.DeleteFunc(t.orphans, func(o Resource) bool { return slices.ContainsFunc(s.Resources, o.same) })
+			made := t.stepResources(s)
+			t.orphans = slices.DeleteFunc(t.orphans, func(o Resource) bool { return slices.ContainsFunc(made, o.same) })
 		}
 	}
 }
@@ -228,11 +232,14 @@ const UnknownResource = "unknown"
 // same reports whether r and o name the same resource.
 func (r Resource) same(o Resource) bool { return r.Step == o.Step && r.Kind == o.Kind && r.ID == o.ID }
 
-// stepResources are what step state s reported, with the tenant's id and
-// the time the step finished.
+// stepResources are what step state s reported, with its step, the
+// tenant's id and the time the step finished.
 func (t *Tenant) stepResources(s *StepState) []Resource {
 	out := make([]Resource, 0, len(s.Resources))
 	for _, r := range s.Resources {
+		if r.Step == "" {
+			r.Step = s.Step
+		}
 		if r.TenantID == "" {
 			r.TenantID = t.id
 		}
@@ -334,7 +341,7 @@ func (t *Tenant) FailProvisioning() ([]Event, error) {
 // Undoing reports whether the tenant is rolling back an attempt or being
 // deprovisioned: the phases in which undo actions run.
 func (t *Tenant) Undoing() bool {
-	return (t.status == StatusProvisioning && t.rollingBack) || t.status == StatusDeprovisioning
+	return (t.status == StatusProvisioning && t.rollingBack) || t.status == StatusDeprovisioning || t.retryingUndos
 }
 
 // NextUndo is the step whose undo is due: in reverse order, the latest step
@@ -371,6 +378,11 @@ func (t *Tenant) RecordUndo(e StepOutcome) ([]Event, error) {
 func (t *Tenant) FinishUndo() ([]Event, error) {
 	if _, pending := t.NextUndo(); pending || !t.Undoing() {
 		return nil, ErrNotYourTurn
+	}
+	if t.retryingUndos {
+		e := UndoRetryFinished{Round: t.undoRound}
+		t.apply(e)
+		return []Event{e}, nil
 	}
 	if t.status == StatusDeprovisioning {
 		return t.Deactivate()

@@ -261,3 +261,43 @@ func TestForgetOrphan(t *testing.T) {
 		t.Fatalf("forget: %v %v, orphans left %v", evs, err, tn.Orphans())
 	}
 }
+
+// RetryUndos: only for a settled tenant with failed undos; while they run,
+// the tenant's status cannot move; once they finished, the step's orphans
+// are gone if the undo now succeeded.
+func TestRetryUndos(t *testing.T) {
+	tn, _, _ := NewTenant("t-1", "", validTenant())
+	if _, err := tn.RetryUndos(time.Now()); !errors.Is(err, ErrNotYourTurn) {
+		t.Fatalf("retry on a pending tenant: %v", err)
+	}
+	if _, err := tn.RequestProvisioning(validSubscription(), DefaultTiers); err != nil {
+		t.Fatal(err)
+	}
+	completeSteps(t, tn, StepDatabase)
+	_, _ = tn.RecordStep(StepOutcome{Step: StepDatabase, Outcome: OutcomeFailed, Error: "boom"})
+	_, _ = tn.FailProvisioning()
+	_, _ = tn.RecordUndo(StepOutcome{Step: StepDatabase, Outcome: OutcomeCompensated})
+	_, _ = tn.RecordUndo(StepOutcome{Step: StepAdminUser, Outcome: OutcomeCompensationFailed, Error: "keycloak down"})
+	_, _ = tn.RecordUndo(StepOutcome{Step: StepIdentity, Outcome: OutcomeCompensated})
+	if _, err := tn.FinishUndo(); err != nil || tn.Status() != StatusProvisionFailed || len(tn.Orphans()) != 1 {
+		t.Fatalf("rolled back: %v %s %v", err, tn.Status(), tn.Orphans())
+	}
+	if _, err := tn.RetryUndos(time.Now()); err != nil || !tn.Undoing() || tn.UndoRound() != 1 {
+		t.Fatalf("retry: %v, undoing %v, round %d", err, tn.Undoing(), tn.UndoRound())
+	}
+	if next, ok := tn.NextUndo(); !ok || next != StepAdminUser {
+		t.Fatalf("next undo %q, want admin_user only", next)
+	}
+	if _, err := tn.RequestProvisioning(validSubscription(), DefaultTiers); !errors.Is(err, ErrUndoRunning) {
+		t.Fatalf("a new attempt while undos are retried: %v", err)
+	}
+	if _, err := tn.RecordUndo(StepOutcome{Step: StepAdminUser, Outcome: OutcomeCompensated}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.FinishUndo(); err != nil || tn.Undoing() || tn.Status() != StatusProvisionFailed || len(tn.Orphans()) != 0 {
+		t.Fatalf("after the retry: %v, undoing %v, %s, orphans %v", err, tn.Undoing(), tn.Status(), tn.Orphans())
+	}
+	if _, err := tn.RetryUndos(time.Now()); !errors.Is(err, ErrNoFailedUndo) {
+		t.Fatalf("nothing left to retry: %v", err)
+	}
+}

@@ -45,6 +45,8 @@ type Tenant struct {
 	// The current attempt's progress (reset by each provisioning request).
 	steps           map[string]*StepState
 	rollingBack     bool
+	retryingUndos   bool // an UndoRetryRequested's undos are running
+	undoRound       int  // see UndoRound
 	cancelRequested bool
 	orphans         []Resource
 	deployment      *DeploymentRequested
@@ -113,6 +115,11 @@ func (t *Tenant) apply(e Event) error {
 		t.deployment = &d
 	case DeploymentUndoRequested:
 		// the undo's outcome follows in the same append
+	case UndoRetryRequested:
+		t.resetUndos(e.Steps, e.Round)
+		t.retryingUndos = true
+	case UndoRetryFinished:
+		t.retryingUndos = false
 	case OrphanForgotten:
 		o := Resource{Step: e.Step, Kind: e.Kind, ID: e.ID}
 		t.orphans = slices.DeleteFunc(t.orphans, o.same)
@@ -120,6 +127,9 @@ func (t *Tenant) apply(e Event) error {
 		t.status, t.rollingBack = StatusProvisionFailed, false
 	case DeprovisioningRequested:
 		t.status = StatusDeprovisioning
+		if len(e.RetryUndos) > 0 {
+			t.resetUndos(e.RetryUndos, e.Round)
+		}
 	case TenantDeactivated:
 		t.status = StatusInactive
 	default:
@@ -129,8 +139,12 @@ func (t *Tenant) apply(e Event) error {
 	return nil
 }
 
-// move checks a transition and applies its event.
+// move checks a transition and applies its event. No status moves while
+// failed undos are being retried (their handlers act on this attempt).
 func (t *Tenant) move(to Status, e Event) ([]Event, error) {
+	if t.retryingUndos {
+		return nil, fmt.Errorf("%w: tenant %s", ErrUndoRunning, t.id)
+	}
 	if !CanMove(t.status, to) {
 		return nil, &TransitionError{TenantID: t.id, From: t.status, To: to}
 	}
@@ -163,8 +177,18 @@ func (t *Tenant) Activate() ([]Event, error) {
 
 // RequestDeprovisioning starts offboarding: the undo of every step that
 // made something, in reverse order, then INACTIVE.
+//
+// Deprovisioning a rolled-back tenant runs its failed undos again first
+// (RetryUndos, Round): offboarding should leave nothing behind, and the
+// orphans are what was left.
 func (t *Tenant) RequestDeprovisioning(reason string) ([]Event, error) {
-	return t.move(StatusDeprovisioning, DeprovisioningRequested{Reason: reason})
+	e := DeprovisioningRequested{Reason: reason}
+	if t.status == StatusProvisionFailed && !t.Undoing() {
+		if e.RetryUndos = t.failedUndos(); len(e.RetryUndos) > 0 {
+			e.Round = t.undoRound + 1
+		}
+	}
+	return t.move(StatusDeprovisioning, e)
 }
 
 // Deactivate ends offboarding (through FinishUndo). The tenant keeps its key for good.

@@ -29,6 +29,9 @@ type fakeSteps struct {
 	calls []string // "do:<step>", "undo:<step>", "welcome", "failure:<step>"
 	fail  string   // this step fails permanently
 	hold  string   // this step waits for release
+	// undoFail's undo fails permanently undoFailures times, then succeeds.
+	undoFail     string
+	undoFailures int
 	held  chan struct{}
 	gate  chan struct{}
 }
@@ -68,6 +71,12 @@ func (a fakeAction) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 
 func (a fakeAction) Undo(_ context.Context, _ *domain.Tenant) error {
 	a.steps.record("undo:" + a.step)
+	a.steps.mu.Lock()
+	defer a.steps.mu.Unlock()
+	if a.step == a.steps.undoFail && a.steps.undoFailures > 0 {
+		a.steps.undoFailures--
+		return Permanent(errors.New(a.step + " undo refused"))
+	}
 	return nil
 }
 
@@ -282,5 +291,76 @@ func TestChoreographyInMemoryCancels(t *testing.T) {
 	if slices.Contains(calls, "do:"+domain.StepStorage) || !slices.Contains(calls, "undo:"+domain.StepDatabase) ||
 		!slices.Contains(calls, "undo:"+domain.StepIdentity) {
 		t.Fatalf("calls %v", calls)
+	}
+}
+
+// waitFor waits until the tenant satisfies ok.
+func (c *choreography) waitFor(t *testing.T, id, what string, ok func(*domain.Tenant) bool) *domain.Tenant {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tn, err := c.tenants.Get(context.Background(), id)
+		if err == nil && ok(tn) {
+			return tn
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant %s never %s: %v %v", id, what, tn.Status(), c.steps.Calls())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// count is how many times call was made.
+func (f *fakeSteps) count(call string) int {
+	n := 0
+	for _, c := range f.Calls() {
+		if c == call {
+			n++
+		}
+	}
+	return n
+}
+
+// A rollback whose storage undo failed leaves the bucket as an orphan;
+// `tenantctl orphans retry` (RetryUndos) runs that undo again, and once it
+// succeeds the orphan is gone and the tenant stays PROVISION_FAILED.
+func TestChoreographyInMemoryRetriesFailedUndos(t *testing.T) {
+	c := runChoreography(t, &fakeSteps{fail: domain.StepDNS, undoFail: domain.StepStorage, undoFailures: 1})
+	tn := c.waitSettled(t, c.provision(t).ID())
+	if tn.Status() != domain.StatusProvisionFailed || len(tn.Orphans()) != 1 || tn.Orphans()[0].Step != domain.StepStorage {
+		t.Fatalf("after the rollback: %s, orphans %v", tn.Status(), tn.Orphans())
+	}
+	if _, err := c.tenants.Update(context.Background(), tn.ID(), eventstore.Metadata{Actor: "tenantctl:ada"}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RetryUndos(time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tn = c.waitFor(t, tn.ID(), "finished retrying its undos", func(t *domain.Tenant) bool { return t.UndoRound() == 1 && !t.Undoing() })
+	if tn.Status() != domain.StatusProvisionFailed || len(tn.Orphans()) != 0 || c.steps.count("undo:"+domain.StepStorage) != 2 {
+		t.Fatalf("after the retry: %s, orphans %v, calls %v", tn.Status(), tn.Orphans(), c.steps.Calls())
+	}
+	if _, err := c.tenants.Update(context.Background(), tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RetryUndos(time.Now())
+	}); !errors.Is(err, domain.ErrNoFailedUndo) {
+		t.Fatalf("a second retry with nothing left: %v, want ErrNoFailedUndo", err)
+	}
+}
+
+// DELETE of a rolled-back tenant (RequestDeprovisioning) runs its failed
+// undos again before it deactivates it: offboarding leaves nothing behind.
+func TestChoreographyInMemoryDeprovisionRetriesFailedUndos(t *testing.T) {
+	c := runChoreography(t, &fakeSteps{fail: domain.StepDNS, undoFail: domain.StepStorage, undoFailures: 1})
+	tn := c.waitSettled(t, c.provision(t).ID())
+	if len(tn.Orphans()) != 1 {
+		t.Fatalf("after the rollback: orphans %v", tn.Orphans())
+	}
+	if _, err := c.tenants.Update(context.Background(), tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestDeprovisioning("customer left")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tn = c.waitFor(t, tn.ID(), "INACTIVE", func(t *domain.Tenant) bool { return t.Status() == domain.StatusInactive })
+	if len(tn.Orphans()) != 0 || c.steps.count("undo:"+domain.StepStorage) != 2 {
+		t.Fatalf("deactivated with orphans %v, calls %v", tn.Orphans(), c.steps.Calls())
 	}
 }

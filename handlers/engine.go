@@ -409,7 +409,17 @@ func isOutcome(eventType string, outcomes ...string) bool {
 // undoTrigger: the events after which an undo may be due.
 func undoTrigger(eventType string) bool {
 	return eventType == domain.TypeProvisioningFailed || eventType == domain.TypeDeprovisioningRequested ||
-		isOutcome(eventType, domain.OutcomeCompensated, domain.OutcomeCompensationFailed)
+		eventType == domain.TypeUndoRetryRequested || isOutcome(eventType, domain.OutcomeCompensated, domain.OutcomeCompensationFailed)
+}
+
+// undoKey is the outcome id key of step's undo: one per attempt, and one
+// per round of retried undos (UndoRound) after that.
+func undoKey(t *domain.Tenant, step string) string {
+	key := fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step)
+	if r := t.UndoRound(); r > 0 {
+		key += fmt.Sprintf("/r%d", r)
+	}
+	return key
 }
 
 // stepHandler runs one step, and its undo when compensation or
@@ -517,7 +527,7 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action
 	started := time.Now().UTC()
 	if ur, ok := action.(UndoRecorder); ok {
 		outcome := domain.StepOutcome{Step: step, Tries: 1, StartedAt: started, At: started}
-		return e.record(ctx, t, md, fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step), func(t *domain.Tenant) ([]domain.Event, error) {
+		return e.record(ctx, t, md, undoKey(t, step), func(t *domain.Tenant) ([]domain.Event, error) {
 			return ur.RecordUndo(t, outcome)
 		})
 	}
@@ -537,8 +547,7 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action
 		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, err.Error()
 		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	}
-	key := fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step)
-	err = e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
+	err = e.record(ctx, t, md, undoKey(t, step), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
 	if err == nil {
 		metrics.Compensations.WithLabelValues(step, outcome.Outcome).Inc()
 	}
@@ -564,7 +573,13 @@ func (e *engine) sagaHandler() handler {
 			}
 			if _, pending := t.NextUndo(); t.Undoing() && !pending {
 				phase := "rolled-back"
-				if t.Status() == domain.StatusDeprovisioning {
+				switch {
+				case t.UndoRound() > 0 && t.Status() != domain.StatusProvisioning:
+					phase = fmt.Sprintf("undos-retried/r%d", t.UndoRound()) // or deactivated after them
+					if t.Status() == domain.StatusDeprovisioning {
+						phase += "/deactivated"
+					}
+				case t.Status() == domain.StatusDeprovisioning:
 					phase = "deactivated"
 				}
 				return e.record(ctx, t, md, fmt.Sprintf("%s/%d/%s", tenantID, t.Attempt(), phase),

@@ -105,7 +105,8 @@ func nonNil(s []string) []string {
 type Progress struct{}
 
 func (Progress) Name() string { return NameProgress }
-func (Progress) Version() int { return 1 }
+// Version 2: a retry of failed undos makes them due again.
+func (Progress) Version() int { return 2 }
 
 func (Progress) DDL() string {
 	return `create table steps (
@@ -132,6 +133,12 @@ func (Progress) Apply(ctx context.Context, tx Execer, e eventstore.Event, de dom
 	switch v := de.(type) {
 	case *domain.ProvisioningRequested:
 		_, err = tx.Exec(ctx, `delete from steps where tenant_id = $1`, id)
+	case *domain.UndoRetryRequested: // the failed undos are due again
+		_, err = tx.Exec(ctx, `update steps set undo = '', undo_error = '' where tenant_id = $1 and step = any($2)`, id, v.Steps)
+	case *domain.DeprovisioningRequested:
+		if len(v.RetryUndos) > 0 {
+			_, err = tx.Exec(ctx, `update steps set undo = '', undo_error = '' where tenant_id = $1 and step = any($2)`, id, v.RetryUndos)
+		}
 	case *domain.TenantActivated:
 		_, err = tx.Exec(ctx, `insert into steps (tenant_id, step, attempt, state, attempts, started_at, finished_at, error)
 			values ($1, $2, $3, $4, 0, $5, $5, '') on conflict (tenant_id, step) do nothing`,
@@ -159,9 +166,9 @@ func (Resources) Name() string { return NameResources }
 
 // Version 2 added location and created_at; 3 gave the projection the
 // fold's definition of orphans (see domain.Tenant.Orphans): kept across
-// attempts until made again, a placeholder for a step that reported
-// nothing, never deleted by a later undo of the same step, gone when an
-// operator forgets it.
+// attempts until made again or a later undo of the step succeeds, a
+// placeholder for a step that reported nothing, gone when an operator
+// forgets it.
 func (Resources) Version() int { return 3 }
 
 func (Resources) DDL() string {
@@ -197,15 +204,19 @@ func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de do
 			if created.IsZero() {
 				created = v.At
 			}
+			step := r.Step
+			if step == "" {
+				step = v.Step // as the fold fills it in
+			}
 			// Made again by this attempt: the tenant's own, no longer an orphan.
 			if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at) values ($1, $2, $3, $4, $5, $6)
 				on conflict (tenant_id, step, kind, id) do update set location = excluded.location, created_at = excluded.created_at, orphaned = false`,
-				id, r.Step, r.Kind, r.ID, r.Location, created); err != nil {
+				id, step, r.Kind, r.ID, r.Location, created); err != nil {
 				return err
 			}
 		}
-	case domain.OutcomeCompensated:
-		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2 and not orphaned`, id, v.Step)
+	case domain.OutcomeCompensated: // what an earlier failed undo of the step left is gone too
+		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2`, id, v.Step)
 		return err
 	case domain.OutcomeCompensationFailed:
 		// The step's resources of this attempt become orphans; when it had

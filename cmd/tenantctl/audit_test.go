@@ -252,4 +252,25 @@ func TestOrphansList(t *testing.T) {
 	if err := (orphansListCmd{}).run(ctx, &out); err != nil || strings.TrimSpace(out.String()) != "no orphans" {
 		t.Fatalf("after forgetting: %q %v", out.String(), err)
 	}
+
+	// orphans retry: refused while the rollback runs; once the tenant is
+	// PROVISION_FAILED it records the retry (the handlers, not running
+	// here, do the undos), and a second one waits for the first.
+	retry := orphansRetryCmd{Tenant: tn.ID(), Actor: "ada"}
+	if err := retry.run(ctx, io.Discard); err == nil {
+		t.Fatal("retry accepted while the rollback is still running")
+	}
+	if _, err := tenants.Update(ctx, tn.ID(), md, func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() }); err != nil {
+		t.Fatal(err)
+	}
+	if err := retry.run(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := store.Load(ctx, "tenant-"+tn.ID())
+	if last := all[len(all)-1]; last.Type != domain.TypeUndoRetryRequested || last.Metadata.Actor != "tenantctl:ada" || !strings.Contains(string(last.Data), `"steps":["idp"]`) {
+		t.Fatalf("retry recorded %s by %q: %s", last.Type, last.Metadata.Actor, last.Data)
+	}
+	if err := retry.run(ctx, io.Discard); err == nil {
+		t.Fatal("a second retry accepted while the first runs")
+	}
 }

@@ -19,6 +19,7 @@ import (
 
 type orphansCmd struct {
 	List   orphansListCmd   `cmd:"" help:"What undos could not remove (a failed compensation or deprovisioning), by tenant: an operator must."`
+	Retry  orphansRetryCmd  `cmd:"" help:"Run a tenant's failed undos again (its handlers react as in a rollback); its orphans go as they succeed."`
 	Forget orphansForgetCmd `cmd:"" help:"Take an orphan off a tenant's list (removed by hand, or harmless), recorded with your name and reason."`
 }
 
@@ -85,5 +86,35 @@ func (c orphansForgetCmd) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "forgot %s of tenant %s\n", c.Resource, tenantID)
+	return nil
+}
+
+type orphansRetryCmd struct {
+	Tenant string `arg:"" help:"The tenant's id or key (PROVISION_FAILED or INACTIVE)."`
+	Actor  string `env:"USER" default:"operator" help:"Who asks (recorded as tenantctl:<actor>); default: $USER."`
+}
+
+func (c orphansRetryCmd) Run() error { return c.run(context.Background(), os.Stdout) }
+
+// run records tenant.undo.retry_requested; the running handlers do the rest
+// (follow it with tenantctl history or orphans list).
+func (c orphansRetryCmd) run(ctx context.Context, out io.Writer) error {
+	store, _, done, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	tenantID, err := resolveTenant(ctx, store, c.Tenant)
+	if err != nil {
+		return err
+	}
+	md := eventstore.Metadata{Actor: "tenantctl:" + c.Actor, CorrelationID: uuid.NewString()}
+	tn, err := repo.Tenants(store).Update(ctx, tenantID, md, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RetryUndos(time.Now())
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "undos of tenant %s run again (round %d); follow with: tenantctl orphans list --tenant %s\n", tenantID, tn.UndoRound(), tenantID)
 	return nil
 }
