@@ -32,8 +32,8 @@ type fakeSteps struct {
 	// undoFail's undo fails permanently undoFailures times, then succeeds.
 	undoFail     string
 	undoFailures int
-	held  chan struct{}
-	gate  chan struct{}
+	held         chan struct{}
+	gate         chan struct{}
 }
 
 func (f *fakeSteps) record(c string) {

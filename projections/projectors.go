@@ -105,6 +105,7 @@ func nonNil(s []string) []string {
 type Progress struct{}
 
 func (Progress) Name() string { return NameProgress }
+
 // Version 2: a retry of failed undos makes them due again.
 func (Progress) Version() int { return 2 }
 
