@@ -76,8 +76,8 @@ func TestProvisioningEndsActive(t *testing.T) {
 	if got := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); lb == "" || len(got) != 1 || got[0] != lb+"." {
 		t.Fatalf("DNS answers %v for %s, infrastructure output %q", got, tn.Domains()[0], lb)
 	}
-	if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID(), "terraform.tfstate")); err != nil {
-		t.Fatalf("no OpenTofu state: %v", err)
+	if state := stateOf(t, tn); !strings.Contains(state, lb) {
+		t.Fatalf("no OpenTofu state in PostgreSQL naming %s: %q", lb, state)
 	}
 	if len(tn.Resources()) != 8 {
 		t.Fatalf("resources %v", tn.Resources())
@@ -163,8 +163,8 @@ func TestFailureAtEachStepCleansUp(t *testing.T) {
 			}
 			bucket, _ := f.s3.Client.BucketExists(context.Background(), handlers.BucketName(tn))
 			cname := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME)
-			if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) {
-				t.Fatalf("OpenTofu state left after rollback: %v", err)
+			if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) || strings.Contains(stateOf(t, tn), "lb-") {
+				t.Fatalf("OpenTofu working directory or resources left after rollback: %v", err)
 			}
 			if bucket || len(cname) > 0 {
 				t.Fatalf("left behind: bucket %v, CNAME %v", bucket, cname)
@@ -311,8 +311,8 @@ func TestDeprovision(t *testing.T) {
 	if ok, _ := f.s3.Client.BucketExists(context.Background(), handlers.BucketName(tn)); ok {
 		t.Fatal("bucket left after deprovisioning")
 	}
-	if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) {
-		t.Fatalf("OpenTofu state left after deprovisioning: %v", err)
+	if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) || strings.Contains(stateOf(t, tn), "lb-") {
+		t.Fatalf("OpenTofu working directory or resources left after deprovisioning: %v", err)
 	}
 	if got := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); len(got) != 0 {
 		t.Fatalf("DNS still answers %v after deprovisioning", got)

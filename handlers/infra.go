@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,17 +20,33 @@ import (
 // plan tier, or else of the isolation model that tier maps to (so
 // "enterprise=silo" runs the silo module unless enterprise has one of its
 // own): silo and bridge get infrastructure of their own; a tier without a
-// module (pooled) shares what exists and the step is skipped. Each tenant
-// has its own working directory and local state under StateDir; inputs are
+// module (pooled) shares what exists and the step is skipped. Inputs are
 // tenant_id, tenant_key, tier and region; outputs are recorded in the
 // outcome event (and the dns step points the domains at "load_balancer").
 // Undo is destroy.
+//
+// State: with StateConn, OpenTofu's pg backend keeps each tenant's state in
+// PostgreSQL, in a schema of its own (StateSchema), with the backend's
+// locking, so any handler instance can apply or destroy any tenant's
+// infrastructure (the working directory under StateDir is only a scratch
+// copy of the module). Without it, state is a local file under StateDir:
+// one process only, for development. Modules must not declare a backend.
 type Infrastructure struct {
-	Binary   string            // tofu or terraform
-	Modules  map[string]string // plan tier or isolation model → module directory
-	StateDir string
-	Region   string
-	Timeout  time.Duration // per command; default 10 minutes
+	Binary    string            // tofu or terraform
+	Modules   map[string]string // plan tier or isolation model → module directory
+	StateDir  string
+	StateConn string // PostgreSQL URL for the pg backend ("": local state files)
+	Region    string
+	Timeout   time.Duration // per command; default 10 minutes
+	// Grace is how long tofu gets to stop after SIGINT (cancellation,
+	// shutdown, timeout) before it is killed: it saves its state and
+	// releases its lock in that time (default 30 s).
+	Grace time.Duration
+}
+
+// StateSchema is the PostgreSQL schema holding a tenant's OpenTofu state.
+func StateSchema(t *domain.Tenant) string {
+	return "tofu_" + strings.ReplaceAll(t.ID(), "-", "")
 }
 
 func (in Infrastructure) workdir(t *domain.Tenant) string {
@@ -54,18 +71,32 @@ func (in Infrastructure) run(ctx context.Context, dir string, args ...string) ([
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, in.Binary, args...)
+	cmd := exec.CommandContext(runCtx, in.Binary, args...)
 	cmd.Dir = dir
 	// No CLI configuration: a missing one makes the binary print a warning
-	// on stdout, where the outputs are read.
+	// on stdout, where the outputs are read. The pg backend reads its
+	// connection from the environment, so the password is in no argument.
 	cmd.Env = append(os.Environ(), "TF_IN_AUTOMATION=1", "TF_INPUT=0", "TF_CLI_CONFIG_FILE="+os.DevNull)
-	cmd.WaitDelay = 10 * time.Second
+	if in.StateConn != "" {
+		cmd.Env = append(cmd.Env, "PG_CONN_STR="+in.StateConn)
+	}
+	// Interrupted (cancellation, shutdown, a partition moving, the
+	// timeout), tofu gets SIGINT and Grace to finish writing its state and
+	// release its lock, as on Ctrl-C; only then is it killed.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = in.Grace
+	if cmd.WaitDelay <= 0 {
+		cmd.WaitDelay = 30 * time.Second
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil: // a transient try: it runs again where the record goes next
+		return nil, fmt.Errorf("%s %s interrupted: %w", filepath.Base(in.Binary), args[0], ctx.Err())
+	case runCtx.Err() != nil:
 		return nil, fmt.Errorf("%s %s timed out after %s", filepath.Base(in.Binary), args[0], timeout)
 	}
 	if err != nil {
@@ -101,9 +132,34 @@ func (in Infrastructure) prepare(t *domain.Tenant, module string) (string, error
 			return "", err
 		}
 	}
+	if in.StateConn != "" {
+		backend := "# Written by tenantflow: the tenant's state lives in PostgreSQL.\nterraform {\n  backend \"pg\" {}\n}\n"
+		if err := os.WriteFile(filepath.Join(dir, "tenantflow_backend.tf"), []byte(backend), 0o640); err != nil {
+			return "", err
+		}
+	}
 	sub, _ := t.Subscription()
 	vars, _ := json.Marshal(map[string]string{"tenant_id": t.ID(), "tenant_key": t.Key(), "tier": sub.Plan.Tier, "region": in.Region})
 	return dir, os.WriteFile(filepath.Join(dir, "terraform.tfvars.json"), vars, 0o640)
+}
+
+// init initializes the working directory: with the pg backend, on the
+// tenant's schema (created by the backend when missing).
+func (in Infrastructure) init(ctx context.Context, t *domain.Tenant, dir string) error {
+	args := []string{"init", "-input=false", "-no-color"}
+	if in.StateConn != "" {
+		args = append(args, "-reconfigure", "-backend-config=schema_name="+StateSchema(t))
+	}
+	_, err := in.run(ctx, dir, args...)
+	return err
+}
+
+// stateResource names where the tenant's state lives, as recorded.
+func (in Infrastructure) stateResource(t *domain.Tenant, dir string) domain.Resource {
+	if in.StateConn != "" {
+		return domain.Resource{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: StateSchema(t), Location: "postgresql"}
+	}
+	return domain.Resource{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: filepath.Join(dir, "terraform.tfstate"), Location: "file://" + in.StateDir}
 }
 
 func (in Infrastructure) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
@@ -115,7 +171,7 @@ func (in Infrastructure) Do(ctx context.Context, t *domain.Tenant) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	if _, err := in.run(ctx, dir, "init", "-input=false", "-no-color"); err != nil {
+	if err := in.init(ctx, t, dir); err != nil {
 		return Result{}, err
 	}
 	if _, err := in.run(ctx, dir, "apply", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=60s"); err != nil {
@@ -131,8 +187,7 @@ func (in Infrastructure) Do(ctx context.Context, t *domain.Tenant) (Result, erro
 	if err := json.Unmarshal(raw, &outs); err != nil {
 		return Result{}, fmt.Errorf("read outputs: %w", err)
 	}
-	res := Result{Outputs: map[string]string{},
-		Resources: []domain.Resource{{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: filepath.Join(dir, "terraform.tfstate"), Location: "file://" + in.StateDir}}}
+	res := Result{Outputs: map[string]string{}, Resources: []domain.Resource{in.stateResource(t, dir)}}
 	for name, o := range outs {
 		if s, ok := o.Value.(string); ok {
 			res.Outputs[name] = s
@@ -145,20 +200,60 @@ func (in Infrastructure) Do(ctx context.Context, t *domain.Tenant) (Result, erro
 }
 
 func (in Infrastructure) Undo(ctx context.Context, t *domain.Tenant) error {
-	dir := in.workdir(t)
-	if _, err := os.Stat(filepath.Join(dir, "terraform.tfvars.json")); errors.Is(err, os.ErrNotExist) {
-		return nil // never applied, or destroyed already
+	module, ok := in.module(t)
+	if !ok {
+		return nil // pooled: nothing of its own was made
 	}
-	if module, ok := in.module(t); ok { // refresh the module files: destroy needs the configuration
-		if _, err := in.prepare(t, module); err != nil {
-			return err
+	dir := in.workdir(t)
+	if in.StateConn == "" {
+		// Local state (one process, development): no working directory means
+		// never applied or destroyed already; this mode cannot tell a lost one.
+		if _, err := os.Stat(filepath.Join(dir, "terraform.tfvars.json")); errors.Is(err, os.ErrNotExist) {
+			return nil
 		}
 	}
-	if _, err := in.run(ctx, dir, "init", "-input=false", "-no-color"); err != nil {
+	// The module files again (destroy needs the configuration): on any
+	// instance, the state coming from PostgreSQL.
+	if _, err := in.prepare(t, module); err != nil {
 		return err
+	}
+	if err := in.init(ctx, t, dir); err != nil {
+		return err
+	}
+	if in.StateConn != "" {
+		pulled, err := in.run(ctx, dir, "state", "pull")
+		if err != nil {
+			return err
+		}
+		var state struct {
+			Resources []json.RawMessage `json:"resources"`
+		}
+		switch {
+		case len(bytes.TrimSpace(pulled)) == 0: // no state at all
+			_ = os.RemoveAll(dir)
+			return in.missingState(t)
+		case json.Unmarshal(pulled, &state) != nil:
+			return fmt.Errorf("read the OpenTofu state of tenant %s: not JSON", t.ID())
+		case len(state.Resources) == 0: // destroyed already (a repeated undo)
+			return os.RemoveAll(dir)
+		}
 	}
 	if _, err := in.run(ctx, dir, "destroy", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=60s"); err != nil {
 		return err
 	}
 	return os.RemoveAll(dir)
+}
+
+// missingState is the undo's answer when the tenant has no state at all:
+// nothing to do if the step never applied, else a permanent failure —
+// whatever the lost state described may still exist, and the step's
+// recorded state becomes the tenant's orphan for an operator, instead of a
+// "compensated" that lies.
+func (in Infrastructure) missingState(t *domain.Tenant) error {
+	// The step recorded its state when its apply ran: then one must exist.
+	applied := slices.ContainsFunc(t.Resources(), func(r domain.Resource) bool { return r.Step == domain.StepInfrastructure })
+	if !applied {
+		return nil
+	}
+	return Permanent(fmt.Errorf("no OpenTofu state for tenant %s (%s): what it described may still exist", t.ID(), in.stateResource(t, in.workdir(t)).ID))
 }

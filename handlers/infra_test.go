@@ -2,22 +2,64 @@ package handlers_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
+// devInfra runs the repository's modules with the dev stack's OpenTofu,
+// state in the dev stack's PostgreSQL (the pg backend), as tenantd does.
 func devInfra(t *testing.T) handlers.Infrastructure {
 	env := testenv.Require(t, "TENANTFLOW_INFRA_BINARY")
 	root, _ := filepath.Abs("../infra/modules")
 	return handlers.Infrastructure{Binary: env["TENANTFLOW_INFRA_BINARY"], StateDir: t.TempDir(), Region: "eu-test-1",
-		Modules: map[string]string{"silo": filepath.Join(root, "silo"), "bridge": filepath.Join(root, "bridge")}, Timeout: 2 * time.Minute}
+		StateConn: testenv.DatabaseURL(t),
+		Modules:   map[string]string{"silo": filepath.Join(root, "silo"), "bridge": filepath.Join(root, "bridge")}, Timeout: 2 * time.Minute}
+}
+
+// stateOf is the tenant's state as the pg backend stored it ("" if none).
+func stateOf(t *testing.T, tn *domain.Tenant) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var data string
+	err = conn.QueryRow(ctx, `select data from `+pgx.Identifier{handlers.StateSchema(tn), "states"}.Sanitize()+` where name = 'default'`).Scan(&data)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42P01" {
+			return ""
+		}
+		t.Fatal(err)
+	}
+	return data
+}
+
+// dropState removes a tenant's state schema (test clean-up, or a lost state).
+func dropState(t *testing.T, tn *domain.Tenant) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `drop schema if exists `+pgx.Identifier{handlers.StateSchema(tn)}.Sanitize()+` cascade`); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // devTiers is the dev stack's catalogue (devstack.sh env: TENANTFLOW_TIERS).
@@ -50,15 +92,20 @@ func TestInfrastructureRunsTheTierModule(t *testing.T) {
 	if res.Outputs["load_balancer"] != "lb-"+tn.Key()+".tenants.test" || res.Outputs["network"] != "net-"+tn.Key() {
 		t.Fatalf("outputs %v", res.Outputs)
 	}
-	state := filepath.Join(in.StateDir, "tenant-"+tn.ID(), "terraform.tfstate")
-	raw, err := os.ReadFile(state)
-	if err != nil || !strings.Contains(string(raw), "lb-"+tn.Key()) {
-		t.Fatalf("state %s: %v", state, err)
+	t.Cleanup(func() { dropState(t, tn) })
+	if state := stateOf(t, tn); !strings.Contains(state, "lb-"+tn.Key()) || res.Resources[0].ID != handlers.StateSchema(tn) {
+		t.Fatalf("state in PostgreSQL: %q, recorded %+v", state, res.Resources)
 	}
-	if err := in.Undo(ctx, tn); err != nil {
+	// Another instance, with a working directory of its own, destroys it:
+	// the state comes from PostgreSQL.
+	other := devInfra(t)
+	if err := other.Undo(ctx, tn); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Dir(state)); !os.IsNotExist(err) {
+	if state := stateOf(t, tn); strings.Contains(state, "lb-"+tn.Key()) {
+		t.Fatalf("state after another instance's destroy still holds the load balancer: %s", state)
+	}
+	if _, err := os.Stat(filepath.Join(other.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) {
 		t.Fatalf("working directory left after destroy: %v", err)
 	}
 	if err := in.Undo(ctx, tn); err != nil {
@@ -74,5 +121,55 @@ func TestInfrastructureRunsTheTierModule(t *testing.T) {
 	in.Timeout = time.Millisecond
 	if _, err := in.Do(ctx, tieredTenant(t, "bridge")); err == nil || !strings.Contains(err.Error(), "timed out") || handlers.IsPermanent(err) {
 		t.Fatalf("timeout: %v, want a transient timeout", err)
+	}
+}
+
+// A state that is gone when the undo runs, for a tenant whose step recorded
+// one, is a permanent failure (compensation_failed: the infrastructure it
+// described may still exist, and the recorded state becomes the tenant's
+// orphan), never "compensated". Without a recorded apply it is nothing to do.
+func TestInfrastructureUndoWithoutItsStateFails(t *testing.T) {
+	in := devInfra(t)
+	ctx := context.Background()
+	tn := tieredTenant(t, "silo")
+	if err := in.Undo(ctx, tn); err != nil {
+		t.Fatalf("undo before any apply: %v, want nothing to do", err)
+	}
+	for _, s := range domain.Steps[:slices.Index(domain.Steps, domain.StepInfrastructure)] {
+		if _, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := in.Do(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepInfrastructure, Outcome: domain.OutcomeCompleted, Tries: 1, Resources: res.Resources}); err != nil {
+		t.Fatal(err)
+	}
+	dropState(t, tn) // the state is lost
+	if err := in.Undo(ctx, tn); !handlers.IsPermanent(err) || !strings.Contains(err.Error(), "may still exist") {
+		t.Fatalf("undo without its state: %v, want a permanent failure saying what may be left", err)
+	}
+}
+
+// Local state files (TENANTFLOW_INFRA_STATE=local, one process) still work.
+func TestInfrastructureWithLocalState(t *testing.T) {
+	in := devInfra(t)
+	in.StateConn = ""
+	ctx := context.Background()
+	tn := tieredTenant(t, "bridge")
+	if _, err := in.Do(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(in.StateDir, "tenant-"+tn.ID(), "terraform.tfstate")
+	if raw, err := os.ReadFile(state); err != nil || !strings.Contains(string(raw), tn.Key()) {
+		t.Fatalf("state %s: %v", state, err)
+	}
+	if err := in.Undo(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(state)); !os.IsNotExist(err) {
+		t.Fatalf("working directory left after destroy: %v", err)
 	}
 }

@@ -396,8 +396,11 @@ func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger) error 
 			dir = filepath.Join(os.TempDir(), "tenantflow-infra")
 			logger.Warn("TENANTFLOW_INFRA_STATE_DIR is not set: tenant infrastructure state lives under the temporary directory", "dir", dir)
 		}
+		if cfg.InfraStateConn() == "" {
+			logger.Warn("TENANTFLOW_INFRA_STATE=local: OpenTofu state is in files of this process; another instance cannot undo what it applied")
+		}
 		c.Actions[domain.StepInfrastructure] = handlers.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
-			StateDir: dir, Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout}
+			StateDir: dir, StateConn: cfg.InfraStateConn(), Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout}
 	}
 	if cfg.DNSServer != "" {
 		c.Actions[domain.StepDNS] = handlers.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,

@@ -149,6 +149,11 @@ type Config struct {
 	InfraBinary   string            `env:"TENANTFLOW_INFRA_BINARY"`
 	InfraModules  map[string]string `env:"TENANTFLOW_INFRA_MODULES" envKeyValSeparator:"="`
 	InfraStateDir string            `env:"TENANTFLOW_INFRA_STATE_DIR"`
+	// InfraState is where tenants' OpenTofu state lives: "postgres" (the pg
+	// backend on the event log's database, a schema per tenant: any handler
+	// instance can destroy what another applied) or "local" (files under
+	// InfraStateDir: one process only, for development).
+	InfraState string `env:"TENANTFLOW_INFRA_STATE" envDefault:"postgres"`
 	InfraRegion   string            `env:"TENANTFLOW_INFRA_REGION" envDefault:"local"`
 	InfraTimeout  time.Duration     `env:"TENANTFLOW_INFRA_TIMEOUT" envDefault:"10m"`
 
@@ -387,6 +392,9 @@ func (c Config) Validate() error {
 				name, strings.Join(tiers.Names(), ", "), strings.Join(domain.IsolationModels, ", "))
 		}
 	}
+	if c.InfraState != "postgres" && c.InfraState != "local" {
+		bad("TENANTFLOW_INFRA_STATE", "must be postgres or local, got %q", c.InfraState)
+	}
 	if c.InfraTimeout < time.Second {
 		bad("TENANTFLOW_INFRA_TIMEOUT", "must be at least 1s, got %s", c.InfraTimeout)
 	}
@@ -518,4 +526,26 @@ func VariableNames() []string {
 		names = append(names, p.Key)
 	}
 	return names
+}
+
+// InfraStateConn is the connection OpenTofu's pg backend gets: the event
+// log's database URL without pgx's own pool_* settings (lib/pq, which the
+// backend uses, would send them to the server), or "" for local state.
+// Its sslmode applies as written (lib/pq's default is require).
+func (c Config) InfraStateConn() string {
+	if c.InfraState != "postgres" || c.DatabaseURL == "" {
+		return ""
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return c.DatabaseURL // a key=value string: pool settings are not written that way here
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
