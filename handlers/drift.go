@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -170,10 +172,36 @@ func (d DNS) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, er
 	return out, nil
 }
 
-func (in Infrastructure) Probe(_ context.Context, t *domain.Tenant) ([]domain.Resource, error) {
-	state := filepath.Join(in.workdir(t), "terraform.tfstate")
-	if _, err := os.Stat(state); err != nil {
+func (in Infrastructure) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, error) {
+	if in.StateConn == "" {
+		state := filepath.Join(in.workdir(t), "terraform.tfstate")
+		if _, err := os.Stat(state); err != nil {
+			return nil, nil
+		}
+		return []domain.Resource{{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: state}}, nil
+	}
+	// The state in PostgreSQL, read through the backend as an undo would.
+	module, ok := in.module(t)
+	if !ok {
 		return nil, nil
 	}
-	return []domain.Resource{{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: state}}, nil
+	dir, err := in.prepare(t, module)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := in.init(ctx, t, dir); err != nil {
+		return nil, err
+	}
+	pulled, err := in.run(ctx, dir, "state", "pull")
+	if err != nil {
+		return nil, err
+	}
+	var state struct {
+		Resources []json.RawMessage `json:"resources"`
+	}
+	if len(bytes.TrimSpace(pulled)) == 0 || json.Unmarshal(pulled, &state) != nil || len(state.Resources) == 0 {
+		return nil, nil
+	}
+	return []domain.Resource{in.stateResource(t, dir)}, nil
 }
