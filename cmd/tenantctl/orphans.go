@@ -70,22 +70,13 @@ func (c orphansForgetCmd) run(ctx context.Context, out io.Writer) error {
 	if !ok1 || !ok2 || step == "" || kind == "" || id == "" {
 		return fmt.Errorf("resource %q: want step/kind/id, as orphans list prints it", c.Resource)
 	}
-	store, _, done, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	tenantID, err := resolveTenant(ctx, store, c.Tenant)
-	if err != nil {
-		return err
-	}
-	md := eventstore.Metadata{Actor: "tenantctl:" + c.Actor, CorrelationID: uuid.NewString()}
-	if _, err := repo.Tenants(store).Update(ctx, tenantID, md, func(t *domain.Tenant) ([]domain.Event, error) {
+	tn, err := operatorDecision(ctx, c.Tenant, c.Actor, func(t *domain.Tenant) ([]domain.Event, error) {
 		return t.ForgetOrphan(step, kind, id, c.Reason, time.Now())
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "forgot %s of tenant %s\n", c.Resource, tenantID)
+	fmt.Fprintf(out, "forgot %s of tenant %s\n", c.Resource, tn.ID())
 	return nil
 }
 
@@ -99,22 +90,28 @@ func (c orphansRetryCmd) Run() error { return c.run(context.Background(), os.Std
 // run records tenant.undo.retry_requested; the running handlers do the rest
 // (follow it with tenantctl history or orphans list).
 func (c orphansRetryCmd) run(ctx context.Context, out io.Writer) error {
-	store, _, done, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	tenantID, err := resolveTenant(ctx, store, c.Tenant)
-	if err != nil {
-		return err
-	}
-	md := eventstore.Metadata{Actor: "tenantctl:" + c.Actor, CorrelationID: uuid.NewString()}
-	tn, err := repo.Tenants(store).Update(ctx, tenantID, md, func(t *domain.Tenant) ([]domain.Event, error) {
+	tn, err := operatorDecision(ctx, c.Tenant, c.Actor, func(t *domain.Tenant) ([]domain.Event, error) {
 		return t.RetryUndos(time.Now())
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "undos of tenant %s run again (round %d); follow with: tenantctl orphans list --tenant %s\n", tenantID, tn.UndoRound(), tenantID)
+	fmt.Fprintf(out, "undos of tenant %s run again (round %d); follow with: tenantctl orphans list --tenant %s\n", tn.ID(), tn.UndoRound(), tn.ID())
 	return nil
+}
+
+// operatorDecision records what decide makes of the tenant named by id or
+// key, as the operator actor (tenantctl:<actor>), straight into the log.
+func operatorDecision(ctx context.Context, idOrKey, actor string, decide func(*domain.Tenant) ([]domain.Event, error)) (*domain.Tenant, error) {
+	store, _, done, err := openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	tenantID, err := resolveTenant(ctx, store, idOrKey)
+	if err != nil {
+		return nil, err
+	}
+	md := eventstore.Metadata{Actor: "tenantctl:" + actor, CorrelationID: uuid.NewString()}
+	return repo.Tenants(store).Update(ctx, tenantID, md, decide)
 }
