@@ -17,9 +17,7 @@ import (
 // brings, inside the platform's zone or not; a tenant with no domains still
 // gets a usable client, on its platform name.
 func TestRealmClientAcceptsThePlatformNameAndEveryDomain(t *testing.T) {
-	env := testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
-	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
-	id := &handlers.Identity{Admin: admin, PlatformZone: "tenants.example.net."}
+	id, admin := devIdentity(t)
 	ctx := context.Background()
 	for name, domains := range map[string][]string{"no domains": nil, "own and platform domains": {"shop.acme.io", "eu.tenants.example.net"}} {
 		t.Run(name, func(t *testing.T) {
@@ -52,4 +50,13 @@ func TestRealmClientAcceptsThePlatformNameAndEveryDomain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// devIdentity is the identity steps on the dev stack's Keycloak, with the
+// platform zone tenants.example.net.
+func devIdentity(t *testing.T) (*handlers.Identity, *keycloak.Admin) {
+	t.Helper()
+	env := testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
+	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
+	return &handlers.Identity{Admin: admin, PlatformZone: "tenants.example.net."}, admin
 }

@@ -10,10 +10,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/tags"
 
-	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers"
-	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
 // A 409 on creating the admin user means "look again", on the real
@@ -23,9 +21,7 @@ import (
 // user or realm is done (nothing of ours is left): no orphan is reported
 // for what this tenant never made.
 func TestAdminUserConflictLooksAgain(t *testing.T) {
-	env := testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
-	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
-	id := &handlers.Identity{Admin: admin, PlatformZone: "tenants.example.net."}
+	id, admin := devIdentity(t)
 	ctx := context.Background()
 	tn := tenantNamed(t, "c")
 	t.Cleanup(func() { _ = id.RealmStep().Undo(context.Background(), tn) })
