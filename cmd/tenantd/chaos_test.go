@@ -67,6 +67,7 @@ type chaosProfile struct {
 	tenants                 int
 	killEvery, killFor      time.Duration
 	kafkaDown, keycloakDown time.Duration
+	backendDown             time.Duration // S3, DNS, SMTP each stopped this long
 	settle                  time.Duration // how long tenants may take to finish after the fault
 	duplicateRounds         int
 }
@@ -74,10 +75,10 @@ type chaosProfile struct {
 func profileFromEnv() chaosProfile {
 	if os.Getenv("TENANTFLOW_CHAOS_PROFILE") == "full" {
 		return chaosProfile{name: "full", tenants: 200, killEvery: 3 * time.Second, killFor: 60 * time.Second,
-			kafkaDown: 20 * time.Second, keycloakDown: 30 * time.Second, settle: 10 * time.Minute, duplicateRounds: 3}
+			kafkaDown: 20 * time.Second, keycloakDown: 30 * time.Second, backendDown: 20 * time.Second, settle: 10 * time.Minute, duplicateRounds: 3}
 	}
 	return chaosProfile{name: "short", tenants: 12, killEvery: 2 * time.Second, killFor: 8 * time.Second,
-		kafkaDown: 5 * time.Second, keycloakDown: 8 * time.Second, settle: 4 * time.Minute, duplicateRounds: 2}
+		kafkaDown: 5 * time.Second, keycloakDown: 8 * time.Second, backendDown: 5 * time.Second, settle: 4 * time.Minute, duplicateRounds: 2}
 }
 
 type chaosResult struct {
@@ -101,6 +102,9 @@ func TestChaos(t *testing.T) {
 		{"Keycloak unreachable", cutKeycloak},
 		{"every message delivered twice", deliverTwice},
 		{"relay standby takes over from a killed active relay", killActiveRelay},
+		{"S3 server stopped", stopService("s3")},
+		{"DNS server stopped", stopService("dns")},
+		{"SMTP server stopped: every mail arrives once", stopSMTP},
 	}
 	var results []chaosResult
 	for _, sc := range scenarios {
@@ -325,6 +329,42 @@ func stopKafka(c *cluster) []time.Time {
 	time.Sleep(c.prof.kafkaDown)
 	devstack(c.t, "start", "kafka")
 	return []time.Time{time.Now()}
+}
+
+// stopService stops one of the dev stack's back ends for backendDown while
+// tenants are in flight: the steps that call it retry, and either succeed
+// after it is back or roll back with nothing left (the end checks).
+func stopService(name string) func(c *cluster) []time.Time {
+	return func(c *cluster) []time.Time {
+		time.Sleep(2 * time.Second)
+		devstack(c.t, "stop", name)
+		time.Sleep(c.prof.backendDown)
+		devstack(c.t, "start", name)
+		return []time.Time{time.Now()}
+	}
+}
+
+// stopSMTP stops the mail server while tenants finish: the notify step
+// retries, so every tenant gets its one mail (welcome or failure notice)
+// once the server is back — never none, never two.
+func stopSMTP(c *cluster) []time.Time {
+	ends := stopService("smtp")(c)
+	if open := c.waitTerminal(); len(open) > 0 {
+		return ends // verify reports them as stuck
+	}
+	sent := mailtest.Subjects(c.t)
+	for id, key := range c.keys {
+		n := 0
+		for _, subject := range sent[strings.ToLower(key+"@example.com")] {
+			if strings.Contains(subject, "is ready") || strings.Contains(subject, "did not succeed") {
+				n++
+			}
+		}
+		if n != 1 {
+			c.t.Errorf("tenant %s (%s) got %d notification mails, want 1", key, id, n)
+		}
+	}
+	return ends
 }
 
 func restartPostgres(c *cluster) []time.Time {

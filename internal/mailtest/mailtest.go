@@ -62,6 +62,20 @@ func Count(t testing.TB, to string) int {
 	return n
 }
 
+// Subjects returns the subjects of every mail that has arrived, by
+// recipient (lower case), in one pass over the folder.
+func Subjects(t testing.TB) map[string][]string {
+	t.Helper()
+	dir := testenv.Require(t, "TENANTFLOW_DEVSTACK_MAILDIR")["TENANTFLOW_DEVSTACK_MAILDIR"]
+	out := map[string][]string{}
+	each(t, dir, func(m Mail) bool {
+		to := strings.ToLower(m.To)
+		out[to] = append(out[to], m.Subject)
+		return true
+	})
+	return out
+}
+
 func find(t testing.TB, dir, to, subject string) (found Mail, ok bool) {
 	each(t, dir, func(m Mail) bool {
 		if strings.EqualFold(m.To, to) && strings.Contains(m.Subject, subject) {
