@@ -1,9 +1,7 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -180,28 +178,13 @@ func (in Infrastructure) Probe(ctx context.Context, t *domain.Tenant) ([]domain.
 		}
 		return []domain.Resource{{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: state}}, nil
 	}
-	// The state in PostgreSQL, read through the backend as an undo would.
-	module, ok := in.module(t)
-	if !ok {
+	// The state in PostgreSQL, as the pg backend stores it.
+	if _, ok := in.module(t); !ok {
 		return nil, nil
 	}
-	dir, err := in.prepare(t, module)
-	if err != nil {
+	exists, resources, err := in.storedState(ctx, t)
+	if err != nil || !exists || resources == 0 {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	if err := in.init(ctx, t, dir); err != nil {
-		return nil, err
-	}
-	pulled, err := in.run(ctx, dir, "state", "pull")
-	if err != nil {
-		return nil, err
-	}
-	var state struct {
-		Resources []json.RawMessage `json:"resources"`
-	}
-	if len(bytes.TrimSpace(pulled)) == 0 || json.Unmarshal(pulled, &state) != nil || len(state.Resources) == 0 {
-		return nil, nil
-	}
-	return []domain.Resource{in.stateResource(t, dir)}, nil
+	return []domain.Resource{in.stateResource(t, in.workdir(t))}, nil
 }

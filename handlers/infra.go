@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/tenantflow/tenantflow/domain"
 )
 
@@ -212,6 +215,19 @@ func (in Infrastructure) Undo(ctx context.Context, t *domain.Tenant) error {
 			return nil
 		}
 	}
+	if in.StateConn != "" {
+		// Read before init, which would create an empty state: no state at
+		// all is a lost one (or a step that never got to init).
+		exists, resources, err := in.storedState(ctx, t)
+		switch {
+		case err != nil:
+			return err
+		case !exists:
+			return in.missingState(t)
+		case resources == 0: // never applied, or destroyed already (a repeated undo)
+			return os.RemoveAll(dir)
+		}
+	}
 	// The module files again (destroy needs the configuration): on any
 	// instance, the state coming from PostgreSQL.
 	if _, err := in.prepare(t, module); err != nil {
@@ -220,28 +236,37 @@ func (in Infrastructure) Undo(ctx context.Context, t *domain.Tenant) error {
 	if err := in.init(ctx, t, dir); err != nil {
 		return err
 	}
-	if in.StateConn != "" {
-		pulled, err := in.run(ctx, dir, "state", "pull")
-		if err != nil {
-			return err
-		}
-		var state struct {
-			Resources []json.RawMessage `json:"resources"`
-		}
-		switch {
-		case len(bytes.TrimSpace(pulled)) == 0: // no state at all
-			_ = os.RemoveAll(dir)
-			return in.missingState(t)
-		case json.Unmarshal(pulled, &state) != nil:
-			return fmt.Errorf("read the OpenTofu state of tenant %s: not JSON", t.ID())
-		case len(state.Resources) == 0: // destroyed already (a repeated undo)
-			return os.RemoveAll(dir)
-		}
-	}
 	if _, err := in.run(ctx, dir, "destroy", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=60s"); err != nil {
 		return err
 	}
 	return os.RemoveAll(dir)
+}
+
+// storedState reads the tenant's state as the pg backend stores it (table
+// states of the tenant's schema, workspace "default"): whether there is one,
+// and how many resources it holds.
+func (in Infrastructure) storedState(ctx context.Context, t *domain.Tenant) (exists bool, resources int, err error) {
+	conn, err := pgx.Connect(ctx, in.StateConn)
+	if err != nil {
+		return false, 0, fmt.Errorf("read OpenTofu state: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var data []byte
+	err = conn.QueryRow(ctx, `select data from `+pgx.Identifier{StateSchema(t), "states"}.Sanitize()+` where name = 'default'`).Scan(&data)
+	var pe *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows), errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000"): // no row, table or schema
+		return false, 0, nil
+	case err != nil:
+		return false, 0, fmt.Errorf("read OpenTofu state: %w", err)
+	}
+	var state struct {
+		Resources []json.RawMessage `json:"resources"`
+	}
+	if err := json.Unmarshal(data, &state); err != nil {
+		return true, 0, fmt.Errorf("OpenTofu state of tenant %s is not JSON: %w", t.ID(), err)
+	}
+	return true, len(state.Resources), nil
 }
 
 // missingState is the undo's answer when the tenant has no state at all:

@@ -267,7 +267,10 @@ func TestOrphansList(t *testing.T) {
 		t.Fatal(err)
 	}
 	all, _ := store.Load(ctx, "tenant-"+tn.ID())
-	if last := all[len(all)-1]; last.Type != domain.TypeUndoRetryRequested || last.Metadata.Actor != "tenantctl:ada" || !strings.Contains(string(last.Data), `"steps":["idp"]`) {
+	last = all[len(all)-1]
+	var req domain.UndoRetryRequested
+	if err := json.Unmarshal(last.Data, &req); err != nil || last.Type != domain.TypeUndoRetryRequested ||
+		last.Metadata.Actor != "tenantctl:ada" || strings.Join(req.Steps, ",") != domain.StepIdentity || req.Round != 1 {
 		t.Fatalf("retry recorded %s by %q: %s", last.Type, last.Metadata.Actor, last.Data)
 	}
 	if err := retry.run(ctx, io.Discard); err == nil {
