@@ -153,9 +153,9 @@ type Config struct {
 	// backend on the event log's database, a schema per tenant: any handler
 	// instance can destroy what another applied) or "local" (files under
 	// InfraStateDir: one process only, for development).
-	InfraState string `env:"TENANTFLOW_INFRA_STATE" envDefault:"postgres"`
-	InfraRegion   string            `env:"TENANTFLOW_INFRA_REGION" envDefault:"local"`
-	InfraTimeout  time.Duration     `env:"TENANTFLOW_INFRA_TIMEOUT" envDefault:"10m"`
+	InfraState   string        `env:"TENANTFLOW_INFRA_STATE" envDefault:"postgres"`
+	InfraRegion  string        `env:"TENANTFLOW_INFRA_REGION" envDefault:"local"`
+	InfraTimeout time.Duration `env:"TENANTFLOW_INFRA_TIMEOUT" envDefault:"10m"`
 
 	// Deployment: with both keys set, the deploy step asks the application
 	// plane (its agent) and waits up to DeployDeadline for a signed report.
