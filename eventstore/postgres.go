@@ -407,8 +407,13 @@ func (s *Postgres) Checkpoint(ctx context.Context, name string) (Cursor, error) 
 }
 
 // SaveCheckpoint stores c under name; a checkpoint never moves backwards.
+// It commits without waiting for the WAL flush (synchronous_commit off for
+// this one statement): a checkpoint lost in a crash only delivers its
+// events again, which every reader of the log handles (the relay's records
+// are deduplicated by ce_id, projections by applied version).
 func (s *Postgres) SaveCheckpoint(ctx context.Context, name string, c Cursor) error {
-	_, err := s.pool.Exec(ctx, `insert into checkpoints (name, tx_id, position) values ($1, $2::text::xid8, $3)
+	_, err := s.pool.Exec(ctx, `insert into checkpoints (name, tx_id, position)
+		select $1, $2::text::xid8, $3 from (select set_config('synchronous_commit', 'off', true)) async
 		on conflict (name) do update set tx_id = excluded.tx_id, position = excluded.position, updated_at = now()
 		where (checkpoints.tx_id, checkpoints.position) < (excluded.tx_id, excluded.position)`,
 		name, strconv.FormatUint(c.TxID, 10), c.Position)
