@@ -172,11 +172,11 @@ func (d DNS) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, er
 
 func (in Infrastructure) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, error) {
 	if in.StateConn == "" {
-		state := filepath.Join(in.workdir(t), "terraform.tfstate")
-		if _, err := os.Stat(state); err != nil {
+		state := in.stateResource(t)
+		if _, err := os.Stat(state.ID); err != nil {
 			return nil, nil
 		}
-		return []domain.Resource{{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: state}}, nil
+		return []domain.Resource{state}, nil
 	}
 	// The state in PostgreSQL, as the pg backend stores it.
 	if _, ok := in.module(t); !ok {
@@ -186,5 +186,5 @@ func (in Infrastructure) Probe(ctx context.Context, t *domain.Tenant) ([]domain.
 	if err != nil || !exists || resources == 0 {
 		return nil, err
 	}
-	return []domain.Resource{in.stateResource(t, in.workdir(t))}, nil
+	return []domain.Resource{in.stateResource(t)}, nil
 }

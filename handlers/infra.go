@@ -158,11 +158,11 @@ func (in Infrastructure) init(ctx context.Context, t *domain.Tenant, dir string)
 }
 
 // stateResource names where the tenant's state lives, as recorded.
-func (in Infrastructure) stateResource(t *domain.Tenant, dir string) domain.Resource {
+func (in Infrastructure) stateResource(t *domain.Tenant) domain.Resource {
 	if in.StateConn != "" {
 		return domain.Resource{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: StateSchema(t), Location: "postgresql"}
 	}
-	return domain.Resource{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: filepath.Join(dir, "terraform.tfstate"), Location: "file://" + in.StateDir}
+	return domain.Resource{Step: domain.StepInfrastructure, Kind: "tofu-state", ID: filepath.Join(in.workdir(t), "terraform.tfstate"), Location: "file://" + in.StateDir}
 }
 
 func (in Infrastructure) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
@@ -190,7 +190,7 @@ func (in Infrastructure) Do(ctx context.Context, t *domain.Tenant) (Result, erro
 	if err := json.Unmarshal(raw, &outs); err != nil {
 		return Result{}, fmt.Errorf("read outputs: %w", err)
 	}
-	res := Result{Outputs: map[string]string{}, Resources: []domain.Resource{in.stateResource(t, dir)}}
+	res := Result{Outputs: map[string]string{}, Resources: []domain.Resource{in.stateResource(t)}}
 	for name, o := range outs {
 		if s, ok := o.Value.(string); ok {
 			res.Outputs[name] = s
@@ -280,5 +280,5 @@ func (in Infrastructure) missingState(t *domain.Tenant) error {
 	if !applied {
 		return nil
 	}
-	return Permanent(fmt.Errorf("no OpenTofu state for tenant %s (%s): what it described may still exist", t.ID(), in.stateResource(t, in.workdir(t)).ID))
+	return Permanent(fmt.Errorf("no OpenTofu state for tenant %s (%s): what it described may still exist", t.ID(), in.stateResource(t).ID))
 }

@@ -77,8 +77,9 @@ func (c Consumer) Keyed(ctx context.Context, opt KeyedOptions, handle KeyedHandl
 	if opt.MaxPending < 1 {
 		opt.MaxPending = 4096
 	}
-	h := &keyedHandler{opt: opt, handle: c.Wrap(handle), slots: make(chan struct{}, opt.Concurrency), logger: c.logger()}
-	return consumeGroup(ctx, c.Brokers, c.Group, c.Topic, ConsumerConfig("tenantflow-"+c.Group, c.InstanceID), c.logger(), h)
+	logger := c.logger()
+	h := &keyedHandler{opt: opt, handle: c.Wrap(handle), slots: make(chan struct{}, opt.Concurrency), logger: logger}
+	return consumeGroup(ctx, c.Brokers, c.Group, c.Topic, ConsumerConfig("tenantflow-"+c.Group, c.InstanceID), logger, h)
 }
 
 // Batches follows the topic handing each partition's records to handle in
