@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
@@ -17,7 +18,8 @@ import (
 // deploymentReport is what the application plane's agent sends.
 type deploymentReport struct {
 	Attempt  int    `json:"attempt"`
-	Status   string `json:"status"` // deployed or failed
+	Round    int    `json:"round,omitempty"` // of a removal: the undo request's round
+	Status   string `json:"status"`          // deployed or failed; removed or remove_failed
 	Endpoint string `json:"endpoint,omitempty"`
 	Error    string `json:"error,omitempty"`
 }
@@ -48,8 +50,8 @@ func (h *tenantHandlers) deploymentReport(signingKey []byte) http.HandlerFunc {
 			writeError(w, h.logger, err)
 			return
 		}
-		if rep.Status != "deployed" && rep.Status != "failed" {
-			writeError(w, h.logger, &domain.ValidationError{Fields: map[string]string{"status": "must be deployed or failed"}})
+		if !slices.Contains([]string{"deployed", "failed", "removed", "remove_failed"}, rep.Status) {
+			writeError(w, h.logger, &domain.ValidationError{Fields: map[string]string{"status": "must be deployed, failed, removed or remove_failed"}})
 			return
 		}
 		secret := deployauth.Secret(signingKey, id, rep.Attempt)
@@ -58,24 +60,14 @@ func (h *tenantHandlers) deploymentReport(signingKey []byte) http.HandlerFunc {
 			writeProblem(w, problem{Status: http.StatusUnauthorized, Detail: "the report's signature or timestamp is not valid"})
 			return
 		}
-		now := time.Now().UTC()
-		outcome := domain.StepOutcome{Outcome: domain.OutcomeCompleted, Tries: 1, At: now}
-		if rep.Status == "failed" {
-			outcome.Outcome, outcome.Error = domain.OutcomeFailed, "the application plane reported: "+rep.Error
-		} else if rep.Endpoint != "" {
-			outcome.Outputs = map[string]string{"endpoint": rep.Endpoint}
-		}
 		t, err := h.tenants.Get(r.Context(), id)
 		if err != nil {
 			writeError(w, h.logger, err)
 			return
 		}
-		if req, made := t.DeploymentRequest(); made {
-			outcome.StartedAt = req.RequestedAt
-		}
-		events, err := t.ReportDeployment(rep.Attempt, outcome)
+		events, key, err := decideReport(t, rep, time.Now().UTC())
 		if errors.Is(err, domain.ErrNoDeploymentPending) {
-			h.logger.Warn("deployment report ignored: nothing waits for it (replayed, or after the deadline)", "tenant_id", id, "attempt", rep.Attempt)
+			h.logger.Warn("deployment report ignored: nothing waits for it (replayed, or after the deadline)", "tenant_id", id, "attempt", rep.Attempt, "status", rep.Status)
 			writeJSON(w, http.StatusOK, map[string]any{"recorded": false, "reason": err.Error()})
 			return
 		}
@@ -83,8 +75,11 @@ func (h *tenantHandlers) deploymentReport(signingKey []byte) http.HandlerFunc {
 			writeError(w, h.logger, err)
 			return
 		}
+		if rep.Status == "remove_failed" {
+			h.logger.Error("undo failed: resource left behind", "tenant_id", id, "step", domain.StepDeploy, "error", rep.Error)
+		}
 		md := eventstore.Metadata{CorrelationID: metadata(r).CorrelationID, Actor: "appplane-agent"}
-		err = h.tenants.AppendAt(r.Context(), id, t.Version()-int64(len(events)), md, events, repo.IDs(handlers.DeployOutcomeKey(id, rep.Attempt), len(events)))
+		err = h.tenants.AppendAt(r.Context(), id, t.Version()-int64(len(events)), md, events, repo.IDs(key, len(events)))
 		var ce *eventstore.ConcurrencyError
 		if errors.As(err, &ce) || errors.Is(err, eventstore.ErrEventConflict) {
 			writeJSON(w, http.StatusOK, map[string]any{"recorded": false, "reason": "another outcome was recorded meanwhile"})
@@ -96,4 +91,35 @@ func (h *tenantHandlers) deploymentReport(signingKey []byte) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusAccepted, map[string]any{"recorded": true})
 	}
+}
+
+// decideReport turns a report into the deploy step's outcome (deployed,
+// failed) or its undo's (removed, remove_failed), with the id key both the
+// report and the deadline watcher derive.
+func decideReport(t *domain.Tenant, rep deploymentReport, now time.Time) ([]domain.Event, string, error) {
+	outcome := domain.StepOutcome{Tries: 1, At: now}
+	switch rep.Status {
+	case "removed", "remove_failed":
+		req, made := t.DeploymentUndoRequest()
+		if !made {
+			return nil, "", domain.ErrNoDeploymentPending
+		}
+		outcome.StartedAt, outcome.Outcome = req.RequestedAt, domain.OutcomeCompensated
+		if rep.Status == "remove_failed" {
+			outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, "the application plane reported: "+rep.Error
+		}
+		events, err := t.ReportDeploymentUndo(rep.Attempt, rep.Round, outcome)
+		return events, handlers.DeployUndoKey(t), err
+	}
+	if req, made := t.DeploymentRequest(); made {
+		outcome.StartedAt = req.RequestedAt
+	}
+	outcome.Outcome = domain.OutcomeCompleted
+	if rep.Status == "failed" {
+		outcome.Outcome, outcome.Error = domain.OutcomeFailed, "the application plane reported: "+rep.Error
+	} else if rep.Endpoint != "" {
+		outcome.Outputs = map[string]string{"endpoint": rep.Endpoint}
+	}
+	events, err := t.ReportDeployment(rep.Attempt, outcome)
+	return events, handlers.DeployOutcomeKey(t.ID(), rep.Attempt), err
 }

@@ -31,11 +31,19 @@ type DeploymentRequested struct {
 }
 
 // DeploymentUndoRequested asks the application plane to remove the tenant's
-// deployment (compensation or deprovisioning).
+// deployment (compensation or deprovisioning). The agent reports the
+// outcome like a deployment, signed with the secret sealed here; no report
+// by Deadline records the undo as compensation_failed. Round is the undo
+// round (UndoRound) it belongs to. Requests written before undo reports
+// existed have no secret and no deadline: nobody waits for their outcome.
 type DeploymentUndoRequested struct {
-	Attempt      int    `json:"attempt"`
-	TenantKey    string `json:"tenantKey"`
-	PipelineName string `json:"pipelineName,omitempty"`
+	Attempt      int       `json:"attempt"`
+	Round        int       `json:"round,omitempty"`
+	TenantKey    string    `json:"tenantKey"`
+	PipelineName string    `json:"pipelineName,omitempty"`
+	RequestedAt  time.Time `json:"requestedAt,omitzero"`
+	Deadline     time.Time `json:"deadline,omitzero"`
+	SealedSecret string    `json:"sealedSecret,omitempty"`
 }
 
 func (DeploymentRequested) EventType() string     { return TypeDeploymentRequested }
@@ -81,6 +89,9 @@ func (t *Tenant) ReportDeployment(attempt int, e StepOutcome) ([]Event, error) {
 		return nil, ErrNoDeploymentPending
 	}
 	e.Step = StepDeploy
+	if e.Outcome == OutcomeCompleted && len(e.Resources) == 0 {
+		e.Resources = []Resource{t.DeploymentResource(e.Outputs["endpoint"])}
+	}
 	evs, err := t.RecordStep(e)
 	if errors.Is(err, ErrNotYourTurn) {
 		return nil, ErrNoDeploymentPending
@@ -88,17 +99,50 @@ func (t *Tenant) ReportDeployment(attempt int, e StepOutcome) ([]Event, error) {
 	return evs, err
 }
 
-// UndoDeployment records the undo request with the deploy step's compensation.
-func (t *Tenant) UndoDeployment(e StepOutcome) ([]Event, error) {
+// DeploymentResource names what the application plane runs for a tenant:
+// the resource a deployment report records, and the orphan a failed or
+// unconfirmed removal leaves.
+func (t *Tenant) DeploymentResource(endpoint string) Resource {
+	return Resource{Step: StepDeploy, Kind: "deployment", ID: t.key, Location: endpoint, TenantID: t.id}
+}
+
+// DeploymentUndoRequest is the current undo round's removal request, if one
+// was made and is still waiting for its outcome.
+func (t *Tenant) DeploymentUndoRequest() (DeploymentUndoRequested, bool) {
+	if t.deploymentUndo == nil || t.deploymentUndo.Attempt != t.attempt || t.deploymentUndo.Round != t.undoRound {
+		return DeploymentUndoRequested{}, false
+	}
+	if next, ok := t.NextUndo(); !ok || next != StepDeploy {
+		return DeploymentUndoRequested{}, false
+	}
+	return *t.deploymentUndo, true
+}
+
+// RequestDeploymentUndo records the removal request when the deploy step's
+// undo is due and none was made in this round. Its outcome comes later:
+// ReportDeploymentUndo (the agent's report, or the deadline's verdict).
+func (t *Tenant) RequestDeploymentUndo(e DeploymentUndoRequested) ([]Event, error) {
 	if next, ok := t.NextUndo(); !ok || next != StepDeploy {
 		return nil, ErrNotYourTurn
 	}
-	req := DeploymentUndoRequested{Attempt: t.attempt, TenantKey: t.key, PipelineName: t.pipelineName()}
-	t.apply(req)
-	e.Step, e.Outcome = StepDeploy, OutcomeCompensated
-	evs, err := t.RecordUndo(e)
-	if err != nil {
-		return nil, err
+	if _, made := t.DeploymentUndoRequest(); made {
+		return nil, ErrNotYourTurn
 	}
-	return append([]Event{req}, evs...), nil
+	e.Attempt, e.Round, e.TenantKey, e.PipelineName = t.attempt, t.undoRound, t.key, t.pipelineName()
+	t.apply(e)
+	return []Event{e}, nil
+}
+
+// ReportDeploymentUndo records the outcome of the pending removal request
+// of attempt and round: compensated, or compensation_failed with the
+// deployment as an orphan.
+func (t *Tenant) ReportDeploymentUndo(attempt, round int, e StepOutcome) ([]Event, error) {
+	if _, made := t.DeploymentUndoRequest(); !made || attempt != t.attempt || round != t.undoRound {
+		return nil, ErrNoDeploymentPending
+	}
+	e.Step = StepDeploy
+	if e.Outcome == OutcomeCompensationFailed && len(e.Resources) == 0 {
+		e.Resources = []Resource{t.DeploymentResource("")}
+	}
+	return t.RecordUndo(e)
 }

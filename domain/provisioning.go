@@ -203,6 +203,9 @@ func (t *Tenant) applyStep(e StepOutcome) {
 	case OutcomeCompensationFailed:
 		s.Undo, s.UndoError = e.Outcome, e.Error
 		orphaned := t.stepResources(s)
+		if len(orphaned) == 0 { // the failed undo may name what may be left
+			orphaned = t.stepResources(&StepState{Step: e.Step, Resources: e.Resources, FinishedAt: e.At})
+		}
 		if len(orphaned) == 0 { // a failed step may have made something it could not report
 			orphaned = []Resource{{Step: e.Step, Kind: UnknownResource, ID: "see the step's error", TenantID: t.id, CreatedAt: e.At}}
 		}

@@ -200,6 +200,75 @@ func TestDeploymentIsAwaited(t *testing.T) {
 	}
 }
 
+// The deployment's removal is a request and, later, the application
+// plane's answer: until it comes the undo chain waits at the deploy step; a
+// failure (or no answer) leaves the deployment as an orphan, and a retried
+// round asks again.
+func TestDeploymentRemovalIsAwaited(t *testing.T) {
+	tn := provisioning(t)
+	completeSteps(t, tn, StepDeploy)
+	_, _ = tn.RequestDeployment(DeploymentRequested{Deadline: time.Now()})
+	if _, err := tn.ReportDeployment(1, StepOutcome{Outcome: OutcomeCompleted, Outputs: map[string]string{"endpoint": "https://x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RecordStep(StepOutcome{Step: StepDNS, Outcome: OutcomeFailed, Error: "zone"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = tn.FailProvisioning()
+	_, _ = tn.RecordUndo(StepOutcome{Step: StepDNS, Outcome: OutcomeCompensated})
+	if _, err := tn.ReportDeploymentUndo(1, 0, StepOutcome{Outcome: OutcomeCompensated}); !errors.Is(err, ErrNoDeploymentPending) {
+		t.Fatalf("a removal report before the request: %v", err)
+	}
+	if _, err := tn.RequestDeploymentUndo(DeploymentUndoRequested{Deadline: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RequestDeploymentUndo(DeploymentUndoRequested{}); !errors.Is(err, ErrNotYourTurn) {
+		t.Fatalf("a second request in the round: %v", err)
+	}
+	if next, _ := tn.NextUndo(); next != StepDeploy {
+		t.Fatalf("the undo chain moved on to %s before the removal was confirmed", next)
+	}
+	if _, err := tn.ReportDeploymentUndo(1, 1, StepOutcome{Outcome: OutcomeCompensated}); !errors.Is(err, ErrNoDeploymentPending) {
+		t.Fatalf("a report for another round: %v", err)
+	}
+	if _, err := tn.ReportDeploymentUndo(1, 0, StepOutcome{Outcome: OutcomeCompensationFailed, Error: "helm: timeout"}); err != nil {
+		t.Fatal(err)
+	}
+	want := Resource{Step: StepDeploy, Kind: "deployment", ID: tn.Key(), Location: "https://x", TenantID: tn.ID()}
+	if o := tn.Orphans(); len(o) != 1 || !o[0].same(want) || o[0].Location != want.Location {
+		t.Fatalf("orphans %+v, want the deployment", o)
+	}
+	if next, _ := tn.NextUndo(); next != StepInfrastructure {
+		t.Fatalf("after the failed removal the next undo is %q", next)
+	}
+	completeUndos(t, tn)
+	if _, err := tn.FinishUndo(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RetryUndos(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RequestDeploymentUndo(DeploymentUndoRequested{Deadline: time.Now()}); err != nil {
+		t.Fatalf("round 1 cannot ask again: %v", err)
+	}
+	if _, err := tn.ReportDeploymentUndo(1, 1, StepOutcome{Outcome: OutcomeCompensated}); err != nil {
+		t.Fatal(err)
+	}
+	if o := tn.Orphans(); len(o) != 0 {
+		t.Fatalf("a confirmed removal left orphans %+v", o)
+	}
+}
+
+// completeUndos records every due undo as compensated.
+func completeUndos(t *testing.T, tn *Tenant) {
+	t.Helper()
+	for s, ok := tn.NextUndo(); ok; s, ok = tn.NextUndo() {
+		if _, err := tn.RecordUndo(StepOutcome{Step: s, Outcome: OutcomeCompensated}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A back end's error text and outputs are bounded before they enter the
 // log: an outcome too big to append would keep its step retrying for ever.
 func TestStepOutcomesAreBounded(t *testing.T) {

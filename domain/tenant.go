@@ -50,6 +50,7 @@ type Tenant struct {
 	cancelRequested bool
 	orphans         []Resource
 	deployment      *DeploymentRequested
+	deploymentUndo  *DeploymentUndoRequested
 }
 
 // NewTenant validates the input and returns the tenant with its first event,
@@ -114,7 +115,8 @@ func (t *Tenant) apply(e Event) error {
 		d := e
 		t.deployment = &d
 	case DeploymentUndoRequested:
-		// the undo's outcome follows in the same append
+		d := e
+		t.deploymentUndo = &d
 	case UndoRetryRequested:
 		t.resetUndos(e.Steps, e.Round)
 		t.retryingUndos = true

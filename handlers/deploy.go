@@ -54,10 +54,28 @@ func (d *Deployment) Do(_ context.Context, t *domain.Tenant) (Result, error) {
 // Undo removes nothing here: the application plane does (RecordUndo).
 func (d *Deployment) Undo(context.Context, *domain.Tenant) error { return nil }
 
-// RecordUndo records tenant.deployment.undo_requested for the agent.
-func (d *Deployment) RecordUndo(t *domain.Tenant, outcome domain.StepOutcome) ([]domain.Event, error) {
-	return t.UndoDeployment(outcome)
+// RecordUndo records tenant.deployment.undo_requested for the agent, once a
+// round; the undo's outcome is the agent's signed report (compensated or
+// compensation_failed), or compensation_failed when none came by the
+// deadline. Until then the undo chain waits: the infrastructure the
+// deployment ran on is destroyed only after its removal is confirmed or has
+// failed.
+func (d *Deployment) RecordUndo(t *domain.Tenant, _ domain.StepOutcome) ([]domain.Event, error) {
+	if _, made := t.DeploymentUndoRequest(); made {
+		return nil, nil // waiting for the report or the deadline
+	}
+	sealed, err := deployauth.Seal(d.AgentKey, deployauth.Secret(d.SigningKey, t.ID(), t.Attempt()))
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	return t.RequestDeploymentUndo(domain.DeploymentUndoRequested{RequestedAt: now, Deadline: now.Add(d.deadline()), SealedSecret: sealed})
 }
+
+// DeployUndoKey is the id key of the deploy step's undo outcome in t's
+// current attempt and undo round: the API (the agent's report) and the
+// deadline watcher (no report) derive the same id, so only one is recorded.
+func DeployUndoKey(t *domain.Tenant) string { return undoKey(t, domain.StepDeploy) }
 
 func (d *Deployment) deadline() time.Duration {
 	if d.Deadline <= 0 {
@@ -81,13 +99,13 @@ func (e *engine) watchDeadlines(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		// Only overdue requests no deploy outcome has answered yet: each tick
-		// folds just the tenants actually waiting.
+		// Only overdue requests (deployments and their removals) no deploy
+		// outcome has answered yet: each tick folds just the tenants waiting.
 		rows, err := d.Pool.Query(ctx, `select distinct r.stream_id from events r
-			where r.event_type = $1 and r.recorded_at > now() - interval '7 days' and (r.data->>'deadline')::timestamptz < now()
+			where r.event_type in ($1, $2) and r.recorded_at > now() - interval '7 days' and (r.data->>'deadline')::timestamptz < now()
 			  and not exists (select 1 from events o where o.stream_id = r.stream_id and o.stream_version > r.stream_version
 			                  and o.event_type like 'tenant.deploy.%')`,
-			domain.TypeDeploymentRequested)
+			domain.TypeDeploymentRequested, domain.TypeDeploymentUndoRequested)
 		if err != nil {
 			e.cfg.Logger.Warn("deployment deadline check failed", "error", err)
 			continue
@@ -97,23 +115,39 @@ func (e *engine) watchDeadlines(ctx context.Context) {
 			continue
 		}
 		for _, stream := range streams {
-			id := stream[len("tenant-"):]
-			t, err := e.tenants.Get(ctx, id)
-			if err != nil {
-				continue
-			}
-			req, made := t.DeploymentRequest()
-			if next, ok := t.NextStep(); !made || !ok || next != domain.StepDeploy || time.Now().Before(req.Deadline) {
-				continue
-			}
-			outcome := domain.StepOutcome{Outcome: domain.OutcomeFailed, Tries: 1, StartedAt: req.RequestedAt, At: time.Now().UTC(),
-				Error: fmt.Sprintf("no deployment report within %s", d.deadline())}
-			err = e.record(ctx, t, eventstore.Metadata{Actor: "handler:step.deploy"}, DeployOutcomeKey(id, t.Attempt()), func(t *domain.Tenant) ([]domain.Event, error) {
-				return t.ReportDeployment(req.Attempt, outcome)
-			})
-			if err != nil {
-				e.cfg.Logger.Warn("recording a missed deployment deadline failed", "tenant_id", id, "error", err)
+			if err := e.missedDeadline(ctx, stream[len("tenant-"):]); err != nil {
+				e.cfg.Logger.Warn("recording a missed deployment deadline failed", "tenant_id", stream[len("tenant-"):], "error", err)
 			}
 		}
 	}
+}
+
+// missedDeadline records the verdict on a deployment, or its removal, that
+// got no report in time: the deploy step failed, or its undo failed with
+// the deployment left as an orphan.
+func (e *engine) missedDeadline(ctx context.Context, id string) error {
+	t, err := e.tenants.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	md, now := eventstore.Metadata{Actor: "handler:step.deploy"}, time.Now().UTC()
+	missed := fmt.Sprintf("no report from the application plane within %s", e.cfg.Deployment.deadline())
+	if req, made := t.DeploymentRequest(); made {
+		if next, ok := t.NextStep(); ok && next == domain.StepDeploy && now.After(req.Deadline) {
+			outcome := domain.StepOutcome{Outcome: domain.OutcomeFailed, Tries: 1, StartedAt: req.RequestedAt, At: now,
+				Error: fmt.Sprintf("no deployment report within %s", e.cfg.Deployment.deadline())}
+			return e.record(ctx, t, md, DeployOutcomeKey(id, t.Attempt()), func(t *domain.Tenant) ([]domain.Event, error) {
+				return t.ReportDeployment(req.Attempt, outcome)
+			})
+		}
+	}
+	if req, made := t.DeploymentUndoRequest(); made && !req.Deadline.IsZero() && now.After(req.Deadline) {
+		outcome := domain.StepOutcome{Outcome: domain.OutcomeCompensationFailed, Tries: 1, StartedAt: req.RequestedAt, At: now,
+			Error: "removal not confirmed: " + missed}
+		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", id, "step", domain.StepDeploy, "error", outcome.Error)
+		return e.record(ctx, t, md, DeployUndoKey(t), func(t *domain.Tenant) ([]domain.Event, error) {
+			return t.ReportDeploymentUndo(req.Attempt, req.Round, outcome)
+		})
+	}
+	return nil
 }

@@ -51,7 +51,9 @@ type Result struct {
 
 // UndoRecorder is an Action whose undo is recorded as events of its own
 // rather than by running Undo and recording compensated: the deploy step
-// records a request to the application plane.
+// records a request to the application plane (id key undoKey+"/request"),
+// and the undo's outcome (id key undoKey) comes later, from whoever
+// confirms it.
 type UndoRecorder interface {
 	RecordUndo(t *domain.Tenant, outcome domain.StepOutcome) ([]domain.Event, error)
 }
@@ -231,7 +233,7 @@ func (e *engine) dispatch(hosted []handler) kafka.KeyedHandler {
 	return func(ctx context.Context, r kafka.Record) error {
 		eventType, stream := r.Headers["ce_type"], r.Headers["ce_subject"]
 		if reason := missingHeader(r.Headers); reason != "" {
-			return e.deadLetter(ctx, hosted, r, reason)
+			return e.setAside(ctx, r, reason)
 		}
 		tenantID, isTenant := strings.CutPrefix(stream, "tenant-")
 		if !isTenant {
@@ -246,7 +248,9 @@ func (e *engine) dispatch(hosted []handler) kafka.KeyedHandler {
 		if len(reacting) == 0 {
 			return nil
 		}
-		if reason := undecodablePayload(r); reason != "" {
+		if reason, ours := e.undecodable(ctx, r); reason != "" && !ours {
+			return e.setAside(ctx, r, reason)
+		} else if reason != "" {
 			return e.deadLetter(ctx, reacting, r, reason)
 		}
 		for _, h := range reacting {
@@ -271,6 +275,42 @@ func (e *engine) deadLetter(ctx context.Context, hs []handler, r kafka.Record, r
 		metrics.DeadLettered.WithLabelValues(h.name).Inc()
 	}
 	return nil
+}
+
+// setAside keeps a record that is not an event of this log — the relay
+// never writes one without its headers or its {streamVersion, data}
+// payload, so an outside producer (or a bug elsewhere) did — as one dead
+// letter naming no stream: operators see it (tenantctl deadletters, the
+// dead-letter topic), and no tenant is held behind a record that was never
+// its own.
+func (e *engine) setAside(ctx context.Context, r kafka.Record, reason string) error {
+	reason = "not an event of this log: " + reason
+	e.cfg.Logger.Error("dead letter: a record that is not an event of this log is set aside", "claims_stream", r.Headers["ce_subject"],
+		"reason", reason, "ce_id", r.Headers["ce_id"], "partition", r.Partition, "offset", r.Offset)
+	metrics.DeadLettered.WithLabelValues("foreign").Inc()
+	return e.cfg.deadLetters.put(ctx, e.cfg.GroupPrefix+".handlers", "", e.cfg.Topic, false, reason, r)
+}
+
+// undecodable says why a record's payload is not its type's event, or "",
+// and whether the record is this log's own: a well-formed record whose data
+// this version cannot read holds its stream back only if the log holds an
+// event of that id at that version (written by a newer tenantflow, say).
+func (e *engine) undecodable(ctx context.Context, r kafka.Record) (reason string, ours bool) {
+	var p eventstore.Payload
+	if err := json.Unmarshal(r.Value, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
+		return fmt.Sprintf("payload is not {streamVersion, data}: %v", err), false
+	}
+	version, _ := strconv.Atoi(r.Headers["ce_schemaversion"])
+	_, err := domain.DecodeVersion(r.Headers["ce_type"], version, p.Data)
+	if err == nil {
+		return "", true
+	}
+	reason = err.Error()
+	logged, err := e.cfg.Store.LoadFrom(ctx, r.Headers["ce_subject"], p.StreamVersion)
+	if err != nil {
+		return reason, true // cannot tell: hold, as before (a redrive releases it)
+	}
+	return reason, len(logged) > 0 && logged[0].Version == p.StreamVersion && logged[0].ID == r.Headers["ce_id"]
 }
 
 // dlName is how a handler is named in the dead letters (the name of the
@@ -363,20 +403,6 @@ func missingHeader(headers map[string]string) string {
 		if headers[h] == "" {
 			return "header " + h + " is missing"
 		}
-	}
-	return ""
-}
-
-// undecodablePayload says why a record's payload is not its type's event,
-// or "": decoded only for the records a handler reacts to.
-func undecodablePayload(r kafka.Record) string {
-	var p eventstore.Payload
-	if err := json.Unmarshal(r.Value, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
-		return fmt.Sprintf("payload is not {streamVersion, data}: %v", err)
-	}
-	version, _ := strconv.Atoi(r.Headers["ce_schemaversion"])
-	if _, err := domain.DecodeVersion(r.Headers["ce_type"], version, p.Data); err != nil {
-		return err.Error()
 	}
 	return ""
 }
@@ -527,7 +553,7 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action
 	started := time.Now().UTC()
 	if ur, ok := action.(UndoRecorder); ok {
 		outcome := domain.StepOutcome{Step: step, Tries: 1, StartedAt: started, At: started}
-		return e.record(ctx, t, md, undoKey(t, step), func(t *domain.Tenant) ([]domain.Event, error) {
+		return e.record(ctx, t, md, undoKey(t, step)+"/request", func(t *domain.Tenant) ([]domain.Event, error) {
 			return ur.RecordUndo(t, outcome)
 		})
 	}

@@ -221,12 +221,23 @@ func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de do
 		return err
 	case domain.OutcomeCompensationFailed:
 		// The step's resources of this attempt become orphans; when it had
-		// reported none, one placeholder says something may be left.
-		if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at, orphaned)
-			select $1, $2, $3, $4, '', $5, true
-			where not exists (select 1 from resources where tenant_id = $1 and step = $2 and not orphaned)
-			on conflict do nothing`, id, v.Step, domain.UnknownResource, "see the step's error", v.At); err != nil {
-			return err
+		// reported none, what the failed undo names, or else one placeholder
+		// saying something may be left (the fold's rule, domain.applyStep).
+		left := v.Resources
+		if len(left) == 0 {
+			left = []domain.Resource{{Kind: domain.UnknownResource, ID: "see the step's error"}}
+		}
+		for _, r := range left {
+			created := r.CreatedAt
+			if created.IsZero() {
+				created = v.At
+			}
+			if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at, orphaned)
+				select $1, $2, $3, $4, $5, $6, true
+				where not exists (select 1 from resources where tenant_id = $1 and step = $2 and not orphaned)
+				on conflict do nothing`, id, v.Step, r.Kind, r.ID, r.Location, created); err != nil {
+				return err
+			}
 		}
 		_, err := tx.Exec(ctx, `update resources set orphaned = true where tenant_id = $1 and step = $2`, id, v.Step)
 		return err

@@ -56,7 +56,8 @@ func emitted(t *testing.T) []domain.Event {
 	keep(tn.RequestDeprovisioning("bye"))
 	for s, ok := tn.NextUndo(); ok; s, ok = tn.NextUndo() {
 		if s == domain.StepDeploy {
-			keep(tn.UndoDeployment(domain.StepOutcome{StartedAt: now, At: now}))
+			keep(tn.RequestDeploymentUndo(domain.DeploymentUndoRequested{RequestedAt: now, Deadline: now, SealedSecret: "c2VhbGVk"}))
+			keep(tn.ReportDeploymentUndo(tn.Attempt(), tn.UndoRound(), domain.StepOutcome{Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}))
 			continue
 		}
 		outcome := domain.OutcomeCompensated

@@ -20,8 +20,9 @@ import (
 
 // Agent is the application plane's side of the deploy step: it consumes
 // tenant.deployment.requested and .undo_requested, runs a command per
-// tenant, and reports the result to the control plane, signed with the
-// attempt's secret (unsealed with its key). It reads only the published
+// tenant, and reports the result (deployed or failed; removed or
+// remove_failed) to the control plane, signed with the attempt's secret
+// (unsealed with its key). It reads only the published
 // contract (schemas/README.md).
 type Agent struct {
 	AgentKey    []byte
@@ -34,6 +35,7 @@ type Agent struct {
 
 type request struct {
 	Attempt      int      `json:"attempt"`
+	Round        int      `json:"round"`
 	TenantKey    string   `json:"tenantKey"`
 	Tier         string   `json:"tier"`
 	Isolation    string   `json:"isolation"`
@@ -62,12 +64,7 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 		"TENANT_ISOLATION="+req.Isolation, "TENANT_PIPELINE="+req.PipelineName,
 		"TENANT_DOMAINS="+strings.Join(req.Domains, ","), "ATTEMPT="+strconv.Itoa(req.Attempt))
 	if typ == "tenant.deployment.undo_requested" {
-		out, err := a.run(ctx, a.UndoCommand, env)
-		if err != nil {
-			return fmt.Errorf("undo %s: %w: %s", req.TenantKey, err, out)
-		}
-		a.Logger.Info("deployment removed", "tenant_key", req.TenantKey)
-		return nil
+		return a.undo(ctx, tenantID, req, env)
 	}
 	secret, err := deployauth.Unseal(a.AgentKey, req.SealedSecret)
 	if err != nil {
@@ -80,6 +77,53 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 		report["status"], report["error"] = "failed", fmt.Sprintf("%v: %s", err, tail(out))
 	} else if line, _, _ := strings.Cut(strings.TrimSpace(out), "\n"); line != "" {
 		report["endpoint"] = line // the command's first output line names the endpoint
+	}
+	return a.report(ctx, tenantID, secret, report)
+}
+
+// undoTries is how often the undo command runs before the agent reports
+// that the removal failed (an operator's "orphans retry" asks again).
+const undoTries = 3
+
+// undo removes the tenant's deployment and reports the outcome, signed like
+// a deployment report, so the control plane's undo chain goes on only once
+// the removal is confirmed or has failed. A request without a sealed secret
+// (written before removals were reported) is carried out unreported.
+func (a Agent) undo(ctx context.Context, tenantID string, req request, env []string) error {
+	var secret []byte
+	if req.SealedSecret != "" {
+		var err error
+		if secret, err = deployauth.Unseal(a.AgentKey, req.SealedSecret); err != nil {
+			a.Logger.Error("cannot unseal the report secret: is the agent key the control plane's?", "tenant_key", req.TenantKey)
+			return nil // the control plane's deadline records the removal as unconfirmed
+		}
+	}
+	var out string
+	var err error
+	for try := 1; try <= undoTries; try++ {
+		if out, err = a.run(ctx, a.UndoCommand, env); err == nil || ctx.Err() != nil {
+			break
+		}
+		a.Logger.Warn("undo command failed", "tenant_key", req.TenantKey, "try", try, "error", err)
+		if try == undoTries {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try) * time.Second):
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: the request comes again
+	}
+	report := map[string]any{"attempt": req.Attempt, "round": req.Round, "status": "removed"}
+	if err != nil {
+		report["status"], report["error"] = "remove_failed", fmt.Sprintf("%v: %s", err, tail(out))
+	} else {
+		a.Logger.Info("deployment removed", "tenant_key", req.TenantKey)
+	}
+	if secret == nil {
+		return nil
 	}
 	return a.report(ctx, tenantID, secret, report)
 }
@@ -135,7 +179,7 @@ func (a Agent) report(ctx context.Context, tenantID string, secret []byte, repor
 // Run consumes the topic in group until ctx ends: one tenant's requests in
 // order, up to concurrency tenants' commands at once, so a slow deployment
 // holds up its own tenant only. A request whose handling panics is set
-// aside on the topic's dead-letter topic; a failed undo is retried.
+// aside on the topic's dead-letter topic.
 func (a Agent) Run(ctx context.Context, brokers []string, topic, group string, concurrency int) error {
 	pub, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(a.Logger))
 	if err != nil {

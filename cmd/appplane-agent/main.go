@@ -26,7 +26,7 @@ type cli struct {
 	AgentKey string   `required:"" env:"TENANTFLOW_AGENT_KEY" help:"64 hex characters, shared with the control plane: unseals report secrets."`
 	Control  string   `required:"" help:"Base URL of tenantd, where reports go."`
 	Deploy   []string `required:"" sep:"none" help:"Deploy command and its arguments, one flag per argument (--deploy sh --deploy=-c --deploy '...')."`
-	Undo     []string `sep:"none" help:"Undo command and its arguments (repeat the flag per argument)."`
+	Undo     []string `sep:"none" help:"Undo command and its arguments (repeat the flag per argument). Without one, a deployment leaves nothing to remove and every removal is reported done."`
 	Group    string   `default:"appplane.agent" help:"Kafka consumer group."`
 	Parallel int      `default:"8" help:"Tenants whose commands may run at once (one tenant's requests always run in order)."`
 }

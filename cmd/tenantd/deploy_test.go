@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +26,13 @@ const (
 )
 
 // startAgent runs the reference agent binary, deploying by making a
-// directory per tenant under dir and printing its endpoint.
+// directory per tenant under dir and printing its endpoint; its undo fails
+// while a file <key>.keep exists.
 func startAgent(t *testing.T, env map[string]string, control, dir string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary(t, "../appplane-agent"), "--control", control, "--group", "test-agent-"+uuid.NewString()[:8],
 		"--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY/pipeline" && echo "https://$TENANT_KEY.apps.test"`,
-		"--undo", "sh", "--undo=-c", "--undo", `rm -rf "$DIR/$TENANT_KEY" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY.undone"`)
+		"--undo", "sh", "--undo=-c", "--undo", `test ! -e "$DIR/$TENANT_KEY.keep" && rm -rf "$DIR/$TENANT_KEY" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY.undone"`)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DIR=" + dir,
 		"TENANTFLOW_KAFKA_BROKERS=" + env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC=" + env["TENANTFLOW_KAFKA_TOPIC"],
 		"TENANTFLOW_AGENT_KEY=" + testAgentKey}
@@ -75,6 +78,41 @@ func (p *proc) waitStatus(t *testing.T, token, id, status string) map[string]any
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// eventTypes lists the types of tenant id's events in order, with the
+// actor of each: "type by actor".
+func (p *proc) eventTypes(t *testing.T, token, id string) []string {
+	t.Helper()
+	var out []string
+	for next := "/tenants/" + id + "/events?limit=500"; next != ""; {
+		code, page := p.send(t, token, http.MethodGet, next, "")
+		if code != http.StatusOK {
+			t.Fatalf("events of %s: %d %v", id, code, page)
+		}
+		for _, e := range page["events"].([]any) {
+			ev := e.(map[string]any)
+			actor, _ := ev["metadata"].(map[string]any)["actor"].(string)
+			out = append(out, ev["type"].(string)+" by "+actor)
+		}
+		next, _ = page["next"].(string)
+	}
+	return out
+}
+
+// orphansOf lists a tenant's orphans as "step/kind/id".
+func orphansOf(tn map[string]any) []string {
+	var out []string
+	for _, o := range asList(tn["orphans"]) {
+		r := o.(map[string]any)
+		out = append(out, fmt.Sprintf("%v/%v/%v", r["step"], r["kind"], r["id"]))
+	}
+	return out
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
 
 // report posts a deployment report signed with secret.
@@ -135,6 +173,15 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 			t.Fatalf("deploy step %v", st)
 		}
 	}
+	deployed := false
+	for _, r := range asList(tn["resources"]) {
+		if r := r.(map[string]any); r["step"] == "deploy" && r["kind"] == "deployment" && r["id"] == key && r["location"] == "https://"+key+".apps.test" {
+			deployed = true
+		}
+	}
+	if !deployed {
+		t.Fatalf("the deployment is not among the tenant's resources: %v", tn["resources"])
+	}
 
 	secret := deployauth.Secret([]byte(testSigningKey), id, 1)
 	wrong := deployauth.Secret([]byte("someone-else-entirely-different-key"), id, 1)
@@ -148,23 +195,8 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 		t.Fatal("a replayed report changed the tenant")
 	}
 
-	// Deprovisioning asks the agent to remove the deployment. Wait until the
-	// welcome mail is recorded: a DELETE racing that append would get the
-	// (correct) 409 of a concurrent change.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		settled := false
-		for _, s := range p.tenant(t, op, id)["steps"].([]any) {
-			if st := s.(map[string]any); st["step"] == "notify" && st["state"] != "pending" {
-				settled = true
-			}
-		}
-		if settled {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the welcome mail was never recorded")
-		}
-	}
+	// Deprovisioning asks the agent to remove the deployment.
+	waitNotified(t, p, op, id)
 	req, _ := http.NewRequest(http.MethodDelete, p.base+"/tenants/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+op)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
@@ -189,12 +221,69 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 		}
 	}
 
-	// Without an agent, the deadline fails the step and the attempt rolls back.
+	// The removal is confirmed by the agent before the undo chain goes on:
+	// the deploy step's compensated is the agent's report, after the
+	// request, and every earlier step's undo comes after it.
+	history := p.eventTypes(t, op, id)
+	requested := slices.Index(history, "tenant.deployment.undo_requested by handler:step.deploy")
+	confirmed := slices.Index(history, "tenant.deploy.compensated by appplane-agent")
+	if requested < 0 || confirmed < requested {
+		t.Fatalf("the deployment's removal was not requested, then confirmed by the agent:\n%s", strings.Join(history, "\n"))
+	}
+	for i, e := range history {
+		if strings.Contains(e, ".compensated by") && i < confirmed && !strings.HasPrefix(e, "tenant.dns.") {
+			t.Fatalf("%q was recorded before the deployment's removal was confirmed:\n%s", e, strings.Join(history, "\n"))
+		}
+	}
+
+	// A removal the application plane fails is an orphan naming the
+	// deployment; once it works, "tenantctl orphans retry" asks again and
+	// the agent's confirmation takes the orphan off.
+	kept, keptKey := provision("kep")
+	p.waitStatus(t, op, kept, "ACTIVE")
+	waitNotified(t, p, op, kept)
+	if err := os.WriteFile(filepath.Join(dir, keptKey+".keep"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := p.send(t, op, http.MethodDelete, "/tenants/"+kept, ""); code != http.StatusAccepted {
+		t.Fatalf("delete: %d %v", code, body)
+	}
+	left := p.waitStatus(t, op, kept, "INACTIVE")
+	if got := orphansOf(left); !slices.Equal(got, []string{"deploy/deployment/" + keptKey}) {
+		t.Fatalf("after a failed removal the orphans are %v, want the deployment", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, keptKey)); err != nil {
+		t.Fatalf("the deployment the agent could not remove is gone: %v", err)
+	}
+	_ = os.Remove(filepath.Join(dir, keptKey+".keep"))
+	p.tenantctl(t, map[string]string{"TENANTFLOW_DATABASE_URL": env["TENANTFLOW_DATABASE_URL"]}, "orphans", "retry", kept)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if tn := p.tenant(t, op, kept); len(orphansOf(tn)) == 0 && tn["status"] == "INACTIVE" {
+			if _, err := os.Stat(filepath.Join(dir, keptKey)); !os.IsNotExist(err) {
+				t.Fatalf("the orphan went but the deployment is still there: %v", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the retried removal never took the orphan off: %v", p.tenant(t, op, kept))
+		}
+	}
+
+	// Without an agent, the deadline fails the step and the attempt rolls
+	// back; the removal nobody confirms fails at its own deadline and leaves
+	// the deployment as an orphan, never "compensated".
 	_ = agent.Process.Kill()
 	late, _ := provision("lat")
 	failed := p.waitStatus(t, op, late, "PROVISION_FAILED")
 	if !strings.Contains(failed["lastError"].(string), "deploy: no deployment report within 4s") {
 		t.Fatalf("lastError %v", failed["lastError"])
+	}
+	if got, lateKey := orphansOf(failed), failed["key"]; !slices.Equal(got, []string{fmt.Sprintf("deploy/deployment/%v", lateKey)}) {
+		t.Fatalf("an unconfirmed removal left orphans %v, want the deployment", got)
+	}
+	if h := p.eventTypes(t, op, late); slices.Contains(h, "tenant.deploy.compensated by handler:step.deploy") ||
+		!slices.Contains(h, "tenant.deploy.compensation_failed by handler:step.deploy") {
+		t.Fatalf("the unconfirmed removal was not recorded as compensation_failed:\n%s", strings.Join(h, "\n"))
 	}
 	if code, body := p.report(t, late, deployauth.Secret([]byte(testSigningKey), late, 1), `{"attempt":1,"status":"deployed"}`); code != http.StatusOK || body["recorded"] != false {
 		t.Fatalf("late report: %d %v, want 200 ignored", code, body)
@@ -217,4 +306,20 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 		}
 	}
 	p.stop(t)
+}
+
+// waitNotified waits until the tenant's welcome mail is recorded: a DELETE
+// racing that append would get the (correct) 409 of a concurrent change.
+func waitNotified(t *testing.T, p *proc, token, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		for _, s := range p.tenant(t, token, id)["steps"].([]any) {
+			if st := s.(map[string]any); st["step"] == "notify" && st["state"] != "pending" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the welcome mail was never recorded")
+		}
+	}
 }
