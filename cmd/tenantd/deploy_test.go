@@ -18,6 +18,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
 const (
@@ -144,18 +145,24 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 	env["TENANTFLOW_DEPLOY_SIGNING_KEY"] = testSigningKey
 	env["TENANTFLOW_AGENT_KEY"] = testAgentKey
 	env["TENANTFLOW_DEPLOY_DEADLINE"] = "4s"
+	for k, v := range testenv.Require(t, "TENANTFLOW_INFRA_BINARY", "TENANTFLOW_INFRA_MODULES") {
+		env[k] = v // silo tenants get infrastructure, destroyed after their deployment's removal
+	}
+	env["TENANTFLOW_INFRA_STATE_DIR"] = t.TempDir()
 	p := start(t, env)
 	p.readyzUntil(t, "ready", isReady)
 	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
 	op, _ := signer.Mint("deploy-test", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant, auth.DeleteTenant}, "", time.Hour, time.Now())
 	dir := t.TempDir()
 	agent := startAgent(t, env, p.base, dir)
+	var provisionTier func(prefix, tier string) (string, string)
 
-	provision := func(prefix string) (string, string) {
+	provision := func(prefix string) (string, string) { return provisionTier(prefix, "pooled") }
+	provisionTier = func(prefix, tier string) (string, string) {
 		key := prefix + strings.ReplaceAll(uuid.NewString(), "-", "")[:7]
 		id := p.post(t, op, "/tenants", `{"key":"`+key+`","name":"D","contact":{"email":"`+key+`@example.com","firstName":"D","lastName":"E"}}`)["id"].(string)
 		p.post(t, op, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"c","planId":"p","startDate":"2026-11-26T00:00:00Z","status":1,
-			"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"pooled","billingCycleId":"monthly","metaData":{"pipelineName":"pooled-pipeline"}}}`)
+			"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"`+tier+`","billingCycleId":"monthly","metaData":{"pipelineName":"pooled-pipeline"}}}`)
 		t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
 		return id, key
 	}
@@ -237,9 +244,10 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 	}
 
 	// A removal the application plane fails is an orphan naming the
-	// deployment; once it works, "tenantctl orphans retry" asks again and
-	// the agent's confirmation takes the orphan off.
-	kept, keptKey := provision("kep")
+	// deployment, and the silo tenant's infrastructure is destroyed only
+	// after that report; once the removal works, "tenantctl orphans retry"
+	// asks again and the agent's confirmation takes the orphan off.
+	kept, keptKey := provisionTier("kep", "silo")
 	p.waitStatus(t, op, kept, "ACTIVE")
 	waitNotified(t, p, op, kept)
 	if err := os.WriteFile(filepath.Join(dir, keptKey+".keep"), nil, 0o600); err != nil {
@@ -254,6 +262,12 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, keptKey)); err != nil {
 		t.Fatalf("the deployment the agent could not remove is gone: %v", err)
+	}
+	history = p.eventTypes(t, op, kept)
+	failedAt := slices.Index(history, "tenant.deploy.compensation_failed by appplane-agent")
+	destroyedAt := slices.IndexFunc(history, func(e string) bool { return strings.HasPrefix(e, "tenant.infrastructure.compensated by") })
+	if failedAt < 0 || destroyedAt < failedAt {
+		t.Fatalf("the infrastructure was not destroyed after the agent's report on the deployment:\n%s", strings.Join(history, "\n"))
 	}
 	_ = os.Remove(filepath.Join(dir, keptKey+".keep"))
 	p.tenantctl(t, map[string]string{"TENANTFLOW_DATABASE_URL": env["TENANTFLOW_DATABASE_URL"]}, "orphans", "retry", kept)
