@@ -46,7 +46,9 @@ import (
 	"time"
 
 	"github.com/Nerzal/gocloak/v13"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/miekg/dns"
 	"github.com/minio/minio-go/v7"
@@ -95,21 +97,25 @@ func TestChaos(t *testing.T) {
 	scenarios := []struct {
 		name  string
 		fault func(c *cluster) []time.Time // returns when each fault ended
+		setup []clusterOption
 	}{
-		{"kill -9 a random tenantd every few seconds", killRandom},
-		{"Kafka broker stopped and restarted", stopKafka},
-		{"PostgreSQL restarted", restartPostgres},
-		{"Keycloak unreachable", cutKeycloak},
-		{"every message delivered twice", deliverTwice},
-		{"relay standby takes over from a killed active relay", killActiveRelay},
-		{"S3 server stopped", stopService("s3")},
-		{"DNS server stopped", stopService("dns")},
-		{"SMTP server stopped: every mail arrives once", stopSMTP},
+		{"kill -9 a random tenantd every few seconds", killRandom, nil},
+		{"Kafka broker stopped and restarted", stopKafka, nil},
+		{"PostgreSQL restarted", restartPostgres, nil},
+		{"Keycloak unreachable", cutKeycloak, nil},
+		{"every message delivered twice", deliverTwice, nil},
+		{"relay standby takes over from a killed active relay", killActiveRelay, nil},
+		{"S3 server stopped", stopService("s3"), nil},
+		{"DNS server stopped", stopService("dns"), nil},
+		{"SMTP server stopped: every mail arrives once", stopSMTP, nil},
+		{"tofu killed mid-apply on silo tenants", killTofu, []clusterOption{withSilo}},
+		{"application-plane agent killed mid-deploy", killAgent, []clusterOption{withAgents}},
+		{"poison records from an outside producer", poison, nil},
 	}
 	var results []chaosResult
 	for _, sc := range scenarios {
 		t.Run(strings.ReplaceAll(sc.name, " ", "_"), func(t *testing.T) {
-			c := newCluster(t, prof)
+			c := newCluster(t, prof, sc.setup...)
 			c.submit()
 			ends := sc.fault(c)
 			r := c.verify(sc.name, ends)
@@ -159,9 +165,38 @@ type cluster struct {
 	store   *eventstore.Postgres
 	ids     []string
 	keys    map[string]string // id → key
+	tier    string            // the tenants' plan tier: pooled, or silo (with infrastructure)
+	agents  []*slot           // application-plane agents (withAgents)
+	deploys string            // where the agents' deploy command makes a directory per tenant
 }
 
-func newCluster(t *testing.T, prof chaosProfile) *cluster {
+// clusterOption configures a scenario's cluster before its processes start.
+type clusterOption func(c *cluster)
+
+// withSilo provisions silo tenants, whose infrastructure step runs the real
+// OpenTofu with its state in PostgreSQL (the pg backend).
+func withSilo(c *cluster) {
+	for _, k := range []string{"TENANTFLOW_INFRA_BINARY", "TENANTFLOW_INFRA_MODULES"} {
+		if c.env[k] = os.Getenv(k); c.env[k] == "" {
+			c.t.Fatalf("%s is not set: run the chaos suite through make", k)
+		}
+	}
+	c.env["TENANTFLOW_INFRA_STATE_DIR"] = c.t.TempDir()
+	c.tier = "silo"
+}
+
+// withAgents configures the deploy step and runs two reference agents (one
+// consumer group) whose deploy command makes a directory per tenant.
+func withAgents(c *cluster) {
+	for _, k := range []string{"TENANTFLOW_DEPLOY_SIGNING_KEY", "TENANTFLOW_AGENT_KEY"} {
+		if c.env[k] = os.Getenv(k); c.env[k] == "" {
+			c.t.Fatalf("%s is not set: run the chaos suite through make", k)
+		}
+	}
+	c.deploys = c.t.TempDir()
+}
+
+func newCluster(t *testing.T, prof chaosProfile, opts ...clusterOption) *cluster {
 	env := devStackEnv(t)
 	env["TENANTFLOW_SMTP_ADDR"] = mailtest.SMTPAddr(t)
 	env["TENANTFLOW_KAFKA_PARTITIONS"] = "6"
@@ -179,7 +214,10 @@ func newCluster(t *testing.T, prof chaosProfile) *cluster {
 		env[k] = v
 	}
 	// Keycloak behind a proxy the Keycloak scenario can cut.
-	c := &cluster{t: t, prof: prof, env: env, keys: map[string]string{}}
+	c := &cluster{t: t, prof: prof, env: env, keys: map[string]string{}, tier: "pooled"}
+	for _, o := range opts {
+		o(c)
+	}
 	c.kcProxy = newCutProxy(t, strings.TrimPrefix(env["TENANTFLOW_KEYCLOAK_URL"], "http://"))
 	env["TENANTFLOW_KEYCLOAK_URL"] = "http://" + c.kcProxy.addr
 	c.prefix = "c" + strings.ReplaceAll(uuid.NewString(), "-", "")[:5]
@@ -208,6 +246,17 @@ func newCluster(t *testing.T, prof chaosProfile) *cluster {
 	}
 	for _, s := range c.all() {
 		s.waitReady(t)
+	}
+	if c.deploys != "" {
+		agent := binary(t, "../appplane-agent")
+		for i := range 2 {
+			c.agents = append(c.agents, supervise(t, logs, fmt.Sprintf("agent-%d", i+1), "", []string{"DIR=" + c.deploys}, map[string]string{
+				"TENANTFLOW_KAFKA_BROKERS": env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC": env["TENANTFLOW_KAFKA_TOPIC"],
+				"TENANTFLOW_AGENT_KEY": env["TENANTFLOW_AGENT_KEY"]},
+				agent, "--control", c.front.base, "--group", c.prefix+".agent",
+				"--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && sleep 0.2 && echo "https://$TENANT_KEY.apps.test"`,
+				"--undo", "sh", "--undo=-c", "--undo", `rm -rf "$DIR/$TENANT_KEY"`))
+		}
 	}
 
 	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
@@ -251,7 +300,7 @@ func (c *cluster) submit() {
 			id := out["id"].(string)
 			c.ids[i] = id
 			code, out, err = c.call(http.MethodPost, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"c","planId":"p",
-				"startDate":"2026-11-26T00:00:00Z","status":1,"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"pooled","billingCycleId":"monthly"}}`)
+				"startDate":"2026-11-26T00:00:00Z","status":1,"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"`+c.tier+`","billingCycleId":"monthly"}}`)
 			if err != nil || code != http.StatusAccepted {
 				errs <- fmt.Errorf("provision %s: %d %v %v", key, code, out, err)
 			}
@@ -435,6 +484,98 @@ func killActiveRelay(c *cluster) []time.Time {
 	return []time.Time{killed}
 }
 
+// killTofu kills (SIGKILL, no grace) every `tofu apply` running, at most
+// once every killEvery, for killFor: the try fails, the step retries, and
+// the state in PostgreSQL (its lock released with the killed session) lets
+// the next try finish what the killed one started.
+func killTofu(c *cluster) []time.Time {
+	var ends []time.Time
+	pattern := "^" + c.env["TENANTFLOW_INFRA_BINARY"] + " apply"
+	for stop := time.Now().Add(c.prof.killFor); time.Now().Before(stop); {
+		out, _ := exec.Command("pkill", "-KILL", "-e", "-f", pattern).CombinedOutput()
+		if n := strings.Count(string(out), "killed"); n > 0 {
+			c.t.Logf("killed %d tofu apply processes", n)
+			ends = append(ends, time.Now())
+			time.Sleep(c.prof.killEvery)
+			continue
+		}
+		time.Sleep(50 * time.Millisecond) // none running yet: look again soon
+	}
+	if len(ends) == 0 {
+		c.t.Error("no tofu apply was running to be killed: the scenario tested nothing")
+	}
+	return ends
+}
+
+// killAgent kills a random application-plane agent (SIGKILL) every
+// killEvery for killFor, while it deploys: the requests it took come again
+// to it or the other agent, and every deployment is reported once.
+func killAgent(c *cluster) []time.Time {
+	var ends []time.Time
+	for stop := time.Now().Add(c.prof.killFor); time.Now().Before(stop); {
+		time.Sleep(c.prof.killEvery)
+		c.agents[rand.IntN(len(c.agents))].kill(c.t)
+		ends = append(ends, time.Now())
+	}
+	return ends
+}
+
+// poison publishes records no tenantflow process wrote onto the topic,
+// keyed like tenants' streams, while tenants are in flight: garbage with no
+// headers, a reacting type with an undecodable payload, and a well-formed
+// record with an id the log does not hold. Each is set aside as a dead
+// letter naming no stream; no tenant is held behind one.
+func poison(c *cluster) []time.Time {
+	pub, err := kafka.NewRecordPublisher(strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ","), kafka.SlogAdapter(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer pub.Close()
+	send := func(stream, value string, headers map[string]string) {
+		msg := message.NewMessage(uuid.NewString(), []byte(value))
+		msg.Metadata.Set(kafka.KeyMetadata, stream)
+		for k, v := range headers {
+			msg.Metadata.Set(k, v)
+		}
+		if err := pub.Publish(c.env["TENANTFLOW_KAFKA_TOPIC"], msg); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	sent := 0
+	for round := range max(3, len(c.ids)/10) {
+		time.Sleep(200 * time.Millisecond)
+		stream := "tenant-" + c.ids[rand.IntN(len(c.ids))]
+		ce := func(typ, version string) map[string]string {
+			return map[string]string{"ce_id": uuid.NewString(), "ce_type": typ, "ce_subject": stream, "ce_specversion": "1.0", "ce_schemaversion": version}
+		}
+		switch round % 3 {
+		case 0:
+			send(stream, "\x00\xffnot an event", map[string]string{"ce_subject": stream})
+		case 1:
+			send(stream, `{"streamVersion":`, ce(domain.TypeProvisioningRequested, "1"))
+		case 2:
+			typ := domain.StepOutcome{Step: domain.StepIdentity, Outcome: domain.OutcomeCompleted}.EventType() // the next step's trigger
+			send(stream, `{"streamVersion":3,"data":{"step":"idp","outcome":"completed"}}`, ce(typ, "99"))
+		}
+		sent++
+	}
+	c.t.Logf("published %d poison records", sent)
+	ends := []time.Time{time.Now()}
+	if open := c.waitTerminal(); len(open) > 0 {
+		return ends // verify reports them as stuck
+	}
+	c.waitHandlersIdle()
+	var foreign, held int
+	if err := c.pool.QueryRow(context.Background(), `select count(*) filter (where stream = '' and reason like 'not an event of this log%'),
+		count(*) filter (where stream <> '') from dead_letters where released_at is null`).Scan(&foreign, &held); err != nil {
+		c.t.Fatal(err)
+	}
+	if foreign < sent || held != 0 { // a record delivered again is set aside again
+		c.t.Errorf("poison records: %d set aside (want at least %d), %d dead letters or holds on a tenant's stream (want 0)", foreign, sent, held)
+	}
+	return ends
+}
+
 // --- verification ---------------------------------------------------------------
 
 // waitTerminal waits until every tenant is ACTIVE or PROVISION_FAILED, or the
@@ -615,6 +756,53 @@ func (c *cluster) checkResources(sts map[string]*domain.Tenant) (duplicates, orp
 		}
 	}
 	compare("DNS record", records)
+
+	// OpenTofu: a state with resources in schema tofu_<id> for each ACTIVE
+	// silo tenant; none, or an empty one (destroyed), for any other.
+	if c.tier == "silo" {
+		keyOf := map[string]string{}
+		for id, key := range c.keys {
+			keyOf["tofu_"+strings.ReplaceAll(id, "-", "")] = key
+		}
+		rows, err := c.pool.Query(ctx, `select nspname from pg_namespace where nspname like 'tofu\_%'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		states := map[string]int{}
+		for _, schema := range schemas {
+			var data string
+			if err := c.pool.QueryRow(ctx, `select coalesce((select data from `+pgx.Identifier{schema, "states"}.Sanitize()+` where name = 'default'), '{}')`).Scan(&data); err != nil {
+				t.Fatal(err)
+			}
+			var state struct{ Resources []json.RawMessage }
+			_ = json.Unmarshal([]byte(data), &state)
+			key, ours := keyOf[schema]
+			switch {
+			case !ours && len(state.Resources) > 0:
+				bad(false, "OpenTofu state %s has %d resources and is no tenant's", schema, len(state.Resources))
+			case len(state.Resources) > 0:
+				states[key]++
+			}
+		}
+		compare("infrastructure", states)
+	}
+
+	// The application plane: a directory per deployed tenant.
+	if c.deploys != "" {
+		entries, err := os.ReadDir(c.deploys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deployed := map[string]int{}
+		for _, e := range entries {
+			deployed[e.Name()]++
+		}
+		compare("deployment", deployed)
+	}
 	return duplicates, orphans
 }
 
@@ -776,18 +964,25 @@ type slot struct {
 func startSlot(t *testing.T, bin string, env map[string]string, logs, name, roles string) *slot {
 	t.Helper()
 	addr := freeAddr(t)
-	s := &slot{name: name, base: "http://" + addr, log: filepath.Join(logs, name+".log")}
+	// A static member (KIP-345): restarted by the supervisor, the process
+	// takes its partitions back without a rebalance of its group.
+	return supervise(t, logs, name, "http://"+addr, []string{"TENANTFLOW_HTTP_ADDR=" + addr, "TENANTFLOW_KAFKA_INSTANCE_ID=" + name}, env,
+		bin, "--roles", roles)
+}
+
+// supervise starts argv as the process of a new slot and restarts it
+// whenever it exits, with env (and extra "K=V" pairs) as its environment.
+func supervise(t *testing.T, logs, name, base string, extra []string, env map[string]string, argv ...string) *slot {
+	t.Helper()
+	s := &slot{name: name, base: base, log: filepath.Join(logs, name+".log")}
 	f, err := os.Create(s.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stopping atomic.Bool
 	run := func() (*exec.Cmd, error) {
-		cmd := exec.Command(bin, "--roles", roles)
-		// A static member (KIP-345): restarted by the supervisor, the process
-		// takes its partitions back without a rebalance of its group.
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTFLOW_HTTP_ADDR=" + addr,
-			"TENANTFLOW_KAFKA_INSTANCE_ID=" + name}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, extra...)
 		for k, v := range env {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
