@@ -90,7 +90,7 @@ func metadata(r *http.Request) eventstore.Metadata {
 		md.CorrelationID = uuid.NewString()
 	}
 	if c := claimsOf(r); c != nil {
-		md.Actor = c.Subject
+		md.Actor = c.Who()
 	}
 	return md
 }

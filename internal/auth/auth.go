@@ -34,12 +34,27 @@ var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTen
 // MinSecretLength is the shortest HS256 secret accepted (256 bits).
 const MinSecretLength = 32
 
-// Claims are a verified token's contents.
+// Claims are a verified token's contents. Besides tenantflow's own shape
+// (sub, permissions), the replaced system's HS256 tokens are read as they
+// are: no sub, the user in "id" and "userTenantId".
 type Claims struct {
 	Permissions []string `json:"permissions"`
 	// LeadID scopes a lead's token: it may only create that lead's tenant.
 	LeadID string `json:"leadId,omitempty"`
+	// UserID and UserTenantID are the replaced system's claims "id" and
+	// "userTenantId".
+	UserID       string `json:"id,omitempty"`
+	UserTenantID string `json:"userTenantId,omitempty"`
 	jwt.RegisteredClaims
+}
+
+// Who names the token's holder for the log's actor and idempotency scopes:
+// the subject, or the replaced system's "id" when there is none.
+func (c *Claims) Who() string {
+	if c.Subject != "" {
+		return c.Subject
+	}
+	return c.UserID
 }
 
 // Has reports whether the token grants permission p.
@@ -91,29 +106,30 @@ func (h *HS256) Verify(token string) (*Claims, error) {
 }
 
 // Verifier accepts HS256 tokens signed with the shared secret (development,
-// and the lead tokens tenantd mints itself) and, when a JWKS URL is
-// configured, RS256 tokens signed by a key of that set (Keycloak, in
-// production). Both must carry the configured issuer.
+// the lead tokens tenantd mints itself, the replaced system's tokens) with
+// the HS256 issuer, and, when a JWKS URL is configured, RS256 tokens signed
+// by a key of that set (Keycloak's operators' realm) with that realm's
+// issuer.
 type Verifier struct {
-	hs     *HS256
-	jwks   keyfunc.Keyfunc
-	issuer string
+	hs         *HS256
+	jwks       keyfunc.Keyfunc
+	jwksIssuer string
 }
 
 // NewVerifier builds a verifier from whatever is configured: hs may be nil,
 // jwksURL may be empty, but not both. The key set is fetched in the
 // background until ctx ends: hourly, and at once (at most every 30 s) when a
 // token names a key id the cache does not hold, so a rotated Keycloak key is
-// picked up without a restart.
-func NewVerifier(ctx context.Context, hs *HS256, jwksURL, issuer string) (*Verifier, error) {
+// picked up without a restart. jwksIssuer is the iss of the key set's tokens.
+func NewVerifier(ctx context.Context, hs *HS256, jwksURL, jwksIssuer string) (*Verifier, error) {
 	if hs == nil && jwksURL == "" {
 		return nil, errors.New("no way to verify tokens: neither a JWT secret nor a JWKS URL is configured")
 	}
-	if issuer == "" {
-		return nil, errors.New("JWT issuer must not be empty")
-	}
-	v := &Verifier{hs: hs, issuer: issuer}
+	v := &Verifier{hs: hs, jwksIssuer: jwksIssuer}
 	if jwksURL != "" {
+		if jwksIssuer == "" {
+			return nil, errors.New("the JWKS tokens' issuer must not be empty")
+		}
 		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{jwksURL}, keyfunc.Override{
 			HTTPTimeout:       5 * time.Second,
 			RateLimitWaitMax:  time.Second,
@@ -127,8 +143,8 @@ func NewVerifier(ctx context.Context, hs *HS256, jwksURL, issuer string) (*Verif
 	return v, nil
 }
 
-// Verify checks the signature with the key for the token's algorithm, then
-// issuer, expiry and not-before.
+// Verify checks the signature with the key for the token's algorithm, the
+// issuer that goes with that key, then expiry and not-before.
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	var methods []string
 	if v.hs != nil {
@@ -137,22 +153,33 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if v.jwks != nil {
 		methods = append(methods, jwt.SigningMethodRS256.Alg())
 	}
-	return parse(token, v.issuer, methods, func(t *jwt.Token) (any, error) {
+	var issuer string
+	c, err := parse(token, "", methods, func(t *jwt.Token) (any, error) {
 		if t.Method.Alg() == jwt.SigningMethodHS256.Alg() {
+			issuer = v.hs.issuer
 			return v.hs.secret, nil
 		}
+		issuer = v.jwksIssuer
 		return v.jwks.Keyfunc(t)
 	})
+	if err != nil {
+		return nil, err
+	}
+	if c.Issuer != issuer {
+		return nil, fmt.Errorf("%w: issuer %q is not %q", ErrInvalidToken, c.Issuer, issuer)
+	}
+	return c, nil
 }
 
+// parse verifies token's signature, expiry and not-before, and its issuer
+// unless issuer is "" (the caller checks it).
 func parse(token, issuer string, methods []string, key jwt.Keyfunc) (*Claims, error) {
 	var c Claims
-	_, err := jwt.ParseWithClaims(token, &c, key,
-		jwt.WithValidMethods(methods),
-		jwt.WithIssuer(issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(30*time.Second),
-	)
+	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithExpirationRequired(), jwt.WithLeeway(30 * time.Second)}
+	if issuer != "" {
+		opts = append(opts, jwt.WithIssuer(issuer))
+	}
+	_, err := jwt.ParseWithClaims(token, &c, key, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}

@@ -66,3 +66,46 @@ func TestSecretTooShort(t *testing.T) {
 		t.Fatal("a short secret was accepted")
 	}
 }
+
+// The replaced system's admin tokens (jsonwebtoken's HS256 with claims id,
+// userTenantId and permissions, issuer "arc-saas", no sub) are accepted
+// when secret and issuer match, and refused when either does not.
+func TestReplacedSystemTokens(t *testing.T) {
+	mint := func(key, issuer string) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"id": "admin-user-id", "userTenantId": "admin-user-id", "permissions": []string{ProvisionTenant},
+			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(), "iss": issuer,
+		}).SignedString([]byte(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	h, err := NewHS256(secret, "arc-saas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(t.Context(), h, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(mint(secret, "arc-saas"))
+	if err != nil {
+		t.Fatalf("the replaced system's token refused: %v", err)
+	}
+	if c.Who() != "admin-user-id" || c.UserTenantID != "admin-user-id" || !c.Has(ProvisionTenant) || c.Has(CreateTenant) {
+		t.Fatalf("claims %+v", c)
+	}
+	for name, tok := range map[string]string{
+		"another issuer": mint(secret, "someone-else"),
+		"another secret": mint(strings.Repeat("x", 32), "arc-saas"),
+	} {
+		if _, err := v.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("%s: accepted (%v)", name, err)
+		}
+	}
+	// The replaced system's example secret is 24 bytes: too short here.
+	if _, err := NewHS256("your-jwt-secret-key-here", "arc-saas"); err == nil {
+		t.Error("a 24-byte secret was accepted")
+	}
+}

@@ -69,6 +69,9 @@ type Config struct {
 	// whose keys verify RS256 tokens; keys are cached and refetched when a
 	// token names an unknown kid. Empty: only HS256 tokens are accepted.
 	JWTJWKSURL string `env:"TENANTFLOW_JWT_JWKS_URL"`
+	// JWTJWKSIssuer is the iss of the JWKS URL's tokens; empty: the realm
+	// URL of a Keycloak JWKS URL (.../realms/<realm>), else JWTIssuer.
+	JWTJWKSIssuer string `env:"TENANTFLOW_JWT_JWKS_ISSUER"`
 	// LeadTokenTTL is the lifetime of the token a verified lead receives.
 	LeadTokenTTL time.Duration `env:"TENANTFLOW_LEAD_TOKEN_TTL" envDefault:"15m"`
 	// LeadRateLimit is how many sign-ups (POST /leads) one client address may
@@ -548,4 +551,17 @@ func (c Config) InfraStateConn() string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// JWKSIssuer is the issuer RS256 tokens from the JWKS URL must carry:
+// TENANTFLOW_JWT_JWKS_ISSUER, or the realm of a Keycloak certs URL, or the
+// HS256 issuer.
+func (c Config) JWKSIssuer() string {
+	if c.JWTJWKSIssuer != "" {
+		return c.JWTJWKSIssuer
+	}
+	if realm, ok := strings.CutSuffix(c.JWTJWKSURL, "/protocol/openid-connect/certs"); ok {
+		return realm
+	}
+	return c.JWTIssuer
 }
