@@ -92,10 +92,6 @@ func classify(action string, err error) error {
 	return err
 }
 
-func isNotFound(err error) bool {
-	var api *gocloak.APIError
-	return errors.As(err, &api) && api.Code == http.StatusNotFound
-}
 
 // RealmStep is the idp step: realm tenant-<key> and client <key>-app.
 func (id *Identity) RealmStep() Action { return realmStep{id} }
@@ -109,7 +105,7 @@ type realmStep struct{ *Identity }
 // error when it belongs to someone else.
 func (id *Identity) ours(ctx context.Context, token string, t *domain.Tenant) (*gocloak.RealmRepresentation, error) {
 	realm, err := id.Admin.Client().GetRealm(ctx, token, RealmName(t))
-	if isNotFound(err) {
+	if keycloak.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -190,7 +186,7 @@ func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	if err != nil || realm == nil {
 		return undoneUnlessOurs(err) // someone else's (nothing of ours), or already gone
 	}
-	if err := r.Admin.Client().DeleteRealm(ctx, token, RealmName(t)); err != nil && !isNotFound(err) {
+	if err := r.Admin.Client().DeleteRealm(ctx, token, RealmName(t)); err != nil && !keycloak.IsNotFound(err) {
 		return classify("delete realm "+RealmName(t), err)
 	}
 	return nil
@@ -318,7 +314,7 @@ func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	if err != nil || u == nil {
 		return undoneUnlessOurs(err)
 	}
-	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !isNotFound(err) {
+	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !keycloak.IsNotFound(err) {
 		return classify("delete admin user", err)
 	}
 	return nil

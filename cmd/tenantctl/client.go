@@ -18,7 +18,8 @@ import (
 // api is what every command that talks to tenantd's REST API shares.
 type api struct {
 	URL            string        `default:"http://127.0.0.1:14000" env:"TENANTCTL_URL" help:"Base URL of tenantd."`
-	Token          string        `env:"TENANTCTL_TOKEN" help:"Bearer token (tenantctl token ..., or a lead's token from 'lead verify')."`
+	Token          string        `env:"TENANTCTL_TOKEN" help:"Bearer token; default: the one tenantctl login keeps (refreshed when it expires)."`
+	TokenFile      string        `env:"TENANTCTL_TOKEN_FILE" help:"Where tenantctl login keeps the token."`
 	IdempotencyKey string        `help:"Idempotency-Key for a POST: repeating the command with the same key and body does the work once."`
 	Timeout        time.Duration `default:"30s" help:"How long to wait for tenantd."`
 }
@@ -51,8 +52,14 @@ func (a api) request(method, path string, body any) ([]byte, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if a.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.Token)
+	token := a.Token
+	if token == "" {
+		if token, err = keptToken(ctx, a.TokenFile); err != nil {
+			return nil, err
+		}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if a.IdempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", a.IdempotencyKey)
