@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/projections"
 )
 
 type leadHandlers struct {
@@ -28,6 +31,7 @@ type leadHandlers struct {
 	tokenTTL time.Duration
 	limit    *rateLimiter
 	logger   *slog.Logger
+	read     ReadModels // the lead list; nil: GET /leads answers 503
 }
 
 // newVerificationToken returns a one-time token and the hash that is stored
@@ -210,4 +214,33 @@ func (h *leadHandlers) createTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/tenants/"+t.ID())
 	writeJSON(w, http.StatusCreated, viewOf(t))
+}
+
+// list is GET /leads?limit=&cursor= (10203): leads oldest first, a page at
+// a time, from the leads projection; "next" continues.
+func (h *leadHandlers) list(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	limit, bad := intParam(qs.Get("limit"), 50, 200, "limit", map[string]string{})
+	if len(bad) > 0 {
+		writeError(w, h.logger, &domain.ValidationError{Fields: bad})
+		return
+	}
+	if h.read == nil {
+		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Detail: "this process serves no projections"})
+		return
+	}
+	page, next, err := h.read.Leads(r.Context(), qs.Get("cursor"), limit)
+	if errors.Is(err, projections.ErrBadCursor) {
+		writeError(w, h.logger, &domain.ValidationError{Fields: map[string]string{"cursor": err.Error()}})
+		return
+	}
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	out := map[string]any{"leads": page}
+	if next != "" {
+		out["next"] = "/leads?" + url.Values{"cursor": {next}, "limit": {strconv.Itoa(limit)}}.Encode()
+	}
+	writeJSON(w, http.StatusOK, out)
 }

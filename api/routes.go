@@ -28,6 +28,8 @@ type ReadModels interface {
 	Detail(ctx context.Context, id string) (projections.TenantDetail, error)
 	Stats(ctx context.Context) ([]projections.StepStat, error)
 	Lags(ctx context.Context) ([]projections.Lag, error)
+	Config(ctx context.Context, id, key string) (projections.TenantConfig, error)
+	Leads(ctx context.Context, cursor string, limit int) ([]projections.LeadSummary, string, error)
 }
 
 // Deps is what the command and query routes need. Verifier, Minter, Mailer
@@ -59,12 +61,13 @@ func (rt *Router) Mount(d Deps) {
 	}
 	t := &tenantHandlers{tiers: d.Tiers, store: d.Store, tenants: repo.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
 	l := &leadHandlers{store: d.Store, leads: repo.Leads(d.Store), mailer: d.Mailer, minter: d.Minter,
-		tokenTTL: d.LeadTokenTTL, logger: d.Logger, limit: newRateLimiter(d.LeadRate, time.Minute)}
+		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute)}
 
 	post := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodPost) }
 	get := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodGet) }
 
 	post("/leads", l.limit.wrap(rt.idempotent(l.create)))
+	get("/leads", rt.require(auth.ViewLead, l.list))
 	get("/leads/{id}", rt.require(auth.ViewLead, l.get))
 	post("/leads/{id}/verify", rt.idempotent(l.verify))
 	post("/leads/{id}/tenants", rt.authenticate(rt.idempotent(l.createTenant)))
@@ -78,6 +81,12 @@ func (rt *Router) Mount(d Deps) {
 	post("/tenants/{id}/deployment", t.deploymentReport(d.DeploySigningKey))
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
+	c := &configHandlers{tenants: t.tenants, configs: repo.TenantConfigs(d.Store), read: d.Tenants, h: t}
+	post("/tenants/{id}/config", rt.require(auth.CreateTenantConfig, rt.idempotent(c.create)))
+	get("/tenants/{id}/config", rt.require(auth.ViewTenantConfig, c.list))
+	get("/tenants/{id}/config/{key}", rt.require(auth.ViewTenantConfig, c.get))
+	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.require(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
+	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.require(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)
 	rt.mountConsole(d.Tenants, t.tenants)
 }

@@ -15,10 +15,12 @@ const (
 	NameProgress  = "progress"
 	NameResources = "resources"
 	NameStats     = "stepstats"
+	NameConfig    = "tenantconfig"
+	NameLeads     = "leads"
 )
 
 // All returns every projector tenantflow runs.
-func All() []Projector { return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}} }
+func All() []Projector { return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}} }
 
 func tenantID(stream string) (string, bool) { return strings.CutPrefix(stream, "tenant-") }
 
@@ -309,4 +311,77 @@ func nullTime(t interface{ IsZero() bool }) any {
 		return nil
 	}
 	return t
+}
+
+// Config is each tenant's configuration (key → JSON value), for
+// GET /tenants/{id}/config.
+type Config struct{}
+
+func (Config) Name() string { return NameConfig }
+func (Config) Version() int { return 1 }
+
+func (Config) DDL() string {
+	return `create table config (
+		tenant_id  uuid        not null,
+		key        text        not null,
+		value      jsonb       not null,
+		updated_at timestamptz not null,
+		primary key (tenant_id, key)
+	);`
+}
+
+func (Config) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
+	switch v := de.(type) {
+	case *domain.ConfigSet:
+		_, err := tx.Exec(ctx, `insert into config (tenant_id, key, value, updated_at) values ($1, $2, $3, $4)
+			on conflict (tenant_id, key) do update set value = excluded.value, updated_at = excluded.updated_at`,
+			v.TenantID, v.Key, string(v.Value), v.At)
+		return err
+	case *domain.ConfigDeleted:
+		_, err := tx.Exec(ctx, `delete from config where tenant_id = $1 and key = $2`, v.TenantID, v.Key)
+		return err
+	}
+	return nil
+}
+
+// Leads is the lead list (GET /leads): who signed up, whether they verified
+// their address, and their tenant. The verification token's hash stays in
+// the log only.
+type Leads struct{}
+
+func (Leads) Name() string { return NameLeads }
+func (Leads) Version() int { return 1 }
+
+func (Leads) DDL() string {
+	return `create table leads (
+		id           uuid        primary key,
+		email        text        not null,
+		first_name   text        not null,
+		last_name    text        not null,
+		company_name text        not null,
+		verified     boolean     not null default false,
+		tenant_id    text        not null default '',
+		version      bigint      not null,
+		created_at   timestamptz not null
+	);
+	create index leads_created on leads (created_at, id);`
+}
+
+func (Leads) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
+	id, ok := strings.CutPrefix(e.Stream, "lead-")
+	if !ok {
+		return nil
+	}
+	var err error
+	switch v := de.(type) {
+	case *domain.LeadCreated:
+		_, err = tx.Exec(ctx, `insert into leads (id, email, first_name, last_name, company_name, version, created_at)
+			values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing`,
+			id, v.Contact.Email, v.Contact.FirstName, v.Contact.LastName, v.CompanyName, e.Version, v.At)
+	case *domain.LeadVerified:
+		_, err = tx.Exec(ctx, `update leads set verified = true, version = $2 where id = $1`, id, e.Version)
+	case *domain.LeadTenantAssigned:
+		_, err = tx.Exec(ctx, `update leads set tenant_id = $2, version = $3 where id = $1`, id, v.TenantID, e.Version)
+	}
+	return err
 }

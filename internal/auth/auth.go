@@ -26,10 +26,16 @@ const (
 	DeleteTenant    = "10206"
 	ViewTenant      = "10207"
 	ProvisionTenant = "10216"
+
+	CreateTenantConfig = "10220"
+	ViewTenantConfig   = "10221"
+	UpdateTenantConfig = "10222"
+	DeleteTenantConfig = "10223"
 )
 
 // Known lists every permission code, for validating what tenantctl mints.
-var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTenant, ViewTenant, ProvisionTenant}
+var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTenant, ViewTenant, ProvisionTenant,
+	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig}
 
 // MinSecretLength is the shortest HS256 secret accepted (256 bits).
 const MinSecretLength = 32
