@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
@@ -103,19 +104,41 @@ type realmStep struct{ *Identity }
 
 // ours loads the realm: (nil, nil) when it does not exist, a permanent
 // error when it belongs to someone else.
+//
+// A realm that exists without any owner mark may be one a concurrent try
+// of this tenant is still creating: Keycloak makes the realm visible before
+// the attributes of its creation (the chaos suite saw a 409, then a realm
+// with no tenantId, 13 ms later). So an unmarked realm is read again for a
+// few seconds before it counts as someone else's.
 func (id *Identity) ours(ctx context.Context, token string, t *domain.Tenant) (*gocloak.RealmRepresentation, error) {
-	realm, err := id.Admin.Client().GetRealm(ctx, token, RealmName(t))
-	if keycloak.IsNotFound(err) {
-		return nil, nil
+	for wait := time.Now().Add(unmarkedWait); ; {
+		realm, err := id.Admin.Client().GetRealm(ctx, token, RealmName(t))
+		if keycloak.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, classify("read realm "+RealmName(t), err)
+		}
+		mark := ""
+		if realm.Attributes != nil {
+			mark = (*realm.Attributes)["tenantId"]
+		}
+		switch {
+		case mark == t.ID():
+			return realm, nil
+		case mark != "" || time.Now().After(wait):
+			return nil, foreign("realm " + RealmName(t))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		return nil, classify("read realm "+RealmName(t), err)
-	}
-	if realm.Attributes == nil || (*realm.Attributes)["tenantId"] != t.ID() {
-		return nil, foreign("realm " + RealmName(t))
-	}
-	return realm, nil
 }
+
+// unmarkedWait is how long an unmarked realm is read again (see ours).
+const unmarkedWait = 3 * time.Second
 
 func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	token, err := r.Admin.Token(ctx)
