@@ -81,6 +81,7 @@ func (rt *Router) Mount(d Deps) {
 	post("/tenants/{id}/deployment", t.deploymentReport(d.DeploySigningKey))
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
+	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.UpdateTenant, t.update)).Methods(http.MethodPatch)
 	c := &configHandlers{tenants: t.tenants, configs: repo.TenantConfigs(d.Store), read: d.Tenants, h: t}
 	post("/tenants/{id}/config", rt.require(auth.CreateTenantConfig, rt.idempotent(c.create)))
 	get("/tenants/{id}/config", rt.require(auth.ViewTenantConfig, c.list))

@@ -200,6 +200,10 @@ func Decode(eventType string, data []byte) (Event, error) {
 		e = &UndoRetryRequested{}
 	case TypeUndoRetryFinished:
 		e = &UndoRetryFinished{}
+	case TypeTenantUpdated:
+		e = &TenantUpdated{}
+	case TypeDomainsReconciled:
+		e = &DomainsReconciled{}
 	case TypeConfigSet:
 		e = &ConfigSet{}
 	case TypeConfigDeleted:
@@ -257,6 +261,10 @@ func deref(e Event) Event {
 	case *UndoRetryRequested:
 		return *v
 	case *UndoRetryFinished:
+		return *v
+	case *TenantUpdated:
+		return *v
+	case *DomainsReconciled:
 		return *v
 	case *ConfigSet:
 		return *v

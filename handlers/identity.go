@@ -52,6 +52,17 @@ func (id *Identity) appHosts(t *domain.Tenant) []string {
 	return hosts
 }
 
+// redirects are the client's redirect URIs and web origins: one each per
+// application host.
+func (id *Identity) redirects(t *domain.Tenant) (redirects, origins []string) {
+	redirects, origins = []string{}, []string{}
+	for _, d := range id.appHosts(t) {
+		redirects = append(redirects, "https://"+d+"/*")
+		origins = append(origins, "https://"+d)
+	}
+	return redirects, origins
+}
+
 // RealmMail is a realm's SMTP settings, as Keycloak's realm representation
 // names them.
 type RealmMail struct {
@@ -178,11 +189,7 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		return Result{}, classify("read clients", err)
 	}
 	if len(clients) == 0 {
-		redirects, origins := []string{}, []string{}
-		for _, d := range r.appHosts(t) {
-			redirects = append(redirects, "https://"+d+"/*")
-			origins = append(origins, "https://"+d)
-		}
+		redirects, origins := r.redirects(t)
 		_, err := kc.CreateClient(ctx, token, RealmName(t), gocloak.Client{
 			ClientID: gocloak.StringP(ClientName(t)), Protocol: gocloak.StringP("openid-connect"),
 			PublicClient: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(true),
@@ -198,6 +205,33 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: RealmName(t), Location: r.Admin.BaseURL()},
 		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: RealmName(t) + "/" + ClientName(t), Location: r.Admin.BaseURL()},
 	}}, nil
+}
+
+// Reconcile follows a domain change of an ACTIVE tenant: the client's
+// redirect URIs and web origins become the current application hosts'.
+func (r realmStep) Reconcile(ctx context.Context, t *domain.Tenant, _ []string) (Result, error) {
+	token, err := r.Admin.Token(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	kc := r.Admin.Client()
+	if realm, err := r.ours(ctx, token, t); err != nil || realm == nil {
+		return Result{}, Permanent(fmt.Errorf("realm %s is not this tenant's (anymore): %v", RealmName(t), err))
+	}
+	clients, err := kc.GetClients(ctx, token, RealmName(t), gocloak.GetClientsParams{ClientID: gocloak.StringP(ClientName(t))})
+	if err != nil {
+		return Result{}, classify("read clients", err)
+	}
+	if len(clients) == 0 {
+		return Result{}, Permanent(fmt.Errorf("client %s of realm %s is gone", ClientName(t), RealmName(t)))
+	}
+	client := *clients[0]
+	redirects, origins := r.redirects(t)
+	client.RedirectURIs, client.WebOrigins = &redirects, &origins
+	if err := kc.UpdateClient(ctx, token, RealmName(t), client); err != nil {
+		return Result{}, classify("update client "+ClientName(t), err)
+	}
+	return Result{}, nil
 }
 
 func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {

@@ -29,8 +29,9 @@ type Tenants struct{}
 
 func (Tenants) Name() string { return NameTenants }
 
-// Version 2 added the dns step's addressing (platform_host, custom_domains).
-func (Tenants) Version() int { return 2 }
+// Version 2 added the dns step's addressing (platform_host, custom_domains),
+// 3 the contacts (tenant.updated).
+func (Tenants) Version() int { return 3 }
 
 func (Tenants) DDL() string {
 	return `create table tenants (
@@ -39,6 +40,7 @@ func (Tenants) DDL() string {
 		name       text        not null,
 		status     smallint    not null,
 		contact    jsonb       not null,
+		contacts   jsonb       not null,
 		domains    jsonb       not null,
 		plan       jsonb,
 		lead_id    text        not null,
@@ -60,9 +62,10 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 		return nil
 	}
 	if c, ok := de.(*domain.TenantCreated); ok {
-		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, contact, domains, lead_id, attempt, last_error, version, created_at, updated_at)
-			values ($1, $2, $3, $4, $5, $6, $7, 0, '', $8, $9, $9)`,
-			id, c.Key, c.Name, int(domain.StatusPendingProvision), c.Contact, nonNil(c.Domains), c.LeadID, e.Version, e.RecordedAt)
+		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, contact, contacts, domains, lead_id, attempt, last_error, version, created_at, updated_at)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, 0, '', $9, $10, $10)`,
+			id, c.Key, c.Name, int(domain.StatusPendingProvision), c.Contact, []domain.TenantContact{{Contact: c.Contact, Primary: true}},
+			nonNil(c.Domains), c.LeadID, e.Version, e.RecordedAt)
 		return err
 	}
 	var status *int // one statement per event: a replay is mostly these
@@ -85,8 +88,35 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 		}
 	case *domain.ProvisioningFailed:
 		_, err = tx.Exec(ctx, `update tenants set last_error = $2 where id = $1`, id, v.FailedStep+": "+v.Error)
+	case *domain.TenantUpdated:
+		var contact *domain.Contact
+		if len(v.Contacts) > 0 {
+			contact = &v.Contacts[0].Contact
+		}
+		var domains []string
+		if v.DomainsChanged {
+			domains = nonNil(v.Domains)
+		}
+		_, err = tx.Exec(ctx, `update tenants set name = coalesce(nullif($2, ''), name), contact = coalesce($3, contact),
+			contacts = coalesce($4, contacts), domains = coalesce($5, domains) where id = $1`,
+			id, v.Name, contact, nilIfEmpty(v.Contacts), domains)
+	case *domain.DomainsReconciled:
+		for _, r := range v.Steps {
+			if r.Step == domain.StepDNS && r.Error == "" {
+				_, err = tx.Exec(ctx, `update tenants set platform_host = $2, custom_domains = $3 where id = $1`,
+					id, r.PlatformHost, nonNilDomains(r.CustomDomains))
+			}
+		}
 	}
 	return err
+}
+
+// nilIfEmpty keeps a SQL NULL (coalesce: unchanged) for an absent list.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 func nonNilDomains(d []domain.CustomDomain) []domain.CustomDomain {
@@ -195,6 +225,28 @@ func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de do
 	if f, ok := de.(*domain.OrphanForgotten); ok {
 		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2 and kind = $3 and id = $4 and orphaned`, id, f.Step, f.Kind, f.ID)
 		return err
+	}
+	if rec, ok := de.(*domain.DomainsReconciled); ok { // the step's resources are what it reconciled to
+		for _, r := range rec.Steps {
+			if r.Error != "" || r.Resources == nil {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2 and not orphaned`, id, r.Step); err != nil {
+				return err
+			}
+			for _, res := range r.Resources {
+				created := res.CreatedAt
+				if created.IsZero() {
+					created = rec.At
+				}
+				if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at) values ($1, $2, $3, $4, $5, $6)
+					on conflict (tenant_id, step, kind, id) do update set location = excluded.location, created_at = excluded.created_at, orphaned = false`,
+					id, r.Step, res.Kind, res.ID, res.Location, created); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 	v, ok := de.(*domain.StepOutcome)
 	if !ok || v.Step == domain.StepResources {

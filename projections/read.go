@@ -88,6 +88,7 @@ func (en *Engine) List(ctx context.Context, q TenantQuery) ([]TenantSummary, str
 type TenantDetail struct {
 	TenantSummary
 	Contact   domain.Contact
+	Contacts  []domain.TenantContact
 	Domains   []string
 	Plan      *domain.Plan
 	Attempt   int
@@ -119,8 +120,8 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	if err != nil {
 		return d, err
 	}
-	var contact, domains, plan, steps, resources, custom []byte
-	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
+	var contact, contacts, domains, plan, steps, resources, custom []byte
+	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, contacts, domains, plan, attempt, last_error,
 		platform_host, custom_domains,
 		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
@@ -133,7 +134,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		        'tenantId', tenant_id::text, 'createdAt', created_at, 'orphaned', orphaned) order by step, kind, id)
 		      from `+schemas[NameResources]+`.resources where tenant_id = $1::uuid), '[]')
 		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id).
-		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &domains, &plan,
+		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &contacts, &domains, &plan,
 			&d.Attempt, &d.LastError, &d.PlatformHost, &custom, &d.Applied, &d.Head, &steps, &resources)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotProjected
@@ -143,6 +144,9 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	}
 	d.Status = domain.Status(d.StatusCode).String()
 	if d.Contact, err = jsonOf[domain.Contact](contact); err != nil {
+		return d, err
+	}
+	if d.Contacts, err = jsonOf[[]domain.TenantContact](contacts); err != nil {
 		return d, err
 	}
 	if d.Domains, err = jsonOf[[]string](domains); err != nil {
