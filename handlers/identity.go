@@ -104,7 +104,6 @@ func classify(action string, err error) error {
 	return err
 }
 
-
 // RealmStep is the idp step: realm tenant-<key> and client <key>-app.
 func (id *Identity) RealmStep() Action { return realmStep{id} }
 

@@ -20,7 +20,9 @@ const (
 )
 
 // All returns every projector tenantflow runs.
-func All() []Projector { return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}} }
+func All() []Projector {
+	return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}}
+}
 
 func tenantID(stream string) (string, bool) { return strings.CutPrefix(stream, "tenant-") }
 
