@@ -101,6 +101,7 @@ type leadCmd struct {
 	Verify leadVerifyCmd `cmd:"" help:"Spend the mailed token; print the lead's short-lived token."`
 	Tenant leadTenantCmd `cmd:"" help:"Create the lead's tenant with the lead's token (or a 10204 token)."`
 	Get    leadGetCmd    `cmd:"" help:"Show a lead (10203)."`
+	List   leadListCmd   `cmd:"" help:"List leads, oldest first, a page at a time (10203)."`
 }
 
 type leadCreateCmd struct {
@@ -164,6 +165,8 @@ type tenantCmd struct {
 	List      tenantListCmd      `cmd:"" help:"List tenants (10207)."`
 	Events    tenantEventsCmd    `cmd:"" help:"Show a tenant's event history (10207)."`
 	Resources tenantResourcesCmd `cmd:"" help:"List the resources a tenant's steps made (10207)."`
+	Update    tenantUpdateCmd    `cmd:"" help:"Change a tenant's name, contacts or domains (10205)."`
+	Config    tenantConfigCmd    `cmd:"" help:"A tenant's configuration: key → JSON value (10220–10223)."`
 }
 
 type tenantCreateCmd struct {
