@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testenv"
@@ -209,5 +211,41 @@ func TestOperatorsSignInWithKeycloak(t *testing.T) {
 	dev, _ := signer.Mint("dev", []string{auth.ViewTenant}, "", time.Hour, time.Now())
 	if out, err := ctl(filepath.Join(dir, "nobody.json"), []string{"TENANTCTL_TOKEN=" + dev}, "tenant", "list").CombinedOutput(); err != nil {
 		t.Fatalf("an HS256 development token: %v\n%s", err, out)
+	}
+}
+
+// The replaced system's admin tokens work as its scripts made them (HS256,
+// claims id, userTenantId and permissions, issuer "arc-saas") when tenantd
+// has the same secret and issuer; the log names the token's id as the
+// actor; another issuer, or no expiry, is refused.
+func TestReplacedSystemsTokens(t *testing.T) {
+	env := devStackEnv(t)
+	env["TENANTFLOW_JWT_SECRET"] = "the-replaced-systems-secret-of-32-bytes!"
+	env["TENANTFLOW_JWT_ISSUER"] = "arc-saas"
+	p := start(t, env)
+	p.readyzUntil(t, "ready", isReady)
+	mint := func(claims jwt.MapClaims) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(env["TENANTFLOW_JWT_SECRET"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	claims := func(issuer string) jwt.MapClaims {
+		return jwt.MapClaims{"id": "admin-user-id", "userTenantId": "admin-user-id", "permissions": []string{auth.CreateTenant, auth.ViewTenant},
+			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(), "iss": issuer}
+	}
+	admin := mint(claims("arc-saas"))
+	key := "rs" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
+	id := p.post(t, admin, "/tenants", `{"key":"`+key+`","name":"Replaced","contact":{"email":"r@example.com","firstName":"R","lastName":"S"}}`)["id"].(string)
+	if history := p.eventTypes(t, admin, id); len(history) == 0 || history[0] != "tenant.created by admin-user-id" {
+		t.Fatalf("history %v, want tenant.created by the token's id", history)
+	}
+	noExpiry := claims("arc-saas")
+	delete(noExpiry, "exp")
+	for name, tok := range map[string]string{"another issuer": mint(claims("tenantflow")), "no expiry": mint(noExpiry)} {
+		if code, _ := p.send(t, tok, http.MethodGet, "/tenants", ""); code != http.StatusUnauthorized {
+			t.Errorf("%s: %d, want 401", name, code)
+		}
 	}
 }
