@@ -20,7 +20,6 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/repo"
-	"github.com/tenantflow/tenantflow/projections"
 )
 
 type leadHandlers struct {
@@ -230,17 +229,8 @@ func (h *leadHandlers) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, next, err := h.read.Leads(r.Context(), qs.Get("cursor"), limit)
-	if errors.Is(err, projections.ErrBadCursor) {
-		writeError(w, h.logger, &domain.ValidationError{Fields: map[string]string{"cursor": err.Error()}})
-		return
-	}
-	if err != nil {
-		writeError(w, h.logger, err)
-		return
-	}
-	out := map[string]any{"leads": page}
 	if next != "" {
-		out["next"] = "/leads?" + url.Values{"cursor": {next}, "limit": {strconv.Itoa(limit)}}.Encode()
+		next = "/leads?" + url.Values{"cursor": {next}, "limit": {strconv.Itoa(limit)}}.Encode()
 	}
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, h.logger, "leads", page, next, err)
 }

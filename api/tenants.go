@@ -273,15 +273,6 @@ func (h *tenantHandlers) listTenants(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, next, err := h.list.List(r.Context(), q)
-	if errors.Is(err, projections.ErrBadCursor) {
-		writeError(w, h.logger, &domain.ValidationError{Fields: map[string]string{"cursor": err.Error()}})
-		return
-	}
-	if err != nil {
-		writeError(w, h.logger, err)
-		return
-	}
-	out := map[string]any{"tenants": page}
 	if next != "" {
 		nq := url.Values{"cursor": {next}, "limit": {strconv.Itoa(q.Limit)}}
 		for _, k := range []string{"status", "keyPrefix"} {
@@ -289,7 +280,25 @@ func (h *tenantHandlers) listTenants(w http.ResponseWriter, r *http.Request) {
 				nq.Set(k, v)
 			}
 		}
-		out["next"] = "/tenants?" + nq.Encode()
+		next = "/tenants?" + nq.Encode()
+	}
+	writePage(w, h.logger, "tenants", page, next, err)
+}
+
+// writePage answers a list query: {name: page, next} (next omitted on the
+// last page); a cursor the projection refuses is the client's 400.
+func writePage(w http.ResponseWriter, logger *slog.Logger, name string, page any, next string, err error) {
+	if errors.Is(err, projections.ErrBadCursor) {
+		writeError(w, logger, &domain.ValidationError{Fields: map[string]string{"cursor": err.Error()}})
+		return
+	}
+	if err != nil {
+		writeError(w, logger, err)
+		return
+	}
+	out := map[string]any{name: page}
+	if next != "" {
+		out["next"] = next
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -86,19 +86,29 @@ type configSetCmd struct {
 }
 
 func (c configSetCmd) Run() error {
-	if !json.Valid([]byte(c.Value)) {
-		return fmt.Errorf("the value is not JSON (quote text: '\"text\"')")
+	value, err := jsonArg(c.Value)
+	if err != nil {
+		return err
 	}
-	return c.call(http.MethodPost, "/tenants/"+url.PathEscape(c.Tenant)+"/config", map[string]any{"key": c.Key, "value": json.RawMessage(c.Value)})
+	return c.call(http.MethodPost, "/tenants/"+url.PathEscape(c.Tenant)+"/config", map[string]any{"key": c.Key, "value": value})
 }
 
 type configUpdateCmd configSetCmd
 
 func (c configUpdateCmd) Run() error {
-	if !json.Valid([]byte(c.Value)) {
-		return fmt.Errorf("the value is not JSON (quote text: '\"text\"')")
+	value, err := jsonArg(c.Value)
+	if err != nil {
+		return err
 	}
-	return c.call(http.MethodPut, "/tenants/"+url.PathEscape(c.Tenant)+"/config/"+url.PathEscape(c.Key), map[string]any{"value": json.RawMessage(c.Value)})
+	return c.call(http.MethodPut, "/tenants/"+url.PathEscape(c.Tenant)+"/config/"+url.PathEscape(c.Key), map[string]any{"value": value})
+}
+
+// jsonArg is a command-line argument that must be a JSON value.
+func jsonArg(s string) (json.RawMessage, error) {
+	if !json.Valid([]byte(s)) {
+		return nil, fmt.Errorf("the value is not JSON (quote text: '\"text\"')")
+	}
+	return json.RawMessage(s), nil
 }
 
 type configDeleteCmd configGetCmd
