@@ -124,12 +124,26 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 71 {
+	if len(names) != 72 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
 		if !strings.HasPrefix(n, "TENANTFLOW_") {
 			t.Errorf("%s lacks the TENANTFLOW_ prefix", n)
+		}
+	}
+}
+
+// The JWKS tokens' issuer defaults to the realm of a Keycloak certs URL.
+func TestJWKSIssuer(t *testing.T) {
+	for _, c := range []struct{ url, issuer, want string }{
+		{"http://kc:8080/realms/ops/protocol/openid-connect/certs", "", "http://kc:8080/realms/ops"},
+		{"https://id.example/jwks.json", "", "tenantflow"},
+		{"http://kc:8080/realms/ops/protocol/openid-connect/certs", "https://other", "https://other"},
+	} {
+		cfg := Config{JWTJWKSURL: c.url, JWTJWKSIssuer: c.issuer, JWTIssuer: "tenantflow"}
+		if got := cfg.JWKSIssuer(); got != c.want {
+			t.Errorf("%s, %q: %s, want %s", c.url, c.issuer, got, c.want)
 		}
 	}
 }
