@@ -95,7 +95,8 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key's first response is kept.
 	IdempotencyTTL time.Duration `env:"TENANTFLOW_IDEMPOTENCY_TTL" envDefault:"24h"`
 
-	// Env is development or production. Production refuses fault injection.
+	// Env is development or production. Production refuses fault injection,
+	// a missing seal key and the embedded broker.
 	Env string `env:"TENANTFLOW_ENV" envDefault:"development"`
 
 	// Handlers runs the provisioning step handlers in this tenantd.
@@ -351,8 +352,16 @@ func (c Config) Validate() error {
 	if c.Env != "development" && c.Env != "production" {
 		bad("TENANTFLOW_ENV", "%q is not development or production", c.Env)
 	}
-	if c.Faults != "" && c.Env == "production" {
-		bad("TENANTFLOW_FAULTS", "fault injection is refused when TENANTFLOW_ENV=production")
+	if c.Env == "production" {
+		if c.Faults != "" {
+			bad("TENANTFLOW_FAULTS", "fault injection is refused when TENANTFLOW_ENV=production")
+		}
+		if c.SealKey == "" {
+			bad("TENANTFLOW_SEAL_KEY", "is required when TENANTFLOW_ENV=production: unsigned seals prove nothing against someone who can write the database")
+		}
+		if len(c.KafkaBrokers) == 0 {
+			bad("TENANTFLOW_KAFKA_BROKERS", "is required when TENANTFLOW_ENV=production: the embedded broker keeps nothing across a restart")
+		}
 	}
 	if c.TenantDatabaseURL != "" {
 		if u, err := url.Parse(c.TenantDatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {

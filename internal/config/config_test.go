@@ -76,6 +76,7 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"idempotency ttl too short", map[string]string{"TENANTFLOW_IDEMPOTENCY_TTL": "1s"}, []string{"TENANTFLOW_IDEMPOTENCY_TTL"}},
 		{"unknown env", map[string]string{"TENANTFLOW_ENV": "staging"}, []string{"TENANTFLOW_ENV"}},
 		{"faults in production", map[string]string{"TENANTFLOW_ENV": "production", "TENANTFLOW_FAULTS": "database=permanent"}, []string{"TENANTFLOW_FAULTS"}},
+		{"production without a seal key or brokers", map[string]string{"TENANTFLOW_ENV": "production"}, []string{"TENANTFLOW_SEAL_KEY", "TENANTFLOW_KAFKA_BROKERS"}},
 		{"tries by unknown step", map[string]string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP": "idp=3,billing=2"}, []string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "billing"}},
 		{"zero tries", map[string]string{"TENANTFLOW_STEP_MAX_TRIES": "0"}, []string{"TENANTFLOW_STEP_MAX_TRIES"}},
 		{"retry base above max", map[string]string{"TENANTFLOW_STEP_RETRY_BASE": "1m", "TENANTFLOW_STEP_RETRY_MAX": "1s"}, []string{"TENANTFLOW_STEP_RETRY_BASE"}},
