@@ -73,6 +73,7 @@ func TestOperatorsSignInWithKeycloak(t *testing.T) {
 	env := devStackEnv(t)
 	env["TENANTFLOW_JWT_SECRET"] = "tenantd-test-secret-tenantd-test-secret"
 	env["TENANTFLOW_JWT_JWKS_URL"] = issuer + "/protocol/openid-connect/certs"
+	env["TENANTFLOW_JWT_AUDIENCE"] = "tenantflow-api" // the client whose roles are the codes
 	p := start(t, env)
 	p.readyzUntil(t, "ready", isReady)
 	dir := t.TempDir()
@@ -206,11 +207,12 @@ func TestOperatorsSignInWithKeycloak(t *testing.T) {
 	if out, err := ctl(filepath.Join(dir, "nobody.json"), nil, "tenant", "list").CombinedOutput(); err == nil || !strings.Contains(string(out), "401") {
 		t.Fatalf("without a token: %v\n%s", err, out)
 	}
-	// HS256 development tokens are still accepted beside Keycloak's.
+	// Beside the key set, an HS256 token granting permissions is refused
+	// (TENANTFLOW_JWT_HS256_OPERATORS is not set here).
 	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
 	dev, _ := signer.Mint("dev", []string{auth.ViewTenant}, "", time.Hour, time.Now())
-	if out, err := ctl(filepath.Join(dir, "nobody.json"), []string{"TENANTCTL_TOKEN=" + dev}, "tenant", "list").CombinedOutput(); err != nil {
-		t.Fatalf("an HS256 development token: %v\n%s", err, out)
+	if out, err := ctl(filepath.Join(dir, "nobody.json"), []string{"TENANTCTL_TOKEN=" + dev}, "tenant", "list").CombinedOutput(); err == nil || !strings.Contains(string(out), "401") {
+		t.Fatalf("an HS256 operator's token beside the key set: %v\n%s", err, out)
 	}
 }
 

@@ -39,6 +39,7 @@ func makeRunEnv(t *testing.T) map[string]string {
 	env["TENANTFLOW_INFRA_STATE_DIR"] = t.TempDir()
 	// make run verifies the operators' realm's tokens beside HS256 ones.
 	env["TENANTFLOW_JWT_JWKS_URL"] = env["TENANTFLOW_DEVSTACK_OPERATORS_ISSUER"] + "/protocol/openid-connect/certs"
+	env["TENANTFLOW_JWT_AUDIENCE"], env["TENANTFLOW_JWT_HS256_OPERATORS"] = "tenantflow-api", "true" // the tests' tokens are HS256
 	return env
 }
 

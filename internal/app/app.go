@@ -209,7 +209,8 @@ func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (a
 		logger.Warn("TENANTFLOW_JWT_SECRET is not set: leads cannot be verified (503)")
 	}
 	if hs != nil || cfg.JWTJWKSURL != "" {
-		v, err := auth.NewVerifier(ctx, hs, cfg.JWTJWKSURL, cfg.JWKSIssuer())
+		v, err := auth.NewVerifier(ctx, hs, auth.JWKS{URL: cfg.JWTJWKSURL, Issuer: cfg.JWKSIssuer(), Audience: cfg.JWTAudience,
+			HS256Operators: cfg.JWTHS256Operators})
 		if err != nil {
 			return d, nil, err
 		}

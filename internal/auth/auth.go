@@ -47,6 +47,8 @@ type Claims struct {
 	Permissions []string `json:"permissions"`
 	// LeadID scopes a lead's token: it may only create that lead's tenant.
 	LeadID string `json:"leadId,omitempty"`
+	// AuthorizedParty is the OAuth client the token was issued to (azp).
+	AuthorizedParty string `json:"azp,omitempty"`
 	// UserID and UserTenantID are the replaced system's claims "id" and
 	// "userTenantId".
 	UserID       string `json:"id,omitempty"`
@@ -113,36 +115,48 @@ func (h *HS256) Verify(token string) (*Claims, error) {
 
 // Verifier accepts HS256 tokens signed with the shared secret (development,
 // the lead tokens tenantd mints itself, the replaced system's tokens) with
-// the HS256 issuer, and, when a JWKS URL is configured, RS256 tokens signed
+// the HS256 issuer, and, when a key set is configured, RS256 tokens signed
 // by a key of that set (Keycloak's operators' realm) with that realm's
-// issuer.
+// issuer. With a key set, operators' tokens come from it: an HS256 token
+// granting permissions is refused unless JWKS.HS256Operators allows it
+// (development); lead tokens (no permissions) stay HS256.
 type Verifier struct {
-	hs         *HS256
-	jwks       keyfunc.Keyfunc
-	jwksIssuer string
+	hs   *HS256
+	jwks keyfunc.Keyfunc
+	set  JWKS
+}
+
+// JWKS configures the RS256 tokens of a key set.
+type JWKS struct {
+	URL, Issuer string
+	// Audience, when set, must be one of a key-set token's aud, or its azp.
+	Audience string
+	// HS256Operators keeps HS256 tokens that grant permissions valid beside
+	// the key set (development only).
+	HS256Operators bool
 }
 
 // NewVerifier builds a verifier from whatever is configured: hs may be nil,
-// jwksURL may be empty, but not both. The key set is fetched in the
+// set.URL may be empty, but not both. The key set is fetched in the
 // background until ctx ends: hourly, and at once (at most every 30 s) when a
 // token names a key id the cache does not hold, so a rotated Keycloak key is
-// picked up without a restart. jwksIssuer is the iss of the key set's tokens.
-func NewVerifier(ctx context.Context, hs *HS256, jwksURL, jwksIssuer string) (*Verifier, error) {
-	if hs == nil && jwksURL == "" {
+// picked up without a restart.
+func NewVerifier(ctx context.Context, hs *HS256, set JWKS) (*Verifier, error) {
+	if hs == nil && set.URL == "" {
 		return nil, errors.New("no way to verify tokens: neither a JWT secret nor a JWKS URL is configured")
 	}
-	v := &Verifier{hs: hs, jwksIssuer: jwksIssuer}
-	if jwksURL != "" {
-		if jwksIssuer == "" {
+	v := &Verifier{hs: hs, set: set}
+	if set.URL != "" {
+		if set.Issuer == "" {
 			return nil, errors.New("the JWKS tokens' issuer must not be empty")
 		}
-		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{jwksURL}, keyfunc.Override{
+		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{set.URL}, keyfunc.Override{
 			HTTPTimeout:       5 * time.Second,
 			RateLimitWaitMax:  time.Second,
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(30*time.Second), 1),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("JWKS %s: %w", jwksURL, err)
+			return nil, fmt.Errorf("JWKS %s: %w", set.URL, err)
 		}
 		v.jwks = k
 	}
@@ -150,7 +164,8 @@ func NewVerifier(ctx context.Context, hs *HS256, jwksURL, jwksIssuer string) (*V
 }
 
 // Verify checks the signature with the key for the token's algorithm, the
-// issuer that goes with that key, then expiry and not-before.
+// issuer that goes with that key, expiry and not-before, and then what the
+// key set's configuration asks: its audience, and HS256 for leads only.
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	var methods []string
 	if v.hs != nil {
@@ -159,20 +174,26 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if v.jwks != nil {
 		methods = append(methods, jwt.SigningMethodRS256.Alg())
 	}
-	var issuer string
+	hs256 := false
 	c, err := parse(token, "", methods, func(t *jwt.Token) (any, error) {
 		if t.Method.Alg() == jwt.SigningMethodHS256.Alg() {
-			issuer = v.hs.issuer
+			hs256 = true
 			return v.hs.secret, nil
 		}
-		issuer = v.jwksIssuer
 		return v.jwks.Keyfunc(t)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if c.Issuer != issuer {
-		return nil, fmt.Errorf("%w: issuer %q is not %q", ErrInvalidToken, c.Issuer, issuer)
+	switch {
+	case hs256 && c.Issuer != v.hs.issuer:
+		return nil, fmt.Errorf("%w: issuer %q is not %q", ErrInvalidToken, c.Issuer, v.hs.issuer)
+	case hs256 && v.jwks != nil && len(c.Permissions) > 0 && !v.set.HS256Operators:
+		return nil, fmt.Errorf("%w: operators' tokens come from the key set; an HS256 token may only be a lead's", ErrInvalidToken)
+	case !hs256 && c.Issuer != v.set.Issuer:
+		return nil, fmt.Errorf("%w: issuer %q is not %q", ErrInvalidToken, c.Issuer, v.set.Issuer)
+	case !hs256 && v.set.Audience != "" && !slices.Contains(c.Audience, v.set.Audience) && c.AuthorizedParty != v.set.Audience:
+		return nil, fmt.Errorf("%w: audience %v (azp %q) does not name %q", ErrInvalidToken, c.Audience, c.AuthorizedParty, v.set.Audience)
 	}
 	return c, nil
 }

@@ -72,6 +72,11 @@ type Config struct {
 	// JWTJWKSIssuer is the iss of the JWKS URL's tokens; empty: the realm
 	// URL of a Keycloak JWKS URL (.../realms/<realm>), else JWTIssuer.
 	JWTJWKSIssuer string `env:"TENANTFLOW_JWT_JWKS_ISSUER"`
+	// JWTAudience, when set, must be among a JWKS token's aud, or its azp.
+	JWTAudience string `env:"TENANTFLOW_JWT_AUDIENCE"`
+	// JWTHS256Operators keeps HS256 tokens that grant permissions valid
+	// beside a JWKS (development; refused in production).
+	JWTHS256Operators bool `env:"TENANTFLOW_JWT_HS256_OPERATORS"`
 	// LeadTokenTTL is the lifetime of the token a verified lead receives.
 	LeadTokenTTL time.Duration `env:"TENANTFLOW_LEAD_TOKEN_TTL" envDefault:"15m"`
 	// LeadRateLimit is how many sign-ups (POST /leads) one client address may
@@ -355,6 +360,9 @@ func (c Config) Validate() error {
 	if c.Env == "production" {
 		if c.Faults != "" {
 			bad("TENANTFLOW_FAULTS", "fault injection is refused when TENANTFLOW_ENV=production")
+		}
+		if c.JWTHS256Operators {
+			bad("TENANTFLOW_JWT_HS256_OPERATORS", "is for development: in production operators' tokens come from the JWKS")
 		}
 		if c.SealKey == "" {
 			bad("TENANTFLOW_SEAL_KEY", "is required when TENANTFLOW_ENV=production: unsigned seals prove nothing against someone who can write the database")
