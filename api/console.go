@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
@@ -40,10 +41,17 @@ type console struct {
 	list     ReadModels
 	tenants  repo.Repository[*domain.Tenant]
 	interval time.Duration
+
+	mu      sync.Mutex
+	streams map[string]int // open event streams per viewer (token subject)
 }
 
+// maxStreamsPerViewer bounds one viewer's open event streams (a browser
+// opens one per console tab): more are refused with 429.
+const maxStreamsPerViewer = 8
+
 func (rt *Router) mountConsole(list ReadModels, tenants repo.Repository[*domain.Tenant]) {
-	c := &console{rt: rt, list: list, tenants: tenants, interval: 300 * time.Millisecond}
+	c := &console{rt: rt, list: list, tenants: tenants, interval: 300 * time.Millisecond, streams: map[string]int{}}
 	rt.mux.HandleFunc("/console/login", c.login).Methods(http.MethodGet, http.MethodPost)
 	rt.mux.HandleFunc("/console", c.signedIn(c.page("Tenants", "/console/stream", c.renderList))).Methods(http.MethodGet)
 	rt.mux.HandleFunc("/console/stream", c.signedIn(c.stream(c.renderList))).Methods(http.MethodGet)
@@ -115,7 +123,10 @@ func (c *console) page(title, stream string, body renderer) http.HandlerFunc {
 }
 
 // stream sends the fragment again whenever it changes (checked every
-// interval), as server-sent events named "update".
+// interval), as server-sent events named "update". A stream ends when the
+// viewer's token expires (the browser then finds itself signed out), when
+// the server shuts down, and a viewer may hold maxStreamsPerViewer at once.
+// Streams are exempt from the server's write timeout, and only them.
 func (c *console) stream(body renderer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		flusher, ok := w.(http.Flusher)
@@ -123,6 +134,28 @@ func (c *console) stream(body renderer) http.HandlerFunc {
 			http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 			return
 		}
+		cookie, _ := r.Cookie(consoleCookie)
+		claims, _ := c.viewer(cookie.Value) // signedIn let it through
+		who := claims.Who()
+		c.mu.Lock()
+		if c.streams[who] >= maxStreamsPerViewer {
+			c.mu.Unlock()
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "too many open console streams for this viewer", http.StatusTooManyRequests)
+			return
+		}
+		c.streams[who]++
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			if c.streams[who]--; c.streams[who] == 0 {
+				delete(c.streams, who)
+			}
+			c.mu.Unlock()
+		}()
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		expired := time.NewTimer(time.Until(claims.ExpiresAt.Time))
+		defer expired.Stop()
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-cache")
 		last := ""
@@ -145,6 +178,10 @@ func (c *console) stream(body renderer) http.HandlerFunc {
 			}
 			select {
 			case <-r.Context().Done():
+				return
+			case <-c.rt.closing:
+				return // shutting down: in-flight requests drain, streams end
+			case <-expired.C:
 				return
 			case <-tick.C:
 			}

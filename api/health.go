@@ -31,12 +31,19 @@ type Router struct {
 	verifier     Verifier
 	idem         IdempotencyStore
 	logger       *slog.Logger
+	closing      chan struct{} // closed by CloseStreams
+	closeOnce    sync.Once
 }
+
+// CloseStreams ends the long-lived console streams, so that a graceful
+// shutdown (http.Server.RegisterOnShutdown) waits only for the requests in
+// flight.
+func (rt *Router) CloseStreams() { rt.closeOnce.Do(func() { close(rt.closing) }) }
 
 // NewRouter builds the HTTP handler; checks are what /readyz verifies, each
 // bounded by checkTimeout.
 func NewRouter(checks []Check, checkTimeout time.Duration) *Router {
-	r := &Router{mux: mux.NewRouter(), checks: checks, checkTimeout: checkTimeout, logger: slog.Default()}
+	r := &Router{mux: mux.NewRouter(), checks: checks, checkTimeout: checkTimeout, logger: slog.Default(), closing: make(chan struct{})}
 	r.mux.HandleFunc("/healthz", r.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.mux.HandleFunc("/readyz", r.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.mux.Handle("/metrics", metricsHandler).Methods(http.MethodGet)

@@ -497,13 +497,31 @@ func (s *startup) ready(context.Context) error {
 	return s.err
 }
 
-// serve runs the HTTP server until ctx ends, then shuts it down gracefully.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, handler http.Handler) error {
+// The server's bounds: a slow or stalled client cannot hold a connection or
+// a goroutine for long. The console's event streams lift their own write
+// deadline and are bounded by their viewer's token instead.
+const (
+	readTimeout    = 30 * time.Second
+	writeTimeout   = 60 * time.Second
+	idleTimeout    = 2 * time.Minute
+	maxHeaderBytes = 64 << 10
+)
+
+// serve runs the HTTP server until ctx ends, then shuts it down gracefully:
+// new connections are refused, requests in flight finish (their contexts
+// are not cancelled by the signal), the console's streams end, all within
+// cfg.ShutdownTimeout.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, router *api.Router) error {
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           router,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(router.CloseStreams)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
