@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,9 +29,12 @@ type leadHandlers struct {
 	mailer   Mailer
 	minter   Minter
 	tokenTTL time.Duration
-	limit    *rateLimiter
-	logger   *slog.Logger
-	read     ReadModels // the lead list; nil: GET /leads answers 503
+	limit    *rateLimiter // per client address
+	// recipients, domains and everyone bound the verification mails: one
+	// client cannot mail a victim, or a victim's company, or everyone.
+	recipients, domains, everyone *rateLimiter
+	logger                        *slog.Logger
+	read                          ReadModels // the lead list; nil: GET /leads answers 503
 }
 
 // newVerificationToken returns a one-time token and the hash that is stored
@@ -65,6 +69,13 @@ func (h *leadHandlers) create(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.mailer == nil {
 		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Detail: "sign-up is not available: no SMTP server is configured"})
+		return
+	}
+	email := strings.ToLower(lead.Contact().Email)
+	_, mailDomain, _ := strings.Cut(email, "@")
+	if refuse(w, h.recipients, email, "too many sign-ups for this email address; retry later") ||
+		refuse(w, h.domains, mailDomain, "too many sign-ups for this email domain; retry later") ||
+		refuse(w, h.everyone, "", "too many sign-ups right now; retry later") {
 		return
 	}
 	// The mail goes out before the lead is stored (a lead whose mail failed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
@@ -45,6 +46,13 @@ type Deps struct {
 	Idempotency  IdempotencyStore
 	LeadRate     int           // sign-ups per minute per client address
 	LeadTokenTTL time.Duration // lifetime of a verified lead's token
+	// SignUpLimits bound the verification mails: per recipient address and
+	// per recipient domain an hour, and for everyone a minute; zero values
+	// are the defaults (5, 120, 600).
+	SignUpLimits SignUpLimits
+	// TrustedProxies are the operator's proxies, whose X-Forwarded-For names
+	// the client for the per-client limit.
+	TrustedProxies []netip.Prefix
 	// DeploySigningKey derives the secrets deployment reports are signed
 	// with (the application plane's agent); nil: reports answer 503.
 	DeploySigningKey []byte
@@ -61,12 +69,14 @@ func (rt *Router) Mount(d Deps) {
 	}
 	t := &tenantHandlers{tiers: d.Tiers, store: d.Store, tenants: repo.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
 	l := &leadHandlers{store: d.Store, leads: repo.Leads(d.Store), mailer: d.Mailer, minter: d.Minter,
-		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute)}
+		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute),
+		recipients: newRateLimiter(or(d.SignUpLimits.PerRecipient, 5), time.Hour), domains: newRateLimiter(or(d.SignUpLimits.PerDomain, 120), time.Hour),
+		everyone: newRateLimiter(or(d.SignUpLimits.Global, 600), time.Minute)}
 
 	post := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodPost) }
 	get := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodGet) }
 
-	post("/leads", l.limit.wrap(rt.idempotent(l.create)))
+	post("/leads", l.limit.wrap(d.TrustedProxies, rt.idempotent(l.create)))
 	get("/leads", rt.require(auth.ViewLead, l.list))
 	get("/leads/{id}", rt.require(auth.ViewLead, l.get))
 	post("/leads/{id}/verify", rt.idempotent(l.verify))
@@ -90,4 +100,18 @@ func (rt *Router) Mount(d Deps) {
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.require(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)
 	rt.mountConsole(d.Tenants, t.tenants)
+}
+
+// SignUpLimits bound the verification mails sign-ups send (see Deps).
+type SignUpLimits struct {
+	PerRecipient, PerDomain int // an hour
+	Global                  int // a minute
+}
+
+// or is v, or def when v is not positive.
+func or(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }

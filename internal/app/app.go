@@ -197,7 +197,10 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 // commandDeps builds the token and mail parts of the routes' dependencies
 // from the configuration, logging once what is missing.
 func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (api.Deps, *smtp.Mailer, error) {
-	d := api.Deps{LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger, Tiers: cfg.PlanTiers()}
+	proxies, _ := cfg.TrustedProxyPrefixes() // validated with the configuration
+	d := api.Deps{LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger, Tiers: cfg.PlanTiers(),
+		SignUpLimits:   api.SignUpLimits{PerRecipient: cfg.LeadRatePerRecipient, PerDomain: cfg.LeadRatePerDomain, Global: cfg.LeadRateGlobal},
+		TrustedProxies: proxies}
 	var hs *auth.HS256
 	if cfg.JWTSecret != "" {
 		signer, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTIssuer)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -82,6 +83,13 @@ type Config struct {
 	// LeadRateLimit is how many sign-ups (POST /leads) one client address may
 	// send per minute; it is also the burst.
 	LeadRateLimit int `env:"TENANTFLOW_LEAD_RATE_LIMIT" envDefault:"10"`
+	// The verification mails' bounds: per recipient address and per
+	// recipient domain an hour, and for everyone a minute.
+	LeadRatePerRecipient int `env:"TENANTFLOW_LEAD_RATE_PER_RECIPIENT" envDefault:"5"`
+	LeadRatePerDomain    int `env:"TENANTFLOW_LEAD_RATE_PER_DOMAIN" envDefault:"120"`
+	LeadRateGlobal       int `env:"TENANTFLOW_LEAD_RATE_GLOBAL" envDefault:"600"`
+	// TrustedProxies (CIDRs) may name the client in X-Forwarded-For.
+	TrustedProxies []string `env:"TENANTFLOW_TRUSTED_PROXIES" envSeparator:","`
 
 	// SMTPAddr is the SMTP server (host:port) that sends verification mails.
 	// Empty: sign-up (POST /leads) answers 503.
@@ -329,6 +337,15 @@ func (c Config) Validate() error {
 	}
 	if c.LeadTokenTTL <= 0 || c.LeadTokenTTL > 24*time.Hour {
 		bad("TENANTFLOW_LEAD_TOKEN_TTL", "must be between 1s and 24h, got %s", c.LeadTokenTTL)
+	}
+	for name, v := range map[string]int{"TENANTFLOW_LEAD_RATE_PER_RECIPIENT": c.LeadRatePerRecipient,
+		"TENANTFLOW_LEAD_RATE_PER_DOMAIN": c.LeadRatePerDomain, "TENANTFLOW_LEAD_RATE_GLOBAL": c.LeadRateGlobal} {
+		if v < 1 {
+			bad(name, "must be at least 1, got %d", v)
+		}
+	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		bad("TENANTFLOW_TRUSTED_PROXIES", "%v", err)
 	}
 	if c.LeadRateLimit < 1 {
 		bad("TENANTFLOW_LEAD_RATE_LIMIT", "must be at least 1 per minute, got %d", c.LeadRateLimit)
@@ -581,4 +598,26 @@ func (c Config) JWKSIssuer() string {
 		return realm
 	}
 	return c.JWTIssuer
+}
+
+// TrustedProxyPrefixes parses TENANTFLOW_TRUSTED_PROXIES (CIDRs, or single
+// addresses).
+func (c Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, raw := range c.TrustedProxies {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(raw); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an address", raw)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

@@ -72,6 +72,8 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"smtp from not an address", map[string]string{"TENANTFLOW_SMTP_FROM": "nobody"}, []string{"TENANTFLOW_SMTP_FROM"}},
 		{"smtp tls unknown", map[string]string{"TENANTFLOW_SMTP_TLS": "maybe"}, []string{"TENANTFLOW_SMTP_TLS"}},
 		{"lead rate zero", map[string]string{"TENANTFLOW_LEAD_RATE_LIMIT": "0"}, []string{"TENANTFLOW_LEAD_RATE_LIMIT"}},
+		{"recipient rate zero", map[string]string{"TENANTFLOW_LEAD_RATE_PER_RECIPIENT": "0"}, []string{"TENANTFLOW_LEAD_RATE_PER_RECIPIENT"}},
+		{"bad trusted proxy", map[string]string{"TENANTFLOW_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, []string{"TENANTFLOW_TRUSTED_PROXIES", "proxy.local"}},
 		{"lead token ttl too long", map[string]string{"TENANTFLOW_LEAD_TOKEN_TTL": "48h"}, []string{"TENANTFLOW_LEAD_TOKEN_TTL"}},
 		{"idempotency ttl too short", map[string]string{"TENANTFLOW_IDEMPOTENCY_TTL": "1s"}, []string{"TENANTFLOW_IDEMPOTENCY_TTL"}},
 		{"unknown env", map[string]string{"TENANTFLOW_ENV": "staging"}, []string{"TENANTFLOW_ENV"}},
@@ -125,7 +127,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 74 {
+	if len(names) != 78 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
