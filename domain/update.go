@@ -176,6 +176,10 @@ func (t *Tenant) RecordReconciled(update int64, steps []Reconciled, at time.Time
 	if u, _, due := t.DomainsReconcileDue(); !due || u != update {
 		return nil, ErrNotYourTurn
 	}
+	steps = slices.Clone(steps)
+	for i := range steps {
+		steps[i].Error = StepOutcome{Error: steps[i].Error}.bounded().Error // a back end's text, as in outcomes
+	}
 	e := DomainsReconciled{Update: update, Steps: steps, At: at.UTC()}
 	t.apply(e)
 	return []Event{e}, nil
