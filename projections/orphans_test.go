@@ -35,9 +35,11 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 		deprovision map[string]bool // undo failures of a deprovisioning after the last attempt
 		forget      bool            // an operator forgets the orphans at the end
 		reconcile   bool            // ACTIVE, then its domains and contacts change and the dns step follows
+		rename      bool            // ACTIVE, then only its name changes
 		orphans     []string        // the expected orphans, as step/kind
 	}{
 		"active, its domains changed and followed": {attempts: []attemptPlan{{}}, reconcile: true},
+		"active, renamed only":                     {attempts: []attemptPlan{{}}, rename: true},
 		"rolled back, the failed step's undo failed": {
 			attempts: []attemptPlan{{failAt: domain.StepStorage, undoFails: map[string]bool{domain.StepStorage: true}}},
 			orphans:  []string{"storage/thing"}},
@@ -129,6 +131,11 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 				update, _, _ := t.DomainsReconcileDue()
 				return t.RecordReconciled(update, []domain.Reconciled{{Step: domain.StepIdentity},
 					{Step: domain.StepDNS, Resources: []domain.Resource{{Step: domain.StepDNS, Kind: "dns-cname", ID: "b.example.com -> lb"}}, PlatformHost: "p.test"}}, time.Now())
+			})
+		}
+		if sc.rename {
+			step(func(t *domain.Tenant) ([]domain.Event, error) {
+				return t.Update(domain.TenantUpdate{Name: new("Renamed " + name)}, time.Now())
 			})
 		}
 		if sc.deprovision != nil {

@@ -91,17 +91,20 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 	case *domain.ProvisioningFailed:
 		_, err = tx.Exec(ctx, `update tenants set last_error = $2 where id = $1`, id, v.FailedStep+": "+v.Error)
 	case *domain.TenantUpdated:
+		// Unchanged fields are SQL NULLs (nil pointers), so coalesce keeps them.
 		var contact *domain.Contact
+		var contacts *[]domain.TenantContact
 		if len(v.Contacts) > 0 {
-			contact = &v.Contacts[0].Contact
+			contact, contacts = &v.Contacts[0].Contact, &v.Contacts
 		}
-		var domains []string
+		var domains *[]string
 		if v.DomainsChanged {
-			domains = nonNil(v.Domains)
+			d := nonNil(v.Domains)
+			domains = &d
 		}
 		_, err = tx.Exec(ctx, `update tenants set name = coalesce(nullif($2, ''), name), contact = coalesce($3, contact),
 			contacts = coalesce($4, contacts), domains = coalesce($5, domains) where id = $1`,
-			id, v.Name, contact, nilIfEmpty(v.Contacts), domains)
+			id, v.Name, contact, contacts, domains)
 	case *domain.DomainsReconciled:
 		for _, r := range v.Steps {
 			if r.Step == domain.StepDNS && r.Error == "" {
@@ -111,14 +114,6 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 		}
 	}
 	return err
-}
-
-// nilIfEmpty keeps a SQL NULL (coalesce: unchanged) for an absent list.
-func nilIfEmpty[T any](s []T) []T {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
 }
 
 func nonNilDomains(d []domain.CustomDomain) []domain.CustomDomain {
