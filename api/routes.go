@@ -53,6 +53,10 @@ type Deps struct {
 	// TrustedProxies are the operator's proxies, whose X-Forwarded-For names
 	// the client for the per-client limit.
 	TrustedProxies []netip.Prefix
+	// Sessions keeps the console's sign-ins (nil: in this process only);
+	// SecureCookies marks its cookies Secure even without TLS here.
+	Sessions      SessionStore
+	SecureCookies bool
 	// DeploySigningKey derives the secrets deployment reports are signed
 	// with (the application plane's agent); nil: reports answer 503.
 	DeploySigningKey []byte
@@ -99,7 +103,7 @@ func (rt *Router) Mount(d Deps) {
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.require(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.require(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)
-	rt.mountConsole(d.Tenants, t.tenants)
+	rt.mountConsole(d.Tenants, t.tenants, d.Sessions, d.SecureCookies)
 }
 
 // SignUpLimits bound the verification mails sign-ups send (see Deps).

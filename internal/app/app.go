@@ -37,6 +37,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/metrics"
 	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/sessions"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/projections"
@@ -166,6 +167,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	idem := idempotency.New(pool, cfg.IdempotencyTTL)
 	deps.Store, deps.Tenants, deps.Idempotency = store, read, idem
+	deps.Sessions, deps.SecureCookies = sessions.New(pool), cfg.ConsoleSecureCookies
 	workers.Add(1)
 	go func() {
 		defer workers.Done()

@@ -88,6 +88,9 @@ type Config struct {
 	LeadRatePerRecipient int `env:"TENANTFLOW_LEAD_RATE_PER_RECIPIENT" envDefault:"5"`
 	LeadRatePerDomain    int `env:"TENANTFLOW_LEAD_RATE_PER_DOMAIN" envDefault:"120"`
 	LeadRateGlobal       int `env:"TENANTFLOW_LEAD_RATE_GLOBAL" envDefault:"600"`
+	// ConsoleSecureCookies marks the console's cookies Secure although this
+	// process serves plain HTTP (a TLS proxy in front of it).
+	ConsoleSecureCookies bool `env:"TENANTFLOW_CONSOLE_SECURE_COOKIES"`
 	// TrustedProxies (CIDRs) may name the client in X-Forwarded-For.
 	TrustedProxies []string `env:"TENANTFLOW_TRUSTED_PROXIES" envSeparator:","`
 
