@@ -527,15 +527,23 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, router *
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	srv.RegisterOnShutdown(router.CloseStreams)
+	admin := &http.Server{Handler: router.Admin(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	logger.Info("tenantd listening", "addr", ln.Addr().String(),
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on %s (TENANTFLOW_ADMIN_ADDR): %w", cfg.AdminAddr, err)
+	}
+	logger.Info("tenantd listening", "addr", ln.Addr().String(), "admin_addr", adminLn.Addr().String(),
 		"kafka_embedded", cfg.EmbeddedKafka(), "keycloak_configured", cfg.KeycloakConfigured())
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- admin.Serve(adminLn) }()
 
 	select {
 	case err := <-serveErr:
@@ -545,6 +553,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, router *
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	defer admin.Close() // the metrics until the end, then gone
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}

@@ -34,6 +34,9 @@ type Config struct {
 
 	// HTTPAddr is where the REST API listens.
 	HTTPAddr string `env:"TENANTFLOW_HTTP_ADDR" envDefault:":14000"`
+	// AdminAddr is where /metrics and the readiness naming each dependency
+	// are served: not the API's address, and by default the loopback only.
+	AdminAddr string `env:"TENANTFLOW_ADMIN_ADDR" envDefault:"127.0.0.1:14001"`
 
 	// DatabaseURL points at the PostgreSQL database holding the event log and projections.
 	DatabaseURL string `env:"TENANTFLOW_DATABASE_URL" envDefault:"postgres://tenantflow@127.0.0.1:15432/tenantflow?sslmode=disable"`
@@ -289,6 +292,11 @@ func (c Config) Validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
 		bad("TENANTFLOW_HTTP_ADDR", "%q is not host:port (for example :14000)", c.HTTPAddr)
+	}
+	if _, port, err := net.SplitHostPort(c.AdminAddr); err != nil || port == "" {
+		bad("TENANTFLOW_ADMIN_ADDR", "%q is not host:port (for example 127.0.0.1:14001)", c.AdminAddr)
+	} else if c.AdminAddr == c.HTTPAddr {
+		bad("TENANTFLOW_ADMIN_ADDR", "must not be the API's address: the admin endpoints stay off the public port")
 	}
 
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {

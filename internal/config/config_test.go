@@ -127,7 +127,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 79 {
+	if len(names) != 80 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
