@@ -13,7 +13,9 @@ TEST_TIMEOUT ?= 30m
 run: up build
 	$(WITH_ENV) { bin/appplane-agent --control http://127.0.0.1:14000 --deploy devstack/appplane-deploy.sh \
 	    --undo devstack/appplane-undo.sh > .devstack/appplane-agent.log 2>&1 & agent=$$!; \
-	  trap 'kill $$agent 2>/dev/null' EXIT INT TERM; bin/tenantd; }
+	  trap 'kill $$agent 2>/dev/null' EXIT INT TERM; \
+	  TENANTFLOW_JWT_JWKS_URL=$$TENANTFLOW_DEVSTACK_OPERATORS_ISSUER/protocol/openid-connect/certs TENANTFLOW_JWT_AUDIENCE=tenantflow-api \
+	  TENANTFLOW_JWT_HS256_OPERATORS=true bin/tenantd; }
 
 ## test: start the dev stack, run the whole suite with the race detector, then the chaos suite's short profile
 ## (alone: it stops and restarts the dev stack's Kafka and PostgreSQL)

@@ -32,7 +32,7 @@ func (m *recordingMailer) Send(context.Context, string, string, string) error {
 	return nil
 }
 
-// FuzzPostBodies sends arbitrary bodies to every POST route: whatever
+// FuzzPostBodies sends arbitrary bodies to every POST, PUT and PATCH route: whatever
 // arrives, the answer is never a 5xx and nothing panics. It runs on the
 // in-memory store (same contract as PostgreSQL) so that a fuzzing session
 // tries many inputs a second: go test -fuzz FuzzPostBodies ./api/
@@ -43,8 +43,11 @@ func FuzzPostBodies(f *testing.F) {
 		[]byte(`{}`), []byte(`null`), []byte(`[]`), []byte(`{"key":1}`), []byte(`{"contact":{"email":"\u0000@x"}}`),
 		[]byte(`{"startDate":"not a date"}`), []byte(`{"plan":{"metaData":{"a":[1,{"b":null}]}}}`), []byte(`{"key":"a","domains":["-x-.."]}`),
 		[]byte(testenv.ReplacedSystemRequest("c", "k")), []byte(`{"plan":{"sizeConfig":[],"metaData":{"pipelineName":7}}}`),
+		[]byte(`{"key":"feature.flags","value":{"beta":true,"limits":[1,2]}}`), []byte(`{"value":null}`), []byte(`{"key":"-x","value":1}`),
+		[]byte(`{"name":"N","contacts":[{"email":"a@example.com","firstName":"a","lastName":"b","primary":true},{"email":"c@example.com","firstName":"c","lastName":"d","primary":false}],"domains":["x.example.com"]}`),
+		[]byte(`{"contacts":[{"email":"a@example.com","firstName":"a","lastName":"b"}]}`), []byte(`{"domains":null,"name":null}`),
 	}
-	for route := range 5 {
+	for route := range 8 {
 		for _, s := range seeds {
 			f.Add(uint8(route), s)
 		}
@@ -69,8 +72,17 @@ func FuzzPostBodies(f *testing.F) {
 		if err := repo.Tenants(store).Create(ctx, tenant.ID(), eventstore.Metadata{}, tevs); err != nil {
 			t.Fatal(err)
 		}
-		paths := []string{"/leads", "/leads/" + lead.ID() + "/verify", "/leads/" + lead.ID() + "/tenants", "/tenants", "/tenants/" + tenant.ID() + "/provision"}
-		req := httptest.NewRequest(http.MethodPost, paths[int(route)%len(paths)], bytes.NewReader(body))
+		if _, err := repo.TenantConfigs(store).Update(ctx, tenant.ID(), eventstore.Metadata{}, func(c *domain.TenantConfig) ([]domain.Event, error) {
+			return c.Set(tenant.ID(), "feature.flags", []byte(`{}`), true, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+		routes := [][2]string{{http.MethodPost, "/leads"}, {http.MethodPost, "/leads/" + lead.ID() + "/verify"}, {http.MethodPost, "/leads/" + lead.ID() + "/tenants"},
+			{http.MethodPost, "/tenants"}, {http.MethodPost, "/tenants/" + tenant.ID() + "/provision"},
+			{http.MethodPost, "/tenants/" + tenant.ID() + "/config"}, {http.MethodPut, "/tenants/" + tenant.ID() + "/config/feature.flags"},
+			{http.MethodPatch, "/tenants/" + tenant.ID()}}
+		rte := routes[int(route)%len(routes)]
+		req := httptest.NewRequest(rte[0], rte[1], bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+admin)
 		w := httptest.NewRecorder()

@@ -31,15 +31,21 @@ type Router struct {
 	verifier     Verifier
 	idem         IdempotencyStore
 	logger       *slog.Logger
+	closing      chan struct{} // closed by CloseStreams
+	closeOnce    sync.Once
 }
+
+// CloseStreams ends the long-lived console streams, so that a graceful
+// shutdown (http.Server.RegisterOnShutdown) waits only for the requests in
+// flight.
+func (rt *Router) CloseStreams() { rt.closeOnce.Do(func() { close(rt.closing) }) }
 
 // NewRouter builds the HTTP handler; checks are what /readyz verifies, each
 // bounded by checkTimeout.
 func NewRouter(checks []Check, checkTimeout time.Duration) *Router {
-	r := &Router{mux: mux.NewRouter(), checks: checks, checkTimeout: checkTimeout, logger: slog.Default()}
+	r := &Router{mux: mux.NewRouter(), checks: checks, checkTimeout: checkTimeout, logger: slog.Default(), closing: make(chan struct{})}
 	r.mux.HandleFunc("/healthz", r.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.mux.HandleFunc("/readyz", r.readyz).Methods(http.MethodGet, http.MethodHead)
-	r.mux.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
 	r.mux.Use(instrument)
 	r.mux.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such route"})
@@ -84,14 +90,43 @@ func (rt *Router) healthz(w http.ResponseWriter, _ *http.Request) {
 // readyResponse is /readyz's body: every check by name, "ok" or its error.
 type readyResponse struct {
 	Status string            `json:"status"`
-	Checks map[string]string `json:"checks"`
+	Checks map[string]string `json:"checks,omitempty"`
 	Failed []string          `json:"failed,omitempty"`
 }
 
-// readyz runs every check concurrently and answers 200 only when all pass,
-// 503 naming each failing dependency otherwise.
+// Admin is the handler of the admin listener (TENANTFLOW_ADMIN_ADDR): the
+// Prometheus metrics, and the readiness that names each dependency and its
+// error; the public /readyz says only ready or not.
+func (rt *Router) Admin() http.Handler {
+	m := mux.NewRouter()
+	m.HandleFunc("/healthz", rt.healthz).Methods(http.MethodGet, http.MethodHead)
+	m.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		res := rt.check(r.Context())
+		writeJSON(w, readyStatus(res), res)
+	}).Methods(http.MethodGet, http.MethodHead)
+	m.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
+	return m
+}
+
+// readyz is the public readiness: 200 {"status":"ready"} or 503
+// {"status":"not ready"}, without naming dependencies or their errors
+// (the admin listener does).
 func (rt *Router) readyz(w http.ResponseWriter, req *http.Request) {
-	ctx, cancel := context.WithTimeout(req.Context(), rt.checkTimeout)
+	res := rt.check(req.Context())
+	writeJSON(w, readyStatus(res), readyResponse{Status: res.Status})
+}
+
+func readyStatus(res readyResponse) int {
+	if len(res.Failed) > 0 {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusOK
+}
+
+// check runs every check concurrently: all must pass to be ready; each
+// failing dependency is named with its error.
+func (rt *Router) check(ctx context.Context) readyResponse {
+	ctx, cancel := context.WithTimeout(ctx, rt.checkTimeout)
 	defer cancel()
 
 	res := readyResponse{Status: "ready", Checks: make(map[string]string, len(rt.checks))}
@@ -114,13 +149,11 @@ func (rt *Router) readyz(w http.ResponseWriter, req *http.Request) {
 	}
 	wg.Wait()
 
-	status := http.StatusOK
 	if len(res.Failed) > 0 {
 		sort.Strings(res.Failed)
 		res.Status = "not ready"
-		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, res)
+	return res
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

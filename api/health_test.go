@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,6 +22,8 @@ func TestHealthzAnswersWithoutCheckingDependencies(t *testing.T) {
 	}
 }
 
+// The public /readyz says ready or not; the admin listener's names every
+// dependency and the error of each failing one.
 func TestReadyz(t *testing.T) {
 	slow := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 	tests := []struct {
@@ -41,8 +44,13 @@ func TestReadyz(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := NewRouter(tt.checks, 100*time.Millisecond)
+			public := httptest.NewRecorder()
+			r.ServeHTTP(public, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if public.Code != tt.wantStatus || strings.Contains(public.Body.String(), "checks") || strings.Contains(public.Body.String(), "postgres") {
+				t.Fatalf("public /readyz: %d %s, want %d naming no dependency", public.Code, public.Body, tt.wantStatus)
+			}
 			rec := httptest.NewRecorder()
-			r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			r.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.wantStatus, rec.Body)
 			}
@@ -70,5 +78,16 @@ func TestUnknownRouteIs404(t *testing.T) {
 	NewRouter(nil, time.Second).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nope", nil))
 	if rec.Code != http.StatusNotFound {
 		t.Fatalf("status %d", rec.Code)
+	}
+}
+
+// /metrics is served on the admin listener only.
+func TestMetricsOnTheAdminListenerOnly(t *testing.T) {
+	r := NewRouter(nil, time.Second)
+	public, admin := httptest.NewRecorder(), httptest.NewRecorder()
+	r.ServeHTTP(public, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	r.Admin().ServeHTTP(admin, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if public.Code != http.StatusNotFound || admin.Code != http.StatusOK || !strings.Contains(admin.Body.String(), "go_goroutines") {
+		t.Fatalf("public /metrics %d, admin %d", public.Code, admin.Code)
 	}
 }

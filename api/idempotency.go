@@ -51,7 +51,7 @@ func (rt *Router) idempotent(next http.HandlerFunc) http.HandlerFunc {
 		}
 		scope := ""
 		if c := claimsOf(r); c != nil {
-			scope = c.Issuer + "|" + c.Subject
+			scope = c.Issuer + "|" + c.Who()
 		}
 		sum := sha256.New()
 		for _, part := range [][]byte{[]byte(r.Method), []byte(r.URL.Path), []byte(r.Header.Get("Content-Type")), body} {

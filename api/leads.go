@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,8 +29,12 @@ type leadHandlers struct {
 	mailer   Mailer
 	minter   Minter
 	tokenTTL time.Duration
-	limit    *rateLimiter
-	logger   *slog.Logger
+	limit    *rateLimiter // per client address
+	// recipients, domains and everyone bound the verification mails: one
+	// client cannot mail a victim, or a victim's company, or everyone.
+	recipients, domains, everyone *rateLimiter
+	logger                        *slog.Logger
+	read                          ReadModels // the lead list; nil: GET /leads answers 503
 }
 
 // newVerificationToken returns a one-time token and the hash that is stored
@@ -62,6 +69,13 @@ func (h *leadHandlers) create(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.mailer == nil {
 		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Detail: "sign-up is not available: no SMTP server is configured"})
+		return
+	}
+	email := strings.ToLower(lead.Contact().Email)
+	_, mailDomain, _ := strings.Cut(email, "@")
+	if refuse(w, h.recipients, email, "too many sign-ups for this email address; retry later") ||
+		refuse(w, h.domains, mailDomain, "too many sign-ups for this email domain; retry later") ||
+		refuse(w, h.everyone, "", "too many sign-ups right now; retry later") {
 		return
 	}
 	// The mail goes out before the lead is stored (a lead whose mail failed
@@ -210,4 +224,24 @@ func (h *leadHandlers) createTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/tenants/"+t.ID())
 	writeJSON(w, http.StatusCreated, viewOf(t))
+}
+
+// list is GET /leads?limit=&cursor= (10203): leads oldest first, a page at
+// a time, from the leads projection; "next" continues.
+func (h *leadHandlers) list(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	limit, bad := intParam(qs.Get("limit"), 50, 200, "limit", map[string]string{})
+	if len(bad) > 0 {
+		writeError(w, h.logger, &domain.ValidationError{Fields: bad})
+		return
+	}
+	if h.read == nil {
+		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Detail: "this process serves no projections"})
+		return
+	}
+	page, next, err := h.read.Leads(r.Context(), qs.Get("cursor"), limit)
+	if next != "" {
+		next = "/leads?" + url.Values{"cursor": {next}, "limit": {strconv.Itoa(limit)}}.Encode()
+	}
+	writePage(w, h.logger, "leads", page, next, err)
 }

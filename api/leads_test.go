@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -219,5 +221,57 @@ func TestSignUpIsRateLimitedPerAddress(t *testing.T) {
 	}
 	if mailtest.Count(t, "limited@example.com") != 0 {
 		t.Fatal("a limited sign-up sent mail")
+	}
+}
+
+// The verification mails are bounded per recipient address and per
+// recipient domain besides the per-client limit, and for everyone: a
+// client cannot mail a victim, or a victim's company, over and over. A
+// refused sign-up sends no mail and stores nothing.
+func TestSignUpIsLimitedPerRecipientAndDomain(t *testing.T) {
+	e := newAPI(t, func(d *Deps) { d.SignUpLimits = SignUpLimits{PerRecipient: 2, PerDomain: 3, Global: 100} })
+	domainName := "victim-" + uuid.NewString()[:8] + ".example.com"
+	victim := "ceo@" + domainName
+	for i := range 2 {
+		if r := e.do(t, "POST", "/leads", "", js, leadBody(victim)); r.status != http.StatusCreated {
+			t.Fatalf("sign-up %d for one address: %d", i+1, r.status)
+		}
+	}
+	if r := e.do(t, "POST", "/leads", "", js, leadBody(strings.ToUpper(victim))); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("3rd sign-up for one address (other case): %d", r.status)
+	}
+	if r := e.do(t, "POST", "/leads", "", js, leadBody("cfo@"+domainName)); r.status != http.StatusCreated {
+		t.Fatalf("another address of the domain: %d", r.status)
+	}
+	if r := e.do(t, "POST", "/leads", "", js, leadBody("cto@"+domainName)); r.status != http.StatusTooManyRequests {
+		t.Fatalf("4th sign-up for one domain: %d", r.status)
+	}
+	if n := mailtest.Count(t, "cto@"+domainName); n != 0 {
+		t.Fatalf("a refused sign-up sent %d mails", n)
+	}
+	if n := mailtest.Count(t, victim); n != 2 {
+		t.Fatalf("%d mails to the address, want 2", n)
+	}
+}
+
+// X-Forwarded-For names the client only when the peer is a trusted proxy,
+// and then the nearest address that is not one.
+func TestClientAddress(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}
+	for _, c := range []struct{ peer, xff, want string }{
+		{"203.0.113.5:1234", "198.51.100.1", "203.0.113.5"},                   // not a proxy: the header is anyone's
+		{"10.1.2.3:1234", "198.51.100.1", "198.51.100.1"},                     // our proxy
+		{"10.1.2.3:1234", "1.2.3.4, 198.51.100.1, 192.0.2.7", "198.51.100.1"}, // through two proxies; the left is the client's own claim
+		{"10.1.2.3:1234", "", "10.1.2.3"},
+		{"10.1.2.3:1234", "not-an-ip", "10.1.2.3"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/leads", nil)
+		r.RemoteAddr = c.peer
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := clientAddr(r, trusted); got != c.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %s, want %s", c.peer, c.xff, got, c.want)
+		}
 	}
 }

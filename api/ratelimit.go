@@ -3,17 +3,19 @@ package api
 import (
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// rateLimiter limits requests per client address with a token bucket each
-// (golang.org/x/time/rate). The address is the connection's peer: behind a
-// proxy every client shares the proxy's bucket, which errs on the safe side;
-// forwarded-for headers are not trusted, since any client can send them.
+// rateLimiter limits requests per key (a client address, a recipient, a
+// domain, or one key for all) with a token bucket each
+// (golang.org/x/time/rate).
 type rateLimiter struct {
 	mu      sync.Mutex
 	perSec  rate.Limit
@@ -60,18 +62,48 @@ func (l *rateLimiter) allow(addr string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
-// wrap answers 429 with Retry-After once an address has used its share.
-func (l *rateLimiter) wrap(next http.HandlerFunc) http.HandlerFunc {
+// wrap answers 429 with Retry-After once a client address has used its
+// share. The address is the connection's peer, unless the peer is one of
+// trusted (the operator's proxies): then it is the nearest address in
+// X-Forwarded-For that is not a trusted proxy. Anyone can send that header,
+// so it is believed only from the proxies that set it.
+func (l *rateLimiter) wrap(trusted []netip.Prefix, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		addr, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			addr = r.RemoteAddr
+		if !refuse(w, l, clientAddr(r, trusted), "too many sign-ups from this address; retry later") {
+			next(w, r)
 		}
-		if ok, wait := l.allow(addr, time.Now()); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: "too many sign-ups from this address; retry later"})
-			return
-		}
-		next(w, r)
 	}
+}
+
+// refuse answers 429 with Retry-After when key has used its share of l.
+func refuse(w http.ResponseWriter, l *rateLimiter, key, detail string) bool {
+	ok, wait := l.allow(key, time.Now())
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: detail})
+	}
+	return !ok
+}
+
+// clientAddr is the request's client address (see wrap).
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	isTrusted := func(s string) bool {
+		ip, err := netip.ParseAddr(strings.TrimSpace(s))
+		return err == nil && slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) })
+	}
+	if !isTrusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err == nil && !isTrusted(hop) {
+			return hop
+		}
+	}
+	return host
 }

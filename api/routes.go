@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
@@ -28,6 +29,8 @@ type ReadModels interface {
 	Detail(ctx context.Context, id string) (projections.TenantDetail, error)
 	Stats(ctx context.Context) ([]projections.StepStat, error)
 	Lags(ctx context.Context) ([]projections.Lag, error)
+	Config(ctx context.Context, id, key string) (projections.TenantConfig, error)
+	Leads(ctx context.Context, cursor string, limit int) ([]projections.LeadSummary, string, error)
 }
 
 // Deps is what the command and query routes need. Verifier, Minter, Mailer
@@ -43,6 +46,17 @@ type Deps struct {
 	Idempotency  IdempotencyStore
 	LeadRate     int           // sign-ups per minute per client address
 	LeadTokenTTL time.Duration // lifetime of a verified lead's token
+	// SignUpLimits bound the verification mails: per recipient address and
+	// per recipient domain an hour, and for everyone a minute; zero values
+	// are the defaults (5, 120, 600).
+	SignUpLimits SignUpLimits
+	// TrustedProxies are the operator's proxies, whose X-Forwarded-For names
+	// the client for the per-client limit.
+	TrustedProxies []netip.Prefix
+	// Sessions keeps the console's sign-ins (nil: in this process only);
+	// SecureCookies marks its cookies Secure even without TLS here.
+	Sessions      SessionStore
+	SecureCookies bool
 	// DeploySigningKey derives the secrets deployment reports are signed
 	// with (the application plane's agent); nil: reports answer 503.
 	DeploySigningKey []byte
@@ -59,12 +73,15 @@ func (rt *Router) Mount(d Deps) {
 	}
 	t := &tenantHandlers{tiers: d.Tiers, store: d.Store, tenants: repo.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
 	l := &leadHandlers{store: d.Store, leads: repo.Leads(d.Store), mailer: d.Mailer, minter: d.Minter,
-		tokenTTL: d.LeadTokenTTL, logger: d.Logger, limit: newRateLimiter(d.LeadRate, time.Minute)}
+		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute),
+		recipients: newRateLimiter(or(d.SignUpLimits.PerRecipient, 5), time.Hour), domains: newRateLimiter(or(d.SignUpLimits.PerDomain, 120), time.Hour),
+		everyone: newRateLimiter(or(d.SignUpLimits.Global, 600), time.Minute)}
 
 	post := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodPost) }
 	get := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodGet) }
 
-	post("/leads", l.limit.wrap(rt.idempotent(l.create)))
+	post("/leads", l.limit.wrap(d.TrustedProxies, rt.idempotent(l.create)))
+	get("/leads", rt.require(auth.ViewLead, l.list))
 	get("/leads/{id}", rt.require(auth.ViewLead, l.get))
 	post("/leads/{id}/verify", rt.idempotent(l.verify))
 	post("/leads/{id}/tenants", rt.authenticate(rt.idempotent(l.createTenant)))
@@ -78,6 +95,27 @@ func (rt *Router) Mount(d Deps) {
 	post("/tenants/{id}/deployment", t.deploymentReport(d.DeploySigningKey))
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
+	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.UpdateTenant, t.update)).Methods(http.MethodPatch)
+	c := &configHandlers{tenants: t.tenants, configs: repo.TenantConfigs(d.Store), read: d.Tenants, h: t}
+	post("/tenants/{id}/config", rt.require(auth.CreateTenantConfig, rt.idempotent(c.create)))
+	get("/tenants/{id}/config", rt.require(auth.ViewTenantConfig, c.list))
+	get("/tenants/{id}/config/{key}", rt.require(auth.ViewTenantConfig, c.get))
+	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.require(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
+	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.require(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)
-	rt.mountConsole(d.Tenants, t.tenants)
+	rt.mountConsole(d.Tenants, t.tenants, d.Sessions, d.SecureCookies)
+}
+
+// SignUpLimits bound the verification mails sign-ups send (see Deps).
+type SignUpLimits struct {
+	PerRecipient, PerDomain int // an hour
+	Global                  int // a minute
+}
+
+// or is v, or def when v is not positive.
+func or(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }

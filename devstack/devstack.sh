@@ -133,6 +133,10 @@ load_secrets() {
     printf 'DEPLOY_SIGNING_KEY=%s\nAGENT_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
       "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
+  if ! grep -q '^OPERATOR_PASSWORD=' "$f"; then
+    printf 'OPERATOR_PASSWORD=%s\nCI_CLIENT_SECRET=%s\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" \
+      "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
+  fi
   if ! grep -q '^SEAL_KEY=' "$f"; then
     printf 'SEAL_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
@@ -359,6 +363,14 @@ keycloak_up() {
   say "keycloak answers /realms/master"
 }
 
+# The operators' realm (tenantctl login): realm tenantflow-operators, user
+# "operator" and client tenantflow-ci with the dev stack's generated secrets
+# (devstack/operators, adapters/keycloak.EnsureOperatorsRealm). Idempotent.
+operators_realm() {
+  ( cd "$ROOT" && eval "$(cmd_env)" && go run ./devstack/operators ) || die "could not set up the operators' realm"
+  say "keycloak: operators' realm tenantflow-operators ready (user operator, client tenantflow-ci)"
+}
+
 keycloak_down() { stop_pid keycloak "$KC_DIR/keycloak.pid"; pg_cluster_down "$(pg_dir)-keycloak"; }
 
 # --- SMTP ---------------------------------------------------------------------
@@ -529,6 +541,9 @@ export TENANTFLOW_KEYCLOAK_ADMIN_USER='admin'
 export TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD='$KEYCLOAK_ADMIN_PASSWORD'
 export TENANTFLOW_JWT_SECRET='$JWT_SECRET'
 export TENANTFLOW_SEAL_KEY='$SEAL_KEY'
+export TENANTFLOW_DEVSTACK_OPERATORS_ISSUER='http://127.0.0.1:$KEYCLOAK_PORT/realms/tenantflow-operators'
+export TENANTFLOW_DEVSTACK_OPERATOR_PASSWORD='$OPERATOR_PASSWORD'
+export TENANTFLOW_DEVSTACK_CI_CLIENT_SECRET='$CI_CLIENT_SECRET'
 export TENANTFLOW_SMTP_ADDR='127.0.0.1:$SMTP_PORT'
 export TENANTFLOW_DEVSTACK_MAILDIR='$MAILDIR'
 export TENANTFLOW_STORAGE='s3'
@@ -585,6 +600,7 @@ main() {
       pg_up
       kafka_up
       keycloak_up
+      operators_realm
       smtp_up
       dns_up
       s3_up

@@ -28,6 +28,9 @@ type DeploymentRequested struct {
 	RequestedAt  time.Time `json:"requestedAt"`
 	Deadline     time.Time `json:"deadline"`
 	SealedSecret string    `json:"sealedSecret"`
+	// Signature is the control plane's (deployauth.SignRequest): the agent
+	// acts only on requests it verifies.
+	Signature string `json:"signature,omitempty"`
 }
 
 // DeploymentUndoRequested asks the application plane to remove the tenant's
@@ -44,6 +47,7 @@ type DeploymentUndoRequested struct {
 	RequestedAt  time.Time `json:"requestedAt,omitzero"`
 	Deadline     time.Time `json:"deadline,omitzero"`
 	SealedSecret string    `json:"sealedSecret,omitempty"`
+	Signature    string    `json:"signature,omitempty"`
 }
 
 func (DeploymentRequested) EventType() string     { return TypeDeploymentRequested }

@@ -200,6 +200,14 @@ func Decode(eventType string, data []byte) (Event, error) {
 		e = &UndoRetryRequested{}
 	case TypeUndoRetryFinished:
 		e = &UndoRetryFinished{}
+	case TypeTenantUpdated:
+		e = &TenantUpdated{}
+	case TypeDomainsReconciled:
+		e = &DomainsReconciled{}
+	case TypeConfigSet:
+		e = &ConfigSet{}
+	case TypeConfigDeleted:
+		e = &ConfigDeleted{}
 	default:
 		if _, _, ok := outcomeType(eventType); !ok {
 			return nil, fmt.Errorf("%w: unknown event type %q", ErrUndecodable, eventType)
@@ -253,6 +261,14 @@ func deref(e Event) Event {
 	case *UndoRetryRequested:
 		return *v
 	case *UndoRetryFinished:
+		return *v
+	case *TenantUpdated:
+		return *v
+	case *DomainsReconciled:
+		return *v
+	case *ConfigSet:
+		return *v
+	case *ConfigDeleted:
 		return *v
 	}
 	return e

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -116,7 +117,7 @@ const (
 
 // bounded clips the error and the outputs to the limits above.
 func (e StepOutcome) bounded() StepOutcome {
-	e.Error = clip(e.Error, maxStepError)
+	e.Error = clip(redact(e.Error), maxStepError)
 	if len(e.Outputs) > 0 {
 		out := make(map[string]string, min(len(e.Outputs), maxOutputs))
 		for _, k := range slices.Sorted(maps.Keys(e.Outputs))[:min(len(e.Outputs), maxOutputs)] {
@@ -125,6 +126,21 @@ func (e StepOutcome) bounded() StepOutcome {
 		e.Outputs = out
 	}
 	return e
+}
+
+// Credentials a back end's error text may quote: a URL's password
+// (scheme://user:password@host) and key=value or "key": "value" pairs whose
+// key names a secret.
+var (
+	urlPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@\s]*@`)
+	secretPair  = regexp.MustCompile(`(?i)("?(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)"?\s*[=:]\s*"?)[^\s",;&]+`)
+)
+
+// redact replaces credentials in s with "***": an error recorded in an
+// event is published on the topic and read by people and consumers.
+func redact(s string) string {
+	s = urlPassword.ReplaceAllString(s, "$1:***@")
+	return secretPair.ReplaceAllString(s, "${1}***")
 }
 
 // clip shortens s to at most n characters, marking the cut with "…".

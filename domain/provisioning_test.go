@@ -370,3 +370,23 @@ func TestRetryUndos(t *testing.T) {
 		t.Fatalf("nothing left to retry: %v", err)
 	}
 }
+
+// A back end's error text loses the credentials it quotes before it is
+// recorded: events are published and read by people and consumers.
+func TestStepErrorsAreRedacted(t *testing.T) {
+	tn := provisioning(t)
+	evs, err := tn.RecordStep(StepOutcome{Step: StepIdentity, Outcome: OutcomeFailed,
+		Error: `dial postgres://tenantflow:s3cr3t@db:5432/x failed; password=hunter2 token: "abc.def" api_key=K1 (user admin)`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evs[0].(StepOutcome).Error
+	for _, secret := range []string{"s3cr3t", "hunter2", "abc.def", "K1"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%q kept %q", got, secret)
+		}
+	}
+	if !strings.Contains(got, "postgres://tenantflow:***@db:5432/x") || !strings.Contains(got, "(user admin)") {
+		t.Errorf("redacted too much or in the wrong place: %q", got)
+	}
+}

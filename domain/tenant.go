@@ -51,6 +51,8 @@ type Tenant struct {
 	orphans         []Resource
 	deployment      *DeploymentRequested
 	deploymentUndo  *DeploymentUndoRequested
+	contacts        []TenantContact // the primary first; contact is its Contact
+	pendingDomains  *pendingDomains
 }
 
 // NewTenant validates the input and returns the tenant with its first event,
@@ -95,6 +97,7 @@ func (t *Tenant) apply(e Event) error {
 	switch e := deref(e).(type) {
 	case TenantCreated:
 		t.id, t.key, t.name, t.contact, t.leadID = e.TenantID, e.Key, e.Name, e.Contact, e.LeadID
+		t.contacts = []TenantContact{{Contact: e.Contact, Primary: true}}
 		t.domains = slices.Clone(e.Domains)
 		t.status = StatusPendingProvision
 	case ProvisioningRequested:
@@ -134,6 +137,10 @@ func (t *Tenant) apply(e Event) error {
 		}
 	case TenantDeactivated:
 		t.status = StatusInactive
+	case TenantUpdated:
+		t.applyUpdated(e)
+	case DomainsReconciled:
+		t.applyReconciled(e)
 	default:
 		return fmt.Errorf("tenant %s: unexpected event %s", t.id, e.EventType())
 	}

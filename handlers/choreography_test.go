@@ -80,6 +80,18 @@ func (a fakeAction) Undo(_ context.Context, _ *domain.Tenant) error {
 	return nil
 }
 
+// fakeReconciler is a fakeAction that also follows domain changes (the
+// idp and dns steps are reconcilers).
+type fakeReconciler struct{ fakeAction }
+
+func (a fakeReconciler) Reconcile(_ context.Context, t *domain.Tenant, previous []string) (Result, error) {
+	a.steps.record("reconcile:" + a.step + ":" + strings.Join(previous, ",") + "->" + strings.Join(t.Domains(), ","))
+	if a.step == domain.StepDNS {
+		return Result{Resources: []domain.Resource{{Step: a.step, Kind: a.step, ID: strings.Join(t.Domains(), ",")}}}, nil
+	}
+	return Result{}, nil
+}
+
 func (f *fakeSteps) Welcome(context.Context, *domain.Tenant) error { f.record("welcome"); return nil }
 func (f *fakeSteps) Failure(_ context.Context, t *domain.Tenant) error {
 	step, _, _ := t.FailedStep()
@@ -165,6 +177,9 @@ func runChoreography(t *testing.T, steps *fakeSteps) *choreography {
 		if s != domain.StepResources && s != domain.StepActivate {
 			actions[s] = fakeAction{step: s, steps: steps}
 		}
+	}
+	for _, s := range []string{domain.StepIdentity, domain.StepDNS} {
+		actions[s] = fakeReconciler{fakeAction{step: s, steps: steps}}
 	}
 	cfg := Config{Store: store, Actions: actions, Notifier: steps, Retry: Retry{MaxTries: 1},
 		feed: memoryFeed(store), deadLetters: &memoryDeadLetters{rows: map[[2]string][]string{}}}
@@ -362,5 +377,55 @@ func TestChoreographyInMemoryDeprovisionRetriesFailedUndos(t *testing.T) {
 	tn = c.waitFor(t, tn.ID(), "INACTIVE", func(t *domain.Tenant) bool { return t.Status() == domain.StatusInactive })
 	if len(tn.Orphans()) != 0 || c.steps.count("undo:"+domain.StepStorage) != 2 {
 		t.Fatalf("deactivated with orphans %v, calls %v", tn.Orphans(), c.steps.Calls())
+	}
+}
+
+// A domain change of an ACTIVE tenant is followed by the steps that depend
+// on the domains (idp, dns), told the domains they made things for; their
+// result is recorded once; nothing else runs again; a change that does not
+// touch the domains reconciles nothing.
+func TestChoreographyInMemoryReconcilesDomains(t *testing.T) {
+	c := runChoreography(t, &fakeSteps{})
+	tn := c.waitSettled(t, c.provision(t).ID())
+	before := len(c.steps.Calls())
+	old := tn.Domains()
+	ctx := context.Background()
+	if _, err := c.tenants.Update(ctx, tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.Update(domain.TenantUpdate{Name: new("Renamed")}, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.tenants.Update(ctx, tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.Update(domain.TenantUpdate{Domains: &[]string{"new.example.com"}}, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tn, _ = c.tenants.Get(ctx, tn.ID())
+		if _, _, due := tn.DomainsReconcileDue(); !due {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never reconciled: %v", c.steps.Calls())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stored, _ := c.store.Load(ctx, "tenant-"+tn.ID())
+	n := 0
+	for _, e := range stored {
+		if e.Type == domain.TypeDomainsReconciled {
+			n++
+		}
+	}
+	want := []string{"reconcile:idp:" + strings.Join(old, ",") + "->new.example.com", "reconcile:dns:" + strings.Join(old, ",") + "->new.example.com"}
+	if got := c.steps.Calls()[before:]; !slices.Equal(got, want) || n != 1 {
+		t.Fatalf("after the change: calls %v (want %v), %d reconciled events", got, want, n)
+	}
+	if !slices.ContainsFunc(tn.Resources(), func(r domain.Resource) bool { return r.Step == domain.StepDNS && r.ID == "new.example.com" }) {
+		t.Fatalf("the dns step's resources did not follow: %+v", tn.Resources())
+	}
+	if tn.Status() != domain.StatusActive || tn.Name() != "Renamed" {
+		t.Fatalf("status %s, name %q", tn.Status(), tn.Name())
 	}
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,8 +38,7 @@ func (d *Deployment) Do(_ context.Context, t *domain.Tenant) (Result, error) {
 	if _, made := t.DeploymentRequest(); made {
 		return Result{Record: func(*domain.Tenant, domain.StepOutcome) ([]domain.Event, error) { return nil, nil }}, nil // waiting
 	}
-	secret := deployauth.Secret(d.SigningKey, t.ID(), t.Attempt())
-	sealed, err := deployauth.Seal(d.AgentKey, secret)
+	sealed, err := d.sealed(t)
 	if err != nil {
 		return Result{}, Permanent(err)
 	}
@@ -46,9 +46,44 @@ func (d *Deployment) Do(_ context.Context, t *domain.Tenant) (Result, error) {
 	now := time.Now().UTC()
 	return Result{RecordKey: fmt.Sprintf("%s/%d/deploy/request", t.ID(), t.Attempt()),
 		Record: func(t *domain.Tenant, _ domain.StepOutcome) ([]domain.Event, error) {
-			return t.RequestDeployment(domain.DeploymentRequested{Tier: sub.Plan.Tier, Domains: t.Domains(), RequestedAt: now,
+			evs, err := t.RequestDeployment(domain.DeploymentRequested{Tier: sub.Plan.Tier, Domains: t.Domains(), RequestedAt: now,
 				Deadline: now.Add(d.deadline()), SealedSecret: sealed})
+			if err != nil {
+				return nil, err
+			}
+			req := evs[0].(domain.DeploymentRequested)
+			req.Signature = deployauth.SignRequest(d.AgentKey, RequestOf(t.ID(), req))
+			return []domain.Event{req}, nil
 		}}, nil
+}
+
+// sealed is the attempt's report secret, sealed for the agent and bound to
+// the tenant, attempt and key.
+func (d *Deployment) sealed(t *domain.Tenant) (string, error) {
+	secret := deployauth.Secret(d.SigningKey, t.ID(), t.Attempt())
+	return deployauth.Seal(d.AgentKey, secret, deployauth.Binding(t.ID(), t.Attempt(), t.Key()))
+}
+
+// RequestOf is what the signature of a deployment request covers.
+func RequestOf(tenantID string, e domain.DeploymentRequested) deployauth.Request {
+	return deployauth.Request{Type: e.EventType(), TenantID: tenantID, TenantKey: e.TenantKey, Attempt: e.Attempt, Tier: e.Tier,
+		Isolation: e.Isolation, PipelineName: e.PipelineName, Domains: e.Domains, Deadline: jsonTime(e.Deadline), SealedSecret: e.SealedSecret}
+}
+
+// UndoRequestOf is what the signature of a removal request covers.
+func UndoRequestOf(tenantID string, e domain.DeploymentUndoRequested) deployauth.Request {
+	return deployauth.Request{Type: e.EventType(), TenantID: tenantID, TenantKey: e.TenantKey, Attempt: e.Attempt, Round: e.Round,
+		PipelineName: e.PipelineName, Deadline: jsonTime(e.Deadline), SealedSecret: e.SealedSecret}
+}
+
+// jsonTime is a time as encoding/json writes it into the event (the agent
+// reads that text back).
+func jsonTime(t time.Time) string {
+	if t.IsZero() {
+		return "" // omitted from the event
+	}
+	raw, _ := t.MarshalJSON()
+	return strings.Trim(string(raw), `"`)
 }
 
 // Undo removes nothing here: the application plane does (RecordUndo).
@@ -64,12 +99,18 @@ func (d *Deployment) RecordUndo(t *domain.Tenant, _ domain.StepOutcome) ([]domai
 	if _, made := t.DeploymentUndoRequest(); made {
 		return nil, nil // waiting for the report or the deadline
 	}
-	sealed, err := deployauth.Seal(d.AgentKey, deployauth.Secret(d.SigningKey, t.ID(), t.Attempt()))
+	sealed, err := d.sealed(t)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
-	return t.RequestDeploymentUndo(domain.DeploymentUndoRequested{RequestedAt: now, Deadline: now.Add(d.deadline()), SealedSecret: sealed})
+	evs, err := t.RequestDeploymentUndo(domain.DeploymentUndoRequested{RequestedAt: now, Deadline: now.Add(d.deadline()), SealedSecret: sealed})
+	if err != nil {
+		return nil, err
+	}
+	req := evs[0].(domain.DeploymentUndoRequested)
+	req.Signature = deployauth.SignRequest(d.AgentKey, UndoRequestOf(t.ID(), req))
+	return []domain.Event{req}, nil
 }
 
 // DeployUndoKey is the id key of the deploy step's undo outcome in t's

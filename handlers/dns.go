@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,10 +92,15 @@ func (d DNS) update(ctx context.Context, m *dns.Msg) error {
 // and the customer's own domains outside it, which it never touches: for
 // those it says which records the customer must create.
 func (d DNS) names(t *domain.Tenant) (managed []string, custom []domain.CustomDomain, err error) {
+	return d.namesOf(t, t.Domains())
+}
+
+// namesOf is names for a given list of the tenant's domains.
+func (d DNS) namesOf(t *domain.Tenant, domains []string) (managed []string, custom []domain.CustomDomain, err error) {
 	host := domain.PlatformHost(t.Key(), d.Zone)
 	zone, platform := d.fqdn(d.Zone), d.fqdn(host)
 	managed = []string{platform}
-	for _, domainName := range t.Domains() {
+	for _, domainName := range domains {
 		name := d.fqdn(domainName)
 		switch {
 		case name == platform:
@@ -153,13 +159,46 @@ func (d DNS) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	return res, nil
 }
 
+// Reconcile follows a domain change of an ACTIVE tenant: the records of
+// the names it managed for the previous domains and no longer manages are
+// removed (ours only), then Do points the current names again.
+func (d DNS) Reconcile(ctx context.Context, t *domain.Tenant, previous []string) (Result, error) {
+	managed, _, err := d.names(t)
+	if err != nil {
+		return Result{}, err
+	}
+	before, _, err := d.namesOf(t, previous)
+	if err == nil {
+		var dropped []string
+		for _, name := range before {
+			if !slices.Contains(managed, name) {
+				dropped = append(dropped, name)
+			}
+		}
+		if err := d.remove(ctx, t, dropped); err != nil {
+			return Result{}, err
+		}
+	}
+	return d.Do(ctx, t)
+}
+
 func (d DNS) Undo(ctx context.Context, t *domain.Tenant) error {
-	zone := d.fqdn(d.Zone)
 	managed, _, err := d.names(t)
 	if err != nil {
 		return nil // nothing was made: Do refuses the same names
 	}
-	for _, name := range managed {
+	if previous := t.UnfollowedDomains(); previous != nil { // a change not followed: the records may be the older names'
+		if before, _, err := d.namesOf(t, previous); err == nil {
+			managed = append(managed, before...)
+		}
+	}
+	return d.remove(ctx, t, managed)
+}
+
+// remove deletes the records of names that carry the tenant's mark.
+func (d DNS) remove(ctx context.Context, t *domain.Tenant, names []string) error {
+	zone := d.fqdn(d.Zone)
+	for _, name := range names {
 		ours, _, err := d.owner(ctx, t, name)
 		if err != nil {
 			return err

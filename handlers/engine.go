@@ -198,7 +198,7 @@ func GroupName(prefix string, hosted []string) string {
 
 // HandlerNames are the names Config.Hosted takes: every step, and saga.
 func HandlerNames() []string {
-	return append(append(slices.Clone(domain.Steps), domain.StepNotify), "saga")
+	return append(append(slices.Clone(domain.Steps), domain.StepNotify), "saga", "domains")
 }
 
 // hosted returns the handlers this process runs.
@@ -418,7 +418,7 @@ func (e *engine) handlers() []handler {
 		hs = append(hs, e.stepHandler(step, trigger))
 		prev = "tenant." + step
 	}
-	hs = append(hs, e.sagaHandler(), e.notifyHandler())
+	hs = append(hs, e.sagaHandler(), e.notifyHandler(), e.reconcileHandler())
 	return hs
 }
 

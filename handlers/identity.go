@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
@@ -51,6 +52,17 @@ func (id *Identity) appHosts(t *domain.Tenant) []string {
 	return hosts
 }
 
+// redirects are the client's redirect URIs and web origins: one each per
+// application host.
+func (id *Identity) redirects(t *domain.Tenant) (redirects, origins []string) {
+	redirects, origins = []string{}, []string{}
+	for _, d := range id.appHosts(t) {
+		redirects = append(redirects, "https://"+d+"/*")
+		origins = append(origins, "https://"+d)
+	}
+	return redirects, origins
+}
+
 // RealmMail is a realm's SMTP settings, as Keycloak's realm representation
 // names them.
 type RealmMail struct {
@@ -92,11 +104,6 @@ func classify(action string, err error) error {
 	return err
 }
 
-func isNotFound(err error) bool {
-	var api *gocloak.APIError
-	return errors.As(err, &api) && api.Code == http.StatusNotFound
-}
-
 // RealmStep is the idp step: realm tenant-<key> and client <key>-app.
 func (id *Identity) RealmStep() Action { return realmStep{id} }
 
@@ -107,19 +114,41 @@ type realmStep struct{ *Identity }
 
 // ours loads the realm: (nil, nil) when it does not exist, a permanent
 // error when it belongs to someone else.
+//
+// A realm that exists without any owner mark may be one a concurrent try
+// of this tenant is still creating: Keycloak makes the realm visible before
+// the attributes of its creation (the chaos suite saw a 409, then a realm
+// with no tenantId, 13 ms later). So an unmarked realm is read again for a
+// few seconds before it counts as someone else's.
 func (id *Identity) ours(ctx context.Context, token string, t *domain.Tenant) (*gocloak.RealmRepresentation, error) {
-	realm, err := id.Admin.Client().GetRealm(ctx, token, RealmName(t))
-	if isNotFound(err) {
-		return nil, nil
+	for wait := time.Now().Add(unmarkedWait); ; {
+		realm, err := id.Admin.Client().GetRealm(ctx, token, RealmName(t))
+		if keycloak.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, classify("read realm "+RealmName(t), err)
+		}
+		mark := ""
+		if realm.Attributes != nil {
+			mark = (*realm.Attributes)["tenantId"]
+		}
+		switch {
+		case mark == t.ID():
+			return realm, nil
+		case mark != "" || time.Now().After(wait):
+			return nil, foreign("realm " + RealmName(t))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		return nil, classify("read realm "+RealmName(t), err)
-	}
-	if realm.Attributes == nil || (*realm.Attributes)["tenantId"] != t.ID() {
-		return nil, foreign("realm " + RealmName(t))
-	}
-	return realm, nil
 }
+
+// unmarkedWait is how long an unmarked realm is read again (see ours).
+const unmarkedWait = 3 * time.Second
 
 func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	token, err := r.Admin.Token(ctx)
@@ -159,11 +188,7 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 		return Result{}, classify("read clients", err)
 	}
 	if len(clients) == 0 {
-		redirects, origins := []string{}, []string{}
-		for _, d := range r.appHosts(t) {
-			redirects = append(redirects, "https://"+d+"/*")
-			origins = append(origins, "https://"+d)
-		}
+		redirects, origins := r.redirects(t)
 		_, err := kc.CreateClient(ctx, token, RealmName(t), gocloak.Client{
 			ClientID: gocloak.StringP(ClientName(t)), Protocol: gocloak.StringP("openid-connect"),
 			PublicClient: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(true),
@@ -181,6 +206,33 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	}}, nil
 }
 
+// Reconcile follows a domain change of an ACTIVE tenant: the client's
+// redirect URIs and web origins become the current application hosts'.
+func (r realmStep) Reconcile(ctx context.Context, t *domain.Tenant, _ []string) (Result, error) {
+	token, err := r.Admin.Token(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	kc := r.Admin.Client()
+	if realm, err := r.ours(ctx, token, t); err != nil || realm == nil {
+		return Result{}, Permanent(fmt.Errorf("realm %s is not this tenant's (anymore): %v", RealmName(t), err))
+	}
+	clients, err := kc.GetClients(ctx, token, RealmName(t), gocloak.GetClientsParams{ClientID: gocloak.StringP(ClientName(t))})
+	if err != nil {
+		return Result{}, classify("read clients", err)
+	}
+	if len(clients) == 0 {
+		return Result{}, Permanent(fmt.Errorf("client %s of realm %s is gone", ClientName(t), RealmName(t)))
+	}
+	client := *clients[0]
+	redirects, origins := r.redirects(t)
+	client.RedirectURIs, client.WebOrigins = &redirects, &origins
+	if err := kc.UpdateClient(ctx, token, RealmName(t), client); err != nil {
+		return Result{}, classify("update client "+ClientName(t), err)
+	}
+	return Result{}, nil
+}
+
 func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	token, err := r.Admin.Token(ctx)
 	if err != nil {
@@ -190,7 +242,7 @@ func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	if err != nil || realm == nil {
 		return undoneUnlessOurs(err) // someone else's (nothing of ours), or already gone
 	}
-	if err := r.Admin.Client().DeleteRealm(ctx, token, RealmName(t)); err != nil && !isNotFound(err) {
+	if err := r.Admin.Client().DeleteRealm(ctx, token, RealmName(t)); err != nil && !keycloak.IsNotFound(err) {
 		return classify("delete realm "+RealmName(t), err)
 	}
 	return nil
@@ -318,7 +370,7 @@ func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	if err != nil || u == nil {
 		return undoneUnlessOurs(err)
 	}
-	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !isNotFound(err) {
+	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !keycloak.IsNotFound(err) {
 		return classify("delete admin user", err)
 	}
 	return nil

@@ -184,22 +184,38 @@ func (in Infrastructure) Do(ctx context.Context, t *domain.Tenant) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
+	outputs, err := publicOutputs(raw)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Outputs: outputs, Resources: []domain.Resource{in.stateResource(t)}}, nil
+}
+
+// publicOutputs reads `tofu output -json`: every output as text, except
+// those the module marks sensitive, which stay in the OpenTofu state and
+// never reach an event (events go to Kafka and the analytics stream).
+func publicOutputs(raw []byte) (map[string]string, error) {
 	var outs map[string]struct {
-		Value any `json:"value"`
+		Sensitive bool `json:"sensitive"`
+		Value     any  `json:"value"`
 	}
 	if err := json.Unmarshal(raw, &outs); err != nil {
-		return Result{}, fmt.Errorf("read outputs: %w", err)
+		return nil, fmt.Errorf("read outputs: %w", err)
 	}
-	res := Result{Outputs: map[string]string{}, Resources: []domain.Resource{in.stateResource(t)}}
+	out := map[string]string{}
 	for name, o := range outs {
-		if s, ok := o.Value.(string); ok {
-			res.Outputs[name] = s
-		} else {
-			b, _ := json.Marshal(o.Value)
-			res.Outputs[name] = string(b)
+		switch v := o.Value.(type) {
+		case string:
+			out[name] = v
+		default:
+			b, _ := json.Marshal(v)
+			out[name] = string(b)
+		}
+		if o.Sensitive {
+			delete(out, name)
 		}
 	}
-	return res, nil
+	return out, nil
 }
 
 func (in Infrastructure) Undo(ctx context.Context, t *domain.Tenant) error {

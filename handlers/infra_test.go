@@ -92,6 +92,9 @@ func TestInfrastructureRunsTheTierModule(t *testing.T) {
 	if res.Outputs["load_balancer"] != "lb-"+tn.Key()+".tenants.test" || res.Outputs["network"] != "net-"+tn.Key() {
 		t.Fatalf("outputs %v", res.Outputs)
 	}
+	if _, leaked := res.Outputs["admin_token"]; leaked || len(res.Outputs) != 2 {
+		t.Fatalf("the module's sensitive output reached the outcome: %v", res.Outputs)
+	}
 	t.Cleanup(func() { dropState(t, tn) })
 	if state := stateOf(t, tn); !strings.Contains(state, "lb-"+tn.Key()) || res.Resources[0].ID != handlers.StateSchema(tn) {
 		t.Fatalf("state in PostgreSQL: %q, recorded %+v", state, res.Resources)

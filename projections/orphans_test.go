@@ -34,8 +34,12 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 		attempts    []attemptPlan
 		deprovision map[string]bool // undo failures of a deprovisioning after the last attempt
 		forget      bool            // an operator forgets the orphans at the end
+		reconcile   bool            // ACTIVE, then its domains and contacts change and the dns step follows
+		rename      bool            // ACTIVE, then only its name changes
 		orphans     []string        // the expected orphans, as step/kind
 	}{
+		"active, its domains changed and followed": {attempts: []attemptPlan{{}}, reconcile: true},
+		"active, renamed only":                     {attempts: []attemptPlan{{}}, rename: true},
 		"rolled back, the failed step's undo failed": {
 			attempts: []attemptPlan{{failAt: domain.StepStorage, undoFails: map[string]bool{domain.StepStorage: true}}},
 			orphans:  []string{"storage/thing"}},
@@ -117,6 +121,23 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() })
 			undoAll(a.undoFails)
 		}
+		if sc.reconcile {
+			step(func(t *domain.Tenant) ([]domain.Event, error) {
+				return t.Update(domain.TenantUpdate{Domains: &[]string{"b.example.com"}, Contacts: &[]domain.TenantContact{
+					{Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}},
+					{Contact: domain.Contact{Email: "c@example.com", FirstName: "C", LastName: "D"}, Primary: true}}}, time.Now())
+			})
+			step(func(t *domain.Tenant) ([]domain.Event, error) {
+				update, _, _ := t.DomainsReconcileDue()
+				return t.RecordReconciled(update, []domain.Reconciled{{Step: domain.StepIdentity},
+					{Step: domain.StepDNS, Resources: []domain.Resource{{Step: domain.StepDNS, Kind: "dns-cname", ID: "b.example.com -> lb"}}, PlatformHost: "p.test"}}, time.Now())
+			})
+		}
+		if sc.rename {
+			step(func(t *domain.Tenant) ([]domain.Event, error) {
+				return t.Update(domain.TenantUpdate{Name: new("Renamed " + name)}, time.Now())
+			})
+		}
 		if sc.deprovision != nil {
 			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestDeprovisioning("bye") })
 			undoAll(sc.deprovision)
@@ -143,6 +164,12 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 		if !sameList(d.Resources, tn.Resources()) || !sameList(d.Orphans, tn.Orphans()) {
 			t.Errorf("%s:\n projection resources %v\n fold       resources %v\n projection orphans %v\n fold       orphans %v",
 				name, d.Resources, tn.Resources(), d.Orphans, tn.Orphans())
+		}
+		if !slices.Equal(d.Contacts, tn.Contacts()) || d.Contact != tn.Contact() || !slices.Equal(d.Domains, tn.Domains()) || d.Name != tn.Name() {
+			t.Errorf("%s: projection %s %v %v %v, fold %s %v %v %v", name, d.Name, d.Contact, d.Contacts, d.Domains, tn.Name(), tn.Contact(), tn.Contacts(), tn.Domains())
+		}
+		if ph, _ := tn.Addressing(); d.PlatformHost != ph {
+			t.Errorf("%s: platform host %q in the projection, %q in the fold", name, d.PlatformHost, ph)
 		}
 		if listed, err := e.engine.Orphans(ctx, ids[name]); err != nil || !sameList(listed, tn.Orphans()) {
 			t.Errorf("%s: tenantctl orphans list would show %v (%v), the fold %v", name, listed, err, tn.Orphans())

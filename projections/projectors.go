@@ -15,10 +15,14 @@ const (
 	NameProgress  = "progress"
 	NameResources = "resources"
 	NameStats     = "stepstats"
+	NameConfig    = "tenantconfig"
+	NameLeads     = "leads"
 )
 
 // All returns every projector tenantflow runs.
-func All() []Projector { return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}} }
+func All() []Projector {
+	return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}}
+}
 
 func tenantID(stream string) (string, bool) { return strings.CutPrefix(stream, "tenant-") }
 
@@ -27,8 +31,9 @@ type Tenants struct{}
 
 func (Tenants) Name() string { return NameTenants }
 
-// Version 2 added the dns step's addressing (platform_host, custom_domains).
-func (Tenants) Version() int { return 2 }
+// Version 2 added the dns step's addressing (platform_host, custom_domains),
+// 3 the contacts (tenant.updated).
+func (Tenants) Version() int { return 3 }
 
 func (Tenants) DDL() string {
 	return `create table tenants (
@@ -37,6 +42,7 @@ func (Tenants) DDL() string {
 		name       text        not null,
 		status     smallint    not null,
 		contact    jsonb       not null,
+		contacts   jsonb       not null,
 		domains    jsonb       not null,
 		plan       jsonb,
 		lead_id    text        not null,
@@ -58,9 +64,10 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 		return nil
 	}
 	if c, ok := de.(*domain.TenantCreated); ok {
-		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, contact, domains, lead_id, attempt, last_error, version, created_at, updated_at)
-			values ($1, $2, $3, $4, $5, $6, $7, 0, '', $8, $9, $9)`,
-			id, c.Key, c.Name, int(domain.StatusPendingProvision), c.Contact, nonNil(c.Domains), c.LeadID, e.Version, e.RecordedAt)
+		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, contact, contacts, domains, lead_id, attempt, last_error, version, created_at, updated_at)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, 0, '', $9, $10, $10)`,
+			id, c.Key, c.Name, int(domain.StatusPendingProvision), c.Contact, []domain.TenantContact{{Contact: c.Contact, Primary: true}},
+			nonNil(c.Domains), c.LeadID, e.Version, e.RecordedAt)
 		return err
 	}
 	var status *int // one statement per event: a replay is mostly these
@@ -83,6 +90,28 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 		}
 	case *domain.ProvisioningFailed:
 		_, err = tx.Exec(ctx, `update tenants set last_error = $2 where id = $1`, id, v.FailedStep+": "+v.Error)
+	case *domain.TenantUpdated:
+		// Unchanged fields are SQL NULLs (nil pointers), so coalesce keeps them.
+		var contact *domain.Contact
+		var contacts *[]domain.TenantContact
+		if len(v.Contacts) > 0 {
+			contact, contacts = &v.Contacts[0].Contact, &v.Contacts
+		}
+		var domains *[]string
+		if v.DomainsChanged {
+			d := nonNil(v.Domains)
+			domains = &d
+		}
+		_, err = tx.Exec(ctx, `update tenants set name = coalesce(nullif($2, ''), name), contact = coalesce($3, contact),
+			contacts = coalesce($4, contacts), domains = coalesce($5, domains) where id = $1`,
+			id, v.Name, contact, contacts, domains)
+	case *domain.DomainsReconciled:
+		for _, r := range v.Steps {
+			if r.Step == domain.StepDNS && r.Error == "" {
+				_, err = tx.Exec(ctx, `update tenants set platform_host = $2, custom_domains = $3 where id = $1`,
+					id, r.PlatformHost, nonNilDomains(r.CustomDomains))
+			}
+		}
 	}
 	return err
 }
@@ -193,6 +222,28 @@ func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de do
 	if f, ok := de.(*domain.OrphanForgotten); ok {
 		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2 and kind = $3 and id = $4 and orphaned`, id, f.Step, f.Kind, f.ID)
 		return err
+	}
+	if rec, ok := de.(*domain.DomainsReconciled); ok { // the step's resources are what it reconciled to
+		for _, r := range rec.Steps {
+			if r.Error != "" || r.Resources == nil {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2 and not orphaned`, id, r.Step); err != nil {
+				return err
+			}
+			for _, res := range r.Resources {
+				created := res.CreatedAt
+				if created.IsZero() {
+					created = rec.At
+				}
+				if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at) values ($1, $2, $3, $4, $5, $6)
+					on conflict (tenant_id, step, kind, id) do update set location = excluded.location, created_at = excluded.created_at, orphaned = false`,
+					id, r.Step, res.Kind, res.ID, res.Location, created); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 	v, ok := de.(*domain.StepOutcome)
 	if !ok || v.Step == domain.StepResources {
@@ -309,4 +360,77 @@ func nullTime(t interface{ IsZero() bool }) any {
 		return nil
 	}
 	return t
+}
+
+// Config is each tenant's configuration (key → JSON value), for
+// GET /tenants/{id}/config.
+type Config struct{}
+
+func (Config) Name() string { return NameConfig }
+func (Config) Version() int { return 1 }
+
+func (Config) DDL() string {
+	return `create table config (
+		tenant_id  uuid        not null,
+		key        text        not null,
+		value      jsonb       not null,
+		updated_at timestamptz not null,
+		primary key (tenant_id, key)
+	);`
+}
+
+func (Config) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
+	switch v := de.(type) {
+	case *domain.ConfigSet:
+		_, err := tx.Exec(ctx, `insert into config (tenant_id, key, value, updated_at) values ($1, $2, $3, $4)
+			on conflict (tenant_id, key) do update set value = excluded.value, updated_at = excluded.updated_at`,
+			v.TenantID, v.Key, string(v.Value), v.At)
+		return err
+	case *domain.ConfigDeleted:
+		_, err := tx.Exec(ctx, `delete from config where tenant_id = $1 and key = $2`, v.TenantID, v.Key)
+		return err
+	}
+	return nil
+}
+
+// Leads is the lead list (GET /leads): who signed up, whether they verified
+// their address, and their tenant. The verification token's hash stays in
+// the log only.
+type Leads struct{}
+
+func (Leads) Name() string { return NameLeads }
+func (Leads) Version() int { return 1 }
+
+func (Leads) DDL() string {
+	return `create table leads (
+		id           uuid        primary key,
+		email        text        not null,
+		first_name   text        not null,
+		last_name    text        not null,
+		company_name text        not null,
+		verified     boolean     not null default false,
+		tenant_id    text        not null default '',
+		version      bigint      not null,
+		created_at   timestamptz not null
+	);
+	create index leads_created on leads (created_at, id);`
+}
+
+func (Leads) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
+	id, ok := strings.CutPrefix(e.Stream, "lead-")
+	if !ok {
+		return nil
+	}
+	var err error
+	switch v := de.(type) {
+	case *domain.LeadCreated:
+		_, err = tx.Exec(ctx, `insert into leads (id, email, first_name, last_name, company_name, version, created_at)
+			values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing`,
+			id, v.Contact.Email, v.Contact.FirstName, v.Contact.LastName, v.CompanyName, e.Version, v.At)
+	case *domain.LeadVerified:
+		_, err = tx.Exec(ctx, `update leads set verified = true, version = $2 where id = $1`, id, e.Version)
+	case *domain.LeadTenantAssigned:
+		_, err = tx.Exec(ctx, `update leads set tenant_id = $2, version = $3 where id = $1`, id, v.TenantID, e.Version)
+	}
+	return err
 }

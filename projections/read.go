@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantflow/tenantflow/domain"
 )
@@ -87,6 +88,7 @@ func (en *Engine) List(ctx context.Context, q TenantQuery) ([]TenantSummary, str
 type TenantDetail struct {
 	TenantSummary
 	Contact   domain.Contact
+	Contacts  []domain.TenantContact
 	Domains   []string
 	Plan      *domain.Plan
 	Attempt   int
@@ -118,8 +120,8 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	if err != nil {
 		return d, err
 	}
-	var contact, domains, plan, steps, resources, custom []byte
-	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, domains, plan, attempt, last_error,
+	var contact, contacts, domains, plan, steps, resources, custom []byte
+	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, contacts, domains, plan, attempt, last_error,
 		platform_host, custom_domains,
 		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
@@ -132,7 +134,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		        'tenantId', tenant_id::text, 'createdAt', created_at, 'orphaned', orphaned) order by step, kind, id)
 		      from `+schemas[NameResources]+`.resources where tenant_id = $1::uuid), '[]')
 		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id).
-		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &domains, &plan,
+		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &contacts, &domains, &plan,
 			&d.Attempt, &d.LastError, &d.PlatformHost, &custom, &d.Applied, &d.Head, &steps, &resources)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotProjected
@@ -142,6 +144,9 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	}
 	d.Status = domain.Status(d.StatusCode).String()
 	if d.Contact, err = jsonOf[domain.Contact](contact); err != nil {
+		return d, err
+	}
+	if d.Contacts, err = jsonOf[[]domain.TenantContact](contacts); err != nil {
 		return d, err
 	}
 	if d.Domains, err = jsonOf[[]string](domains); err != nil {
@@ -303,4 +308,89 @@ func (en *Engine) Orphans(ctx context.Context, tenantID string) ([]domain.Resour
 		out, all = append(out, all[:n]...), all[n:]
 	}
 	return out, nil
+}
+
+// TenantConfig is a tenant's configuration as projected, with the stream
+// versions of the projection (Applied) and of the log (Head): Applied below
+// Head means it lags, and the caller folds the log instead.
+type TenantConfig struct {
+	Entries       []domain.ConfigEntry
+	Applied, Head int64
+}
+
+// Config reads tenant id's configuration (every key, or only key).
+func (en *Engine) Config(ctx context.Context, id, key string) (TenantConfig, error) {
+	var c TenantConfig
+	schemas, err := en.cachedSchemas(ctx, NameConfig)
+	if err != nil {
+		return c, err
+	}
+	var entries []byte
+	err = en.Pool.QueryRow(ctx, `select
+		coalesce((select version from `+schemas[NameConfig]+`.applied where stream = 'tenantconfig-' || $1), 0),
+		coalesce((select max(stream_version) from events where stream_id = 'tenantconfig-' || $1), 0),
+		coalesce((select json_agg(json_build_object('key', key, 'value', value, 'updatedAt', updated_at) order by key)
+		      from `+schemas[NameConfig]+`.config where tenant_id = $1::uuid and ($2 = '' or key = $2)), '[]')`, id, key).
+		Scan(&c.Applied, &c.Head, &entries)
+	if err != nil {
+		return c, err
+	}
+	c.Entries, err = jsonOf[[]domain.ConfigEntry](entries)
+	return c, err
+}
+
+// LeadSummary is one row of the lead list.
+type LeadSummary struct {
+	ID          string         `json:"id"`
+	Contact     domain.Contact `json:"contact"`
+	CompanyName string         `json:"companyName"`
+	Verified    bool           `json:"verified"`
+	TenantID    string         `json:"tenantId,omitempty"`
+	Version     int64          `json:"version"`
+	CreatedAt   time.Time      `json:"createdAt"`
+}
+
+// Leads lists leads oldest first, limit at a time; cursor (from the last
+// page's next) continues after the page it ends.
+func (en *Engine) Leads(ctx context.Context, cursor string, limit int) ([]LeadSummary, string, error) {
+	var after time.Time
+	var afterID *string // nil: the first page
+	if cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		at, id, found := strings.Cut(string(raw), "|")
+		if err != nil || !found {
+			return nil, "", ErrBadCursor
+		}
+		if after, err = time.Parse(time.RFC3339Nano, at); err != nil || uuid.Validate(id) != nil {
+			return nil, "", ErrBadCursor
+		}
+		afterID = &id
+	}
+	schema, err := en.Schema(ctx, NameLeads)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := en.Pool.Query(ctx, `select id::text, email, first_name, last_name, company_name, verified, tenant_id, version, created_at
+		from `+schema+`.leads where ($1::uuid is null or (created_at, id) > ($2, $1::uuid)) order by created_at, id limit $3`, afterID, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LeadSummary, error) {
+		var l LeadSummary
+		err := r.Scan(&l.ID, &l.Contact.Email, &l.Contact.FirstName, &l.Contact.LastName, &l.CompanyName, &l.Verified, &l.TenantID, &l.Version, &l.CreatedAt)
+		return l, err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[len(out)-1]
+		next = base64.RawURLEncoding.EncodeToString([]byte(last.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + last.ID))
+	}
+	if out == nil {
+		out = []LeadSummary{}
+	}
+	return out, next, nil
 }

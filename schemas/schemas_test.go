@@ -71,6 +71,25 @@ func emitted(t *testing.T) []domain.Event {
 	keep(tn.RetryUndos(now)) // the dns undo once more, and it works this time
 	keep(tn.RecordUndo(domain.StepOutcome{Step: domain.StepDNS, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}))
 	keep(tn.FinishUndo())
+	// Management after creation: update, a domain change followed, configuration.
+	active, created, _ := domain.NewTenant("8a2d1f3b-2222-4333-8444-955566667777", "", domain.TenantInput{Key: "beta", Name: "Beta",
+		Contact: domain.Contact{Email: "b@example.com", FirstName: "B", LastName: "C"}})
+	keep(created, nil)
+	keep(active.RequestProvisioning(sub, domain.DefaultTiers))
+	for _, s := range domain.Steps[:len(domain.Steps)-1] {
+		keep(active.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped, StartedAt: now, At: now}))
+	}
+	keep(active.Activate())
+	keep(active.Update(domain.TenantUpdate{Name: new("Beta Two"), Domains: &[]string{"beta.example.com"},
+		Contacts: &[]domain.TenantContact{{Contact: domain.Contact{Email: "b@example.com", FirstName: "B", LastName: "C"}},
+			{Contact: domain.Contact{Email: "ops@example.com", FirstName: "O", LastName: "P"}, Primary: true}}}, now))
+	update, _, _ := active.DomainsReconcileDue()
+	keep(active.RecordReconciled(update, []domain.Reconciled{{Step: domain.StepIdentity},
+		{Step: domain.StepDNS, Resources: []domain.Resource{{Step: domain.StepDNS, Kind: "dns-cname", ID: "beta.example.com -> lb"}}, PlatformHost: "beta.tenants.test",
+			CustomDomains: []domain.CustomDomain{{Domain: "x.example.org", CNAME: "beta.tenants.test", TXTName: "_tenantflow.x.example.org", TXTValue: "tenant=t"}}}}, now))
+	cfg, _ := domain.RehydrateTenantConfig(nil)
+	keep(cfg.Set(active.ID(), "feature.flags", json.RawMessage(`{"beta":true}`), true, now))
+	keep(cfg.Delete(active.ID(), "feature.flags", now))
 	// Every outcome type, as handlers write them.
 	for _, typ := range domain.EventTypes() {
 		rest, _ := strings.CutPrefix(typ, "tenant.")

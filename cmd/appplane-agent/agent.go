@@ -41,7 +41,9 @@ type request struct {
 	Isolation    string   `json:"isolation"`
 	PipelineName string   `json:"pipelineName"`
 	Domains      []string `json:"domains"`
+	Deadline     string   `json:"deadline"`
 	SealedSecret string   `json:"sealedSecret"`
+	Signature    string   `json:"signature"`
 }
 
 // Handle acts on one record; other event types are ignored. An error means
@@ -60,15 +62,25 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 	}
 	req := payload.Data
 	tenantID := strings.TrimPrefix(headers["ce_subject"], "tenant-")
+	signed := deployauth.Request{Type: typ, TenantID: tenantID, TenantKey: req.TenantKey, Attempt: req.Attempt, Round: req.Round,
+		Tier: req.Tier, Isolation: req.Isolation, PipelineName: req.PipelineName, Domains: req.Domains, Deadline: req.Deadline, SealedSecret: req.SealedSecret}
+	if err := deployauth.VerifyRequest(a.AgentKey, signed, req.Signature); err != nil {
+		// Not the control plane's (forged, altered, or from a control plane
+		// with another agent key): nothing is run; the control plane's
+		// deadline records the step, or the removal, as not done.
+		a.Logger.Error("refusing a request the control plane did not sign", "type", typ, "tenant_id", tenantID, "tenant_key", req.TenantKey, "ce_id", headers["ce_id"])
+		return nil
+	}
+	binding := deployauth.Binding(tenantID, req.Attempt, req.TenantKey)
 	env := append(os.Environ(), "TENANT_ID="+tenantID, "TENANT_KEY="+req.TenantKey, "TENANT_TIER="+req.Tier,
 		"TENANT_ISOLATION="+req.Isolation, "TENANT_PIPELINE="+req.PipelineName,
 		"TENANT_DOMAINS="+strings.Join(req.Domains, ","), "ATTEMPT="+strconv.Itoa(req.Attempt))
 	if typ == "tenant.deployment.undo_requested" {
-		return a.undo(ctx, tenantID, req, env)
+		return a.undo(ctx, tenantID, req, env, binding)
 	}
-	secret, err := deployauth.Unseal(a.AgentKey, req.SealedSecret)
+	secret, err := deployauth.Unseal(a.AgentKey, req.SealedSecret, binding)
 	if err != nil {
-		a.Logger.Error("cannot unseal the report secret: is the agent key the control plane's?", "tenant_key", req.TenantKey)
+		a.Logger.Error("cannot unseal the report secret: sealed for another tenant, attempt or key, or with another agent key", "tenant_key", req.TenantKey)
 		return nil // retrying cannot help; the control plane's deadline fails the step
 	}
 	report := map[string]any{"attempt": req.Attempt, "status": "deployed"}
@@ -87,19 +99,14 @@ const undoTries = 3
 
 // undo removes the tenant's deployment and reports the outcome, signed like
 // a deployment report, so the control plane's undo chain goes on only once
-// the removal is confirmed or has failed. A request without a sealed secret
-// (written before removals were reported) is carried out unreported.
-func (a Agent) undo(ctx context.Context, tenantID string, req request, env []string) error {
-	var secret []byte
-	if req.SealedSecret != "" {
-		var err error
-		if secret, err = deployauth.Unseal(a.AgentKey, req.SealedSecret); err != nil {
-			a.Logger.Error("cannot unseal the report secret: is the agent key the control plane's?", "tenant_key", req.TenantKey)
-			return nil // the control plane's deadline records the removal as unconfirmed
-		}
+// the removal is confirmed or has failed.
+func (a Agent) undo(ctx context.Context, tenantID string, req request, env []string, binding []byte) error {
+	secret, err := deployauth.Unseal(a.AgentKey, req.SealedSecret, binding)
+	if err != nil {
+		a.Logger.Error("cannot unseal the report secret: sealed for another tenant, attempt or key, or with another agent key", "tenant_key", req.TenantKey)
+		return nil // the control plane's deadline records the removal as unconfirmed
 	}
 	var out string
-	var err error
 	for try := 1; try <= undoTries; try++ {
 		if out, err = a.run(ctx, a.UndoCommand, env); err == nil || ctx.Err() != nil {
 			break
@@ -121,9 +128,6 @@ func (a Agent) undo(ctx context.Context, tenantID string, req request, env []str
 		report["status"], report["error"] = "remove_failed", fmt.Sprintf("%v: %s", err, tail(out))
 	} else {
 		a.Logger.Info("deployment removed", "tenant_key", req.TenantKey)
-	}
-	if secret == nil {
-		return nil
 	}
 	return a.report(ctx, tenantID, secret, report)
 }

@@ -18,7 +18,8 @@ import (
 // api is what every command that talks to tenantd's REST API shares.
 type api struct {
 	URL            string        `default:"http://127.0.0.1:14000" env:"TENANTCTL_URL" help:"Base URL of tenantd."`
-	Token          string        `env:"TENANTCTL_TOKEN" help:"Bearer token (tenantctl token ..., or a lead's token from 'lead verify')."`
+	Token          string        `env:"TENANTCTL_TOKEN" help:"Bearer token; default: the one tenantctl login keeps (refreshed when it expires)."`
+	TokenFile      string        `env:"TENANTCTL_TOKEN_FILE" help:"Where tenantctl login keeps the token."`
 	IdempotencyKey string        `help:"Idempotency-Key for a POST: repeating the command with the same key and body does the work once."`
 	Timeout        time.Duration `default:"30s" help:"How long to wait for tenantd."`
 }
@@ -51,8 +52,14 @@ func (a api) request(method, path string, body any) ([]byte, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if a.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.Token)
+	token := a.Token
+	if token == "" {
+		if token, err = keptToken(ctx, a.TokenFile); err != nil {
+			return nil, err
+		}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if a.IdempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", a.IdempotencyKey)
@@ -94,6 +101,7 @@ type leadCmd struct {
 	Verify leadVerifyCmd `cmd:"" help:"Spend the mailed token; print the lead's short-lived token."`
 	Tenant leadTenantCmd `cmd:"" help:"Create the lead's tenant with the lead's token (or a 10204 token)."`
 	Get    leadGetCmd    `cmd:"" help:"Show a lead (10203)."`
+	List   leadListCmd   `cmd:"" help:"List leads, oldest first, a page at a time (10203)."`
 }
 
 type leadCreateCmd struct {
@@ -157,6 +165,8 @@ type tenantCmd struct {
 	List      tenantListCmd      `cmd:"" help:"List tenants (10207)."`
 	Events    tenantEventsCmd    `cmd:"" help:"Show a tenant's event history (10207)."`
 	Resources tenantResourcesCmd `cmd:"" help:"List the resources a tenant's steps made (10207)."`
+	Update    tenantUpdateCmd    `cmd:"" help:"Change a tenant's name, contacts or domains (10205)."`
+	Config    tenantConfigCmd    `cmd:"" help:"A tenant's configuration: key → JSON value (10220–10223)."`
 }
 
 type tenantCreateCmd struct {

@@ -14,7 +14,9 @@ type cli struct {
 	Config  configCmd  `cmd:"" help:"Validate the TENANTFLOW_* configuration and print it with secrets hidden."`
 	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and check the event log (tenantd also migrates at start)."`
 	Ready   readyCmd   `cmd:"" help:"Ask a running tenantd whether it is ready; exit 1 if not."`
-	Token   tokenCmd   `cmd:"" help:"Mint a development bearer token from TENANTFLOW_JWT_SECRET."`
+	Login   loginCmd   `cmd:"" help:"Sign in to the operators' realm (device sign-in for people, --client-credentials for scripts) and keep the token for the other commands."`
+	Logout  logoutCmd  `cmd:"" help:"Forget the token tenantctl login kept."`
+	Token   tokenCmd   `cmd:"" help:"Development only: mint a bearer token from TENANTFLOW_JWT_SECRET (operators sign in with tenantctl login)."`
 	Lead    leadCmd    `cmd:"" help:"Sign-up: create, verify and turn a lead into its tenant."`
 	Tenant  tenantCmd  `cmd:"" help:"Create, provision, show, list tenants and their history."`
 	Status  statusCmd  `cmd:"" help:"Follow a tenant live until it settles; exit 0 on ACTIVE, 1 on failure (for scripts)."`

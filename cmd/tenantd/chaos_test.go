@@ -966,7 +966,8 @@ func startSlot(t *testing.T, bin string, env map[string]string, logs, name, role
 	addr := freeAddr(t)
 	// A static member (KIP-345): restarted by the supervisor, the process
 	// takes its partitions back without a rebalance of its group.
-	return supervise(t, logs, name, "http://"+addr, []string{"TENANTFLOW_HTTP_ADDR=" + addr, "TENANTFLOW_KAFKA_INSTANCE_ID=" + name}, env,
+	return supervise(t, logs, name, "http://"+addr, []string{"TENANTFLOW_HTTP_ADDR=" + addr, "TENANTFLOW_ADMIN_ADDR=" + freeAddr(t),
+		"TENANTFLOW_KAFKA_INSTANCE_ID=" + name}, env,
 		bin, "--roles", roles)
 }
 

@@ -90,10 +90,11 @@ func (s *syncBuffer) String() string {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	base string
-	done chan error
+	cmd   *exec.Cmd
+	out   *syncBuffer
+	base  string // the API
+	admin string // the admin listener: /metrics, the detailed /readyz
+	done  chan error
 }
 
 func freeAddr(t *testing.T) string {
@@ -109,9 +110,9 @@ func freeAddr(t *testing.T) string {
 // start runs tenantd with exactly env (plus PATH and HOME) and waits for /healthz.
 func start(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
+	addr, admin := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(tenantdBinary(t), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTFLOW_HTTP_ADDR=" + addr}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTFLOW_HTTP_ADDR=" + addr, "TENANTFLOW_ADMIN_ADDR=" + admin}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -120,7 +121,7 @@ func start(t *testing.T, env map[string]string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, out: out, base: "http://" + addr, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, out: out, base: "http://" + addr, admin: "http://" + admin, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -158,9 +159,10 @@ type readyBody struct {
 	Failed []string          `json:"failed"`
 }
 
+// readyz is the admin listener's readiness, which names each dependency.
 func (p *proc) readyz(t *testing.T) (int, readyBody) {
 	t.Helper()
-	resp, err := http.Get(p.base + "/readyz")
+	resp, err := http.Get(p.admin + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,9 @@ func makeRunEnv(t *testing.T) map[string]string {
 	testenv.Require(t, "TENANTFLOW_SMTP_ADDR", "TENANTFLOW_DNS_SERVER", "TENANTFLOW_TIERS", "TENANTFLOW_INFRA_BINARY", "TENANTFLOW_STORAGE")
 	env["TENANTFLOW_DEPLOY_SIGNING_KEY"], env["TENANTFLOW_AGENT_KEY"] = testSigningKey, testAgentKey
 	env["TENANTFLOW_INFRA_STATE_DIR"] = t.TempDir()
+	// make run verifies the operators' realm's tokens beside HS256 ones.
+	env["TENANTFLOW_JWT_JWKS_URL"] = env["TENANTFLOW_DEVSTACK_OPERATORS_ISSUER"] + "/protocol/openid-connect/certs"
+	env["TENANTFLOW_JWT_AUDIENCE"], env["TENANTFLOW_JWT_HS256_OPERATORS"] = "tenantflow-api", "true" // the tests' tokens are HS256
 	return env
 }
 

@@ -14,7 +14,7 @@ import (
 
 func (p *proc) metricsText(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get(p.base + "/metrics")
+	resp, err := http.Get(p.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 	adminLogin(t, env, "tenant-eng"+suffix, email)
 
 	// Metrics moved: the provisioning's requests, steps, relay and state gauges.
-	resp, err := http.Get(p.base + "/metrics")
+	resp, err := http.Get(p.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/metrics"
 	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/sessions"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/projections"
@@ -166,6 +167,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	idem := idempotency.New(pool, cfg.IdempotencyTTL)
 	deps.Store, deps.Tenants, deps.Idempotency = store, read, idem
+	deps.Sessions, deps.SecureCookies = sessions.New(pool), cfg.ConsoleSecureCookies
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
@@ -197,7 +199,10 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 // commandDeps builds the token and mail parts of the routes' dependencies
 // from the configuration, logging once what is missing.
 func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (api.Deps, *smtp.Mailer, error) {
-	d := api.Deps{LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger, Tiers: cfg.PlanTiers()}
+	proxies, _ := cfg.TrustedProxyPrefixes() // validated with the configuration
+	d := api.Deps{LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger, Tiers: cfg.PlanTiers(),
+		SignUpLimits:   api.SignUpLimits{PerRecipient: cfg.LeadRatePerRecipient, PerDomain: cfg.LeadRatePerDomain, Global: cfg.LeadRateGlobal},
+		TrustedProxies: proxies}
 	var hs *auth.HS256
 	if cfg.JWTSecret != "" {
 		signer, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTIssuer)
@@ -209,7 +214,8 @@ func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (a
 		logger.Warn("TENANTFLOW_JWT_SECRET is not set: leads cannot be verified (503)")
 	}
 	if hs != nil || cfg.JWTJWKSURL != "" {
-		v, err := auth.NewVerifier(ctx, hs, cfg.JWTJWKSURL, cfg.JWTIssuer)
+		v, err := auth.NewVerifier(ctx, hs, auth.JWKS{URL: cfg.JWTJWKSURL, Issuer: cfg.JWKSIssuer(), Audience: cfg.JWTAudience,
+			HS256Operators: cfg.JWTHS256Operators})
 		if err != nil {
 			return d, nil, err
 		}
@@ -496,22 +502,48 @@ func (s *startup) ready(context.Context) error {
 	return s.err
 }
 
-// serve runs the HTTP server until ctx ends, then shuts it down gracefully.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, handler http.Handler) error {
+// The server's bounds: a slow or stalled client cannot hold a connection or
+// a goroutine for long. The console's event streams lift their own write
+// deadline and are bounded by their viewer's token instead.
+const (
+	readTimeout    = 30 * time.Second
+	writeTimeout   = 60 * time.Second
+	idleTimeout    = 2 * time.Minute
+	maxHeaderBytes = 64 << 10
+)
+
+// serve runs the HTTP server until ctx ends, then shuts it down gracefully:
+// new connections are refused, requests in flight finish (their contexts
+// are not cancelled by the signal), the console's streams end, all within
+// cfg.ShutdownTimeout.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, router *api.Router) error {
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           router,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(router.CloseStreams)
+	admin := &http.Server{Handler: router.Admin(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	logger.Info("tenantd listening", "addr", ln.Addr().String(),
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on %s (TENANTFLOW_ADMIN_ADDR): %w", cfg.AdminAddr, err)
+	}
+	logger.Info("tenantd listening", "addr", ln.Addr().String(), "admin_addr", adminLn.Addr().String(),
 		"kafka_embedded", cfg.EmbeddedKafka(), "keycloak_configured", cfg.KeycloakConfigured())
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- admin.Serve(adminLn) }()
 
 	select {
 	case err := <-serveErr:
@@ -521,6 +553,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, handler 
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	defer admin.Close() // the metrics until the end, then gone
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}

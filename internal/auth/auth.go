@@ -26,20 +26,43 @@ const (
 	DeleteTenant    = "10206"
 	ViewTenant      = "10207"
 	ProvisionTenant = "10216"
+
+	CreateTenantConfig = "10220"
+	ViewTenantConfig   = "10221"
+	UpdateTenantConfig = "10222"
+	DeleteTenantConfig = "10223"
 )
 
 // Known lists every permission code, for validating what tenantctl mints.
-var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTenant, ViewTenant, ProvisionTenant}
+var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTenant, ViewTenant, ProvisionTenant,
+	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig}
 
 // MinSecretLength is the shortest HS256 secret accepted (256 bits).
 const MinSecretLength = 32
 
-// Claims are a verified token's contents.
+// Claims are a verified token's contents. Besides tenantflow's own shape
+// (sub, permissions), the replaced system's HS256 tokens are read as they
+// are: no sub, the user in "id" and "userTenantId".
 type Claims struct {
 	Permissions []string `json:"permissions"`
 	// LeadID scopes a lead's token: it may only create that lead's tenant.
 	LeadID string `json:"leadId,omitempty"`
+	// AuthorizedParty is the OAuth client the token was issued to (azp).
+	AuthorizedParty string `json:"azp,omitempty"`
+	// UserID and UserTenantID are the replaced system's claims "id" and
+	// "userTenantId".
+	UserID       string `json:"id,omitempty"`
+	UserTenantID string `json:"userTenantId,omitempty"`
 	jwt.RegisteredClaims
+}
+
+// Who names the token's holder for the log's actor and idempotency scopes:
+// the subject, or the replaced system's "id" when there is none.
+func (c *Claims) Who() string {
+	if c.Subject != "" {
+		return c.Subject
+	}
+	return c.UserID
 }
 
 // Has reports whether the token grants permission p.
@@ -91,44 +114,58 @@ func (h *HS256) Verify(token string) (*Claims, error) {
 }
 
 // Verifier accepts HS256 tokens signed with the shared secret (development,
-// and the lead tokens tenantd mints itself) and, when a JWKS URL is
-// configured, RS256 tokens signed by a key of that set (Keycloak, in
-// production). Both must carry the configured issuer.
+// the lead tokens tenantd mints itself, the replaced system's tokens) with
+// the HS256 issuer, and, when a key set is configured, RS256 tokens signed
+// by a key of that set (Keycloak's operators' realm) with that realm's
+// issuer. With a key set, operators' tokens come from it: an HS256 token
+// granting permissions is refused unless JWKS.HS256Operators allows it
+// (development); lead tokens (no permissions) stay HS256.
 type Verifier struct {
-	hs     *HS256
-	jwks   keyfunc.Keyfunc
-	issuer string
+	hs   *HS256
+	jwks keyfunc.Keyfunc
+	set  JWKS
+}
+
+// JWKS configures the RS256 tokens of a key set.
+type JWKS struct {
+	URL, Issuer string
+	// Audience, when set, must be one of a key-set token's aud, or its azp.
+	Audience string
+	// HS256Operators keeps HS256 tokens that grant permissions valid beside
+	// the key set (development only).
+	HS256Operators bool
 }
 
 // NewVerifier builds a verifier from whatever is configured: hs may be nil,
-// jwksURL may be empty, but not both. The key set is fetched in the
+// set.URL may be empty, but not both. The key set is fetched in the
 // background until ctx ends: hourly, and at once (at most every 30 s) when a
 // token names a key id the cache does not hold, so a rotated Keycloak key is
 // picked up without a restart.
-func NewVerifier(ctx context.Context, hs *HS256, jwksURL, issuer string) (*Verifier, error) {
-	if hs == nil && jwksURL == "" {
+func NewVerifier(ctx context.Context, hs *HS256, set JWKS) (*Verifier, error) {
+	if hs == nil && set.URL == "" {
 		return nil, errors.New("no way to verify tokens: neither a JWT secret nor a JWKS URL is configured")
 	}
-	if issuer == "" {
-		return nil, errors.New("JWT issuer must not be empty")
-	}
-	v := &Verifier{hs: hs, issuer: issuer}
-	if jwksURL != "" {
-		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{jwksURL}, keyfunc.Override{
+	v := &Verifier{hs: hs, set: set}
+	if set.URL != "" {
+		if set.Issuer == "" {
+			return nil, errors.New("the JWKS tokens' issuer must not be empty")
+		}
+		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{set.URL}, keyfunc.Override{
 			HTTPTimeout:       5 * time.Second,
 			RateLimitWaitMax:  time.Second,
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(30*time.Second), 1),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("JWKS %s: %w", jwksURL, err)
+			return nil, fmt.Errorf("JWKS %s: %w", set.URL, err)
 		}
 		v.jwks = k
 	}
 	return v, nil
 }
 
-// Verify checks the signature with the key for the token's algorithm, then
-// issuer, expiry and not-before.
+// Verify checks the signature with the key for the token's algorithm, the
+// issuer that goes with that key, expiry and not-before, and then what the
+// key set's configuration asks: its audience, and HS256 for leads only.
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	var methods []string
 	if v.hs != nil {
@@ -137,22 +174,39 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if v.jwks != nil {
 		methods = append(methods, jwt.SigningMethodRS256.Alg())
 	}
-	return parse(token, v.issuer, methods, func(t *jwt.Token) (any, error) {
+	hs256 := false
+	c, err := parse(token, "", methods, func(t *jwt.Token) (any, error) {
 		if t.Method.Alg() == jwt.SigningMethodHS256.Alg() {
+			hs256 = true
 			return v.hs.secret, nil
 		}
 		return v.jwks.Keyfunc(t)
 	})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case hs256 && c.Issuer != v.hs.issuer:
+		return nil, fmt.Errorf("%w: issuer %q is not %q", ErrInvalidToken, c.Issuer, v.hs.issuer)
+	case hs256 && v.jwks != nil && len(c.Permissions) > 0 && !v.set.HS256Operators:
+		return nil, fmt.Errorf("%w: operators' tokens come from the key set; an HS256 token may only be a lead's", ErrInvalidToken)
+	case !hs256 && c.Issuer != v.set.Issuer:
+		return nil, fmt.Errorf("%w: issuer %q is not %q", ErrInvalidToken, c.Issuer, v.set.Issuer)
+	case !hs256 && v.set.Audience != "" && !slices.Contains(c.Audience, v.set.Audience) && c.AuthorizedParty != v.set.Audience:
+		return nil, fmt.Errorf("%w: audience %v (azp %q) does not name %q", ErrInvalidToken, c.Audience, c.AuthorizedParty, v.set.Audience)
+	}
+	return c, nil
 }
 
+// parse verifies token's signature, expiry and not-before, and its issuer
+// unless issuer is "" (the caller checks it).
 func parse(token, issuer string, methods []string, key jwt.Keyfunc) (*Claims, error) {
 	var c Claims
-	_, err := jwt.ParseWithClaims(token, &c, key,
-		jwt.WithValidMethods(methods),
-		jwt.WithIssuer(issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(30*time.Second),
-	)
+	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithExpirationRequired(), jwt.WithLeeway(30 * time.Second)}
+	if issuer != "" {
+		opts = append(opts, jwt.WithIssuer(issuer))
+	}
+	_, err := jwt.ParseWithClaims(token, &c, key, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}

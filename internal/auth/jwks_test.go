@@ -80,7 +80,7 @@ func TestKeycloakTokensVerifyAgainstJWKS(t *testing.T) {
 	kc, adminToken, realm, issuer, login := keycloakRealm(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	v, err := auth.NewVerifier(ctx, nil, issuer+"/protocol/openid-connect/certs", issuer)
+	v, err := auth.NewVerifier(ctx, nil, auth.JWKS{URL: issuer + "/protocol/openid-connect/certs", Issuer: issuer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestKeycloakTokensVerifyAgainstJWKS(t *testing.T) {
 		t.Fatalf("token signed with the rotated key refused (no refresh on unknown kid?): %v", err)
 	}
 
-	other, err := auth.NewVerifier(ctx, nil, issuer+"/protocol/openid-connect/certs", "https://someone-else.example")
+	other, err := auth.NewVerifier(ctx, nil, auth.JWKS{URL: issuer + "/protocol/openid-connect/certs", Issuer: "https://someone-else.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestKeycloakTokensVerifyAgainstJWKS(t *testing.T) {
 }
 
 func TestVerifierNeedsAKey(t *testing.T) {
-	if _, err := auth.NewVerifier(context.Background(), nil, "", "tenantflow"); err == nil {
+	if _, err := auth.NewVerifier(context.Background(), nil, auth.JWKS{Issuer: "tenantflow"}); err == nil {
 		t.Fatal("a verifier without secret and JWKS was built")
 	}
 }

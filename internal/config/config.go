@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -33,6 +34,9 @@ type Config struct {
 
 	// HTTPAddr is where the REST API listens.
 	HTTPAddr string `env:"TENANTFLOW_HTTP_ADDR" envDefault:":14000"`
+	// AdminAddr is where /metrics and the readiness naming each dependency
+	// are served: not the API's address, and by default the loopback only.
+	AdminAddr string `env:"TENANTFLOW_ADMIN_ADDR" envDefault:"127.0.0.1:14001"`
 
 	// DatabaseURL points at the PostgreSQL database holding the event log and projections.
 	DatabaseURL string `env:"TENANTFLOW_DATABASE_URL" envDefault:"postgres://tenantflow@127.0.0.1:15432/tenantflow?sslmode=disable"`
@@ -69,11 +73,29 @@ type Config struct {
 	// whose keys verify RS256 tokens; keys are cached and refetched when a
 	// token names an unknown kid. Empty: only HS256 tokens are accepted.
 	JWTJWKSURL string `env:"TENANTFLOW_JWT_JWKS_URL"`
+	// JWTJWKSIssuer is the iss of the JWKS URL's tokens; empty: the realm
+	// URL of a Keycloak JWKS URL (.../realms/<realm>), else JWTIssuer.
+	JWTJWKSIssuer string `env:"TENANTFLOW_JWT_JWKS_ISSUER"`
+	// JWTAudience, when set, must be among a JWKS token's aud, or its azp.
+	JWTAudience string `env:"TENANTFLOW_JWT_AUDIENCE"`
+	// JWTHS256Operators keeps HS256 tokens that grant permissions valid
+	// beside a JWKS (development; refused in production).
+	JWTHS256Operators bool `env:"TENANTFLOW_JWT_HS256_OPERATORS"`
 	// LeadTokenTTL is the lifetime of the token a verified lead receives.
 	LeadTokenTTL time.Duration `env:"TENANTFLOW_LEAD_TOKEN_TTL" envDefault:"15m"`
 	// LeadRateLimit is how many sign-ups (POST /leads) one client address may
 	// send per minute; it is also the burst.
 	LeadRateLimit int `env:"TENANTFLOW_LEAD_RATE_LIMIT" envDefault:"10"`
+	// The verification mails' bounds: per recipient address and per
+	// recipient domain an hour, and for everyone a minute.
+	LeadRatePerRecipient int `env:"TENANTFLOW_LEAD_RATE_PER_RECIPIENT" envDefault:"5"`
+	LeadRatePerDomain    int `env:"TENANTFLOW_LEAD_RATE_PER_DOMAIN" envDefault:"120"`
+	LeadRateGlobal       int `env:"TENANTFLOW_LEAD_RATE_GLOBAL" envDefault:"600"`
+	// ConsoleSecureCookies marks the console's cookies Secure although this
+	// process serves plain HTTP (a TLS proxy in front of it).
+	ConsoleSecureCookies bool `env:"TENANTFLOW_CONSOLE_SECURE_COOKIES"`
+	// TrustedProxies (CIDRs) may name the client in X-Forwarded-For.
+	TrustedProxies []string `env:"TENANTFLOW_TRUSTED_PROXIES" envSeparator:","`
 
 	// SMTPAddr is the SMTP server (host:port) that sends verification mails.
 	// Empty: sign-up (POST /leads) answers 503.
@@ -92,7 +114,8 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key's first response is kept.
 	IdempotencyTTL time.Duration `env:"TENANTFLOW_IDEMPOTENCY_TTL" envDefault:"24h"`
 
-	// Env is development or production. Production refuses fault injection.
+	// Env is development or production. Production refuses fault injection,
+	// a missing seal key and the embedded broker.
 	Env string `env:"TENANTFLOW_ENV" envDefault:"development"`
 
 	// Handlers runs the provisioning step handlers in this tenantd.
@@ -270,6 +293,11 @@ func (c Config) Validate() error {
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
 		bad("TENANTFLOW_HTTP_ADDR", "%q is not host:port (for example :14000)", c.HTTPAddr)
 	}
+	if _, port, err := net.SplitHostPort(c.AdminAddr); err != nil || port == "" {
+		bad("TENANTFLOW_ADMIN_ADDR", "%q is not host:port (for example 127.0.0.1:14001)", c.AdminAddr)
+	} else if c.AdminAddr == c.HTTPAddr {
+		bad("TENANTFLOW_ADMIN_ADDR", "must not be the API's address: the admin endpoints stay off the public port")
+	}
 
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
 		bad("TENANTFLOW_DATABASE_URL", "must be a postgres:// URL with a host (the value is not shown: it may hold a password)")
@@ -321,6 +349,15 @@ func (c Config) Validate() error {
 	if c.LeadTokenTTL <= 0 || c.LeadTokenTTL > 24*time.Hour {
 		bad("TENANTFLOW_LEAD_TOKEN_TTL", "must be between 1s and 24h, got %s", c.LeadTokenTTL)
 	}
+	for name, v := range map[string]int{"TENANTFLOW_LEAD_RATE_PER_RECIPIENT": c.LeadRatePerRecipient,
+		"TENANTFLOW_LEAD_RATE_PER_DOMAIN": c.LeadRatePerDomain, "TENANTFLOW_LEAD_RATE_GLOBAL": c.LeadRateGlobal} {
+		if v < 1 {
+			bad(name, "must be at least 1, got %d", v)
+		}
+	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		bad("TENANTFLOW_TRUSTED_PROXIES", "%v", err)
+	}
 	if c.LeadRateLimit < 1 {
 		bad("TENANTFLOW_LEAD_RATE_LIMIT", "must be at least 1 per minute, got %d", c.LeadRateLimit)
 	}
@@ -348,8 +385,19 @@ func (c Config) Validate() error {
 	if c.Env != "development" && c.Env != "production" {
 		bad("TENANTFLOW_ENV", "%q is not development or production", c.Env)
 	}
-	if c.Faults != "" && c.Env == "production" {
-		bad("TENANTFLOW_FAULTS", "fault injection is refused when TENANTFLOW_ENV=production")
+	if c.Env == "production" {
+		if c.Faults != "" {
+			bad("TENANTFLOW_FAULTS", "fault injection is refused when TENANTFLOW_ENV=production")
+		}
+		if c.JWTHS256Operators {
+			bad("TENANTFLOW_JWT_HS256_OPERATORS", "is for development: in production operators' tokens come from the JWKS")
+		}
+		if c.SealKey == "" {
+			bad("TENANTFLOW_SEAL_KEY", "is required when TENANTFLOW_ENV=production: unsigned seals prove nothing against someone who can write the database")
+		}
+		if len(c.KafkaBrokers) == 0 {
+			bad("TENANTFLOW_KAFKA_BROKERS", "is required when TENANTFLOW_ENV=production: the embedded broker keeps nothing across a restart")
+		}
 	}
 	if c.TenantDatabaseURL != "" {
 		if u, err := url.Parse(c.TenantDatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
@@ -548,4 +596,39 @@ func (c Config) InfraStateConn() string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// JWKSIssuer is the issuer RS256 tokens from the JWKS URL must carry:
+// TENANTFLOW_JWT_JWKS_ISSUER, or the realm of a Keycloak certs URL, or the
+// HS256 issuer.
+func (c Config) JWKSIssuer() string {
+	if c.JWTJWKSIssuer != "" {
+		return c.JWTJWKSIssuer
+	}
+	if realm, ok := strings.CutSuffix(c.JWTJWKSURL, "/protocol/openid-connect/certs"); ok {
+		return realm
+	}
+	return c.JWTIssuer
+}
+
+// TrustedProxyPrefixes parses TENANTFLOW_TRUSTED_PROXIES (CIDRs, or single
+// addresses).
+func (c Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, raw := range c.TrustedProxies {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(raw); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an address", raw)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

@@ -72,10 +72,13 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"smtp from not an address", map[string]string{"TENANTFLOW_SMTP_FROM": "nobody"}, []string{"TENANTFLOW_SMTP_FROM"}},
 		{"smtp tls unknown", map[string]string{"TENANTFLOW_SMTP_TLS": "maybe"}, []string{"TENANTFLOW_SMTP_TLS"}},
 		{"lead rate zero", map[string]string{"TENANTFLOW_LEAD_RATE_LIMIT": "0"}, []string{"TENANTFLOW_LEAD_RATE_LIMIT"}},
+		{"recipient rate zero", map[string]string{"TENANTFLOW_LEAD_RATE_PER_RECIPIENT": "0"}, []string{"TENANTFLOW_LEAD_RATE_PER_RECIPIENT"}},
+		{"bad trusted proxy", map[string]string{"TENANTFLOW_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, []string{"TENANTFLOW_TRUSTED_PROXIES", "proxy.local"}},
 		{"lead token ttl too long", map[string]string{"TENANTFLOW_LEAD_TOKEN_TTL": "48h"}, []string{"TENANTFLOW_LEAD_TOKEN_TTL"}},
 		{"idempotency ttl too short", map[string]string{"TENANTFLOW_IDEMPOTENCY_TTL": "1s"}, []string{"TENANTFLOW_IDEMPOTENCY_TTL"}},
 		{"unknown env", map[string]string{"TENANTFLOW_ENV": "staging"}, []string{"TENANTFLOW_ENV"}},
 		{"faults in production", map[string]string{"TENANTFLOW_ENV": "production", "TENANTFLOW_FAULTS": "database=permanent"}, []string{"TENANTFLOW_FAULTS"}},
+		{"production without a seal key or brokers", map[string]string{"TENANTFLOW_ENV": "production"}, []string{"TENANTFLOW_SEAL_KEY", "TENANTFLOW_KAFKA_BROKERS"}},
 		{"tries by unknown step", map[string]string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP": "idp=3,billing=2"}, []string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "billing"}},
 		{"zero tries", map[string]string{"TENANTFLOW_STEP_MAX_TRIES": "0"}, []string{"TENANTFLOW_STEP_MAX_TRIES"}},
 		{"retry base above max", map[string]string{"TENANTFLOW_STEP_RETRY_BASE": "1m", "TENANTFLOW_STEP_RETRY_MAX": "1s"}, []string{"TENANTFLOW_STEP_RETRY_BASE"}},
@@ -124,12 +127,26 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 71 {
+	if len(names) != 80 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
 		if !strings.HasPrefix(n, "TENANTFLOW_") {
 			t.Errorf("%s lacks the TENANTFLOW_ prefix", n)
+		}
+	}
+}
+
+// The JWKS tokens' issuer defaults to the realm of a Keycloak certs URL.
+func TestJWKSIssuer(t *testing.T) {
+	for _, c := range []struct{ url, issuer, want string }{
+		{"http://kc:8080/realms/ops/protocol/openid-connect/certs", "", "http://kc:8080/realms/ops"},
+		{"https://id.example/jwks.json", "", "tenantflow"},
+		{"http://kc:8080/realms/ops/protocol/openid-connect/certs", "https://other", "https://other"},
+	} {
+		cfg := Config{JWTJWKSURL: c.url, JWTJWKSIssuer: c.issuer, JWTIssuer: "tenantflow"}
+		if got := cfg.JWKSIssuer(); got != c.want {
+			t.Errorf("%s, %q: %s, want %s", c.url, c.issuer, got, c.want)
 		}
 	}
 }

@@ -2,8 +2,13 @@
 // application plane's agent. Each tenant (and attempt) has a report-signing
 // secret derived from a key only the control plane holds; the deployment
 // request carries it sealed (AES-256-GCM) with the agent's key, so it never
-// travels in the clear. The agent signs its report with it: HMAC-SHA256
-// over "<timestamp>.<body>", checked in constant time within a tolerance.
+// travels in the clear, and bound to the tenant, attempt and key it was
+// made for (associated data), so it cannot be moved to another request. The
+// agent signs its report with it: HMAC-SHA256 over "<timestamp>.<body>",
+// checked in constant time within a tolerance. The other way, the control
+// plane signs each request (SignRequest) with a key derived from the agent's,
+// and the agent acts only on requests whose signature holds: whoever can
+// write to the topic cannot make the agent deploy or remove anything.
 package deployauth
 
 import (
@@ -36,8 +41,14 @@ func Secret(signingKey []byte, tenantID string, attempt int) []byte {
 	return m.Sum(nil)
 }
 
-// Seal encrypts secret for the agent holding agentKey (32 bytes).
-func Seal(agentKey, secret []byte) (string, error) {
+// Binding is the associated data a sealed secret is bound to.
+func Binding(tenantID string, attempt int, tenantKey string) []byte {
+	return fmt.Appendf(nil, "tenantflow-deploy|%s|%d|%s", tenantID, attempt, tenantKey)
+}
+
+// Seal encrypts secret for the agent holding agentKey (32 bytes), bound to
+// binding (Binding): it unseals only with the same.
+func Seal(agentKey, secret, binding []byte) (string, error) {
 	gcm, err := newGCM(agentKey)
 	if err != nil {
 		return "", err
@@ -46,11 +57,12 @@ func Seal(agentKey, secret []byte) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	return base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, secret, nil)), nil
+	return base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, secret, binding)), nil
 }
 
-// Unseal is Seal's inverse.
-func Unseal(agentKey []byte, sealed string) ([]byte, error) {
+// Unseal is Seal's inverse; a secret sealed for another binding (another
+// tenant, attempt or key) does not open.
+func Unseal(agentKey []byte, sealed string, binding []byte) ([]byte, error) {
 	gcm, err := newGCM(agentKey)
 	if err != nil {
 		return nil, err
@@ -59,7 +71,7 @@ func Unseal(agentKey []byte, sealed string) ([]byte, error) {
 	if err != nil || len(raw) < gcm.NonceSize() {
 		return nil, errors.New("sealed secret is malformed")
 	}
-	return gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], nil)
+	return gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], binding)
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -114,4 +126,42 @@ func ParseKey(s string) ([]byte, error) {
 		return nil, errors.New("want 64 hex characters (32 bytes)")
 	}
 	return k, nil
+}
+
+// Request is a deployment or removal request as its signature covers it:
+// every field the agent acts on.
+type Request struct {
+	Type, TenantID, TenantKey     string
+	Attempt, Round                int
+	Tier, Isolation, PipelineName string
+	Domains                       []string
+	Deadline, SealedSecret        string // as the event carries them (RFC 3339, base64)
+}
+
+func (r Request) mac(agentKey []byte) []byte {
+	k := hmac.New(sha256.New, agentKey)
+	k.Write([]byte("tenantflow-request-signing"))
+	m := hmac.New(sha256.New, k.Sum(nil))
+	fields := []string{r.Type, r.TenantID, r.TenantKey, strconv.Itoa(r.Attempt), strconv.Itoa(r.Round), r.Tier, r.Isolation,
+		r.PipelineName, strconv.Itoa(len(r.Domains))}
+	fields = append(append(fields, r.Domains...), r.Deadline, r.SealedSecret)
+	for _, f := range fields {
+		m.Write([]byte(strconv.Itoa(len(f)) + ":" + f + ";")) // length-prefixed: no two requests share a text
+	}
+	return m.Sum(nil)
+}
+
+// SignRequest is the control plane's signature of r.
+func SignRequest(agentKey []byte, r Request) string { return hex.EncodeToString(r.mac(agentKey)) }
+
+// ErrBadRequestSignature refuses a request the control plane did not sign.
+var ErrBadRequestSignature = errors.New("the request's signature is missing or not the control plane's")
+
+// VerifyRequest checks r's signature in constant time.
+func VerifyRequest(agentKey []byte, r Request, signature string) error {
+	got, err := hex.DecodeString(signature)
+	if err != nil || signature == "" || !hmac.Equal(got, r.mac(agentKey)) {
+		return ErrBadRequestSignature
+	}
+	return nil
 }

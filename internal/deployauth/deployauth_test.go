@@ -13,16 +13,22 @@ func TestSealSignVerify(t *testing.T) {
 	if bytes.Equal(secret, Secret([]byte("control-plane-only-signing-key-123"), "t-1", 3)) {
 		t.Fatal("two attempts share a secret")
 	}
-	sealed, err := Seal(agentKey, secret)
+	binding := Binding("t-1", 2, "acme")
+	sealed, err := Seal(agentKey, secret, binding)
 	if err != nil || bytes.Contains([]byte(sealed), secret) {
 		t.Fatalf("seal: %v", err)
 	}
-	back, err := Unseal(agentKey, sealed)
+	back, err := Unseal(agentKey, sealed, binding)
 	if err != nil || !bytes.Equal(back, secret) {
 		t.Fatalf("unseal: %v", err)
 	}
-	if _, err := Unseal(bytes.Repeat([]byte{8}, 32), sealed); err == nil {
+	if _, err := Unseal(bytes.Repeat([]byte{8}, 32), sealed, binding); err == nil {
 		t.Fatal("another key unsealed the secret")
+	}
+	for _, other := range [][]byte{Binding("t-2", 2, "acme"), Binding("t-1", 3, "acme"), Binding("t-1", 2, "other")} {
+		if _, err := Unseal(agentKey, sealed, other); err == nil {
+			t.Fatalf("a secret sealed for %s opened for %s", binding, other)
+		}
 	}
 	now := time.Now()
 	body := []byte(`{"attempt":2,"status":"deployed"}`)
@@ -39,5 +45,39 @@ func TestSealSignVerify(t *testing.T) {
 		if err := c(); !errors.Is(err, ErrBadSignature) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// A request's signature covers every field the agent acts on, and only the
+// agent key's holder makes it.
+func TestRequestSignature(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	r := Request{Type: "tenant.deployment.undo_requested", TenantID: "t-1", TenantKey: "acme", Attempt: 2, Round: 1,
+		PipelineName: "p", Domains: []string{"a.example.com"}, Deadline: "2026-11-29T10:00:00Z", SealedSecret: "c2VhbGVk"}
+	sig := SignRequest(key, r)
+	if err := VerifyRequest(key, r, sig); err != nil {
+		t.Fatal(err)
+	}
+	altered := []func(Request) Request{
+		func(r Request) Request { r.Type = "tenant.deployment.requested"; return r },
+		func(r Request) Request { r.TenantID = "t-2"; return r },
+		func(r Request) Request { r.TenantKey = "other"; return r },
+		func(r Request) Request { r.Attempt = 3; return r },
+		func(r Request) Request { r.Round = 2; return r },
+		func(r Request) Request { r.Domains = []string{"b.example.com"}; return r },
+		func(r Request) Request { r.Domains = nil; r.PipelineName = "pa.example.com"; return r },
+		func(r Request) Request { r.Deadline = "2026-11-30T10:00:00Z"; return r },
+		func(r Request) Request { r.SealedSecret = "b3RoZXI="; return r },
+	}
+	for i, alter := range altered {
+		if err := VerifyRequest(key, alter(r), sig); !errors.Is(err, ErrBadRequestSignature) {
+			t.Errorf("alteration %d accepted", i)
+		}
+	}
+	if err := VerifyRequest(bytes.Repeat([]byte{8}, 32), r, sig); err == nil {
+		t.Error("a signature verified with another key")
+	}
+	if err := VerifyRequest(key, r, ""); err == nil {
+		t.Error("an unsigned request accepted")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -65,7 +66,17 @@ type Collector struct {
 	// TenantsTable names the tenants projection's current table.
 	TenantsTable func(ctx context.Context) (string, error)
 	Logger       *slog.Logger
+
+	// The last reading, served again for cacheFor: every scrape (several
+	// Prometheus replicas, a dashboard) would otherwise query PostgreSQL and
+	// list every Kafka consumer group.
+	mu     sync.Mutex
+	cached []prometheus.Metric
+	at     time.Time
 }
+
+// cacheFor is how long a reading of the database and Kafka is served again.
+const cacheFor = 5 * time.Second
 
 var (
 	backlogDesc  = prometheus.NewDesc("tenantflow_relay_backlog_events", "Committed events the relay has not published yet.", nil, nil)
@@ -85,7 +96,29 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect serves the last reading while it is younger than cacheFor, and
+// reads again otherwise.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cached == nil || time.Since(c.at) > cacheFor {
+		fresh := make(chan prometheus.Metric)
+		go func() {
+			c.collect(fresh)
+			close(fresh)
+		}()
+		c.cached = c.cached[:0]
+		for m := range fresh {
+			c.cached = append(c.cached, m)
+		}
+		c.at = time.Now()
+	}
+	for _, m := range c.cached {
+		ch <- m
+	}
+}
+
+func (c *Collector) collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var backlog float64

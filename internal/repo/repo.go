@@ -46,6 +46,11 @@ func Leads(s Store) Repository[*domain.Lead] {
 	return Repository[*domain.Lead]{store: s, prefix: "lead-", rehydrate: domain.RehydrateLead}
 }
 
+// TenantConfigs keeps tenants' configurations in streams tenantconfig-<id>.
+func TenantConfigs(s Store) Repository[*domain.TenantConfig] {
+	return Repository[*domain.TenantConfig]{store: s, prefix: "tenantconfig-", rehydrate: domain.RehydrateTenantConfig}
+}
+
 // Stream names the stream of aggregate id.
 func (r Repository[A]) Stream(id string) string { return r.prefix + id }
 

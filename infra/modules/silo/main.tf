@@ -30,3 +30,10 @@ output "load_balancer" {
 output "network" {
   value = terraform_data.network.output.name
 }
+
+# A secret the tenant's infrastructure made (a generated credential, say):
+# marked sensitive, it stays in the OpenTofu state and never reaches an event.
+output "admin_token" {
+  value     = "secret-${terraform_data.network.id}"
+  sensitive = true
+}

@@ -1,0 +1,39 @@
+// Command operators sets up the dev stack's operators' realm on its
+// Keycloak (keycloak.EnsureOperatorsRealm): devstack.sh runs it at every
+// start with the connection settings and the dev stack's generated
+// secrets in the environment. Running it again changes nothing.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
+	"github.com/tenantflow/tenantflow/internal/auth"
+)
+
+func main() {
+	get := func(name string) string {
+		v := os.Getenv(name)
+		if v == "" {
+			fmt.Fprintf(os.Stderr, "operators: %s is not set\n", name)
+			os.Exit(2)
+		}
+		return v
+	}
+	admin := keycloak.NewAdmin(get("TENANTFLOW_KEYCLOAK_URL"), "master", get("TENANTFLOW_KEYCLOAK_ADMIN_USER"), get("TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := keycloak.EnsureOperatorsRealm(ctx, admin, keycloak.OperatorsRealm{
+		Realm: "tenantflow-operators", Permissions: auth.Known, APIClient: "tenantflow-api",
+		DeviceClient: "tenantctl", ScriptClient: "tenantflow-ci", ScriptSecret: get("TENANTFLOW_DEVSTACK_CI_CLIENT_SECRET"),
+		OperatorRole: "tenantflow-operator", User: "operator", Password: get("TENANTFLOW_DEVSTACK_OPERATOR_PASSWORD"),
+		Email: "operator@tenantflow.localhost",
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "operators: %v\n", err)
+		os.Exit(1)
+	}
+}
