@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -112,6 +114,8 @@ func (c *TenantConfig) Set(tenantID, key string, value json.RawMessage, create b
 		p["value"] = "must be JSON"
 	} else if compact.Len() > MaxConfigValue {
 		p["value"] = "must be at most 16384 bytes of JSON"
+	} else if hasNUL(value) {
+		p["value"] = `must not contain the character U+0000 (\u0000) in any string or key: the log cannot store it`
 	}
 	if err := p.err(); err != nil {
 		return nil, err
@@ -136,4 +140,30 @@ func (c *TenantConfig) Delete(tenantID, key string, at time.Time) ([]Event, erro
 	e := ConfigDeleted{TenantID: tenantID, Key: key, At: at.UTC()}
 	c.apply(e)
 	return []Event{e}, nil
+}
+
+// hasNUL reports whether a JSON value holds U+0000 in a string or a key:
+// PostgreSQL's jsonb, where events are stored, refuses it.
+func hasNUL(raw json.RawMessage) bool {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return false
+	}
+	var walk func(any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case string:
+			return strings.ContainsRune(v, 0)
+		case []any:
+			return slices.ContainsFunc(v, walk)
+		case map[string]any:
+			for k, e := range v {
+				if strings.ContainsRune(k, 0) || walk(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v)
 }

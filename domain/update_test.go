@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -99,5 +100,21 @@ func TestTenantUpdate(t *testing.T) {
 	}
 	if _, err := tn.Update(TenantUpdate{Name: new("Late")}, now); !errors.Is(err, ErrNotUpdatable) {
 		t.Fatalf("an update while deprovisioning: %v", err)
+	}
+}
+
+// A configuration value is any JSON the log can store: U+0000 in a string
+// or a key is refused (PostgreSQL's jsonb cannot hold it; schemathesis found
+// the 500), an escaped backslash before "u0000" is fine.
+func TestConfigValues(t *testing.T) {
+	cfg, _ := RehydrateTenantConfig(nil)
+	for _, bad := range []string{`"a\u0000b"`, `{"k\u0000":1}`, `[{"x":["\u0000"]}]`, `not json`, ``} {
+		var ve *ValidationError
+		if _, err := cfg.Set("t-1", "k", json.RawMessage(bad), true, now); !errors.As(err, &ve) {
+			t.Errorf("%s: %v, want a validation error", bad, err)
+		}
+	}
+	if _, err := cfg.Set("t-1", "k", json.RawMessage(`{"path":"C:\\\\u0000"}`), true, now); err != nil {
+		t.Errorf("an escaped backslash before u0000: %v", err)
 	}
 }
