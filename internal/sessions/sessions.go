@@ -24,7 +24,7 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
-// ErrNone: no such session, or it has expired.
+// ErrNone means no such session, or it has expired.
 var ErrNone = errors.New("no such console session")
 
 // Store is the PostgreSQL store.
