@@ -145,14 +145,19 @@ func (c *configHandlers) entries(w http.ResponseWriter, r *http.Request, key str
 	return []domain.ConfigEntry{}, true
 }
 
-// tenant reads {id} and checks the tenant exists: 404 otherwise.
+// tenant reads {id} and checks the tenant exists (its stream's version, not
+// a fold of its history): 404 otherwise.
 func (c *configHandlers) tenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id, ok := tenantID(r)
 	if !ok {
 		writeError(w, c.h.logger, domain.ErrNotFound)
 		return "", false
 	}
-	if _, err := c.tenants.Get(r.Context(), id); err != nil {
+	exists, err := c.tenants.Exists(r.Context(), id)
+	if err == nil && !exists {
+		err = domain.ErrNotFound
+	}
+	if err != nil {
 		writeError(w, c.h.logger, err)
 		return "", false
 	}

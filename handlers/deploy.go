@@ -172,7 +172,6 @@ func (e *engine) missedDeadline(ctx context.Context, id string) error {
 		return err
 	}
 	md, now := eventstore.Metadata{Actor: "handler:step.deploy"}, time.Now().UTC()
-	missed := fmt.Sprintf("no report from the application plane within %s", e.cfg.Deployment.deadline())
 	if req, made := t.DeploymentRequest(); made {
 		if next, ok := t.NextStep(); ok && next == domain.StepDeploy && now.After(req.Deadline) {
 			outcome := domain.StepOutcome{Outcome: domain.OutcomeFailed, Tries: 1, StartedAt: req.RequestedAt, At: now,
@@ -184,7 +183,7 @@ func (e *engine) missedDeadline(ctx context.Context, id string) error {
 	}
 	if req, made := t.DeploymentUndoRequest(); made && !req.Deadline.IsZero() && now.After(req.Deadline) {
 		outcome := domain.StepOutcome{Outcome: domain.OutcomeCompensationFailed, Tries: 1, StartedAt: req.RequestedAt, At: now,
-			Error: "removal not confirmed: " + missed}
+			Error: fmt.Sprintf("removal not confirmed: no report from the application plane within %s", e.cfg.Deployment.deadline())}
 		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", id, "step", domain.StepDeploy, "error", outcome.Error)
 		return e.record(ctx, t, md, DeployUndoKey(t), func(t *domain.Tenant) ([]domain.Event, error) {
 			return t.ReportDeploymentUndo(req.Attempt, req.Round, outcome)

@@ -51,6 +51,13 @@ func TenantConfigs(s Store) Repository[*domain.TenantConfig] {
 	return Repository[*domain.TenantConfig]{store: s, prefix: "tenantconfig-", rehydrate: domain.RehydrateTenantConfig}
 }
 
+// Exists reports whether aggregate id has any event, reading only its
+// stream's version (no fold).
+func (r Repository[A]) Exists(ctx context.Context, id string) (bool, error) {
+	v, err := r.store.StreamVersion(ctx, r.Stream(id))
+	return v > 0, err
+}
+
 // Stream names the stream of aggregate id.
 func (r Repository[A]) Stream(id string) string { return r.prefix + id }
 
