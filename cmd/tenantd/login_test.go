@@ -119,6 +119,25 @@ func TestOperatorsSignInWithKeycloak(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(link)); err != nil {
 		t.Fatalf("open the link: %v", err)
 	}
+	// act runs a form's action and waits until the browser has left that
+	// page: the mark set on the old document is gone from the new one.
+	act := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__acted = true`)); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__acted === true`)); err == nil && !still {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the page never changed", what)
+			}
+		}
+	}
 	signedIn := false
 	for deadline := time.Now().Add(90 * time.Second); !signedIn; time.Sleep(300 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -135,16 +154,11 @@ func TestOperatorsSignInWithKeycloak(t *testing.T) {
 		}
 		switch page {
 		case "login":
-			err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#username`), "operator"),
+			act("sign in", chromedp.SetValue(chromedp.CSS(`#username`), "operator"),
 				chromedp.SetValue(chromedp.CSS(`#password`), kc["TENANTFLOW_DEVSTACK_OPERATOR_PASSWORD"]),
 				chromedp.Click(chromedp.CSS(`#kc-login`)))
-			if err != nil {
-				t.Fatalf("sign in: %v", err)
-			}
-			time.Sleep(time.Second) // the form posts; the next loop reads the next page
 		case "confirm":
-			_ = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`input[name=accept], #kc-login`)))
-			time.Sleep(time.Second)
+			act("confirm", chromedp.Click(chromedp.CSS(`input[name=accept], #kc-login`)))
 		case "done":
 			signedIn = true
 		}
