@@ -97,8 +97,11 @@ func BenchmarkReplay(b *testing.B) {
 	if listed != copies+1 {
 		b.Fatalf("the rebuilt tenants projection lists %d ACTIVE tenants, want %d", listed, copies+1)
 	}
-	b.Run("all-four", func(b *testing.B) {
-		b.ReportMetric(float64(4*total)/all.Seconds(), "events/s")
+	// Every projector's applications of the log, over the time of them all
+	// (the count follows projections.All: a hard-coded four under-reported
+	// the rate once the configuration and leads projections were added).
+	b.Run("all", func(b *testing.B) {
+		b.ReportMetric(float64(int64(len(projections.All()))*total)/all.Seconds(), "events/s")
 		b.ReportMetric(float64(total), "events")
 	})
 }
