@@ -219,13 +219,30 @@ pg_role_db() {
   fi
 }
 
+# pg_runtime_role DIR PORT: the login role tenantd runs as, tenantflow_app, a
+# member of tenantflow_runtime (the role migration 00011 grants reading and
+# appending to the event log, and nothing more on it). The owner, tenantflow,
+# runs the migrations and makes tenants' schemas and roles.
+pg_runtime_role() {
+  local q="psql -h $1/run -p $2 -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA"
+  if [ "$(pg_as $q -c "select 1 from pg_roles where rolname='tenantflow_runtime'")" != 1 ]; then
+    pg_as $q -c "create role tenantflow_runtime nologin" >/dev/null
+  fi
+  pg_as $q -c "grant tenantflow_runtime to tenantflow" >/dev/null
+  if [ "$(pg_as $q -c "select 1 from pg_roles where rolname='tenantflow_app'")" != 1 ]; then
+    pg_as $q -c "create role tenantflow_app login in role tenantflow_runtime" >/dev/null
+  fi
+  pg_as $q -c "alter role tenantflow_app password '$PG_PASSWORD'" >/dev/null
+}
+
 pg_up() {
   [ -n "$(pg_bindir)" ] || ensure_cmd /usr/lib/postgresql/15/bin/pg_ctl postgresql
   ensure_cmd psql postgresql-client
-  if pg_answers 2>/dev/null; then say "postgres already up on 127.0.0.1:$PG_PORT"; return; fi
   local dir; dir=$(pg_dir)
+  if pg_answers 2>/dev/null; then pg_runtime_role "$dir" "$PG_PORT"; say "postgres already up on 127.0.0.1:$PG_PORT"; return; fi
   pg_cluster_up "$dir" "$PG_PORT"
   pg_role_db "$dir" "$PG_PORT" tenantflow "createdb createrole"
+  pg_runtime_role "$dir" "$PG_PORT"
   wait_until postgres "$PG_WAIT" "$dir/postgres.log" "" pg_answers
   say "postgres answers"
 }
@@ -534,7 +551,9 @@ schemathesis_up() {
 
 cmd_env() {
   cat <<EOF
-export TENANTFLOW_DATABASE_URL='postgres://tenantflow:$PG_PASSWORD@127.0.0.1:$PG_PORT/tenantflow?sslmode=disable'
+export TENANTFLOW_DATABASE_URL='postgres://tenantflow_app:$PG_PASSWORD@127.0.0.1:$PG_PORT/tenantflow?sslmode=disable'
+export TENANTFLOW_DATABASE_MIGRATE_URL='postgres://tenantflow:$PG_PASSWORD@127.0.0.1:$PG_PORT/tenantflow?sslmode=disable'
+export TENANTFLOW_TENANT_DATABASE_URL='postgres://tenantflow:$PG_PASSWORD@127.0.0.1:$PG_PORT/tenantflow?sslmode=disable'
 export TENANTFLOW_KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'
 export TENANTFLOW_KEYCLOAK_URL='http://127.0.0.1:$KEYCLOAK_PORT'
 export TENANTFLOW_KEYCLOAK_ADMIN_USER='admin'

@@ -1,6 +1,11 @@
 // Package migrations holds the forward-only, numbered SQL migrations of
 // tenantflow's database, applied with goose by tenantd at start and by
 // `tenantctl migrate`. A migration is never edited after it lands.
+//
+// Migrations run as the tables' owner (TENANTFLOW_DATABASE_MIGRATE_URL);
+// tenantd runs as a member of tenantflow_runtime (00011), so a migration
+// that adds a table grants that role what it needs there — on the event
+// log, never more than select and insert.
 package migrations
 
 import (

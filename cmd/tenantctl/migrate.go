@@ -27,7 +27,12 @@ func (m migrateCmd) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	// Migrations and the repair rewrite tables: they run as the owner.
+	url := cfg.DatabaseURL
+	if cfg.MigrateURL != "" {
+		url = cfg.MigrateURL
+	}
+	pool, err := postgres.Open(ctx, url)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,10 @@ import (
 )
 
 func TestMigrateAppliesOnceThenReportsUpToDate(t *testing.T) {
-	t.Setenv("TENANTFLOW_DATABASE_URL", testenv.NewDatabase(t))
+	// The runtime role could not create the tables: migrate uses the owner's URL.
+	owner := testenv.NewDatabase(t)
+	t.Setenv("TENANTFLOW_DATABASE_MIGRATE_URL", owner)
+	t.Setenv("TENANTFLOW_DATABASE_URL", testenv.RuntimeURL(t, owner))
 	var out bytes.Buffer
 	if err := (migrateCmd{}).run(context.Background(), &out); err != nil {
 		t.Fatal(err)

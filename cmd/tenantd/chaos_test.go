@@ -261,7 +261,8 @@ func newCluster(t *testing.T, prof chaosProfile, opts ...clusterOption) *cluster
 
 	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
 	c.token, _ = signer.Mint("chaos", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant}, "", 2*time.Hour, time.Now())
-	pool, err := postgres.Open(context.Background(), env["TENANTFLOW_DATABASE_URL"])
+	// The test inspects as the owner: tenants' schemas and OpenTofu's state are not the runtime role's.
+	pool, err := postgres.Open(context.Background(), env["TENANTFLOW_DATABASE_MIGRATE_URL"])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -196,7 +196,12 @@ func devStackEnv(t *testing.T) map[string]string {
 	env := testenv.Require(t,
 		"TENANTFLOW_DATABASE_URL", "TENANTFLOW_KAFKA_BROKERS",
 		"TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
-	env["TENANTFLOW_DATABASE_URL"] = testenv.NewDatabase(t)
+	// tenantd migrates as the owner and runs as the runtime role, as in
+	// production: it may only read and append to the event log.
+	owner := testenv.NewDatabase(t)
+	env["TENANTFLOW_DATABASE_MIGRATE_URL"] = owner
+	env["TENANTFLOW_DATABASE_URL"] = testenv.RuntimeURL(t, owner)
+	env["TENANTFLOW_TENANT_DATABASE_URL"] = owner // tenants' schemas and roles: the owner makes them
 	// A topic and consumer groups of the test's own: tenantd instances of
 	// other tests (other databases) must not take this one's events.
 	run := strings.ReplaceAll(uuid.NewString()[:8], "-", "")

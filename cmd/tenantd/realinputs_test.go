@@ -133,7 +133,8 @@ func TestReplacedSystemsSuccessCriteria(t *testing.T) {
 	adminLogin(t, env, realm, email)
 
 	// The schema, the recorded resources, the mails, no compensation.
-	pool, err := postgres.Open(ctx, env["TENANTFLOW_DATABASE_URL"])
+	// The test inspects as the owner: tenants' schemas and OpenTofu's state are not the runtime role's.
+	pool, err := postgres.Open(ctx, env["TENANTFLOW_DATABASE_MIGRATE_URL"])
 	if err != nil {
 		t.Fatal(err)
 	}

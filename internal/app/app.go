@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		}
 		defer waitBridge()
 	}
-	log := &startup{}
+	log := &startup{migrateURL: cfg.MigrateURL, production: cfg.Env == "production"}
 	read := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger, InstanceID: cfg.KafkaInstanceID}
 	log.projections = read
 	workers.Add(1)
@@ -437,6 +437,11 @@ func purgeIdempotency(ctx context.Context, s *idempotency.Store, logger *slog.Lo
 // this cluster, the topic. It retries until it succeeds or ctx ends.
 type startup struct {
 	projections *projections.Engine
+	// migrateURL is the tables' owner (empty: the store's own pool migrates);
+	// in production the store's role must not be able to rewrite the log.
+	migrateURL string
+	production bool
+	warned     bool
 
 	mu   sync.Mutex
 	err  error
@@ -464,12 +469,21 @@ func (s *startup) run(ctx context.Context, logger *slog.Logger, store *eventstor
 }
 
 func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventstore.Postgres, brokers []string, topic string, partitions int32) error {
-	applied, err := migrations.Up(ctx, store.Pool())
+	applied, err := s.migrate(ctx, store)
 	if err != nil {
 		return err
 	}
 	if len(applied) > 0 {
 		logger.Info("database migrated", "applied", applied)
+	}
+	if err := store.CheckAppendOnly(ctx); err != nil {
+		if s.production || !errors.Is(err, eventstore.ErrRewritableLog) {
+			return err
+		}
+		if !s.warned {
+			s.warned = true
+			logger.Warn("development only: the runtime role could rewrite the event log", "error", err)
+		}
 	}
 	if err := store.CheckHorizon(ctx); err != nil {
 		return err
@@ -484,6 +498,19 @@ func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventsto
 		return err
 	}
 	return nil
+}
+
+// migrate applies pending migrations as the tables' owner.
+func (s *startup) migrate(ctx context.Context, store *eventstore.Postgres) ([]string, error) {
+	if s.migrateURL == "" {
+		return migrations.Up(ctx, store.Pool())
+	}
+	owner, err := postgres.Open(ctx, s.migrateURL)
+	if err != nil {
+		return nil, fmt.Errorf("TENANTFLOW_DATABASE_MIGRATE_URL: %w", err)
+	}
+	defer owner.Close()
+	return migrations.Up(ctx, owner)
 }
 
 func (s *startup) set(done bool, err error) {

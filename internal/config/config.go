@@ -40,6 +40,11 @@ type Config struct {
 
 	// DatabaseURL points at the PostgreSQL database holding the event log and projections.
 	DatabaseURL string `env:"TENANTFLOW_DATABASE_URL" envDefault:"postgres://tenantflow@127.0.0.1:15432/tenantflow?sslmode=disable"`
+	// MigrateURL is the same database as the owner of its tables: migrations
+	// run with it, and DatabaseURL's role (a member of tenantflow_runtime)
+	// may then only read and append to the event log. Empty: migrations run
+	// with DatabaseURL, which must then own the tables (refused in production).
+	MigrateURL string `env:"TENANTFLOW_DATABASE_MIGRATE_URL"`
 
 	// KafkaBrokers lists the bootstrap brokers. Empty means: run the embedded,
 	// in-process, non-durable broker, so tenantd starts on a machine without a JDK.
@@ -302,6 +307,11 @@ func (c Config) Validate() error {
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
 		bad("TENANTFLOW_DATABASE_URL", "must be a postgres:// URL with a host (the value is not shown: it may hold a password)")
 	}
+	if c.MigrateURL != "" {
+		if u, err := url.Parse(c.MigrateURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			bad("TENANTFLOW_DATABASE_MIGRATE_URL", "must be a postgres:// URL with a host (the value is not shown: it may hold a password)")
+		}
+	}
 
 	for _, b := range c.KafkaBrokers {
 		if host, port, err := net.SplitHostPort(strings.TrimSpace(b)); err != nil || host == "" || port == "" {
@@ -397,6 +407,9 @@ func (c Config) Validate() error {
 		}
 		if len(c.KafkaBrokers) == 0 {
 			bad("TENANTFLOW_KAFKA_BROKERS", "is required when TENANTFLOW_ENV=production: the embedded broker keeps nothing across a restart")
+		}
+		if c.MigrateURL == "" {
+			bad("TENANTFLOW_DATABASE_MIGRATE_URL", "is required when TENANTFLOW_ENV=production: the runtime role must not own the event log it could then rewrite")
 		}
 	}
 	if c.TenantDatabaseURL != "" {
@@ -576,17 +589,23 @@ func VariableNames() []string {
 	return names
 }
 
-// InfraStateConn is the connection OpenTofu's pg backend gets: the event
-// log's database URL without pgx's own pool_* settings (lib/pq, which the
-// backend uses, would send them to the server), or "" for local state.
-// Its sslmode applies as written (lib/pq's default is require).
+// InfraStateConn is the connection OpenTofu's pg backend gets: the tenant
+// database's URL (the role that provisions tenants' resources; the event
+// log's runtime role may not create the backend's tables), else the event
+// log's, without pgx's own pool_* settings (lib/pq, which the backend uses,
+// would send them to the server), or "" for local state. Its sslmode
+// applies as written (lib/pq's default is require).
 func (c Config) InfraStateConn() string {
-	if c.InfraState != "postgres" || c.DatabaseURL == "" {
+	conn := c.TenantDatabaseURL
+	if conn == "" {
+		conn = c.DatabaseURL
+	}
+	if c.InfraState != "postgres" || conn == "" {
 		return ""
 	}
-	u, err := url.Parse(c.DatabaseURL)
+	u, err := url.Parse(conn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return c.DatabaseURL // a key=value string: pool settings are not written that way here
+		return conn // a key=value string: pool settings are not written that way here
 	}
 	q := u.Query()
 	for k := range q {

@@ -53,10 +53,32 @@ func KafkaBrokers(t testing.TB) []string {
 	return strings.Split(Require(t, "TENANTFLOW_KAFKA_BROKERS")["TENANTFLOW_KAFKA_BROKERS"], ",")
 }
 
-// DatabaseURL returns the dev stack's PostgreSQL URL.
+// DatabaseURL returns the dev stack's PostgreSQL URL as the tables' owner
+// (TENANTFLOW_DATABASE_MIGRATE_URL; TENANTFLOW_DATABASE_URL when that is
+// unset), the role that may create databases and migrate them.
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
+	if u := os.Getenv("TENANTFLOW_DATABASE_MIGRATE_URL"); u != "" {
+		return u
+	}
 	return Require(t, "TENANTFLOW_DATABASE_URL")["TENANTFLOW_DATABASE_URL"]
+}
+
+// RuntimeURL is dbURL (a database of NewDatabase) reached as the dev stack's
+// runtime role — TENANTFLOW_DATABASE_URL's user, a member of
+// tenantflow_runtime — which may read and append to the event log only.
+func RuntimeURL(t testing.TB, dbURL string) string {
+	t.Helper()
+	runtime, err := url.Parse(Require(t, "TENANTFLOW_DATABASE_URL", "TENANTFLOW_DATABASE_MIGRATE_URL")["TENANTFLOW_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = runtime.User
+	return u.String()
 }
 
 // NewDatabase creates an empty database on the dev stack's PostgreSQL for one
