@@ -137,6 +137,9 @@ load_secrets() {
     printf 'OPERATOR_PASSWORD=%s\nCI_CLIENT_SECRET=%s\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" \
       "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
+  if ! grep -q '^KC_CLIENT_SECRET=' "$f"; then
+    printf 'KC_CLIENT_SECRET=%s\n' "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
+  fi
   if ! grep -q '^SEAL_KEY=' "$f"; then
     printf 'SEAL_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
@@ -385,7 +388,7 @@ keycloak_up() {
 # (devstack/operators, adapters/keycloak.EnsureOperatorsRealm). Idempotent.
 operators_realm() {
   ( cd "$ROOT" && eval "$(cmd_env)" && go run ./devstack/operators ) || die "could not set up the operators' realm"
-  say "keycloak: operators' realm tenantflow-operators ready (user operator, client tenantflow-ci)"
+  say "keycloak: operators' realm tenantflow-operators ready (user operator, client tenantflow-ci); tenantd's service account tenantflow-provisioner (create-realm only)"
 }
 
 keycloak_down() { stop_pid keycloak "$KC_DIR/keycloak.pid"; pg_cluster_down "$(pg_dir)-keycloak"; }
@@ -558,6 +561,8 @@ export TENANTFLOW_KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'
 export TENANTFLOW_KEYCLOAK_URL='http://127.0.0.1:$KEYCLOAK_PORT'
 export TENANTFLOW_KEYCLOAK_ADMIN_USER='admin'
 export TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD='$KEYCLOAK_ADMIN_PASSWORD'
+export TENANTFLOW_KEYCLOAK_CLIENT_ID='tenantflow-provisioner'
+export TENANTFLOW_KEYCLOAK_CLIENT_SECRET='$KC_CLIENT_SECRET'
 export TENANTFLOW_JWT_SECRET='$JWT_SECRET'
 export TENANTFLOW_SEAL_KEY='$SEAL_KEY'
 export TENANTFLOW_DEVSTACK_OPERATORS_ISSUER='http://127.0.0.1:$KEYCLOAK_PORT/realms/tenantflow-operators'

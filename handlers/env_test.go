@@ -90,7 +90,8 @@ func logger(t *testing.T) *slog.Logger {
 
 func newFlow(t *testing.T, opts ...flowOption) *flow {
 	t.Helper()
-	env := testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
+	env := testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD",
+		"TENANTFLOW_KEYCLOAK_CLIENT_ID", "TENANTFLOW_KEYCLOAK_CLIENT_SECRET")
 	brokers := testenv.KafkaBrokers(t)
 	smtpAddr := mailtest.SMTPAddr(t)
 	pool := testenv.NewMigratedPool(t)
@@ -108,7 +109,10 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	}
 	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
 	host, port, _ := net.SplitHostPort(smtpAddr)
-	identity := &handlers.Identity{Admin: admin, RealmMail: handlers.RealmMail{Host: host, Port: port, From: "no-reply@tenantflow.localhost"}}
+	// The steps sign in as tenantd does, with the dev stack's service account
+	// (create-realm only); the test inspects Keycloak as its admin user.
+	provisioner := keycloak.NewServiceAccount(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_CLIENT_ID"], env["TENANTFLOW_KEYCLOAK_CLIENT_SECRET"])
+	identity := &handlers.Identity{Admin: provisioner, RealmMail: handlers.RealmMail{Host: host, Port: port, From: "no-reply@tenantflow.localhost"}}
 	mailer, err := smtp.New(smtp.Settings{Addr: smtpAddr, From: "tenantflow <no-reply@tenantflow.localhost>", TLS: "none"})
 	if err != nil {
 		t.Fatal(err)

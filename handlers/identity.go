@@ -166,6 +166,15 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 			DisplayName: gocloak.StringP(t.Name()),
 			Enabled:     gocloak.BoolP(true),
 			Attributes:  &map[string]string{"tenantId": t.ID()},
+			// tenantd's service account may not grant realm-management's
+			// realm-admin itself (Keycloak lets only holders of an admin role
+			// map it), but it defines the realm it creates: a realm role
+			// bundling realm-admin, which the admin_user step grants.
+			Roles: &gocloak.RolesRepresentation{Realm: &[]gocloak.Role{{
+				Name: gocloak.StringP(TenantAdminRole), Composite: gocloak.BoolP(true),
+				Description: gocloak.StringP("the tenant's administrators: realm-management's realm-admin"),
+				Composites:  &gocloak.CompositesRepresentation{Client: &map[string][]string{"realm-management": {"realm-admin"}}},
+			}}},
 		}
 		if r.RealmMail.Host != "" {
 			rep.SMTPServer = new(r.RealmMail.settings(t.Name()))
@@ -297,6 +306,33 @@ func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tena
 	return u, nil
 }
 
+// TenantAdminRole is the realm role of a tenant's realm that bundles
+// realm-management's realm-admin (made with the realm by the idp step).
+const TenantAdminRole = "tenant-admin"
+
+// grantAdmin makes the user an administrator of realm: realm role
+// TenantAdminRole, or realm-admin itself in a realm made before that role
+// existed (which only an admin user of Keycloak may grant).
+func (a adminStep) grantAdmin(ctx context.Context, token, realm, userID string) error {
+	kc := a.Admin.Client()
+	role, err := kc.GetRealmRole(ctx, token, realm, TenantAdminRole)
+	if err == nil {
+		return classify("grant "+TenantAdminRole, kc.AddRealmRoleToUser(ctx, token, realm, userID, []gocloak.Role{*role}))
+	}
+	if !keycloak.IsNotFound(err) {
+		return classify("read role "+TenantAdminRole, err)
+	}
+	mgmt, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP("realm-management")})
+	if err != nil || len(mgmt) == 0 {
+		return fmt.Errorf("realm-management client of %s: %v", realm, err)
+	}
+	admin, err := kc.GetClientRole(ctx, token, realm, *mgmt[0].ID, "realm-admin")
+	if err != nil {
+		return classify("read role realm-admin", err)
+	}
+	return classify("grant realm-admin", kc.AddClientRolesToUser(ctx, token, realm, *mgmt[0].ID, userID, []gocloak.Role{*admin}))
+}
+
 func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 	token, err := a.Admin.Token(ctx)
 	if err != nil {
@@ -315,16 +351,8 @@ func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
 			return Result{}, err
 		}
 	}
-	mgmt, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP("realm-management")})
-	if err != nil || len(mgmt) == 0 {
-		return Result{}, fmt.Errorf("realm-management client of %s: %v", realm, err)
-	}
-	role, err := kc.GetClientRole(ctx, token, realm, *mgmt[0].ID, "realm-admin")
-	if err != nil {
-		return Result{}, classify("read role realm-admin", err)
-	}
-	if err := kc.AddClientRolesToUser(ctx, token, realm, *mgmt[0].ID, *u.ID, []gocloak.Role{*role}); err != nil {
-		return Result{}, classify("grant realm-admin", err)
+	if err := a.grantAdmin(ctx, token, realm, *u.ID); err != nil {
+		return Result{}, err
 	}
 	// The set-password mail goes out once: the attribute records that it did.
 	// Without a way to mail, the admin must set a password before anything

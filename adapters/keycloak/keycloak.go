@@ -11,13 +11,17 @@ import (
 	"github.com/Nerzal/gocloak/v13"
 )
 
-// Admin talks to Keycloak as the configured admin user.
+// Admin talks to Keycloak's admin API as a service account (NewServiceAccount,
+// the way tenantd runs) or as an admin user (NewAdmin: the dev stack's own
+// set-up and tests, and installations that have not made the client yet).
 type Admin struct {
 	baseURL  string
 	client   *gocloak.GoCloak
 	realm    string
 	user     string
 	password string
+	clientID string // set: client credentials of a service account
+	secret   string
 }
 
 // NewAdmin returns an adapter for the Keycloak at baseURL; it does not connect yet.
@@ -26,6 +30,14 @@ func NewAdmin(baseURL, adminRealm, user, password string) *Admin {
 	// A hung Keycloak must not hang a provisioning step or a readiness probe.
 	c.RestyClient().SetTimeout(30 * time.Second)
 	return &Admin{baseURL: strings.TrimRight(baseURL, "/"), client: c, realm: adminRealm, user: user, password: password}
+}
+
+// NewServiceAccount returns an adapter that signs in with the client
+// credentials of clientID in realm (see Provisioner).
+func NewServiceAccount(baseURL, realm, clientID, secret string) *Admin {
+	a := NewAdmin(baseURL, realm, "", "")
+	a.clientID, a.secret = clientID, secret
+	return a
 }
 
 // Ping succeeds when Keycloak serves the admin realm's public metadata
@@ -37,9 +49,16 @@ func (a *Admin) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Token logs in as the admin user and returns an access token. The password
-// never appears in the returned error.
+// Token signs in and returns an access token. The password or secret never
+// appears in the returned error.
 func (a *Admin) Token(ctx context.Context) (string, error) {
+	if a.clientID != "" {
+		jwt, err := a.client.LoginClient(ctx, a.clientID, a.secret, a.realm)
+		if err != nil {
+			return "", fmt.Errorf("keycloak service account login as client %q in realm %q: %w", a.clientID, a.realm, err)
+		}
+		return jwt.AccessToken, nil
+	}
 	jwt, err := a.client.LoginAdmin(ctx, a.user, a.password, a.realm)
 	if err != nil {
 		return "", fmt.Errorf("keycloak admin login as %q in realm %q: %w", a.user, a.realm, err)

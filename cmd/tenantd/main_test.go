@@ -195,7 +195,10 @@ func (p *proc) stop(t *testing.T) {
 func devStackEnv(t *testing.T) map[string]string {
 	env := testenv.Require(t,
 		"TENANTFLOW_DATABASE_URL", "TENANTFLOW_KAFKA_BROKERS",
-		"TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
+		"TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD",
+		"TENANTFLOW_KEYCLOAK_CLIENT_ID", "TENANTFLOW_KEYCLOAK_CLIENT_SECRET")
+	// tenantd signs in to Keycloak with the service account (its client
+	// wins over the admin user, whose settings the tests use to inspect).
 	// tenantd migrates as the owner and runs as the runtime role, as in
 	// production: it may only read and append to the event log.
 	owner := testenv.NewDatabase(t)
@@ -242,6 +245,9 @@ func TestReadyOnTheRealDevStackAndStopsOnSIGTERM(t *testing.T) {
 	p.stop(t)
 	if !strings.Contains(p.out.String(), `"msg":"stopped"`) {
 		t.Errorf("no clean-stop log line:\n%s", p.out)
+	}
+	if strings.Contains(p.out.String(), "as the admin user") {
+		t.Errorf("tenantd signed in to Keycloak as the admin user, not the service account:\n%s", p.out)
 	}
 }
 

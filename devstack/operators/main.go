@@ -1,7 +1,8 @@
-// Command operators sets up the dev stack's operators' realm on its
-// Keycloak (keycloak.EnsureOperatorsRealm): devstack.sh runs it at every
-// start with the connection settings and the dev stack's generated
-// secrets in the environment. Running it again changes nothing.
+// Command operators sets up the dev stack's Keycloak: the operators' realm
+// (keycloak.EnsureOperatorsRealm) and tenantd's service account in the
+// master realm (keycloak.EnsureProvisioner). devstack.sh runs it at every
+// start with the connection settings and the dev stack's generated secrets
+// in the environment. Running it again changes nothing.
 package main
 
 import (
@@ -32,6 +33,10 @@ func main() {
 		OperatorRole: "tenantflow-operator", User: "operator", Password: get("TENANTFLOW_DEVSTACK_OPERATOR_PASSWORD"),
 		Email: "operator@tenantflow.localhost",
 	})
+	if err == nil {
+		err = keycloak.EnsureProvisioner(ctx, admin, keycloak.Provisioner{Realm: "master",
+			ClientID: get("TENANTFLOW_KEYCLOAK_CLIENT_ID"), Secret: get("TENANTFLOW_KEYCLOAK_CLIENT_SECRET")})
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "operators: %v\n", err)
 		os.Exit(1)

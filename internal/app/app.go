@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		{Name: "eventlog", Fn: log.ready},
 	}
 	if cfg.KeycloakConfigured() {
-		kc := keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword)
+		kc := keycloakAdmin(cfg)
 		checks = append(checks, api.Check{Name: "keycloak", Fn: kc.Ping})
 	}
 
@@ -312,7 +312,7 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 			platformZone = cfg.DNSZone
 		}
 		realmMail, _ := RealmMail(cfg)
-		id := &handlers.Identity{Admin: keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword),
+		id := &handlers.Identity{Admin: keycloakAdmin(cfg),
 			RealmMail: realmMail, PlatformZone: platformZone}
 		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
 	} else {
@@ -344,11 +344,24 @@ func RealmMail(cfg config.Config) (m handlers.RealmMail, bridge bool) {
 	return handlers.RealmMail{}, false
 }
 
-// mailBridgePassword is the mail bridge's SMTP password, derived from the
-// Keycloak admin password so that every tenantd of an installation derives
-// the same one and nobody has to configure another secret.
+// keycloakAdmin is tenantd's way into Keycloak's admin API: the service
+// account when its client is configured, else the admin user.
+func keycloakAdmin(cfg config.Config) *keycloak.Admin {
+	if cfg.KeycloakClientID != "" {
+		return keycloak.NewServiceAccount(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakClientID, cfg.KeycloakClientSecret)
+	}
+	return keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword)
+}
+
+// mailBridgePassword is the mail bridge's SMTP password, derived from
+// tenantd's Keycloak credential so that every tenantd of an installation
+// derives the same one and nobody has to configure another secret.
 func mailBridgePassword(cfg config.Config) string {
-	mac := hmac.New(sha256.New, []byte(cfg.KeycloakAdminPassword))
+	credential := cfg.KeycloakAdminPassword
+	if cfg.KeycloakClientID != "" {
+		credential = cfg.KeycloakClientSecret
+	}
+	mac := hmac.New(sha256.New, []byte(credential))
 	mac.Write([]byte("tenantflow mail bridge"))
 	return hex.EncodeToString(mac.Sum(nil))
 }
@@ -567,6 +580,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, router *
 	}
 	logger.Info("tenantd listening", "addr", ln.Addr().String(), "admin_addr", adminLn.Addr().String(),
 		"kafka_embedded", cfg.EmbeddedKafka(), "keycloak_configured", cfg.KeycloakConfigured())
+	if cfg.KeycloakConfigured() && cfg.KeycloakClientID == "" {
+		logger.Warn("development only: tenantd signs in to Keycloak as the admin user; set TENANTFLOW_KEYCLOAK_CLIENT_ID and _SECRET for its service account",
+			"user", cfg.KeycloakAdminUser)
+	}
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()

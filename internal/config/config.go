@@ -67,6 +67,12 @@ type Config struct {
 	KeycloakAdminRealm    string `env:"TENANTFLOW_KEYCLOAK_ADMIN_REALM" envDefault:"master"`
 	KeycloakAdminUser     string `env:"TENANTFLOW_KEYCLOAK_ADMIN_USER" envDefault:"admin"`
 	KeycloakAdminPassword string `env:"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"`
+	// KeycloakClientID and KeycloakClientSecret are the service account
+	// tenantd signs in with (a confidential client of the admin realm with
+	// create-realm only; keycloak.Provisioner). When set they are used and
+	// the admin user is not; production requires them.
+	KeycloakClientID     string `env:"TENANTFLOW_KEYCLOAK_CLIENT_ID"`
+	KeycloakClientSecret string `env:"TENANTFLOW_KEYCLOAK_CLIENT_SECRET"`
 
 	// JWTSecret signs and verifies HS256 bearer tokens (development). Empty:
 	// every protected route answers 401, and tenantd says why at start.
@@ -336,11 +342,17 @@ func (c Config) Validate() error {
 		if c.KeycloakAdminRealm == "" {
 			bad("TENANTFLOW_KEYCLOAK_ADMIN_REALM", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set")
 		}
-		if c.KeycloakAdminUser == "" {
-			bad("TENANTFLOW_KEYCLOAK_ADMIN_USER", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set")
-		}
-		if c.KeycloakAdminPassword == "" {
-			bad("TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD", "must be set when TENANTFLOW_KEYCLOAK_URL is set")
+		switch {
+		case c.KeycloakClientID != "":
+			if c.KeycloakClientSecret == "" {
+				bad("TENANTFLOW_KEYCLOAK_CLIENT_SECRET", "must be set with TENANTFLOW_KEYCLOAK_CLIENT_ID")
+			}
+		case c.Env == "production":
+			bad("TENANTFLOW_KEYCLOAK_CLIENT_ID", "is required when TENANTFLOW_ENV=production: tenantd signs in as a service account with create-realm only, never as the admin user")
+		case c.KeycloakAdminUser == "":
+			bad("TENANTFLOW_KEYCLOAK_ADMIN_USER", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set (or set TENANTFLOW_KEYCLOAK_CLIENT_ID)")
+		case c.KeycloakAdminPassword == "":
+			bad("TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD", "must be set when TENANTFLOW_KEYCLOAK_URL is set (or set TENANTFLOW_KEYCLOAK_CLIENT_ID and _SECRET)")
 		}
 	}
 

@@ -79,6 +79,8 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"unknown env", map[string]string{"TENANTFLOW_ENV": "staging"}, []string{"TENANTFLOW_ENV"}},
 		{"faults in production", map[string]string{"TENANTFLOW_ENV": "production", "TENANTFLOW_FAULTS": "database=permanent"}, []string{"TENANTFLOW_FAULTS"}},
 		{"production without a seal key or brokers", map[string]string{"TENANTFLOW_ENV": "production"}, []string{"TENANTFLOW_SEAL_KEY", "TENANTFLOW_KAFKA_BROKERS", "TENANTFLOW_DATABASE_MIGRATE_URL"}},
+		{"production keycloak as the admin user", map[string]string{"TENANTFLOW_ENV": "production", "TENANTFLOW_KEYCLOAK_URL": "http://kc:8080", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD": "x"}, []string{"TENANTFLOW_KEYCLOAK_CLIENT_ID"}},
+		{"keycloak client without secret", map[string]string{"TENANTFLOW_KEYCLOAK_URL": "http://kc:8080", "TENANTFLOW_KEYCLOAK_CLIENT_ID": "tenantflow-provisioner"}, []string{"TENANTFLOW_KEYCLOAK_CLIENT_SECRET"}},
 		{"tries by unknown step", map[string]string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP": "idp=3,billing=2"}, []string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "billing"}},
 		{"zero tries", map[string]string{"TENANTFLOW_STEP_MAX_TRIES": "0"}, []string{"TENANTFLOW_STEP_MAX_TRIES"}},
 		{"retry base above max", map[string]string{"TENANTFLOW_STEP_RETRY_BASE": "1m", "TENANTFLOW_STEP_RETRY_MAX": "1s"}, []string{"TENANTFLOW_STEP_RETRY_BASE"}},
@@ -127,7 +129,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 81 {
+	if len(names) != 83 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
