@@ -137,6 +137,12 @@ load_secrets() {
     printf 'OPERATOR_PASSWORD=%s\nCI_CLIENT_SECRET=%s\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" \
       "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
+  if ! grep -q '^KAFKA_ADMIN_PASSWORD=' "$f"; then
+    local u
+    for u in ADMIN TENANTD RELAY AGENT ANALYTICS; do
+      printf 'KAFKA_%s_PASSWORD=%s\n' "$u" "$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
+    done
+  fi
   if ! grep -q '^KC_CLIENT_SECRET=' "$f"; then
     printf 'KC_CLIENT_SECRET=%s\n' "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
@@ -281,14 +287,41 @@ pg_stat() {
 # --- Kafka (KRaft, single node) -----------------------------------------------
 
 KAFKA_DIR=$STATE/kafka
-kafka_answers() { kcat -L -b "127.0.0.1:$KAFKA_PORT" -m 5 >/dev/null 2>&1; }
+KAFKA_TLS_DIR=$STATE/kafka-tls
+# kcat as the dev stack's administrator, over TLS with PLAIN.
+kcat_admin() {
+  kcat -b "127.0.0.1:$KAFKA_PORT" -X security.protocol=SASL_SSL -X sasl.mechanisms=PLAIN \
+    -X sasl.username=admin -X "sasl.password=$KAFKA_ADMIN_PASSWORD" -X "ssl.ca.location=$KAFKA_TLS_DIR/ca.pem" "$@"
+}
+kafka_answers() { kcat_admin -L -m 5 >/dev/null 2>&1; }
+
+# kafka_tls: a private CA and the broker's certificate for 127.0.0.1 (once).
+# Clients trust the CA through TENANTFLOW_KAFKA_TLS_CA_FILE.
+kafka_tls() {
+  [ -f "$KAFKA_TLS_DIR/broker.pem" ] && return
+  ensure_cmd openssl openssl
+  mkdir -p "$KAFKA_TLS_DIR"
+  local d=$KAFKA_TLS_DIR
+  ( umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tenantflow dev stack CA" \
+      -keyout "$d/ca.key" -out "$d/ca.pem" >/dev/null 2>&1 &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$d/broker.key" -out "$d/broker.csr" >/dev/null 2>&1 &&
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/san.ext" &&
+    openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
+      -extfile "$d/san.ext" -out "$d/broker.crt" >/dev/null 2>&1 &&
+    openssl pkcs8 -topk8 -nocrypt -in "$d/broker.key" -out "$d/broker.pk8" &&
+    cat "$d/broker.pk8" "$d/broker.crt" "$d/ca.pem" >"$d/broker.pem" ) || die "could not make the Kafka TLS certificates"
+  chmod 644 "$d/ca.pem"
+  say "kafka: made a private CA and a broker certificate in $KAFKA_TLS_DIR"
+}
 
 kafka_up() {
   ensure_java
   ensure_cmd kcat kcat
   mkdir -p "$KAFKA_DIR"
+  kafka_tls
   local log=$KAFKA_DIR/kafka.log pidfile=$KAFKA_DIR/kafka.pid
-  if alive "$pidfile" && kafka_answers; then say "kafka already up on 127.0.0.1:$KAFKA_PORT"; return; fi
+  if alive "$pidfile" && kafka_answers; then say "kafka already up on 127.0.0.1:$KAFKA_PORT"; kafka_principals; return; fi
   stop_pid kafka "$pidfile"
 
   local stamp=$KAFKA_DIR/libs/.pom.sha
@@ -302,17 +335,38 @@ kafka_up() {
     echo "$want" >"$stamp"
   fi
 
+  # One listener for clients and the broker itself: TLS; the applications'
+  # principals sign in with SCRAM-SHA-512 (credentials kept by the brokers,
+  # set by devstack/kafkaauth); the administrator "admin", the only super
+  # user, with PLAIN over that TLS from this file, so that it exists before
+  # any SCRAM credential does; ACLs (StandardAuthorizer, nothing allowed
+  # without one). The controller listener is loopback-only and signs in
+  # with PLAIN too (KRaft controllers cannot use SCRAM).
   local props=$KAFKA_DIR/server.properties
-  cat >"$props" <<EOF
+  ( umask 077; cat >"$props" <<EOF
 # Written by devstack.sh on every start; edit devstack.sh instead.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$KAFKA_ADMIN_PASSWORD" user_admin="$KAFKA_ADMIN_PASSWORD";
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$KAFKA_ADMIN_PASSWORD" user_admin="$KAFKA_ADMIN_PASSWORD";
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_TLS_DIR/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS_DIR/ca.pem
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin
+allow.everyone.if.no.acl.found=false
 log.dirs=$KAFKA_DIR/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -324,6 +378,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 EOF
+  )
   local java=(java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
     "-Dlog4j2.configurationFile=$ROOT/devstack/kafka/log4j2.properties" -cp "$KAFKA_DIR/libs/*")
   if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
@@ -332,10 +387,19 @@ EOF
     "${java[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$props" >>"$log" 2>&1 ||
       { tail -30 "$log" >&2; die "formatting Kafka storage failed"; }
   fi
-  say "starting kafka on 127.0.0.1:$KAFKA_PORT"
+  say "starting kafka on 127.0.0.1:$KAFKA_PORT (TLS, SCRAM-SHA-512, ACLs)"
   start_bg "$pidfile" "$log" "${java[@]}" kafka.Kafka "$props"
   wait_until kafka "$KAFKA_WAIT" "$log" "$pidfile" kafka_answers
   say "kafka answers a metadata request"
+  kafka_principals
+}
+
+# The principals and their ACLs (devstack/kafkaauth): tenantflow (tenantd's
+# readers, dead letters, topic creation), tenantflow-relay (the only writer
+# of the event topics), tenantflow-agent and tenantflow-analytics (readers).
+kafka_principals() {
+  ( cd "$ROOT" && eval "$(cmd_env)" && go run ./devstack/kafkaauth ) || die "could not set up Kafka's principals and ACLs"
+  say "kafka: principals tenantflow, tenantflow-relay, tenantflow-agent, tenantflow-analytics and their ACLs ready"
 }
 
 kafka_down() { stop_pid kafka "$KAFKA_DIR/kafka.pid"; }
@@ -558,6 +622,18 @@ export TENANTFLOW_DATABASE_URL='postgres://tenantflow_app:$PG_PASSWORD@127.0.0.1
 export TENANTFLOW_DATABASE_MIGRATE_URL='postgres://tenantflow:$PG_PASSWORD@127.0.0.1:$PG_PORT/tenantflow?sslmode=disable'
 export TENANTFLOW_TENANT_DATABASE_URL='postgres://tenantflow:$PG_PASSWORD@127.0.0.1:$PG_PORT/tenantflow?sslmode=disable'
 export TENANTFLOW_KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'
+export TENANTFLOW_KAFKA_TLS='true'
+export TENANTFLOW_KAFKA_TLS_CA_FILE='$KAFKA_TLS_DIR/ca.pem'
+export TENANTFLOW_KAFKA_SASL_MECHANISM='SCRAM-SHA-512'
+export TENANTFLOW_KAFKA_USERNAME='tenantflow'
+export TENANTFLOW_KAFKA_PASSWORD='$KAFKA_TENANTD_PASSWORD'
+export TENANTFLOW_KAFKA_RELAY_USERNAME='tenantflow-relay'
+export TENANTFLOW_KAFKA_RELAY_PASSWORD='$KAFKA_RELAY_PASSWORD'
+export TENANTFLOW_KAFKA_REPLICATION_FACTOR='1'
+export TENANTFLOW_KAFKA_MIN_INSYNC_REPLICAS='1'
+export TENANTFLOW_DEVSTACK_KAFKA_ADMIN_PASSWORD='$KAFKA_ADMIN_PASSWORD'
+export TENANTFLOW_DEVSTACK_KAFKA_AGENT_PASSWORD='$KAFKA_AGENT_PASSWORD'
+export TENANTFLOW_DEVSTACK_KAFKA_ANALYTICS_PASSWORD='$KAFKA_ANALYTICS_PASSWORD'
 export TENANTFLOW_KEYCLOAK_URL='http://127.0.0.1:$KEYCLOAK_PORT'
 export TENANTFLOW_KEYCLOAK_ADMIN_USER='admin'
 export TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD='$KEYCLOAK_ADMIN_PASSWORD'

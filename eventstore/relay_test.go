@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/google/uuid"
@@ -34,11 +33,11 @@ func newRelayEnv(t testing.TB) *relayEnv {
 	t.Helper()
 	brokers := testenv.KafkaBrokers(t)
 	s := newPostgres(t)
-	topic := "test.relay." + uuid.NewString()[:8]
+	topic := "tenant.events.test-relay-" + uuid.NewString()[:8]
 	if err := kafka.CreateTopic(brokers, topic, 12); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := kafka.NewRecordPublisher(brokers, watermill.NopLogger{})
+	pub, err := kafka.NewRelayPublisher(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,8 +259,9 @@ func TestRelayOrdering(t *testing.T) {
 	if err != nil {
 		t.Fatal("kcat (Debian package kcat) is needed as the independent client; devstack.sh up installs it")
 	}
-	out, err := exec.Command(kc, "-C", "-b", strings.Join(env.brokers, ","), "-t", env.topic,
-		"-o", "beginning", "-e", "-q", "-f", "%p\t%o\t%k\t%h\n").Output()
+	args := append(kafkatest.KcatArgs(t), "-C", "-b", strings.Join(env.brokers, ","), "-t", env.topic,
+		"-o", "beginning", "-e", "-q", "-f", "%p\t%o\t%k\t%h\n")
+	out, err := exec.Command(kc, args...).Output()
 	if err != nil {
 		t.Fatalf("kcat: %v", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/internal/kafkatest"
@@ -24,8 +23,8 @@ import (
 func TestRelaySetsAsideRefusedRecordsAndGoesOn(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	store := newPostgres(t)
-	topic := "test.relayhold." + uuid.NewString()[:8]
-	admin, err := sarama.NewClusterAdmin(brokers, kafka.SaramaConfig("relayhold-test"))
+	topic := "tenant.events.test-relayhold-" + uuid.NewString()[:8]
+	admin, err := sarama.NewClusterAdmin(brokers, kafka.SaramaConfigWith("relayhold-test", kafkatest.Admin(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +37,7 @@ func TestRelaySetsAsideRefusedRecordsAndGoesOn(t *testing.T) {
 	if err := kafka.CreateTopic(brokers, topic, 3); err != nil { // waits for the partitions' leaders
 		t.Fatal(err)
 	}
-	pub, err := kafka.NewRecordPublisher(brokers, watermill.NopLogger{})
+	pub, err := kafka.NewRelayPublisher(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}

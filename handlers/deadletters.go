@@ -21,7 +21,7 @@ import (
 // later records of their stream, per handler, until an operator redrives
 // them: a tenant is never processed past a record nobody understood. Rows
 // live in PostgreSQL (table dead_letters); every dead letter is also
-// published to <topic>.dlq with its reason, for whoever watches it.
+// published to dlq.<topic> with its reason, for whoever watches it.
 type DeadLetters struct {
 	Pool      *pgxpool.Pool
 	Publisher message.Publisher // may be nil: then only the table holds them

@@ -103,7 +103,13 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	if err := kafka.CreateTopic(brokers, topic, 4); err != nil {
 		t.Fatal(err)
 	}
-	publisher, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(log))
+	// Two principals, as in tenantd: the relay's writes the event topic, the
+	// process's writes dead letters.
+	publisher, err := kafka.NewRelayPublisher(brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +135,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		},
 		Notifier:    handlers.MailNotifier{Mailer: mailer, Links: handlers.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}},
 		Retry:       handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
-		DeadLetters: &handlers.DeadLetters{Pool: pool, Publisher: publisher},
+		DeadLetters: &handlers.DeadLetters{Pool: pool, Publisher: dlq},
 		Logger:      log,
 	}
 	if err := kafka.CreateTopic(brokers, kafka.DLQTopic(topic), 1); err != nil {
@@ -157,6 +163,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		<-done
 		<-done
 		_ = publisher.Close()
+		_ = dlq.Close()
 	})
 	return &flow{actions: cfg.Actions, infra: cfg.Actions[domain.StepInfrastructure].(handlers.Infrastructure), tier: "silo", s3: devS3(t), dns: devDNS(t), dead: cfg.DeadLetters, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
 		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}

@@ -21,11 +21,11 @@ import (
 // are not handed to the group again.
 func TestConsumeBatchesOnTheRealBroker(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
-	topic := "batches." + watermill.NewShortUUID()
+	topic := "tenant.events.test-batches-" + watermill.NewShortUUID()
 	if err := CreateTopic(brokers, topic, 2); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := NewRecordPublisher(brokers, watermill.NopLogger{})
+	pub, err := NewRelayPublisher(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestConsumeBatchesOnTheRealBroker(t *testing.T) {
 	}
 	publish(0, 200)
 
-	group := "batches-" + watermill.NewShortUUID()
+	group := "test-batches-" + watermill.NewShortUUID()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	run := func(want int) (seen map[int]int, batches int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -21,11 +22,17 @@ import (
 // all clients built here pin a version both Kafka 4.x and kfake accept.
 var protocolVersion = sarama.V3_6_0_0
 
-// SaramaConfig is the base sarama configuration for tenantflow's clients.
-func SaramaConfig(clientID string) *sarama.Config {
+// SaramaConfig is the base sarama configuration for tenantflow's clients,
+// signing in with the process's settings (Current).
+func SaramaConfig(clientID string) *sarama.Config { return SaramaConfigWith(clientID, Current()) }
+
+// SaramaConfigWith is SaramaConfig with explicit settings, which programs
+// check with Settings.Validate when they start.
+func SaramaConfigWith(clientID string, s Settings) *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = protocolVersion
 	c.ClientID = clientID
+	s.apply(c)
 	return c
 }
 
@@ -72,16 +79,29 @@ func Ping(ctx context.Context, brokers []string) error {
 
 // CreateTopic creates topic with the given partition count unless it exists,
 // then waits (up to 30 s) until every partition has a leader, so producers
-// and consumers started right after do not see "not leader" errors.
+// and consumers started right after do not see "not leader" errors. Its
+// replication factor and min.insync.replicas are the process's settings.
+// A principal the ACLs do not let create topics succeeds when the topic
+// exists already (made by whoever administers the cluster).
 func CreateTopic(brokers []string, topic string, partitions int32) error {
-	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("tenantflow-admin"))
+	s := Current()
+	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfigWith("tenantflow-admin", s))
 	if err != nil {
 		return fmt.Errorf("connect kafka admin: %w", err)
 	}
 	defer admin.Close()
-	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+	minISR := strconv.Itoa(s.MinInsyncReplicas)
+	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: s.ReplicationFactor,
+		ConfigEntries: map[string]*string{"min.insync.replicas": &minISR}}, false)
 	var te *sarama.TopicError
-	if err != nil && !(errors.As(err, &te) && te.Err == sarama.ErrTopicAlreadyExists) {
+	switch {
+	case err == nil, errors.As(err, &te) && te.Err == sarama.ErrTopicAlreadyExists:
+	case errors.As(err, &te) && te.Err == sarama.ErrTopicAuthorizationFailed:
+		if md, derr := admin.DescribeTopics([]string{topic}); derr != nil || len(md) != 1 || md[0].Err != sarama.ErrNoError {
+			return fmt.Errorf("create topic %s: this principal may not create topics and the topic is not there (or not visible to it): "+
+				"create it beforehand, or grant Create on it: %w", topic, err)
+		}
+	default:
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)

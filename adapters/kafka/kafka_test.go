@@ -21,16 +21,15 @@ func roundTrip(t *testing.T, brokers []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	topic := fmt.Sprintf("smoke.%s", watermill.NewShortUUID())
+	topic := fmt.Sprintf("tenant.events.test-smoke-%s", watermill.NewShortUUID())
 	if err := CreateTopic(brokers, topic, 3); err != nil {
 		t.Fatal(err)
 	}
 	if err := CreateTopic(brokers, topic, 3); err != nil {
 		t.Fatalf("creating an existing topic must succeed: %v", err)
 	}
-	logger := watermill.NopLogger{}
 
-	pub, err := NewRecordPublisher(brokers, logger)
+	pub, err := NewRelayPublisher(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +46,7 @@ func roundTrip(t *testing.T, brokers []string) {
 
 	records := make(chan Record, n)
 	go func() {
-		c := Consumer{Brokers: brokers, Group: "smoke-" + watermill.NewShortUUID(), Topic: topic, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		c := Consumer{Brokers: brokers, Group: "test-smoke-" + watermill.NewShortUUID(), Topic: topic, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		_ = c.Keyed(ctx, KeyedOptions{}, func(_ context.Context, r Record) error { records <- r; return nil })
 	}()
 	got := map[string]bool{}
@@ -89,6 +88,11 @@ func TestEmbeddedBrokerRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	// The embedded broker has no sign-in and one replica, as tenantd
+	// configures its clients for it (no test here runs in parallel).
+	before := Current()
+	Configure(Settings{ReplicationFactor: 1, MinInsyncReplicas: 1})
+	defer Configure(before)
 	roundTrip(t, e.Brokers())
 }
 

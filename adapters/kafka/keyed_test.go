@@ -48,11 +48,11 @@ func TestWatermarkCommitsUpToTheFirstRecordNotDone(t *testing.T) {
 // comes again to the next member.
 func TestConsumeKeyedOnTheRealBroker(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
-	topic := "keyed." + watermill.NewShortUUID()
+	topic := "tenant.events.test-keyed-" + watermill.NewShortUUID()
 	if err := CreateTopic(brokers, topic, 1); err != nil { // one partition: every key shares it
 		t.Fatal(err)
 	}
-	pub, err := NewRecordPublisher(brokers, watermill.NopLogger{})
+	pub, err := NewRelayPublisher(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestConsumeKeyedOnTheRealBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	group := "keyed-" + watermill.NewShortUUID()
+	group := "test-keyed-" + watermill.NewShortUUID()
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
 		mu      sync.Mutex

@@ -240,8 +240,11 @@ func DeadLetters(maxFailures int, setAside SetAside, logger *slog.Logger) Middle
 	}
 }
 
-// DLQTopic names the dead-letter topic of a topic.
-func DLQTopic(topic string) string { return topic + ".dlq" }
+// DLQTopic names the dead-letter topic of a topic: dlq.<topic>. The prefix
+// (not a suffix) lets the brokers' ACLs grant writing dead letters by a
+// prefixed pattern without granting writes to the topic itself, which only
+// the relay's principal may write.
+func DLQTopic(topic string) string { return "dlq." + topic }
 
 // DeadLetterMessage is r as published to a dead-letter topic: its key,
 // headers and value, plus dlq_reason and dlq_handler (who set it aside).

@@ -80,8 +80,24 @@ func headersOf(m *sarama.ConsumerMessage) map[string]string {
 // acknowledged: a relay batch costs a round trip per partition leader, not
 // one per record as watermill-kafka's publisher (a SendMessage per message)
 // did.
+//
+// It signs in as the process's principal, which may write dead-letter
+// topics; NewRelayPublisher is the one that may write the event topic.
 func NewRecordPublisher(brokers []string, _ watermill.LoggerAdapter) (message.Publisher, error) {
-	sc := SaramaConfig("tenantflow-relay")
+	return NewPublisherWith(brokers, Current())
+}
+
+// NewRelayPublisher is NewRecordPublisher signing in as the relay's
+// principal (Settings.Relay): the brokers' ACLs let only it write the
+// event topic. The relay uses it, and so does `tenantctl dlq redrive`,
+// which puts the relay's own records back on that topic.
+func NewRelayPublisher(brokers []string) (message.Publisher, error) {
+	return NewPublisherWith(brokers, Current().Relay())
+}
+
+// NewPublisherWith is NewRecordPublisher with explicit settings.
+func NewPublisherWith(brokers []string, s Settings) (message.Publisher, error) {
+	sc := SaramaConfigWith("tenantflow-publisher", s)
 	sc.Producer.Return.Successes = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Net.MaxOpenRequests = 1

@@ -108,7 +108,11 @@ func boot(b *testing.B) (*system, error) {
 	if err := kafka.CreateTopic(brokers, topic, 6); err != nil {
 		return nil, err
 	}
-	publisher, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(logger))
+	publisher, err := kafka.NewRelayPublisher(brokers)
+	if err != nil {
+		return nil, err
+	}
+	dlq, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(logger))
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +128,7 @@ func boot(b *testing.B) (*system, error) {
 		_ = handlers.Run(ctx, handlers.Config{Brokers: brokers, Topic: topic, GroupPrefix: groups, Store: store,
 			Actions: actions, Notifier: noopNotifier{}, Logger: logger,
 			Retry:       handlers.Retry{MaxTries: 5, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second},
-			DeadLetters: &handlers.DeadLetters{Pool: pool, Publisher: publisher}})
+			DeadLetters: &handlers.DeadLetters{Pool: pool, Publisher: dlq}})
 	}()
 	proj := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger}
 	if err := proj.Ensure(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/projections"
@@ -33,7 +34,7 @@ func TestSameNumbersAsTheProjection(t *testing.T) {
 	if err := kafka.CreateTopic(brokers, topic, 3); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(log))
+	pub, err := kafka.NewRelayPublisher(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +45,12 @@ func TestSameNumbersAsTheProjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = en.FollowLog(ctx, store) }()
+	// The consumer signs in as the analytics principal, which the ACLs let
+	// read the topic and nothing more (the relay above keeps its own).
+	before := kafka.Current()
+	analytics, _ := kafkatest.Principal(t, "analytics")
+	kafka.Configure(analytics)
+	t.Cleanup(func() { kafka.Configure(before) })
 	consumer := Consumer{Pool: pool, Table: "analytics_step_runs", Logger: log}
 	go func() { _ = consumer.Run(ctx, brokers, topic, "test-analytics-"+uuid.NewString()[:8]) }()
 

@@ -6,7 +6,10 @@
 // it too), TENANT_DOMAINS and ATTEMPT in its environment; its first output line, if any, is reported as
 // the tenant's endpoint. It needs only the brokers, the topic and the agent
 // key (flags or TENANTFLOW_KAFKA_BROKERS, _KAFKA_TOPIC, _AGENT_KEY): never
-// the control plane's signing key.
+// the control plane's signing key. It signs in to the brokers with
+// TENANTFLOW_KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD, _TLS and
+// _TLS_CA_FILE as the agent's principal, which the ACLs let read the event
+// topic and write dead letters only.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 )
 
@@ -38,6 +42,7 @@ func main() {
 	if err != nil {
 		kctx.Fatalf("TENANTFLOW_AGENT_KEY: %v", err)
 	}
+	kctx.FatalIfErrorf(kafka.Current().Validate())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
@@ -77,7 +75,10 @@ func deadLetters(ctx context.Context) (*handlers.DeadLetters, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pub, err := kafka.NewRecordPublisher(cfg.KafkaBrokers, kafka.SlogAdapter(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	// Redriven records go back onto the event topic, which only the relay's
+	// principal may write: tenantctl signs in as it (TENANTFLOW_KAFKA_RELAY_*).
+	kafka.Configure(cfg.Kafka())
+	pub, err := kafka.NewRelayPublisher(cfg.KafkaBrokers)
 	if err != nil {
 		pool.Close()
 		return nil, nil, err

@@ -249,11 +249,12 @@ func newCluster(t *testing.T, prof chaosProfile, opts ...clusterOption) *cluster
 	}
 	if c.deploys != "" {
 		agent := binary(t, "../appplane-agent")
+		_, agentEnv := kafkatest.Principal(t, "agent") // the agent's own principal: it reads, it cannot write the log's topic
+		agentEnv["TENANTFLOW_KAFKA_BROKERS"], agentEnv["TENANTFLOW_KAFKA_TOPIC"] = env["TENANTFLOW_KAFKA_BROKERS"], env["TENANTFLOW_KAFKA_TOPIC"]
+		agentEnv["TENANTFLOW_AGENT_KEY"] = env["TENANTFLOW_AGENT_KEY"]
 		for i := range 2 {
-			c.agents = append(c.agents, supervise(t, logs, fmt.Sprintf("agent-%d", i+1), "", []string{"DIR=" + c.deploys}, map[string]string{
-				"TENANTFLOW_KAFKA_BROKERS": env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC": env["TENANTFLOW_KAFKA_TOPIC"],
-				"TENANTFLOW_AGENT_KEY": env["TENANTFLOW_AGENT_KEY"]},
-				agent, "--control", c.front.base, "--group", c.prefix+".agent",
+			c.agents = append(c.agents, supervise(t, logs, fmt.Sprintf("agent-%d", i+1), "", []string{"DIR=" + c.deploys}, agentEnv,
+				agent, "--control", c.front.base, "--group", "test-"+c.prefix+".agent",
 				"--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && sleep 0.2 && echo "https://$TENANT_KEY.apps.test"`,
 				"--undo", "sh", "--undo=-c", "--undo", `rm -rf "$DIR/$TENANT_KEY"`))
 		}
@@ -435,7 +436,7 @@ func cutKeycloak(c *cluster) []time.Time {
 // while the tenants are in flight and once more after they finished: every
 // record reaches every handler at least twice.
 func deliverTwice(c *cluster) []time.Time {
-	pub, err := kafka.NewRecordPublisher(strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ","), kafka.SlogAdapter(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	pub, err := kafka.NewRelayPublisher(strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ","))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -527,7 +528,9 @@ func killAgent(c *cluster) []time.Time {
 // record with an id the log does not hold. Each is set aside as a dead
 // letter naming no stream; no tenant is held behind one.
 func poison(c *cluster) []time.Time {
-	pub, err := kafka.NewRecordPublisher(strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ","), kafka.SlogAdapter(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	// A producer from outside tenantflow: with the ACLs, only a principal
+	// allowed to write the topic (here the administrator) can be one.
+	pub, err := kafka.NewPublisherWith(strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ","), kafkatest.Admin(c.t))
 	if err != nil {
 		c.t.Fatal(err)
 	}

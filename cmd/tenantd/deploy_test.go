@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/internal/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
@@ -37,6 +38,10 @@ func startAgent(t *testing.T, env map[string]string, control, dir string) *exec.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DIR=" + dir,
 		"TENANTFLOW_KAFKA_BROKERS=" + env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC=" + env["TENANTFLOW_KAFKA_TOPIC"],
 		"TENANTFLOW_AGENT_KEY=" + testAgentKey}
+	_, agentEnv := kafkatest.Principal(t, "agent") // the agent signs in as its own principal
+	for k, v := range agentEnv {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

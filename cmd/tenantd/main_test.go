@@ -208,6 +208,15 @@ func devStackEnv(t *testing.T) map[string]string {
 	// A topic and consumer groups of the test's own: tenantd instances of
 	// other tests (other databases) must not take this one's events.
 	run := strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	// The brokers' TLS and the principals (tenantd's and the relay's), as the
+	// dev stack exports them.
+	for _, k := range []string{"TENANTFLOW_KAFKA_SASL_MECHANISM", "TENANTFLOW_KAFKA_USERNAME", "TENANTFLOW_KAFKA_PASSWORD",
+		"TENANTFLOW_KAFKA_RELAY_USERNAME", "TENANTFLOW_KAFKA_RELAY_PASSWORD", "TENANTFLOW_KAFKA_TLS", "TENANTFLOW_KAFKA_TLS_CA_FILE",
+		"TENANTFLOW_KAFKA_REPLICATION_FACTOR", "TENANTFLOW_KAFKA_MIN_INSYNC_REPLICAS"} {
+		if v := os.Getenv(k); v != "" {
+			env[k] = v
+		}
+	}
 	env["TENANTFLOW_KAFKA_TOPIC"] = "tenant.events.test-" + run
 	env["TENANTFLOW_KAFKA_GROUP_PREFIX"] = "test-" + run
 	env["TENANTFLOW_KAFKA_PARTITIONS"] = "4"

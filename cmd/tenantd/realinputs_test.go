@@ -19,6 +19,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
@@ -244,7 +245,7 @@ func TestARefusedRecordHoldsOnlyItsTenant(t *testing.T) {
 	env := devStackEnv(t)
 	env["TENANTFLOW_JWT_SECRET"] = "tenantd-test-secret-tenantd-test-secret"
 	brokers := strings.Split(env["TENANTFLOW_KAFKA_BROKERS"], ",")
-	admin, err := sarama.NewClusterAdmin(brokers, kafka.SaramaConfig("refused-test"))
+	admin, err := sarama.NewClusterAdmin(brokers, kafka.SaramaConfigWith("refused-test", kafkatest.Admin(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

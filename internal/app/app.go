@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/IBM/sarama"
 	"log/slog"
 	"net"
 	"net/http"
@@ -63,6 +64,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	defer pool.Close()
 
 	brokers := cfg.KafkaBrokers
+	kafka.Configure(cfg.Kafka())
 	if cfg.EmbeddedKafka() {
 		emb, err := kafka.StartEmbedded(logger)
 		if err != nil {
@@ -70,16 +72,27 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		}
 		defer emb.Close()
 		brokers = emb.Brokers()
+		kafka.Configure(kafka.Settings{ReplicationFactor: 1, MinInsyncReplicas: 1}) // one in-process broker, no sign-in
+	} else if s := cfg.Kafka(); s.ReplicationFactor < kafka.DefaultReplicationFactor || s.MinInsyncReplicas < kafka.DefaultMinInsyncReplicas {
+		logger.Warn("the topics tenantd creates are not replicated for production: one lost broker can lose acknowledged events",
+			"replication_factor", s.ReplicationFactor, "min_insync_replicas", s.MinInsyncReplicas)
 	}
 
 	store := eventstore.NewPostgres(pool, logger)
 	store.SetMaxEventBytes(cfg.MaxEventBytes)
 	defer store.Close()
+	// Two principals: the relay's writes the event topic, the process's
+	// writes dead letters (the brokers' ACLs keep them apart).
 	publisher, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(logger))
 	if err != nil {
 		return fmt.Errorf("kafka publisher: %w", err)
 	}
 	defer publisher.Close()
+	relayPublisher, err := kafka.NewRelayPublisher(brokers)
+	if err != nil {
+		return fmt.Errorf("kafka relay publisher: %w", err)
+	}
+	defer relayPublisher.Close()
 
 	var workers sync.WaitGroup
 	workCtx, stopWork := context.WithCancel(ctx)
@@ -130,7 +143,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			defer workers.Done()
 			_ = eventstore.Sealer{Store: store, Key: []byte(cfg.SealKey), Every: cfg.SealInterval, Logger: logger}.Run(workCtx)
 		}()
-		relay := &eventstore.Relay{Store: store, Publisher: publisher, Topic: cfg.KafkaTopic, Logger: logger, Refused: kafka.Refused,
+		relay := &eventstore.Relay{Store: store, Publisher: relayPublisher, Topic: cfg.KafkaTopic, Logger: logger, Refused: kafka.Refused,
 			OnHeld: func(_ eventstore.Event, reason string) {
 				if reason != "" {
 					metrics.RelayRefused.Inc()
@@ -174,7 +187,8 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		purgeIdempotency(workCtx, idem, logger)
 	}()
 
-	_ = metrics.Registry.Register(&metrics.Collector{Pool: pool, Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix,
+	_ = metrics.Registry.Register(&metrics.Collector{Pool: pool, Brokers: brokers,
+		Kafka: func() *sarama.Config { return kafka.SaramaConfig("tenantflow-metrics") }, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix,
 		RelayName: "relay:" + cfg.KafkaTopic, Logger: logger,
 		TenantsTable: func(ctx context.Context) (string, error) {
 			schema, err := read.Schema(ctx, projections.NameTenants)

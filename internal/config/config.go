@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers"
 )
@@ -60,6 +61,21 @@ type Config struct {
 	// installations on one Kafka cluster.
 	KafkaTopic       string `env:"TENANTFLOW_KAFKA_TOPIC" envDefault:"tenant.events.v1"`
 	KafkaGroupPrefix string `env:"TENANTFLOW_KAFKA_GROUP_PREFIX" envDefault:"tenantflow"`
+
+	// The brokers' authentication and the topics' durability (see
+	// kafka.Settings): SASL mechanism and principal, the relay's own
+	// principal (the only one the ACLs let write the event topic), TLS
+	// with an optional CA file, and the replication of the topics tenantd
+	// creates.
+	KafkaSASLMechanism     string `env:"TENANTFLOW_KAFKA_SASL_MECHANISM"`
+	KafkaUsername          string `env:"TENANTFLOW_KAFKA_USERNAME"`
+	KafkaPassword          string `env:"TENANTFLOW_KAFKA_PASSWORD"`
+	KafkaRelayUsername     string `env:"TENANTFLOW_KAFKA_RELAY_USERNAME"`
+	KafkaRelayPassword     string `env:"TENANTFLOW_KAFKA_RELAY_PASSWORD"`
+	KafkaTLS               bool   `env:"TENANTFLOW_KAFKA_TLS"`
+	KafkaTLSCAFile         string `env:"TENANTFLOW_KAFKA_TLS_CA_FILE"`
+	KafkaReplicationFactor int16  `env:"TENANTFLOW_KAFKA_REPLICATION_FACTOR" envDefault:"3"`
+	KafkaMinInsyncReplicas int    `env:"TENANTFLOW_KAFKA_MIN_INSYNC_REPLICAS" envDefault:"2"`
 
 	// KeycloakURL is the base URL of Keycloak. Empty means identity is not
 	// configured: readiness does not check it.
@@ -325,6 +341,13 @@ func (c Config) Validate() error {
 		}
 	}
 
+	if err := c.Kafka().Validate(); err != nil {
+		name, _, _ := strings.Cut(err.Error(), " ")
+		bad(name, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), name), " "))
+	}
+	if (c.KafkaRelayUsername == "") != (c.KafkaRelayPassword == "") {
+		bad("TENANTFLOW_KAFKA_RELAY_PASSWORD", "TENANTFLOW_KAFKA_RELAY_USERNAME and _PASSWORD go together")
+	}
 	if !kafkaName.MatchString(c.KafkaTopic) {
 		bad("TENANTFLOW_KAFKA_TOPIC", "%q is not a Kafka topic name (letters, digits, . _ -, at most 249)", c.KafkaTopic)
 	}
@@ -419,6 +442,12 @@ func (c Config) Validate() error {
 		}
 		if len(c.KafkaBrokers) == 0 {
 			bad("TENANTFLOW_KAFKA_BROKERS", "is required when TENANTFLOW_ENV=production: the embedded broker keeps nothing across a restart")
+		}
+		if len(c.KafkaBrokers) > 0 && c.KafkaSASLMechanism == "" {
+			bad("TENANTFLOW_KAFKA_SASL_MECHANISM", "is required when TENANTFLOW_ENV=production: the brokers must know who writes and reads the log")
+		}
+		if len(c.KafkaBrokers) > 0 && !c.KafkaTLS {
+			bad("TENANTFLOW_KAFKA_TLS", "must be true when TENANTFLOW_ENV=production: personal data and sealed secrets travel on the topic")
 		}
 		if c.MigrateURL == "" {
 			bad("TENANTFLOW_DATABASE_MIGRATE_URL", "is required when TENANTFLOW_ENV=production: the runtime role must not own the event log it could then rewrite")
@@ -562,6 +591,13 @@ func (c Config) PlanTiers() domain.Tiers {
 		return domain.DefaultTiers
 	}
 	return t
+}
+
+// Kafka is the Kafka clients' settings of this configuration.
+func (c Config) Kafka() kafka.Settings {
+	return kafka.Settings{Mechanism: c.KafkaSASLMechanism, Username: c.KafkaUsername, Password: c.KafkaPassword,
+		RelayUsername: c.KafkaRelayUsername, RelayPassword: c.KafkaRelayPassword, TLS: c.KafkaTLS, CAFile: c.KafkaTLSCAFile,
+		ReplicationFactor: c.KafkaReplicationFactor, MinInsyncReplicas: c.KafkaMinInsyncReplicas}
 }
 
 // EmbeddedKafka reports whether tenantd must run its in-process broker.

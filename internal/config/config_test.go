@@ -129,7 +129,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 83 {
+	if len(names) != 92 {
 		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
@@ -149,6 +149,40 @@ func TestJWKSIssuer(t *testing.T) {
 		cfg := Config{JWTJWKSURL: c.url, JWTJWKSIssuer: c.issuer, JWTIssuer: "tenantflow"}
 		if got := cfg.JWKSIssuer(); got != c.want {
 			t.Errorf("%s, %q: %s, want %s", c.url, c.issuer, got, c.want)
+		}
+	}
+}
+
+// Topics are replicated for production unless configured otherwise, and
+// the Kafka settings reach the clients as given.
+func TestKafkaSettings(t *testing.T) {
+	c, err := FromEnv(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := c.Kafka(); k.ReplicationFactor != 3 || k.MinInsyncReplicas != 2 || k.Mechanism != "" || k.TLS {
+		t.Errorf("defaults: %+v", k)
+	}
+	c, err = FromEnv(map[string]string{"TENANTFLOW_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "TENANTFLOW_KAFKA_USERNAME": "tenantflow",
+		"TENANTFLOW_KAFKA_PASSWORD": "p", "TENANTFLOW_KAFKA_RELAY_USERNAME": "tenantflow-relay", "TENANTFLOW_KAFKA_RELAY_PASSWORD": "r",
+		"TENANTFLOW_KAFKA_TLS": "true", "TENANTFLOW_KAFKA_REPLICATION_FACTOR": "1", "TENANTFLOW_KAFKA_MIN_INSYNC_REPLICAS": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := c.Kafka(); k.Relay().Username != "tenantflow-relay" || k.Username != "tenantflow" || !k.TLS || k.ReplicationFactor != 1 {
+		t.Errorf("configured: %+v", k)
+	}
+	for name, env := range map[string]map[string]string{
+		"TENANTFLOW_KAFKA_SASL_MECHANISM":      {"TENANTFLOW_KAFKA_SASL_MECHANISM": "GSSAPI", "TENANTFLOW_KAFKA_USERNAME": "u", "TENANTFLOW_KAFKA_PASSWORD": "p"},
+		"TENANTFLOW_KAFKA_USERNAME":            {"TENANTFLOW_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"},
+		"TENANTFLOW_KAFKA_TLS_CA_FILE":         {"TENANTFLOW_KAFKA_TLS": "true", "TENANTFLOW_KAFKA_TLS_CA_FILE": "/no/such/ca.pem"},
+		"TENANTFLOW_KAFKA_REPLICATION_FACTOR":  {"TENANTFLOW_KAFKA_REPLICATION_FACTOR": "1", "TENANTFLOW_KAFKA_MIN_INSYNC_REPLICAS": "2"},
+		"TENANTFLOW_KAFKA_RELAY_PASSWORD":      {"TENANTFLOW_KAFKA_RELAY_USERNAME": "tenantflow-relay"},
+		"TENANTFLOW_KAFKA_TLS (in production)": {"TENANTFLOW_ENV": "production", "TENANTFLOW_KAFKA_BROKERS": "k:9092"},
+	} {
+		want, _, _ := strings.Cut(name, " ")
+		if _, err := FromEnv(env); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: want an error naming %s, got %v", env, want, err)
 		}
 	}
 }

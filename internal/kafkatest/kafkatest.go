@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
 // Record is one Kafka record as read back.
@@ -181,4 +182,44 @@ func GroupLag(client sarama.Client, admin sarama.ClusterAdmin, topic, groupPrefi
 		return fmt.Sprintf("%d groups joined", n), nil
 	}
 	return "", nil
+}
+
+// Admin is the dev stack's Kafka administrator (a super user, PLAIN over
+// TLS): for tests that change a topic's configuration or play a producer
+// from outside tenantflow. Everything else runs as the principal of the
+// process (TENANTFLOW_KAFKA_USERNAME) or the relay's, as in production.
+func Admin(t testing.TB) kafka.Settings {
+	t.Helper()
+	password := testenv.Require(t, "TENANTFLOW_DEVSTACK_KAFKA_ADMIN_PASSWORD")["TENANTFLOW_DEVSTACK_KAFKA_ADMIN_PASSWORD"]
+	s := kafka.Current().As("admin", password)
+	s.Mechanism = "PLAIN"
+	return s
+}
+
+// Principal is the process's settings signing in as the dev stack's
+// principal who ("agent" or "analytics", password in
+// TENANTFLOW_DEVSTACK_KAFKA_<WHO>_PASSWORD) and the environment a
+// separate program needs to do the same.
+func Principal(t testing.TB, who string) (kafka.Settings, map[string]string) {
+	t.Helper()
+	name := "TENANTFLOW_DEVSTACK_KAFKA_" + strings.ToUpper(who) + "_PASSWORD"
+	password := testenv.Require(t, name)[name]
+	s := kafka.Current().As("tenantflow-"+who, password)
+	env := map[string]string{
+		"TENANTFLOW_KAFKA_SASL_MECHANISM": s.Mechanism, "TENANTFLOW_KAFKA_USERNAME": s.Username, "TENANTFLOW_KAFKA_PASSWORD": s.Password,
+		"TENANTFLOW_KAFKA_TLS": fmt.Sprint(s.TLS), "TENANTFLOW_KAFKA_TLS_CA_FILE": s.CAFile,
+	}
+	return s, env
+}
+
+// KcatArgs are kcat's options to sign in as the administrator.
+func KcatArgs(t testing.TB) []string {
+	t.Helper()
+	s := Admin(t)
+	args := []string{"-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=PLAIN",
+		"-X", "sasl.username=" + s.Username, "-X", "sasl.password=" + s.Password}
+	if s.CAFile != "" {
+		args = append(args, "-X", "ssl.ca.location="+s.CAFile)
+	}
+	return args
 }

@@ -57,8 +57,11 @@ func init() {
 
 // Collector computes the state gauges at scrape time.
 type Collector struct {
-	Pool        *pgxpool.Pool
-	Brokers     []string // empty: no consumer lag
+	Pool    *pgxpool.Pool
+	Brokers []string // empty: no consumer lag
+	// Kafka is the client configuration the lag reading connects with
+	// (kafka.SaramaConfig: the process's principal and TLS).
+	Kafka       func() *sarama.Config
 	Topic       string
 	GroupPrefix string
 	RelayName   string // the relay's checkpoint name
@@ -178,11 +181,10 @@ func (c *Collector) tenants(ctx context.Context, ch chan<- prometheus.Metric, ta
 // consumerLag sums, per consumer group of this installation, the records
 // between its committed offsets and the partitions' ends.
 func (c *Collector) consumerLag(ch chan<- prometheus.Metric) {
-	if len(c.Brokers) == 0 {
+	if len(c.Brokers) == 0 || c.Kafka == nil {
 		return
 	}
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
+	cfg := c.Kafka()
 	cfg.Net.DialTimeout, cfg.Net.ReadTimeout = 3*time.Second, 3*time.Second
 	client, err := sarama.NewClient(c.Brokers, cfg)
 	if err != nil {
