@@ -125,6 +125,16 @@ func (m *Memory) LoadFrom(_ context.Context, stream string, from int64) ([]Event
 }
 
 // ReadAll returns up to limit events after cursor in global order.
+// Head is the cursor just past the last event appended.
+func (m *Memory) Head(context.Context) (Cursor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.log) == 0 {
+		return Cursor{}, nil
+	}
+	return m.log[len(m.log)-1].After(), nil
+}
+
 func (m *Memory) ReadAll(_ context.Context, after Cursor, limit int) ([]Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -352,6 +352,22 @@ func (s *Postgres) LoadFrom(ctx context.Context, stream string, from int64) ([]E
 
 // ReadAll returns up to limit events after cursor in global order, stopping
 // at the horizon below which every transaction has ended.
+// Head is the cursor just past the last committed event (ReadAll may not
+// reach it yet: it stops at the cluster's transaction horizon).
+func (s *Postgres) Head(ctx context.Context) (Cursor, error) {
+	var tx string
+	var c Cursor
+	err := s.pool.QueryRow(ctx, `select tx_id::text, position from events order by tx_id desc, position desc limit 1`).Scan(&tx, &c.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Cursor{}, nil
+	}
+	if err != nil {
+		return Cursor{}, fmt.Errorf("read the log's head: %w", err)
+	}
+	c.TxID, err = strconv.ParseUint(tx, 10, 64)
+	return c, err
+}
+
 func (s *Postgres) ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error) {
 	rows, err := s.pool.Query(ctx, `select `+eventColumns+` from events
 		where (tx_id, position) > ($1::text::xid8, $2)

@@ -64,6 +64,7 @@ func (q queue) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandT
 type Log interface {
 	LoadFrom(ctx context.Context, stream string, from int64) ([]eventstore.Event, error)
 	ReadAll(ctx context.Context, after eventstore.Cursor, limit int) ([]eventstore.Event, error)
+	Head(ctx context.Context) (eventstore.Cursor, error)
 }
 
 // Engine runs projectors against one database.
@@ -453,6 +454,32 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 	cursor, err := en.build(ctx, p, gen, progress)
 	if err != nil {
 		return 0, fmt.Errorf("rebuild %s: %w", name, err)
+	}
+	// Every event committed before the rebuild ends is in the new
+	// generation: ReadAll stops at the cluster's transaction horizon, which
+	// any open transaction of the cluster (another database's too) holds
+	// back, so wait until it passes the head the log has now.
+	head, err := en.Log.Head(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for cursor.Less(head) {
+		batch, err := en.Log.ReadAll(ctx, cursor, rebuildBatch)
+		if err != nil {
+			return 0, fmt.Errorf("rebuild %s: %w", name, err)
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		}
+		if err := en.applySharded(ctx, p, gen, batch); err != nil {
+			return 0, fmt.Errorf("rebuild %s: %w", name, err)
+		}
+		cursor = batch[len(batch)-1].After()
 	}
 	err = pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
 		var now int
