@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -391,4 +393,87 @@ func TestTenantCommandThroughTheRealService(t *testing.T) {
 		t.Fatalf("no token: %d", resp.StatusCode)
 	}
 	p.stop(t)
+}
+
+// TestSIGTERMDrainsARequestInFlight: a request whose body is still arriving
+// when tenantd gets SIGTERM is served to the end (201, its event in the
+// log), while new connections are refused; then tenantd exits cleanly.
+func TestSIGTERMDrainsARequestInFlight(t *testing.T) {
+	env := devStackEnv(t)
+	env["TENANTFLOW_JWT_SECRET"] = "tenantd-test-secret-tenantd-test-secret"
+	p := start(t, env)
+	p.readyzUntil(t, "ready", isReady)
+	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
+	tok, _ := signer.Mint("tester", []string{auth.CreateTenant}, "", time.Hour, time.Now())
+	addr := strings.TrimPrefix(p.base, "http://")
+
+	body := `{"key":"drain","name":"Drain Co","contact":{"email":"ops@drain.example.com","firstName":"Ada","lastName":"L"}}`
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	head := "POST /tenants HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + tok +
+		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	if _, err := conn.Write([]byte(head + body[:10])); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.out.String(), `"msg":"shutting down"`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no shutdown after SIGTERM:\n%s", p.out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The listener is closed: a new connection is refused.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("new connections still accepted after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if _, err := conn.Write([]byte(body[10:])); err != nil {
+		t.Fatalf("the request in flight was cut off: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to the request in flight: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("request in flight: %d, want 201", resp.StatusCode)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("tenantd exited with %v after draining", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("tenantd did not stop after draining")
+	}
+	if !strings.Contains(p.out.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean-stop log line:\n%s", p.out)
+	}
+
+	// The tenant the drained request created is in the log.
+	pool, err := postgres.Open(context.Background(), env["TENANTFLOW_DATABASE_MIGRATE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	id := strings.TrimPrefix(resp.Header.Get("Location"), "/tenants/")
+	var n int
+	if err := pool.QueryRow(context.Background(), `select count(*) from events where stream_id = $1`, "tenant-"+id).Scan(&n); err != nil || n == 0 {
+		t.Fatalf("tenant %s of the drained request: %d events (%v)", id, n, err)
+	}
 }
