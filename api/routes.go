@@ -63,11 +63,17 @@ type Deps struct {
 	Logger           *slog.Logger
 	// Tiers is the plan tier catalogue; nil: domain.DefaultTiers.
 	Tiers domain.Tiers
+	// Personal opens the sealed personal fields of the answers; nil: the
+	// events hold none (a store without a sealer).
+	Personal Opener
 }
 
 // Mount adds the lead and tenant routes.
 func (rt *Router) Mount(d Deps) {
 	rt.verifier, rt.idem, rt.logger = d.Verifier, d.Idempotency, d.Logger
+	if d.Personal != nil {
+		rt.mux.Use(openPersonal(func(r *http.Request, doc []byte) ([]byte, error) { return d.Personal.OpenJSON(r.Context(), doc) }))
+	}
 	if d.Tiers == nil {
 		d.Tiers = domain.DefaultTiers
 	}

@@ -208,6 +208,8 @@ func Decode(eventType string, data []byte) (Event, error) {
 		e = &ConfigSet{}
 	case TypeConfigDeleted:
 		e = &ConfigDeleted{}
+	case TypePersonErased:
+		e = &PersonErased{}
 	default:
 		if _, _, ok := outcomeType(eventType); !ok {
 			return nil, fmt.Errorf("%w: unknown event type %q", ErrUndecodable, eventType)

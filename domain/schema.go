@@ -68,7 +68,7 @@ func EventTypes() []string {
 	types := []string{TypeLeadCreated, TypeLeadVerified, TypeLeadTenantAssigned, TypeTenantCreated, TypeProvisioningRequested,
 		TypeTenantActivated, TypeProvisioningFailed, TypeProvisioningRolledBack, TypeProvisioningCancelRequested,
 		TypeDeprovisioningRequested, TypeTenantDeactivated, TypeKeyReserved, TypeDeploymentRequested, TypeDeploymentUndoRequested,
-		TypeOrphanForgotten, TypeUndoRetryRequested, TypeUndoRetryFinished, TypeConfigSet, TypeConfigDeleted, TypeTenantUpdated, TypeDomainsReconciled}
+		TypeOrphanForgotten, TypeUndoRetryRequested, TypeUndoRetryFinished, TypeConfigSet, TypeConfigDeleted, TypeTenantUpdated, TypeDomainsReconciled, TypePersonErased}
 	for _, s := range append(append([]string{}, Steps...), StepNotify) {
 		for _, o := range outcomes {
 			types = append(types, StepOutcome{Step: s, Outcome: o}.EventType())

@@ -246,6 +246,15 @@ func (t *Tenant) ID() string          { return t.id }
 func (t *Tenant) Key() string         { return t.key }
 func (t *Tenant) Name() string        { return t.name }
 func (t *Tenant) Contact() Contact    { return t.contact }
+
+// WithContacts is a copy of t with the primary contact and the contacts
+// given: the same people with their personal fields opened (the log keeps
+// them sealed, internal/pii), for the steps that mail or register them.
+func (t *Tenant) WithContacts(primary Contact, all []TenantContact) *Tenant {
+	c := *t
+	c.contact, c.contacts = primary, all
+	return &c
+}
 func (t *Tenant) Domains() []string   { return slices.Clone(t.domains) }
 func (t *Tenant) LeadID() string      { return t.leadID }
 func (t *Tenant) Status() Status      { return t.status }

@@ -31,6 +31,13 @@ func sortedStreams(parts []StreamAppend) []StreamAppend {
 // per-stream order guarantee of Append holds for every stream.
 func (s *Postgres) AppendStreams(ctx context.Context, parts ...StreamAppend) error {
 	parts = sortedStreams(parts)
+	for i := range parts {
+		events, err := s.sealed(ctx, parts[i].Events)
+		if err != nil {
+			return err
+		}
+		parts[i].Events = events
+	}
 	for _, p := range parts {
 		if _, err := normalize(p.Stream, p.Events); err != nil {
 			return err

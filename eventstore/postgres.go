@@ -43,11 +43,38 @@ type Postgres struct {
 	waiters map[chan struct{}]struct{}
 
 	maxEventBytes int // 0: DefaultMaxEventBytes
+	sealer        DataSealer
 
 	// Appends go through committers that group what arrives together into
 	// one transaction (see groupCommit).
 	appends chan *appendRequest
 	groups  atomic.Int64 // transactions that carried more than one append
+}
+
+// DataSealer rewrites an event's data before it is stored: tenantd's seals the
+// personal fields (internal/pii), so that the log keeps no plain personal
+// data. It must be deterministic, so that a retried append stays the same.
+type DataSealer func(ctx context.Context, data []byte) ([]byte, error)
+
+// SetDataSealer makes every append pass its events' data through seal first.
+func (s *Postgres) SetDataSealer(seal DataSealer) { s.sealer = seal }
+
+// sealed is events with their data through the sealer (a copy: the
+// caller's slice is not changed).
+func (s *Postgres) sealed(ctx context.Context, events []NewEvent) ([]NewEvent, error) {
+	if s.sealer == nil {
+		return events, nil
+	}
+	out := make([]NewEvent, len(events))
+	for i, e := range events {
+		data, err := s.sealer(ctx, e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("seal personal data of %s: %w", e.Type, err)
+		}
+		e.Data = data
+		out[i] = e
+	}
+	return out, nil
 }
 
 // SetMaxEventBytes sets the cap on one event's data (<= 0: the default).
@@ -94,6 +121,10 @@ func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
 // even if ctx ends meanwhile, as one whose commit reply was lost would be;
 // the caller learns of it when it appends again (ids make that safe).
 func (s *Postgres) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...NewEvent) (int64, error) {
+	events, err := s.sealed(ctx, events)
+	if err != nil {
+		return 0, err
+	}
 	if err := checkSize(events, s.maxEventBytes); err != nil {
 		return 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/internal/pii"
 	"github.com/tenantflow/tenantflow/internal/repo"
 )
 
@@ -31,6 +32,8 @@ type Identity struct {
 	RealmMail RealmMail
 	// Lifespan of the set-password link, in seconds (default 12 h).
 	LinkLifespan int
+	// Personal opens the admin's sealed email and names (nil: not sealed).
+	Personal pii.Opener
 	// PlatformZone is the zone the dns step names tenants in
 	// (TENANTFLOW_DNS_ZONE): the client accepts <key>.<zone> besides the
 	// tenant's own domains, so a tenant with none still has a usable client.
@@ -262,6 +265,10 @@ type adminStep struct{ *Identity }
 // adminUser finds the tenant's admin: (nil, nil) when absent, a permanent
 // error when a user with that name exists and is not this tenant's.
 func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant) (*gocloak.User, error) {
+	t, err := opened(ctx, a.Personal, t)
+	if err != nil {
+		return nil, err
+	}
 	users, err := a.Admin.Client().GetUsers(ctx, token, RealmName(t), gocloak.GetUsersParams{
 		Username: gocloak.StringP(t.Contact().Email), Exact: gocloak.BoolP(true)})
 	if err != nil {
@@ -283,8 +290,12 @@ func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant
 // the user's tenantId attribute: this tenant's is done; anything else is
 // someone else's, a permanent failure, and is not touched.
 func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tenant) (*gocloak.User, error) {
-	c, realm := t.Contact(), RealmName(t)
-	_, err := a.Admin.Client().CreateUser(ctx, token, realm, gocloak.User{
+	open, err := opened(ctx, a.Personal, t)
+	if err != nil {
+		return nil, err
+	}
+	c, realm := open.Contact(), RealmName(t)
+	_, err = a.Admin.Client().CreateUser(ctx, token, realm, gocloak.User{
 		Username: gocloak.StringP(c.Email), Email: gocloak.StringP(c.Email), EmailVerified: gocloak.BoolP(true),
 		FirstName: gocloak.StringP(c.FirstName), LastName: gocloak.StringP(c.LastName), Enabled: gocloak.BoolP(true),
 		Attributes: &map[string][]string{"tenantId": {t.ID()}, "role": {"admin"}},
@@ -445,7 +456,7 @@ type SetPasswordSender interface {
 // LinkDelivery is the mail bridge's Deliver (adapters/keycloak.MailBridge):
 // the link's realm names the tenant (tenant-<key>), and the recipient must
 // be that tenant's admin, so the bridge relays nothing else.
-func LinkDelivery(store repo.Store, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
+func LinkDelivery(store repo.Store, personal pii.Opener, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
 	tenants := repo.Tenants(store)
 	return func(ctx context.Context, realm, recipient, link string) error {
 		key, ok := strings.CutPrefix(realm, "tenant-")
@@ -457,6 +468,9 @@ func LinkDelivery(store repo.Store, sender SetPasswordSender) func(ctx context.C
 			return fmt.Errorf("realm %s is no tenant's", realm)
 		}
 		t, err := tenants.Get(ctx, id)
+		if err == nil {
+			t, err = opened(ctx, personal, t)
+		}
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"text/template"
 
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/internal/pii"
 )
 
 //go:embed templates/*.txt
@@ -132,17 +133,31 @@ func (l Links) failure(t *domain.Tenant) FailureData {
 type MailNotifier struct {
 	Mailer Mailer
 	Links  Links
+	// Personal opens the recipient's sealed address and names (nil: not sealed).
+	Personal pii.Opener
 }
 
 func (n MailNotifier) Welcome(ctx context.Context, t *domain.Tenant) error {
+	t, err := opened(ctx, n.Personal, t)
+	if err != nil {
+		return err
+	}
 	return n.send(ctx, t.Contact().Email, "welcome.txt", n.Links.welcome(t))
 }
 
 func (n MailNotifier) Failure(ctx context.Context, t *domain.Tenant) error {
+	t, err := opened(ctx, n.Personal, t)
+	if err != nil {
+		return err
+	}
 	return n.send(ctx, t.Contact().Email, "failure.txt", n.Links.failure(t))
 }
 
 func (n MailNotifier) SetPassword(ctx context.Context, t *domain.Tenant, link string) error {
+	t, err := opened(ctx, n.Personal, t)
+	if err != nil {
+		return err
+	}
 	return n.send(ctx, t.Contact().Email, "set-password.txt", n.Links.setPassword(t, link))
 }
 

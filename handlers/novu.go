@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/internal/pii"
 )
 
 // Novu sends the tenant's mails through Novu's event trigger API instead of
@@ -23,6 +24,8 @@ type Novu struct {
 	APIKey  string
 	Links   Links
 	Client  *http.Client // default: 10 s timeout
+	// Personal opens the subscriber's sealed address and names (nil: not sealed).
+	Personal pii.Opener
 }
 
 // NovuSubscriberID is tenant-<tenantId>-<email with @ and . as _>.
@@ -31,14 +34,26 @@ func NovuSubscriberID(t *domain.Tenant) string {
 }
 
 func (n Novu) Welcome(ctx context.Context, t *domain.Tenant) error {
+	t, err := opened(ctx, n.Personal, t)
+	if err != nil {
+		return err
+	}
 	return n.trigger(ctx, "tenant-welcome", t, n.Links.welcome(t))
 }
 
 func (n Novu) Failure(ctx context.Context, t *domain.Tenant) error {
+	t, err := opened(ctx, n.Personal, t)
+	if err != nil {
+		return err
+	}
 	return n.trigger(ctx, "tenant-provisioning-failed", t, n.Links.failure(t))
 }
 
 func (n Novu) SetPassword(ctx context.Context, t *domain.Tenant, link string) error {
+	t, err := opened(ctx, n.Personal, t)
+	if err != nil {
+		return err
+	}
 	return n.trigger(ctx, "tenant-set-password", t, n.Links.setPassword(t, link))
 }
 
@@ -58,6 +73,10 @@ type novuSubscriber struct {
 // trigger posts one event. 5xx, 429 and network errors are retried by the
 // step; other 4xx are permanent (a wrong key or an unknown workflow).
 func (n Novu) trigger(ctx context.Context, workflow string, t *domain.Tenant, payload any) error {
+	t, err := opened(ctx, n.Personal, t)
+	if err != nil {
+		return err
+	}
 	c := t.Contact()
 	body, err := json.Marshal(novuTrigger{Name: workflow, Payload: payload,
 		To: novuSubscriber{SubscriberID: NovuSubscriberID(t), Email: c.Email, FirstName: c.FirstName, LastName: c.LastName}})

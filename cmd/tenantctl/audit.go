@@ -19,6 +19,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/internal/pii"
 	"github.com/tenantflow/tenantflow/internal/repo"
 )
 
@@ -34,6 +35,28 @@ func openStore(ctx context.Context) (*eventstore.Postgres, config.Config, func()
 	}
 	store := eventstore.NewPostgres(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return store, cfg, func() { store.Close(); pool.Close() }, nil
+}
+
+// personal is the vault that opens the sealed personal fields tenantctl
+// prints (export, events): the events keep them sealed; an erased
+// person's read "[erased]".
+func personal(store *eventstore.Postgres, cfg config.Config) (*pii.Vault, error) {
+	key, err := cfg.PIIMasterKey()
+	if err != nil {
+		return nil, err
+	}
+	return pii.NewVault(store.Pool(), key)
+}
+
+// exportOpened is export(e) with its personal fields opened.
+func exportOpened(ctx context.Context, v *pii.Vault, e eventstore.Event) (exported, error) {
+	x := export(e)
+	data, err := v.OpenJSON(ctx, e.Data)
+	if err != nil {
+		return x, fmt.Errorf("open the personal fields of event %s: %w", e.ID, err)
+	}
+	x.Data = data
+	return x, nil
 }
 
 // exported is one event as tenantctl prints it (NDJSON): the same fields
@@ -188,11 +211,15 @@ func (c eventsTailCmd) Run() error {
 }
 
 func (c eventsTailCmd) run(ctx context.Context, out io.Writer) error {
-	store, _, done, err := openStore(ctx)
+	store, cfg, done, err := openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
+	vault, err := personal(store, cfg)
+	if err != nil {
+		return err
+	}
 	cursor, err := store.TailCursor(ctx, c.Last)
 	if err != nil {
 		return err
@@ -208,7 +235,7 @@ func (c eventsTailCmd) run(ctx context.Context, out io.Writer) error {
 		}
 		for _, e := range batch {
 			if len(c.Types) == 0 || slices.Contains(c.Types, e.Type) {
-				if err := enc.Encode(export(e)); err != nil {
+				if err := encodeOpened(ctx, enc, vault, e); err != nil {
 					return err
 				}
 			}
@@ -235,11 +262,15 @@ type eventsGetCmd struct {
 func (c eventsGetCmd) Run() error { return c.run(context.Background(), os.Stdout) }
 
 func (c eventsGetCmd) run(ctx context.Context, out io.Writer) error {
-	store, _, done, err := openStore(ctx)
+	store, cfg, done, err := openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
+	vault, err := personal(store, cfg)
+	if err != nil {
+		return err
+	}
 	events, err := store.Load(ctx, c.Stream)
 	if err != nil {
 		return err
@@ -249,7 +280,7 @@ func (c eventsGetCmd) run(ctx context.Context, out io.Writer) error {
 	}
 	enc := json.NewEncoder(out)
 	for _, e := range events {
-		if err := enc.Encode(export(e)); err != nil {
+		if err := encodeOpened(ctx, enc, vault, e); err != nil {
 			return err
 		}
 	}
@@ -290,11 +321,15 @@ func (c exportCmd) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--until: %w", err)
 	}
-	store, _, done, err := openStore(ctx)
+	store, cfg, done, err := openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
+	vault, err := personal(store, cfg)
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(out)
 	var cursor eventstore.Cursor
 	for {
@@ -306,11 +341,19 @@ func (c exportCmd) run(ctx context.Context, out io.Writer) error {
 			in := (sinceT.IsZero() || !e.RecordedAt.Before(sinceT)) && e.Position >= sinceP &&
 				(untilT.IsZero() || e.RecordedAt.Before(untilT)) && (untilP == 0 || e.Position < untilP)
 			if in {
-				if err := enc.Encode(export(e)); err != nil {
+				if err := encodeOpened(ctx, enc, vault, e); err != nil {
 					return err
 				}
 			}
 		}
 		cursor = batch[len(batch)-1].After()
 	}
+}
+
+func encodeOpened(ctx context.Context, enc *json.Encoder, v *pii.Vault, e eventstore.Event) error {
+	x, err := exportOpened(ctx, v, e)
+	if err != nil {
+		return err
+	}
+	return enc.Encode(x)
 }

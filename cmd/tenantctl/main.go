@@ -30,6 +30,7 @@ type cli struct {
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Dead letters: records no handler could decode, and the tenants held back behind them."`
 	Relay   relayCmd   `cmd:"" help:"Records the broker refused for good: list them, release their streams."`
 	Orphans orphansCmd `cmd:"" help:"What undos could not remove, for an operator to clean."`
+	Erase   eraseCmd   `cmd:"" help:"Erase a person's personal data (crypto-shredding): --lead ID or --contact EMAIL, with --reason."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

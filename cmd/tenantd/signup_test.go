@@ -205,3 +205,18 @@ func deleteRealm(t *testing.T, env map[string]string, realm string) {
 	kc, token := keycloakAdmin(t, env)
 	_ = kc.DeleteRealm(context.Background(), token, realm)
 }
+
+// tenantctlErr runs tenantctl expecting it to fail and returns what it said.
+func (p *proc) tenantctlErr(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary(t, "../tenantctl"), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTCTL_URL=" + p.base}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("tenantctl %s succeeded:\n%s", strings.Join(args, " "), out)
+	}
+	return string(out)
+}

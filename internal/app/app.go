@@ -37,6 +37,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/metrics"
+	"github.com/tenantflow/tenantflow/internal/pii"
 	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/internal/sessions"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
@@ -79,6 +80,17 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 
 	store := eventstore.NewPostgres(pool, logger)
+	// People's personal fields are sealed before they reach the log (and so
+	// the topic, the projections and the analytics stream); see internal/pii.
+	masterKey, _ := cfg.PIIMasterKey() // validated with the configuration
+	vault, err := pii.NewVault(pool, masterKey)
+	if err != nil {
+		return err
+	}
+	if masterKey == nil {
+		logger.Warn("development only: TENANTFLOW_PII_KEY is not set, so the keys of people's personal data are stored unwrapped")
+	}
+	store.SetDataSealer(vault.SealEvent)
 	store.SetMaxEventBytes(cfg.MaxEventBytes)
 	defer store.Close()
 	// Two principals: the relay's writes the event topic, the process's
@@ -97,12 +109,12 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	var workers sync.WaitGroup
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer func() { stopWork(); workers.Wait() }()
-	steps, err := stepConfig(ctx, cfg, logger, store, brokers, publisher)
+	steps, err := stepConfig(ctx, cfg, logger, store, vault, brokers, publisher)
 	if err != nil {
 		return err
 	}
 	if steps != nil && cfg.Runs("handlers") {
-		waitBridge, err := startMailBridge(workCtx, cfg, logger, store, steps)
+		waitBridge, err := startMailBridge(workCtx, cfg, logger, store, vault, steps)
 		if err != nil {
 			return err
 		}
@@ -169,6 +181,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 
 	deps, mailer, err := commandDeps(workCtx, cfg, logger)
+	deps.Personal = vault
 	if cfg.DeploySigningKey != "" {
 		deps.DeploySigningKey = []byte(cfg.DeploySigningKey)
 	}
@@ -252,7 +265,7 @@ func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (a
 // stepConfig builds the provisioning handlers' configuration, or nil when
 // TENANTFLOW_HANDLERS is off. Steps whose back end is not configured are
 // skipped (and logged once here).
-func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, store *eventstore.Postgres, brokers []string, publisher message.Publisher) (*handlers.Config, error) {
+func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, store *eventstore.Postgres, vault *pii.Vault, brokers []string, publisher message.Publisher) (*handlers.Config, error) {
 	if !cfg.Handlers {
 		logger.Info("step handlers are off in this tenantd (TENANTFLOW_HANDLERS=false)")
 		return nil, nil
@@ -289,13 +302,13 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	links := handlers.Links{KeycloakURL: cfg.KeycloakURL, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
 	switch {
 	case cfg.Notifier == "novu":
-		c.Notifier = handlers.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links}
+		c.Notifier = handlers.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links, Personal: vault}
 	case cfg.SMTPAddr != "":
 		m, err := smtp.New(smtp.Settings{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS})
 		if err != nil {
 			return nil, err
 		}
-		c.Notifier = handlers.MailNotifier{Mailer: m, Links: links}
+		c.Notifier = handlers.MailNotifier{Mailer: m, Links: links, Personal: vault}
 	default:
 		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: the notify step is skipped")
 	}
@@ -326,8 +339,13 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 			platformZone = cfg.DNSZone
 		}
 		realmMail, _ := RealmMail(cfg)
+		masterKey, _ := cfg.PIIMasterKey() // validated with the configuration
+		vault, err := pii.NewVault(eventPool, masterKey)
+		if err != nil {
+			return nil, err
+		}
 		id := &handlers.Identity{Admin: keycloakAdmin(cfg),
-			RealmMail: realmMail, PlatformZone: platformZone}
+			RealmMail: realmMail, PlatformZone: platformZone, Personal: vault}
 		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
@@ -382,7 +400,7 @@ func mailBridgePassword(cfg config.Config) string {
 
 // startMailBridge runs the mail bridge when Keycloak cannot mail the admins
 // itself and this tenantd runs the handlers.
-func startMailBridge(ctx context.Context, cfg config.Config, logger *slog.Logger, store repo.Store, steps *handlers.Config) (func(), error) {
+func startMailBridge(ctx context.Context, cfg config.Config, logger *slog.Logger, store repo.Store, vault *pii.Vault, steps *handlers.Config) (func(), error) {
 	realmMail, bridge := RealmMail(cfg)
 	sender, ok := steps.Notifier.(handlers.SetPasswordSender)
 	if !bridge || !cfg.KeycloakConfigured() || !ok {
@@ -392,7 +410,7 @@ func startMailBridge(ctx context.Context, cfg config.Config, logger *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
 	}
-	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: handlers.LinkDelivery(store, sender), Logger: logger}
+	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: handlers.LinkDelivery(store, vault, sender), Logger: logger}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

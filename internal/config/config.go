@@ -7,6 +7,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -230,7 +231,12 @@ type Config struct {
 	// SealKey signs the log's seals (HMAC-SHA256); tenantctl verify needs the
 	// same key. Empty: seals are chained but not signed. SealInterval is how
 	// often tenantd seals what was committed since.
-	SealKey      string        `env:"TENANTFLOW_SEAL_KEY"`
+	SealKey string `env:"TENANTFLOW_SEAL_KEY"`
+	// PIIKey (64 hex characters) wraps the keys people's personal fields
+	// are sealed with (internal/pii), so that a copy of the database alone
+	// opens nothing. Empty: the keys are stored unwrapped (development;
+	// refused in production). Erasure works either way.
+	PIIKey       string        `env:"TENANTFLOW_PII_KEY"`
 	SealInterval time.Duration `env:"TENANTFLOW_SEAL_INTERVAL" envDefault:"10s"`
 
 	// Notifier sends the tenant's mails: smtp (through TENANTFLOW_SMTP_*) or
@@ -437,6 +443,9 @@ func (c Config) Validate() error {
 		if c.JWTHS256Operators {
 			bad("TENANTFLOW_JWT_HS256_OPERATORS", "is for development: in production operators' tokens come from the JWKS")
 		}
+		if c.PIIKey == "" {
+			bad("TENANTFLOW_PII_KEY", "is required when TENANTFLOW_ENV=production: it wraps the keys of people's personal data")
+		}
 		if c.SealKey == "" {
 			bad("TENANTFLOW_SEAL_KEY", "is required when TENANTFLOW_ENV=production: unsigned seals prove nothing against someone who can write the database")
 		}
@@ -519,6 +528,9 @@ func (c Config) Validate() error {
 		if c.DNSZone == "" || c.DNSTSIGName == "" || c.DNSTSIGSecret == "" {
 			bad("TENANTFLOW_DNS_ZONE", "TENANTFLOW_DNS_ZONE, _TSIG_NAME and _TSIG_SECRET are required with TENANTFLOW_DNS_SERVER")
 		}
+	}
+	if _, err := c.PIIMasterKey(); err != nil {
+		bad("TENANTFLOW_PII_KEY", "must be 64 hex characters (32 bytes; the value is not shown)")
 	}
 	if c.SealKey != "" && len(c.SealKey) < 32 {
 		bad("TENANTFLOW_SEAL_KEY", "must be at least 32 bytes (the value is not shown)")
@@ -698,4 +710,16 @@ func (c Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+// PIIMasterKey is TENANTFLOW_PII_KEY's 32 bytes, or nil when it is unset.
+func (c Config) PIIMasterKey() ([]byte, error) {
+	if c.PIIKey == "" {
+		return nil, nil
+	}
+	k, err := hex.DecodeString(c.PIIKey)
+	if err != nil || len(k) != 32 {
+		return nil, errors.New("TENANTFLOW_PII_KEY must be 64 hex characters")
+	}
+	return k, nil
 }
