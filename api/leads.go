@@ -20,6 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/pii"
 	"github.com/tenantflow/tenantflow/internal/repo"
 )
 
@@ -35,6 +36,7 @@ type leadHandlers struct {
 	recipients, domains, everyone *rateLimiter
 	logger                        *slog.Logger
 	read                          ReadModels // the lead list; nil: GET /leads answers 503
+	personal                      Opener     // opens the lead's sealed contact; nil: not sealed
 }
 
 // newVerificationToken returns a one-time token and the hash that is stored
@@ -209,6 +211,13 @@ func (h *leadHandlers) createTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lead, err := h.leads.Get(r.Context(), id)
+	if err == nil && h.personal != nil {
+		// The tenant is made of the person, validated and sealed again.
+		c := lead.Contact()
+		if err = pii.OpenContacts(r.Context(), h.personal, &c, nil); err == nil {
+			lead = lead.WithContact(c)
+		}
+	}
 	if err != nil {
 		writeError(w, h.logger, err)
 		return

@@ -12,6 +12,7 @@ import (
 // erased people's fields come back as "[erased]".
 type Opener interface {
 	OpenJSON(ctx context.Context, doc []byte) ([]byte, error)
+	OpenFields(ctx context.Context, fields ...*string) error
 }
 
 // openPersonal opens the sealed personal fields in every JSON answer, in

@@ -143,6 +143,9 @@ load_secrets() {
       printf 'KAFKA_%s_PASSWORD=%s\n' "$u" "$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
     done
   fi
+  if ! grep -q '^PII_KEY=' "$f"; then
+    printf 'PII_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
+  fi
   if ! grep -q '^KC_CLIENT_SECRET=' "$f"; then
     printf 'KC_CLIENT_SECRET=%s\n' "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>"$f"
   fi
@@ -641,6 +644,7 @@ export TENANTFLOW_KEYCLOAK_CLIENT_ID='tenantflow-provisioner'
 export TENANTFLOW_KEYCLOAK_CLIENT_SECRET='$KC_CLIENT_SECRET'
 export TENANTFLOW_JWT_SECRET='$JWT_SECRET'
 export TENANTFLOW_SEAL_KEY='$SEAL_KEY'
+export TENANTFLOW_PII_KEY='$PII_KEY'
 export TENANTFLOW_DEVSTACK_OPERATORS_ISSUER='http://127.0.0.1:$KEYCLOAK_PORT/realms/tenantflow-operators'
 export TENANTFLOW_DEVSTACK_OPERATOR_PASSWORD='$OPERATOR_PASSWORD'
 export TENANTFLOW_DEVSTACK_CI_CLIENT_SECRET='$CI_CLIENT_SECRET'

@@ -111,8 +111,17 @@ func (l *Lead) Verify(tokenHash string, now time.Time) ([]Event, error) {
 	return []Event{e}, nil
 }
 
-func (l *Lead) ID() string          { return l.id }
-func (l *Lead) Contact() Contact    { return l.contact }
+func (l *Lead) ID() string       { return l.id }
+func (l *Lead) Contact() Contact { return l.contact }
+
+// WithContact is a copy of l with contact c: the same person with the
+// personal fields opened (the log keeps them sealed, internal/pii), so that
+// a tenant made from the lead validates and records them.
+func (l *Lead) WithContact(c Contact) *Lead {
+	cp := *l
+	cp.contact = c
+	return &cp
+}
 func (l *Lead) CompanyName() string { return l.companyName }
 func (l *Lead) Verified() bool      { return l.verified }
 func (l *Lead) TenantID() string    { return l.tenantID }

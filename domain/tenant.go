@@ -242,10 +242,10 @@ func validateSubscription(s Subscription, tiers Tiers) error {
 	return p.err()
 }
 
-func (t *Tenant) ID() string          { return t.id }
-func (t *Tenant) Key() string         { return t.key }
-func (t *Tenant) Name() string        { return t.name }
-func (t *Tenant) Contact() Contact    { return t.contact }
+func (t *Tenant) ID() string       { return t.id }
+func (t *Tenant) Key() string      { return t.key }
+func (t *Tenant) Name() string     { return t.name }
+func (t *Tenant) Contact() Contact { return t.contact }
 
 // WithContacts is a copy of t with the primary contact and the contacts
 // given: the same people with their personal fields opened (the log keeps

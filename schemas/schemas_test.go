@@ -90,6 +90,8 @@ func emitted(t *testing.T) []domain.Event {
 	cfg, _ := domain.RehydrateTenantConfig(nil)
 	keep(cfg.Set(active.ID(), "feature.flags", json.RawMessage(`{"beta":true}`), true, now))
 	keep(cfg.Delete(active.ID(), "feature.flags", now))
+	// An erasure (tenantctl erase).
+	out = append(out, domain.PersonErased{KeyID: "0b6c1a1e-3f7d-4c55-9a0e-5c3d2b1a0f9e", Reason: "GDPR request 4711", At: now})
 	// Every outcome type, as handlers write them.
 	for _, typ := range domain.EventTypes() {
 		rest, _ := strings.CutPrefix(typ, "tenant.")
