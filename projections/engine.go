@@ -197,8 +197,24 @@ func (en *Engine) applySharded(ctx context.Context, p Projector, gen int, batch 
 	return errors.Join(errs...)
 }
 
+// createGeneration makes the generation's schema and tables. They belong to
+// the group role tenantflow_runtime (migration 00011) whenever this
+// connection's role is a member: every runtime login role (tenantd's, a
+// rotated one, another deployment's) and the tables' owner (tools, tests)
+// can then read, rebuild and drop them, not only the login role that
+// happened to build them.
 func createGeneration(ctx context.Context, tx pgx.Tx, p Projector, gen int) error {
 	schema := pgx.Identifier{SchemaName(p.Name(), gen)}.Sanitize()
+	var member bool
+	if err := tx.QueryRow(ctx, `select exists (select from pg_roles where rolname = 'tenantflow_runtime')
+		and pg_has_role(current_user, 'tenantflow_runtime', 'member')`).Scan(&member); err != nil {
+		return err
+	}
+	if member {
+		if _, err := tx.Exec(ctx, "set local role tenantflow_runtime"); err != nil {
+			return err
+		}
+	}
 	for _, stmt := range []string{"drop schema if exists " + schema + " cascade", "create schema " + schema,
 		"set local search_path to " + schema + ", public", appliedDDL, p.DDL()} {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
