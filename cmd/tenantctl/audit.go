@@ -37,15 +37,24 @@ func openStore(ctx context.Context) (*eventstore.Postgres, config.Config, func()
 	return store, cfg, func() { store.Close(); pool.Close() }, nil
 }
 
-// personal is the vault that opens the sealed personal fields tenantctl
-// prints (export, events): the events keep them sealed; an erased
-// person's read "[erased]".
-func personal(store *eventstore.Postgres, cfg config.Config) (*pii.Vault, error) {
-	key, err := cfg.PIIMasterKey()
+// openStoreAndVault is openStore with the vault of people's personal data:
+// it opens the sealed fields tenantctl prints (export, events; an erased
+// person's read "[erased]") and erases people.
+func openStoreAndVault(ctx context.Context) (*eventstore.Postgres, *pii.Vault, func(), error) {
+	store, cfg, done, err := openStore(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return pii.NewVault(store.Pool(), key)
+	key, err := cfg.PIIMasterKey()
+	var vault *pii.Vault
+	if err == nil {
+		vault, err = pii.NewVault(store.Pool(), key)
+	}
+	if err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return store, vault, done, nil
 }
 
 // exportOpened is export(e) with its personal fields opened.
@@ -211,15 +220,11 @@ func (c eventsTailCmd) Run() error {
 }
 
 func (c eventsTailCmd) run(ctx context.Context, out io.Writer) error {
-	store, cfg, done, err := openStore(ctx)
+	store, vault, done, err := openStoreAndVault(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	vault, err := personal(store, cfg)
-	if err != nil {
-		return err
-	}
 	cursor, err := store.TailCursor(ctx, c.Last)
 	if err != nil {
 		return err
@@ -262,15 +267,11 @@ type eventsGetCmd struct {
 func (c eventsGetCmd) Run() error { return c.run(context.Background(), os.Stdout) }
 
 func (c eventsGetCmd) run(ctx context.Context, out io.Writer) error {
-	store, cfg, done, err := openStore(ctx)
+	store, vault, done, err := openStoreAndVault(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	vault, err := personal(store, cfg)
-	if err != nil {
-		return err
-	}
 	events, err := store.Load(ctx, c.Stream)
 	if err != nil {
 		return err
@@ -321,15 +322,11 @@ func (c exportCmd) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--until: %w", err)
 	}
-	store, cfg, done, err := openStore(ctx)
+	store, vault, done, err := openStoreAndVault(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	vault, err := personal(store, cfg)
-	if err != nil {
-		return err
-	}
 	enc := json.NewEncoder(out)
 	var cursor eventstore.Cursor
 	for {

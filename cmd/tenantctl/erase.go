@@ -35,15 +35,11 @@ func (c eraseCmd) run(ctx context.Context, out io.Writer) error {
 	if strings.TrimSpace(c.Reason) == "" {
 		return errors.New("--reason must say why (the erasure request's reference)")
 	}
-	store, cfg, done, err := openStore(ctx)
+	store, vault, done, err := openStoreAndVault(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	vault, err := personal(store, cfg)
-	if err != nil {
-		return err
-	}
 	var keyID string
 	if c.Contact != "" {
 		keyID, err = vault.KeyOf(ctx, c.Contact)

@@ -29,19 +29,7 @@ func TestErasureByCryptoShredding(t *testing.T) {
 	ctx := context.Background()
 
 	const email, first, last = "Grace.Hopper@erase.example.com", "Grace", "Hopperton"
-	body := `{"key":"erase","name":"Erase Co","contact":{"email":"` + email + `","firstName":"` + first + `","lastName":"` + last + `"}}`
-	req, _ := http.NewRequest("POST", p.base+"/tenants", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /tenants = %d", resp.StatusCode)
-	}
-	location := resp.Header.Get("Location")
+	location := p.createTenant(t, tok, `{"key":"erase","name":"Erase Co","contact":{"email":"`+email+`","firstName":"`+first+`","lastName":"`+last+`"}}`)
 	id := strings.TrimPrefix(location, "/tenants/")
 	get := func(path string) string {
 		t.Helper()

@@ -362,20 +362,10 @@ func TestTenantCommandThroughTheRealService(t *testing.T) {
 	tok, _ := signer.Mint("tester", []string{auth.CreateTenant, auth.ViewTenant}, "", time.Hour, time.Now())
 
 	body := `{"key":"acme","name":"Acme","contact":{"email":"ops@example.com","firstName":"Ada","lastName":"L"}}`
-	req, _ := http.NewRequest("POST", p.base+"/tenants", strings.NewReader(body))
+	location := p.createTenant(t, tok, body)
+	req, _ := http.NewRequest("GET", p.base+location, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /tenants = %d", resp.StatusCode)
-	}
-	req, _ = http.NewRequest("GET", p.base+resp.Header.Get("Location"), nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,4 +478,22 @@ func TestSIGTERMDrainsARequestInFlight(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `select count(*) from events where stream_id = $1`, "tenant-"+id).Scan(&n); err != nil || n == 0 {
 		t.Fatalf("tenant %s of the drained request: %d events (%v)", id, n, err)
 	}
+}
+
+// createTenant POSTs body to /tenants with tok and returns the new
+// tenant's location; any answer but 201 fails t.
+func (p *proc) createTenant(t *testing.T, tok, body string) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", p.base+"/tenants", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /tenants = %d", resp.StatusCode)
+	}
+	return resp.Header.Get("Location")
 }

@@ -22,12 +22,7 @@ import (
 // its standard output; a non-zero exit fails the test.
 func (p *proc) tenantctl(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(binary(t, "../tenantctl"), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTCTL_URL=" + p.base}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, err := cmd.Output()
+	out, err := p.tenantctlCmd(t, env, args...).Output()
 	if err != nil {
 		stderr := ""
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -209,14 +204,20 @@ func deleteRealm(t *testing.T, env map[string]string, realm string) {
 // tenantctlErr runs tenantctl expecting it to fail and returns what it said.
 func (p *proc) tenantctlErr(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
+	out, err := p.tenantctlCmd(t, env, args...).CombinedOutput()
+	if err == nil {
+		t.Fatalf("tenantctl %s succeeded:\n%s", strings.Join(args, " "), out)
+	}
+	return string(out)
+}
+
+// tenantctlCmd is the real tenantctl binary set up against p with env.
+func (p *proc) tenantctlCmd(t *testing.T, env map[string]string, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(binary(t, "../tenantctl"), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTCTL_URL=" + p.base}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("tenantctl %s succeeded:\n%s", strings.Join(args, " "), out)
-	}
-	return string(out)
+	return cmd
 }
