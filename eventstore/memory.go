@@ -124,7 +124,6 @@ func (m *Memory) LoadFrom(_ context.Context, stream string, from int64) ([]Event
 	return append([]Event(nil), evs[from-1:]...), nil
 }
 
-// ReadAll returns up to limit events after cursor in global order.
 // Head is the cursor just past the last event appended.
 func (m *Memory) Head(context.Context) (Cursor, error) {
 	m.mu.Lock()
@@ -135,6 +134,7 @@ func (m *Memory) Head(context.Context) (Cursor, error) {
 	return m.log[len(m.log)-1].After(), nil
 }
 
+// ReadAll returns up to limit events after cursor in global order.
 func (m *Memory) ReadAll(_ context.Context, after Cursor, limit int) ([]Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -381,8 +381,6 @@ func (s *Postgres) LoadFrom(ctx context.Context, stream string, from int64) ([]E
 	return collect(rows)
 }
 
-// ReadAll returns up to limit events after cursor in global order, stopping
-// at the horizon below which every transaction has ended.
 // Head is the cursor just past the last committed event (ReadAll may not
 // reach it yet: it stops at the cluster's transaction horizon).
 func (s *Postgres) Head(ctx context.Context) (Cursor, error) {
@@ -399,6 +397,8 @@ func (s *Postgres) Head(ctx context.Context) (Cursor, error) {
 	return c, err
 }
 
+// ReadAll returns up to limit events after cursor in global order, stopping
+// at the horizon below which every transaction has ended.
 func (s *Postgres) ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error) {
 	rows, err := s.pool.Query(ctx, `select `+eventColumns+` from events
 		where (tx_id, position) > ($1::text::xid8, $2)

@@ -42,9 +42,10 @@ func TestOnlyTheRelayWritesTheEventTopic(t *testing.T) {
 	if err != nil || len(md) != 1 || len(md[0].Partitions) != 1 || len(md[0].Partitions[0].Replicas) != int(s.ReplicationFactor) {
 		t.Errorf("topic %s: want %d replicas, got %+v (%v)", topic, s.ReplicationFactor, md, err)
 	}
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"min.insync.replicas"}})
-	if err != nil || len(entries) != 1 || entries[0].Value != strconv.Itoa(s.MinInsyncReplicas) {
-		t.Errorf("topic %s: want min.insync.replicas %d, got %+v (%v)", topic, s.MinInsyncReplicas, entries, err)
+	described, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"min.insync.replicas"}}}, sarama.DescribeConfigsOptions{})
+	if err != nil || len(described) != 1 || described[0].ErrorCode != sarama.ErrNoError || len(described[0].Configs) != 1 ||
+		described[0].Configs[0].Value != strconv.Itoa(s.MinInsyncReplicas) {
+		t.Errorf("topic %s: want min.insync.replicas %d, got %+v (%v)", topic, s.MinInsyncReplicas, described, err)
 	}
 
 	agent, _ := kafkatest.Principal(t, "agent")
