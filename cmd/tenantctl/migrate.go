@@ -15,7 +15,7 @@ import (
 )
 
 type migrateCmd struct {
-	RepairAfterRestore bool `help:"After restoring a logical dump into a new cluster: rewrite the log's transaction ids and move checkpoints so readers skip nothing (see the README)."`
+	RepairAfterRestore bool `help:"After restoring a logical dump into a new cluster: rewrite the log's transaction ids and move checkpoints so readers skip nothing (see docs/event-log.md)."`
 }
 
 // Run applies pending migrations, then checks — or with --repair-after-restore

@@ -1,5 +1,5 @@
 // Command tenantd is the tenantflow service: REST API, relay, step handlers
-// and projections. Configuration comes from TENANTFLOW_* variables (README).
+// and projections. Configuration comes from TENANTFLOW_* variables (docs/configuration.md).
 package main
 
 import (

@@ -42,7 +42,7 @@ func field(t *testing.T, out, name string) any {
 	return m[name]
 }
 
-// TestSignUpPathWithTenantctl walks the README's sign-up path on a running
+// TestSignUpPathWithTenantctl walks the sign-up path of docs/api.md on a running
 // tenantd with the real tenantctl: lead → mail (the dev stack's SMTP server)
 // → verify → tenant → provision → get, list (the projection tenantd runs) and
 // history.

@@ -130,7 +130,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
 	if len(names) != 93 {
-		t.Errorf("got %d names %v; update this test and the README table together when adding a setting", len(names), names)
+		t.Errorf("got %d names %v; update this test and docs/configuration.md together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
 		if !strings.HasPrefix(n, "TENANTFLOW_") {
