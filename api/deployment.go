@@ -10,7 +10,6 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 	"github.com/tenantflow/tenantflow/internal/repo"
 )
@@ -109,7 +108,7 @@ func decideReport(t *domain.Tenant, rep deploymentReport, now time.Time) ([]doma
 			outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, "the application plane reported: "+rep.Error
 		}
 		events, err := t.ReportDeploymentUndo(rep.Attempt, rep.Round, outcome)
-		return events, handlers.DeployUndoKey(t), err
+		return events, t.UndoKey(domain.StepDeploy), err
 	}
 	if req, made := t.DeploymentRequest(); made {
 		outcome.StartedAt = req.RequestedAt
@@ -121,5 +120,5 @@ func decideReport(t *domain.Tenant, rep deploymentReport, now time.Time) ([]doma
 		outcome.Outputs = map[string]string{"endpoint": rep.Endpoint}
 	}
 	events, err := t.ReportDeployment(rep.Attempt, outcome)
-	return events, handlers.DeployOutcomeKey(t.ID(), rep.Attempt), err
+	return events, domain.StepKey(t.ID(), rep.Attempt, domain.StepDeploy), err
 }

@@ -119,3 +119,21 @@ func (t *Tenant) resetUndos(steps []string, round int) {
 	}
 	t.undoRound = max(t.undoRound, round)
 }
+
+// StepKey is the id key of step's outcome in a tenant's attempt. Whoever
+// records that outcome (the step's handler, the API taking the application
+// plane's report, the deadline watcher) derives the same event ids from it,
+// so only one of them can record it.
+func StepKey(tenantID string, attempt int, step string) string {
+	return fmt.Sprintf("%s/%d/%s/do", tenantID, attempt, step)
+}
+
+// UndoKey is the id key of step's undo outcome in t's current attempt: one
+// per attempt, and one per round of retried undos (UndoRound) after that.
+func (t *Tenant) UndoKey(step string) string {
+	key := fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step)
+	if t.undoRound > 0 {
+		key += fmt.Sprintf("/r%d", t.undoRound)
+	}
+	return key
+}

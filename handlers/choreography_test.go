@@ -19,6 +19,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/repo"
 )
 
@@ -53,20 +54,20 @@ type fakeAction struct {
 	steps *fakeSteps
 }
 
-func (a fakeAction) Do(ctx context.Context, t *domain.Tenant) (Result, error) {
+func (a fakeAction) Do(ctx context.Context, t *domain.Tenant) (step.Result, error) {
 	a.steps.record("do:" + a.step)
 	if a.step == a.steps.hold {
 		close(a.steps.held)
 		select {
 		case <-a.steps.gate:
 		case <-ctx.Done():
-			return Result{}, ctx.Err()
+			return step.Result{}, ctx.Err()
 		}
 	}
 	if a.step == a.steps.fail {
-		return Result{}, Permanent(errors.New(a.step + " refused"))
+		return step.Result{}, step.Permanent(errors.New(a.step + " refused"))
 	}
-	return Result{Resources: []domain.Resource{{Kind: a.step, ID: a.step + "-" + t.Key()}}}, nil
+	return step.Result{Resources: []domain.Resource{{Kind: a.step, ID: a.step + "-" + t.Key()}}}, nil
 }
 
 func (a fakeAction) Undo(_ context.Context, _ *domain.Tenant) error {
@@ -75,7 +76,7 @@ func (a fakeAction) Undo(_ context.Context, _ *domain.Tenant) error {
 	defer a.steps.mu.Unlock()
 	if a.step == a.steps.undoFail && a.steps.undoFailures > 0 {
 		a.steps.undoFailures--
-		return Permanent(errors.New(a.step + " undo refused"))
+		return step.Permanent(errors.New(a.step + " undo refused"))
 	}
 	return nil
 }
@@ -84,12 +85,12 @@ func (a fakeAction) Undo(_ context.Context, _ *domain.Tenant) error {
 // idp and dns steps are reconcilers).
 type fakeReconciler struct{ fakeAction }
 
-func (a fakeReconciler) Reconcile(_ context.Context, t *domain.Tenant, previous []string) (Result, error) {
+func (a fakeReconciler) Reconcile(_ context.Context, t *domain.Tenant, previous []string) (step.Result, error) {
 	a.steps.record("reconcile:" + a.step + ":" + strings.Join(previous, ",") + "->" + strings.Join(t.Domains(), ","))
 	if a.step == domain.StepDNS {
-		return Result{Resources: []domain.Resource{{Step: a.step, Kind: a.step, ID: strings.Join(t.Domains(), ",")}}}, nil
+		return step.Result{Resources: []domain.Resource{{Step: a.step, Kind: a.step, ID: strings.Join(t.Domains(), ",")}}}, nil
 	}
-	return Result{}, nil
+	return step.Result{}, nil
 }
 
 func (f *fakeSteps) Welcome(context.Context, *domain.Tenant) error { f.record("welcome"); return nil }
@@ -105,7 +106,7 @@ type memoryDeadLetters struct {
 	rows map[[2]string][]string // {handler, stream} → reasons
 }
 
-func (m *memoryDeadLetters) put(_ context.Context, handler, stream, _ string, held bool, reason string, _ kafka.Record) error {
+func (m *memoryDeadLetters) Put(_ context.Context, handler, stream, _ string, held bool, reason string, _ kafka.Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !held {
@@ -114,13 +115,13 @@ func (m *memoryDeadLetters) put(_ context.Context, handler, stream, _ string, he
 	return nil
 }
 
-func (m *memoryDeadLetters) holding(_ context.Context, handler, stream string) (bool, error) {
+func (m *memoryDeadLetters) Holding(_ context.Context, handler, stream string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.rows[[2]string{handler, stream}]) > 0, nil
 }
 
-func (m *memoryDeadLetters) holdAll(context.Context) (map[[2]string]bool, error) {
+func (m *memoryDeadLetters) HoldAll(context.Context) (map[[2]string]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[[2]string]bool{}
@@ -172,7 +173,7 @@ type choreography struct {
 func runChoreography(t *testing.T, steps *fakeSteps) *choreography {
 	t.Helper()
 	store := eventstore.NewMemory()
-	actions := map[string]Action{}
+	actions := map[string]step.Action{}
 	for _, s := range domain.Steps {
 		if s != domain.StepResources && s != domain.StepActivate {
 			actions[s] = fakeAction{step: s, steps: steps}
@@ -182,7 +183,7 @@ func runChoreography(t *testing.T, steps *fakeSteps) *choreography {
 		actions[s] = fakeReconciler{fakeAction{step: s, steps: steps}}
 	}
 	cfg := Config{Store: store, Actions: actions, Notifier: steps, Retry: Retry{MaxTries: 1},
-		feed: memoryFeed(store), deadLetters: &memoryDeadLetters{rows: map[[2]string][]string{}}}
+		feed: memoryFeed(store), DeadLetters: &memoryDeadLetters{rows: map[[2]string][]string{}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg) }()

@@ -12,6 +12,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
 // A record on a tenant's partition that is not an event of this log (an
@@ -23,7 +24,7 @@ func TestUndecodableRecordHoldsItsTenant(t *testing.T) {
 	f := newFlow(t)
 	ctx := context.Background()
 	newTenant := func(prefix string) *domain.Tenant {
-		key := uniqueKey(prefix)
+		key := testenv.UniqueKey(prefix)
 		tn, evs, _ := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "Q",
 			Contact: domain.Contact{Email: key + "@example.com", FirstName: "Q", LastName: "Q"}})
 		if err := repo.CreateTenant(ctx, f.store, tn, eventstore.Metadata{}, evs); err != nil {

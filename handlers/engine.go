@@ -14,49 +14,15 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/handlers/faults"
+	"github.com/tenantflow/tenantflow/handlers/platform"
+	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/metrics"
 	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
-
-// Action does and undoes one step for a tenant. Both run again after a
-// crash or a redelivery, so Do treats "already exists and is ours" as done
-// and Undo treats "already gone" as done. Errors are retried unless marked
-// Permanent.
-type Action interface {
-	Do(ctx context.Context, t *domain.Tenant) (Result, error)
-	Undo(ctx context.Context, t *domain.Tenant) error
-}
-
-// Result is what a step's Do made.
-type Result struct {
-	Skipped   bool // the step is not configured: nothing made, nothing to undo
-	Resources []domain.Resource
-	Outputs   map[string]string // handed to later steps (recorded in the outcome)
-	// The dns step's addressing, recorded in its outcome.
-	PlatformHost  string
-	CustomDomains []domain.CustomDomain
-	// Record, when set, decides the events of the step's turn in place of
-	// its outcome event: tenant.activated for the activate step, the request
-	// to the application plane for the deploy step (whose outcome the agent's
-	// report records later). It gets the tenant (folded again after a
-	// concurrent append) and the outcome the engine would have recorded; it
-	// may return no events (nothing to record yet). RecordKey, when set,
-	// keys the ids of its events instead of the step's "do" key.
-	Record    func(t *domain.Tenant, outcome domain.StepOutcome) ([]domain.Event, error)
-	RecordKey string
-}
-
-// UndoRecorder is an Action whose undo is recorded as events of its own
-// rather than by running Undo and recording compensated: the deploy step
-// records a request to the application plane (id key undoKey+"/request"),
-// and the undo's outcome (id key undoKey) comes later, from whoever
-// confirms it.
-type UndoRecorder interface {
-	RecordUndo(t *domain.Tenant, outcome domain.StepOutcome) ([]domain.Event, error)
-}
 
 // Notifier sends the tenant's mails: the welcome after activation, the
 // failure notice after a rollback.
@@ -97,25 +63,22 @@ type Config struct {
 	MaxFailureDelay time.Duration
 	Store           repo.Store
 	// Actions by step; a step without one is skipped ("not configured").
-	Actions  map[string]Action
+	// The platform's own steps (package platform) are filled in where none
+	// is named.
+	Actions  map[string]step.Action
 	Notifier Notifier
 	Retry    Retry
 	// MaxTries overrides Retry.MaxTries per step; TryTimeouts overrides
 	// Retry.TryTimeout per step (infrastructure runs take minutes).
 	MaxTries    map[string]int
 	TryTimeouts map[string]time.Duration
-	Faults      *Faults
-	// DeadLetters keeps what no handler could decode or handle (required).
-	DeadLetters *DeadLetters
-	// feed and deadLetters replace Kafka and the table in the choreography's
-	// in-memory tests.
-	feed        func(ctx context.Context, handle kafka.KeyedHandler) error
-	deadLetters deadLetterStore
-	// Deployment makes the deploy step ask the application plane and wait
-	// for its report (it is then the deploy step's action, and watches the
-	// deadlines); nil: the deploy step runs Actions[deploy] (or skips).
-	Deployment *Deployment
-	Logger     *slog.Logger
+	Faults      *faults.Injector
+	// DeadLetters keeps what no handler could decode or handle (required):
+	// the table (package deadletters), a map in the in-memory tests.
+	DeadLetters DeadLetterStore
+	// feed replaces Kafka in the choreography's in-memory tests.
+	feed   func(ctx context.Context, handle kafka.KeyedHandler) error
+	Logger *slog.Logger
 }
 
 // handler reacts to some event types of a tenant and decides, from the
@@ -123,6 +86,7 @@ type Config struct {
 // do. Its name is durable: it keys its dead letters and its metrics.
 type handler struct {
 	name     string
+	step     string // the step it runs, if it is a step's handler
 	triggers func(eventType string) bool
 	run      func(ctx context.Context, tenantID string, md eventstore.Metadata) error
 }
@@ -143,10 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.DeadLetters != nil {
-		cfg.deadLetters = cfg.DeadLetters
-	}
-	if cfg.deadLetters == nil {
+	if cfg.DeadLetters == nil {
 		return errors.New("handlers: Config.DeadLetters is required (a record no handler can decode must be set aside, not dropped)")
 	}
 	if cfg.MaxFailures < 1 {
@@ -155,14 +116,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxFailureDelay <= 0 {
 		cfg.MaxFailureDelay = 10 * time.Second
 	}
-	cfg.Actions = withPlatformSteps(cfg.Actions, cfg.Deployment)
+	cfg.Actions = platform.With(cfg.Actions)
 	if cfg.StepConcurrency < 1 {
 		cfg.StepConcurrency = 4
 	}
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 512
 	}
-	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store), holds: newHolds(cfg.deadLetters), busy: map[string]chan struct{}{}}
+	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store), holds: newHolds(cfg.DeadLetters), busy: map[string]chan struct{}{}}
 	hosted, err := e.hosted()
 	if err != nil {
 		return err
@@ -170,8 +131,10 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, h := range hosted {
 		e.busy[h.name] = make(chan struct{}, cfg.StepConcurrency)
 	}
-	if cfg.Deployment != nil && slices.ContainsFunc(hosted, func(h handler) bool { return h.name == "step."+domain.StepDeploy }) {
-		go e.watchDeadlines(ctx)
+	for _, h := range hosted {
+		if w, ok := cfg.Actions[h.step].(step.Watcher); ok {
+			go w.Watch(ctx, e.recordDecided)
+		}
 	}
 	consumer := kafka.Consumer{Brokers: cfg.Brokers, Group: GroupName(cfg.GroupPrefix, cfg.Hosted), Topic: cfg.Topic,
 		InstanceID: cfg.InstanceID, Logger: cfg.Logger}
@@ -268,7 +231,7 @@ func (e *engine) deadLetter(ctx context.Context, hs []handler, r kafka.Record, r
 	stream := r.Headers["ce_subject"]
 	e.cfg.Logger.Error("dead letter: the record is set aside and its stream held back", "stream", stream, "reason", reason, "ce_id", r.Headers["ce_id"])
 	for _, h := range hs {
-		if err := e.cfg.deadLetters.put(ctx, e.dlName(h), stream, e.cfg.Topic, false, reason, r); err != nil {
+		if err := e.cfg.DeadLetters.Put(ctx, e.dlName(h), stream, e.cfg.Topic, false, reason, r); err != nil {
 			return err
 		}
 		e.holds.add(e.dlName(h), stream)
@@ -288,7 +251,7 @@ func (e *engine) setAside(ctx context.Context, r kafka.Record, reason string) er
 	e.cfg.Logger.Error("dead letter: a record that is not an event of this log is set aside", "claims_stream", r.Headers["ce_subject"],
 		"reason", reason, "ce_id", r.Headers["ce_id"], "partition", r.Partition, "offset", r.Offset)
 	metrics.DeadLettered.WithLabelValues("foreign").Inc()
-	return e.cfg.deadLetters.put(ctx, e.cfg.GroupPrefix+".handlers", "", e.cfg.Topic, false, reason, r)
+	return e.cfg.DeadLetters.Put(ctx, e.cfg.GroupPrefix+".handlers", "", e.cfg.Topic, false, reason, r)
 }
 
 // undecodable says why a record's payload is not its type's event, or "",
@@ -328,7 +291,7 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 		return err
 	}
 	if held {
-		return e.cfg.deadLetters.put(ctx, e.dlName(h), stream, e.cfg.Topic, true, "held behind a dead letter of this stream", r)
+		return e.cfg.DeadLetters.Put(ctx, e.dlName(h), stream, e.cfg.Topic, true, "held behind a dead letter of this stream", r)
 	}
 	// The consumer continued the trigger's trace; the events this handler
 	// appends carry the handler's span, so the next handler continues here.
@@ -438,25 +401,16 @@ func undoTrigger(eventType string) bool {
 		eventType == domain.TypeUndoRetryRequested || isOutcome(eventType, domain.OutcomeCompensated, domain.OutcomeCompensationFailed)
 }
 
-// undoKey is the outcome id key of step's undo: one per attempt, and one
-// per round of retried undos (UndoRound) after that.
-func undoKey(t *domain.Tenant, step string) string {
-	key := fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step)
-	if r := t.UndoRound(); r > 0 {
-		key += fmt.Sprintf("/r%d", r)
-	}
-	return key
-}
-
 // stepHandler runs one step, and its undo when compensation or
 // deprovisioning reaches it.
-func (e *engine) stepHandler(step string, trigger []string) handler {
-	action := e.cfg.Actions[step]
+func (e *engine) stepHandler(name string, trigger []string) handler {
+	action := e.cfg.Actions[name]
 	// A step without an action still answers its turn in the undo chain: a
 	// cancellation can fail it, and the chain must go on past it.
-	undoable := slices.Contains(domain.UndoableSteps, step)
+	undoable := slices.Contains(domain.UndoableSteps, name)
 	return handler{
-		name: "step." + step,
+		name: "step." + name,
+		step: name,
 		triggers: func(t string) bool {
 			return slices.Contains(trigger, t) || (undoable && undoTrigger(t))
 		},
@@ -465,51 +419,51 @@ func (e *engine) stepHandler(step string, trigger []string) handler {
 			if err != nil {
 				return err
 			}
-			if next, ok := t.NextStep(); ok && next == step {
-				return e.do(ctx, t, step, action, md)
+			if next, ok := t.NextStep(); ok && next == name {
+				return e.do(ctx, t, name, action, md)
 			}
-			if next, ok := t.NextUndo(); ok && next == step {
-				return e.undo(ctx, t, step, action, md)
+			if next, ok := t.NextUndo(); ok && next == name {
+				return e.undo(ctx, t, name, action, md)
 			}
 			return nil
 		},
 	}
 }
 
-func (e *engine) retryFor(step string) Retry {
+func (e *engine) retryFor(name string) Retry {
 	r := e.cfg.Retry
-	if n, ok := e.cfg.MaxTries[step]; ok {
+	if n, ok := e.cfg.MaxTries[name]; ok {
 		r.MaxTries = n
 	}
-	if d, ok := e.cfg.TryTimeouts[step]; ok {
+	if d, ok := e.cfg.TryTimeouts[name]; ok {
 		r.TryTimeout = d
 	}
 	return r
 }
 
 // do runs the step and records its one outcome.
-func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action Action, md eventstore.Metadata) error {
-	key := fmt.Sprintf("%s/%d/%s/do", t.ID(), t.Attempt(), step)
-	outcome := domain.StepOutcome{Step: step, StartedAt: time.Now().UTC()}
+func (e *engine) do(ctx context.Context, t *domain.Tenant, name string, action step.Action, md eventstore.Metadata) error {
+	key := domain.StepKey(t.ID(), t.Attempt(), name)
+	outcome := domain.StepOutcome{Step: name, StartedAt: time.Now().UTC()}
 	if t.CancelRequested() {
 		outcome.Outcome, outcome.Error, outcome.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
 		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 	}
-	e.cfg.Faults.panicFor(step, t.Key())
-	var res Result
-	tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
-		if err := e.cfg.Faults.hangFor(ctx, step, t.Key()); err != nil {
+	e.cfg.Faults.PanicFor(name, t.Key())
+	var res step.Result
+	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error {
+		if err := e.cfg.Faults.HangFor(ctx, name, t.Key()); err != nil {
 			return err
 		}
-		if err := e.cfg.Faults.check(ctx, step, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
+		if err := e.cfg.Faults.Check(ctx, name, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
 			return err
 		}
 		var err error
 		switch {
 		case action == nil:
-			res = Result{Skipped: true} // not configured
+			res = step.Result{Skipped: true} // not configured
 		default:
-			ctx, span := telemetry.Tracer().Start(ctx, step+" do")
+			ctx, span := telemetry.Tracer().Start(ctx, name+" do")
 			res, err = action.Do(ctx, t)
 			if err != nil {
 				span.RecordError(err)
@@ -526,7 +480,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 	switch {
 	case err != nil:
 		outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
-		e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
+		e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", name, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	case res.Record != nil:
 		if res.RecordKey != "" {
 			key = res.RecordKey
@@ -541,41 +495,41 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, step string, action A
 	outcome.At = time.Now().UTC()
 	err = e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 	if err == nil {
-		metrics.StepOutcomes.WithLabelValues(step, outcome.Outcome).Inc()
-		metrics.StepDuration.WithLabelValues(step).Observe(outcome.At.Sub(outcome.StartedAt).Seconds())
-		metrics.StepRetries.WithLabelValues(step).Add(float64(max(tries-1, 0)))
+		metrics.StepOutcomes.WithLabelValues(name, outcome.Outcome).Inc()
+		metrics.StepDuration.WithLabelValues(name).Observe(outcome.At.Sub(outcome.StartedAt).Seconds())
+		metrics.StepRetries.WithLabelValues(name).Add(float64(max(tries-1, 0)))
 	}
 	return err
 }
 
 // undo runs the step's undo and records compensated or compensation_failed.
-func (e *engine) undo(ctx context.Context, t *domain.Tenant, step string, action Action, md eventstore.Metadata) error {
+func (e *engine) undo(ctx context.Context, t *domain.Tenant, name string, action step.Action, md eventstore.Metadata) error {
 	started := time.Now().UTC()
-	if ur, ok := action.(UndoRecorder); ok {
-		outcome := domain.StepOutcome{Step: step, Tries: 1, StartedAt: started, At: started}
-		return e.record(ctx, t, md, undoKey(t, step)+"/request", func(t *domain.Tenant) ([]domain.Event, error) {
+	if ur, ok := action.(step.UndoRecorder); ok {
+		outcome := domain.StepOutcome{Step: name, Tries: 1, StartedAt: started, At: started}
+		return e.record(ctx, t, md, t.UndoKey(name)+"/request", func(t *domain.Tenant) ([]domain.Event, error) {
 			return ur.RecordUndo(t, outcome)
 		})
 	}
-	tries, err := e.retryFor(step).run(ctx, func(ctx context.Context) error {
+	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error {
 		if action == nil {
 			return nil // not configured: it made nothing
 		}
-		ctx, span := telemetry.Tracer().Start(ctx, step+" undo")
+		ctx, span := telemetry.Tracer().Start(ctx, name+" undo")
 		defer span.End()
 		return action.Undo(ctx, t)
 	})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	outcome := domain.StepOutcome{Step: step, Outcome: domain.OutcomeCompensated, Tries: tries, StartedAt: started, At: time.Now().UTC()}
+	outcome := domain.StepOutcome{Step: name, Outcome: domain.OutcomeCompensated, Tries: tries, StartedAt: started, At: time.Now().UTC()}
 	if err != nil {
 		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, err.Error()
-		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", step, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
+		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", name, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	}
-	err = e.record(ctx, t, md, undoKey(t, step), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
+	err = e.record(ctx, t, md, t.UndoKey(name), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
 	if err == nil {
-		metrics.Compensations.WithLabelValues(step, outcome.Outcome).Inc()
+		metrics.Compensations.WithLabelValues(name, outcome.Outcome).Inc()
 	}
 	return err
 }
@@ -651,6 +605,23 @@ func (e *engine) notifyHandler() handler {
 				func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordNotification(outcome) })
 		},
 	}
+}
+
+// recordDecided is the step.Recorder a Watcher gets: record, with the id
+// key decide chooses on the tenant as loaded now.
+func (e *engine) recordDecided(ctx context.Context, tenantID string, md eventstore.Metadata, decide func(*domain.Tenant) ([]domain.Event, string, error)) error {
+	t, err := e.tenants.Get(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	_, key, err := decide(t)
+	if err != nil || key == "" {
+		return err
+	}
+	return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) {
+		events, _, err := decide(t)
+		return events, err
+	})
 }
 
 // record appends what decide returns, with ids derived from key, deciding

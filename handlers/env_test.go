@@ -11,6 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantflow/tenantflow/handlers/database"
+	"github.com/tenantflow/tenantflow/handlers/deadletters"
+	dnsstep "github.com/tenantflow/tenantflow/handlers/dns"
+	"github.com/tenantflow/tenantflow/handlers/faults"
+	"github.com/tenantflow/tenantflow/handlers/idp"
+	"github.com/tenantflow/tenantflow/handlers/infrastructure"
+	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/handlers/storage"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +34,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/mailtest"
 	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
 )
 
 // flow is the whole choreography on the real services: a fresh database,
@@ -34,12 +45,12 @@ type flow struct {
 	pool     *pgxpool.Pool
 	tenants  repo.Repository[*domain.Tenant]
 	admin    *keycloak.Admin
-	identity *handlers.Identity
-	dead     *handlers.DeadLetters
-	s3       handlers.S3
-	dns      handlers.DNS
-	infra    handlers.Infrastructure
-	actions  map[string]handlers.Action
+	identity *idp.Identity
+	dead     *deadletters.Table
+	s3       storage.S3
+	dns      dnsstep.DNS
+	infra    infrastructure.Infrastructure
+	actions  map[string]step.Action
 	tier     string // plan tier of provisioned tenants: silo runs OpenTofu
 
 	publisher message.Publisher // the relay's, without test decorations
@@ -58,7 +69,7 @@ type flowOption func(*parts)
 
 func withFaults(spec string) flowOption {
 	return func(p *parts) {
-		f, err := handlers.ParseFaults(spec, append(domain.Steps, domain.StepNotify))
+		f, err := faults.Parse(spec, append(domain.Steps, domain.StepNotify))
 		if err != nil {
 			panic(err)
 		}
@@ -118,24 +129,25 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	// The steps sign in as tenantd does, with the dev stack's service account
 	// (create-realm only); the test inspects Keycloak as its admin user.
 	provisioner := keycloak.NewServiceAccount(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_CLIENT_ID"], env["TENANTFLOW_KEYCLOAK_CLIENT_SECRET"])
-	identity := &handlers.Identity{Admin: provisioner, RealmMail: handlers.RealmMail{Host: host, Port: port, From: "no-reply@tenantflow.localhost"}}
+	identity := &idp.Identity{Admin: provisioner, RealmMail: idp.RealmMail{Host: host, Port: port, From: "no-reply@tenantflow.localhost"}}
 	mailer, err := smtp.New(smtp.Settings{Addr: smtpAddr, From: "tenantflow <no-reply@tenantflow.localhost>", TLS: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	dead := &deadletters.Table{Pool: pool, Publisher: dlq}
 	cfg := handlers.Config{
 		Brokers: brokers, Topic: topic, GroupPrefix: "test-" + uuid.NewString()[:8], Store: store,
-		Actions: map[string]handlers.Action{
+		Actions: map[string]step.Action{
 			domain.StepIdentity:       identity.RealmStep(),
 			domain.StepAdminUser:      identity.AdminUserStep(),
-			domain.StepDatabase:       handlers.Database{Pool: pool},
-			domain.StepStorage:        devS3(t),
-			domain.StepDNS:            devDNS(t),
-			domain.StepInfrastructure: devInfra(t),
+			domain.StepDatabase:       database.Database{Pool: pool},
+			domain.StepStorage:        devsteps.S3(t),
+			domain.StepDNS:            devsteps.DNS(t),
+			domain.StepInfrastructure: devsteps.Infrastructure(t),
 		},
-		Notifier:    handlers.MailNotifier{Mailer: mailer, Links: handlers.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}},
+		Notifier:    notify.MailNotifier{Mailer: mailer, Links: notify.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}},
 		Retry:       handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
-		DeadLetters: &handlers.DeadLetters{Pool: pool, Publisher: dlq},
+		DeadLetters: dead,
 		Logger:      log,
 	}
 	if err := kafka.CreateTopic(brokers, kafka.DLQTopic(topic), 1); err != nil {
@@ -165,13 +177,8 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		_ = publisher.Close()
 		_ = dlq.Close()
 	})
-	return &flow{actions: cfg.Actions, infra: cfg.Actions[domain.StepInfrastructure].(handlers.Infrastructure), tier: "silo", s3: devS3(t), dns: devDNS(t), dead: cfg.DeadLetters, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
+	return &flow{actions: cfg.Actions, infra: cfg.Actions[domain.StepInfrastructure].(infrastructure.Infrastructure), tier: "silo", s3: devsteps.S3(t), dns: devsteps.DNS(t), dead: dead, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
 		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}
-}
-
-// uniqueKey is a tenant key no other test uses (realms and roles are shared).
-func uniqueKey(prefix string) string {
-	return prefix + strings.ReplaceAll(uuid.NewString(), "-", "")[:10-len(prefix)]
 }
 
 // provision creates a tenant with a unique key and requests provisioning.
@@ -184,7 +191,7 @@ func (f *flow) provision(t *testing.T, prefix string) *domain.Tenant {
 func (f *flow) provisionPending(t *testing.T, prefix string) *domain.Tenant {
 	t.Helper()
 	ctx := context.Background()
-	key := uniqueKey(prefix)
+	key := testenv.UniqueKey(prefix)
 	email := key + "@example.com"
 	tn, evs, err := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "Tenant " + key,
 		Contact: domain.Contact{Email: email, FirstName: "Ada", LastName: "Lovelace"}, Domains: []string{key + "." + f.dns.Zone}})
@@ -215,7 +222,7 @@ func (f *flow) request(t *testing.T, id string) *domain.Tenant {
 func (f *flow) cleanup(tn *domain.Tenant) {
 	ctx := context.Background()
 	_ = f.identity.RealmStep().Undo(ctx, tn)
-	_ = handlers.Database{Pool: f.pool}.Undo(ctx, tn)
+	_ = database.Database{Pool: f.pool}.Undo(ctx, tn)
 	_ = f.s3.Undo(ctx, tn)
 	_ = f.dns.Undo(ctx, tn)
 	if fresh, err := f.tenants.Get(ctx, tn.ID()); err == nil {

@@ -13,9 +13,17 @@ import (
 	"github.com/miekg/dns"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/database"
+	"github.com/tenantflow/tenantflow/handlers/drift"
+	"github.com/tenantflow/tenantflow/handlers/faults"
+	"github.com/tenantflow/tenantflow/handlers/idp"
+	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
 	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
 )
 
 // The happy path ends ACTIVE, and everything exists — read back through
@@ -60,23 +68,23 @@ func TestProvisioningEndsActive(t *testing.T) {
 		t.Fatalf("realm-admin not granted: %v", err)
 	}
 	var schemas int
-	if err := f.pool.QueryRow(ctx, `select count(*) from information_schema.schemata where schema_name = $1`, handlers.SchemaName(tn)).Scan(&schemas); err != nil || schemas != 1 {
-		t.Fatalf("schema %s: %d %v", handlers.SchemaName(tn), schemas, err)
+	if err := f.pool.QueryRow(ctx, `select count(*) from information_schema.schemata where schema_name = $1`, database.SchemaName(tn)).Scan(&schemas); err != nil || schemas != 1 {
+		t.Fatalf("schema %s: %d %v", database.SchemaName(tn), schemas, err)
 	}
 	mailtest.WaitForSubject(t, tn.Contact().Email, "is ready", 10*time.Second)
 	mailtest.WaitForSubject(t, tn.Contact().Email, "Update Your Account", 10*time.Second) // Keycloak's set-password mail
 	if n := mailtest.Count(t, tn.Contact().Email); n != 2 {
 		t.Fatalf("%d mails to the admin, want the welcome and Keycloak's set-password mail", n)
 	}
-	if ok, err := f.s3.Client.BucketExists(ctx, handlers.BucketName(tn)); !ok || err != nil {
-		t.Fatalf("bucket %s: %v", handlers.BucketName(tn), err)
+	if ok, err := f.s3.Client.BucketExists(ctx, storage.BucketName(tn)); !ok || err != nil {
+		t.Fatalf("bucket %s: %v", storage.BucketName(tn), err)
 	}
 	// DNS points at the load balancer the OpenTofu module reported.
 	lb := tn.Outputs(domain.StepInfrastructure)["load_balancer"]
-	if got := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); lb == "" || len(got) != 1 || got[0] != lb+"." {
+	if got := devsteps.Lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); lb == "" || len(got) != 1 || got[0] != lb+"." {
 		t.Fatalf("DNS answers %v for %s, infrastructure output %q", got, tn.Domains()[0], lb)
 	}
-	if state := stateOf(t, tn); !strings.Contains(state, lb) {
+	if state := devsteps.InfraState(t, tn); !strings.Contains(state, lb) {
 		t.Fatalf("no OpenTofu state in PostgreSQL naming %s: %q", lb, state)
 	}
 	if len(tn.Resources()) != 8 {
@@ -89,13 +97,13 @@ func TestProvisioningEndsActive(t *testing.T) {
 	}
 
 	// Drift: nothing at first; then a realm deleted behind the system's back.
-	if d := handlers.CheckDrift(ctx, f.actions, tn); d.Drifted() {
+	if d := drift.Check(ctx, f.actions, tn); d.Drifted() {
 		t.Fatalf("drift right after provisioning: %+v", d)
 	}
 	if err := kc.DeleteRealm(ctx, token, realm); err != nil {
 		t.Fatal(err)
 	}
-	d := handlers.CheckDrift(ctx, f.actions, tn)
+	d := drift.Check(ctx, f.actions, tn)
 	var missing []string
 	for _, r := range d.Missing {
 		missing = append(missing, r.Kind)
@@ -131,18 +139,18 @@ func (f *flow) realmExists(t *testing.T, tn *domain.Tenant) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.admin.Client().GetRealm(ctx, token, handlers.RealmName(tn))
+	_, err = f.admin.Client().GetRealm(ctx, token, idp.RealmName(tn))
 	return err == nil
 }
 
 func (f *flow) schemaExists(t *testing.T, tn *domain.Tenant) bool {
 	t.Helper()
 	var n int
-	if err := f.pool.QueryRow(context.Background(), `select count(*) from information_schema.schemata where schema_name = $1`, handlers.SchemaName(tn)).Scan(&n); err != nil {
+	if err := f.pool.QueryRow(context.Background(), `select count(*) from information_schema.schemata where schema_name = $1`, database.SchemaName(tn)).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	var roles int
-	_ = f.pool.QueryRow(context.Background(), `select count(*) from pg_roles where rolname = $1`, handlers.SchemaName(tn)).Scan(&roles)
+	_ = f.pool.QueryRow(context.Background(), `select count(*) from pg_roles where rolname = $1`, database.SchemaName(tn)).Scan(&roles)
 	return n+roles > 0
 }
 
@@ -161,9 +169,9 @@ func TestFailureAtEachStepCleansUp(t *testing.T) {
 			if failed, reason, _ := tn.FailedStep(); failed != step || reason == "" {
 				t.Fatalf("failed step %q (%s), want %s", failed, reason, step)
 			}
-			bucket, _ := f.s3.Client.BucketExists(context.Background(), handlers.BucketName(tn))
-			cname := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME)
-			if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) || strings.Contains(stateOf(t, tn), "lb-") {
+			bucket, _ := f.s3.Client.BucketExists(context.Background(), storage.BucketName(tn))
+			cname := devsteps.Lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME)
+			if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) || strings.Contains(devsteps.InfraState(t, tn), "lb-") {
 				t.Fatalf("OpenTofu working directory or resources left after rollback: %v", err)
 			}
 			if bucket || len(cname) > 0 {
@@ -173,10 +181,10 @@ func TestFailureAtEachStepCleansUp(t *testing.T) {
 				t.Fatalf("left behind: realm %v, schema %v, resources %v, orphans %v", f.realmExists(t, tn), f.schemaExists(t, tn), tn.Resources(), tn.Orphans())
 			}
 			mail := mailtest.WaitForSubject(t, tn.Contact().Email, "did not succeed", 10*time.Second)
-			if !strings.Contains(mail.Body, "Failed step: "+handlers.StepInWords(step)) || !strings.Contains(mail.Body, "Clean-up:    complete") {
+			if !strings.Contains(mail.Body, "Failed step: "+notify.StepInWords(step)) || !strings.Contains(mail.Body, "Clean-up:    complete") {
 				t.Fatalf("failure mail does not name %s in words, or not say that nothing is left:\n%s", step, mail.Body)
 			}
-			if strings.Contains(mail.Body, handlers.ErrInjected.Error()) {
+			if strings.Contains(mail.Body, faults.ErrInjected.Error()) {
 				t.Fatalf("failure mail shows the back end's error to the customer:\n%s", mail.Body)
 			}
 		})
@@ -235,7 +243,7 @@ func TestRedeliveryChangesNothing(t *testing.T) {
 		seen[e.Type] = true
 	}
 	token, _ := f.admin.Token(ctx)
-	users, err := f.admin.Client().GetUsers(ctx, token, handlers.RealmName(tn), gocloak.GetUsersParams{})
+	users, err := f.admin.Client().GetUsers(ctx, token, idp.RealmName(tn), gocloak.GetUsersParams{})
 	if err != nil || len(users) != 1 {
 		t.Fatalf("users in the realm: %d %v", len(users), err)
 	}
@@ -246,12 +254,12 @@ func TestRedeliveryChangesNothing(t *testing.T) {
 
 // gate holds a step's Do until released, so a test can act while it runs.
 type gate struct {
-	handlers.Action
+	step.Action
 	started chan string
 	release chan struct{}
 }
 
-func (g gate) Do(ctx context.Context, tn *domain.Tenant) (handlers.Result, error) {
+func (g gate) Do(ctx context.Context, tn *domain.Tenant) (step.Result, error) {
 	g.started <- tn.ID()
 	<-g.release
 	return g.Action.Do(ctx, tn)
@@ -308,13 +316,13 @@ func TestDeprovision(t *testing.T) {
 	if f.realmExists(t, tn) || f.schemaExists(t, tn) || len(tn.Resources()) != 0 {
 		t.Fatalf("left behind after deprovisioning: %v", tn.Resources())
 	}
-	if ok, _ := f.s3.Client.BucketExists(context.Background(), handlers.BucketName(tn)); ok {
+	if ok, _ := f.s3.Client.BucketExists(context.Background(), storage.BucketName(tn)); ok {
 		t.Fatal("bucket left after deprovisioning")
 	}
-	if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) || strings.Contains(stateOf(t, tn), "lb-") {
+	if _, err := os.Stat(filepath.Join(f.infra.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) || strings.Contains(devsteps.InfraState(t, tn), "lb-") {
 		t.Fatalf("OpenTofu working directory or resources left after deprovisioning: %v", err)
 	}
-	if got := lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); len(got) != 0 {
+	if got := devsteps.Lookup(t, f.dns.Server, tn.Domains()[0], dns.TypeCNAME); len(got) != 0 {
 		t.Fatalf("DNS still answers %v after deprovisioning", got)
 	}
 }
@@ -339,9 +347,9 @@ func TestManyTenantsConcurrently(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		users, err := f.admin.Client().GetUsers(ctx, token, handlers.RealmName(tn), gocloak.GetUsersParams{})
+		users, err := f.admin.Client().GetUsers(ctx, token, idp.RealmName(tn), gocloak.GetUsersParams{})
 		if err != nil || len(users) != 1 || (*users[0].Attributes)["tenantId"][0] != id || *users[0].Email != tn.Contact().Email {
-			t.Fatalf("realm %s users: %v %v", handlers.RealmName(tn), users, err)
+			t.Fatalf("realm %s users: %v %v", idp.RealmName(tn), users, err)
 		}
 	}
 }
@@ -352,7 +360,7 @@ func TestManyTenantsConcurrently(t *testing.T) {
 func TestForeignRealmIsNeverTouched(t *testing.T) {
 	f := newFlow(t)
 	ctx := context.Background()
-	key := uniqueKey("z")
+	key := testenv.UniqueKey("z")
 	token, err := f.admin.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -373,9 +381,9 @@ func TestForeignRealmIsNeverTouched(t *testing.T) {
 	}
 	tn = f.request(t, tn.ID())
 	tn = f.waitFor(t, tn.ID(), "rolled back", 60*time.Second, settled)
-	step, reason, _ := tn.FailedStep()
-	if tn.Status() != domain.StatusProvisionFailed || step != domain.StepIdentity || !strings.Contains(reason, handlers.ErrForeign.Error()) {
-		t.Fatalf("status %s, failed %s: %s", tn.Status(), step, reason)
+	failed, reason, _ := tn.FailedStep()
+	if tn.Status() != domain.StatusProvisionFailed || failed != domain.StepIdentity || !strings.Contains(reason, step.ErrForeign.Error()) {
+		t.Fatalf("status %s, failed %s: %s", tn.Status(), failed, reason)
 	}
 	if len(tn.Orphans()) != 0 || tn.StepStates()[0].Undo != domain.OutcomeCompensated {
 		t.Fatalf("another tenant's realm reported as this tenant's orphan: undo %q, orphans %v", tn.StepStates()[0].Undo, tn.Orphans())

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/database"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
@@ -15,7 +15,7 @@ import (
 // PostgreSQL only as quoted identifiers or parameters.
 func TestHostileKeysAndNames(t *testing.T) {
 	pool := testenv.NewMigratedPool(t)
-	db := handlers.Database{Pool: pool}
+	db := database.Database{Pool: pool}
 	ctx := context.Background()
 	for _, key := range []string{"select", "drop", "public", "user", "a123456789"} {
 		name := `x'); drop table events; -- "` + key + `"`

@@ -7,15 +7,8 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/handlers/step"
 )
-
-// Reconciler is an Action whose work depends on the tenant's domains: after
-// a domain change of an ACTIVE tenant (tenant.updated) it makes what it made
-// follow the new domains, given the domains it made it for. Its result's
-// Resources, if any, replace the step's.
-type Reconciler interface {
-	Reconcile(ctx context.Context, t *domain.Tenant, previous []string) (Result, error)
-}
 
 // reconcileHandler follows a domain change of an ACTIVE tenant: each
 // completed step whose action is a Reconciler reconciles (with the step's
@@ -37,11 +30,11 @@ func (e *engine) reconcileHandler() handler {
 			}
 			var steps []domain.Reconciled
 			for _, st := range t.StepStates() {
-				r, ok := e.cfg.Actions[st.Step].(Reconciler)
+				r, ok := e.cfg.Actions[st.Step].(step.Reconciler)
 				if !ok || st.State != domain.OutcomeCompleted {
 					continue
 				}
-				var res Result
+				var res step.Result
 				_, err := e.retryFor(st.Step).run(ctx, func(ctx context.Context) error {
 					var err error
 					res, err = r.Reconcile(ctx, t, previous)

@@ -6,29 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/tenantflow/tenantflow/handlers/step"
 )
-
-// permanent marks an error that retrying cannot fix: a 4xx answer, invalid
-// input, a resource that exists and belongs to someone else.
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
-func (p permanent) Unwrap() error { return p.err }
-
-// Permanent marks err as not worth retrying. Every other error a step
-// returns is treated as transient (network, 5xx, timeouts) and retried.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanent{err}
-}
-
-// IsPermanent reports whether err was marked with Permanent.
-func IsPermanent(err error) bool {
-	var p permanent
-	return errors.As(err, &p)
-}
 
 // Retry is how often and how patiently a step retries transient errors.
 type Retry struct {
@@ -49,7 +29,7 @@ func (r Retry) run(ctx context.Context, fn func(ctx context.Context) error) (int
 	delay := r.BaseDelay
 	for try := 1; ; try++ {
 		err := r.try(ctx, fn)
-		if err == nil || IsPermanent(err) || try >= max(r.MaxTries, 1) {
+		if err == nil || step.IsPermanent(err) || try >= max(r.MaxTries, 1) {
 			return try, err
 		}
 		wait := time.Duration(rand.Int64N(int64(delay) + 1))
@@ -71,25 +51,6 @@ func (r Retry) try(ctx context.Context, fn func(ctx context.Context) error) erro
 	err := fn(tctx)
 	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("try timed out after %s: %w", r.TryTimeout, err)
-	}
-	return err
-}
-
-// ErrForeign marks a resource that exists under the tenant's name but
-// carries another owner's mark. For a Do it is a permanent failure (never
-// touched); for an Undo it means nothing of this tenant's is there to
-// remove, so the undo succeeds: reporting someone else's resource as this
-// tenant's orphan would send an operator to delete what is not ours.
-var ErrForeign = errors.New("exists and belongs to someone else: not touched")
-
-// foreign is a permanent ErrForeign about what.
-func foreign(what string) error { return Permanent(fmt.Errorf("%s %w", what, ErrForeign)) }
-
-// undoneUnlessOurs is an undo's answer to err from a look-up: a foreign
-// resource leaves nothing of ours to remove.
-func undoneUnlessOurs(err error) error {
-	if errors.Is(err, ErrForeign) {
-		return nil
 	}
 	return err
 }

@@ -37,6 +37,8 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/deadletters"
+	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/kafkatest"
@@ -54,11 +56,11 @@ const failPrefix = "fail"
 // reports one resource, so the resources step has something to record.
 type noop struct{ step string }
 
-func (n noop) Do(_ context.Context, t *domain.Tenant) (handlers.Result, error) {
+func (n noop) Do(_ context.Context, t *domain.Tenant) (step.Result, error) {
 	if n.step == domain.StepDNS && strings.HasPrefix(t.Key(), failPrefix) {
-		return handlers.Result{}, handlers.Permanent(errors.New("no-op dns fails this tenant on purpose"))
+		return step.Result{}, step.Permanent(errors.New("no-op dns fails this tenant on purpose"))
 	}
-	return handlers.Result{Resources: []domain.Resource{{Step: n.step, Kind: "noop", ID: n.step + "-" + t.Key()}}}, nil
+	return step.Result{Resources: []domain.Resource{{Step: n.step, Kind: "noop", ID: n.step + "-" + t.Key()}}}, nil
 }
 func (noop) Undo(context.Context, *domain.Tenant) error { return nil }
 
@@ -120,7 +122,7 @@ func boot(b *testing.B) (*system, error) {
 	go func() {
 		_ = (&eventstore.Relay{Store: store, Publisher: publisher, Topic: topic, Logger: logger}).Run(ctx)
 	}()
-	actions := map[string]handlers.Action{}
+	actions := map[string]step.Action{}
 	for _, s := range domain.UndoableSteps {
 		actions[s] = noop{s}
 	}
@@ -128,7 +130,7 @@ func boot(b *testing.B) (*system, error) {
 		_ = handlers.Run(ctx, handlers.Config{Brokers: brokers, Topic: topic, GroupPrefix: groups, Store: store,
 			Actions: actions, Notifier: noopNotifier{}, Logger: logger,
 			Retry:       handlers.Retry{MaxTries: 5, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second},
-			DeadLetters: &handlers.DeadLetters{Pool: pool, Publisher: dlq}})
+			DeadLetters: &deadletters.Table{Pool: pool, Publisher: dlq}})
 	}()
 	proj := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger}
 	if err := proj.Ensure(ctx); err != nil {

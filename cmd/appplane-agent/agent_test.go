@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/handlers"
+	deploystep "github.com/tenantflow/tenantflow/handlers/deploy"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 )
 
@@ -84,19 +84,19 @@ func TestAgentActsOnlyOnSignedRequests(t *testing.T) {
 
 	deploy := domain.DeploymentRequested{Attempt: 1, TenantKey: "acme", Tier: "pooled", RequestedAt: time.Now().UTC(), Deadline: deadline,
 		SealedSecret: sealed(t, "t-acme", 1, "acme")}
-	deploy.Signature = deployauth.SignRequest(agentKey, handlers.RequestOf("t-acme", deploy))
+	deploy.Signature = deployauth.SignRequest(agentKey, deploystep.RequestOf("t-acme", deploy))
 	undo := domain.DeploymentUndoRequested{Attempt: 1, TenantKey: "acme", RequestedAt: time.Now().UTC(), Deadline: deadline,
 		SealedSecret: sealed(t, "t-acme", 1, "acme")}
-	undo.Signature = deployauth.SignRequest(agentKey, handlers.UndoRequestOf("t-acme", undo))
+	undo.Signature = deployauth.SignRequest(agentKey, deploystep.UndoRequestOf("t-acme", undo))
 
 	forged := undo
-	forged.Signature = deployauth.SignRequest(bytes.Repeat([]byte{9}, 32), handlers.UndoRequestOf("t-acme", undo))
+	forged.Signature = deployauth.SignRequest(bytes.Repeat([]byte{9}, 32), deploystep.UndoRequestOf("t-acme", undo))
 	altered := undo
 	altered.TenantKey = "other"
 	// A secret moved from acme's request into one for tenant "beta", signed
 	// as the control plane would sign beta's request.
 	transplanted := domain.DeploymentRequested{Attempt: 1, TenantKey: "beta", Tier: "pooled", Deadline: deadline, SealedSecret: deploy.SealedSecret}
-	transplanted.Signature = deployauth.SignRequest(agentKey, handlers.RequestOf("t-beta", transplanted))
+	transplanted.Signature = deployauth.SignRequest(agentKey, deploystep.RequestOf("t-beta", transplanted))
 	unsigned := deploy
 	unsigned.Signature = ""
 

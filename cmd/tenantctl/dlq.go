@@ -6,7 +6,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
-	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/deadletters"
 	"github.com/tenantflow/tenantflow/internal/config"
 )
 
@@ -63,7 +63,7 @@ func (c dlqRedriveCmd) Run() error {
 }
 
 // deadLetters connects to the database and the brokers of the configuration.
-func deadLetters(ctx context.Context) (*handlers.DeadLetters, func(), error) {
+func deadLetters(ctx context.Context) (*deadletters.Table, func(), error) {
 	cfg, err := config.Load()
 	if err != nil {
 		return nil, nil, err
@@ -83,5 +83,5 @@ func deadLetters(ctx context.Context) (*handlers.DeadLetters, func(), error) {
 		pool.Close()
 		return nil, nil, err
 	}
-	return &handlers.DeadLetters{Pool: pool, Publisher: pub}, func() { _ = pub.Close(); pool.Close() }, nil
+	return &deadletters.Table{Pool: pool, Publisher: pub}, func() { _ = pub.Close(); pool.Close() }, nil
 }

@@ -8,8 +8,9 @@ import (
 	"net"
 	"os"
 
+	dnsstep "github.com/tenantflow/tenantflow/handlers/dns"
+
 	"github.com/miekg/dns"
-	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/repo"
 )
 
@@ -43,13 +44,13 @@ func (c domainsCmd) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	tenants := repo.Tenants(store)
-	checks := []handlers.DomainCheck{}
+	checks := []dnsstep.DomainCheck{}
 	for _, id := range ids {
 		t, err := tenants.Get(ctx, id)
 		if err != nil {
 			return err
 		}
-		checks = append(checks, handlers.CheckCustomDomains(ctx, resolver, t)...)
+		checks = append(checks, dnsstep.CheckCustomDomains(ctx, resolver, t)...)
 	}
 	failed := 0
 	for _, ch := range checks {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/drift"
 	"github.com/tenantflow/tenantflow/internal/app"
 	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/projections"
@@ -41,7 +41,7 @@ func (c driftCmd) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	tenants := repo.Tenants(store)
-	var drifted []handlers.Drift
+	var drifted []drift.Drift
 	for _, id := range ids {
 		t, err := tenants.Get(ctx, id)
 		if err != nil {
@@ -50,7 +50,7 @@ func (c driftCmd) run(ctx context.Context, out io.Writer) error {
 		if t.Status() != domain.StatusActive {
 			continue
 		}
-		if d := handlers.CheckDrift(ctx, actions, t); d.Drifted() {
+		if d := drift.Check(ctx, actions, t); d.Drifted() {
 			drifted = append(drifted, d)
 		}
 	}

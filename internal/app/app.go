@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/IBM/sarama"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -32,6 +33,16 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/database"
+	"github.com/tenantflow/tenantflow/handlers/deadletters"
+	"github.com/tenantflow/tenantflow/handlers/deploy"
+	"github.com/tenantflow/tenantflow/handlers/dns"
+	"github.com/tenantflow/tenantflow/handlers/faults"
+	"github.com/tenantflow/tenantflow/handlers/idp"
+	"github.com/tenantflow/tenantflow/handlers/infrastructure"
+	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/config"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
@@ -271,7 +282,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		return nil, nil
 	}
 	known := append(slices.Clone(domain.Steps), domain.StepNotify)
-	faults, err := handlers.ParseFaults(cfg.Faults, known)
+	injector, err := faults.Parse(cfg.Faults, known)
 	if err != nil {
 		return nil, fmt.Errorf("TENANTFLOW_FAULTS: %w", err)
 	}
@@ -283,32 +294,32 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		return nil, err
 	}
 	c := &handlers.Config{
-		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Faults: faults, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
+		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Faults: injector, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
 		Hosted: cfg.Steps, Concurrency: cfg.HandlerConcurrency, StepConcurrency: cfg.StepConcurrency, MaxFailures: cfg.HandlerMaxFailures, InstanceID: cfg.KafkaInstanceID,
 		Retry:       handlers.Retry{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax, TryTimeout: cfg.StepTryTimeout},
 		TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute},
 		Actions:     actions,
-		DeadLetters: &handlers.DeadLetters{Pool: store.Pool(), Publisher: publisher},
+		DeadLetters: &deadletters.Table{Pool: store.Pool(), Publisher: publisher},
 	}
 	if cfg.DeploySigningKey != "" {
 		agentKey, err := deployauth.ParseKey(cfg.AgentKey)
 		if err != nil {
 			return nil, fmt.Errorf("TENANTFLOW_AGENT_KEY: %w", err)
 		}
-		c.Deployment = &handlers.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
-			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Pool: store.Pool()}
+		c.Actions[domain.StepDeploy] = &deploy.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
+			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: store, Logger: logger}
 		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
-	links := handlers.Links{KeycloakURL: cfg.KeycloakURL, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
+	links := notify.Links{KeycloakURL: cfg.KeycloakURL, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
 	switch {
 	case cfg.Notifier == "novu":
-		c.Notifier = handlers.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links, Personal: vault}
+		c.Notifier = notify.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links, Personal: vault}
 	case cfg.SMTPAddr != "":
 		m, err := smtp.New(smtp.Settings{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS})
 		if err != nil {
 			return nil, err
 		}
-		c.Notifier = handlers.MailNotifier{Mailer: m, Links: links, Personal: vault}
+		c.Notifier = notify.MailNotifier{Mailer: m, Links: links, Personal: vault}
 	default:
 		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: the notify step is skipped")
 	}
@@ -324,7 +335,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 
 // StepActions builds the back ends of the steps the configuration names (a
 // step without one is skipped). tenantctl drift probes the same ones.
-func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, eventPool *pgxpool.Pool) (map[string]handlers.Action, error) {
+func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, eventPool *pgxpool.Pool) (map[string]step.Action, error) {
 	tenantDB := eventPool
 	if cfg.TenantDatabaseURL != "" {
 		var err error
@@ -332,7 +343,7 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 			return nil, err
 		}
 	}
-	actions := map[string]handlers.Action{domain.StepDatabase: handlers.Database{Pool: tenantDB}}
+	actions := map[string]step.Action{domain.StepDatabase: database.Database{Pool: tenantDB}}
 	if cfg.KeycloakConfigured() {
 		platformZone := "" // the dns step names tenants <key>.<zone> only when it runs
 		if cfg.DNSServer != "" {
@@ -344,7 +355,7 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 		if err != nil {
 			return nil, err
 		}
-		id := &handlers.Identity{Admin: keycloakAdmin(cfg),
+		id := &idp.Identity{Admin: keycloakAdmin(cfg),
 			RealmMail: realmMail, PlatformZone: platformZone, Personal: vault}
 		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
 	} else {
@@ -362,18 +373,18 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 // server and settings when it has one; else, with the Novu notifier,
 // tenantflow's mail bridge (bridge true), which hands the link to Novu; else
 // none (Host ""), and the admin must be sent the link later.
-func RealmMail(cfg config.Config) (m handlers.RealmMail, bridge bool) {
+func RealmMail(cfg config.Config) (m idp.RealmMail, bridge bool) {
 	from, _ := mail.ParseAddress(cfg.SMTPFrom)
 	switch {
 	case cfg.SMTPAddr != "":
 		host, port, _ := net.SplitHostPort(cfg.SMTPAddr)
-		return handlers.RealmMail{Host: host, Port: port, From: from.Address, User: cfg.SMTPUser, Password: cfg.SMTPPassword,
+		return idp.RealmMail{Host: host, Port: port, From: from.Address, User: cfg.SMTPUser, Password: cfg.SMTPPassword,
 			StartTLS: cfg.SMTPTLS != "none"}, false
 	case cfg.Notifier == "novu":
 		host, port, _ := net.SplitHostPort(cfg.MailBridgeHost())
-		return handlers.RealmMail{Host: host, Port: port, From: from.Address, User: "keycloak", Password: mailBridgePassword(cfg)}, true
+		return idp.RealmMail{Host: host, Port: port, From: from.Address, User: "keycloak", Password: mailBridgePassword(cfg)}, true
 	}
-	return handlers.RealmMail{}, false
+	return idp.RealmMail{}, false
 }
 
 // keycloakAdmin is tenantd's way into Keycloak's admin API: the service
@@ -402,7 +413,7 @@ func mailBridgePassword(cfg config.Config) string {
 // itself and this tenantd runs the handlers.
 func startMailBridge(ctx context.Context, cfg config.Config, logger *slog.Logger, store repo.Store, vault *pii.Vault, steps *handlers.Config) (func(), error) {
 	realmMail, bridge := RealmMail(cfg)
-	sender, ok := steps.Notifier.(handlers.SetPasswordSender)
+	sender, ok := steps.Notifier.(idp.SetPasswordSender)
 	if !bridge || !cfg.KeycloakConfigured() || !ok {
 		return func() {}, nil
 	}
@@ -410,7 +421,7 @@ func startMailBridge(ctx context.Context, cfg config.Config, logger *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
 	}
-	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: handlers.LinkDelivery(store, vault, sender), Logger: logger}
+	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: idp.LinkDelivery(store, vault, sender), Logger: logger}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -431,7 +442,7 @@ func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger) error 
 		if dir == "" {
 			dir = filepath.Join(os.TempDir(), "tenantflow-storage")
 		}
-		c.Actions[domain.StepStorage] = handlers.LocalStorage{Root: dir}
+		c.Actions[domain.StepStorage] = storage.LocalStorage{Root: dir}
 		logger.Info("storage step: local directories (embedded default)", "root", dir)
 	case "s3":
 		client, err := minio.New(cfg.S3Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.S3AccessKey, cfg.S3SecretKey, ""),
@@ -439,7 +450,7 @@ func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger) error 
 		if err != nil {
 			return fmt.Errorf("s3 client: %w", err)
 		}
-		c.Actions[domain.StepStorage] = handlers.S3{Client: client, Region: cfg.S3Region}
+		c.Actions[domain.StepStorage] = storage.S3{Client: client, Region: cfg.S3Region}
 	}
 	if cfg.InfraBinary != "" && len(cfg.InfraModules) > 0 {
 		dir := cfg.InfraStateDir
@@ -450,11 +461,11 @@ func backEnds(c *handlers.Config, cfg config.Config, logger *slog.Logger) error 
 		if cfg.InfraStateConn() == "" {
 			logger.Warn("TENANTFLOW_INFRA_STATE=local: OpenTofu state is in files of this process; another instance cannot undo what it applied")
 		}
-		c.Actions[domain.StepInfrastructure] = handlers.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
+		c.Actions[domain.StepInfrastructure] = infrastructure.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
 			StateDir: dir, StateConn: cfg.InfraStateConn(), Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout}
 	}
 	if cfg.DNSServer != "" {
-		c.Actions[domain.StepDNS] = handlers.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,
+		c.Actions[domain.StepDNS] = dns.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,
 			TSIGSecret: cfg.DNSTSIGSecret, Target: cfg.DNSTarget}
 	}
 	return nil

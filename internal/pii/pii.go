@@ -454,3 +454,18 @@ func OpenContacts(ctx context.Context, o Opener, c *domain.Contact, cs []domain.
 	}
 	return o.OpenFields(ctx, fields...)
 }
+
+// OpenTenant is t with its contacts' sealed personal fields opened (an
+// erased person's read "[erased]"). The log and so the loaded tenant keep
+// them sealed; only the steps that register or mail the people open them,
+// right where they do. A nil opener leaves t as it is.
+func OpenTenant(ctx context.Context, o Opener, t *domain.Tenant) (*domain.Tenant, error) {
+	if o == nil {
+		return t, nil
+	}
+	c, cs := t.Contact(), t.Contacts()
+	if err := OpenContacts(ctx, o, &c, cs); err != nil {
+		return nil, err
+	}
+	return t.WithContacts(c, cs), nil
+}

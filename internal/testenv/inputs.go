@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"strings"
+	"testing"
 
+	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 )
 
@@ -35,4 +37,23 @@ func ReplacedSystemRequest(tenantID, key string) string {
       }
     }
   }`)
+}
+
+// UniqueKey is a tenant key (at most 10 characters) starting with prefix and
+// unique across test runs: realms, schemas and buckets outlive a test's
+// database, so two runs must never pick the same key.
+func UniqueKey(prefix string) string {
+	return prefix + strings.ReplaceAll(uuid.NewString(), "-", "")[:10-len(prefix)]
+}
+
+// NewTenant is a new tenant (not yet stored) with key and a fresh id, for
+// tests of one step's back end (UniqueKey makes a key).
+func NewTenant(t testing.TB, key string) *domain.Tenant {
+	t.Helper()
+	tn, _, err := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "S",
+		Contact: domain.Contact{Email: "s@example.com", FirstName: "S", LastName: "S"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
 }

@@ -1,0 +1,14 @@
+package dns_test
+
+import (
+	"testing"
+
+	"github.com/tenantflow/tenantflow/handlers/step/steptest"
+	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
+)
+
+// On the dev stack's BIND: the tenant's platform name, marked by its owner
+// TXT record.
+func TestDNSKeepsTheStepContract(t *testing.T) {
+	steptest.Run(t, steptest.Subject{Action: devsteps.DNS(t)})
+}

@@ -1,0 +1,27 @@
+package idp_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/handlers/step/steptest"
+	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
+)
+
+func TestRealmKeepsTheStepContract(t *testing.T) {
+	id, _ := devsteps.Identity(t)
+	steptest.Run(t, steptest.Subject{Action: id.RealmStep()})
+}
+
+// The admin user lives in the tenant's realm: each tenant gets its realm
+// first, removed after the test.
+func TestAdminUserKeepsTheStepContract(t *testing.T) {
+	id, _ := devsteps.Identity(t)
+	steptest.Run(t, steptest.Subject{Action: id.AdminUserStep(), Before: func(t testing.TB, tn *domain.Tenant) {
+		if _, err := id.RealmStep().Do(context.Background(), tn); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = id.RealmStep().Undo(context.Background(), tn) })
+	}})
+}

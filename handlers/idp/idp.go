@@ -1,0 +1,521 @@
+// Package idp is the identity steps' back end: the tenant's Keycloak realm
+// and client (step idp) and its admin user (step admin_user), with their
+// undo and their probe, and the delivery of the admin's set-password link.
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Nerzal/gocloak/v13"
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/internal/repo"
+)
+
+// Identity provisions a tenant's Keycloak realm and its admin user (steps
+// idp and admin_user). Realms and users carry the tenant's id as attribute
+// tenantId: one that exists with this id is ours and counts as done; one
+// with another (or none) belongs to someone else and is never touched.
+type Identity struct {
+	Admin *keycloak.Admin
+	// RealmMail is the realm's SMTP server, through which Keycloak mails the
+	// admin the set-password link: tenantflow's own SMTP settings, or its
+	// mail bridge when Keycloak cannot mail (no SMTP, Novu only). Empty Host:
+	// Keycloak cannot mail at all; the admin user gets the required action
+	// UPDATE_PASSWORD and no mail. tenantflow never makes, stores or logs a
+	// password.
+	RealmMail RealmMail
+	// Lifespan of the set-password link, in seconds (default 12 h).
+	LinkLifespan int
+	// Personal opens the admin's sealed email and names (nil: not sealed).
+	Personal pii.Opener
+	// PlatformZone is the zone the dns step names tenants in
+	// (TENANTFLOW_DNS_ZONE): the client accepts <key>.<zone> besides the
+	// tenant's own domains, so a tenant with none still has a usable client.
+	PlatformZone string
+}
+
+// appHosts are the hosts the tenant's application answers on: its platform
+// name, then its own domains (inside the zone or not).
+func (id *Identity) appHosts(t *domain.Tenant) []string {
+	var hosts []string
+	if id.PlatformZone != "" {
+		hosts = append(hosts, domain.PlatformHost(t.Key(), id.PlatformZone))
+	}
+	for _, d := range t.Domains() {
+		if !slices.Contains(hosts, d) {
+			hosts = append(hosts, d)
+		}
+	}
+	return hosts
+}
+
+// redirects are the client's redirect URIs and web origins: one each per
+// application host.
+func (id *Identity) redirects(t *domain.Tenant) (redirects, origins []string) {
+	redirects, origins = []string{}, []string{}
+	for _, d := range id.appHosts(t) {
+		redirects = append(redirects, "https://"+d+"/*")
+		origins = append(origins, "https://"+d)
+	}
+	return redirects, origins
+}
+
+// RealmMail is a realm's SMTP settings, as Keycloak's realm representation
+// names them.
+type RealmMail struct {
+	Host, Port, From string
+	User, Password   string // both empty: no authentication
+	StartTLS, SSL    bool
+}
+
+// settings is the realm representation's smtpServer map.
+func (m RealmMail) settings(displayName string) map[string]string {
+	out := map[string]string{"host": m.Host, "port": m.Port, "from": m.From, "fromDisplayName": displayName,
+		"auth": strconv.FormatBool(m.User != ""), "starttls": strconv.FormatBool(m.StartTLS), "ssl": strconv.FormatBool(m.SSL)}
+	if m.User != "" {
+		out["user"], out["password"] = m.User, m.Password
+	}
+	return out
+}
+
+// RealmName is the tenant's realm, tenant-<key>, as the design fixes it.
+func RealmName(t *domain.Tenant) string { return "tenant-" + t.Key() }
+
+// ClientName is the tenant's application client, <key>-app.
+func ClientName(t *domain.Tenant) string { return t.Key() + "-app" }
+
+// classify marks Keycloak's 4xx answers permanent, except 408, 429 and
+// 401: the admin token of a try expires after a minute, and a try that
+// Keycloak answers slowly (many realms made at once) outlives it; the next
+// try logs in again.
+func classify(action string, err error) error {
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("%s: %w", action, err)
+	var api *gocloak.APIError
+	if errors.As(err, &api) && api.Code >= 400 && api.Code < 500 && api.Code != http.StatusRequestTimeout &&
+		api.Code != http.StatusTooManyRequests && api.Code != http.StatusUnauthorized {
+		return step.Permanent(err)
+	}
+	return err
+}
+
+// RealmStep is the idp step: realm tenant-<key> and client <key>-app.
+func (id *Identity) RealmStep() step.Action { return realmStep{id} }
+
+// AdminUserStep is the admin_user step.
+func (id *Identity) AdminUserStep() step.Action { return adminStep{id} }
+
+type realmStep struct{ *Identity }
+
+// ours loads the realm: (nil, nil) when it does not exist, a permanent
+// error when it belongs to someone else.
+//
+// A realm that exists without any owner mark may be one a concurrent try
+// of this tenant is still creating: Keycloak makes the realm visible before
+// the attributes of its creation (the chaos suite saw a 409, then a realm
+// with no tenantId, 13 ms later). So an unmarked realm is read again for a
+// few seconds before it counts as someone else's.
+func (id *Identity) ours(ctx context.Context, token string, t *domain.Tenant) (*gocloak.RealmRepresentation, error) {
+	for wait := time.Now().Add(unmarkedWait); ; {
+		realm, err := id.Admin.Client().GetRealm(ctx, token, RealmName(t))
+		if keycloak.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, classify("read realm "+RealmName(t), err)
+		}
+		mark := ""
+		if realm.Attributes != nil {
+			mark = (*realm.Attributes)["tenantId"]
+		}
+		switch {
+		case mark == t.ID():
+			return realm, nil
+		case mark != "" || time.Now().After(wait):
+			return nil, step.Foreign("realm " + RealmName(t))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// unmarkedWait is how long an unmarked realm is read again (see ours).
+const unmarkedWait = 3 * time.Second
+
+func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error) {
+	token, err := r.Admin.Token(ctx)
+	if err != nil {
+		return step.Result{}, err
+	}
+	kc := r.Admin.Client()
+	realm, err := r.ours(ctx, token, t)
+	if err != nil {
+		return step.Result{}, err
+	}
+	if realm == nil {
+		rep := gocloak.RealmRepresentation{
+			Realm:       gocloak.StringP(RealmName(t)),
+			DisplayName: gocloak.StringP(t.Name()),
+			Enabled:     gocloak.BoolP(true),
+			Attributes:  &map[string]string{"tenantId": t.ID()},
+			// tenantd's service account may not grant realm-management's
+			// realm-admin itself (Keycloak lets only holders of an admin role
+			// map it), but it defines the realm it creates: a realm role
+			// bundling realm-admin, which the admin_user step grants.
+			Roles: &gocloak.RolesRepresentation{Realm: &[]gocloak.Role{{
+				Name: gocloak.StringP(TenantAdminRole), Composite: gocloak.BoolP(true),
+				Description: gocloak.StringP("the tenant's administrators: realm-management's realm-admin"),
+				Composites:  &gocloak.CompositesRepresentation{Client: &map[string][]string{"realm-management": {"realm-admin"}}},
+			}}},
+		}
+		if r.RealmMail.Host != "" {
+			rep.SMTPServer = new(r.RealmMail.settings(t.Name()))
+		}
+		if _, err := kc.CreateRealm(ctx, token, rep); err != nil {
+			var api *gocloak.APIError
+			if !errors.As(err, &api) || api.Code != http.StatusConflict {
+				return step.Result{}, classify("create realm "+RealmName(t), err)
+			}
+			if _, err := r.ours(ctx, token, t); err != nil { // created meanwhile: by us?
+				return step.Result{}, err
+			}
+		}
+	}
+	if err := r.allowAttributes(ctx, token, RealmName(t)); err != nil {
+		return step.Result{}, err
+	}
+	clients, err := kc.GetClients(ctx, token, RealmName(t), gocloak.GetClientsParams{ClientID: gocloak.StringP(ClientName(t))})
+	if err != nil {
+		return step.Result{}, classify("read clients", err)
+	}
+	if len(clients) == 0 {
+		redirects, origins := r.redirects(t)
+		_, err := kc.CreateClient(ctx, token, RealmName(t), gocloak.Client{
+			ClientID: gocloak.StringP(ClientName(t)), Protocol: gocloak.StringP("openid-connect"),
+			PublicClient: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(true),
+			DirectAccessGrantsEnabled: gocloak.BoolP(false),
+			RedirectURIs:              &redirects, WebOrigins: &origins,
+			Attributes: &map[string]string{"pkce.code.challenge.method": "S256"},
+		})
+		if err != nil {
+			return step.Result{}, classify("create client "+ClientName(t), err)
+		}
+	}
+	return step.Result{Resources: []domain.Resource{
+		{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: RealmName(t), Location: r.Admin.BaseURL()},
+		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: RealmName(t) + "/" + ClientName(t), Location: r.Admin.BaseURL()},
+	}}, nil
+}
+
+// Reconcile follows a domain change of an ACTIVE tenant: the client's
+// redirect URIs and web origins become the current application hosts'.
+func (r realmStep) Reconcile(ctx context.Context, t *domain.Tenant, _ []string) (step.Result, error) {
+	token, err := r.Admin.Token(ctx)
+	if err != nil {
+		return step.Result{}, err
+	}
+	kc := r.Admin.Client()
+	if realm, err := r.ours(ctx, token, t); err != nil || realm == nil {
+		return step.Result{}, step.Permanent(fmt.Errorf("realm %s is not this tenant's (anymore): %v", RealmName(t), err))
+	}
+	clients, err := kc.GetClients(ctx, token, RealmName(t), gocloak.GetClientsParams{ClientID: gocloak.StringP(ClientName(t))})
+	if err != nil {
+		return step.Result{}, classify("read clients", err)
+	}
+	if len(clients) == 0 {
+		return step.Result{}, step.Permanent(fmt.Errorf("client %s of realm %s is gone", ClientName(t), RealmName(t)))
+	}
+	client := *clients[0]
+	redirects, origins := r.redirects(t)
+	client.RedirectURIs, client.WebOrigins = &redirects, &origins
+	if err := kc.UpdateClient(ctx, token, RealmName(t), client); err != nil {
+		return step.Result{}, classify("update client "+ClientName(t), err)
+	}
+	return step.Result{}, nil
+}
+
+func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {
+	token, err := r.Admin.Token(ctx)
+	if err != nil {
+		return err
+	}
+	realm, err := r.ours(ctx, token, t)
+	if err != nil || realm == nil {
+		return step.UndoneUnlessOurs(err) // someone else's (nothing of ours), or already gone
+	}
+	if err := r.Admin.Client().DeleteRealm(ctx, token, RealmName(t)); err != nil && !keycloak.IsNotFound(err) {
+		return classify("delete realm "+RealmName(t), err)
+	}
+	return nil
+}
+
+type adminStep struct{ *Identity }
+
+// adminUser finds the tenant's admin: (nil, nil) when absent, a permanent
+// error when a user with that name exists and is not this tenant's.
+func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant) (*gocloak.User, error) {
+	t, err := pii.OpenTenant(ctx, a.Personal, t)
+	if err != nil {
+		return nil, err
+	}
+	users, err := a.Admin.Client().GetUsers(ctx, token, RealmName(t), gocloak.GetUsersParams{
+		Username: gocloak.StringP(t.Contact().Email), Exact: gocloak.BoolP(true)})
+	if err != nil {
+		return nil, classify("find admin user", err)
+	}
+	if len(users) == 0 {
+		return nil, nil
+	}
+	u := users[0]
+	if u.Attributes == nil || len((*u.Attributes)["tenantId"]) == 0 || (*u.Attributes)["tenantId"][0] != t.ID() {
+		return nil, step.Foreign("user " + t.Contact().Email + " in realm " + RealmName(t))
+	}
+	return u, nil
+}
+
+// createAdmin creates the tenant's admin user. A 409 means a user with that
+// name or address exists already — a twin of this step won a race, or an
+// earlier try got as far as creating it — so it looks again and decides by
+// the user's tenantId attribute: this tenant's is done; anything else is
+// someone else's, a permanent failure, and is not touched.
+func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tenant) (*gocloak.User, error) {
+	open, err := pii.OpenTenant(ctx, a.Personal, t)
+	if err != nil {
+		return nil, err
+	}
+	c, realm := open.Contact(), RealmName(t)
+	_, err = a.Admin.Client().CreateUser(ctx, token, realm, gocloak.User{
+		Username: gocloak.StringP(c.Email), Email: gocloak.StringP(c.Email), EmailVerified: gocloak.BoolP(true),
+		FirstName: gocloak.StringP(c.FirstName), LastName: gocloak.StringP(c.LastName), Enabled: gocloak.BoolP(true),
+		Attributes: &map[string][]string{"tenantId": {t.ID()}, "role": {"admin"}},
+	})
+	var api *gocloak.APIError
+	conflict := errors.As(err, &api) && api.Code == http.StatusConflict
+	if err != nil && !conflict {
+		return nil, classify("create admin user", err)
+	}
+	u, err := a.adminUser(ctx, token, t)
+	switch {
+	case err != nil:
+		return nil, err
+	case u == nil && conflict:
+		return nil, step.Permanent(fmt.Errorf("creating user %s in realm %s conflicts with another user (the same e-mail address under another name?): not touched", c.Email, realm))
+	case u == nil:
+		return nil, fmt.Errorf("admin user %s not found right after creating it", c.Email)
+	}
+	return u, nil
+}
+
+// TenantAdminRole is the realm role of a tenant's realm that bundles
+// realm-management's realm-admin (made with the realm by the idp step).
+const TenantAdminRole = "tenant-admin"
+
+// grantAdmin makes the user an administrator of realm: realm role
+// TenantAdminRole, or realm-admin itself in a realm made before that role
+// existed (which only an admin user of Keycloak may grant).
+func (a adminStep) grantAdmin(ctx context.Context, token, realm, userID string) error {
+	kc := a.Admin.Client()
+	role, err := kc.GetRealmRole(ctx, token, realm, TenantAdminRole)
+	if err == nil {
+		return classify("grant "+TenantAdminRole, kc.AddRealmRoleToUser(ctx, token, realm, userID, []gocloak.Role{*role}))
+	}
+	if !keycloak.IsNotFound(err) {
+		return classify("read role "+TenantAdminRole, err)
+	}
+	mgmt, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP("realm-management")})
+	if err != nil || len(mgmt) == 0 {
+		return fmt.Errorf("realm-management client of %s: %v", realm, err)
+	}
+	admin, err := kc.GetClientRole(ctx, token, realm, *mgmt[0].ID, "realm-admin")
+	if err != nil {
+		return classify("read role realm-admin", err)
+	}
+	return classify("grant realm-admin", kc.AddClientRolesToUser(ctx, token, realm, *mgmt[0].ID, userID, []gocloak.Role{*admin}))
+}
+
+func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error) {
+	token, err := a.Admin.Token(ctx)
+	if err != nil {
+		return step.Result{}, err
+	}
+	kc, realm := a.Admin.Client(), RealmName(t)
+	if _, err := a.ours(ctx, token, t); err != nil {
+		return step.Result{}, err
+	}
+	u, err := a.adminUser(ctx, token, t)
+	if err != nil {
+		return step.Result{}, err
+	}
+	if u == nil {
+		if u, err = a.createAdmin(ctx, token, t); err != nil {
+			return step.Result{}, err
+		}
+	}
+	if err := a.grantAdmin(ctx, token, realm, *u.ID); err != nil {
+		return step.Result{}, err
+	}
+	// The set-password mail goes out once: the attribute records that it did.
+	// Without a way to mail, the admin must set a password before anything
+	// else; an operator sends the link once mail is configured.
+	attrs := *u.Attributes
+	switch {
+	case a.RealmMail.Host == "":
+		if u.RequiredActions == nil || !slices.Contains(*u.RequiredActions, "UPDATE_PASSWORD") {
+			u.RequiredActions = &[]string{"UPDATE_PASSWORD"}
+			if err := kc.UpdateUser(ctx, token, realm, *u); err != nil {
+				return step.Result{}, classify("require a new password", err)
+			}
+		}
+	case len(attrs["setPasswordMailSent"]) == 0:
+		lifespan := a.LinkLifespan
+		if lifespan <= 0 {
+			lifespan = 12 * 3600
+		}
+		err := kc.ExecuteActionsEmail(ctx, token, realm, gocloak.ExecuteActionsEmail{
+			UserID: u.ID, Lifespan: &lifespan, Actions: &[]string{"UPDATE_PASSWORD"}})
+		if err != nil {
+			return step.Result{}, classify("send the set-password mail", err)
+		}
+		attrs["setPasswordMailSent"] = []string{"true"}
+		u.Attributes = &attrs
+		if err := kc.UpdateUser(ctx, token, realm, *u); err != nil {
+			return step.Result{}, classify("mark the set-password mail sent", err)
+		}
+	}
+	return step.Result{Resources: []domain.Resource{{Step: domain.StepAdminUser, Kind: "keycloak-user", ID: realm + "/" + *u.ID, Location: a.Admin.BaseURL()}}}, nil
+}
+
+func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {
+	token, err := a.Admin.Token(ctx)
+	if err != nil {
+		return err
+	}
+	realm, err := a.ours(ctx, token, t)
+	if err != nil || realm == nil {
+		return step.UndoneUnlessOurs(err) // the realm is someone else's, or gone with its users
+	}
+	u, err := a.adminUser(ctx, token, t)
+	if err != nil || u == nil {
+		return step.UndoneUnlessOurs(err)
+	}
+	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !keycloak.IsNotFound(err) {
+		return classify("delete admin user", err)
+	}
+	return nil
+}
+
+// allowAttributes lets users of the realm carry attributes the realm's user
+// profile does not declare (tenantId, role). Since Keycloak 24 undeclared
+// attributes are dropped unless the profile's unmanagedAttributePolicy
+// allows them; gocloak has no call for the profile, so this one is raw REST.
+func (id *Identity) allowAttributes(ctx context.Context, token, realm string) error {
+	url := id.Admin.BaseURL() + "/admin/realms/" + realm + "/users/profile"
+	var profile map[string]any
+	resp, err := id.Admin.Client().RestyClient().R().SetContext(ctx).SetAuthToken(token).SetResult(&profile).Get(url)
+	if err != nil {
+		return fmt.Errorf("read the user profile of %s: %w", realm, err)
+	}
+	if resp.IsError() {
+		return classify("read the user profile of "+realm, &gocloak.APIError{Code: resp.StatusCode(), Message: resp.String()})
+	}
+	if profile["unmanagedAttributePolicy"] == "ENABLED" {
+		return nil
+	}
+	profile["unmanagedAttributePolicy"] = "ENABLED"
+	resp, err = id.Admin.Client().RestyClient().R().SetContext(ctx).SetAuthToken(token).SetBody(profile).Put(url)
+	if err != nil {
+		return fmt.Errorf("update the user profile of %s: %w", realm, err)
+	}
+	if resp.IsError() {
+		return classify("update the user profile of "+realm, &gocloak.APIError{Code: resp.StatusCode(), Message: resp.String()})
+	}
+	return nil
+}
+
+func clientParams(clientID string) gocloak.GetClientsParams {
+	return gocloak.GetClientsParams{ClientID: gocloak.StringP(clientID)}
+}
+
+// SetPasswordSender delivers an admin's set-password link through
+// tenantflow's own notifier (Novu, MailNotifier).
+type SetPasswordSender interface {
+	SetPassword(ctx context.Context, t *domain.Tenant, link string) error
+}
+
+// LinkDelivery is the mail bridge's Deliver (adapters/keycloak.MailBridge):
+// the link's realm names the tenant (tenant-<key>), and the recipient must
+// be that tenant's admin, so the bridge relays nothing else.
+func LinkDelivery(store repo.Store, personal pii.Opener, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
+	tenants := repo.Tenants(store)
+	return func(ctx context.Context, realm, recipient, link string) error {
+		key, ok := strings.CutPrefix(realm, "tenant-")
+		id := ""
+		if ok {
+			id = repo.TenantIDByKey(ctx, store, key)
+		}
+		if id == "" {
+			return fmt.Errorf("realm %s is no tenant's", realm)
+		}
+		t, err := tenants.Get(ctx, id)
+		if err == nil {
+			t, err = pii.OpenTenant(ctx, personal, t)
+		}
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(strings.TrimSpace(recipient), t.Contact().Email) {
+			return fmt.Errorf("the recipient is not the admin of tenant %s", t.ID())
+		}
+		return sender.SetPassword(ctx, t, link)
+	}
+}
+
+func (r realmStep) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, error) {
+	token, err := r.Admin.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	realm, err := r.ours(ctx, token, t)
+	if err != nil || realm == nil {
+		return nil, step.IgnoreForeign(err)
+	}
+	out := []domain.Resource{{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: RealmName(t)}}
+	clients, err := r.Admin.Client().GetClients(ctx, token, RealmName(t), clientParams(ClientName(t)))
+	if err != nil {
+		return nil, err
+	}
+	if len(clients) > 0 {
+		out = append(out, domain.Resource{Step: domain.StepIdentity, Kind: "keycloak-client", ID: RealmName(t) + "/" + ClientName(t)})
+	}
+	return out, nil
+}
+
+func (a adminStep) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, error) {
+	token, err := a.Admin.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if realm, err := a.ours(ctx, token, t); err != nil || realm == nil {
+		return nil, step.IgnoreForeign(err)
+	}
+	u, err := a.adminUser(ctx, token, t)
+	if err != nil || u == nil {
+		return nil, step.IgnoreForeign(err)
+	}
+	return []domain.Resource{{Step: domain.StepAdminUser, Kind: "keycloak-user", ID: RealmName(t) + "/" + *u.ID}}, nil
+}

@@ -1,0 +1,144 @@
+package infrastructure_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/handlers/infrastructure"
+	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
+)
+
+// dropState removes a tenant's state schema (test clean-up, or a lost state).
+func dropState(t *testing.T, tn *domain.Tenant) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `drop schema if exists `+pgx.Identifier{infrastructure.StateSchema(tn)}.Sanitize()+` cascade`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tieredTenant(t *testing.T, tier string) *domain.Tenant {
+	tn := testenv.NewTenant(t, testenv.UniqueKey("i"))
+	if _, err := tn.RequestProvisioning(domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(),
+		Plan: domain.Plan{ID: "p", Name: "P", Tier: tier}}, testenv.DevTiers); err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// A real OpenTofu/Terraform run on the repository's module: state per
+// tenant, outputs recorded, idempotent, destroyed by the undo. The
+// operator's tier "enterprise" has no module of its own and runs its
+// isolation model's (silo); "basic" maps to pooled and is skipped.
+func TestInfrastructureRunsTheTierModule(t *testing.T) {
+	in := devsteps.Infrastructure(t)
+	ctx := context.Background()
+	tn := tieredTenant(t, "enterprise")
+	var res step.Result
+	for range 2 {
+		var err error
+		if res, err = in.Do(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res.Outputs["load_balancer"] != "lb-"+tn.Key()+".tenants.test" || res.Outputs["network"] != "net-"+tn.Key() {
+		t.Fatalf("outputs %v", res.Outputs)
+	}
+	if _, leaked := res.Outputs["admin_token"]; leaked || len(res.Outputs) != 2 {
+		t.Fatalf("the module's sensitive output reached the outcome: %v", res.Outputs)
+	}
+	t.Cleanup(func() { dropState(t, tn) })
+	if state := devsteps.InfraState(t, tn); !strings.Contains(state, "lb-"+tn.Key()) || res.Resources[0].ID != infrastructure.StateSchema(tn) {
+		t.Fatalf("state in PostgreSQL: %q, recorded %+v", state, res.Resources)
+	}
+	// Another instance, with a working directory of its own, destroys it:
+	// the state comes from PostgreSQL.
+	other := devsteps.Infrastructure(t)
+	if err := other.Undo(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	if state := devsteps.InfraState(t, tn); strings.Contains(state, "lb-"+tn.Key()) {
+		t.Fatalf("state after another instance's destroy still holds the load balancer: %s", state)
+	}
+	if _, err := os.Stat(filepath.Join(other.StateDir, "tenant-"+tn.ID())); !os.IsNotExist(err) {
+		t.Fatalf("working directory left after destroy: %v", err)
+	}
+	if err := in.Undo(ctx, tn); err != nil {
+		t.Fatalf("a second undo: %v", err)
+	}
+
+	for _, tier := range []string{"pooled", "basic"} {
+		if res, err := in.Do(ctx, tieredTenant(t, tier)); err != nil || !res.Skipped {
+			t.Fatalf("%s tier: %+v %v, want skipped", tier, res, err)
+		}
+	}
+
+	in.Timeout = time.Millisecond
+	if _, err := in.Do(ctx, tieredTenant(t, "bridge")); err == nil || !strings.Contains(err.Error(), "timed out") || step.IsPermanent(err) {
+		t.Fatalf("timeout: %v, want a transient timeout", err)
+	}
+}
+
+// A state that is gone when the undo runs, for a tenant whose step recorded
+// one, is a permanent failure (compensation_failed: the infrastructure it
+// described may still exist, and the recorded state becomes the tenant's
+// orphan), never "compensated". Without a recorded apply it is nothing to do.
+func TestInfrastructureUndoWithoutItsStateFails(t *testing.T) {
+	in := devsteps.Infrastructure(t)
+	ctx := context.Background()
+	tn := tieredTenant(t, "silo")
+	if err := in.Undo(ctx, tn); err != nil {
+		t.Fatalf("undo before any apply: %v, want nothing to do", err)
+	}
+	for _, s := range domain.Steps[:slices.Index(domain.Steps, domain.StepInfrastructure)] {
+		if _, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := in.Do(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepInfrastructure, Outcome: domain.OutcomeCompleted, Tries: 1, Resources: res.Resources}); err != nil {
+		t.Fatal(err)
+	}
+	dropState(t, tn) // the state is lost
+	if err := in.Undo(ctx, tn); !step.IsPermanent(err) || !strings.Contains(err.Error(), "may still exist") {
+		t.Fatalf("undo without its state: %v, want a permanent failure saying what may be left", err)
+	}
+}
+
+// Local state files (TENANTFLOW_INFRA_STATE=local, one process) still work.
+func TestInfrastructureWithLocalState(t *testing.T) {
+	in := devsteps.Infrastructure(t)
+	in.StateConn = ""
+	ctx := context.Background()
+	tn := tieredTenant(t, "bridge")
+	if _, err := in.Do(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(in.StateDir, "tenant-"+tn.ID(), "terraform.tfstate")
+	if raw, err := os.ReadFile(state); err != nil || !strings.Contains(string(raw), tn.Key()) {
+		t.Fatalf("state %s: %v", state, err)
+	}
+	if err := in.Undo(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(state)); !os.IsNotExist(err) {
+		t.Fatalf("working directory left after destroy: %v", err)
+	}
+}
