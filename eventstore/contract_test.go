@@ -21,6 +21,7 @@ type store interface {
 	LoadFrom(ctx context.Context, stream string, from int64) ([]Event, error)
 	ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error)
 	AppendStreams(ctx context.Context, parts ...StreamAppend) error
+	Overdue(ctx context.Context, requestTypes []string, answeredBy string) ([]string, error)
 }
 
 func newEvents(n int, typ string) []NewEvent {
@@ -361,6 +362,31 @@ func runContract(t *testing.T, newStore func(t *testing.T) store) {
 				t.Fatalf("stream %s: version %d after %d", e.Stream, e.Version, next[e.Stream])
 			}
 			next[e.Stream] = e.Version
+		}
+	})
+
+	t.Run("Overdue names each stream whose request is past its deadline and unanswered", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		request := func(deadline time.Time) NewEvent {
+			return NewEvent{ID: uuid.NewString(), Type: "x.requested", Data: json.RawMessage(fmt.Sprintf(`{"deadline": %q}`, deadline.UTC().Format(time.RFC3339Nano)))}
+		}
+		past, future := time.Now().Add(-time.Minute), time.Now().Add(time.Hour)
+		overdue, answered, waiting, twice := streamID(), streamID(), streamID(), streamID()
+		mustAppend(t, s, overdue, NoStream, request(past))
+		mustAppend(t, s, answered, NoStream, request(past), NewEvent{ID: uuid.NewString(), Type: "x.answer.done", Data: json.RawMessage(`{}`)})
+		mustAppend(t, s, waiting, NoStream, request(future))
+		mustAppend(t, s, twice, NoStream, request(past), NewEvent{ID: uuid.NewString(), Type: "x.other", Data: json.RawMessage(`{}`)}, request(past))
+		got, err := s.Overdue(ctx, []string{"x.requested"}, "x.answer.")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := map[string]int{}
+		for _, st := range got {
+			mine[st]++
+		}
+		if mine[overdue] != 1 || mine[twice] != 1 || mine[answered] != 0 || mine[waiting] != 0 {
+			t.Fatalf("overdue streams %v: want %s and %s once each, not the answered or the waiting one", mine, overdue, twice)
 		}
 	})
 }
