@@ -25,7 +25,7 @@ import (
 )
 
 type leadHandlers struct {
-	store    repo.Store
+	store    eventstore.Streams
 	leads    repo.Repository[*domain.Lead]
 	mailer   Mailer
 	minter   Minter

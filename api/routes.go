@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/projections"
@@ -38,7 +39,7 @@ type ReadModels interface {
 // (no verifier) or 503 (no minter, no mailer) and say why; without an
 // idempotency store the Idempotency-Key header is not honoured.
 type Deps struct {
-	Store        repo.Store
+	Store        eventstore.Streams
 	Tenants      ReadModels
 	Verifier     Verifier
 	Minter       Minter

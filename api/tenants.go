@@ -22,7 +22,7 @@ import (
 
 type tenantHandlers struct {
 	tiers   domain.Tiers
-	store   repo.Store
+	store   eventstore.Streams
 	tenants repo.Repository[*domain.Tenant]
 	list    ReadModels
 	logger  *slog.Logger

@@ -13,17 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// store is the port every implementation must honour; the same suite runs
-// against Postgres (real server) and Memory.
-type store interface {
-	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...NewEvent) (int64, error)
-	Load(ctx context.Context, stream string) ([]Event, error)
-	LoadFrom(ctx context.Context, stream string, from int64) ([]Event, error)
-	ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error)
-	AppendStreams(ctx context.Context, parts ...StreamAppend) error
-	Overdue(ctx context.Context, requestTypes []string, answeredBy string) ([]string, error)
-}
-
 func newEvents(n int, typ string) []NewEvent {
 	out := make([]NewEvent, n)
 	for i := range out {
@@ -50,7 +39,7 @@ func sameJSON(t *testing.T, a, b json.RawMessage) bool {
 	return string(ja) == string(jb)
 }
 
-func mustAppend(t testing.TB, s store, stream string, exp ExpectedVersion, evs ...NewEvent) int64 {
+func mustAppend(t testing.TB, s Store, stream string, exp ExpectedVersion, evs ...NewEvent) int64 {
 	t.Helper()
 	v, err := s.Append(context.Background(), stream, exp, evs...)
 	if err != nil {
@@ -60,7 +49,7 @@ func mustAppend(t testing.TB, s store, stream string, exp ExpectedVersion, evs .
 }
 
 // wantEvents fails t unless stream holds exactly n events.
-func wantEvents(t *testing.T, s store, stream string, n int) {
+func wantEvents(t *testing.T, s Store, stream string, n int) {
 	t.Helper()
 	got, err := s.Load(context.Background(), stream)
 	if err != nil || len(got) != n {
@@ -68,8 +57,90 @@ func wantEvents(t *testing.T, s store, stream string, n int) {
 	}
 }
 
-func runContract(t *testing.T, newStore func(t *testing.T) store) {
+func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 	ctx := context.Background()
+
+	// Not parallel: the counts are exact only while nothing else appends.
+	t.Run("Count, Behind, Tip and checkpoints follow the log", func(t *testing.T) {
+		s := newStore(t)
+		name := "contract-" + uuid.NewString()
+		before, err := s.Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if behind, err := s.Behind(ctx, name); err != nil || behind != before {
+			t.Fatalf("with no checkpoint %d events are behind (%v), want all %d", behind, err, before)
+		}
+		stream := streamID()
+		mustAppend(t, s, stream, NoStream, newEvents(3, "x.counted")...)
+		evs, err := s.Load(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := evs[len(evs)-1]
+		if n, err := s.Count(ctx); err != nil || n != before+3 {
+			t.Fatalf("count %d (%v) after 3 appends to %d", n, err, before)
+		}
+		if pos, at, err := s.Tip(ctx); err != nil || pos != last.Position || !at.Equal(last.RecordedAt) {
+			t.Fatalf("tip %d at %v (%v), want the last append's %d at %v", pos, at, err, last.Position, last.RecordedAt)
+		}
+		if err := s.SaveCheckpoint(ctx, name, evs[0].After()); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := s.Checkpoint(ctx, name); err != nil || c != evs[0].After() {
+			t.Fatalf("checkpoint read back as %+v (%v), saved %+v", c, err, evs[0].After())
+		}
+		if behind, err := s.Behind(ctx, name); err != nil || behind != 2 {
+			t.Fatalf("%d events behind the checkpoint (%v), want the 2 appended after it", behind, err)
+		}
+	})
+
+	t.Run("a subscription delivers every event once, in stream order, and keeps its place", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		streams := map[string]bool{streamID(): true, streamID(): true}
+		for st := range streams {
+			mustAppend(t, s, st, NoStream, newEvents(3, "x.subscribed")...)
+		}
+		got := make(chan Event, 64)
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		name := "contract-sub-" + uuid.NewString()
+		go func() {
+			defer close(done)
+			_ = Subscription{Name: name, Store: s, PollInterval: 10 * time.Millisecond, Handle: func(_ context.Context, events []Event) error {
+				for _, e := range events {
+					if streams[e.Stream] {
+						got <- e
+					}
+				}
+				return nil
+			}}.Run(sctx)
+		}()
+		next := map[string]int64{}
+		timeout := time.After(30 * time.Second)
+		for n := 0; n < 6; n++ {
+			select {
+			case e := <-got:
+				if e.Version != next[e.Stream]+1 {
+					t.Fatalf("stream %s: version %d after %d", e.Stream, e.Version, next[e.Stream])
+				}
+				next[e.Stream] = e.Version
+			case <-timeout:
+				t.Fatalf("the subscription delivered %d of 6 events", n)
+			}
+		}
+		stop()
+		<-done
+		if c, err := s.Checkpoint(ctx, name); err != nil || c == (Cursor{}) {
+			t.Fatalf("no checkpoint kept after the subscription stopped: %+v %v", c, err)
+		}
+		select {
+		case e := <-got:
+			t.Fatalf("event %s of %s delivered twice", e.ID, e.Stream)
+		default:
+		}
+	})
 
 	t.Run("append then load gives gapless versions from 1 with data and metadata", func(t *testing.T) {
 		t.Parallel()
@@ -393,5 +464,5 @@ func runContract(t *testing.T, newStore func(t *testing.T) store) {
 
 func TestMemoryStoreContract(t *testing.T) {
 	m := NewMemory()
-	runContract(t, func(*testing.T) store { return m })
+	runContract(t, func(*testing.T) Store { return m })
 }

@@ -17,11 +17,14 @@ type Memory struct {
 	byID    map[string]Event
 	log     []Event
 	txs     uint64
+	// checkpoints and wake serve subscriptions (Subscribed).
+	checkpoints map[string]Cursor
+	wake        []chan struct{}
 }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{streams: map[string][]Event{}, byID: map[string]Event{}}
+	return &Memory{streams: map[string][]Event{}, byID: map[string]Event{}, checkpoints: map[string]Cursor{}}
 }
 
 // Append implements the same contract as Postgres.Append.
@@ -61,6 +64,12 @@ func (m *Memory) appendLocked(stream string, batch []NewEvent) {
 		m.streams[stream] = append(m.streams[stream], stored)
 		m.byID[e.ID] = stored
 		m.log = append(m.log, stored)
+	}
+	for _, w := range m.wake {
+		select {
+		case w <- struct{}{}:
+		default: // a signal is pending already
+		}
 	}
 }
 

@@ -26,7 +26,7 @@ func newPostgres(t testing.TB) *Postgres {
 
 func TestPostgresStoreContract(t *testing.T) {
 	s := newPostgres(t)
-	runContract(t, func(*testing.T) store { return s })
+	runContract(t, func(*testing.T) Store { return s })
 }
 
 func TestMigrationsAreIdempotent(t *testing.T) {
@@ -64,7 +64,7 @@ func TestRuntimeRoleAppendsButCannotRewriteTheLog(t *testing.T) {
 	t.Cleanup(s.Close)
 
 	// The contract's subtests are parallel: t.Run returns when they are done.
-	t.Run("contract", func(t *testing.T) { runContract(t, func(*testing.T) store { return s }) })
+	t.Run("contract", func(t *testing.T) { runContract(t, func(*testing.T) Store { return s }) })
 
 	var n int
 	if err := runtime.QueryRow(ctx, `select count(*) from events`).Scan(&n); err != nil || n == 0 {

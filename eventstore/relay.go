@@ -38,7 +38,7 @@ type Publisher interface {
 // them. Exactly one relay per topic is active (a PostgreSQL session advisory
 // lock); the others stand by and take over when its session ends.
 type Relay struct {
-	Store     *Postgres
+	Store     RelayLog
 	Publisher Publisher
 	Logger    *slog.Logger
 	Topic     string // default Topic
@@ -81,7 +81,7 @@ func (r *Relay) Active() bool { return r.active.Load() }
 func (r *Relay) Run(ctx context.Context) error {
 	r.defaults()
 	for ctx.Err() == nil {
-		leaderCtx, release, err := r.lead(ctx)
+		leaderCtx, release, err := r.Store.Lead(ctx, r.Topic, r.StandbyPoll, r.Logger)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.Logger.Warn("relay: cannot take the lead; retrying", "error", err)
@@ -144,56 +144,6 @@ func (r *Relay) defaults() {
 	if r.Logger == nil {
 		r.Logger = slog.Default()
 	}
-}
-
-// lead blocks until this instance holds the relay lock. The returned context
-// ends when the lock's session is lost; release gives the lock up.
-func (r *Relay) lead(ctx context.Context) (context.Context, func(), error) {
-	pooled, err := r.Store.Pool().Acquire(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	conn := pooled.Hijack() // the lock lives as long as this session
-	for {
-		var got bool
-		err := conn.QueryRow(ctx, `select pg_try_advisory_lock($1, hashtext($2))`, relayLockClass, r.Topic).Scan(&got)
-		if err != nil {
-			conn.Close(context.Background())
-			return nil, nil, fmt.Errorf("try relay lock: %w", err)
-		}
-		if got {
-			break
-		}
-		if !sleep(ctx, r.StandbyPoll) {
-			conn.Close(context.Background())
-			return nil, nil, ctx.Err()
-		}
-	}
-	leaderCtx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // lose the lead as soon as the session is gone
-		defer wg.Done()
-		defer cancel()
-		// A ping that times out closes the connection, which really gives up
-		// the lock: so allow a busy server plenty of time before that.
-		timeout := max(10*time.Second, 3*r.StandbyPoll)
-		for sleep(leaderCtx, r.StandbyPoll) {
-			pctx, pcancel := context.WithTimeout(leaderCtx, timeout)
-			err := conn.Ping(pctx)
-			pcancel()
-			if err != nil && leaderCtx.Err() == nil {
-				r.Logger.Error("relay lock session lost", "error", err)
-				return
-			}
-		}
-	}()
-	release := func() {
-		cancel()
-		wg.Wait()
-		conn.Close(context.Background()) // ends the session: the lock is released
-	}
-	return leaderCtx, release, nil
 }
 
 // publish sends one batch, lane by lane, and returns once every record is

@@ -50,13 +50,63 @@ func (s *Postgres) RequestRelease(ctx context.Context, topic, stream string) (in
 	return tag.RowsAffected(), nil
 }
 
-// loadHeld reads which streams of the topic are held (on taking the lead).
-func (r *Relay) loadHeld(ctx context.Context) error {
-	rows, err := r.Store.Pool().Query(ctx, `select distinct stream from relay_held where topic = $1`, r.Topic)
+// HeldStreams lists the streams of topic with held records; with
+// releaseRequested, only those an operator asked to release.
+func (s *Postgres) HeldStreams(ctx context.Context, topic string, releaseRequested bool) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `select distinct stream from relay_held where topic = $1 and (release_requested or not $2)`, topic, releaseRequested)
 	if err != nil {
-		return fmt.Errorf("read held streams: %w", err)
+		return nil, fmt.Errorf("read held streams: %w", err)
 	}
 	streams, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read held streams: %w", err)
+	}
+	return streams, nil
+}
+
+// Hold sets e aside for topic (once: holding it again changes nothing).
+func (s *Postgres) Hold(ctx context.Context, topic string, e Event, reason string) error {
+	_, err := s.pool.Exec(ctx, `insert into relay_held (topic, position, stream, event_id, event_type, reason)
+		values ($1, $2, $3, $4, $5, $6) on conflict (topic, position) do nothing`, topic, e.Position, e.Stream, e.ID, e.Type, reason)
+	if err != nil {
+		return fmt.Errorf("hold record %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// HeldPositions lists stream's held positions in topic, in log order.
+func (s *Postgres) HeldPositions(ctx context.Context, topic, stream string) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `select position from relay_held where topic = $1 and stream = $2 order by position`, topic, stream)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// HoldAgain keeps stream held after its record at position was refused
+// again: the release request is cleared and the refusal noted.
+func (s *Postgres) HoldAgain(ctx context.Context, topic, stream string, position int64, reason string) error {
+	_, err := s.pool.Exec(ctx, `update relay_held set release_requested = false,
+		reason = case when position = $3 then $4 else reason end where topic = $1 and stream = $2`, topic, stream, position, reason)
+	return err
+}
+
+// Unhold forgets the held record at position of topic.
+func (s *Postgres) Unhold(ctx context.Context, topic string, position int64) error {
+	_, err := s.pool.Exec(ctx, `delete from relay_held where topic = $1 and position = $2`, topic, position)
+	return err
+}
+
+// HeldCount is the number of held records of every topic (a metric).
+func (s *Postgres) HeldCount(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `select count(*) from relay_held`).Scan(&n)
+	return n, err
+}
+
+// loadHeld reads which streams of the topic are held (on taking the lead).
+func (r *Relay) loadHeld(ctx context.Context) error {
+	streams, err := r.Store.HeldStreams(ctx, r.Topic, false)
 	if err != nil {
 		return fmt.Errorf("read held streams: %w", err)
 	}
@@ -73,10 +123,8 @@ func (r *Relay) loadHeld(ctx context.Context) error {
 // hold sets e aside; reason is the broker's refusal, or "" when e is only
 // held behind an earlier record of its stream.
 func (r *Relay) hold(ctx context.Context, e Event, reason string) error {
-	_, err := r.Store.Pool().Exec(ctx, `insert into relay_held (topic, position, stream, event_id, event_type, reason)
-		values ($1, $2, $3, $4, $5, $6) on conflict (topic, position) do nothing`, r.Topic, e.Position, e.Stream, e.ID, e.Type, reason)
-	if err != nil {
-		return fmt.Errorf("hold record %s: %w", e.ID, err)
+	if err := r.Store.Hold(ctx, r.Topic, e, reason); err != nil {
+		return err
 	}
 	r.held[e.Stream] = true
 	if reason != "" {
@@ -154,14 +202,11 @@ func (r *Relay) releaseRequested(ctx context.Context) {
 		return
 	}
 	r.releaseCheckedAt = time.Now()
-	rows, err := r.Store.Pool().Query(ctx, `select distinct stream from relay_held where topic = $1 and release_requested`, r.Topic)
+	streams, err := r.Store.HeldStreams(ctx, r.Topic, true)
 	if err == nil {
-		var streams []string
-		if streams, err = pgx.CollectRows(rows, pgx.RowTo[string]); err == nil {
-			for _, s := range streams {
-				if err = r.release(ctx, s); err != nil {
-					break
-				}
+		for _, s := range streams {
+			if err = r.release(ctx, s); err != nil {
+				break
 			}
 		}
 	}
@@ -173,11 +218,7 @@ func (r *Relay) releaseRequested(ctx context.Context) {
 // release publishes stream's held records in order and forgets each one the
 // broker acknowledged; a record refused again holds the stream again.
 func (r *Relay) release(ctx context.Context, stream string) error {
-	rows, err := r.Store.Pool().Query(ctx, `select position from relay_held where topic = $1 and stream = $2 order by position`, r.Topic, stream)
-	if err != nil {
-		return err
-	}
-	positions, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	positions, err := r.Store.HeldPositions(ctx, r.Topic, stream)
 	if err != nil {
 		return err
 	}
@@ -197,14 +238,12 @@ func (r *Relay) release(ctx context.Context, stream string) error {
 		err := r.publish(ctx, []Event{e})
 		if r.refused(err) {
 			r.Logger.Error("relay: a released record was refused again; its stream stays held", "stream", stream, "event_id", e.ID, "reason", err.Error())
-			_, uerr := r.Store.Pool().Exec(ctx, `update relay_held set release_requested = false,
-				reason = case when position = $3 then $4 else reason end where topic = $1 and stream = $2`, r.Topic, stream, p, err.Error())
-			return uerr
+			return r.Store.HoldAgain(ctx, r.Topic, stream, p, err.Error())
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := r.Store.Pool().Exec(ctx, `delete from relay_held where topic = $1 and position = $2`, r.Topic, p); err != nil {
+		if err := r.Store.Unhold(ctx, r.Topic, p); err != nil {
 			return err
 		}
 	}

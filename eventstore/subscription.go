@@ -15,7 +15,7 @@ import (
 type Subscription struct {
 	// Name keys the checkpoint: a durable id, never renamed casually.
 	Name   string
-	Store  *Postgres
+	Store  Subscribed
 	Handle func(ctx context.Context, events []Event) error
 	// Before, when set, runs before each read of the log, in the same
 	// goroutine as Handle (the relay releases held streams there).

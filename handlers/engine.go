@@ -61,7 +61,7 @@ type Config struct {
 	// MaxFailureDelay (default 10 s).
 	MaxFailures     int
 	MaxFailureDelay time.Duration
-	Store           repo.Store
+	Store           eventstore.Streams
 	// Actions by step; a step without one is skipped ("not configured").
 	// The platform's own steps (package platform) are filled in where none
 	// is named.

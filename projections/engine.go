@@ -60,17 +60,10 @@ func (q queue) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandT
 	return pgconn.CommandTag{}, nil
 }
 
-// Log is what the engine reads from the event store.
-type Log interface {
-	LoadFrom(ctx context.Context, stream string, from int64) ([]eventstore.Event, error)
-	ReadAll(ctx context.Context, after eventstore.Cursor, limit int) ([]eventstore.Event, error)
-	Head(ctx context.Context) (eventstore.Cursor, error)
-}
-
 // Engine runs projectors against one database.
 type Engine struct {
 	Pool       *pgxpool.Pool
-	Log        Log
+	Log        eventstore.Store
 	Projectors []Projector
 	Logger     *slog.Logger
 	// InstanceID makes the live feed a static member of its consumer group
@@ -144,7 +137,8 @@ func (en *Engine) build(ctx context.Context, p Projector, gen int, progress Prog
 		return cursor, err
 	}
 	var total, done int64
-	if err := en.Pool.QueryRow(ctx, `select count(*) from events`).Scan(&total); err != nil {
+	total, err := en.Log.Count(ctx)
+	if err != nil {
 		return cursor, err
 	}
 	for {
@@ -616,6 +610,10 @@ type Lag struct {
 // scrape grew with the log (make profile showed it as a quarter of
 // PostgreSQL's execution time under the benchmark's lag sampling).
 func (en *Engine) Lags(ctx context.Context) ([]Lag, error) {
+	head, headAt, err := en.Log.Tip(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []Lag
 	for _, p := range en.Projectors {
 		gen, err := en.Generation(ctx, en.Pool, p.Name())
@@ -624,14 +622,18 @@ func (en *Engine) Lags(ctx context.Context) ([]Lag, error) {
 		}
 		l := Lag{Projection: p.Name(), Generation: gen}
 		schema := pgx.Identifier{SchemaName(p.Name(), gen)}.Sanitize()
-		err = en.Pool.QueryRow(ctx, `
-			with head as (select position, recorded_at from events order by tx_id desc, position desc limit 1),
-			     done as (select position, recorded_at from `+schema+`.applied order by position desc limit 1)
-			select coalesce((select position from head), 0) - coalesce((select position from done), 0),
-			       coalesce(extract(epoch from (select recorded_at from head) - (select recorded_at from done)), 0)`).
-			Scan(&l.Positions, &l.Seconds)
+		var (
+			applied   int64
+			appliedAt time.Time
+		)
+		err = en.Pool.QueryRow(ctx, `select coalesce(max(position), 0), coalesce(max(recorded_at), 'epoch')
+			from (select position, recorded_at from `+schema+`.applied order by position desc limit 1) done`).Scan(&applied, &appliedAt)
 		if err != nil {
 			return nil, err
+		}
+		l.Positions = head - applied
+		if head > 0 && applied > 0 {
+			l.Seconds = headAt.Sub(appliedAt).Seconds()
 		}
 		out = append(out, l)
 	}

@@ -126,7 +126,6 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0)),
-		coalesce((select max(stream_version) from events where stream_id = 'tenant-' || $1), 0),
 		coalesce((select json_agg(json_build_object('step', step, 'state', state, 'undo', undo, 'undoError', undo_error,
 		        'tries', attempts, 'startedAt', started_at, 'finishedAt', finished_at, 'error', error))
 		      from `+schemas[NameProgress]+`.steps where tenant_id = $1::uuid), '[]'),
@@ -135,11 +134,16 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		      from `+schemas[NameResources]+`.resources where tenant_id = $1::uuid), '[]')
 		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id).
 		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &contacts, &domains, &plan,
-			&d.Attempt, &d.LastError, &d.PlatformHost, &custom, &d.Applied, &d.Head, &steps, &resources)
+			&d.Attempt, &d.LastError, &d.PlatformHost, &custom, &d.Applied, &steps, &resources)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotProjected
 	}
 	if err != nil {
+		return d, err
+	}
+	// The log's version, read after the projection: a later read can only
+	// be newer, so a stale projection is never taken for a current one.
+	if d.Head, err = en.Log.StreamVersion(ctx, "tenant-"+id); err != nil {
 		return d, err
 	}
 	d.Status = domain.Status(d.StatusCode).String()
@@ -328,11 +332,13 @@ func (en *Engine) Config(ctx context.Context, id, key string) (TenantConfig, err
 	var entries []byte
 	err = en.Pool.QueryRow(ctx, `select
 		coalesce((select version from `+schemas[NameConfig]+`.applied where stream = 'tenantconfig-' || $1), 0),
-		coalesce((select max(stream_version) from events where stream_id = 'tenantconfig-' || $1), 0),
 		coalesce((select json_agg(json_build_object('key', key, 'value', value, 'updatedAt', updated_at) order by key)
 		      from `+schemas[NameConfig]+`.config where tenant_id = $1::uuid and ($2 = '' or key = $2)), '[]')`, id, key).
-		Scan(&c.Applied, &c.Head, &entries)
+		Scan(&c.Applied, &entries)
 	if err != nil {
+		return c, err
+	}
+	if c.Head, err = en.Log.StreamVersion(ctx, "tenantconfig-"+id); err != nil { // after, as in Detail
 		return c, err
 	}
 	c.Entries, err = jsonOf[[]domain.ConfigEntry](entries)

@@ -16,6 +16,7 @@ import (
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/pii"
 	"github.com/tenantflow/tenantflow/internal/repo"
@@ -460,7 +461,7 @@ type SetPasswordSender interface {
 // LinkDelivery is the mail bridge's Deliver (adapters/keycloak.MailBridge):
 // the link's realm names the tenant (tenant-<key>), and the recipient must
 // be that tenant's admin, so the bridge relays nothing else.
-func LinkDelivery(store repo.Store, personal pii.Opener, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
+func LinkDelivery(store eventstore.Streams, personal pii.Opener, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
 	tenants := repo.Tenants(store)
 	return func(ctx context.Context, realm, recipient, link string) error {
 		key, ok := strings.CutPrefix(realm, "tenant-")

@@ -49,7 +49,6 @@ import (
 	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/metrics"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/internal/sessions"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"github.com/tenantflow/tenantflow/migrations"
@@ -211,7 +210,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		purgeIdempotency(workCtx, idem, logger)
 	}()
 
-	_ = metrics.Registry.Register(&metrics.Collector{Pool: pool, Brokers: brokers,
+	_ = metrics.Registry.Register(&metrics.Collector{Pool: pool, Log: store, Brokers: brokers,
 		Kafka: func() *sarama.Config { return kafka.SaramaConfig("tenantflow-metrics") }, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix,
 		RelayName: "relay:" + cfg.KafkaTopic, Logger: logger,
 		TenantsTable: func(ctx context.Context) (string, error) {
@@ -411,7 +410,7 @@ func mailBridgePassword(cfg config.Config) string {
 
 // startMailBridge runs the mail bridge when Keycloak cannot mail the admins
 // itself and this tenantd runs the handlers.
-func startMailBridge(ctx context.Context, cfg config.Config, logger *slog.Logger, store repo.Store, vault *pii.Vault, steps *handlers.Config) (func(), error) {
+func startMailBridge(ctx context.Context, cfg config.Config, logger *slog.Logger, store eventstore.Streams, vault *pii.Vault, steps *handlers.Config) (func(), error) {
 	realmMail, bridge := RealmMail(cfg)
 	sender, ok := steps.Notifier.(idp.SetPasswordSender)
 	if !bridge || !cfg.KeycloakConfigured() || !ok {

@@ -57,7 +57,12 @@ func init() {
 
 // Collector computes the state gauges at scrape time.
 type Collector struct {
-	Pool    *pgxpool.Pool
+	Pool *pgxpool.Pool // the projections' and the dead letters' tables
+	// Log is the event store: the relay's backlog and its held records.
+	Log interface {
+		Behind(ctx context.Context, checkpoint string) (int64, error)
+		HeldCount(ctx context.Context) (int64, error)
+	}
 	Brokers []string // empty: no consumer lag
 	// Kafka is the client configuration the lag reading connects with
 	// (kafka.SaramaConfig: the process's principal and TLS).
@@ -124,14 +129,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 func (c *Collector) collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var backlog float64
-	if err := c.Pool.QueryRow(ctx, `select count(*) from events e, (select tx_id, position from checkpoints where name = $1
-		union all select '0'::xid8, 0 limit 1) c where (e.tx_id, e.position) > (c.tx_id, c.position)`, c.RelayName).Scan(&backlog); err == nil {
-		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, backlog)
+	if backlog, err := c.Log.Behind(ctx, c.RelayName); err == nil {
+		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(backlog))
 	}
-	var held float64
-	if err := c.Pool.QueryRow(ctx, `select count(*) from relay_held`).Scan(&held); err == nil {
-		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, held)
+	if held, err := c.Log.HeldCount(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, float64(held))
 	}
 	var dlq float64
 	if err := c.Pool.QueryRow(ctx, `select count(*) from dead_letters where released_at is null`).Scan(&dlq); err == nil {

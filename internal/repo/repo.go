@@ -20,34 +20,25 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Store is what a repository needs from the event store (Postgres or Memory).
-type Store interface {
-	Load(ctx context.Context, stream string) ([]eventstore.Event, error)
-	LoadFrom(ctx context.Context, stream string, from int64) ([]eventstore.Event, error)
-	StreamVersion(ctx context.Context, stream string) (int64, error)
-	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (int64, error)
-	AppendStreams(ctx context.Context, parts ...eventstore.StreamAppend) error
-}
-
 // Repository keeps one kind of aggregate, each in the stream prefix+id.
 type Repository[A interface{ Version() int64 }] struct {
-	store     Store
+	store     eventstore.Streams
 	prefix    string
 	rehydrate func([]domain.Event) (A, error)
 }
 
 // Tenants keeps tenants in streams tenant-<id>.
-func Tenants(s Store) Repository[*domain.Tenant] {
+func Tenants(s eventstore.Streams) Repository[*domain.Tenant] {
 	return Repository[*domain.Tenant]{store: s, prefix: "tenant-", rehydrate: domain.RehydrateTenant}
 }
 
 // Leads keeps leads in streams lead-<id>.
-func Leads(s Store) Repository[*domain.Lead] {
+func Leads(s eventstore.Streams) Repository[*domain.Lead] {
 	return Repository[*domain.Lead]{store: s, prefix: "lead-", rehydrate: domain.RehydrateLead}
 }
 
 // TenantConfigs keeps tenants' configurations in streams tenantconfig-<id>.
-func TenantConfigs(s Store) Repository[*domain.TenantConfig] {
+func TenantConfigs(s eventstore.Streams) Repository[*domain.TenantConfig] {
 	return Repository[*domain.TenantConfig]{store: s, prefix: "tenantconfig-", rehydrate: domain.RehydrateTenantConfig}
 }
 
@@ -183,7 +174,7 @@ func KeyStream(key string) string { return "tenantkey-" + key }
 // CreateTenant appends a new tenant's first events together with the
 // reservation of its key, in one transaction: of concurrent creations with
 // one key exactly one succeeds; the others get *domain.KeyTakenError.
-func CreateTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.Metadata, events []domain.Event) error {
+func CreateTenant(ctx context.Context, s eventstore.Streams, t *domain.Tenant, md eventstore.Metadata, events []domain.Event) error {
 	return createTenant(ctx, s, t, md, events)
 }
 
@@ -191,7 +182,7 @@ func CreateTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.
 // lead's assignment events in one transaction, at the version the lead was
 // loaded at. Of concurrent calls for one lead exactly one succeeds; the
 // others get *domain.LeadHasTenantError naming the tenant that won.
-func CreateLeadTenant(ctx context.Context, s Store, lead *domain.Lead, leadEvents []domain.Event, t *domain.Tenant, md eventstore.Metadata, tenantEvents []domain.Event) error {
+func CreateLeadTenant(ctx context.Context, s eventstore.Streams, lead *domain.Lead, leadEvents []domain.Event, t *domain.Tenant, md eventstore.Metadata, tenantEvents []domain.Event) error {
 	batch, err := encode(leadEvents, md)
 	if err != nil {
 		return err
@@ -209,7 +200,7 @@ func CreateLeadTenant(ctx context.Context, s Store, lead *domain.Lead, leadEvent
 	return err
 }
 
-func createTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.Metadata, events []domain.Event, more ...eventstore.StreamAppend) error {
+func createTenant(ctx context.Context, s eventstore.Streams, t *domain.Tenant, md eventstore.Metadata, events []domain.Event, more ...eventstore.StreamAppend) error {
 	tenantEvents, err := encode(events, md)
 	if err != nil {
 		return err
@@ -234,13 +225,13 @@ func createTenant(ctx context.Context, s Store, t *domain.Tenant, md eventstore.
 
 // TenantIDByKey names the tenant holding key, or "" when none does (or the
 // key's stream cannot be read).
-func TenantIDByKey(ctx context.Context, s Store, key string) string {
+func TenantIDByKey(ctx context.Context, s eventstore.Streams, key string) string {
 	return keyHolder(ctx, s, KeyStream(key))
 }
 
 // keyHolder names the tenant a key stream reserves the key for, or "" when
 // that cannot be read (the 409 then just does not name it).
-func keyHolder(ctx context.Context, s Store, stream string) string {
+func keyHolder(ctx context.Context, s eventstore.Streams, stream string) string {
 	stored, err := s.Load(ctx, stream)
 	if err != nil || len(stored) == 0 {
 		return ""
