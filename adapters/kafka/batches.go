@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -32,9 +31,20 @@ type BatchHandler func(ctx context.Context, records []Record) error
 // consumeGroup runs h in consumer group group on topic until ctx ends,
 // joining again after a session ends on an error.
 func consumeGroup(ctx context.Context, brokers []string, group, topic string, cfg *sarama.Config, logger *slog.Logger, h sarama.ConsumerGroupHandler) error {
-	cg, err := sarama.NewConsumerGroup(brokers, group, cfg)
-	if err != nil {
-		return fmt.Errorf("create kafka consumer group %q: %w", group, err)
+	// The brokers may be down when a part starts (or restarts): wait them
+	// out, as a session that ends is waited out below, instead of failing.
+	var cg sarama.ConsumerGroup
+	for delay := time.Second; cg == nil; delay = min(2*delay, 30*time.Second) {
+		var err error
+		if cg, err = sarama.NewConsumerGroup(brokers, group, cfg); err == nil {
+			break
+		}
+		logger.Warn("cannot join the consumer group yet; retrying", "group", group, "error", err, "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
 	}
 	defer cg.Close()
 	for ctx.Err() == nil {

@@ -24,7 +24,7 @@ type Drift struct {
 // Drifted reports whether anything differs.
 func (d Drift) Drifted() bool { return len(d.Missing)+len(d.Unexpected)+len(d.Errors) > 0 }
 
-// CheckDrift compares the tenant's recorded resources with what the back
+// Check compares the tenant's recorded resources with what the back
 // ends find, step by step.
 func Check(ctx context.Context, actions map[string]step.Action, t *domain.Tenant) Drift {
 	d := Drift{TenantID: t.ID(), Key: t.Key()}

@@ -1,0 +1,230 @@
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
+	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/adapters/smtp"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/database"
+	"github.com/tenantflow/tenantflow/handlers/deadletters"
+	"github.com/tenantflow/tenantflow/handlers/deploy"
+	"github.com/tenantflow/tenantflow/handlers/dns"
+	"github.com/tenantflow/tenantflow/handlers/faults"
+	"github.com/tenantflow/tenantflow/handlers/idp"
+	"github.com/tenantflow/tenantflow/handlers/infrastructure"
+	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/handlers/storage"
+	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/internal/pii"
+)
+
+// stepConfig builds the provisioning handlers' configuration, or nil when
+// TENANTFLOW_HANDLERS is off. Steps whose back end is not configured are
+// skipped (and logged once here).
+func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, store *eventstore.Postgres, vault *pii.Vault, brokers []string, publisher message.Publisher) (*handlers.Config, error) {
+	if !cfg.Handlers {
+		logger.Info("step handlers are off in this tenantd (TENANTFLOW_HANDLERS=false)")
+		return nil, nil
+	}
+	known := append(slices.Clone(domain.Steps), domain.StepNotify)
+	injector, err := faults.Parse(cfg.Faults, known)
+	if err != nil {
+		return nil, fmt.Errorf("TENANTFLOW_FAULTS: %w", err)
+	}
+	if cfg.Faults != "" {
+		logger.Warn("FAULT INJECTION IS ON: steps fail on purpose", "faults", cfg.Faults)
+	}
+	actions, err := StepActions(ctx, cfg, logger, store.Pool())
+	if err != nil {
+		return nil, err
+	}
+	c := &handlers.Config{
+		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Faults: injector, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
+		Hosted: cfg.Steps, Concurrency: cfg.HandlerConcurrency, StepConcurrency: cfg.StepConcurrency, MaxFailures: cfg.HandlerMaxFailures, InstanceID: cfg.KafkaInstanceID,
+		Retry:       handlers.Retry{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax, TryTimeout: cfg.StepTryTimeout},
+		TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute},
+		Actions:     actions,
+		DeadLetters: &deadletters.Table{Pool: store.Pool(), Publisher: publisher},
+	}
+	if cfg.DeploySigningKey != "" {
+		agentKey, err := deployauth.ParseKey(cfg.AgentKey)
+		if err != nil {
+			return nil, fmt.Errorf("TENANTFLOW_AGENT_KEY: %w", err)
+		}
+		c.Actions[domain.StepDeploy] = &deploy.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
+			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: store, Logger: logger}
+		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
+	}
+	links := notify.Links{KeycloakURL: cfg.KeycloakURL, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
+	switch {
+	case cfg.Notifier == "novu":
+		c.Notifier = notify.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links, Personal: vault}
+	case cfg.SMTPAddr != "":
+		m, err := smtp.New(smtp.Settings{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS})
+		if err != nil {
+			return nil, err
+		}
+		c.Notifier = notify.MailNotifier{Mailer: m, Links: links, Personal: vault}
+	default:
+		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: the notify step is skipped")
+	}
+	var configured []string
+	for _, s := range domain.Steps {
+		if c.Actions[s] != nil {
+			configured = append(configured, s)
+		}
+	}
+	logger.Info("step handlers configured", "steps_with_back_ends", configured)
+	return c, nil
+}
+
+// StepActions builds the back ends of the steps the configuration names (a
+// step without one is skipped). tenantctl drift probes the same ones.
+func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, eventPool *pgxpool.Pool) (map[string]step.Action, error) {
+	tenantDB := eventPool
+	if cfg.TenantDatabaseURL != "" {
+		var err error
+		if tenantDB, err = postgres.Open(ctx, cfg.TenantDatabaseURL); err != nil {
+			return nil, err
+		}
+	}
+	actions := map[string]step.Action{domain.StepDatabase: database.Database{Pool: tenantDB}}
+	if cfg.KeycloakConfigured() {
+		platformZone := "" // the dns step names tenants <key>.<zone> only when it runs
+		if cfg.DNSServer != "" {
+			platformZone = cfg.DNSZone
+		}
+		realmMail, _ := RealmMail(cfg)
+		masterKey, _ := cfg.PIIMasterKey() // validated with the configuration
+		vault, err := pii.NewVault(eventPool, masterKey)
+		if err != nil {
+			return nil, err
+		}
+		id := &idp.Identity{Admin: keycloakAdmin(cfg),
+			RealmMail: realmMail, PlatformZone: platformZone, Personal: vault}
+		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
+	} else {
+		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
+	}
+	if err := backEnds(actions, cfg, logger); err != nil {
+		return nil, err
+	}
+	return actions, nil
+}
+
+// RealmMail is the SMTP server of the tenants' realms, through which
+// Keycloak mails each admin the set-password link: tenantflow's own SMTP
+// server and settings when it has one; else, with the Novu notifier,
+// tenantflow's mail bridge (bridge true), which hands the link to Novu; else
+// none (Host ""), and the admin must be sent the link later.
+func RealmMail(cfg config.Config) (m idp.RealmMail, bridge bool) {
+	from, _ := mail.ParseAddress(cfg.SMTPFrom)
+	switch {
+	case cfg.SMTPAddr != "":
+		host, port, _ := net.SplitHostPort(cfg.SMTPAddr)
+		return idp.RealmMail{Host: host, Port: port, From: from.Address, User: cfg.SMTPUser, Password: cfg.SMTPPassword,
+			StartTLS: cfg.SMTPTLS != "none"}, false
+	case cfg.Notifier == "novu":
+		host, port, _ := net.SplitHostPort(cfg.MailBridgeHost())
+		return idp.RealmMail{Host: host, Port: port, From: from.Address, User: "keycloak", Password: mailBridgePassword(cfg)}, true
+	}
+	return idp.RealmMail{}, false
+}
+
+// keycloakAdmin is tenantd's way into Keycloak's admin API: the service
+// account when its client is configured, else the admin user.
+func keycloakAdmin(cfg config.Config) *keycloak.Admin {
+	if cfg.KeycloakClientID != "" {
+		return keycloak.NewServiceAccount(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakClientID, cfg.KeycloakClientSecret)
+	}
+	return keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword)
+}
+
+// mailBridgePassword is the mail bridge's SMTP password, derived from
+// tenantd's Keycloak credential so that every tenantd of an installation
+// derives the same one and nobody has to configure another secret.
+func mailBridgePassword(cfg config.Config) string {
+	credential := cfg.KeycloakAdminPassword
+	if cfg.KeycloakClientID != "" {
+		credential = cfg.KeycloakClientSecret
+	}
+	mac := hmac.New(sha256.New, []byte(credential))
+	mac.Write([]byte("tenantflow mail bridge"))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// mailBridge is the mail bridge, listening already, when Keycloak cannot
+// mail the admins itself and this tenantd runs the handlers; nil otherwise.
+func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams, vault *pii.Vault, steps *handlers.Config) (*component, error) {
+	realmMail, bridge := RealmMail(cfg)
+	sender, ok := steps.Notifier.(idp.SetPasswordSender)
+	if !bridge || !cfg.KeycloakConfigured() || !ok {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MailBridgeAddr)
+	if err != nil {
+		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
+	}
+	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: idp.LinkDelivery(store, vault, sender), Logger: logger}
+	logger.Info("Keycloak cannot mail the admins itself: it mails set-password links to the mail bridge, which sends them through the notifier",
+		"listen", ln.Addr().String(), "keycloak_dials", cfg.MailBridgeHost())
+	return &component{name: "mail bridge", run: func(ctx context.Context) error { return b.Serve(ctx, ln) }}, nil
+}
+
+// backEnds adds the storage, infrastructure and DNS steps' back ends.
+func backEnds(actions map[string]step.Action, cfg config.Config, logger *slog.Logger) error {
+	switch cfg.Storage {
+	case "local":
+		dir := cfg.StorageDir
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), "tenantflow-storage")
+		}
+		actions[domain.StepStorage] = storage.LocalStorage{Root: dir}
+		logger.Info("storage step: local directories (embedded default)", "root", dir)
+	case "s3":
+		client, err := minio.New(cfg.S3Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.S3AccessKey, cfg.S3SecretKey, ""),
+			Secure: cfg.S3TLS, Region: cfg.S3Region})
+		if err != nil {
+			return fmt.Errorf("s3 client: %w", err)
+		}
+		actions[domain.StepStorage] = storage.S3{Client: client, Region: cfg.S3Region}
+	}
+	if cfg.InfraBinary != "" && len(cfg.InfraModules) > 0 {
+		dir := cfg.InfraStateDir
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), "tenantflow-infra")
+			logger.Warn("TENANTFLOW_INFRA_STATE_DIR is not set: tenant infrastructure state lives under the temporary directory", "dir", dir)
+		}
+		if cfg.InfraStateConn() == "" {
+			logger.Warn("TENANTFLOW_INFRA_STATE=local: OpenTofu state is in files of this process; another instance cannot undo what it applied")
+		}
+		actions[domain.StepInfrastructure] = infrastructure.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
+			StateDir: dir, StateConn: cfg.InfraStateConn(), Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout}
+	}
+	if cfg.DNSServer != "" {
+		actions[domain.StepDNS] = dns.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,
+			TSIGSecret: cfg.DNSTSIGSecret, Target: cfg.DNSTarget}
+	}
+	return nil
+}
