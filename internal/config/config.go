@@ -26,8 +26,24 @@ import (
 	"github.com/tenantflow/tenantflow/handlers"
 )
 
-// Config is the whole of tenantd's configuration.
+// Config is the whole of tenantd's configuration: one group of settings per
+// part or adapter, each validating itself (Validate reports every group's
+// problems at once). Groups are embedded, so a setting reads as c.Field.
 type Config struct {
+	ProcessSettings
+	DatabaseSettings
+	KafkaSettings
+	KeycloakSettings
+	TokenSettings
+	APISettings
+	MailSettings
+	LogSettings
+	HandlerSettings
+	BackEndSettings
+}
+
+// ProcessSettings are the process: its roles, addresses, environment, logs and shutdown.
+type ProcessSettings struct {
 	// Roles are the parts this tenantd runs: api (the REST API and console),
 	// relay (the relay and the sealer; one is active, others stand by),
 	// handlers (the step handlers) and projections (the read models' live
@@ -36,18 +52,42 @@ type Config struct {
 
 	// HTTPAddr is where the REST API listens.
 	HTTPAddr string `env:"TENANTFLOW_HTTP_ADDR" envDefault:":14000"`
+
 	// AdminAddr is where /metrics and the readiness naming each dependency
 	// are served: not the API's address, and by default the loopback only.
 	AdminAddr string `env:"TENANTFLOW_ADMIN_ADDR" envDefault:"127.0.0.1:14001"`
 
+	// Env is development or production. Production refuses fault injection,
+	// a missing seal key and the embedded broker.
+	Env string `env:"TENANTFLOW_ENV" envDefault:"development"`
+
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `env:"TENANTFLOW_LOG_LEVEL" envDefault:"info"`
+
+	// ShutdownTimeout bounds the graceful shutdown after SIGTERM.
+	ShutdownTimeout time.Duration `env:"TENANTFLOW_SHUTDOWN_TIMEOUT" envDefault:"10s"`
+
+	// ReadyCheckTimeout bounds each dependency check behind /readyz.
+	ReadyCheckTimeout time.Duration `env:"TENANTFLOW_READY_CHECK_TIMEOUT" envDefault:"2s"`
+}
+
+// DatabaseSettings are PostgreSQL: the event log's database, its owner, the tenants' database.
+type DatabaseSettings struct {
 	// DatabaseURL points at the PostgreSQL database holding the event log and projections.
 	DatabaseURL string `env:"TENANTFLOW_DATABASE_URL" envDefault:"postgres://tenantflow@127.0.0.1:15432/tenantflow?sslmode=disable"`
+
 	// MigrateURL is the same database as the owner of its tables: migrations
 	// run with it, and DatabaseURL's role (a member of tenantflow_runtime)
 	// may then only read and append to the event log. Empty: migrations run
 	// with DatabaseURL, which must then own the tables (refused in production).
 	MigrateURL string `env:"TENANTFLOW_DATABASE_MIGRATE_URL"`
 
+	// TenantDatabaseURL is where tenant schemas are made; empty: DatabaseURL.
+	TenantDatabaseURL string `env:"TENANTFLOW_TENANT_DATABASE_URL"`
+}
+
+// KafkaSettings are the bus: brokers, topic, consumer groups, TLS and SASL, replication.
+type KafkaSettings struct {
 	// KafkaBrokers lists the bootstrap brokers. Empty means: run the embedded,
 	// in-process, non-durable broker, so tenantd starts on a machine without a JDK.
 	KafkaBrokers []string `env:"TENANTFLOW_KAFKA_BROKERS" envSeparator:","`
@@ -60,7 +100,8 @@ type Config struct {
 	// handlers read; KafkaGroupPrefix starts the name of every consumer
 	// group (<prefix>.handlers, <prefix>.projections). Change them only to run several
 	// installations on one Kafka cluster.
-	KafkaTopic       string `env:"TENANTFLOW_KAFKA_TOPIC" envDefault:"tenant.events.v1"`
+	KafkaTopic string `env:"TENANTFLOW_KAFKA_TOPIC" envDefault:"tenant.events.v1"`
+
 	KafkaGroupPrefix string `env:"TENANTFLOW_KAFKA_GROUP_PREFIX" envDefault:"tenantflow"`
 
 	// The brokers' authentication and the topics' durability (see
@@ -68,32 +109,57 @@ type Config struct {
 	// principal (the only one the ACLs let write the event topic), TLS
 	// with an optional CA file, and the replication of the topics tenantd
 	// creates.
-	KafkaSASLMechanism     string `env:"TENANTFLOW_KAFKA_SASL_MECHANISM"`
-	KafkaUsername          string `env:"TENANTFLOW_KAFKA_USERNAME"`
-	KafkaPassword          string `env:"TENANTFLOW_KAFKA_PASSWORD"`
-	KafkaRelayUsername     string `env:"TENANTFLOW_KAFKA_RELAY_USERNAME"`
-	KafkaRelayPassword     string `env:"TENANTFLOW_KAFKA_RELAY_PASSWORD"`
-	KafkaTLS               bool   `env:"TENANTFLOW_KAFKA_TLS"`
-	KafkaTLSCAFile         string `env:"TENANTFLOW_KAFKA_TLS_CA_FILE"`
-	KafkaReplicationFactor int16  `env:"TENANTFLOW_KAFKA_REPLICATION_FACTOR" envDefault:"3"`
-	KafkaMinInsyncReplicas int    `env:"TENANTFLOW_KAFKA_MIN_INSYNC_REPLICAS" envDefault:"2"`
+	KafkaSASLMechanism string `env:"TENANTFLOW_KAFKA_SASL_MECHANISM"`
 
+	KafkaUsername string `env:"TENANTFLOW_KAFKA_USERNAME"`
+
+	KafkaPassword string `env:"TENANTFLOW_KAFKA_PASSWORD"`
+
+	KafkaRelayUsername string `env:"TENANTFLOW_KAFKA_RELAY_USERNAME"`
+
+	KafkaRelayPassword string `env:"TENANTFLOW_KAFKA_RELAY_PASSWORD"`
+
+	KafkaTLS bool `env:"TENANTFLOW_KAFKA_TLS"`
+
+	KafkaTLSCAFile string `env:"TENANTFLOW_KAFKA_TLS_CA_FILE"`
+
+	KafkaReplicationFactor int16 `env:"TENANTFLOW_KAFKA_REPLICATION_FACTOR" envDefault:"3"`
+
+	KafkaMinInsyncReplicas int `env:"TENANTFLOW_KAFKA_MIN_INSYNC_REPLICAS" envDefault:"2"`
+
+	// KafkaInstanceID makes this process a static member of its consumer
+	// groups: unique per process and stable across its restarts (a
+	// StatefulSet's pod name); empty: dynamic membership.
+	KafkaInstanceID string `env:"TENANTFLOW_KAFKA_INSTANCE_ID"`
+}
+
+// KeycloakSettings are Keycloak's admin API and tenantd's way in.
+type KeycloakSettings struct {
 	// KeycloakURL is the base URL of Keycloak. Empty means identity is not
 	// configured: readiness does not check it.
-	KeycloakURL           string `env:"TENANTFLOW_KEYCLOAK_URL"`
-	KeycloakAdminRealm    string `env:"TENANTFLOW_KEYCLOAK_ADMIN_REALM" envDefault:"master"`
-	KeycloakAdminUser     string `env:"TENANTFLOW_KEYCLOAK_ADMIN_USER" envDefault:"admin"`
+	KeycloakURL string `env:"TENANTFLOW_KEYCLOAK_URL"`
+
+	KeycloakAdminRealm string `env:"TENANTFLOW_KEYCLOAK_ADMIN_REALM" envDefault:"master"`
+
+	KeycloakAdminUser string `env:"TENANTFLOW_KEYCLOAK_ADMIN_USER" envDefault:"admin"`
+
 	KeycloakAdminPassword string `env:"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"`
+
 	// KeycloakClientID and KeycloakClientSecret are the service account
 	// tenantd signs in with (a confidential client of the admin realm with
 	// create-realm only; keycloak.Provisioner). When set they are used and
 	// the admin user is not; production requires them.
-	KeycloakClientID     string `env:"TENANTFLOW_KEYCLOAK_CLIENT_ID"`
-	KeycloakClientSecret string `env:"TENANTFLOW_KEYCLOAK_CLIENT_SECRET"`
+	KeycloakClientID string `env:"TENANTFLOW_KEYCLOAK_CLIENT_ID"`
 
+	KeycloakClientSecret string `env:"TENANTFLOW_KEYCLOAK_CLIENT_SECRET"`
+}
+
+// TokenSettings are the bearer tokens tenantd accepts and mints.
+type TokenSettings struct {
 	// JWTSecret signs and verifies HS256 bearer tokens (development). Empty:
 	// every protected route answers 401, and tenantd says why at start.
 	JWTSecret string `env:"TENANTFLOW_JWT_SECRET"`
+
 	// JWTIssuer is the iss claim tokens must carry.
 	JWTIssuer string `env:"TENANTFLOW_JWT_ISSUER" envDefault:"tenantflow"`
 
@@ -101,91 +167,142 @@ type Config struct {
 	// whose keys verify RS256 tokens; keys are cached and refetched when a
 	// token names an unknown kid. Empty: only HS256 tokens are accepted.
 	JWTJWKSURL string `env:"TENANTFLOW_JWT_JWKS_URL"`
+
 	// JWTJWKSIssuer is the iss of the JWKS URL's tokens; empty: the realm
 	// URL of a Keycloak JWKS URL (.../realms/<realm>), else JWTIssuer.
 	JWTJWKSIssuer string `env:"TENANTFLOW_JWT_JWKS_ISSUER"`
+
 	// JWTAudience, when set, must be among a JWKS token's aud, or its azp.
 	JWTAudience string `env:"TENANTFLOW_JWT_AUDIENCE"`
+
 	// JWTHS256Operators keeps HS256 tokens that grant permissions valid
 	// beside a JWKS (development; refused in production).
 	JWTHS256Operators bool `env:"TENANTFLOW_JWT_HS256_OPERATORS"`
+
 	// LeadTokenTTL is the lifetime of the token a verified lead receives.
 	LeadTokenTTL time.Duration `env:"TENANTFLOW_LEAD_TOKEN_TTL" envDefault:"15m"`
+}
+
+// APISettings are the REST API and console: sign-up limits, proxies, cookies, idempotency.
+type APISettings struct {
 	// LeadRateLimit is how many sign-ups (POST /leads) one client address may
 	// send per minute; it is also the burst.
 	LeadRateLimit int `env:"TENANTFLOW_LEAD_RATE_LIMIT" envDefault:"10"`
+
 	// The verification mails' bounds: per recipient address and per
 	// recipient domain an hour, and for everyone a minute.
 	LeadRatePerRecipient int `env:"TENANTFLOW_LEAD_RATE_PER_RECIPIENT" envDefault:"5"`
-	LeadRatePerDomain    int `env:"TENANTFLOW_LEAD_RATE_PER_DOMAIN" envDefault:"120"`
-	LeadRateGlobal       int `env:"TENANTFLOW_LEAD_RATE_GLOBAL" envDefault:"600"`
+
+	LeadRatePerDomain int `env:"TENANTFLOW_LEAD_RATE_PER_DOMAIN" envDefault:"120"`
+
+	LeadRateGlobal int `env:"TENANTFLOW_LEAD_RATE_GLOBAL" envDefault:"600"`
+
 	// ConsoleSecureCookies marks the console's cookies Secure although this
 	// process serves plain HTTP (a TLS proxy in front of it).
 	ConsoleSecureCookies bool `env:"TENANTFLOW_CONSOLE_SECURE_COOKIES"`
+
 	// TrustedProxies (CIDRs) may name the client in X-Forwarded-For.
 	TrustedProxies []string `env:"TENANTFLOW_TRUSTED_PROXIES" envSeparator:","`
 
+	// IdempotencyTTL is how long an Idempotency-Key's first response is kept.
+	IdempotencyTTL time.Duration `env:"TENANTFLOW_IDEMPOTENCY_TTL" envDefault:"24h"`
+}
+
+// MailSettings are mail: the SMTP server, Novu, the mail bridge and what mails say.
+type MailSettings struct {
 	// SMTPAddr is the SMTP server (host:port) that sends verification mails.
 	// Empty: sign-up (POST /leads) answers 503.
-	SMTPAddr     string `env:"TENANTFLOW_SMTP_ADDR"`
-	SMTPFrom     string `env:"TENANTFLOW_SMTP_FROM" envDefault:"tenantflow <no-reply@tenantflow.localhost>"`
-	SMTPUser     string `env:"TENANTFLOW_SMTP_USER"`
+	SMTPAddr string `env:"TENANTFLOW_SMTP_ADDR"`
+
+	SMTPFrom string `env:"TENANTFLOW_SMTP_FROM" envDefault:"tenantflow <no-reply@tenantflow.localhost>"`
+
+	SMTPUser string `env:"TENANTFLOW_SMTP_USER"`
+
 	SMTPPassword string `env:"TENANTFLOW_SMTP_PASSWORD"`
+
 	// SMTPTLS is opportunistic (STARTTLS when offered), mandatory, or none.
 	SMTPTLS string `env:"TENANTFLOW_SMTP_TLS" envDefault:"opportunistic"`
 
+	// Notifier sends the tenant's mails: smtp (through TENANTFLOW_SMTP_*) or
+	// novu (Novu's event trigger API at NovuURL with NovuAPIKey).
+	Notifier string `env:"TENANTFLOW_NOTIFIER" envDefault:"smtp"`
+
+	NovuURL string `env:"TENANTFLOW_NOVU_URL" envDefault:"https://api.novu.co"`
+
+	NovuAPIKey string `env:"TENANTFLOW_NOVU_API_KEY"`
+
+	// MailBridgeAddr is where tenantd's mail bridge listens when Keycloak
+	// cannot mail the tenants' admins itself (no TENANTFLOW_SMTP_ADDR, Novu
+	// notifier): Keycloak mails the set-password link to it and the bridge
+	// sends it through Novu. MailBridgeDial is the host:port Keycloak dials
+	// to reach it (empty: MailBridgeAddr).
+	MailBridgeAddr string `env:"TENANTFLOW_MAIL_BRIDGE_ADDR" envDefault:"127.0.0.1:14025"`
+
+	MailBridgeDial string `env:"TENANTFLOW_MAIL_BRIDGE_DIAL"`
+
+	// SupportEmail and AdminPortalURL appear in the tenant's mails.
+	SupportEmail string `env:"TENANTFLOW_SUPPORT_EMAIL" envDefault:"support@tenantflow.localhost"`
+
+	AdminPortalURL string `env:"TENANTFLOW_ADMIN_PORTAL_URL"`
+}
+
+// LogSettings are the event log: event size, seals and personal data's master key.
+type LogSettings struct {
 	// MaxEventBytes caps the data of one event at append: a request that
 	// would record a bigger one is refused (413) and nothing is stored.
 	// Keep it well below the brokers' message.max.bytes (default 1 MB).
 	MaxEventBytes int `env:"TENANTFLOW_MAX_EVENT_BYTES" envDefault:"65536"`
 
-	// IdempotencyTTL is how long an Idempotency-Key's first response is kept.
-	IdempotencyTTL time.Duration `env:"TENANTFLOW_IDEMPOTENCY_TTL" envDefault:"24h"`
+	// SealKey signs the log's seals (HMAC-SHA256); tenantctl verify needs the
+	// same key. Empty: seals are chained but not signed. SealInterval is how
+	// often tenantd seals what was committed since.
+	SealKey string `env:"TENANTFLOW_SEAL_KEY"`
 
-	// Env is development or production. Production refuses fault injection,
-	// a missing seal key and the embedded broker.
-	Env string `env:"TENANTFLOW_ENV" envDefault:"development"`
+	// PIIKey (64 hex characters) wraps the keys people's personal fields
+	// are sealed with (internal/pii), so that a copy of the database alone
+	// opens nothing. Empty: the keys are stored unwrapped (development;
+	// refused in production). Erasure works either way.
+	PIIKey string `env:"TENANTFLOW_PII_KEY"`
 
+	SealInterval time.Duration `env:"TENANTFLOW_SEAL_INTERVAL" envDefault:"10s"`
+}
+
+// HandlerSettings are the step handlers: which run, how many at once, retries, faults, plan tiers.
+type HandlerSettings struct {
 	// Handlers runs the provisioning step handlers in this tenantd.
 	Handlers bool `env:"TENANTFLOW_HANDLERS" envDefault:"true"`
+
 	// Steps names the handlers this tenantd hosts (steps, notify, saga);
 	// empty: all. Processes hosting the same set share one consumer group.
 	Steps []string `env:"TENANTFLOW_STEPS" envSeparator:","`
+
 	// HandlerConcurrency bounds the records the handlers work on at once,
 	// including those waiting for their step's slot (see
 	// handlers.Config.Concurrency); one tenant's records always run in order.
 	HandlerConcurrency int `env:"TENANTFLOW_HANDLER_CONCURRENCY" envDefault:"512"`
+
 	// StepConcurrency bounds the records one handler (one step) works on at
 	// once in this process: its back end sees at most that many calls.
 	StepConcurrency int `env:"TENANTFLOW_STEP_CONCURRENCY" envDefault:"4"`
+
 	// HandlerMaxFailures bounds how often a handler failing on a record (not
 	// a step failing: its store unreachable, say) is retried before the
 	// record is dead-lettered and its tenant held.
 	HandlerMaxFailures int `env:"TENANTFLOW_HANDLER_MAX_FAILURES" envDefault:"12"`
-	// KafkaInstanceID makes this process a static member of its consumer
-	// groups: unique per process and stable across its restarts (a
-	// StatefulSet's pod name); empty: dynamic membership.
-	KafkaInstanceID string `env:"TENANTFLOW_KAFKA_INSTANCE_ID"`
-	// TenantDatabaseURL is where tenant schemas are made; empty: DatabaseURL.
-	TenantDatabaseURL string `env:"TENANTFLOW_TENANT_DATABASE_URL"`
+
 	// StepMaxTries bounds the tries of a step against transient errors;
 	// StepMaxTriesByStep overrides it per step ("idp=8,database=3").
-	StepMaxTries       int            `env:"TENANTFLOW_STEP_MAX_TRIES" envDefault:"5"`
+	StepMaxTries int `env:"TENANTFLOW_STEP_MAX_TRIES" envDefault:"5"`
+
 	StepMaxTriesByStep map[string]int `env:"TENANTFLOW_STEP_MAX_TRIES_BY_STEP" envKeyValSeparator:"="`
-	StepRetryBase      time.Duration  `env:"TENANTFLOW_STEP_RETRY_BASE" envDefault:"500ms"`
-	StepRetryMax       time.Duration  `env:"TENANTFLOW_STEP_RETRY_MAX" envDefault:"30s"`
+
+	StepRetryBase time.Duration `env:"TENANTFLOW_STEP_RETRY_BASE" envDefault:"500ms"`
+
+	StepRetryMax time.Duration `env:"TENANTFLOW_STEP_RETRY_MAX" envDefault:"30s"`
+
 	// StepTryTimeout bounds one try of a step against its back end (the
 	// infrastructure step gets TENANTFLOW_INFRA_TIMEOUT plus a minute).
 	StepTryTimeout time.Duration `env:"TENANTFLOW_STEP_TRY_TIMEOUT" envDefault:"2m"`
-	// Storage is the storage step's back end: local (a directory per tenant
-	// under StorageDir, the embedded default), s3, or none (skipped).
-	Storage     string `env:"TENANTFLOW_STORAGE" envDefault:"local"`
-	StorageDir  string `env:"TENANTFLOW_STORAGE_DIR"`
-	S3Endpoint  string `env:"TENANTFLOW_S3_ENDPOINT"`
-	S3AccessKey string `env:"TENANTFLOW_S3_ACCESS_KEY"`
-	S3SecretKey string `env:"TENANTFLOW_S3_SECRET_KEY"`
-	S3Region    string `env:"TENANTFLOW_S3_REGION" envDefault:"us-east-1"`
-	S3TLS       bool   `env:"TENANTFLOW_S3_TLS" envDefault:"true"`
 
 	// Tiers is the operator's plan tiers, each mapped to an isolation model
 	// (silo, bridge, pooled): "enterprise=silo,standard=bridge,basic=pooled".
@@ -193,76 +310,71 @@ type Config struct {
 	// Empty: the three models are the tiers.
 	Tiers string `env:"TENANTFLOW_TIERS"`
 
+	// Faults makes named steps fail on purpose, to rehearse compensation:
+	// "database=permanent,idp=transient:2". Refused in production.
+	Faults string `env:"TENANTFLOW_FAULTS"`
+}
+
+// BackEndSettings are the steps' back ends: storage, OpenTofu, the application plane, DNS.
+type BackEndSettings struct {
+	// Storage is the storage step's back end: local (a directory per tenant
+	// under StorageDir, the embedded default), s3, or none (skipped).
+	Storage string `env:"TENANTFLOW_STORAGE" envDefault:"local"`
+
+	StorageDir string `env:"TENANTFLOW_STORAGE_DIR"`
+
+	S3Endpoint string `env:"TENANTFLOW_S3_ENDPOINT"`
+
+	S3AccessKey string `env:"TENANTFLOW_S3_ACCESS_KEY"`
+
+	S3SecretKey string `env:"TENANTFLOW_S3_SECRET_KEY"`
+
+	S3Region string `env:"TENANTFLOW_S3_REGION" envDefault:"us-east-1"`
+
+	S3TLS bool `env:"TENANTFLOW_S3_TLS" envDefault:"true"`
+
 	// Infrastructure: InfraBinary (tofu or terraform) runs the module of the
 	// tenant's plan tier, else of its isolation model (InfraModules:
 	// "silo=/path,bridge=/path,enterprise=/path"; no module: skipped) with per-tenant state under InfraStateDir.
 	// Empty binary or modules: the step is skipped.
-	InfraBinary   string            `env:"TENANTFLOW_INFRA_BINARY"`
-	InfraModules  map[string]string `env:"TENANTFLOW_INFRA_MODULES" envKeyValSeparator:"="`
-	InfraStateDir string            `env:"TENANTFLOW_INFRA_STATE_DIR"`
+	InfraBinary string `env:"TENANTFLOW_INFRA_BINARY"`
+
+	InfraModules map[string]string `env:"TENANTFLOW_INFRA_MODULES" envKeyValSeparator:"="`
+
+	InfraStateDir string `env:"TENANTFLOW_INFRA_STATE_DIR"`
+
 	// InfraState is where tenants' OpenTofu state lives: "postgres" (the pg
 	// backend on the event log's database, a schema per tenant: any handler
 	// instance can destroy what another applied) or "local" (files under
 	// InfraStateDir: one process only, for development).
-	InfraState   string        `env:"TENANTFLOW_INFRA_STATE" envDefault:"postgres"`
-	InfraRegion  string        `env:"TENANTFLOW_INFRA_REGION" envDefault:"local"`
+	InfraState string `env:"TENANTFLOW_INFRA_STATE" envDefault:"postgres"`
+
+	InfraRegion string `env:"TENANTFLOW_INFRA_REGION" envDefault:"local"`
+
 	InfraTimeout time.Duration `env:"TENANTFLOW_INFRA_TIMEOUT" envDefault:"10m"`
 
 	// Deployment: with both keys set, the deploy step asks the application
 	// plane (its agent) and waits up to DeployDeadline for a signed report.
 	// DeploySigningKey (at least 32 bytes) never leaves the control plane;
 	// AgentKey (64 hex characters) is shared with the agent to seal secrets.
-	DeploySigningKey string        `env:"TENANTFLOW_DEPLOY_SIGNING_KEY"`
-	AgentKey         string        `env:"TENANTFLOW_AGENT_KEY"`
-	DeployDeadline   time.Duration `env:"TENANTFLOW_DEPLOY_DEADLINE" envDefault:"10m"`
+	DeploySigningKey string `env:"TENANTFLOW_DEPLOY_SIGNING_KEY"`
+
+	AgentKey string `env:"TENANTFLOW_AGENT_KEY"`
+
+	DeployDeadline time.Duration `env:"TENANTFLOW_DEPLOY_DEADLINE" envDefault:"10m"`
 
 	// DNS: RFC 2136 updates to DNSServer for DNSZone, signed with the TSIG
 	// key DNSTSIGName/DNSTSIGSecret (hmac-sha256). Empty server: skipped.
-	DNSServer     string `env:"TENANTFLOW_DNS_SERVER"`
-	DNSZone       string `env:"TENANTFLOW_DNS_ZONE"`
-	DNSTSIGName   string `env:"TENANTFLOW_DNS_TSIG_NAME"`
+	DNSServer string `env:"TENANTFLOW_DNS_SERVER"`
+
+	DNSZone string `env:"TENANTFLOW_DNS_ZONE"`
+
+	DNSTSIGName string `env:"TENANTFLOW_DNS_TSIG_NAME"`
+
 	DNSTSIGSecret string `env:"TENANTFLOW_DNS_TSIG_SECRET"`
+
 	// DNSTarget is the CNAME target when the infrastructure reports no load_balancer.
 	DNSTarget string `env:"TENANTFLOW_DNS_TARGET"`
-
-	// Faults makes named steps fail on purpose, to rehearse compensation:
-	// "database=permanent,idp=transient:2". Refused in production.
-	Faults string `env:"TENANTFLOW_FAULTS"`
-	// SealKey signs the log's seals (HMAC-SHA256); tenantctl verify needs the
-	// same key. Empty: seals are chained but not signed. SealInterval is how
-	// often tenantd seals what was committed since.
-	SealKey string `env:"TENANTFLOW_SEAL_KEY"`
-	// PIIKey (64 hex characters) wraps the keys people's personal fields
-	// are sealed with (internal/pii), so that a copy of the database alone
-	// opens nothing. Empty: the keys are stored unwrapped (development;
-	// refused in production). Erasure works either way.
-	PIIKey       string        `env:"TENANTFLOW_PII_KEY"`
-	SealInterval time.Duration `env:"TENANTFLOW_SEAL_INTERVAL" envDefault:"10s"`
-
-	// Notifier sends the tenant's mails: smtp (through TENANTFLOW_SMTP_*) or
-	// novu (Novu's event trigger API at NovuURL with NovuAPIKey).
-	Notifier   string `env:"TENANTFLOW_NOTIFIER" envDefault:"smtp"`
-	NovuURL    string `env:"TENANTFLOW_NOVU_URL" envDefault:"https://api.novu.co"`
-	NovuAPIKey string `env:"TENANTFLOW_NOVU_API_KEY"`
-	// MailBridgeAddr is where tenantd's mail bridge listens when Keycloak
-	// cannot mail the tenants' admins itself (no TENANTFLOW_SMTP_ADDR, Novu
-	// notifier): Keycloak mails the set-password link to it and the bridge
-	// sends it through Novu. MailBridgeDial is the host:port Keycloak dials
-	// to reach it (empty: MailBridgeAddr).
-	MailBridgeAddr string `env:"TENANTFLOW_MAIL_BRIDGE_ADDR" envDefault:"127.0.0.1:14025"`
-	MailBridgeDial string `env:"TENANTFLOW_MAIL_BRIDGE_DIAL"`
-	// SupportEmail and AdminPortalURL appear in the tenant's mails.
-	SupportEmail   string `env:"TENANTFLOW_SUPPORT_EMAIL" envDefault:"support@tenantflow.localhost"`
-	AdminPortalURL string `env:"TENANTFLOW_ADMIN_PORTAL_URL"`
-
-	// LogLevel is one of debug, info, warn, error.
-	LogLevel string `env:"TENANTFLOW_LOG_LEVEL" envDefault:"info"`
-
-	// ShutdownTimeout bounds the graceful shutdown after SIGTERM.
-	ShutdownTimeout time.Duration `env:"TENANTFLOW_SHUTDOWN_TIMEOUT" envDefault:"10s"`
-
-	// ReadyCheckTimeout bounds each dependency check behind /readyz.
-	ReadyCheckTimeout time.Duration `env:"TENANTFLOW_READY_CHECK_TIMEOUT" envDefault:"2s"`
 }
 
 // Load reads the configuration from the process environment and validates it.
@@ -291,13 +403,44 @@ func FromEnv(environ map[string]string) (Config, error) {
 	return cfg, nil
 }
 
-// Validate reports every invalid setting at once, each naming its variable.
+// Validate reports every invalid setting at once, each naming its variable:
+// each group checks its own settings, then the settings that depend on
+// another group's are checked here.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	var p problems
+	production := c.Env == "production"
+	c.ProcessSettings.validate(&p)
+	c.DatabaseSettings.validate(&p, production)
+	c.KafkaSettings.validate(&p, production)
+	c.KeycloakSettings.validate(&p, production)
+	c.TokenSettings.validate(&p, production)
+	c.APISettings.validate(&p)
+	c.MailSettings.validate(&p)
+	c.LogSettings.validate(&p, production)
+	c.HandlerSettings.validate(&p, production)
+	c.BackEndSettings.validate(&p)
+	// An OpenTofu module is named by a plan tier or an isolation model.
+	if tiers, err := domain.ParseTiers(c.Tiers); err == nil {
+		for name := range c.InfraModules {
+			if _, isTier := tiers[name]; !isTier && !slices.Contains(domain.IsolationModels, name) {
+				p.bad("TENANTFLOW_INFRA_MODULES", "%q is neither a configured tier (%s) nor an isolation model (%s)",
+					name, strings.Join(tiers.Names(), ", "), strings.Join(domain.IsolationModels, ", "))
+			}
+		}
 	}
+	return errors.Join(p...)
+}
 
+// problems collects invalid settings, each naming its variable.
+type problems []error
+
+func (p *problems) bad(name, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+// validate adds the invalid settings of the group to p.
+func (c ProcessSettings) validate(p *problems) {
+	bad := p.bad
 	if len(c.Roles) == 0 {
 		bad("TENANTFLOW_ROLES", "name at least one of api, relay, handlers, projections")
 	}
@@ -305,23 +448,6 @@ func (c Config) Validate() error {
 		if !slices.Contains(AllRoles, r) {
 			bad("TENANTFLOW_ROLES", "%q is not one of api, relay, handlers, projections", r)
 		}
-	}
-	for _, st := range c.Steps {
-		if !slices.Contains(handlers.HandlerNames(), st) {
-			bad("TENANTFLOW_STEPS", "%q is not one of %v", st, handlers.HandlerNames())
-		}
-	}
-	if c.HandlerConcurrency < 1 || c.HandlerConcurrency > 10000 {
-		bad("TENANTFLOW_HANDLER_CONCURRENCY", "must be between 1 and 10000, got %d", c.HandlerConcurrency)
-	}
-	if c.StepConcurrency < 1 || c.StepConcurrency > c.HandlerConcurrency {
-		bad("TENANTFLOW_STEP_CONCURRENCY", "must be between 1 and TENANTFLOW_HANDLER_CONCURRENCY (%d), got %d", c.HandlerConcurrency, c.StepConcurrency)
-	}
-	if c.HandlerMaxFailures < 1 {
-		bad("TENANTFLOW_HANDLER_MAX_FAILURES", "must be at least 1, got %d", c.HandlerMaxFailures)
-	}
-	if c.KafkaInstanceID != "" && !kafkaName.MatchString(c.KafkaInstanceID) {
-		bad("TENANTFLOW_KAFKA_INSTANCE_ID", "%q: use letters, digits, . _ -", c.KafkaInstanceID)
 	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
 		bad("TENANTFLOW_HTTP_ADDR", "%q is not host:port (for example :14000)", c.HTTPAddr)
@@ -331,7 +457,23 @@ func (c Config) Validate() error {
 	} else if c.AdminAddr == c.HTTPAddr {
 		bad("TENANTFLOW_ADMIN_ADDR", "must not be the API's address: the admin endpoints stay off the public port")
 	}
+	if c.Env != "development" && c.Env != "production" {
+		bad("TENANTFLOW_ENV", "%q is not development or production", c.Env)
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		bad("TENANTFLOW_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("TENANTFLOW_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.ReadyCheckTimeout <= 0 {
+		bad("TENANTFLOW_READY_CHECK_TIMEOUT", "must be positive, got %s", c.ReadyCheckTimeout)
+	}
+}
 
+// validate adds the invalid settings of the group to p.
+func (c DatabaseSettings) validate(p *problems, production bool) {
+	bad := p.bad
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
 		bad("TENANTFLOW_DATABASE_URL", "must be a postgres:// URL with a host (the value is not shown: it may hold a password)")
 	}
@@ -340,13 +482,29 @@ func (c Config) Validate() error {
 			bad("TENANTFLOW_DATABASE_MIGRATE_URL", "must be a postgres:// URL with a host (the value is not shown: it may hold a password)")
 		}
 	}
+	if c.TenantDatabaseURL != "" {
+		if u, err := url.Parse(c.TenantDatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			bad("TENANTFLOW_TENANT_DATABASE_URL", "must be a postgres:// URL with a host (the value is not shown)")
+		}
+	}
+	if production {
+		if c.MigrateURL == "" {
+			bad("TENANTFLOW_DATABASE_MIGRATE_URL", "is required when TENANTFLOW_ENV=production: the runtime role must not own the event log it could then rewrite")
+		}
+	}
+}
 
+// validate adds the invalid settings of the group to p.
+func (c KafkaSettings) validate(p *problems, production bool) {
+	bad := p.bad
+	if c.KafkaInstanceID != "" && !kafkaName.MatchString(c.KafkaInstanceID) {
+		bad("TENANTFLOW_KAFKA_INSTANCE_ID", "%q: use letters, digits, . _ -", c.KafkaInstanceID)
+	}
 	for _, b := range c.KafkaBrokers {
 		if host, port, err := net.SplitHostPort(strings.TrimSpace(b)); err != nil || host == "" || port == "" {
 			bad("TENANTFLOW_KAFKA_BROKERS", "%q is not host:port", b)
 		}
 	}
-
 	if err := c.Kafka().Validate(); err != nil {
 		name, _, _ := strings.Cut(err.Error(), " ")
 		bad(name, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), name), " "))
@@ -363,7 +521,22 @@ func (c Config) Validate() error {
 	if c.KafkaPartitions < 1 || c.KafkaPartitions > 10000 {
 		bad("TENANTFLOW_KAFKA_PARTITIONS", "must be between 1 and 10000, got %d", c.KafkaPartitions)
 	}
+	if production {
+		if len(c.KafkaBrokers) == 0 {
+			bad("TENANTFLOW_KAFKA_BROKERS", "is required when TENANTFLOW_ENV=production: the embedded broker keeps nothing across a restart")
+		}
+		if len(c.KafkaBrokers) > 0 && c.KafkaSASLMechanism == "" {
+			bad("TENANTFLOW_KAFKA_SASL_MECHANISM", "is required when TENANTFLOW_ENV=production: the brokers must know who writes and reads the log")
+		}
+		if len(c.KafkaBrokers) > 0 && !c.KafkaTLS {
+			bad("TENANTFLOW_KAFKA_TLS", "must be true when TENANTFLOW_ENV=production: personal data and sealed secrets travel on the topic")
+		}
+	}
+}
 
+// validate adds the invalid settings of the group to p.
+func (c KeycloakSettings) validate(p *problems, production bool) {
+	bad := p.bad
 	if c.KeycloakURL != "" {
 		if u, err := url.Parse(c.KeycloakURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("TENANTFLOW_KEYCLOAK_URL", "%q is not an http(s) URL", c.KeycloakURL)
@@ -376,7 +549,7 @@ func (c Config) Validate() error {
 			if c.KeycloakClientSecret == "" {
 				bad("TENANTFLOW_KEYCLOAK_CLIENT_SECRET", "must be set with TENANTFLOW_KEYCLOAK_CLIENT_ID")
 			}
-		case c.Env == "production":
+		case production:
 			bad("TENANTFLOW_KEYCLOAK_CLIENT_ID", "is required when TENANTFLOW_ENV=production: tenantd signs in as a service account with create-realm only, never as the admin user")
 		case c.KeycloakAdminUser == "":
 			bad("TENANTFLOW_KEYCLOAK_ADMIN_USER", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set (or set TENANTFLOW_KEYCLOAK_CLIENT_ID)")
@@ -384,14 +557,17 @@ func (c Config) Validate() error {
 			bad("TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD", "must be set when TENANTFLOW_KEYCLOAK_URL is set (or set TENANTFLOW_KEYCLOAK_CLIENT_ID and _SECRET)")
 		}
 	}
+}
 
+// validate adds the invalid settings of the group to p.
+func (c TokenSettings) validate(p *problems, production bool) {
+	bad := p.bad
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		bad("TENANTFLOW_JWT_SECRET", "must be at least 32 bytes (the value is not shown)")
 	}
 	if c.JWTIssuer == "" {
 		bad("TENANTFLOW_JWT_ISSUER", "must not be empty")
 	}
-
 	if c.JWTJWKSURL != "" {
 		if u, err := url.Parse(c.JWTJWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("TENANTFLOW_JWT_JWKS_URL", "%q is not an http(s) URL", c.JWTJWKSURL)
@@ -400,6 +576,16 @@ func (c Config) Validate() error {
 	if c.LeadTokenTTL <= 0 || c.LeadTokenTTL > 24*time.Hour {
 		bad("TENANTFLOW_LEAD_TOKEN_TTL", "must be between 1s and 24h, got %s", c.LeadTokenTTL)
 	}
+	if production {
+		if c.JWTHS256Operators {
+			bad("TENANTFLOW_JWT_HS256_OPERATORS", "is for development: in production operators' tokens come from the JWKS")
+		}
+	}
+}
+
+// validate adds the invalid settings of the group to p.
+func (c APISettings) validate(p *problems) {
+	bad := p.bad
 	for name, v := range map[string]int{"TENANTFLOW_LEAD_RATE_PER_RECIPIENT": c.LeadRatePerRecipient,
 		"TENANTFLOW_LEAD_RATE_PER_DOMAIN": c.LeadRatePerDomain, "TENANTFLOW_LEAD_RATE_GLOBAL": c.LeadRateGlobal} {
 		if v < 1 {
@@ -412,6 +598,14 @@ func (c Config) Validate() error {
 	if c.LeadRateLimit < 1 {
 		bad("TENANTFLOW_LEAD_RATE_LIMIT", "must be at least 1 per minute, got %d", c.LeadRateLimit)
 	}
+	if c.IdempotencyTTL < time.Minute {
+		bad("TENANTFLOW_IDEMPOTENCY_TTL", "must be at least 1m, got %s", c.IdempotencyTTL)
+	}
+}
+
+// validate adds the invalid settings of the group to p.
+func (c MailSettings) validate(p *problems) {
+	bad := p.bad
 	if c.SMTPAddr != "" {
 		if host, port, err := net.SplitHostPort(c.SMTPAddr); err != nil || host == "" || port == "" {
 			bad("TENANTFLOW_SMTP_ADDR", "%q is not host:port", c.SMTPAddr)
@@ -426,46 +620,72 @@ func (c Config) Validate() error {
 	if !slices.Contains([]string{"opportunistic", "mandatory", "none"}, c.SMTPTLS) {
 		bad("TENANTFLOW_SMTP_TLS", "%q is not one of opportunistic, mandatory, none", c.SMTPTLS)
 	}
+	switch c.Notifier {
+	case "smtp":
+	case "novu":
+		if u, err := url.Parse(c.NovuURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("TENANTFLOW_NOVU_URL", "%q is not an http(s) URL", c.NovuURL)
+		}
+		if c.NovuAPIKey == "" {
+			bad("TENANTFLOW_NOVU_API_KEY", "must be set when TENANTFLOW_NOTIFIER=novu")
+		}
+	default:
+		bad("TENANTFLOW_NOTIFIER", "%q is not smtp or novu", c.Notifier)
+	}
+	if _, port, err := net.SplitHostPort(c.MailBridgeAddr); err != nil || port == "" {
+		bad("TENANTFLOW_MAIL_BRIDGE_ADDR", "%q is not host:port", c.MailBridgeAddr)
+	}
+	if c.MailBridgeDial != "" {
+		if host, port, err := net.SplitHostPort(c.MailBridgeDial); err != nil || host == "" || port == "" {
+			bad("TENANTFLOW_MAIL_BRIDGE_DIAL", "%q is not host:port", c.MailBridgeDial)
+		}
+	}
+	if _, err := mail.ParseAddress(c.SupportEmail); err != nil {
+		bad("TENANTFLOW_SUPPORT_EMAIL", "%q is not a mail address", c.SupportEmail)
+	}
+}
+
+// validate adds the invalid settings of the group to p.
+func (c LogSettings) validate(p *problems, production bool) {
+	bad := p.bad
 	if c.MaxEventBytes < 4096 || c.MaxEventBytes > 900_000 {
 		bad("TENANTFLOW_MAX_EVENT_BYTES", "must be between 4096 and 900000 (below the brokers' 1 MB default), got %d", c.MaxEventBytes)
 	}
-	if c.IdempotencyTTL < time.Minute {
-		bad("TENANTFLOW_IDEMPOTENCY_TTL", "must be at least 1m, got %s", c.IdempotencyTTL)
+	if _, err := c.PIIMasterKey(); err != nil {
+		bad("TENANTFLOW_PII_KEY", "must be 64 hex characters (32 bytes; the value is not shown)")
 	}
-
-	if c.Env != "development" && c.Env != "production" {
-		bad("TENANTFLOW_ENV", "%q is not development or production", c.Env)
+	if c.SealKey != "" && len(c.SealKey) < 32 {
+		bad("TENANTFLOW_SEAL_KEY", "must be at least 32 bytes (the value is not shown)")
 	}
-	if c.Env == "production" {
-		if c.Faults != "" {
-			bad("TENANTFLOW_FAULTS", "fault injection is refused when TENANTFLOW_ENV=production")
-		}
-		if c.JWTHS256Operators {
-			bad("TENANTFLOW_JWT_HS256_OPERATORS", "is for development: in production operators' tokens come from the JWKS")
-		}
+	if c.SealInterval < time.Second {
+		bad("TENANTFLOW_SEAL_INTERVAL", "must be at least 1s, got %s", c.SealInterval)
+	}
+	if production {
 		if c.PIIKey == "" {
 			bad("TENANTFLOW_PII_KEY", "is required when TENANTFLOW_ENV=production: it wraps the keys of people's personal data")
 		}
 		if c.SealKey == "" {
 			bad("TENANTFLOW_SEAL_KEY", "is required when TENANTFLOW_ENV=production: unsigned seals prove nothing against someone who can write the database")
 		}
-		if len(c.KafkaBrokers) == 0 {
-			bad("TENANTFLOW_KAFKA_BROKERS", "is required when TENANTFLOW_ENV=production: the embedded broker keeps nothing across a restart")
-		}
-		if len(c.KafkaBrokers) > 0 && c.KafkaSASLMechanism == "" {
-			bad("TENANTFLOW_KAFKA_SASL_MECHANISM", "is required when TENANTFLOW_ENV=production: the brokers must know who writes and reads the log")
-		}
-		if len(c.KafkaBrokers) > 0 && !c.KafkaTLS {
-			bad("TENANTFLOW_KAFKA_TLS", "must be true when TENANTFLOW_ENV=production: personal data and sealed secrets travel on the topic")
-		}
-		if c.MigrateURL == "" {
-			bad("TENANTFLOW_DATABASE_MIGRATE_URL", "is required when TENANTFLOW_ENV=production: the runtime role must not own the event log it could then rewrite")
+	}
+}
+
+// validate adds the invalid settings of the group to p.
+func (c HandlerSettings) validate(p *problems, production bool) {
+	bad := p.bad
+	for _, st := range c.Steps {
+		if !slices.Contains(handlers.HandlerNames(), st) {
+			bad("TENANTFLOW_STEPS", "%q is not one of %v", st, handlers.HandlerNames())
 		}
 	}
-	if c.TenantDatabaseURL != "" {
-		if u, err := url.Parse(c.TenantDatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-			bad("TENANTFLOW_TENANT_DATABASE_URL", "must be a postgres:// URL with a host (the value is not shown)")
-		}
+	if c.HandlerConcurrency < 1 || c.HandlerConcurrency > 10000 {
+		bad("TENANTFLOW_HANDLER_CONCURRENCY", "must be between 1 and 10000, got %d", c.HandlerConcurrency)
+	}
+	if c.StepConcurrency < 1 || c.StepConcurrency > c.HandlerConcurrency {
+		bad("TENANTFLOW_STEP_CONCURRENCY", "must be between 1 and TENANTFLOW_HANDLER_CONCURRENCY (%d), got %d", c.HandlerConcurrency, c.StepConcurrency)
+	}
+	if c.HandlerMaxFailures < 1 {
+		bad("TENANTFLOW_HANDLER_MAX_FAILURES", "must be at least 1, got %d", c.HandlerMaxFailures)
 	}
 	if c.StepMaxTries < 1 || c.StepMaxTries > 100 {
 		bad("TENANTFLOW_STEP_MAX_TRIES", "must be between 1 and 100, got %d", c.StepMaxTries)
@@ -484,6 +704,19 @@ func (c Config) Validate() error {
 	if c.StepRetryBase <= 0 || c.StepRetryMax < c.StepRetryBase {
 		bad("TENANTFLOW_STEP_RETRY_BASE", "must be positive and at most TENANTFLOW_STEP_RETRY_MAX")
 	}
+	if _, err := domain.ParseTiers(c.Tiers); err != nil {
+		bad("TENANTFLOW_TIERS", "%v", err)
+	}
+	if production {
+		if c.Faults != "" {
+			bad("TENANTFLOW_FAULTS", "fault injection is refused when TENANTFLOW_ENV=production")
+		}
+	}
+}
+
+// validate adds the invalid settings of the group to p.
+func (c BackEndSettings) validate(p *problems) {
+	bad := p.bad
 	switch c.Storage {
 	case "none", "local":
 	case "s3":
@@ -492,16 +725,6 @@ func (c Config) Validate() error {
 		}
 	default:
 		bad("TENANTFLOW_STORAGE", "%q is not local, s3 or none", c.Storage)
-	}
-	tiers, err := domain.ParseTiers(c.Tiers)
-	if err != nil {
-		bad("TENANTFLOW_TIERS", "%v", err)
-	}
-	for name := range c.InfraModules {
-		if _, isTier := tiers[name]; !isTier && !slices.Contains(domain.IsolationModels, name) {
-			bad("TENANTFLOW_INFRA_MODULES", "%q is neither a configured tier (%s) nor an isolation model (%s)",
-				name, strings.Join(tiers.Names(), ", "), strings.Join(domain.IsolationModels, ", "))
-		}
 	}
 	if c.InfraState != "postgres" && c.InfraState != "local" {
 		bad("TENANTFLOW_INFRA_STATE", "must be postgres or local, got %q", c.InfraState)
@@ -529,49 +752,6 @@ func (c Config) Validate() error {
 			bad("TENANTFLOW_DNS_ZONE", "TENANTFLOW_DNS_ZONE, _TSIG_NAME and _TSIG_SECRET are required with TENANTFLOW_DNS_SERVER")
 		}
 	}
-	if _, err := c.PIIMasterKey(); err != nil {
-		bad("TENANTFLOW_PII_KEY", "must be 64 hex characters (32 bytes; the value is not shown)")
-	}
-	if c.SealKey != "" && len(c.SealKey) < 32 {
-		bad("TENANTFLOW_SEAL_KEY", "must be at least 32 bytes (the value is not shown)")
-	}
-	if c.SealInterval < time.Second {
-		bad("TENANTFLOW_SEAL_INTERVAL", "must be at least 1s, got %s", c.SealInterval)
-	}
-	switch c.Notifier {
-	case "smtp":
-	case "novu":
-		if u, err := url.Parse(c.NovuURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("TENANTFLOW_NOVU_URL", "%q is not an http(s) URL", c.NovuURL)
-		}
-		if c.NovuAPIKey == "" {
-			bad("TENANTFLOW_NOVU_API_KEY", "must be set when TENANTFLOW_NOTIFIER=novu")
-		}
-	default:
-		bad("TENANTFLOW_NOTIFIER", "%q is not smtp or novu", c.Notifier)
-	}
-	if _, port, err := net.SplitHostPort(c.MailBridgeAddr); err != nil || port == "" {
-		bad("TENANTFLOW_MAIL_BRIDGE_ADDR", "%q is not host:port", c.MailBridgeAddr)
-	}
-	if c.MailBridgeDial != "" {
-		if host, port, err := net.SplitHostPort(c.MailBridgeDial); err != nil || host == "" || port == "" {
-			bad("TENANTFLOW_MAIL_BRIDGE_DIAL", "%q is not host:port", c.MailBridgeDial)
-		}
-	}
-	if _, err := mail.ParseAddress(c.SupportEmail); err != nil {
-		bad("TENANTFLOW_SUPPORT_EMAIL", "%q is not a mail address", c.SupportEmail)
-	}
-
-	if _, err := c.SlogLevel(); err != nil {
-		bad("TENANTFLOW_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
-	}
-	if c.ShutdownTimeout <= 0 {
-		bad("TENANTFLOW_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
-	}
-	if c.ReadyCheckTimeout <= 0 {
-		bad("TENANTFLOW_READY_CHECK_TIMEOUT", "must be positive, got %s", c.ReadyCheckTimeout)
-	}
-	return errors.Join(errs...)
 }
 
 var hex64 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
@@ -582,10 +762,10 @@ var kafkaName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
 var AllRoles = []string{"api", "relay", "handlers", "projections"}
 
 // Runs reports whether this tenantd runs role.
-func (c Config) Runs(role string) bool { return slices.Contains(c.Roles, role) }
+func (c ProcessSettings) Runs(role string) bool { return slices.Contains(c.Roles, role) }
 
 // MailBridgeHost is the host:port Keycloak dials to reach the mail bridge.
-func (c Config) MailBridgeHost() string {
+func (c MailSettings) MailBridgeHost() string {
 	if c.MailBridgeDial != "" {
 		return c.MailBridgeDial
 	}
@@ -597,7 +777,7 @@ func (c Config) MailBridgeHost() string {
 }
 
 // PlanTiers is the tier catalogue (Validate has checked it).
-func (c Config) PlanTiers() domain.Tiers {
+func (c HandlerSettings) PlanTiers() domain.Tiers {
 	t, err := domain.ParseTiers(c.Tiers)
 	if err != nil {
 		return domain.DefaultTiers
@@ -606,20 +786,20 @@ func (c Config) PlanTiers() domain.Tiers {
 }
 
 // Kafka is the Kafka clients' settings of this configuration.
-func (c Config) Kafka() kafka.Settings {
+func (c KafkaSettings) Kafka() kafka.Settings {
 	return kafka.Settings{Mechanism: c.KafkaSASLMechanism, Username: c.KafkaUsername, Password: c.KafkaPassword,
 		RelayUsername: c.KafkaRelayUsername, RelayPassword: c.KafkaRelayPassword, TLS: c.KafkaTLS, CAFile: c.KafkaTLSCAFile,
 		ReplicationFactor: c.KafkaReplicationFactor, MinInsyncReplicas: c.KafkaMinInsyncReplicas}
 }
 
 // EmbeddedKafka reports whether tenantd must run its in-process broker.
-func (c Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }
+func (c KafkaSettings) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }
 
 // KeycloakConfigured reports whether an identity provider is configured.
-func (c Config) KeycloakConfigured() bool { return c.KeycloakURL != "" }
+func (c KeycloakSettings) KeycloakConfigured() bool { return c.KeycloakURL != "" }
 
 // SlogLevel maps LogLevel onto log/slog.
-func (c Config) SlogLevel() (slog.Level, error) {
+func (c ProcessSettings) SlogLevel() (slog.Level, error) {
 	var l slog.Level
 	err := l.UnmarshalText([]byte(c.LogLevel))
 	if err != nil || !isKnownLevel(c.LogLevel) {
@@ -680,7 +860,7 @@ func (c Config) InfraStateConn() string {
 // JWKSIssuer is the issuer RS256 tokens from the JWKS URL must carry:
 // TENANTFLOW_JWT_JWKS_ISSUER, or the realm of a Keycloak certs URL, or the
 // HS256 issuer.
-func (c Config) JWKSIssuer() string {
+func (c TokenSettings) JWKSIssuer() string {
 	if c.JWTJWKSIssuer != "" {
 		return c.JWTJWKSIssuer
 	}
@@ -692,7 +872,7 @@ func (c Config) JWKSIssuer() string {
 
 // TrustedProxyPrefixes parses TENANTFLOW_TRUSTED_PROXIES (CIDRs, or single
 // addresses).
-func (c Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+func (c APISettings) TrustedProxyPrefixes() ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, raw := range c.TrustedProxies {
 		raw = strings.TrimSpace(raw)
@@ -713,7 +893,7 @@ func (c Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
 }
 
 // PIIMasterKey is TENANTFLOW_PII_KEY's 32 bytes, or nil when it is unset.
-func (c Config) PIIMasterKey() ([]byte, error) {
+func (c LogSettings) PIIMasterKey() ([]byte, error) {
 	if c.PIIKey == "" {
 		return nil, nil
 	}

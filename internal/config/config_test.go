@@ -146,7 +146,7 @@ func TestJWKSIssuer(t *testing.T) {
 		{"https://id.example/jwks.json", "", "tenantflow"},
 		{"http://kc:8080/realms/ops/protocol/openid-connect/certs", "https://other", "https://other"},
 	} {
-		cfg := Config{JWTJWKSURL: c.url, JWTJWKSIssuer: c.issuer, JWTIssuer: "tenantflow"}
+		cfg := Config{TokenSettings: TokenSettings{JWTJWKSURL: c.url, JWTJWKSIssuer: c.issuer, JWTIssuer: "tenantflow"}}
 		if got := cfg.JWKSIssuer(); got != c.want {
 			t.Errorf("%s, %q: %s, want %s", c.url, c.issuer, got, c.want)
 		}
