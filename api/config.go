@@ -8,7 +8,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -17,8 +17,8 @@ import (
 // configuration stream, reads come from the projection (or the stream when
 // the projection has not caught up, so a read after a write shows it).
 type configHandlers struct {
-	tenants repo.Repository[*domain.Tenant]
-	configs repo.Repository[*domain.TenantConfig]
+	tenants app.Repository[*domain.Tenant]
+	configs app.Repository[*domain.TenantConfig]
 	read    ReadModels
 	h       *tenantHandlers
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/sessions"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -66,7 +66,7 @@ type SessionStore interface {
 type console struct {
 	rt       *Router
 	list     ReadModels
-	tenants  repo.Repository[*domain.Tenant]
+	tenants  app.Repository[*domain.Tenant]
 	interval time.Duration
 	sessions SessionStore
 	secure   bool // Secure cookies even without TLS here (a TLS proxy in front)
@@ -79,7 +79,7 @@ type console struct {
 // opens one per console tab): more are refused with 429.
 const maxStreamsPerViewer = 8
 
-func (rt *Router) mountConsole(list ReadModels, tenants repo.Repository[*domain.Tenant], store SessionStore, secure bool) {
+func (rt *Router) mountConsole(list ReadModels, tenants app.Repository[*domain.Tenant], store SessionStore, secure bool) {
 	if store == nil {
 		store = &memorySessions{m: map[string]sessions.Session{}} // one process only: tenantd passes the PostgreSQL store
 	}

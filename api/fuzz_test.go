@@ -13,7 +13,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
@@ -64,15 +64,15 @@ func FuzzPostBodies(f *testing.F) {
 		ctx := context.Background()
 		lead, evs, _ := domain.NewLead(uuid.NewString(), domain.LeadInput{FirstName: "a", LastName: "b", Email: "a@example.com", CompanyName: "c"}, hashToken("t"), time.Now())
 		more, _ := lead.Verify(hashToken("t"), time.Now())
-		if err := repo.Leads(store).Create(ctx, lead.ID(), eventstore.Metadata{}, append(evs, more...)); err != nil {
+		if err := app.Leads(store).Create(ctx, lead.ID(), eventstore.Metadata{}, append(evs, more...)); err != nil {
 			t.Fatal(err)
 		}
 		tenant, tevs, _ := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: "k", Name: "n",
 			Contact: domain.Contact{Email: "a@example.com", FirstName: "a", LastName: "b"}})
-		if err := repo.Tenants(store).Create(ctx, tenant.ID(), eventstore.Metadata{}, tevs); err != nil {
+		if err := app.Tenants(store).Create(ctx, tenant.ID(), eventstore.Metadata{}, tevs); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := repo.TenantConfigs(store).Update(ctx, tenant.ID(), eventstore.Metadata{}, func(c *domain.TenantConfig) ([]domain.Event, error) {
+		if _, err := app.TenantConfigs(store).Update(ctx, tenant.ID(), eventstore.Metadata{}, func(c *domain.TenantConfig) ([]domain.Event, error) {
 			return c.Set(tenant.ID(), "feature.flags", []byte(`{}`), true, time.Now())
 		}); err != nil {
 			t.Fatal(err)

@@ -21,12 +21,12 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 )
 
 type leadHandlers struct {
 	store    eventstore.Streams
-	leads    repo.Repository[*domain.Lead]
+	leads    app.Repository[*domain.Lead]
 	mailer   Mailer
 	minter   Minter
 	tokenTTL time.Duration
@@ -227,7 +227,7 @@ func (h *leadHandlers) createTenant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	if err := repo.CreateLeadTenant(r.Context(), h.store, lead, leadEvents, t, metadata(r), tenantEvents); err != nil {
+	if err := app.CreateLeadTenant(r.Context(), h.store, lead, leadEvents, t, metadata(r), tenantEvents); err != nil {
 		writeError(w, h.logger, err)
 		return
 	}

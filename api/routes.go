@@ -10,7 +10,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -78,8 +78,8 @@ func (rt *Router) Mount(d Deps) {
 	if d.Tiers == nil {
 		d.Tiers = domain.DefaultTiers
 	}
-	t := &tenantHandlers{tiers: d.Tiers, store: d.Store, tenants: repo.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
-	l := &leadHandlers{store: d.Store, leads: repo.Leads(d.Store), mailer: d.Mailer, minter: d.Minter,
+	t := &tenantHandlers{tiers: d.Tiers, store: d.Store, tenants: app.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
+	l := &leadHandlers{store: d.Store, leads: app.Leads(d.Store), mailer: d.Mailer, minter: d.Minter,
 		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute),
 		recipients: newRateLimiter(or(d.SignUpLimits.PerRecipient, 5), time.Hour), domains: newRateLimiter(or(d.SignUpLimits.PerDomain, 120), time.Hour),
 		everyone: newRateLimiter(or(d.SignUpLimits.Global, 600), time.Minute), personal: d.Personal}
@@ -103,7 +103,7 @@ func (rt *Router) Mount(d Deps) {
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.UpdateTenant, t.update)).Methods(http.MethodPatch)
-	c := &configHandlers{tenants: t.tenants, configs: repo.TenantConfigs(d.Store), read: d.Tenants, h: t}
+	c := &configHandlers{tenants: t.tenants, configs: app.TenantConfigs(d.Store), read: d.Tenants, h: t}
 	post("/tenants/{id}/config", rt.require(auth.CreateTenantConfig, rt.idempotent(c.create)))
 	get("/tenants/{id}/config", rt.require(auth.ViewTenantConfig, c.list))
 	get("/tenants/{id}/config/{key}", rt.require(auth.ViewTenantConfig, c.get))

@@ -15,7 +15,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -23,7 +23,7 @@ import (
 type tenantHandlers struct {
 	tiers   domain.Tiers
 	store   eventstore.Streams
-	tenants repo.Repository[*domain.Tenant]
+	tenants app.Repository[*domain.Tenant]
 	list    ReadModels
 	logger  *slog.Logger
 }
@@ -108,7 +108,7 @@ func (h *tenantHandlers) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	if err := repo.CreateTenant(r.Context(), h.store, t, metadata(r), events); err != nil {
+	if err := app.CreateTenant(r.Context(), h.store, t, metadata(r), events); err != nil {
 		writeError(w, h.logger, err)
 		return
 	}

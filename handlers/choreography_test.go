@@ -20,7 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 )
 
 // fakeSteps are every step's back end: they record what ran, fail where
@@ -166,7 +166,7 @@ func memoryFeed(store *eventstore.Memory) func(ctx context.Context, handle kafka
 
 type choreography struct {
 	steps   *fakeSteps
-	tenants repo.Repository[*domain.Tenant]
+	tenants app.Repository[*domain.Tenant]
 	store   *eventstore.Memory
 }
 
@@ -193,7 +193,7 @@ func runChoreography(t *testing.T, steps *fakeSteps) *choreography {
 			t.Errorf("handlers stopped: %v", err)
 		}
 	})
-	return &choreography{steps: steps, tenants: repo.Tenants(store), store: store}
+	return &choreography{steps: steps, tenants: app.Tenants(store), store: store}
 }
 
 func (c *choreography) provision(t *testing.T) *domain.Tenant {
@@ -205,7 +205,7 @@ func (c *choreography) provision(t *testing.T) *domain.Tenant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := repo.CreateTenant(ctx, c.store, tn, eventstore.Metadata{}, evs); err != nil {
+	if err := app.CreateTenant(ctx, c.store, tn, eventstore.Metadata{}, evs); err != nil {
 		t.Fatal(err)
 	}
 	sub := domain.Subscription{ID: "sub", SubscriberID: "cust", PlanID: "basic", StartDate: time.Now(),

@@ -11,7 +11,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 )
 
@@ -27,7 +27,7 @@ func TestUndecodableRecordHoldsItsTenant(t *testing.T) {
 		key := testenv.UniqueKey(prefix)
 		tn, evs, _ := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "Q",
 			Contact: domain.Contact{Email: key + "@example.com", FirstName: "Q", LastName: "Q"}})
-		if err := repo.CreateTenant(ctx, f.store, tn, eventstore.Metadata{}, evs); err != nil {
+		if err := app.CreateTenant(ctx, f.store, tn, eventstore.Metadata{}, evs); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { f.cleanup(tn) })

@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/faults"
 	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/metrics"
-	"github.com/tenantflow/tenantflow/internal/repo"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -123,7 +123,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 512
 	}
-	e := &engine{cfg: cfg, tenants: repo.Tenants(cfg.Store), holds: newHolds(cfg.DeadLetters), busy: map[string]chan struct{}{}}
+	e := &engine{cfg: cfg, tenants: app.Tenants(cfg.Store), holds: newHolds(cfg.DeadLetters), busy: map[string]chan struct{}{}}
 	hosted, err := e.hosted()
 	if err != nil {
 		return err
@@ -183,7 +183,7 @@ func (e *engine) hosted() ([]handler, error) {
 
 type engine struct {
 	cfg     Config
-	tenants repo.Repository[*domain.Tenant]
+	tenants app.Repository[*domain.Tenant]
 	holds   *holds
 	busy    map[string]chan struct{} // per handler: StepConcurrency slots
 }
@@ -607,50 +607,15 @@ func (e *engine) notifyHandler() handler {
 	}
 }
 
-// recordDecided is the step.Recorder a Watcher gets: record, with the id
-// key decide chooses on the tenant as loaded now.
-func (e *engine) recordDecided(ctx context.Context, tenantID string, md eventstore.Metadata, decide func(*domain.Tenant) ([]domain.Event, string, error)) error {
-	t, err := e.tenants.Get(ctx, tenantID)
-	if err != nil {
-		return err
-	}
-	_, key, err := decide(t)
-	if err != nil || key == "" {
-		return err
-	}
-	return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) {
-		events, _, err := decide(t)
-		return events, err
-	})
+// record appends what decide returns on the tenant's turn, with ids derived
+// from key, deciding first on loaded (the handler's own fold) and again on
+// a new fold after a concurrent append (another handler, a cancel request,
+// a duplicate delivery racing this one): app.Repository.RecordOn.
+func (e *engine) record(ctx context.Context, loaded *domain.Tenant, md eventstore.Metadata, key string, decide func(*domain.Tenant) ([]domain.Event, error)) error {
+	return e.tenants.RecordOn(ctx, loaded.ID(), loaded, md, app.Keyed(key, decide))
 }
 
-// record appends what decide returns, with ids derived from key, deciding
-// first on loaded (the handler's own fold: a step folds the tenant once) and
-// appending at its version. A concurrent append (another handler, a cancel
-// request, a duplicate delivery racing this one) makes it fold again and
-// decide on the new fold; a decision that is no longer due (ErrNotYourTurn)
-// is done. decide may change loaded.
-func (e *engine) record(ctx context.Context, loaded *domain.Tenant, md eventstore.Metadata, key string, decide func(*domain.Tenant) ([]domain.Event, error)) error {
-	tenantID, t := loaded.ID(), loaded
-	for try := 0; ; try++ {
-		if try > 0 {
-			var err error
-			if t, err = e.tenants.Get(ctx, tenantID); err != nil {
-				return err
-			}
-		}
-		events, err := decide(t)
-		if errors.Is(err, domain.ErrNotYourTurn) || (err == nil && len(events) == 0) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		err = e.tenants.AppendAt(ctx, tenantID, t.Version()-int64(len(events)), md, events, repo.IDs(key, len(events)))
-		var ce *eventstore.ConcurrencyError
-		if (errors.As(err, &ce) || errors.Is(err, eventstore.ErrEventConflict)) && try < 20 {
-			continue
-		}
-		return err
-	}
+// recordDecided is the step.Recorder a Watcher gets.
+func (e *engine) recordDecided(ctx context.Context, tenantID string, md eventstore.Metadata, decide func(*domain.Tenant) ([]domain.Event, string, error)) error {
+	return e.tenants.Record(ctx, tenantID, md, decide)
 }

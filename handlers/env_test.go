@@ -32,7 +32,7 @@ import (
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
 )
@@ -43,7 +43,7 @@ import (
 type flow struct {
 	store    *eventstore.Postgres
 	pool     *pgxpool.Pool
-	tenants  repo.Repository[*domain.Tenant]
+	tenants  app.Repository[*domain.Tenant]
 	admin    *keycloak.Admin
 	identity *idp.Identity
 	dead     *deadletters.Table
@@ -177,7 +177,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		_ = publisher.Close()
 		_ = dlq.Close()
 	})
-	return &flow{actions: cfg.Actions, infra: cfg.Actions[domain.StepInfrastructure].(infrastructure.Infrastructure), tier: "silo", s3: devsteps.S3(t), dns: devsteps.DNS(t), dead: dead, store: store, pool: pool, tenants: repo.Tenants(store), admin: admin, identity: identity,
+	return &flow{actions: cfg.Actions, infra: cfg.Actions[domain.StepInfrastructure].(infrastructure.Infrastructure), tier: "silo", s3: devsteps.S3(t), dns: devsteps.DNS(t), dead: dead, store: store, pool: pool, tenants: app.Tenants(store), admin: admin, identity: identity,
 		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}
 }
 
@@ -198,7 +198,7 @@ func (f *flow) provisionPending(t *testing.T, prefix string) *domain.Tenant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := repo.CreateTenant(ctx, f.store, tn, eventstore.Metadata{}, evs); err != nil {
+	if err := app.CreateTenant(ctx, f.store, tn, eventstore.Metadata{}, evs); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.cleanup(tn) })

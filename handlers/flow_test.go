@@ -21,7 +21,7 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
 )
@@ -376,7 +376,7 @@ func TestForeignRealmIsNeverTouched(t *testing.T) {
 	})
 	tn, evs, _ := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "Z",
 		Contact: domain.Contact{Email: key + "@example.com", FirstName: "Z", LastName: "Z"}})
-	if err := repo.CreateTenant(ctx, f.store, tn, eventstore.Metadata{}, evs); err != nil {
+	if err := app.CreateTenant(ctx, f.store, tn, eventstore.Metadata{}, evs); err != nil {
 		t.Fatal(err)
 	}
 	tn = f.request(t, tn.ID())

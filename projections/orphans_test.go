@@ -10,7 +10,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 )
 
 // attemptPlan is one provisioning attempt as a test scripts it.
@@ -73,7 +73,7 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := repo.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
+		if err := app.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
 			t.Fatal(err)
 		}
 		step := func(decide func(*domain.Tenant) ([]domain.Event, error)) {

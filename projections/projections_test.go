@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -19,7 +19,7 @@ import (
 type env struct {
 	store   *eventstore.Postgres
 	engine  *projections.Engine
-	tenants repo.Repository[*domain.Tenant]
+	tenants app.Repository[*domain.Tenant]
 }
 
 func newEnv(t *testing.T) *env {
@@ -31,7 +31,7 @@ func newEnv(t *testing.T) *env {
 	if err := en.Ensure(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return &env{store: store, engine: en, tenants: repo.Tenants(store)}
+	return &env{store: store, engine: en, tenants: app.Tenants(store)}
 }
 
 func (e *env) follow(t *testing.T) {
@@ -77,7 +77,7 @@ func (e *env) life(t *testing.T) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := repo.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
+		if err := app.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
 			t.Fatal(err)
 		}
 		if ending == "pending" {

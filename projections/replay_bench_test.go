@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -111,7 +111,7 @@ func BenchmarkReplay(b *testing.B) {
 // its stored events and its id. Its key is "template".
 func activeTenant(b *testing.B, store *eventstore.Postgres) ([]eventstore.Event, string) {
 	ctx := context.Background()
-	tenants := repo.Tenants(store)
+	tenants := app.Tenants(store)
 	id := uuid.NewString()
 	tn, evs, err := domain.NewTenant(id, "", domain.TenantInput{Key: "template", Name: "Template",
 		Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}, Domains: []string{"template.example.com"}})
@@ -119,7 +119,7 @@ func activeTenant(b *testing.B, store *eventstore.Postgres) ([]eventstore.Event,
 		b.Fatal(err)
 	}
 	md := eventstore.Metadata{}
-	if err := repo.CreateTenant(ctx, store, tn, md, evs); err != nil {
+	if err := app.CreateTenant(ctx, store, tn, md, evs); err != nil {
 		b.Fatal(err)
 	}
 	step := func(decide func(*domain.Tenant) ([]domain.Event, error)) {

@@ -14,7 +14,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/kafkatest"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -100,7 +100,7 @@ func mustSchema(t *testing.T, en *projections.Engine) string {
 // step with its own duration, one attempt failing at the database.
 func writeTenants(t *testing.T, store *eventstore.Postgres) {
 	ctx := context.Background()
-	tenants := repo.Tenants(store)
+	tenants := app.Tenants(store)
 	for i := range 6 {
 		tier := []string{"silo", "pooled"}[i%2]
 		tn, evs, err := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: fmt.Sprintf("a%d%s", i, uuid.NewString()[:5]), Name: "T",
@@ -108,7 +108,7 @@ func writeTenants(t *testing.T, store *eventstore.Postgres) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := repo.CreateTenant(ctx, store, tn, eventstore.Metadata{}, evs); err != nil {
+		if err := app.CreateTenant(ctx, store, tn, eventstore.Metadata{}, evs); err != nil {
 			t.Fatal(err)
 		}
 		update := func(decide func(*domain.Tenant) ([]domain.Event, error)) {

@@ -20,7 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/config"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 )
 
 // openStore opens the event store of the configuration.
@@ -155,7 +155,7 @@ func (c historyCmd) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	events, err := store.Load(ctx, repo.Tenants(store).Stream(id))
+	events, err := store.Load(ctx, app.Tenants(store).Stream(id))
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func resolveTenant(ctx context.Context, store *eventstore.Postgres, idOrKey stri
 	if id, err := uuid.Parse(idOrKey); err == nil {
 		return id.String(), nil
 	}
-	if id := repo.TenantIDByKey(ctx, store, idOrKey); id != "" {
+	if id := app.TenantIDByKey(ctx, store, idOrKey); id != "" {
 		return id, nil
 	}
 	return "", fmt.Errorf("no tenant has id or key %q", idOrKey)

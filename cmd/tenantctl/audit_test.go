@@ -14,7 +14,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/migrations"
 )
@@ -40,10 +40,10 @@ func auditLog(t *testing.T) (*eventstore.Postgres, *domain.Tenant) {
 	tn, evs, _ := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: "audit", Name: "Audit",
 		Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}})
 	md := eventstore.Metadata{Actor: "tester"}
-	if err := repo.CreateTenant(ctx, store, tn, md, evs); err != nil {
+	if err := app.CreateTenant(ctx, store, tn, md, evs); err != nil {
 		t.Fatal(err)
 	}
-	tenants := repo.Tenants(store)
+	tenants := app.Tenants(store)
 	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: "pooled"}}
 	if _, err := tenants.Update(ctx, tn.ID(), md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) }); err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func TestOrphansList(t *testing.T) {
 	if err := (orphansListCmd{}).run(ctx, &out); err != nil || strings.TrimSpace(out.String()) != "no orphans" {
 		t.Fatalf("before any failed undo: %q %v", out.String(), err)
 	}
-	tenants := repo.Tenants(store)
+	tenants := app.Tenants(store)
 	md := eventstore.Metadata{Actor: "handler:saga"}
 	for _, decide := range []func(*domain.Tenant) ([]domain.Event, error){
 		func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() },

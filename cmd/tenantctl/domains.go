@@ -11,7 +11,7 @@ import (
 	dnsstep "github.com/tenantflow/tenantflow/handlers/dns"
 
 	"github.com/miekg/dns"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 )
 
 type domainsCmd struct {
@@ -43,7 +43,7 @@ func (c domainsCmd) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tenants := repo.Tenants(store)
+	tenants := app.Tenants(store)
 	checks := []dnsstep.DomainCheck{}
 	for _, id := range ids {
 		t, err := tenants.Get(ctx, id)

@@ -11,8 +11,8 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/drift"
-	"github.com/tenantflow/tenantflow/internal/app"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/internal/service"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -32,7 +32,7 @@ func (c driftCmd) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer done()
-	actions, err := app.StepActions(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Pool())
+	actions, err := service.StepActions(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Pool())
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func (c driftCmd) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tenants := repo.Tenants(store)
+	tenants := app.Tenants(store)
 	var drifted []drift.Drift
 	for _, id := range ids {
 		t, err := tenants.Get(ctx, id)

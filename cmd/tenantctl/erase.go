@@ -14,7 +14,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 )
 
 // eraseCmd honours an erasure request by crypto-shredding (internal/pii):
@@ -74,7 +74,7 @@ func leadKey(ctx context.Context, store *eventstore.Postgres, id string) (string
 	if _, err := uuid.Parse(id); err != nil {
 		return "", fmt.Errorf("--lead %q is not a lead id (a UUID)", id)
 	}
-	events, err := store.Load(ctx, repo.Leads(store).Stream(id))
+	events, err := store.Load(ctx, app.Leads(store).Stream(id))
 	if err != nil {
 		return "", err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testenv"
 	"github.com/tenantflow/tenantflow/migrations"
 )
@@ -49,7 +49,7 @@ func TestEraseLead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := repo.Leads(store).Create(ctx, lead.ID(), eventstore.Metadata{Actor: "lead"}, evs); err != nil {
+	if err := app.Leads(store).Create(ctx, lead.ID(), eventstore.Metadata{Actor: "lead"}, evs); err != nil {
 		t.Fatal(err)
 	}
 

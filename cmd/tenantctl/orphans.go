@@ -13,7 +13,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -113,5 +113,5 @@ func operatorDecision(ctx context.Context, idOrKey, actor string, decide func(*d
 		return nil, err
 	}
 	md := eventstore.Metadata{Actor: "tenantctl:" + actor, CorrelationID: uuid.NewString()}
-	return repo.Tenants(store).Update(ctx, tenantID, md, decide)
+	return app.Tenants(store).Update(ctx, tenantID, md, decide)
 }

@@ -60,7 +60,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/mailtest"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -335,7 +335,7 @@ func (c *cluster) call(method, path, body string) (int, map[string]any, error) {
 // statuses folds every tenant from the log: the truth, whatever the
 // projections or the API processes are doing.
 func (c *cluster) statuses(ctx context.Context) (map[string]*domain.Tenant, error) {
-	tenants := repo.Tenants(c.store)
+	tenants := app.Tenants(c.store)
 	out := map[string]*domain.Tenant{}
 	for _, id := range c.ids {
 		tn, err := tenants.Get(ctx, id)
@@ -627,7 +627,7 @@ func (c *cluster) verify(scenario string, faultEnds []time.Time) chaosResult {
 	open := c.waitTerminal()
 	r.stuck = len(open)
 	for _, id := range open {
-		tn, _ := repo.Tenants(c.store).Get(ctx, id)
+		tn, _ := app.Tenants(c.store).Get(ctx, id)
 		t.Errorf("stuck: %s %s", c.keys[id], tn.Status())
 	}
 	sts, err := c.statuses(ctx)

@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/tenantflow/tenantflow/internal/app"
+	"github.com/tenantflow/tenantflow/internal/service"
 	"github.com/tenantflow/tenantflow/internal/config"
 )
 
@@ -35,7 +35,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := app.Run(ctx, cfg, logger); err != nil {
+	if err := service.Run(ctx, cfg, logger); err != nil {
 		logger.Error("tenantd failed", "error", err)
 		os.Exit(1)
 	}

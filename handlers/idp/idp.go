@@ -19,7 +19,7 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/repo"
+	"github.com/tenantflow/tenantflow/app"
 )
 
 // Identity provisions a tenant's Keycloak realm and its admin user (steps
@@ -462,12 +462,12 @@ type SetPasswordSender interface {
 // the link's realm names the tenant (tenant-<key>), and the recipient must
 // be that tenant's admin, so the bridge relays nothing else.
 func LinkDelivery(store eventstore.Streams, personal pii.Opener, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
-	tenants := repo.Tenants(store)
+	tenants := app.Tenants(store)
 	return func(ctx context.Context, realm, recipient, link string) error {
 		key, ok := strings.CutPrefix(realm, "tenant-")
 		id := ""
 		if ok {
-			id = repo.TenantIDByKey(ctx, store, key)
+			id = app.TenantIDByKey(ctx, store, key)
 		}
 		if id == "" {
 			return fmt.Errorf("realm %s is no tenant's", realm)

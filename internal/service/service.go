@@ -1,6 +1,6 @@
-// Package app is tenantd's composition root: it builds the real adapters from
+// Package service is tenantd's composition root: it builds the real adapters from
 // the configuration, wires them into the service and runs it until ctx ends.
-package app
+package service
 
 import (
 	"context"

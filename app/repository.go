@@ -1,8 +1,4 @@
-// Package repo keeps domain aggregates in the event store: load (fold the
-// stream), decide (a domain command), append (with the expected-version
-// check) — in one call. A concurrent change between load and append is a
-// *eventstore.ConcurrencyError, which the API answers with 409.
-package repo
+package app
 
 import (
 	"context"
