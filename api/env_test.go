@@ -15,8 +15,8 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/idempotency"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/projections"
 )
 

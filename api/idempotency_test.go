@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 )
 
 func (e *apiEnv) doWithKey(t *testing.T, path, token, key string, body []byte) response {

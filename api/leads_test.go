@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 )
 
 const js = "application/json"

@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 func (e *apiEnv) token(t *testing.T, perms ...string) string {

@@ -16,8 +16,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
-	"github.com/tenantflow/tenantflow/internal/kafkatest"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // relayEnv is a fresh database, a fresh topic with 12 partitions on the real

@@ -12,8 +12,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
-	"github.com/tenantflow/tenantflow/internal/kafkatest"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // A record the broker refuses for good (here: over the topic's

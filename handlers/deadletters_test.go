@@ -12,7 +12,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/app"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // A record on a tenant's partition that is not an event of this log (an

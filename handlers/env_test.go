@@ -30,11 +30,11 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
-	"github.com/tenantflow/tenantflow/internal/kafkatest"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/app"
-	"github.com/tenantflow/tenantflow/internal/testenv"
-	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 )
 
 // flow is the whole choreography on the real services: a fresh database,

@@ -20,10 +20,10 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/handlers/storage"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/app"
-	"github.com/tenantflow/tenantflow/internal/testenv"
-	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 )
 
 // The happy path ends ACTIVE, and everything exists — read back through

@@ -7,7 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/database"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // Keys and names at the edge of what validation lets through — SQL keywords,

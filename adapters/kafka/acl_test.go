@@ -10,8 +10,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
-	"github.com/tenantflow/tenantflow/internal/kafkatest"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // The dev stack's brokers run TLS, SCRAM and ACLs (kafka.ACLs): only the

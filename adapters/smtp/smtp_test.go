@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/smtp"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 )
 
 // Sends through the dev stack's real SMTP server and reads the mail back

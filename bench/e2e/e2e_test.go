@@ -41,9 +41,9 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/idempotency"
-	"github.com/tenantflow/tenantflow/internal/kafkatest"
+	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/loadgen"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/projections"
 )

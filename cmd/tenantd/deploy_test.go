@@ -17,9 +17,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
-	"github.com/tenantflow/tenantflow/internal/kafkatest"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 const (

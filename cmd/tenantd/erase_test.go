@@ -11,7 +11,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/kafkatest"
+	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 )
 
 // TestErasureByCryptoShredding: a tenant's contact is sealed in the log and

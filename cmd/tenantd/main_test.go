@@ -24,8 +24,8 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/kafkatest"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // These tests build and run the real tenantd binary, as an operator would.

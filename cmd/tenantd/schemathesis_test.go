@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // schemathesis (from PyPI, installed by the dev stack) fuzzes every route of

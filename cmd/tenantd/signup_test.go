@@ -15,7 +15,7 @@ import (
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 )
 
 // tenantctl runs the real tenantctl binary against p with env and returns

@@ -5,7 +5,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/handlers/database"
 	"github.com/tenantflow/tenantflow/handlers/step/steptest"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // On a throw-away database of the dev stack's PostgreSQL, as the role that

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/tenantflow/tenantflow/handlers/step/steptest"
-	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 )
 
 // On the dev stack's BIND: the tenant's platform name, marked by its owner

@@ -6,7 +6,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step/steptest"
-	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 )
 
 func TestRealmKeepsTheStepContract(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/idp"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/testenv"
-	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 )
 
 // A 409 on creating the admin user means "look again", on the real

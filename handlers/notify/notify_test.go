@@ -11,8 +11,8 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/smtp"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/notify"
-	"github.com/tenantflow/tenantflow/internal/mailtest"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // failedAtDatabase is tn (a copy) after a failed first attempt: the

@@ -5,7 +5,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/handlers/step/steptest"
 	"github.com/tenantflow/tenantflow/handlers/storage"
-	"github.com/tenantflow/tenantflow/internal/testenv/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 )
 
 func TestS3KeepsTheStepContract(t *testing.T) {

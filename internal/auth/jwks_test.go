@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // keycloakRealm creates a throw-away realm on the dev stack's Keycloak with a

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/internal/idempotency"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 func TestRecordReplayExpire(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/internal/sessions"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // Sessions live in PostgreSQL: any replica finds one; the table holds the

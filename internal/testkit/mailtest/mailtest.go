@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // Mail is one received mail.

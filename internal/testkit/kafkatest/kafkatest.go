@@ -11,7 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
-	"github.com/tenantflow/tenantflow/internal/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // Record is one Kafka record as read back.

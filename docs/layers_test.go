@@ -1,0 +1,96 @@
+package docs_test
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/tenantflow/tenantflow/"
+
+// layers is the order docs/architecture.md describes: a package may import
+// its own layer and the layers before it, never one after it. Packages not
+// named here are libraries (adapters, internal helpers): any layer may use
+// them, and they may use no layer above eventstore's neighbours (see
+// libraryMay).
+var layers = [][]string{
+	{"domain"},
+	{"eventstore", "schemas", "migrations"},
+	{"app"},
+	{"handlers", "projections"},
+	{"api"},
+	{"internal/config", "internal/service"},
+	{"cmd", "bench", "devstack"},
+}
+
+// libraryMay is the highest layer a library may import: the event store's
+// (the relay's publisher port, the repositories' metadata), never a use
+// case, a step or the API.
+const libraryMay = 1
+
+func layerOf(pkg string) int {
+	for i, names := range layers {
+		for _, n := range names {
+			if pkg == n || strings.HasPrefix(pkg, n+"/") {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// TestNoImportRunsBackUpTheLayers reads every non-test Go file's imports.
+func TestNoImportRunsBackUpTheLayers(t *testing.T) {
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		rel, _ := filepath.Rel("..", filepath.Dir(path))
+		pkg := filepath.ToSlash(rel)
+		if strings.HasPrefix(pkg, "internal/testkit") || strings.HasPrefix(pkg, "internal/tools") {
+			return nil // test helpers and tools: not part of the service
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		from := layerOf(pkg)
+		for _, imp := range f.Imports {
+			target, _ := strconv.Unquote(imp.Path.Value)
+			if pkg == "domain" && strings.Contains(target, ".") {
+				t.Errorf("%s imports %s: the domain uses the standard library only", path, target)
+			}
+			if !strings.HasPrefix(target, module) {
+				continue
+			}
+			to := layerOf(strings.TrimPrefix(target, module))
+			switch {
+			case to < 0:
+			case from < 0 && to > libraryMay:
+				t.Errorf("%s (a library) imports %s, of layer %v", path, target, layers[to])
+			case from >= 0 && to > from:
+				t.Errorf("%s (layer %v) imports %s (layer %v): an arrow running back up", path, layers[from], target, layers[to])
+			}
+			checked++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no module import checked: the walk found no package")
+	}
+}
