@@ -4,8 +4,11 @@
 // append at the loaded version — and Record does it with event ids derived
 // from the decision, folding and deciding again after a concurrent append.
 // The use cases built on it: creating a tenant (alone, or from its lead,
-// reserving its key), recording a step's outcome (Record), and the
-// application plane's deployment reports (ReportDeployment).
+// reserving its key), recording a step's outcome (Record), the application
+// plane's deployment reports (ReportDeployment) and a person's erasure
+// (Erase). The API's other tenant commands (provision, cancel, deprovision,
+// update) and the operators' orphan decisions are domain commands run
+// through Repository.Update.
 //
 // It sits on domain and eventstore only; api and handlers import it, never
 // the other way round. A concurrent change the caller did not ask to retry
