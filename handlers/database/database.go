@@ -64,7 +64,7 @@ func (d Database) Do(ctx context.Context, t *domain.Tenant) (step.Result, error)
 		return step.Result{}, pgClassify("read schema "+name, err)
 	}
 	if (schemaExists && schemaMark != mark(t)) || (roleExists && roleMark != mark(t)) {
-		return step.Result{}, step.Permanent(fmt.Errorf("schema or role %s exists and belongs to someone else: not touched", name))
+		return step.Result{}, step.Foreign("schema or role " + name)
 	}
 	ident := pgx.Identifier{name}.Sanitize()
 	comment := "'" + mark(t) + "'" // a UUID and fixed text: nothing to escape

@@ -146,7 +146,7 @@ func (d DNS) Do(ctx context.Context, t *domain.Tenant) (step.Result, error) {
 			return step.Result{}, err
 		}
 		if foreign {
-			return step.Result{}, step.Permanent(fmt.Errorf("%s already has records that are not this tenant's: not touched", name))
+			return step.Result{}, step.Foreign(name + " (records that are not this tenant's)")
 		}
 		cname, _ := dns.NewRR(fmt.Sprintf("%s %d IN CNAME %s", name, ttl, target))
 		txt, _ := dns.NewRR(fmt.Sprintf(`%s %d IN TXT "%s"`, ownerName(name), ttl, d.mark(t)))

@@ -13,8 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/miekg/dns"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // lookup asks the real server, as any resolver would.

@@ -88,7 +88,7 @@ func (s S3) makeBucket(ctx context.Context, t *domain.Tenant) error {
 	case !exists:
 		return fmt.Errorf("create bucket %s: reported to exist, then not found: trying again", b)
 	case !ours:
-		return step.Permanent(fmt.Errorf("bucket %s exists and is not this tenant's: not touched", b))
+		return step.Foreign("bucket " + b)
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func (s S3) Do(ctx context.Context, t *domain.Tenant) (step.Result, error) {
 		return step.Result{}, err
 	}
 	if exists && !ours {
-		return step.Result{}, step.Permanent(fmt.Errorf("bucket %s exists and is not this tenant's: not touched", b))
+		return step.Result{}, step.Foreign("bucket " + b)
 	}
 	if !exists {
 		if err := s.makeBucket(ctx, t); err != nil {
@@ -158,12 +158,12 @@ func (l LocalStorage) Do(_ context.Context, t *domain.Tenant) (step.Result, erro
 	mark, err := os.ReadFile(filepath.Join(dir, localMark))
 	switch {
 	case err == nil && string(mark) != t.ID():
-		return step.Result{}, step.Permanent(fmt.Errorf("directory %s belongs to another tenant: not touched", dir))
+		return step.Result{}, step.Foreign("directory " + dir)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return step.Result{}, err
 	case err != nil:
 		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
-			return step.Result{}, step.Permanent(fmt.Errorf("directory %s exists with files and no tenant mark: not touched", dir))
+			return step.Result{}, step.Foreign("directory " + dir + " (files and no tenant mark)")
 		}
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return step.Result{}, err
