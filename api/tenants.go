@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -239,9 +239,7 @@ func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := req.Subscription
 	sub.Plan = req.Plan.Plan
-	t, err := h.tenants.Update(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) {
-		return t.RequestProvisioning(sub, h.tiers)
-	})
+	t, err := app.Provision(r.Context(), h.tenants, id, sub, h.tiers, metadata(r))
 	if err != nil {
 		writeError(w, h.logger, err)
 		return
@@ -376,25 +374,25 @@ func (h *tenantHandlers) events(w http.ResponseWriter, r *http.Request) {
 // cancel is POST /tenants/{id}/provision/cancel: the running attempt stops
 // at its next step and is compensated.
 func (h *tenantHandlers) cancel(w http.ResponseWriter, r *http.Request) {
-	h.command(w, r, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestCancel() })
+	h.command(w, r, func(id string) (*domain.Tenant, error) { return app.Cancel(r.Context(), h.tenants, id, metadata(r)) })
 }
 
 // deprovision is DELETE /tenants/{id}: everything the steps made is undone,
 // in reverse order, and the tenant ends INACTIVE (keeping its key).
 func (h *tenantHandlers) deprovision(w http.ResponseWriter, r *http.Request) {
-	h.command(w, r, func(t *domain.Tenant) ([]domain.Event, error) {
-		return t.RequestDeprovisioning("requested by " + metadata(r).Actor)
+	h.command(w, r, func(id string) (*domain.Tenant, error) {
+		return app.Deprovision(r.Context(), h.tenants, id, "requested by "+metadata(r).Actor, metadata(r))
 	})
 }
 
 // command runs a body-less tenant command and answers 202 with the status.
-func (h *tenantHandlers) command(w http.ResponseWriter, r *http.Request, decide func(*domain.Tenant) ([]domain.Event, error)) {
+func (h *tenantHandlers) command(w http.ResponseWriter, r *http.Request, run func(id string) (*domain.Tenant, error)) {
 	id, ok := tenantID(r)
 	if !ok {
 		writeError(w, h.logger, domain.ErrNotFound)
 		return
 	}
-	t, err := h.tenants.Update(r.Context(), id, metadata(r), decide)
+	t, err := run(id)
 	if err != nil {
 		writeError(w, h.logger, err)
 		return

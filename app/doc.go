@@ -6,9 +6,8 @@
 // The use cases built on it: creating a tenant (alone, or from its lead,
 // reserving its key), recording a step's outcome (Record), the application
 // plane's deployment reports (ReportDeployment) and a person's erasure
-// (Erase). The API's other tenant commands (provision, cancel, deprovision,
-// update) and the operators' orphan decisions are domain commands run
-// through Repository.Update.
+// (Erase), and the tenant commands of the API and tenantctl (Provision,
+// Cancel, Deprovision, ForgetOrphan, RetryUndos).
 //
 // It sits on domain and eventstore only; api and handlers import it, never
 // the other way round. A concurrent change the caller did not ask to retry

@@ -11,9 +11,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -70,8 +70,8 @@ func (c orphansForgetCmd) run(ctx context.Context, out io.Writer) error {
 	if !ok1 || !ok2 || step == "" || kind == "" || id == "" {
 		return fmt.Errorf("resource %q: want step/kind/id, as orphans list prints it", c.Resource)
 	}
-	tn, err := operatorDecision(ctx, c.Tenant, c.Actor, func(t *domain.Tenant) ([]domain.Event, error) {
-		return t.ForgetOrphan(step, kind, id, c.Reason, time.Now())
+	tn, err := operatorDecision(ctx, c.Tenant, c.Actor, func(tenants app.Repository[*domain.Tenant], tenantID string, md eventstore.Metadata) (*domain.Tenant, error) {
+		return app.ForgetOrphan(ctx, tenants, tenantID, step, kind, id, c.Reason, md)
 	})
 	if err != nil {
 		return err
@@ -90,8 +90,8 @@ func (c orphansRetryCmd) Run() error { return c.run(context.Background(), os.Std
 // run records tenant.undo.retry_requested; the running handlers do the rest
 // (follow it with tenantctl history or orphans list).
 func (c orphansRetryCmd) run(ctx context.Context, out io.Writer) error {
-	tn, err := operatorDecision(ctx, c.Tenant, c.Actor, func(t *domain.Tenant) ([]domain.Event, error) {
-		return t.RetryUndos(time.Now())
+	tn, err := operatorDecision(ctx, c.Tenant, c.Actor, func(tenants app.Repository[*domain.Tenant], tenantID string, md eventstore.Metadata) (*domain.Tenant, error) {
+		return app.RetryUndos(ctx, tenants, tenantID, md)
 	})
 	if err != nil {
 		return err
@@ -100,9 +100,10 @@ func (c orphansRetryCmd) run(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// operatorDecision records what decide makes of the tenant named by id or
-// key, as the operator actor (tenantctl:<actor>), straight into the log.
-func operatorDecision(ctx context.Context, idOrKey, actor string, decide func(*domain.Tenant) ([]domain.Event, error)) (*domain.Tenant, error) {
+// operatorDecision runs an operator's command (package app) on the tenant
+// named by id or key, as the operator actor (tenantctl:<actor>), straight
+// into the log.
+func operatorDecision(ctx context.Context, idOrKey, actor string, command func(app.Repository[*domain.Tenant], string, eventstore.Metadata) (*domain.Tenant, error)) (*domain.Tenant, error) {
 	store, _, done, err := openStore(ctx)
 	if err != nil {
 		return nil, err
@@ -113,5 +114,5 @@ func operatorDecision(ctx context.Context, idOrKey, actor string, decide func(*d
 		return nil, err
 	}
 	md := eventstore.Metadata{Actor: "tenantctl:" + actor, CorrelationID: uuid.NewString()}
-	return app.Tenants(store).Update(ctx, tenantID, md, decide)
+	return command(app.Tenants(store), tenantID, md)
 }

@@ -1,0 +1,45 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
+)
+
+// The tenant commands of the REST API and the operators' tooling: each one
+// folds the tenant, runs the domain command and appends at the loaded
+// version. A concurrent change is an *eventstore.ConcurrencyError (409):
+// the caller decides whether to try again, as it asked for this change on
+// what it saw.
+
+// Provision asks for a tenant's provisioning under sub (a new attempt after
+// PROVISION_FAILED); tiers is the operator's plan catalogue.
+func Provision(ctx context.Context, tenants Repository[*domain.Tenant], id string, sub domain.Subscription, tiers domain.Tiers, md eventstore.Metadata) (*domain.Tenant, error) {
+	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, tiers) })
+}
+
+// Cancel stops the running attempt at its next step; what it made is undone.
+func Cancel(ctx context.Context, tenants Repository[*domain.Tenant], id string, md eventstore.Metadata) (*domain.Tenant, error) {
+	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestCancel() })
+}
+
+// Deprovision undoes everything the steps made, newest first; the tenant
+// ends INACTIVE and keeps its key.
+func Deprovision(ctx context.Context, tenants Repository[*domain.Tenant], id, reason string, md eventstore.Metadata) (*domain.Tenant, error) {
+	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestDeprovisioning(reason) })
+}
+
+// ForgetOrphan records that an operator dealt with a resource an undo left
+// behind (step/kind/resourceID), and why.
+func ForgetOrphan(ctx context.Context, tenants Repository[*domain.Tenant], id, step, kind, resourceID, reason string, md eventstore.Metadata) (*domain.Tenant, error) {
+	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.ForgetOrphan(step, kind, resourceID, reason, time.Now())
+	})
+}
+
+// RetryUndos asks the handlers to run the failed undos of a tenant again.
+func RetryUndos(ctx context.Context, tenants Repository[*domain.Tenant], id string, md eventstore.Metadata) (*domain.Tenant, error) {
+	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RetryUndos(time.Now()) })
+}
