@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
-	"github.com/tenantflow/tenantflow/migrations"
 )
 
 // `tenantctl erase --lead` finds the key in the lead's sealed sign-up,
@@ -25,17 +23,9 @@ import (
 // lead id that is no UUID or no lead is refused without a change.
 func TestEraseLead(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.NewDatabase(t)
-	t.Setenv("TENANTFLOW_DATABASE_URL", url)
+	pool := testenv.NewMigratedPool(t)
+	t.Setenv("TENANTFLOW_DATABASE_URL", pool.Config().ConnString()) // the command opens the same database
 	t.Setenv("TENANTFLOW_PII_KEY", strings.Repeat("ab", 32))
-	pool, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := migrations.Up(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	vault, err := pii.NewVault(pool, bytes.Repeat([]byte{0xab}, 32))
 	if err != nil {
 		t.Fatal(err)
