@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/app"
+	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/projections"
 )
 

@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/sessions"
 	"github.com/tenantflow/tenantflow/projections"
 )

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 

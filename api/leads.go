@@ -17,11 +17,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/app"
 )
 
 type leadHandlers struct {

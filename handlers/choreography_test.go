@@ -17,10 +17,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/app"
 )
 
 // fakeSteps are every step's back end: they record what ran, fail where

@@ -27,14 +27,14 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/smtp"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
-	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 )
 
 // flow is the whole choreography on the real services: a fresh database,

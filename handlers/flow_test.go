@@ -11,6 +11,7 @@ import (
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
 	"github.com/miekg/dns"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/database"
@@ -20,10 +21,9 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/handlers/storage"
-	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
-	"github.com/tenantflow/tenantflow/app"
-	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // The happy path ends ACTIVE, and everything exists — read back through

@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/app"
 )
 
 // attemptPlan is one provisioning attempt as a test scripts it.

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/projections"
 )

@@ -11,10 +11,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/projections"
 )

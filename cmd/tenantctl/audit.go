@@ -16,11 +16,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/config"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/app"
 )
 
 // openStore opens the event store of the configuration.

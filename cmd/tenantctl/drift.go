@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/drift"
 	"github.com/tenantflow/tenantflow/internal/service"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/projections"
 )
 

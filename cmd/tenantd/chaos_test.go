@@ -55,12 +55,12 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/projections"
 )
 

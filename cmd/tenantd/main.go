@@ -11,8 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/tenantflow/tenantflow/internal/service"
 	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/internal/service"
 )
 
 func main() {

@@ -15,11 +15,11 @@ import (
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/app"
 )
 
 // Identity provisions a tenant's Keycloak realm and its admin user (steps

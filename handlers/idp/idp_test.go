@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/idp"
-	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // The realm client accepts the tenant's platform name and every domain it

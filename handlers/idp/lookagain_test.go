@@ -11,8 +11,8 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/idp"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // A 409 on creating the admin user means "look again", on the real

@@ -6,8 +6,8 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step/steptest"
-	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // OpenTofu on the silo module, its state in PostgreSQL. The state is named

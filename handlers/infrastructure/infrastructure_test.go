@@ -14,8 +14,8 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/infrastructure"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 // dropState removes a tenant's state schema (test clean-up, or a lost state).
