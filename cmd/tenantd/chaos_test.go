@@ -487,17 +487,28 @@ func killActiveRelay(c *cluster) []time.Time {
 }
 
 // killTofu kills (SIGKILL, no grace) every `tofu apply` running, at most
-// once every killEvery, for killFor: the try fails, the step retries, and
-// the state in PostgreSQL (its lock released with the killed session) lets
-// the next try finish what the killed one started.
+// once every killEvery, for killFor from the first apply it sees: the try
+// fails, the step retries, and the state in PostgreSQL (its lock released
+// with the killed session) lets the next try finish what the killed one
+// started. The first apply comes once a tenant is through the identity,
+// database and storage steps, which takes as long as Keycloak's load makes
+// it; counting killFor from submission missed every apply when Keycloak was
+// slow, so the kills wait for the first one (up to the settle time).
 func killTofu(c *cluster) []time.Time {
 	var ends []time.Time
 	pattern := "^" + c.env["TENANTFLOW_INFRA_BINARY"] + " apply"
-	for stop := time.Now().Add(c.prof.killFor); time.Now().Before(stop); {
+	var stop time.Time // set at the first kill
+	for giveUp := time.Now().Add(c.prof.settle); ; {
+		if now := time.Now(); stop.IsZero() && now.After(giveUp) || !stop.IsZero() && now.After(stop) {
+			break
+		}
 		out, _ := exec.Command("pkill", "-KILL", "-e", "-f", pattern).CombinedOutput()
 		if n := strings.Count(string(out), "killed"); n > 0 {
 			c.t.Logf("killed %d tofu apply processes", n)
 			ends = append(ends, time.Now())
+			if stop.IsZero() {
+				stop = time.Now().Add(c.prof.killFor)
+			}
 			time.Sleep(c.prof.killEvery)
 			continue
 		}
