@@ -13,7 +13,7 @@ import (
 // relay_held): code that needs the log takes the narrowest port it uses.
 
 // Streams appends to and loads aggregates' streams: what a repository
-// (internal/repo) needs.
+// in app/ needs.
 type Streams interface {
 	// Append appends events to stream at the expected version, atomically;
 	// a mismatch is a *ConcurrencyError, a retry of stored events succeeds.
