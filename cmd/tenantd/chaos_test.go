@@ -62,6 +62,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -103,11 +104,8 @@ func TestChaos(t *testing.T) {
 	// run left behind would make this run's first scenario miss its settle
 	// time (seen: 188 stale realms, 43 of 200 tenants still provisioning
 	// after ten minutes). The suite runs alone, so its pattern is its own.
-	removeRealms(t, map[string]string{
-		"TENANTFLOW_KEYCLOAK_URL":            os.Getenv("TENANTFLOW_KEYCLOAK_URL"),
-		"TENANTFLOW_KEYCLOAK_ADMIN_USER":     os.Getenv("TENANTFLOW_KEYCLOAK_ADMIN_USER"),
-		"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD": os.Getenv("TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"),
-	}, staleChaosRealm.MatchString)
+	removeRealms(t, testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"),
+		staleChaosRealm.MatchString)
 	scenarios := []struct {
 		name  string
 		fault func(c *cluster) []time.Time // returns when each fault ended
@@ -511,18 +509,15 @@ func killActiveRelay(c *cluster) []time.Time {
 func killTofu(c *cluster) []time.Time {
 	var ends []time.Time
 	pattern := "^" + c.env["TENANTFLOW_INFRA_BINARY"] + " apply"
-	var stop time.Time // set at the first kill
-	for giveUp := time.Now().Add(c.prof.settle); ; {
-		if now := time.Now(); stop.IsZero() && now.After(giveUp) || !stop.IsZero() && now.After(stop) {
-			break
-		}
+	// Until the first kill: the settle time; from it: killFor.
+	for stop := time.Now().Add(c.prof.settle); time.Now().Before(stop); {
 		out, _ := exec.Command("pkill", "-KILL", "-e", "-f", pattern).CombinedOutput()
 		if n := strings.Count(string(out), "killed"); n > 0 {
 			c.t.Logf("killed %d tofu apply processes", n)
-			ends = append(ends, time.Now())
-			if stop.IsZero() {
+			if len(ends) == 0 {
 				stop = time.Now().Add(c.prof.killFor)
 			}
+			ends = append(ends, time.Now())
 			time.Sleep(c.prof.killEvery)
 			continue
 		}
@@ -702,7 +697,7 @@ func (c *cluster) checkResources(sts map[string]*domain.Tenant) (duplicates, orp
 	}
 
 	// Keycloak: realms tenant-<key>, each with exactly one user.
-	kc, token := c.keycloak()
+	kc, token := keycloakSession(c.t, c.env)
 	realms, err := kc.GetRealms(ctx, token())
 	if err != nil {
 		t.Fatal(err)
@@ -939,12 +934,8 @@ func (c *cluster) maxRecovery(ends []time.Time) time.Duration {
 	return worst
 }
 
-// keycloak is an admin client and a token source that logs in again before
-// the 60 s admin token runs out.
-func (c *cluster) keycloak() (*gocloak.GoCloak, func() string) {
-	return keycloakSession(c.t, c.env)
-}
-
+// keycloakSession is an admin client and a token source that logs in again
+// before the 60 s admin token runs out.
 func keycloakSession(t *testing.T, env map[string]string) (*gocloak.GoCloak, func() string) {
 	kc, tok := keycloakAdmin(t, env)
 	at := time.Now()
