@@ -107,11 +107,13 @@ type Subscription struct {
 }
 
 // ProvisioningRequested starts attempt number Attempt (1, 2, ...).
-// Isolation is the model the plan's tier mapped to when it was requested.
+// Isolation and Identity are the models the plan's tier mapped to when it
+// was requested.
 type ProvisioningRequested struct {
 	Attempt      int          `json:"attempt"`
 	Subscription Subscription `json:"subscription"`
 	Isolation    string       `json:"isolation"`
+	Identity     string       `json:"identity"`
 }
 
 // TenantActivated records that every step succeeded; the tenant is ACTIVE.

@@ -10,13 +10,13 @@ import (
 // events stored (and published) at older versions still load. Absent: 1.
 var schemaVersions = map[string]int{
 	TypeProvisioningFailed:    2,
-	TypeProvisioningRequested: 2,
+	TypeProvisioningRequested: 3,
 }
 
 // upcasters[type][v] turns data of schema version v into version v+1.
 var upcasters = map[string]map[int]func(json.RawMessage) (json.RawMessage, error){
 	TypeProvisioningFailed:    {1: provisioningFailedV1},
-	TypeProvisioningRequested: {1: provisioningRequestedV1},
+	TypeProvisioningRequested: {1: provisioningRequestedV1, 2: provisioningRequestedV2},
 }
 
 // SchemaVersion is the version of eventType's data this code writes.
@@ -87,4 +87,16 @@ func provisioningRequestedV1(data json.RawMessage) (json.RawMessage, error) {
 	}
 	v1.Isolation = v1.Subscription.Plan.Tier
 	return json.Marshal(v1)
+}
+
+// provisioningRequestedV2: schema 3 records the identity model the tier
+// mapped to; every tenant requested before identity models existed has a
+// realm of its own, and keeps it (nothing moves unless an operator asks).
+func provisioningRequestedV2(data json.RawMessage) (json.RawMessage, error) {
+	var v2 ProvisioningRequested
+	if err := json.Unmarshal(data, &v2); err != nil {
+		return nil, err
+	}
+	v2.Identity = IdentityRealm
+	return json.Marshal(v2)
 }

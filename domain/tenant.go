@@ -39,6 +39,7 @@ type Tenant struct {
 	attempt      int
 	subscription *Subscription
 	isolation    string
+	identity     string
 	lastFailure  string
 	version      int64
 
@@ -103,7 +104,7 @@ func (t *Tenant) apply(e Event) error {
 	case ProvisioningRequested:
 		t.status, t.attempt, t.lastFailure = StatusProvisioning, e.Attempt, ""
 		sub := e.Subscription
-		t.subscription, t.isolation = &sub, e.Isolation
+		t.subscription, t.isolation, t.identity = &sub, e.Isolation, e.Identity
 		t.steps, t.rollingBack, t.cancelRequested = map[string]*StepState{}, false, false
 	case StepOutcome:
 		t.applyStep(e)
@@ -169,7 +170,8 @@ func (t *Tenant) RequestProvisioning(sub Subscription, tiers Tiers) ([]Event, er
 		return nil, err
 	}
 	sub.Plan.MetaData, sub.Plan.SizeConfig = nullToNil(sub.Plan.MetaData), nullToNil(sub.Plan.SizeConfig)
-	return t.move(StatusProvisioning, ProvisioningRequested{Attempt: t.attempt + 1, Subscription: sub, Isolation: tiers[sub.Plan.Tier]})
+	return t.move(StatusProvisioning, ProvisioningRequested{Attempt: t.attempt + 1, Subscription: sub,
+		Isolation: tiers[sub.Plan.Tier].Isolation, Identity: tiers[sub.Plan.Tier].Identity})
 }
 
 // Activate ends the attempt successfully once every step before activation
@@ -263,7 +265,12 @@ func (t *Tenant) LastFailure() string { return t.lastFailure }
 
 // Isolation is the isolation model of the latest attempt's plan tier.
 func (t *Tenant) Isolation() string { return t.isolation }
-func (t *Tenant) Version() int64    { return t.version }
+
+// Identity is the identity model of the latest attempt's plan tier
+// (IdentityRealm or IdentityOrganization; a tenant never provisioned has
+// none yet).
+func (t *Tenant) Identity() string { return t.identity }
+func (t *Tenant) Version() int64   { return t.version }
 
 // Subscription is the subscription of the latest provisioning attempt, if any.
 func (t *Tenant) Subscription() (Subscription, bool) {

@@ -152,6 +152,12 @@ type KeycloakSettings struct {
 	KeycloakClientID string `env:"TENANTFLOW_KEYCLOAK_CLIENT_ID"`
 
 	KeycloakClientSecret string `env:"TENANTFLOW_KEYCLOAK_CLIENT_SECRET"`
+
+	// KeycloakOrganizationsRealm is the shared realm of the tiers whose
+	// identity model is organization: each such tenant is an organization
+	// of it. tenantd creates it on first use (its service account may: it
+	// holds create-realm), so the service account administers it.
+	KeycloakOrganizationsRealm string `env:"TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM" envDefault:"tenants"`
 }
 
 // TokenSettings are the bearer tokens tenantd accepts and mints.
@@ -305,9 +311,12 @@ type HandlerSettings struct {
 	StepTryTimeout time.Duration `env:"TENANTFLOW_STEP_TRY_TIMEOUT" envDefault:"2m"`
 
 	// Tiers is the operator's plan tiers, each mapped to an isolation model
-	// (silo, bridge, pooled): "enterprise=silo,standard=bridge,basic=pooled".
+	// (silo, bridge, pooled) and, after a colon, an identity model (realm:
+	// a Keycloak realm a tenant, the default; organization: an organization
+	// in the shared realm TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM):
+	// "enterprise=silo:realm,standard=bridge:organization,basic=pooled:organization".
 	// A provisioning request naming another tier is refused with the list.
-	// Empty: the three models are the tiers.
+	// Empty: the three isolation models are the tiers, each with realms.
 	Tiers string `env:"TENANTFLOW_TIERS"`
 
 	// Faults makes named steps fail on purpose, to rehearse compensation:
@@ -541,6 +550,12 @@ func (c KeycloakSettings) validate(p *problems, production bool) {
 		if u, err := url.Parse(c.KeycloakURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("TENANTFLOW_KEYCLOAK_URL", "%q is not an http(s) URL", c.KeycloakURL)
 		}
+		switch org := c.KeycloakOrganizationsRealm; {
+		case org == "":
+			bad("TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set")
+		case org == c.KeycloakAdminRealm || strings.HasPrefix(org, "tenant-") || !realmName.MatchString(org):
+			bad("TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM", "%q must be a realm of its own: letters, digits, '-' and '_', not the admin realm and not tenant-<key> (a tenant's realm)", org)
+		}
 		if c.KeycloakAdminRealm == "" {
 			bad("TENANTFLOW_KEYCLOAK_ADMIN_REALM", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set")
 		}
@@ -757,6 +772,9 @@ func (c BackEndSettings) validate(p *problems) {
 var hex64 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 var kafkaName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
+
+// realmName is a realm name tenantd may create: letters, digits, - and _.
+var realmName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,100}$`)
 
 // AllRoles are the parts a tenantd can run.
 var AllRoles = []string{"api", "relay", "handlers", "projections"}

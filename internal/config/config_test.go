@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenantflow/tenantflow/domain"
 )
 
 func TestDefaultsAreValidAndMatchTheDevStack(t *testing.T) {
@@ -34,13 +36,14 @@ func TestValuesAreRead(t *testing.T) {
 		"TENANTFLOW_KEYCLOAK_URL":            "http://kc:8080",
 		"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD": "pw",
 		"TENANTFLOW_LOG_LEVEL":               "debug",
-		"TENANTFLOW_TIERS":                   "enterprise=silo, standard=bridge,basic=pooled",
+		"TENANTFLOW_TIERS":                   "enterprise=silo, standard=bridge:organization,basic=pooled : realm",
 		"TENANTFLOW_INFRA_MODULES":           "enterprise=/m/ent,silo=/m/silo",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cfg.PlanTiers(); len(got) != 3 || got["enterprise"] != "silo" || got["standard"] != "bridge" || got["basic"] != "pooled" {
+	if got := cfg.PlanTiers(); len(got) != 3 || got["enterprise"] != (domain.Tier{Isolation: "silo", Identity: "realm"}) ||
+		got["standard"] != (domain.Tier{Isolation: "bridge", Identity: "organization"}) || got["basic"] != (domain.Tier{Isolation: "pooled", Identity: "realm"}) {
 		t.Errorf("PlanTiers = %v", got)
 	}
 	if got := strings.Join(cfg.KafkaBrokers, ","); got != "k1:9092,k2:9092" || cfg.EmbeddedKafka() {
@@ -92,6 +95,9 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"dns without key", map[string]string{"TENANTFLOW_DNS_SERVER": "127.0.0.1:53"}, []string{"TENANTFLOW_DNS_ZONE"}},
 		{"infra module for an unknown tier", map[string]string{"TENANTFLOW_INFRA_MODULES": "gold=/x"}, []string{"TENANTFLOW_INFRA_MODULES", "gold"}},
 		{"tier mapped to no isolation model", map[string]string{"TENANTFLOW_TIERS": "enterprise=silo,gold=platinum"}, []string{"TENANTFLOW_TIERS", "gold", "platinum"}},
+		{"tier with an unknown identity model", map[string]string{"TENANTFLOW_TIERS": "basic=pooled:tenancy"}, []string{"TENANTFLOW_TIERS", "basic", "tenancy", "organization"}},
+		{"organizations realm that is a tenant's", map[string]string{"TENANTFLOW_KEYCLOAK_URL": "http://kc:8080", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD": "pw",
+			"TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM": "tenant-acme"}, []string{"TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM", "tenant-acme"}},
 		{"tier without a model", map[string]string{"TENANTFLOW_TIERS": "enterprise"}, []string{"TENANTFLOW_TIERS", "enterprise"}},
 		{"infra module for a tier not configured", map[string]string{"TENANTFLOW_TIERS": "enterprise=silo", "TENANTFLOW_INFRA_MODULES": "premium=/x"}, []string{"TENANTFLOW_INFRA_MODULES", "premium", "enterprise"}},
 		{"mail bridge address without port", map[string]string{"TENANTFLOW_MAIL_BRIDGE_ADDR": "bridge"}, []string{"TENANTFLOW_MAIL_BRIDGE_ADDR"}},
@@ -129,7 +135,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 93 {
+	if len(names) != 94 {
 		t.Errorf("got %d names %v; update this test and docs/configuration.md together when adding a setting", len(names), names)
 	}
 	for _, n := range names {

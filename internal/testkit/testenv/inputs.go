@@ -10,8 +10,12 @@ import (
 
 // DevTiers is the dev stack's plan tier catalogue (devstack.sh env sets
 // TENANTFLOW_TIERS to the same).
-var DevTiers = domain.Tiers{"silo": "silo", "bridge": "bridge", "pooled": "pooled",
-	"enterprise": "silo", "standard": "bridge", "basic": "pooled"}
+var DevTiers = domain.Tiers{
+	"silo": {Isolation: "silo", Identity: "realm"}, "bridge": {Isolation: "bridge", Identity: "realm"}, "pooled": {Isolation: "pooled", Identity: "realm"},
+	"enterprise": {Isolation: "silo", Identity: "realm"},
+	"standard":   {Isolation: "bridge", Identity: "organization"},
+	"basic":      {Isolation: "pooled", Identity: "organization"},
+}
 
 // ReplacedSystemRequest is the provisioning request of the system tenantflow
 // replaces, verbatim from its own test script
