@@ -390,3 +390,45 @@ func TestStepErrorsAreRedacted(t *testing.T) {
 		t.Errorf("redacted too much or in the wrong place: %q", got)
 	}
 }
+
+// A tenant requested before identity models existed (schema 2, or schema 1
+// whose tier was the isolation model) keeps its realm.
+func TestUpcastProvisioningRequestedKeepsRealms(t *testing.T) {
+	for version, data := range map[int]string{
+		1: `{"attempt":1,"subscription":{"plan":{"tier":"pooled"}}}`,
+		2: `{"attempt":1,"subscription":{"plan":{"tier":"basic"}},"isolation":"pooled"}`,
+	} {
+		e, err := DecodeVersion(TypeProvisioningRequested, version, []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.(*ProvisioningRequested); got.Identity != IdentityRealm || got.Isolation != IsolationPooled {
+			t.Errorf("schema %d: got isolation %q identity %q, want pooled and realm", version, got.Isolation, got.Identity)
+		}
+	}
+}
+
+func TestTiersRecordTheIdentityModel(t *testing.T) {
+	tiers, err := ParseTiers("enterprise=silo, basic=pooled:organization")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, _, err := NewTenant("t-1", "", validTenant())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := validSubscription()
+	sub.Plan.Tier = "basic"
+	if _, err := tn.RequestProvisioning(sub, tiers); err != nil {
+		t.Fatal(err)
+	}
+	if tn.Identity() != IdentityOrganization || tn.Isolation() != IsolationPooled {
+		t.Errorf("basic: identity %q isolation %q, want organization and pooled", tn.Identity(), tn.Isolation())
+	}
+	if tiers["enterprise"].Identity != IdentityRealm {
+		t.Errorf("a tier without an identity model has %q, want realm", tiers["enterprise"].Identity)
+	}
+	if _, err := ParseTiers("basic=pooled:tenancy"); err == nil || !strings.Contains(err.Error(), "identity model") {
+		t.Errorf("an unknown identity model: %v", err)
+	}
+}
