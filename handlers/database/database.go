@@ -14,9 +14,16 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/step"
 )
 
-// Database provisions the tenant's schema tenant_<key>, owned by a role of
-// the same name (NOLOGIN: the application connects with its own role and
-// SET ROLE), in the tenant database. Identifiers are always quoted. The
+// Database provisions the tenant's schema tenant_<key> and a role of the
+// same name (NOLOGIN: the application connects with its own role and SET
+// ROLE) that may use it and create in it, in the tenant database.
+//
+// The schema belongs to tenantflow's own role, which is never made a member
+// of the tenant's: PostgreSQL's privilege check on a new connection walks
+// the connecting role's memberships (quadratically in their number), so a
+// long-lived role granted every tenant's role makes every new backend
+// slower as the fleet grows. Schemas made before this belong to the
+// tenant's role and kept that membership; the undo drops them the same way. Identifiers are always quoted. The
 // schema and the role carry a comment naming the tenant: one that exists
 // with another comment is someone else's and is never touched.
 type Database struct {
@@ -71,12 +78,10 @@ func (d Database) Do(ctx context.Context, t *domain.Tenant) (step.Result, error)
 	err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
 		stmts := []string{}
 		if !roleExists {
-			// Membership lets tenantflow's own role make the schema owned by it.
-			stmts = append(stmts, "create role "+ident+" nologin", "comment on role "+ident+" is "+comment,
-				"grant "+ident+" to current_user")
+			stmts = append(stmts, "create role "+ident+" nologin", "comment on role "+ident+" is "+comment)
 		}
 		if !schemaExists {
-			stmts = append(stmts, "create schema "+ident+" authorization "+ident, "comment on schema "+ident+" is "+comment)
+			stmts = append(stmts, "create schema "+ident, "comment on schema "+ident+" is "+comment)
 		}
 		stmts = append(stmts,
 			"revoke all on schema "+ident+" from public",

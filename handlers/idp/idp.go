@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Nerzal/gocloak/v13"
@@ -22,10 +23,12 @@ import (
 	"github.com/tenantflow/tenantflow/internal/pii"
 )
 
-// Identity provisions a tenant's Keycloak realm and its admin user (steps
-// idp and admin_user). Realms and users carry the tenant's id as attribute
-// tenantId: one that exists with this id is ours and counts as done; one
-// with another (or none) belongs to someone else and is never touched.
+// Identity provisions a tenant's Keycloak realm, or its organization in the
+// shared realm (the tenant's identity model: organization.go), and its admin
+// user (steps idp and admin_user). Realms, organizations and users carry the
+// tenant's id as attribute tenantId: one that exists with this id is ours
+// and counts as done; one with another (or none) belongs to someone else
+// and is never touched.
 type Identity struct {
 	Admin *keycloak.Admin
 	// RealmMail is the realm's SMTP server, through which Keycloak mails the
@@ -43,6 +46,13 @@ type Identity struct {
 	// (TENANTFLOW_DNS_ZONE): the client accepts <key>.<zone> besides the
 	// tenant's own domains, so a tenant with none still has a usable client.
 	PlatformZone string
+	// SharedRealm is the realm of the tenants whose identity model is
+	// organization (TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM); see
+	// organization.go.
+	SharedRealm string
+
+	sharedMu    sync.Mutex
+	sharedReady bool // the shared realm exists and is ours
 }
 
 // appHosts are the hosts the tenant's application answers on: its platform
@@ -163,6 +173,9 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error
 	if err != nil {
 		return step.Result{}, err
 	}
+	if organizations(t) {
+		return r.doOrganization(ctx, token, t)
+	}
 	kc := r.Admin.Client()
 	realm, err := r.ours(ctx, token, t)
 	if err != nil {
@@ -230,6 +243,9 @@ func (r realmStep) Reconcile(ctx context.Context, t *domain.Tenant, _ []string) 
 	if err != nil {
 		return step.Result{}, err
 	}
+	if organizations(t) {
+		return r.reconcileOrganization(ctx, token, t)
+	}
 	kc := r.Admin.Client()
 	if realm, err := r.ours(ctx, token, t); err != nil || realm == nil {
 		return step.Result{}, step.Permanent(fmt.Errorf("realm %s is not this tenant's (anymore): %v", RealmName(t), err))
@@ -255,6 +271,9 @@ func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	if err != nil {
 		return err
 	}
+	if organizations(t) {
+		return r.undoOrganization(ctx, token, t)
+	}
 	realm, err := r.ours(ctx, token, t)
 	if err != nil || realm == nil {
 		return step.UndoneUnlessOurs(err) // someone else's (nothing of ours), or already gone
@@ -267,26 +286,50 @@ func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {
 
 type adminStep struct{ *Identity }
 
-// adminUser finds the tenant's admin: (nil, nil) when absent, a permanent
-// error when a user with that name exists and is not this tenant's.
-func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant) (*gocloak.User, error) {
-	t, err := pii.OpenTenant(ctx, a.Personal, t)
-	if err != nil {
-		return nil, err
+// home checks that the place the admin user belongs to is this tenant's:
+// its realm, or its organization (returned, for the membership). A missing
+// realm or organization is (nil, false, nil).
+func (a adminStep) home(ctx context.Context, token string, t *domain.Tenant) (org *keycloak.Organization, ok bool, err error) {
+	if organizations(t) {
+		org, err = a.organization(ctx, token, t)
+		return org, org != nil, err
 	}
-	users, err := a.Admin.Client().GetUsers(ctx, token, RealmName(t), gocloak.GetUsersParams{
+	realm, err := a.ours(ctx, token, t)
+	return nil, realm != nil, err
+}
+
+// adminUser finds the tenant's admin: (nil, nil) when absent, a permanent
+// error when a user with that name exists and is not this tenant's. In the
+// shared realm a user who administers other tenants' organizations is
+// returned with adopt set: it becomes this tenant's too.
+func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant) (u *gocloak.User, adopt bool, err error) {
+	t, err = pii.OpenTenant(ctx, a.Personal, t)
+	if err != nil {
+		return nil, false, err
+	}
+	realm := a.RealmOf(t)
+	users, err := a.Admin.Client().GetUsers(ctx, token, realm, gocloak.GetUsersParams{
 		Username: gocloak.StringP(t.Contact().Email), Exact: gocloak.BoolP(true)})
 	if err != nil {
-		return nil, classify("find admin user", err)
+		return nil, false, classify("find admin user", err)
 	}
 	if len(users) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
-	u := users[0]
-	if u.Attributes == nil || len((*u.Attributes)["tenantId"]) == 0 || (*u.Attributes)["tenantId"][0] != t.ID() {
-		return nil, step.Foreign("user " + t.Contact().Email + " in realm " + RealmName(t))
+	u = users[0]
+	var marks []string
+	if u.Attributes != nil {
+		marks = (*u.Attributes)["tenantId"]
 	}
-	return u, nil
+	switch {
+	case organizations(t) && slices.Contains(marks, t.ID()):
+		return u, false, nil
+	case organizations(t) && len(marks) > 0:
+		return u, true, nil
+	case !organizations(t) && len(marks) > 0 && marks[0] == t.ID():
+		return u, false, nil
+	}
+	return nil, false, step.Foreign("user " + t.Contact().Email + " in realm " + realm)
 }
 
 // createAdmin creates the tenant's admin user. A 409 means a user with that
@@ -299,7 +342,7 @@ func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tena
 	if err != nil {
 		return nil, err
 	}
-	c, realm := open.Contact(), RealmName(t)
+	c, realm := open.Contact(), a.RealmOf(t)
 	_, err = a.Admin.Client().CreateUser(ctx, token, realm, gocloak.User{
 		Username: gocloak.StringP(c.Email), Email: gocloak.StringP(c.Email), EmailVerified: gocloak.BoolP(true),
 		FirstName: gocloak.StringP(c.FirstName), LastName: gocloak.StringP(c.LastName), Enabled: gocloak.BoolP(true),
@@ -310,10 +353,12 @@ func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tena
 	if err != nil && !conflict {
 		return nil, classify("create admin user", err)
 	}
-	u, err := a.adminUser(ctx, token, t)
+	u, adopt, err := a.adminUser(ctx, token, t)
 	switch {
 	case err != nil:
 		return nil, err
+	case adopt:
+		return nil, fmt.Errorf("admin user %s was made for another tenant meanwhile; the next try adopts it", c.Email)
 	case u == nil && conflict:
 		return nil, step.Permanent(fmt.Errorf("creating user %s in realm %s conflicts with another user (the same e-mail address under another name?): not touched", c.Email, realm))
 	case u == nil:
@@ -322,8 +367,10 @@ func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tena
 	return u, nil
 }
 
-// TenantAdminRole is the realm role of a tenant's realm that bundles
-// realm-management's realm-admin (made with the realm by the idp step).
+// TenantAdminRole is the realm role of a tenant's administrators: in a
+// tenant's realm it bundles realm-management's realm-admin (made with the
+// realm by the idp step); in the shared realm it grants no Keycloak right
+// and is scoped by the user's organizations.
 const TenantAdminRole = "tenant-admin"
 
 // grantAdmin makes the user an administrator of realm: realm role
@@ -335,7 +382,7 @@ func (a adminStep) grantAdmin(ctx context.Context, token, realm, userID string) 
 	if err == nil {
 		return classify("grant "+TenantAdminRole, kc.AddRealmRoleToUser(ctx, token, realm, userID, []gocloak.Role{*role}))
 	}
-	if !keycloak.IsNotFound(err) {
+	if !keycloak.IsNotFound(err) || realm == a.SharedRealm {
 		return classify("read role "+TenantAdminRole, err)
 	}
 	mgmt, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP("realm-management")})
@@ -354,21 +401,38 @@ func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error
 	if err != nil {
 		return step.Result{}, err
 	}
-	kc, realm := a.Admin.Client(), RealmName(t)
-	if _, err := a.ours(ctx, token, t); err != nil {
-		return step.Result{}, err
-	}
-	u, err := a.adminUser(ctx, token, t)
+	kc, realm := a.Admin.Client(), a.RealmOf(t)
+	org, ok, err := a.home(ctx, token, t)
 	if err != nil {
 		return step.Result{}, err
 	}
-	if u == nil {
+	if !ok {
+		return step.Result{}, step.Permanent(fmt.Errorf("the tenant's realm or organization is gone (identity model %s)", t.Identity()))
+	}
+	u, adopt, err := a.adminUser(ctx, token, t)
+	if err != nil {
+		return step.Result{}, err
+	}
+	switch {
+	case u == nil:
 		if u, err = a.createAdmin(ctx, token, t); err != nil {
 			return step.Result{}, err
+		}
+	case adopt:
+		// One person administers several organizations of the shared realm.
+		attrs := *u.Attributes
+		attrs["tenantId"] = append(attrs["tenantId"], t.ID())
+		if err := kc.UpdateUser(ctx, token, realm, *u); err != nil {
+			return step.Result{}, classify("add the tenant to user "+*u.ID, err)
 		}
 	}
 	if err := a.grantAdmin(ctx, token, realm, *u.ID); err != nil {
 		return step.Result{}, err
+	}
+	if org != nil {
+		if err := a.Admin.AddOrganizationMember(ctx, token, realm, org.ID, *u.ID); err != nil {
+			return step.Result{}, classify("make the admin a member of organization "+t.Key(), err)
+		}
 	}
 	// The set-password mail goes out once: the attribute records that it did.
 	// Without a way to mail, the admin must set a password before anything
@@ -406,13 +470,16 @@ func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	if err != nil {
 		return err
 	}
-	realm, err := a.ours(ctx, token, t)
-	if err != nil || realm == nil {
-		return step.UndoneUnlessOurs(err) // the realm is someone else's, or gone with its users
+	org, ok, err := a.home(ctx, token, t)
+	if err != nil || !ok {
+		return step.UndoneUnlessOurs(err) // someone else's (nothing of ours), or already gone with its users
 	}
-	u, err := a.adminUser(ctx, token, t)
-	if err != nil || u == nil {
+	u, adopt, err := a.adminUser(ctx, token, t)
+	if err != nil || u == nil || adopt {
 		return step.UndoneUnlessOurs(err)
+	}
+	if org != nil {
+		return a.leave(ctx, token, t, *u, org.ID)
 	}
 	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !keycloak.IsNotFound(err) {
 		return classify("delete admin user", err)
@@ -459,37 +526,70 @@ type SetPasswordSender interface {
 }
 
 // LinkDelivery is the mail bridge's Deliver (adapters/keycloak.MailBridge):
-// the link's realm names the tenant (tenant-<key>), and the recipient must
-// be that tenant's admin, so the bridge relays nothing else.
-func LinkDelivery(store eventstore.Streams, personal pii.Opener, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
+// the link's realm names the tenant (tenant-<key>) — or, from the shared
+// realm, the recipient's user names the tenants it administers, of which
+// the one being provisioned is mailed — and the recipient must be that
+// tenant's admin, so the bridge relays nothing else.
+func (id *Identity) LinkDelivery(store eventstore.Streams, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
 	tenants := app.Tenants(store)
 	return func(ctx context.Context, realm, recipient, link string) error {
-		key, ok := strings.CutPrefix(realm, "tenant-")
-		id := ""
-		if ok {
-			id = app.TenantIDByKey(ctx, store, key)
-		}
-		if id == "" {
-			return fmt.Errorf("realm %s is no tenant's", realm)
-		}
-		t, err := tenants.Get(ctx, id)
-		if err == nil {
-			t, err = pii.OpenTenant(ctx, personal, t)
-		}
+		candidates, err := id.tenantsMailed(ctx, store, realm, recipient)
 		if err != nil {
 			return err
 		}
-		if !strings.EqualFold(strings.TrimSpace(recipient), t.Contact().Email) {
-			return fmt.Errorf("the recipient is not the admin of tenant %s", t.ID())
+		for _, tid := range candidates {
+			t, err := tenants.Get(ctx, tid)
+			if err == nil {
+				t, err = pii.OpenTenant(ctx, id.Personal, t)
+			}
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(strings.TrimSpace(recipient), t.Contact().Email) {
+				continue
+			}
+			if len(candidates) > 1 && t.Status() != domain.StatusProvisioning {
+				continue
+			}
+			return sender.SetPassword(ctx, t, link)
 		}
-		return sender.SetPassword(ctx, t, link)
+		return fmt.Errorf("the recipient is not the admin of a tenant of realm %s being provisioned", realm)
 	}
+}
+
+// tenantsMailed are the tenants a set-password mail of realm to recipient
+// may be for.
+func (id *Identity) tenantsMailed(ctx context.Context, store eventstore.Streams, realm, recipient string) ([]string, error) {
+	if key, ok := strings.CutPrefix(realm, "tenant-"); ok {
+		if tid := app.TenantIDByKey(ctx, store, key); tid != "" {
+			return []string{tid}, nil
+		}
+	}
+	if realm != id.SharedRealm || id.SharedRealm == "" {
+		return nil, fmt.Errorf("realm %s is no tenant's", realm)
+	}
+	token, err := id.Admin.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users, err := id.Admin.Client().GetUsers(ctx, token, realm, gocloak.GetUsersParams{
+		Username: gocloak.StringP(strings.TrimSpace(recipient)), Exact: gocloak.BoolP(true)})
+	if err != nil {
+		return nil, fmt.Errorf("find the recipient in realm %s: %w", realm, err)
+	}
+	if len(users) == 0 || users[0].Attributes == nil {
+		return nil, fmt.Errorf("the recipient is no tenant's admin in realm %s", realm)
+	}
+	return (*users[0].Attributes)["tenantId"], nil
 }
 
 func (r realmStep) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, error) {
 	token, err := r.Admin.Token(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if organizations(t) {
+		return r.probeOrganization(ctx, token, t)
 	}
 	realm, err := r.ours(ctx, token, t)
 	if err != nil || realm == nil {
@@ -511,12 +611,12 @@ func (a adminStep) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resour
 	if err != nil {
 		return nil, err
 	}
-	if realm, err := a.ours(ctx, token, t); err != nil || realm == nil {
+	if _, ok, err := a.home(ctx, token, t); err != nil || !ok {
 		return nil, step.IgnoreForeign(err)
 	}
-	u, err := a.adminUser(ctx, token, t)
-	if err != nil || u == nil {
+	u, adopt, err := a.adminUser(ctx, token, t)
+	if err != nil || u == nil || adopt {
 		return nil, step.IgnoreForeign(err)
 	}
-	return []domain.Resource{{Step: domain.StepAdminUser, Kind: "keycloak-user", ID: RealmName(t) + "/" + *u.ID}}, nil
+	return []domain.Resource{{Step: domain.StepAdminUser, Kind: "keycloak-user", ID: a.RealmOf(t) + "/" + *u.ID}}, nil
 }

@@ -33,7 +33,10 @@ type Mailer interface {
 
 // Links are the addresses the welcome mail gives the tenant's admin.
 type Links struct {
-	KeycloakURL    string // public base URL of Keycloak: the login link is its account page of the realm
+	KeycloakURL string // public base URL of Keycloak: the login link is its account page of the realm
+	// SharedRealm is the realm of the organization model's tenants, whose
+	// login link is the shared realm's account page.
+	SharedRealm    string
 	AdminPortalURL string
 	SupportEmail   string
 }
@@ -96,7 +99,7 @@ func StepInWords(step string) string {
 func (l Links) welcome(t *domain.Tenant) WelcomeData {
 	d := WelcomeData{TenantID: t.ID(), TenantName: t.Name(), FirstName: t.Contact().FirstName, LastName: t.Contact().LastName,
 		AdminPortalURL: l.AdminPortalURL, SupportEmail: l.SupportEmail,
-		LoginURL: strings.TrimRight(l.KeycloakURL, "/") + "/realms/" + idp.RealmName(t) + "/account"}
+		LoginURL: strings.TrimRight(l.KeycloakURL, "/") + "/realms/" + l.realm(t) + "/account"}
 	platform, custom := t.Addressing()
 	d.CustomDomains = custom
 	switch domains := t.Domains(); {
@@ -276,4 +279,12 @@ func (n Novu) trigger(ctx context.Context, workflow string, t *domain.Tenant, pa
 	default:
 		return step.Permanent(fmt.Errorf("novu %s: HTTP %d: %s", workflow, resp.StatusCode, detail))
 	}
+}
+
+// realm is the realm the tenant's admin signs in to.
+func (l Links) realm(t *domain.Tenant) string {
+	if t.Identity() == domain.IdentityOrganization && l.SharedRealm != "" {
+		return l.SharedRealm
+	}
+	return idp.RealmName(t)
 }

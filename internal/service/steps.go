@@ -76,7 +76,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: store, Logger: logger}
 		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
-	links := notify.Links{KeycloakURL: cfg.KeycloakURL, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
+	links := notify.Links{KeycloakURL: cfg.KeycloakURL, SharedRealm: cfg.KeycloakOrganizationsRealm, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
 	switch {
 	case cfg.Notifier == "novu":
 		c.Notifier = notify.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links, Personal: vault}
@@ -115,14 +115,12 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 		if cfg.DNSServer != "" {
 			platformZone = cfg.DNSZone
 		}
-		realmMail, _ := RealmMail(cfg)
 		masterKey, _ := cfg.PIIMasterKey() // validated with the configuration
 		vault, err := pii.NewVault(eventPool, masterKey)
 		if err != nil {
 			return nil, err
 		}
-		id := &idp.Identity{Admin: keycloakAdmin(cfg),
-			RealmMail: realmMail, PlatformZone: platformZone, Personal: vault}
+		id := identity(cfg, vault, platformZone)
 		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
@@ -150,6 +148,14 @@ func RealmMail(cfg config.Config) (m idp.RealmMail, bridge bool) {
 		return idp.RealmMail{Host: host, Port: port, From: from.Address, User: "keycloak", Password: mailBridgePassword(cfg)}, true
 	}
 	return idp.RealmMail{}, false
+}
+
+// identity is the identity steps' back end on the configured Keycloak;
+// platformZone is the DNS zone tenants are named in when the dns step runs.
+func identity(cfg config.Config, vault *pii.Vault, platformZone string) *idp.Identity {
+	realmMail, _ := RealmMail(cfg)
+	return &idp.Identity{Admin: keycloakAdmin(cfg), RealmMail: realmMail, PlatformZone: platformZone,
+		Personal: vault, SharedRealm: cfg.KeycloakOrganizationsRealm}
 }
 
 // keycloakAdmin is tenantd's way into Keycloak's admin API: the service
@@ -186,7 +192,8 @@ func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams
 	if err != nil {
 		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
 	}
-	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: idp.LinkDelivery(store, vault, sender), Logger: logger}
+	id := identity(cfg, vault, "")
+	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: id.LinkDelivery(store, sender), Logger: logger}
 	logger.Info("Keycloak cannot mail the admins itself: it mails set-password links to the mail bridge, which sends them through the notifier",
 		"listen", ln.Addr().String(), "keycloak_dials", cfg.MailBridgeHost())
 	return &component{name: "mail bridge", run: func(ctx context.Context) error { return b.Serve(ctx, ln) }}, nil

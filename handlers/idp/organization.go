@@ -1,0 +1,300 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Nerzal/gocloak/v13"
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/handlers/step"
+)
+
+// The organization model (domain.IdentityOrganization): the tenant is an
+// organization of one shared realm (Identity.SharedRealm), not a realm of
+// its own. Keycloak slows with every realm it holds — each one is loaded,
+// cached and administered on its own — while organizations are rows of one
+// realm. What each part becomes:
+//
+//   - the organization: name and alias the tenant's key, description its
+//     name, its application hosts as domains, attribute tenantId;
+//   - the application client <key>-app, one per tenant in the shared
+//     realm, like the realm model's: redirect URIs stay the tenant's own
+//     (one shared client would carry every tenant's hosts and be rewritten
+//     by every provisioning at once), and its default scopes include
+//     organization, so every token carries the organization claim
+//     ("organization": ["<key>"]) the application checks;
+//   - the admin user: a user of the shared realm, member of the
+//     organization, with the shared realm's role tenant-admin — which
+//     grants nothing in Keycloak (no realm-management role: it would
+//     administer every tenant) and means "administrator of the
+//     organizations this user is a member of" to tenantflow's API and to
+//     the application. One person may administer several organizations:
+//     the user's tenantId attribute lists them all.
+//
+// Undo removes the organization, its client, and the members that belong
+// to this tenant alone; a member of another tenant too only loses this
+// tenant from its tenantId attribute.
+
+// sharedMark is the shared realm's attribute tenantflow: it marks a realm
+// tenantd made for organizations, so one that exists without it (an
+// operator's realm of the same name) is never used.
+const sharedMark = "organizations"
+
+// organizations reports whether t's users live in the shared realm.
+func organizations(t *domain.Tenant) bool { return t.Identity() == domain.IdentityOrganization }
+
+// RealmOf is the realm that holds t's users: tenant-<key> in the realm
+// model, the shared realm in the organization model.
+func (id *Identity) RealmOf(t *domain.Tenant) string {
+	if organizations(t) {
+		return id.SharedRealm
+	}
+	return RealmName(t)
+}
+
+// ensureShared creates the shared realm unless it exists (once a process):
+// organizations on, the role tenant-admin, undeclared user attributes
+// allowed, the realm's SMTP server. A realm of that name that tenantd did
+// not make is refused, permanently.
+func (id *Identity) ensureShared(ctx context.Context, token string) error {
+	if id.SharedRealm == "" {
+		return step.Permanent(fmt.Errorf("the tenant's tier has identity model organization, but no shared realm is configured (TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM)"))
+	}
+	id.sharedMu.Lock()
+	defer id.sharedMu.Unlock()
+	if id.sharedReady {
+		return nil
+	}
+	kc, name := id.Admin.Client(), id.SharedRealm
+	realm, err := kc.GetRealm(ctx, token, name)
+	if keycloak.IsNotFound(err) {
+		rep := gocloak.RealmRepresentation{
+			Realm: gocloak.StringP(name), DisplayName: gocloak.StringP(name), Enabled: gocloak.BoolP(true),
+			Attributes: &map[string]string{"tenantflow": sharedMark},
+			Roles: &gocloak.RolesRepresentation{Realm: &[]gocloak.Role{{Name: gocloak.StringP(TenantAdminRole),
+				Description: gocloak.StringP("administrator of the organizations the user is a member of (read by tenantflow and the application; no Keycloak admin rights)")}}},
+		}
+		if id.RealmMail.Host != "" {
+			rep.SMTPServer = new(id.RealmMail.settings(name))
+		}
+		if err := id.Admin.CreateRealmWithOrganizations(ctx, token, rep); err != nil && !keycloak.IsConflict(err) {
+			return classify("create the shared realm "+name, err)
+		}
+		realm, err = kc.GetRealm(ctx, token, name)
+	}
+	if err != nil {
+		return classify("read the shared realm "+name+" (tenantd's service account administers only realms it created)", err)
+	}
+	if realm.Attributes == nil || (*realm.Attributes)["tenantflow"] != sharedMark {
+		return step.Permanent(fmt.Errorf("realm %s exists and is not tenantflow's shared realm (no attribute tenantflow=%s): not touched; set TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM to another name", name, sharedMark))
+	}
+	if err := id.allowAttributes(ctx, token, name); err != nil {
+		return err
+	}
+	id.sharedReady = true
+	return nil
+}
+
+// organization finds t's organization in the shared realm: (nil, nil) when
+// there is none, a permanent error when one of that name is another's. An
+// organization is created with its attributes in one request, so an
+// unmarked one is read again only briefly (see ours).
+func (id *Identity) organization(ctx context.Context, token string, t *domain.Tenant) (*keycloak.Organization, error) {
+	for wait := time.Now().Add(unmarkedWait); ; {
+		org, err := id.Admin.OrganizationByName(ctx, token, id.SharedRealm, t.Key())
+		if err != nil || org == nil {
+			return nil, classify("find organization "+t.Key(), err)
+		}
+		switch marks := org.Attributes["tenantId"]; {
+		case slices.Contains(marks, t.ID()):
+			return org, nil
+		case len(marks) > 0 || time.Now().After(wait):
+			return nil, step.Foreign("organization " + t.Key() + " of realm " + id.SharedRealm)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// orgDomains are the organization's domains: the tenant's application
+// hosts, without the root's dot.
+func (id *Identity) orgDomains(t *domain.Tenant) []keycloak.OrganizationDomain {
+	var out []keycloak.OrganizationDomain
+	for _, h := range id.appHosts(t) {
+		out = append(out, keycloak.OrganizationDomain{Name: strings.TrimSuffix(h, ".")})
+	}
+	return out
+}
+
+// clientMark is the client attribute naming the tenant whose client it is
+// (in the shared realm every tenant's client sits side by side).
+const clientMark = "tenantflow.tenantId"
+
+// sharedClient finds t's client in the shared realm: nil when absent, a
+// permanent error when a client of that id is not this tenant's.
+func (id *Identity) sharedClient(ctx context.Context, token string, t *domain.Tenant) (*gocloak.Client, error) {
+	clients, err := id.Admin.Client().GetClients(ctx, token, id.SharedRealm, clientParams(ClientName(t)))
+	if err != nil {
+		return nil, classify("read clients", err)
+	}
+	if len(clients) == 0 {
+		return nil, nil
+	}
+	c := clients[0]
+	if c.Attributes == nil || (*c.Attributes)[clientMark] != t.ID() {
+		return nil, step.Foreign("client " + ClientName(t) + " of realm " + id.SharedRealm)
+	}
+	return c, nil
+}
+
+func (r realmStep) doOrganization(ctx context.Context, token string, t *domain.Tenant) (step.Result, error) {
+	if err := r.ensureShared(ctx, token); err != nil {
+		return step.Result{}, err
+	}
+	org, err := r.organization(ctx, token, t)
+	if err != nil {
+		return step.Result{}, err
+	}
+	if org == nil {
+		_, err := r.Admin.CreateOrganization(ctx, token, r.SharedRealm, keycloak.Organization{Name: t.Key(), Alias: t.Key(),
+			Description: t.Name(), Enabled: true, Attributes: map[string][]string{"tenantId": {t.ID()}}, Domains: r.orgDomains(t)})
+		if err != nil && !keycloak.IsConflict(err) {
+			return step.Result{}, classify("create organization "+t.Key(), err)
+		}
+		if org, err = r.organization(ctx, token, t); err != nil {
+			return step.Result{}, err
+		}
+		if org == nil { // the 409 was another organization's domain
+			return step.Result{}, step.Permanent(fmt.Errorf("organization %s conflicts with another organization of realm %s (one of the domains %v is taken): not touched",
+				t.Key(), r.SharedRealm, r.appHosts(t)))
+		}
+	}
+	client, err := r.sharedClient(ctx, token, t)
+	if err != nil {
+		return step.Result{}, err
+	}
+	if client == nil {
+		redirects, origins := r.redirects(t)
+		_, err := r.Admin.Client().CreateClient(ctx, token, r.SharedRealm, gocloak.Client{
+			ClientID: gocloak.StringP(ClientName(t)), Protocol: gocloak.StringP("openid-connect"),
+			PublicClient: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(true),
+			DirectAccessGrantsEnabled: gocloak.BoolP(false),
+			RedirectURIs:              &redirects, WebOrigins: &origins,
+			DefaultClientScopes: &[]string{"basic", "profile", "email", "roles", "web-origins", "acr", "organization"},
+			Attributes:          &map[string]string{"pkce.code.challenge.method": "S256", clientMark: t.ID()},
+		})
+		if err != nil {
+			return step.Result{}, classify("create client "+ClientName(t), err)
+		}
+	}
+	return step.Result{Resources: []domain.Resource{
+		{Step: domain.StepIdentity, Kind: "keycloak-organization", ID: r.SharedRealm + "/" + t.Key(), Location: r.Admin.BaseURL()},
+		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: r.SharedRealm + "/" + ClientName(t), Location: r.Admin.BaseURL()},
+	}}, nil
+}
+
+func (r realmStep) reconcileOrganization(ctx context.Context, token string, t *domain.Tenant) (step.Result, error) {
+	org, err := r.organization(ctx, token, t)
+	if err != nil || org == nil {
+		return step.Result{}, step.Permanent(fmt.Errorf("organization %s is not this tenant's (anymore): %v", t.Key(), err))
+	}
+	org.Domains = r.orgDomains(t)
+	if err := r.Admin.UpdateOrganization(ctx, token, r.SharedRealm, *org); err != nil {
+		return step.Result{}, classify("update the domains of organization "+t.Key(), err)
+	}
+	client, err := r.sharedClient(ctx, token, t)
+	if err != nil || client == nil {
+		return step.Result{}, step.Permanent(fmt.Errorf("client %s of realm %s is not this tenant's (anymore): %v", ClientName(t), r.SharedRealm, err))
+	}
+	redirects, origins := r.redirects(t)
+	client.RedirectURIs, client.WebOrigins = &redirects, &origins
+	return step.Result{}, classify("update client "+ClientName(t), r.Admin.Client().UpdateClient(ctx, token, r.SharedRealm, *client))
+}
+
+// maxMembers bounds the members an undo reads: a tenant's organization
+// holds its admin and the users its application added.
+const maxMembers = 10000
+
+func (r realmStep) undoOrganization(ctx context.Context, token string, t *domain.Tenant) error {
+	client, err := r.sharedClient(ctx, token, t)
+	if err != nil && !errors.Is(err, step.ErrForeign) {
+		return err
+	}
+	if client != nil {
+		if err := r.Admin.Client().DeleteClient(ctx, token, r.SharedRealm, *client.ID); err != nil && !keycloak.IsNotFound(err) {
+			return classify("delete client "+ClientName(t), err)
+		}
+	}
+	org, err := r.organization(ctx, token, t)
+	if err != nil || org == nil {
+		return step.UndoneUnlessOurs(err)
+	}
+	members, err := r.Admin.OrganizationMembers(ctx, token, r.SharedRealm, org.ID, maxMembers)
+	if err != nil {
+		return classify("list the members of organization "+t.Key(), err)
+	}
+	for _, u := range members {
+		if err := r.leave(ctx, token, t, u, ""); err != nil {
+			return err
+		}
+	}
+	if err := r.Admin.DeleteOrganization(ctx, token, r.SharedRealm, org.ID); err != nil && !keycloak.IsNotFound(err) {
+		return classify("delete organization "+t.Key(), err)
+	}
+	return nil
+}
+
+// leave takes t off user u of the shared realm: a user that is this
+// tenant's alone is deleted; one that is another tenant's too keeps its
+// account and loses t from its tenantId attribute (and, with orgID, its
+// membership of t's organization). A user that is not t's is left alone.
+func (id *Identity) leave(ctx context.Context, token string, t *domain.Tenant, u gocloak.User, orgID string) error {
+	if u.ID == nil || u.Attributes == nil {
+		return nil
+	}
+	attrs := *u.Attributes
+	marks := attrs["tenantId"]
+	if !slices.Contains(marks, t.ID()) {
+		return nil
+	}
+	kc := id.Admin.Client()
+	if len(marks) == 1 {
+		if err := kc.DeleteUser(ctx, token, id.SharedRealm, *u.ID); err != nil && !keycloak.IsNotFound(err) {
+			return classify("delete user "+*u.ID, err)
+		}
+		return nil
+	}
+	attrs["tenantId"] = slices.DeleteFunc(slices.Clone(marks), func(m string) bool { return m == t.ID() })
+	u.Attributes = &attrs
+	if err := kc.UpdateUser(ctx, token, id.SharedRealm, u); err != nil {
+		return classify("take tenant "+t.ID()+" off user "+*u.ID, err)
+	}
+	if orgID != "" {
+		return classify("end the membership of user "+*u.ID, id.Admin.RemoveOrganizationMember(ctx, token, id.SharedRealm, orgID, *u.ID))
+	}
+	return nil
+}
+
+func (r realmStep) probeOrganization(ctx context.Context, token string, t *domain.Tenant) ([]domain.Resource, error) {
+	org, err := r.organization(ctx, token, t)
+	if err != nil || org == nil {
+		return nil, step.IgnoreForeign(err)
+	}
+	out := []domain.Resource{{Step: domain.StepIdentity, Kind: "keycloak-organization", ID: r.SharedRealm + "/" + t.Key()}}
+	client, err := r.sharedClient(ctx, token, t)
+	if err != nil {
+		return nil, step.IgnoreForeign(err)
+	}
+	if client != nil {
+		out = append(out, domain.Resource{Step: domain.StepIdentity, Kind: "keycloak-client", ID: r.SharedRealm + "/" + ClientName(t)})
+	}
+	return out, nil
+}
