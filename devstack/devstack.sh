@@ -455,7 +455,7 @@ keycloak_up() {
 # (devstack/operators, adapters/keycloak.EnsureOperatorsRealm). Idempotent.
 operators_realm() {
   ( cd "$ROOT" && eval "$(cmd_env)" && go run ./devstack/operators ) || die "could not set up the operators' realm"
-  say "keycloak: operators' realm tenantflow-operators ready (user operator, client tenantflow-ci); tenantd's service account tenantflow-provisioner (create-realm only)"
+  say "keycloak: operators' realm tenantflow-operators ready (user operator, client tenantflow-ci); tenantd's service account tenantflow-provisioner (create-realm only), who made the organizations' shared realm tenants"
 }
 
 keycloak_down() { stop_pid keycloak "$KC_DIR/keycloak.pid"; pg_cluster_down "$(pg_dir)-keycloak"; }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/internal/service"
 )
 
 func main() {
@@ -36,6 +38,14 @@ func main() {
 	if err == nil {
 		err = keycloak.EnsureProvisioner(ctx, admin, keycloak.Provisioner{Realm: "master",
 			ClientID: get("TENANTFLOW_KEYCLOAK_CLIENT_ID"), Secret: get("TENANTFLOW_KEYCLOAK_CLIENT_SECRET")})
+	}
+	if err == nil {
+		// The organization model's shared realm, made by tenantd's service
+		// account (as tenantd would make it), with tenantd's own settings.
+		var cfg config.Config
+		if cfg, err = config.Load(); err == nil {
+			err = service.Identity(cfg, nil, "").EnsureSharedRealm(ctx)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "operators: %v\n", err)

@@ -7,6 +7,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step/steptest"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
 func TestRealmKeepsTheStepContract(t *testing.T) {
@@ -24,4 +25,25 @@ func TestAdminUserKeepsTheStepContract(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = id.RealmStep().Undo(context.Background(), tn) })
 	}})
+}
+
+// The organization model: the tenant is an organization of the shared
+// realm (the dev stack's tier basic).
+func TestOrganizationKeepsTheStepContract(t *testing.T) {
+	id, _ := devsteps.Identity(t)
+	steptest.Run(t, steptest.Subject{Action: id.RealmStep(), NewTenant: onTier("basic")})
+}
+
+func TestOrganizationAdminKeepsTheStepContract(t *testing.T) {
+	id, _ := devsteps.Identity(t)
+	steptest.Run(t, steptest.Subject{Action: id.AdminUserStep(), NewTenant: onTier("basic"), Before: func(t testing.TB, tn *domain.Tenant) {
+		if _, err := id.RealmStep().Do(context.Background(), tn); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = id.RealmStep().Undo(context.Background(), tn) })
+	}})
+}
+
+func onTier(tier string) func(t testing.TB, key string) *domain.Tenant {
+	return func(t testing.TB, key string) *domain.Tenant { return testenv.NewTenantOnTier(t, key, tier) }
 }

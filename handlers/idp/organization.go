@@ -100,6 +100,19 @@ func (id *Identity) ensureShared(ctx context.Context, token string) error {
 	return nil
 }
 
+// EnsureSharedRealm creates the shared realm unless it exists, as the
+// first tenant of the organization model would. The dev stack calls it
+// with tenantd's service account at start, so the realm is the service
+// account's to administer even when a test, signed in as Keycloak's admin
+// user, provisions the first organization.
+func (id *Identity) EnsureSharedRealm(ctx context.Context) error {
+	token, err := id.Admin.Token(ctx)
+	if err != nil {
+		return err
+	}
+	return id.ensureShared(ctx, token)
+}
+
 // organization finds t's organization in the shared realm: (nil, nil) when
 // there is none, a permanent error when one of that name is another's. An
 // organization is created with its attributes in one request, so an

@@ -120,7 +120,7 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 		if err != nil {
 			return nil, err
 		}
-		id := identity(cfg, vault, platformZone)
+		id := Identity(cfg, vault, platformZone)
 		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
@@ -150,9 +150,10 @@ func RealmMail(cfg config.Config) (m idp.RealmMail, bridge bool) {
 	return idp.RealmMail{}, false
 }
 
-// identity is the identity steps' back end on the configured Keycloak;
-// platformZone is the DNS zone tenants are named in when the dns step runs.
-func identity(cfg config.Config, vault *pii.Vault, platformZone string) *idp.Identity {
+// Identity is the identity steps' back end on the configured Keycloak;
+// platformZone is the DNS zone tenants are named in when the dns step runs
+// (vault may be nil where no personal field is opened).
+func Identity(cfg config.Config, vault *pii.Vault, platformZone string) *idp.Identity {
 	realmMail, _ := RealmMail(cfg)
 	return &idp.Identity{Admin: keycloakAdmin(cfg), RealmMail: realmMail, PlatformZone: platformZone,
 		Personal: vault, SharedRealm: cfg.KeycloakOrganizationsRealm}
@@ -192,7 +193,7 @@ func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams
 	if err != nil {
 		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
 	}
-	id := identity(cfg, vault, "")
+	id := Identity(cfg, vault, "")
 	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: id.LinkDelivery(store, sender), Logger: logger}
 	logger.Info("Keycloak cannot mail the admins itself: it mails set-password links to the mail bridge, which sends them through the notifier",
 		"listen", ln.Addr().String(), "keycloak_dials", cfg.MailBridgeHost())

@@ -58,13 +58,18 @@ func Infrastructure(t testing.TB) infrastructure.Infrastructure {
 		Modules:   map[string]string{"silo": filepath.Join(root, "silo"), "bridge": filepath.Join(root, "bridge")}, Timeout: 2 * time.Minute}
 }
 
+// SharedRealm is the dev stack's shared realm of the organization model
+// (TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM's default, which the dev stack
+// creates with tenantd's service account).
+const SharedRealm = "tenants"
+
 // Identity is the identity steps signed in to the dev stack's Keycloak as
 // its admin user, and that admin, for tests that inspect what they made.
 func Identity(t testing.TB) (*idp.Identity, *keycloak.Admin) {
 	t.Helper()
 	env := testenv.Require(t, "TENANTFLOW_KEYCLOAK_URL", "TENANTFLOW_KEYCLOAK_ADMIN_USER", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD")
 	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
-	return &idp.Identity{Admin: admin, PlatformZone: "tenants.example.net."}, admin
+	return &idp.Identity{Admin: admin, PlatformZone: "tenants.example.net.", SharedRealm: SharedRealm}, admin
 }
 
 // Lookup asks server for name's records of qtype: CNAME targets, TXT texts.

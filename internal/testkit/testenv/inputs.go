@@ -3,6 +3,7 @@ package testenv
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
@@ -57,6 +58,30 @@ func NewTenant(t testing.TB, key string) *domain.Tenant {
 	tn, _, err := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "S",
 		Contact: domain.Contact{Email: "s@example.com", FirstName: "S", LastName: "S"}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// NewTenantOnTier is NewTenant with its own admin address (<key>@example.com)
+// and provisioning requested on the dev stack's plan tier tier, so the
+// steps see its isolation and identity models.
+func NewTenantOnTier(t testing.TB, key, tier string) *domain.Tenant {
+	t.Helper()
+	return NewTenantWithAdmin(t, key, tier, key+"@example.com")
+}
+
+// NewTenantWithAdmin is NewTenantOnTier with the admin's address email.
+func NewTenantWithAdmin(t testing.TB, key, tier, email string) *domain.Tenant {
+	t.Helper()
+	tn, _, err := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "S " + key,
+		Contact: domain.Contact{Email: email, FirstName: "S", LastName: "S"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := domain.Subscription{ID: "sub", SubscriberID: "cust", PlanID: tier, StartDate: time.Now(),
+		Plan: domain.Plan{ID: tier, Name: tier, Tier: tier, CurrencyID: "EUR", BillingCycleID: "monthly"}}
+	if _, err := tn.RequestProvisioning(sub, DevTiers); err != nil {
 		t.Fatal(err)
 	}
 	return tn
