@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tenantflow/tenantflow/internal/auth"
@@ -27,6 +28,9 @@ func (rt *Router) authenticate(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		claims, err := rt.verifier.Verify(strings.TrimSpace(raw))
+		if err != nil && rt.tenantAdmins != nil {
+			claims, err = rt.tenantAdmins.Verify(strings.TrimSpace(raw))
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantflow", error="invalid_token"`)
 			writeProblem(w, problem{Status: http.StatusUnauthorized, Detail: "the bearer token is invalid or expired"})
@@ -41,6 +45,23 @@ func (rt *Router) require(permission string, next http.HandlerFunc) http.Handler
 	return rt.authenticate(func(w http.ResponseWriter, r *http.Request) {
 		if !claimsOf(r).Has(permission) {
 			writeProblem(w, problem{Status: http.StatusForbidden, Detail: "the token lacks permission " + permission})
+			return
+		}
+		next(w, r)
+	})
+}
+
+// requireOrAdminOf is require, or a tenant administrator's token for the
+// tenant the path names ({id}): 403 for any other tenant's.
+func (rt *Router) requireOrAdminOf(permission string, next http.HandlerFunc) http.HandlerFunc {
+	return rt.authenticate(func(w http.ResponseWriter, r *http.Request) {
+		c := claimsOf(r)
+		if id, ok := tenantID(r); !c.Has(permission) && (!ok || !slices.Contains(c.Tenants, id)) {
+			detail := "the token lacks permission " + permission
+			if len(c.Tenants) > 0 {
+				detail = "a tenant administrator's token reads its own tenants only"
+			}
+			writeProblem(w, problem{Status: http.StatusForbidden, Detail: detail})
 			return
 		}
 		next(w, r)

@@ -307,15 +307,25 @@ func (c *console) stream(body renderer) http.HandlerFunc {
 
 func (c *console) renderList(ctx context.Context) (string, error) {
 	var tenants []projections.TenantSummary
+	var stats []projections.StepStat
 	if c.list != nil {
 		page, _, err := c.list.List(ctx, projections.TenantQuery{Limit: 200})
 		if err != nil {
 			return "", err
 		}
 		tenants = page
+		all, err := c.list.Stats(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, s := range all { // per step and tier: what each tier's flow waits on
+			if s.Tier != "" {
+				stats = append(stats, s)
+			}
+		}
 	}
 	var buf bytes.Buffer
-	err := consoleTemplates.ExecuteTemplate(&buf, "list", map[string]any{"Tenants": tenants})
+	err := consoleTemplates.ExecuteTemplate(&buf, "list", map[string]any{"Tenants": tenants, "Stats": stats})
 	return buf.String(), err
 }
 

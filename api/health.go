@@ -29,6 +29,7 @@ type Router struct {
 	checks       []Check
 	checkTimeout time.Duration
 	verifier     Verifier
+	tenantAdmins Verifier // nil: no tenant administrator's token is accepted
 	idem         IdempotencyStore
 	logger       *slog.Logger
 	closing      chan struct{} // closed by CloseStreams

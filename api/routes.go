@@ -39,9 +39,12 @@ type ReadModels interface {
 // (no verifier) or 503 (no minter, no mailer) and say why; without an
 // idempotency store the Idempotency-Key header is not honoured.
 type Deps struct {
-	Store        eventstore.Streams
-	Tenants      ReadModels
-	Verifier     Verifier
+	Store    eventstore.Streams
+	Tenants  ReadModels
+	Verifier Verifier
+	// TenantAdmins verifies tenants' administrators' tokens (auth.TenantAdmins),
+	// which read their own tenants and nothing else; nil: none are accepted.
+	TenantAdmins Verifier
 	Minter       Minter
 	Mailer       Mailer
 	Idempotency  IdempotencyStore
@@ -71,7 +74,7 @@ type Deps struct {
 
 // Mount adds the lead and tenant routes.
 func (rt *Router) Mount(d Deps) {
-	rt.verifier, rt.idem, rt.logger = d.Verifier, d.Idempotency, d.Logger
+	rt.verifier, rt.tenantAdmins, rt.idem, rt.logger = d.Verifier, d.TenantAdmins, d.Idempotency, d.Logger
 	if d.Personal != nil {
 		rt.mux.Use(openPersonal(func(r *http.Request, doc []byte) ([]byte, error) { return d.Personal.OpenJSON(r.Context(), doc) }))
 	}
@@ -94,7 +97,7 @@ func (rt *Router) Mount(d Deps) {
 	post("/leads/{id}/tenants", rt.authenticate(rt.idempotent(l.createTenant)))
 	post("/tenants", rt.require(auth.CreateTenant, rt.idempotent(t.create)))
 	get("/tenants", rt.require(auth.ViewTenant, t.listTenants))
-	get("/tenants/{id}", rt.require(auth.ViewTenant, t.get))
+	get("/tenants/{id}", rt.requireOrAdminOf(auth.ViewTenant, t.get))
 	get("/tenants/{id}/events", rt.require(auth.ViewTenant, t.events))
 	get("/stats/provisioning", rt.require(auth.ViewTenant, t.stats))
 	get("/stats/projections", rt.require(auth.ViewTenant, t.lags))

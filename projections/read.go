@@ -248,6 +248,7 @@ type StepStat struct {
 	Failures int64   `json:"failures"`
 	P50ms    float64 `json:"p50Ms"`
 	P95ms    float64 `json:"p95Ms"`
+	P99ms    float64 `json:"p99Ms"`
 }
 
 // Stats reads the step statistics: per step, and per step and tier.
@@ -265,14 +266,15 @@ func StatsFrom(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, table string) ([]StepStat, error) {
 	rows, err := q.Query(ctx, `select step, coalesce(tier, ''), count(*), count(*) filter (where outcome = 'failed'),
-		percentile_cont(0.5) within group (order by duration_ms), percentile_cont(0.95) within group (order by duration_ms)
+		percentile_cont(0.5) within group (order by duration_ms), percentile_cont(0.95) within group (order by duration_ms),
+		percentile_cont(0.99) within group (order by duration_ms)
 		from `+table+` group by grouping sets ((step), (step, tier)) order by step, tier nulls first`)
 	if err != nil {
 		return nil, err
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StepStat, error) {
 		var s StepStat
-		err := r.Scan(&s.Step, &s.Tier, &s.Count, &s.Failures, &s.P50ms, &s.P95ms)
+		err := r.Scan(&s.Step, &s.Tier, &s.Count, &s.Failures, &s.P50ms, &s.P95ms, &s.P99ms)
 		return s, err
 	})
 	if out == nil {

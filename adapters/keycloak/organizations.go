@@ -54,7 +54,9 @@ func (a *Admin) raw(ctx context.Context, token, method, endpoint string, body, r
 	return resp.RawResponse, nil
 }
 
-func orgsPath(realm string) string { return "/admin/realms/" + url.PathEscape(realm) + "/organizations" }
+func orgsPath(realm string) string {
+	return "/admin/realms/" + url.PathEscape(realm) + "/organizations"
+}
 
 // CreateRealmWithOrganizations creates realm rep with organizations
 // enabled, a field gocloak's realm representation lacks.

@@ -53,6 +53,9 @@ type Claims struct {
 	// "userTenantId".
 	UserID       string `json:"id,omitempty"`
 	UserTenantID string `json:"userTenantId,omitempty"`
+	// Tenants are the tenant ids a tenant administrator's token administers
+	// (TenantAdmins); never read from a token's own claims.
+	Tenants []string `json:"-"`
 	jwt.RegisteredClaims
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/adapters/smtp"
 	"github.com/tenantflow/tenantflow/api"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/internal/auth"
@@ -215,6 +216,9 @@ func frontDoor(ctx context.Context, cfg config.Config, logger *slog.Logger, pool
 	}
 	idem := idempotency.New(pool, cfg.IdempotencyTTL)
 	deps.Store, deps.Tenants, deps.Idempotency = store, read, idem
+	if cfg.KeycloakConfigured() && deps.Verifier != nil {
+		deps.TenantAdmins = auth.NewTenantAdmins(ctx, cfg.KeycloakURL, cfg.KeycloakOrganizationsRealm, tenantByKey(store))
+	}
 	deps.Sessions, deps.SecureCookies = sessions.New(pool), cfg.ConsoleSecureCookies
 
 	_ = metrics.Registry.Register(&metrics.Collector{Pool: pool, Log: store, Brokers: brokers,
@@ -278,4 +282,21 @@ func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (a
 	}
 	d.Mailer = m
 	return d, m, nil
+}
+
+// tenantByKey names the tenant holding a key and its identity model, for
+// the tenant administrators' tokens.
+func tenantByKey(store eventstore.Streams) func(ctx context.Context, key string) (string, string) {
+	tenants := app.Tenants(store)
+	return func(ctx context.Context, key string) (string, string) {
+		id := app.TenantIDByKey(ctx, store, key)
+		if id == "" {
+			return "", ""
+		}
+		t, err := tenants.Get(ctx, id)
+		if err != nil {
+			return "", ""
+		}
+		return id, t.Identity()
+	}
 }
