@@ -12,6 +12,7 @@ import (
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
 	"github.com/miekg/dns"
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/internal/auth"
 )
 
@@ -34,9 +35,9 @@ func cname(t *testing.T, env map[string]string, name string) string {
 
 // The rest of tenant management, on the `make run` configuration: PATCH
 // changes the name and the contacts (several, one primary) at once; a
-// domain change of an ACTIVE tenant is followed by the realm client's
-// redirects and the DNS records (read back from Keycloak and BIND) and by
-// nothing else; bad input changes nothing; a deprovisioned tenant cannot be
+// domain change of an ACTIVE tenant (tier basic: an organization) is
+// followed by its client's redirects, its organization's domains and the
+// DNS records (read back from Keycloak and BIND) and by nothing else; bad input changes nothing; a deprovisioned tenant cannot be
 // changed. Tenant configuration: create, conflict, list, update, get,
 // delete, each behind its own permission. Leads: listed a page at a time.
 func TestTenantManagement(t *testing.T) {
@@ -52,7 +53,6 @@ func TestTenantManagement(t *testing.T) {
 	key := "mg" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 	first, second := "a-"+key+"."+zone, "b-"+key+"."+zone
 	custom := "x-" + key + "." + env["TENANTFLOW_DEVSTACK_CUSTOMER_ZONE"]
-	t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
 	id := p.post(t, op, "/tenants", `{"key":"`+key+`","name":"Managed","contact":{"email":"owner@example.com","firstName":"O","lastName":"W"},
 		"domains":["`+first+`"]}`)["id"].(string)
 	p.post(t, op, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"c","planId":"p","startDate":"2026-11-26T00:00:00Z","status":1,
@@ -115,13 +115,27 @@ func TestTenantManagement(t *testing.T) {
 	}
 	ctx := context.Background()
 	kc, token := keycloakAdmin(t, env)
-	clients, err := kc.GetClients(ctx, token, "tenant-"+key, gocloak.GetClientsParams{ClientID: gocloak.StringP(key + "-app")})
+	// Tier basic is an organization of the shared realm: its client and
+	// its organization's domains follow.
+	clients, err := kc.GetClients(ctx, token, sharedRealm, gocloak.GetClientsParams{ClientID: gocloak.StringP(key + "-app")})
 	if err != nil || len(clients) != 1 {
 		t.Fatalf("client: %v %v", clients, err)
 	}
 	redirects := *clients[0].RedirectURIs
 	if !slices.Contains(redirects, "https://"+second+"/*") || !slices.Contains(redirects, "https://"+custom+"/*") || slices.Contains(redirects, "https://"+first+"/*") {
 		t.Errorf("the client's redirects did not follow: %v", redirects)
+	}
+	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
+	org, err := admin.OrganizationByName(ctx, token, sharedRealm, key)
+	if err != nil || org == nil {
+		t.Fatalf("organization %s: %v", key, err)
+	}
+	var orgDomains []string
+	for _, d := range org.Domains {
+		orgDomains = append(orgDomains, d.Name)
+	}
+	if !slices.Contains(orgDomains, second) || !slices.Contains(orgDomains, custom) || slices.Contains(orgDomains, first) {
+		t.Errorf("the organization's domains did not follow: %v", orgDomains)
 	}
 	tn = p.tenant(t, op, id)
 	if cds, _ := tn["customDomains"].([]any); len(cds) != 1 || cds[0].(map[string]any)["domain"] != custom {
