@@ -5,8 +5,12 @@ package keycloak
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/go-resty/resty/v2"
 
 	"github.com/Nerzal/gocloak/v13"
 )
@@ -22,6 +26,10 @@ type Admin struct {
 	password string
 	clientID string // set: client credentials of a service account
 	secret   string
+
+	mu      sync.Mutex
+	token   string    // the last access token, reused until shortly before it expires
+	expires time.Time // when token stops being reused
 }
 
 // NewAdmin returns an adapter for the Keycloak at baseURL; it does not connect yet.
@@ -29,7 +37,18 @@ func NewAdmin(baseURL, adminRealm, user, password string) *Admin {
 	c := gocloak.NewClient(baseURL)
 	// A hung Keycloak must not hang a provisioning step or a readiness probe.
 	c.RestyClient().SetTimeout(30 * time.Second)
-	return &Admin{baseURL: strings.TrimRight(baseURL, "/"), client: c, realm: adminRealm, user: user, password: password}
+	a := &Admin{baseURL: strings.TrimRight(baseURL, "/"), client: c, realm: adminRealm, user: user, password: password}
+	// A token Keycloak refuses (its session ended: Keycloak restarted, the
+	// client's secret changed) is not reused: the next Token signs in again.
+	c.RestyClient().OnAfterResponse(func(_ *resty.Client, r *resty.Response) error {
+		if r.StatusCode() == http.StatusUnauthorized {
+			a.mu.Lock()
+			a.token = ""
+			a.mu.Unlock()
+		}
+		return nil
+	})
+	return a
 }
 
 // NewServiceAccount returns an adapter that signs in with the client
@@ -49,22 +68,37 @@ func (a *Admin) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Token signs in and returns an access token. The password or secret never
-// appears in the returned error.
+// Token returns an access token: the last one while it has more than
+// tokenMargin to live, else a new sign-in (every step's call used to sign
+// in again, a token issuance Keycloak paid for on every call). The password
+// or secret never appears in the returned error.
 func (a *Admin) Token(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	token, expires := a.token, a.expires
+	a.mu.Unlock()
+	if token != "" && time.Now().Before(expires) {
+		return token, nil
+	}
+	// Signed in without the lock: a refused sign-in's 401 clears the token
+	// under it (OnAfterResponse), and concurrent sign-ins are harmless.
+	var jwt *gocloak.JWT
+	var err error
 	if a.clientID != "" {
-		jwt, err := a.client.LoginClient(ctx, a.clientID, a.secret, a.realm)
-		if err != nil {
+		if jwt, err = a.client.LoginClient(ctx, a.clientID, a.secret, a.realm); err != nil {
 			return "", fmt.Errorf("keycloak service account login as client %q in realm %q: %w", a.clientID, a.realm, err)
 		}
-		return jwt.AccessToken, nil
-	}
-	jwt, err := a.client.LoginAdmin(ctx, a.user, a.password, a.realm)
-	if err != nil {
+	} else if jwt, err = a.client.LoginAdmin(ctx, a.user, a.password, a.realm); err != nil {
 		return "", fmt.Errorf("keycloak admin login as %q in realm %q: %w", a.user, a.realm, err)
 	}
+	a.mu.Lock()
+	a.token, a.expires = jwt.AccessToken, time.Now().Add(time.Duration(jwt.ExpiresIn)*time.Second-tokenMargin)
+	a.mu.Unlock()
 	return jwt.AccessToken, nil
 }
+
+// tokenMargin is how long before its expiry a token is no longer handed
+// out: a step's slowest call must still find it valid.
+const tokenMargin = 40 * time.Second
 
 // BaseURL is Keycloak's base URL, for the few calls gocloak lacks.
 func (a *Admin) BaseURL() string { return a.baseURL }
