@@ -7,7 +7,7 @@ DEVSTACK := devstack/devstack.sh
 WITH_ENV := eval "$$($(DEVSTACK) env)" &&
 TEST_TIMEOUT ?= 30m
 
-.PHONY: run test chaos lint bench profile up down status build
+.PHONY: run test chaos lint bench fleet profile up down status build
 
 ## run: start the dev stack, then the application-plane agent (log in .devstack/) and tenantd in the foreground (Ctrl-C stops both)
 run: up build
@@ -47,6 +47,13 @@ bench: up
 	  go test -run '^$$' -bench 'Tenantflow' -benchtime 1x -timeout 60m ./bench/e2e/ && \
 	  (cd bench/temporal && go test -run '^$$' -bench 'Temporal' -benchtime 1x -timeout 60m .) && \
 	  go test -run '^$$' -bench 'Replay' -benchtime 1x -timeout 60m ./projections/; } | tee .devstack/bench.txt | go run ./internal/tools/benchtable
+
+## fleet: a fleet through a real tenantd and agent on the dev stack (Keycloak, PostgreSQL, S3, DNS, SMTP; pooled
+## tiers, no OpenTofu), per identity model: TENANTFLOW_FLEET_ORGANIZATIONS (1000) tenants of tier basic, then
+## TENANTFLOW_FLEET_REALMS (300) of tier pooled, TENANTFLOW_FLEET_OUTSTANDING (16) in flight; provisioned, then
+## deprovisioned, a table per block of 100; then the back ends compared with before (output in .devstack/fleet.txt)
+fleet: up
+	$(WITH_ENV) go test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 180m ./bench/fleet/ | tee .devstack/fleet.txt
 
 ## profile: the closed-loop provisioning benchmark, profiled: a CPU profile of the benchmark process (every tenantd
 ## role), the top PostgreSQL statements (pg_stat_statements) and CPU per process (tenantd, postgres, Kafka) into

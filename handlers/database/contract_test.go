@@ -37,7 +37,7 @@ func TestTenantRolesAreNotGrantedToTheProvisioner(t *testing.T) {
 		t.Errorf("role %s has %d members, want none", name, members)
 	}
 	var canCreate bool
-	if err := pool.QueryRow(ctx, "select has_schema_privilege($1, $1, 'USAGE,CREATE')", name).Scan(&canCreate); err != nil {
+	if err := pool.QueryRow(ctx, "select has_schema_privilege($1, $2, 'USAGE,CREATE')", name, name).Scan(&canCreate); err != nil {
 		t.Fatal(err)
 	}
 	if !canCreate {
