@@ -13,6 +13,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 )
 
 // sharedRealm is the dev stack's realm of the organization model.
@@ -57,7 +58,8 @@ func tenantAdminToken(t *testing.T, env map[string]string, realm, email string) 
 // Both identity models through the real tenantd on the `make run`
 // configuration: tier pooled (a realm a tenant) and tier basic (an
 // organization of the shared realm). Each tenant's identity lives where its
-// tier says; its admin's Keycloak token reads its own tenant and no other,
+// tier says, and so do its admin's set-password mail and welcome mail's
+// login link; its admin's Keycloak token reads its own tenant and no other,
 // and nothing an operator's permission opens; a failure after the identity
 // steps compensates them (the organization, its client and its admin are
 // gone); deprovisioning removes them.
@@ -88,6 +90,19 @@ func TestIdentityModels(t *testing.T) {
 	}
 	for _, tn := range []*tenant{realmT, orgT} {
 		p.waitStatus(t, op, tn.id, "ACTIVE")
+	}
+
+	// Each admin's set-password link comes from the realm its users live
+	// in, and the welcome mail's login link names it too.
+	for _, tn := range []*tenant{realmT, orgT} {
+		link := mailtest.WaitForSubject(t, tn.email, "Update Your Account", 30*time.Second)
+		if !strings.Contains(link.Body, "/realms/"+tn.realm+"/login-actions/action-token") {
+			t.Errorf("%s: the set-password mail links elsewhere than realm %s:\n%s", tn.tier, tn.realm, link.Body)
+		}
+		welcome := mailtest.WaitForSubject(t, tn.email, "is ready", 60*time.Second)
+		if !strings.Contains(welcome.Body, "/realms/"+tn.realm+"/account") {
+			t.Errorf("%s: the welcome mail's login link is not realm %s's:\n%s", tn.tier, tn.realm, welcome.Body)
+		}
 	}
 
 	// Where each identity lives.
