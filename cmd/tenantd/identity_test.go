@@ -129,6 +129,26 @@ func TestIdentityModels(t *testing.T) {
 		t.Errorf("the organization is not among the recorded resources: %v", resources)
 	}
 
+	// What each tier's flow waits on: the identity step's p50 and p99 per
+	// tier, for the operator.
+	for _, tier := range []string{realmT.tier, orgT.tier} {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			_, stats := p.send(t, op, http.MethodGet, "/stats/provisioning", "")
+			steps, _ := stats["steps"].([]any)
+			i := slices.IndexFunc(steps, func(s any) bool { m := s.(map[string]any); return m["step"] == "idp" && m["tier"] == tier })
+			if i >= 0 {
+				m := steps[i].(map[string]any)
+				if p50, p99 := m["p50Ms"].(float64), m["p99Ms"].(float64); p50 <= 0 || p99 < p50 {
+					t.Errorf("tier %s: idp p50 %v ms, p99 %v ms", tier, p50, p99)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET /stats/provisioning has no idp figures for tier %s: %v", tier, steps)
+			}
+		}
+	}
+
 	// Each admin's token reads its own tenant and nothing else.
 	for _, pair := range [][2]*tenant{{realmT, orgT}, {orgT, realmT}} {
 		own, other := pair[0], pair[1]
