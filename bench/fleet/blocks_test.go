@@ -126,7 +126,7 @@ func (r *recorder) print(what string) {
 			cpu = append(cpu, fmt.Sprintf("%.0f", float64(b.parts[p])/float64(time.Millisecond)/float64(max(n, 1))))
 		}
 		fmt.Printf("| %d–%d | %.0f | %.1f | %.1f | %d | %.0f %% | %s |\n", done+1, done+n, float64(n)/b.end.Sub(from).Minutes(),
-			loadgen.Percentile(b.latencies, 0.50).Seconds(), loadgen.Percentile(b.latencies, 0.99).Seconds(), b.failed, share,
+			loadgen.Percentile(b.latencies, 50).Seconds(), loadgen.Percentile(b.latencies, 99).Seconds(), b.failed, share,
 			strings.Join(cpu, " | "))
 		from, done = b.end, done+n
 	}
