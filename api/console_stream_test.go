@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/projections"
 )
 
 // The console's event streams are bounded: each ends when its viewer's
@@ -204,5 +206,45 @@ func TestConsoleSessions(t *testing.T) {
 	}
 	if resp, _ := get(session); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after signing out: %d, want a redirect to sign in", resp.StatusCode)
+	}
+}
+
+// statsOnly serves the console's tenant list (empty) and step statistics.
+type statsOnly struct {
+	ReadModels
+	stats []projections.StepStat
+}
+
+func (statsOnly) List(context.Context, projections.TenantQuery) ([]projections.TenantSummary, string, error) {
+	return nil, "", nil
+}
+func (s statsOnly) Stats(context.Context) ([]projections.StepStat, error) { return s.stats, nil }
+
+// The console's first page shows what each tier's flow waits on: every
+// step's p50 and p99 per tier.
+func TestConsoleShowsWhatTheFlowWaitsOn(t *testing.T) {
+	signer, _ := auth.NewHS256(testSecret, "tenantflow")
+	rt := NewRouter(nil, time.Second)
+	rt.Mount(Deps{Store: eventstore.NewMemory(), Verifier: signer, Logger: quietLogger(), Tenants: statsOnly{stats: []projections.StepStat{
+		{Step: "idp", Count: 3, P50ms: 900, P99ms: 2900},
+		{Step: "idp", Tier: "basic", Count: 2, P50ms: 41, P99ms: 77},
+		{Step: "idp", Tier: "enterprise", Count: 1, P50ms: 1432, P99ms: 2871},
+	}}})
+	srv := httptest.NewServer(rt)
+	t.Cleanup(srv.Close)
+	viewer, _ := signer.Mint("viewer", []string{auth.ViewTenant}, "", time.Hour, time.Now())
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/console", nil)
+	req.AddCookie(signIn(t, srv.URL, viewer))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, row := range []string{"<td>basic</td><td>idp</td><td>2</td><td>0</td><td>41</td><td>77</td>",
+		"<td>enterprise</td><td>idp</td><td>1</td><td>0</td><td>1432</td><td>2871</td>"} {
+		if !strings.Contains(string(page), row) {
+			t.Errorf("the console lacks the row %s:\n%s", row, page)
+		}
 	}
 }
