@@ -55,6 +55,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
@@ -115,6 +116,7 @@ func TestChaos(t *testing.T) {
 		{"Kafka broker stopped and restarted", stopKafka, nil},
 		{"PostgreSQL restarted", restartPostgres, nil},
 		{"Keycloak unreachable", cutKeycloak, nil},
+		{"Keycloak unreachable, organization tenants", cutKeycloak, []clusterOption{withOrganizations}},
 		{"every message delivered twice", deliverTwice, nil},
 		{"relay standby takes over from a killed active relay", killActiveRelay, nil},
 		{"S3 server stopped", stopService("s3"), nil},
@@ -178,6 +180,7 @@ type cluster struct {
 	ids     []string
 	keys    map[string]string // id → key
 	tier    string            // the tenants' plan tier: pooled, or silo (with infrastructure)
+	orgs    bool              // the tier's identity model is organization (withOrganizations)
 	agents  []*slot           // application-plane agents (withAgents)
 	deploys string            // where the agents' deploy command makes a directory per tenant
 }
@@ -195,6 +198,13 @@ func withSilo(c *cluster) {
 	}
 	c.env["TENANTFLOW_INFRA_STATE_DIR"] = c.t.TempDir()
 	c.tier = "silo"
+}
+
+// withOrganizations makes the tenants' tier an organization tier: each
+// tenant an organization of the dev stack's shared realm, not a realm.
+func withOrganizations(c *cluster) {
+	c.env["TENANTFLOW_TIERS"] = "pooled=pooled:organization"
+	c.orgs = true
 }
 
 // withAgents configures the deploy step and runs two reference agents (one
@@ -696,7 +706,9 @@ func (c *cluster) checkResources(sts map[string]*domain.Tenant) (duplicates, orp
 		}
 	}
 
-	// Keycloak: realms tenant-<key>, each with exactly one user.
+	// Keycloak: realms tenant-<key>, each with exactly one user (or, for
+	// organization tenants, organizations <key> of the shared realm, each
+	// with exactly one member).
 	kc, token := keycloakSession(c.t, c.env)
 	realms, err := kc.GetRealms(ctx, token())
 	if err != nil {
@@ -704,6 +716,9 @@ func (c *cluster) checkResources(sts map[string]*domain.Tenant) (duplicates, orp
 	}
 	seen := map[string]int{}
 	for _, rm := range realms {
+		if c.orgs {
+			break
+		}
 		if key, ok := strings.CutPrefix(gocloak.PString(rm.Realm), "tenant-"); ok && strings.HasPrefix(key, c.prefix) {
 			seen[key]++
 			users, err := kc.GetUsers(ctx, token(), "tenant-"+key, gocloak.GetUsersParams{})
@@ -745,7 +760,22 @@ func (c *cluster) checkResources(sts map[string]*domain.Tenant) (duplicates, orp
 		}
 		compare(kind, seen)
 	}
-	compare("realm", seen)
+	if !c.orgs {
+		compare("realm", seen)
+	} else {
+		admin := c.keycloakAdmin()
+		compareByKey("organization", func(key string) (int, error) {
+			org, err := admin.OrganizationByName(ctx, token(), sharedRealm, key)
+			if err != nil || org == nil {
+				return 0, err
+			}
+			members, err := admin.OrganizationMembers(ctx, token(), sharedRealm, org.ID, 10)
+			if err == nil && len(members) != 1 {
+				bad(true, "organization %s has %d members", key, len(members))
+			}
+			return 1, err
+		})
+	}
 
 	// PostgreSQL: schemas tenant_<key> in the tenants' database (the test's).
 	rows, err := c.pool.Query(ctx, `select substr(nspname, 8) from pg_namespace where nspname like 'tenant\_%'`)
@@ -960,6 +990,40 @@ func keycloakSession(t *testing.T, env map[string]string) (*gocloak.GoCloak, fun
 
 func (c *cluster) removeRealms() {
 	removeRealms(c.t, c.env, func(name string) bool { return strings.HasPrefix(name, "tenant-"+c.prefix) })
+	if c.orgs {
+		c.removeOrganizations()
+	}
+}
+
+// keycloakAdmin is Keycloak's admin user, reached directly (not through
+// the scenario's cut proxy).
+func (c *cluster) keycloakAdmin() *keycloak.Admin {
+	return keycloak.NewAdmin(testenv.Require(c.t, "TENANTFLOW_KEYCLOAK_URL")["TENANTFLOW_KEYCLOAK_URL"], "master", c.env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], c.env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
+}
+
+// removeOrganizations deletes the run's organizations from the shared
+// realm, with their clients and members (users the run made).
+func (c *cluster) removeOrganizations() {
+	ctx := context.Background()
+	admin := c.keycloakAdmin()
+	token, err := admin.Token(ctx)
+	if err != nil {
+		c.t.Logf("remove organizations: %v", err)
+		return
+	}
+	kc := admin.Client()
+	for _, key := range c.keys {
+		if org, err := admin.OrganizationByName(ctx, token, sharedRealm, key); err == nil && org != nil {
+			members, _ := admin.OrganizationMembers(ctx, token, sharedRealm, org.ID, 100)
+			for _, u := range members {
+				_ = kc.DeleteUser(ctx, token, sharedRealm, *u.ID)
+			}
+			_ = admin.DeleteOrganization(ctx, token, sharedRealm, org.ID)
+		}
+		if cs, err := kc.GetClients(ctx, token, sharedRealm, gocloak.GetClientsParams{ClientID: gocloak.StringP(key + "-app")}); err == nil && len(cs) > 0 {
+			_ = kc.DeleteClient(ctx, token, sharedRealm, *cs[0].ID)
+		}
+	}
 }
 
 // staleChaosRealm matches the realms of a chaos cluster (tenant-<prefix><nnn>,

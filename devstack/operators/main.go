@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
@@ -41,9 +42,19 @@ func main() {
 	}
 	if err == nil {
 		// The organization model's shared realm, made by tenantd's service
-		// account (as tenantd would make it), with tenantd's own settings.
+		// account (as tenantd would make it), with tenantd's own Keycloak and
+		// mail settings (the rest of the stack may not be up yet: Keycloak
+		// starts before DNS, whose secret the full configuration needs).
+		only := map[string]string{}
+		for _, kv := range os.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(k, "TENANTFLOW_KEYCLOAK_") || strings.HasPrefix(k, "TENANTFLOW_SMTP_") ||
+				k == "TENANTFLOW_NOTIFIER" || strings.HasPrefix(k, "TENANTFLOW_MAIL_BRIDGE_") {
+				only[k] = v
+			}
+		}
 		var cfg config.Config
-		if cfg, err = config.Load(); err == nil {
+		if cfg, err = config.FromEnv(only); err == nil {
 			err = service.Identity(cfg, nil, "").EnsureSharedRealm(ctx)
 		}
 	}
