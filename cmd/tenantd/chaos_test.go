@@ -763,13 +763,18 @@ func (c *cluster) checkResources(sts map[string]*domain.Tenant) (duplicates, orp
 	if !c.orgs {
 		compare("realm", seen)
 	} else {
+		// Its own token: one issued through the proxy names another issuer.
 		admin := c.keycloakAdmin()
 		compareByKey("organization", func(key string) (int, error) {
-			org, err := admin.OrganizationByName(ctx, token(), sharedRealm, key)
+			tok, err := admin.Token(ctx)
+			if err != nil {
+				return 0, err
+			}
+			org, err := admin.OrganizationByName(ctx, tok, sharedRealm, key)
 			if err != nil || org == nil {
 				return 0, err
 			}
-			members, err := admin.OrganizationMembers(ctx, token(), sharedRealm, org.ID, 10)
+			members, err := admin.OrganizationMembers(ctx, tok, sharedRealm, org.ID, 10)
 			if err == nil && len(members) != 1 {
 				bad(true, "organization %s has %d members", key, len(members))
 			}
