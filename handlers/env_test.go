@@ -129,7 +129,8 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	// The steps sign in as tenantd does, with the dev stack's service account
 	// (create-realm only); the test inspects Keycloak as its admin user.
 	provisioner := keycloak.NewServiceAccount(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_CLIENT_ID"], env["TENANTFLOW_KEYCLOAK_CLIENT_SECRET"])
-	identity := &idp.Identity{Admin: provisioner, RealmMail: idp.RealmMail{Host: host, Port: port, From: "no-reply@tenantflow.localhost"}}
+	identity := &idp.Identity{Admin: provisioner, RealmMail: idp.RealmMail{Host: host, Port: port, From: "no-reply@tenantflow.localhost"},
+		SharedRealm: devsteps.SharedRealm}
 	mailer, err := smtp.New(smtp.Settings{Addr: smtpAddr, From: "tenantflow <no-reply@tenantflow.localhost>", TLS: "none"})
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +211,7 @@ func (f *flow) request(t *testing.T, id string) *domain.Tenant {
 	sub := domain.Subscription{ID: "sub", SubscriberID: "cust", PlanID: "basic", StartDate: time.Now(),
 		Plan: domain.Plan{ID: "basic", Name: "Basic", Tier: f.tier}}
 	tn, err := f.tenants.Update(context.Background(), id, eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
-		return t.RequestProvisioning(sub, domain.DefaultTiers)
+		return t.RequestProvisioning(sub, testenv.DevTiers)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -221,6 +222,10 @@ func (f *flow) request(t *testing.T, id string) *domain.Tenant {
 // cleanup removes what a failed test may have left in the shared services.
 func (f *flow) cleanup(tn *domain.Tenant) {
 	ctx := context.Background()
+	if fresh, err := f.tenants.Get(ctx, tn.ID()); err == nil {
+		tn = fresh // with its identity model
+	}
+	_ = f.identity.AdminUserStep().Undo(ctx, tn)
 	_ = f.identity.RealmStep().Undo(ctx, tn)
 	_ = database.Database{Pool: f.pool}.Undo(ctx, tn)
 	_ = f.s3.Undo(ctx, tn)

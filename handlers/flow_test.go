@@ -139,6 +139,13 @@ func (f *flow) realmExists(t *testing.T, tn *domain.Tenant) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tn.Identity() == domain.IdentityOrganization {
+		org, err := f.admin.OrganizationByName(ctx, token, devsteps.SharedRealm, tn.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return org != nil
+	}
 	_, err = f.admin.Client().GetRealm(ctx, token, idp.RealmName(tn))
 	return err == nil
 }
@@ -273,29 +280,39 @@ func withGate(step string, g *gate) flowOption {
 }
 
 // A cancellation while a slow step runs: that step finishes, the next one
-// fails with reason cancelled, and everything is compensated.
+// fails with reason cancelled, and everything is compensated — the realm,
+// or the organization (tier basic).
 func TestCancelMidFlight(t *testing.T) {
-	g := &gate{started: make(chan string, 1), release: make(chan struct{})}
-	f := newFlow(t, withGate(domain.StepDatabase, g))
-	tn := f.provision(t, "c")
-	select {
-	case <-g.started:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the database step never started")
-	}
-	if _, err := f.tenants.Update(context.Background(), tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
-		return t.RequestCancel()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	close(g.release)
-	tn = f.waitFor(t, tn.ID(), "rolled back", 90*time.Second, settled)
-	step, reason, _ := tn.FailedStep()
-	if tn.Status() != domain.StatusProvisionFailed || reason != domain.ReasonCancelled || step != domain.StepStorage {
-		t.Fatalf("status %s, failed %s (%s): %s", tn.Status(), step, reason, describe(tn))
-	}
-	if f.realmExists(t, tn) || f.schemaExists(t, tn) {
-		t.Fatal("a cancelled attempt left its realm or schema behind")
+	for _, tier := range []string{"silo", "basic"} {
+		t.Run(tier, func(t *testing.T) {
+			g := &gate{started: make(chan string, 1), release: make(chan struct{})}
+			f := newFlow(t, withGate(domain.StepDatabase, g))
+			f.tier = tier
+			tn := f.provision(t, "c")
+			select {
+			case <-g.started:
+			case <-time.After(60 * time.Second):
+				t.Fatal("the database step never started")
+			}
+			tn, err := f.tenants.Update(context.Background(), tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+				return t.RequestCancel()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !f.realmExists(t, tn) {
+				t.Fatal("the identity step's realm or organization is not there before the cancel")
+			}
+			close(g.release)
+			tn = f.waitFor(t, tn.ID(), "rolled back", 90*time.Second, settled)
+			step, reason, _ := tn.FailedStep()
+			if tn.Status() != domain.StatusProvisionFailed || reason != domain.ReasonCancelled || step != domain.StepStorage {
+				t.Fatalf("status %s, failed %s (%s): %s", tn.Status(), step, reason, describe(tn))
+			}
+			if f.realmExists(t, tn) || f.schemaExists(t, tn) {
+				t.Fatal("a cancelled attempt left its realm, organization or schema behind")
+			}
+		})
 	}
 }
 
