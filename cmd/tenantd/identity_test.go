@@ -62,8 +62,8 @@ func tenantAdminToken(t *testing.T, env map[string]string, realm, email string) 
 // login link; its admin's Keycloak token reads its own tenant and no other,
 // and nothing an operator's permission opens; a failure after the identity
 // steps compensates them (the organization, its client and its admin are
-// gone); deprovisioning removes them. (A cancel mid-flight, for both
-// models: handlers' TestCancelMidFlight.)
+// gone); deprovisioning removes them, and the person can then be erased.
+// (A cancel mid-flight, for both models: handlers' TestCancelMidFlight.)
 func TestIdentityModels(t *testing.T) {
 	env := makeRunEnv(t)
 	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
@@ -211,5 +211,14 @@ func TestIdentityModels(t *testing.T) {
 	}
 	if users, _ := kc.GetUsers(ctx, token, sharedRealm, gocloak.GetUsersParams{Username: &orgT.email, Exact: gocloak.BoolP(true)}); len(users) != 0 {
 		t.Errorf("the organization's admin outlived its tenant")
+	}
+
+	// The person behind each deprovisioned tenant erased: the same in both
+	// models (the log's keys; Keycloak's users went with deprovisioning).
+	for _, tn := range []*tenant{realmT, orgT} {
+		p.tenantctl(t, env, "erase", "--contact", tn.email, "--reason", "identity test", "--actor", "dpo")
+		if got := p.tenant(t, op, tn.id); got["contact"].(map[string]any)["email"] != "[erased]" {
+			t.Errorf("%s: after the erasure the contact reads %v", tn.tier, got["contact"])
+		}
 	}
 }
