@@ -147,6 +147,23 @@ func (a *Admin) OrganizationMembers(ctx context.Context, token, realm, orgID str
 	return users, err
 }
 
+// IsOrganizationMember reports whether the user is a member of the
+// organization.
+func (a *Admin) IsOrganizationMember(ctx context.Context, token, realm, orgID, userID string) (bool, error) {
+	_, err := a.raw(ctx, token, http.MethodGet, orgsPath(realm)+"/"+url.PathEscape(orgID)+"/members/"+url.PathEscape(userID), nil, nil)
+	if IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// MemberOrganizations lists the organizations the user is a member of.
+func (a *Admin) MemberOrganizations(ctx context.Context, token, realm, userID string) ([]Organization, error) {
+	var orgs []Organization
+	_, err := a.raw(ctx, token, http.MethodGet, orgsPath(realm)+"/members/"+url.PathEscape(userID)+"/organizations?briefRepresentation=true", nil, &orgs)
+	return orgs, err
+}
+
 // CountOrganizations is the number of organizations of realm.
 func (a *Admin) CountOrganizations(ctx context.Context, token, realm string) (int, error) {
 	var n int

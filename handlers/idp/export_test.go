@@ -13,7 +13,7 @@ func CreateAdminUser(ctx context.Context, id *Identity, t *domain.Tenant) (userI
 	if err != nil {
 		return "", err
 	}
-	u, err := adminStep{id}.createAdmin(ctx, token, t)
+	u, err := adminStep{id}.createAdmin(ctx, token, t, nil) // the realm model
 	if err != nil {
 		return "", err
 	}

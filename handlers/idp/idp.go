@@ -300,9 +300,15 @@ func (a adminStep) home(ctx context.Context, token string, t *domain.Tenant) (or
 
 // adminUser finds the tenant's admin: (nil, nil) when absent, a permanent
 // error when a user with that name exists and is not this tenant's. In the
-// shared realm a user who administers other tenants' organizations is
-// returned with adopt set: it becomes this tenant's too.
-func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant) (u *gocloak.User, adopt bool, err error) {
+// shared realm (org, the tenant's organization, given) a user tenantflow
+// made (attribute tenantId) is this tenant's when it is a member of the
+// organization; one that is not yet (another tenant's admin, or one just
+// made) is returned with adopt set: the membership makes it this tenant's.
+// Membership, not the attribute, says which tenants a shared user
+// administers: Keycloak adds and removes one membership at a time, while it
+// replaces a user's attributes whole, so two tenants adopting one person at
+// once could each drop the other's mark.
+func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant, org *keycloak.Organization) (u *gocloak.User, adopt bool, err error) {
 	t, err = pii.OpenTenant(ctx, a.Personal, t)
 	if err != nil {
 		return nil, false, err
@@ -322,10 +328,14 @@ func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant
 		marks = (*u.Attributes)["tenantId"]
 	}
 	switch {
-	case organizations(t) && slices.Contains(marks, t.ID()):
-		return u, false, nil
+	case organizations(t) && len(marks) > 0 && org != nil:
+		member, err := a.Admin.IsOrganizationMember(ctx, token, realm, org.ID, *u.ID)
+		if err != nil {
+			return nil, false, classify("read the membership of user "+*u.ID, err)
+		}
+		return u, !member, nil
 	case organizations(t) && len(marks) > 0:
-		return u, true, nil
+		return u, true, nil // no organization (any more): nothing makes it ours
 	case !organizations(t) && len(marks) > 0 && marks[0] == t.ID():
 		return u, false, nil
 	}
@@ -337,7 +347,7 @@ func (a adminStep) adminUser(ctx context.Context, token string, t *domain.Tenant
 // earlier try got as far as creating it — so it looks again and decides by
 // the user's tenantId attribute: this tenant's is done; anything else is
 // someone else's, a permanent failure, and is not touched.
-func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tenant) (*gocloak.User, error) {
+func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tenant, org *keycloak.Organization) (*gocloak.User, error) {
 	open, err := pii.OpenTenant(ctx, a.Personal, t)
 	if err != nil {
 		return nil, err
@@ -353,12 +363,10 @@ func (a adminStep) createAdmin(ctx context.Context, token string, t *domain.Tena
 	if err != nil && !conflict {
 		return nil, classify("create admin user", err)
 	}
-	u, adopt, err := a.adminUser(ctx, token, t)
+	u, _, err := a.adminUser(ctx, token, t, org) // in the shared realm, not a member yet: Do makes it one
 	switch {
 	case err != nil:
 		return nil, err
-	case adopt:
-		return nil, fmt.Errorf("admin user %s was made for another tenant meanwhile; the next try adopts it", c.Email)
 	case u == nil && conflict:
 		return nil, step.Permanent(fmt.Errorf("creating user %s in realm %s conflicts with another user (the same e-mail address under another name?): not touched", c.Email, realm))
 	case u == nil:
@@ -409,27 +417,19 @@ func (a adminStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error
 	if !ok {
 		return step.Result{}, step.Permanent(fmt.Errorf("the tenant's realm or organization is gone (identity model %s)", t.Identity()))
 	}
-	u, adopt, err := a.adminUser(ctx, token, t)
+	u, _, err := a.adminUser(ctx, token, t, org)
 	if err != nil {
 		return step.Result{}, err
 	}
-	switch {
-	case u == nil:
-		if u, err = a.createAdmin(ctx, token, t); err != nil {
+	if u == nil {
+		if u, err = a.createAdmin(ctx, token, t, org); err != nil {
 			return step.Result{}, err
-		}
-	case adopt:
-		// One person administers several organizations of the shared realm.
-		attrs := *u.Attributes
-		attrs["tenantId"] = append(attrs["tenantId"], t.ID())
-		if err := kc.UpdateUser(ctx, token, realm, *u); err != nil {
-			return step.Result{}, classify("add the tenant to user "+*u.ID, err)
 		}
 	}
 	if err := a.grantAdmin(ctx, token, realm, *u.ID); err != nil {
 		return step.Result{}, err
 	}
-	if org != nil {
+	if org != nil { // one person may administer several organizations: a membership each
 		if err := a.Admin.AddOrganizationMember(ctx, token, realm, org.ID, *u.ID); err != nil {
 			return step.Result{}, classify("make the admin a member of organization "+t.Key(), err)
 		}
@@ -474,12 +474,12 @@ func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	if err != nil || !ok {
 		return step.UndoneUnlessOurs(err) // someone else's (nothing of ours), or already gone with its users
 	}
-	u, adopt, err := a.adminUser(ctx, token, t)
+	u, adopt, err := a.adminUser(ctx, token, t, org)
 	if err != nil || u == nil || adopt {
 		return step.UndoneUnlessOurs(err)
 	}
 	if org != nil {
-		return a.leave(ctx, token, t, *u, org.ID)
+		return a.leave(ctx, token, *u, org.ID)
 	}
 	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !keycloak.IsNotFound(err) {
 		return classify("delete admin user", err)
@@ -577,10 +577,20 @@ func (id *Identity) tenantsMailed(ctx context.Context, store eventstore.Streams,
 	if err != nil {
 		return nil, fmt.Errorf("find the recipient in realm %s: %w", realm, err)
 	}
-	if len(users) == 0 || users[0].Attributes == nil {
+	if len(users) == 0 {
 		return nil, fmt.Errorf("the recipient is no tenant's admin in realm %s", realm)
 	}
-	return (*users[0].Attributes)["tenantId"], nil
+	orgs, err := id.Admin.MemberOrganizations(ctx, token, realm, *users[0].ID)
+	if err != nil {
+		return nil, fmt.Errorf("the recipient's organizations in realm %s: %w", realm, err)
+	}
+	var ids []string
+	for _, o := range orgs {
+		if tid := app.TenantIDByKey(ctx, store, o.Name); tid != "" {
+			ids = append(ids, tid)
+		}
+	}
+	return ids, nil
 }
 
 func (r realmStep) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, error) {
@@ -611,10 +621,11 @@ func (a adminStep) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resour
 	if err != nil {
 		return nil, err
 	}
-	if _, ok, err := a.home(ctx, token, t); err != nil || !ok {
+	org, ok, err := a.home(ctx, token, t)
+	if err != nil || !ok {
 		return nil, step.IgnoreForeign(err)
 	}
-	u, adopt, err := a.adminUser(ctx, token, t)
+	u, adopt, err := a.adminUser(ctx, token, t, org)
 	if err != nil || u == nil || adopt {
 		return nil, step.IgnoreForeign(err)
 	}

@@ -28,17 +28,18 @@ import (
 //     by every provisioning at once), and its default scopes include
 //     organization, so every token carries the organization claim
 //     ("organization": ["<key>"]) the application checks;
-//   - the admin user: a user of the shared realm, member of the
-//     organization, with the shared realm's role tenant-admin — which
-//     grants nothing in Keycloak (no realm-management role: it would
-//     administer every tenant) and means "administrator of the
-//     organizations this user is a member of" to tenantflow's API and to
-//     the application. One person may administer several organizations:
-//     the user's tenantId attribute lists them all.
+//   - the admin user: a user of the shared realm (attribute tenantId: the
+//     tenant that made it), member of the organization, with the shared
+//     realm's role tenant-admin — which grants nothing in Keycloak (no
+//     realm-management role: it would administer every tenant) and means
+//     "administrator of the organizations this user is a member of" to
+//     tenantflow's API and to the application. One person may administer
+//     several organizations: a membership each.
 //
-// Undo removes the organization, its client, and the members that belong
-// to this tenant alone; a member of another tenant too only loses this
-// tenant from its tenantId attribute.
+// Undo removes the organization, its client, and the members tenantflow
+// made that belong to no other organization; a member of another
+// organization too only loses this membership, and a user tenantflow did
+// not make is never deleted.
 
 // sharedMark is the shared realm's attribute tenantflow: it marks a realm
 // tenantd made for organizations, so one that exists without it (an
@@ -255,7 +256,7 @@ func (r realmStep) undoOrganization(ctx context.Context, token string, t *domain
 		return classify("list the members of organization "+t.Key(), err)
 	}
 	for _, u := range members {
-		if err := r.leave(ctx, token, t, u, ""); err != nil {
+		if err := r.leave(ctx, token, u, org.ID); err != nil {
 			return err
 		}
 	}
@@ -265,33 +266,28 @@ func (r realmStep) undoOrganization(ctx context.Context, token string, t *domain
 	return nil
 }
 
-// leave takes t off user u of the shared realm: a user that is this
-// tenant's alone is deleted; one that is another tenant's too keeps its
-// account and loses t from its tenantId attribute (and, with orgID, its
-// membership of t's organization). A user that is not t's is left alone.
-func (id *Identity) leave(ctx context.Context, token string, t *domain.Tenant, u gocloak.User, orgID string) error {
-	if u.ID == nil || u.Attributes == nil {
+// leave ends user u's membership of the organization orgID and deletes the
+// user when it was tenantflow's (attribute tenantId) and is now a member of
+// no organization. A user that is not tenantflow's is left alone (deleting
+// the organization ends its membership). Adopting the person for another
+// organization at the very moment its last one is removed can still lose
+// that adoption's user: the adopting step's probe then finds it missing.
+func (id *Identity) leave(ctx context.Context, token string, u gocloak.User, orgID string) error {
+	if u.ID == nil || u.Attributes == nil || len((*u.Attributes)["tenantId"]) == 0 {
 		return nil
 	}
-	attrs := *u.Attributes
-	marks := attrs["tenantId"]
-	if !slices.Contains(marks, t.ID()) {
+	if err := id.Admin.RemoveOrganizationMember(ctx, token, id.SharedRealm, orgID, *u.ID); err != nil {
+		return classify("end the membership of user "+*u.ID, err)
+	}
+	others, err := id.Admin.MemberOrganizations(ctx, token, id.SharedRealm, *u.ID)
+	if err != nil {
+		return classify("read the organizations of user "+*u.ID, err)
+	}
+	if len(others) > 0 {
 		return nil
 	}
-	kc := id.Admin.Client()
-	if len(marks) == 1 {
-		if err := kc.DeleteUser(ctx, token, id.SharedRealm, *u.ID); err != nil && !keycloak.IsNotFound(err) {
-			return classify("delete user "+*u.ID, err)
-		}
-		return nil
-	}
-	attrs["tenantId"] = slices.DeleteFunc(slices.Clone(marks), func(m string) bool { return m == t.ID() })
-	u.Attributes = &attrs
-	if err := kc.UpdateUser(ctx, token, id.SharedRealm, u); err != nil {
-		return classify("take tenant "+t.ID()+" off user "+*u.ID, err)
-	}
-	if orgID != "" {
-		return classify("end the membership of user "+*u.ID, id.Admin.RemoveOrganizationMember(ctx, token, id.SharedRealm, orgID, *u.ID))
+	if err := id.Admin.Client().DeleteUser(ctx, token, id.SharedRealm, *u.ID); err != nil && !keycloak.IsNotFound(err) {
+		return classify("delete user "+*u.ID, err)
 	}
 	return nil
 }

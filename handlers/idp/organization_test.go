@@ -24,6 +24,10 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 	a := testenv.NewTenantWithAdmin(t, testenv.UniqueKey("oa"), "basic", email)
 	b := testenv.NewTenantWithAdmin(t, testenv.UniqueKey("ob"), "basic", email)
 	realm := devsteps.SharedRealm
+	token, err := admin.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if id.RealmOf(a) != realm {
 		t.Fatalf("a tenant of tier basic lives in realm %q, want %q", id.RealmOf(a), realm)
 	}
@@ -39,10 +43,6 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	token, err := admin.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	kc := admin.Client()
 	person := func() *gocloak.User {
 		t.Helper()
@@ -55,8 +55,23 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 		}
 		return users[0]
 	}
+	memberOf := func(u *gocloak.User) []string {
+		t.Helper()
+		orgs, err := admin.MemberOrganizations(ctx, token, realm, *u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, o := range orgs {
+			keys = append(keys, o.Name)
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	both := []string{a.Key(), b.Key()}
+	slices.Sort(both)
 	u := person()
-	if u == nil || !slices.Equal((*u.Attributes)["tenantId"], []string{a.ID(), b.ID()}) {
+	if u == nil || !slices.Equal(memberOf(u), both) {
 		t.Fatalf("the person administering both: %+v", u)
 	}
 	roles, err := kc.GetRealmRolesByUserID(ctx, token, realm, *u.ID)
@@ -96,7 +111,7 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 	if _, err := kc.GetUserByID(ctx, token, realm, stranger); err != nil {
 		t.Errorf("the stranger was deleted with organization %s: %v", a.Key(), err)
 	}
-	if u := person(); u == nil || !slices.Equal((*u.Attributes)["tenantId"], []string{b.ID()}) {
+	if u := person(); u == nil || !slices.Equal(memberOf(u), []string{b.Key()}) {
 		t.Fatalf("after a's undo the person is %+v, want b's alone", u)
 	}
 	orgB, err := admin.OrganizationByName(ctx, token, realm, b.Key())
@@ -116,5 +131,70 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 	}
 	if u := person(); u != nil {
 		t.Errorf("the person outlived both tenants: %+v", u)
+	}
+}
+
+// One person made the admin of several organizations at once: each
+// admin_user step adds one membership (Keycloak adds them one at a time,
+// where it would replace a user's attributes whole), so every tenant's
+// organization keeps the person.
+func TestOrganizationAdminAdoptedConcurrentlyKeepsEveryTenant(t *testing.T) {
+	id, admin := devsteps.Identity(t)
+	ctx := context.Background()
+	email := testenv.UniqueKey("q") + "@example.com"
+	var tenants []*domain.Tenant
+	for range 4 {
+		tn := testenv.NewTenantWithAdmin(t, testenv.UniqueKey("oc"), "basic", email)
+		tenants = append(tenants, tn)
+		t.Cleanup(func() {
+			_ = id.AdminUserStep().Undo(context.Background(), tn)
+			_ = id.RealmStep().Undo(context.Background(), tn)
+		})
+		if _, err := id.RealmStep().Do(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := id.AdminUserStep().Do(ctx, tenants[0]); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, len(tenants)-1)
+	for _, tn := range tenants[1:] {
+		go func() {
+			var err error
+			for range 10 { // the engine's retries
+				if _, err = id.AdminUserStep().Do(ctx, tn); err == nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range tenants[1:] {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	token, err := admin.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := admin.Client().GetUsers(ctx, token, devsteps.SharedRealm, gocloak.GetUsersParams{Username: &email, Exact: gocloak.BoolP(true)})
+	if err != nil || len(users) != 1 {
+		t.Fatalf("the person: %v %v", users, err)
+	}
+	orgs, err := admin.MemberOrganizations(ctx, token, devsteps.SharedRealm, *users[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for _, o := range orgs {
+		got = append(got, o.Name)
+	}
+	for _, tn := range tenants {
+		want = append(want, tn.Key())
+	}
+	slices.Sort(got)
+	if slices.Sort(want); !slices.Equal(got, want) {
+		t.Fatalf("the person is a member of %v, want every tenant's organization %v", got, want)
 	}
 }
