@@ -20,7 +20,7 @@ var DevTiers = domain.Tiers{
 
 // ReplacedSystemRequest is the provisioning request of the system tenantflow
 // replaces, verbatim from its own test script
-// (shared/reference/replaced-system-notes.md), with subscriberId the tenant.
+// (docs/real-inputs.md), with subscriberId the tenant.
 func ReplacedSystemRequest(tenantID, key string) string {
 	return strings.NewReplacer("<id>", tenantID, "<key>", key).Replace(`{
     "id": "sub-<key>-001",
