@@ -73,6 +73,38 @@ type console struct {
 
 	mu      sync.Mutex
 	streams map[string]int // open event streams per viewer (token subject)
+
+	// The step statistics the tenant list shows, read at most every
+	// statsEvery: each read takes percentiles over every step run, and the
+	// list is rendered again every interval for every open console.
+	statsMu sync.Mutex
+	stats   []projections.StepStat
+	statsAt time.Time
+}
+
+// statsEvery is how old the console's step statistics may be.
+const statsEvery = 10 * time.Second
+
+// tierStats are the step statistics per step and tier, at most statsEvery
+// old.
+func (c *console) tierStats(ctx context.Context) ([]projections.StepStat, error) {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	if !c.statsAt.IsZero() && time.Since(c.statsAt) < statsEvery {
+		return c.stats, nil
+	}
+	all, err := c.list.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var fresh []projections.StepStat // a new slice: renders in flight keep reading the old one
+	for _, s := range all {          // per step and tier: what each tier's flow waits on
+		if s.Tier != "" {
+			fresh = append(fresh, s)
+		}
+	}
+	c.stats, c.statsAt = fresh, time.Now()
+	return fresh, nil
 }
 
 // maxStreamsPerViewer bounds one viewer's open event streams (a browser
@@ -314,14 +346,8 @@ func (c *console) renderList(ctx context.Context) (string, error) {
 			return "", err
 		}
 		tenants = page
-		all, err := c.list.Stats(ctx)
-		if err != nil {
+		if stats, err = c.tierStats(ctx); err != nil {
 			return "", err
-		}
-		for _, s := range all { // per step and tier: what each tier's flow waits on
-			if s.Tier != "" {
-				stats = append(stats, s)
-			}
 		}
 	}
 	var buf bytes.Buffer

@@ -32,11 +32,11 @@ type OrganizationDomain struct {
 	Verified bool   `json:"verified"`
 }
 
-// raw sends one admin API request outside gocloak's calls: body (if any)
-// as JSON, the answer into result (if any). A non-2xx answer is a
-// *gocloak.APIError, as gocloak's own calls return, so callers classify
-// both alike.
-func (a *Admin) raw(ctx context.Context, token, method, endpoint string, body, result any) (*http.Response, error) {
+// Call sends one admin API request gocloak has no call for (endpoint:
+// the path after the base URL): body (if any) as JSON, the answer into
+// result (if any). A non-2xx answer is a *gocloak.APIError, as gocloak's
+// own calls return, so callers classify both alike.
+func (a *Admin) Call(ctx context.Context, token, method, endpoint string, body, result any) (*http.Response, error) {
 	r := a.client.RestyClient().R().SetContext(ctx).SetAuthToken(token)
 	if body != nil {
 		r.SetHeader("Content-Type", "application/json").SetBody(body)
@@ -70,14 +70,7 @@ func (a *Admin) CreateRealmWithOrganizations(ctx context.Context, token string, 
 		return err
 	}
 	body["organizationsEnabled"] = true
-	_, err = a.raw(ctx, token, http.MethodPost, "/admin/realms", body, nil)
-	return err
-}
-
-// EnableOrganizations turns organizations on in an existing realm (a
-// partial update: only this field changes).
-func (a *Admin) EnableOrganizations(ctx context.Context, token, realm string) error {
-	_, err := a.raw(ctx, token, http.MethodPut, "/admin/realms/"+url.PathEscape(realm), map[string]any{"organizationsEnabled": true}, nil)
+	_, err = a.Call(ctx, token, http.MethodPost, "/admin/realms", body, nil)
 	return err
 }
 
@@ -86,7 +79,7 @@ func (a *Admin) EnableOrganizations(ctx context.Context, token, realm string) er
 func (a *Admin) OrganizationByName(ctx context.Context, token, realm, name string) (*Organization, error) {
 	var found []Organization
 	q := url.Values{"search": {name}, "exact": {"true"}, "briefRepresentation": {"false"}}
-	if _, err := a.raw(ctx, token, http.MethodGet, orgsPath(realm)+"?"+q.Encode(), nil, &found); err != nil {
+	if _, err := a.Call(ctx, token, http.MethodGet, orgsPath(realm)+"?"+q.Encode(), nil, &found); err != nil {
 		return nil, err
 	}
 	for i := range found {
@@ -99,7 +92,7 @@ func (a *Admin) OrganizationByName(ctx context.Context, token, realm, name strin
 
 // CreateOrganization creates org in realm and returns its id.
 func (a *Admin) CreateOrganization(ctx context.Context, token, realm string, org Organization) (string, error) {
-	resp, err := a.raw(ctx, token, http.MethodPost, orgsPath(realm), org, nil)
+	resp, err := a.Call(ctx, token, http.MethodPost, orgsPath(realm), org, nil)
 	if err != nil {
 		return "", err
 	}
@@ -108,7 +101,7 @@ func (a *Admin) CreateOrganization(ctx context.Context, token, realm string, org
 
 // UpdateOrganization replaces org (by its ID) in realm.
 func (a *Admin) UpdateOrganization(ctx context.Context, token, realm string, org Organization) error {
-	_, err := a.raw(ctx, token, http.MethodPut, orgsPath(realm)+"/"+url.PathEscape(org.ID), org, nil)
+	_, err := a.Call(ctx, token, http.MethodPut, orgsPath(realm)+"/"+url.PathEscape(org.ID), org, nil)
 	return err
 }
 
@@ -116,14 +109,14 @@ func (a *Admin) UpdateOrganization(ctx context.Context, token, realm string, org
 // its memberships with it (and the users it manages, which tenantflow
 // never makes).
 func (a *Admin) DeleteOrganization(ctx context.Context, token, realm, id string) error {
-	_, err := a.raw(ctx, token, http.MethodDelete, orgsPath(realm)+"/"+url.PathEscape(id), nil, nil)
+	_, err := a.Call(ctx, token, http.MethodDelete, orgsPath(realm)+"/"+url.PathEscape(id), nil, nil)
 	return err
 }
 
 // AddOrganizationMember makes the user a member of the organization; a
 // member already is one (Keycloak's 409 counts as done).
 func (a *Admin) AddOrganizationMember(ctx context.Context, token, realm, orgID, userID string) error {
-	_, err := a.raw(ctx, token, http.MethodPost, orgsPath(realm)+"/"+url.PathEscape(orgID)+"/members", userID, nil)
+	_, err := a.Call(ctx, token, http.MethodPost, orgsPath(realm)+"/"+url.PathEscape(orgID)+"/members", userID, nil)
 	if IsConflict(err) {
 		return nil
 	}
@@ -132,7 +125,7 @@ func (a *Admin) AddOrganizationMember(ctx context.Context, token, realm, orgID, 
 
 // RemoveOrganizationMember ends the user's membership; none is done.
 func (a *Admin) RemoveOrganizationMember(ctx context.Context, token, realm, orgID, userID string) error {
-	_, err := a.raw(ctx, token, http.MethodDelete, orgsPath(realm)+"/"+url.PathEscape(orgID)+"/members/"+url.PathEscape(userID), nil, nil)
+	_, err := a.Call(ctx, token, http.MethodDelete, orgsPath(realm)+"/"+url.PathEscape(orgID)+"/members/"+url.PathEscape(userID), nil, nil)
 	if IsNotFound(err) {
 		return nil
 	}
@@ -143,14 +136,14 @@ func (a *Admin) RemoveOrganizationMember(ctx context.Context, token, realm, orgI
 func (a *Admin) OrganizationMembers(ctx context.Context, token, realm, orgID string, max int) ([]gocloak.User, error) {
 	var users []gocloak.User
 	q := url.Values{"first": {"0"}, "max": {fmt.Sprint(max)}}
-	_, err := a.raw(ctx, token, http.MethodGet, orgsPath(realm)+"/"+url.PathEscape(orgID)+"/members?"+q.Encode(), nil, &users)
+	_, err := a.Call(ctx, token, http.MethodGet, orgsPath(realm)+"/"+url.PathEscape(orgID)+"/members?"+q.Encode(), nil, &users)
 	return users, err
 }
 
 // IsOrganizationMember reports whether the user is a member of the
 // organization.
 func (a *Admin) IsOrganizationMember(ctx context.Context, token, realm, orgID, userID string) (bool, error) {
-	_, err := a.raw(ctx, token, http.MethodGet, orgsPath(realm)+"/"+url.PathEscape(orgID)+"/members/"+url.PathEscape(userID), nil, nil)
+	_, err := a.Call(ctx, token, http.MethodGet, orgsPath(realm)+"/"+url.PathEscape(orgID)+"/members/"+url.PathEscape(userID), nil, nil)
 	if IsNotFound(err) {
 		return false, nil
 	}
@@ -160,14 +153,14 @@ func (a *Admin) IsOrganizationMember(ctx context.Context, token, realm, orgID, u
 // MemberOrganizations lists the organizations the user is a member of.
 func (a *Admin) MemberOrganizations(ctx context.Context, token, realm, userID string) ([]Organization, error) {
 	var orgs []Organization
-	_, err := a.raw(ctx, token, http.MethodGet, orgsPath(realm)+"/members/"+url.PathEscape(userID)+"/organizations?briefRepresentation=true", nil, &orgs)
+	_, err := a.Call(ctx, token, http.MethodGet, orgsPath(realm)+"/members/"+url.PathEscape(userID)+"/organizations?briefRepresentation=true", nil, &orgs)
 	return orgs, err
 }
 
 // CountOrganizations is the number of organizations of realm.
 func (a *Admin) CountOrganizations(ctx context.Context, token, realm string) (int, error) {
 	var n int
-	_, err := a.raw(ctx, token, http.MethodGet, orgsPath(realm)+"/count", nil, &n)
+	_, err := a.Call(ctx, token, http.MethodGet, orgsPath(realm)+"/count", nil, &n)
 	return n, err
 }
 

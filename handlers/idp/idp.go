@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -218,15 +219,7 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error
 		return step.Result{}, classify("read clients", err)
 	}
 	if len(clients) == 0 {
-		redirects, origins := r.redirects(t)
-		_, err := kc.CreateClient(ctx, token, RealmName(t), gocloak.Client{
-			ClientID: gocloak.StringP(ClientName(t)), Protocol: gocloak.StringP("openid-connect"),
-			PublicClient: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(true),
-			DirectAccessGrantsEnabled: gocloak.BoolP(false),
-			RedirectURIs:              &redirects, WebOrigins: &origins,
-			Attributes: &map[string]string{"pkce.code.challenge.method": "S256"},
-		})
-		if err != nil {
+		if _, err := kc.CreateClient(ctx, token, RealmName(t), r.appClient(t)); err != nil {
 			return step.Result{}, classify("create client "+ClientName(t), err)
 		}
 	}
@@ -492,27 +485,31 @@ func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {
 // attributes are dropped unless the profile's unmanagedAttributePolicy
 // allows them; gocloak has no call for the profile, so this one is raw REST.
 func (id *Identity) allowAttributes(ctx context.Context, token, realm string) error {
-	url := id.Admin.BaseURL() + "/admin/realms/" + realm + "/users/profile"
+	endpoint := "/admin/realms/" + url.PathEscape(realm) + "/users/profile"
 	var profile map[string]any
-	resp, err := id.Admin.Client().RestyClient().R().SetContext(ctx).SetAuthToken(token).SetResult(&profile).Get(url)
-	if err != nil {
-		return fmt.Errorf("read the user profile of %s: %w", realm, err)
-	}
-	if resp.IsError() {
-		return classify("read the user profile of "+realm, &gocloak.APIError{Code: resp.StatusCode(), Message: resp.String()})
+	if _, err := id.Admin.Call(ctx, token, http.MethodGet, endpoint, nil, &profile); err != nil {
+		return classify("read the user profile of "+realm, err)
 	}
 	if profile["unmanagedAttributePolicy"] == "ENABLED" {
 		return nil
 	}
 	profile["unmanagedAttributePolicy"] = "ENABLED"
-	resp, err = id.Admin.Client().RestyClient().R().SetContext(ctx).SetAuthToken(token).SetBody(profile).Put(url)
-	if err != nil {
-		return fmt.Errorf("update the user profile of %s: %w", realm, err)
+	_, err := id.Admin.Call(ctx, token, http.MethodPut, endpoint, profile, nil)
+	return classify("update the user profile of "+realm, err)
+}
+
+// appClient is the tenant's application client <key>-app: public,
+// standard flow with PKCE S256, a redirect URI and web origin per
+// application host.
+func (id *Identity) appClient(t *domain.Tenant) gocloak.Client {
+	redirects, origins := id.redirects(t)
+	return gocloak.Client{
+		ClientID: gocloak.StringP(ClientName(t)), Protocol: gocloak.StringP("openid-connect"),
+		PublicClient: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(true),
+		DirectAccessGrantsEnabled: gocloak.BoolP(false),
+		RedirectURIs:              &redirects, WebOrigins: &origins,
+		Attributes: &map[string]string{"pkce.code.challenge.method": "S256"},
 	}
-	if resp.IsError() {
-		return classify("update the user profile of "+realm, &gocloak.APIError{Code: resp.StatusCode(), Message: resp.String()})
-	}
-	return nil
 }
 
 func clientParams(clientID string) gocloak.GetClientsParams {

@@ -196,16 +196,12 @@ func (r realmStep) doOrganization(ctx context.Context, token string, t *domain.T
 		return step.Result{}, err
 	}
 	if client == nil {
-		redirects, origins := r.redirects(t)
-		_, err := r.Admin.Client().CreateClient(ctx, token, r.SharedRealm, gocloak.Client{
-			ClientID: gocloak.StringP(ClientName(t)), Protocol: gocloak.StringP("openid-connect"),
-			PublicClient: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(true),
-			DirectAccessGrantsEnabled: gocloak.BoolP(false),
-			RedirectURIs:              &redirects, WebOrigins: &origins,
-			DefaultClientScopes: &[]string{"basic", "profile", "email", "roles", "web-origins", "acr", "organization"},
-			Attributes:          &map[string]string{"pkce.code.challenge.method": "S256", clientMark: t.ID()},
-		})
-		if err != nil {
+		// The same client as a realm's, told apart from the other tenants'
+		// by its mark, and whose tokens carry the organization.
+		c := r.appClient(t)
+		(*c.Attributes)[clientMark] = t.ID()
+		c.DefaultClientScopes = &[]string{"basic", "profile", "email", "roles", "web-origins", "acr", "organization"}
+		if _, err := r.Admin.Client().CreateClient(ctx, token, r.SharedRealm, c); err != nil {
 			return step.Result{}, classify("create client "+ClientName(t), err)
 		}
 	}

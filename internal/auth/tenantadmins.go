@@ -99,10 +99,13 @@ func (v *TenantAdmins) Verify(token string) (*Claims, error) {
 	}
 	// A realm's key set is fetched only for a realm that is a tenant's, so
 	// tokens naming made-up realms cost no fetch and no memory.
+	var realmTenant string
 	if tenantRealm {
-		if id, identity := v.Resolve(v.ctx, key); id == "" || identity != want {
+		id, identity := v.Resolve(v.ctx, key)
+		if id == "" || identity != want {
 			return nil, fmt.Errorf("%w: realm %q is no realm tenant's", ErrInvalidToken, realm)
 		}
+		realmTenant = id
 	}
 	set, err := v.keySet(realm, peek.Issuer)
 	if err != nil {
@@ -117,15 +120,15 @@ func (v *TenantAdmins) Verify(token string) (*Claims, error) {
 	if !slices.Contains(c.RealmAccess.Roles, TenantAdminRole) {
 		return nil, fmt.Errorf("%w: the token lacks realm role %s", ErrInvalidToken, TenantAdminRole)
 	}
-	keys := []string{key}
-	if want == "organization" {
-		keys = c.organizations()
-	}
 	out := c.Claims
 	out.Permissions = nil // a tenant admin's token grants no operator permission, whatever it carries
-	for _, k := range keys {
-		if id, identity := v.Resolve(v.ctx, k); id != "" && identity == want {
-			out.Tenants = append(out.Tenants, id)
+	if realmTenant != "" {
+		out.Tenants = []string{realmTenant} // resolved above, before the key set was fetched
+	} else {
+		for _, k := range c.organizations() {
+			if id, identity := v.Resolve(v.ctx, k); id != "" && identity == want {
+				out.Tenants = append(out.Tenants, id)
+			}
 		}
 	}
 	if len(out.Tenants) == 0 {
