@@ -80,15 +80,31 @@ var ErrNoFailedUndo = errors.New("no failed undo to retry")
 // are being retried: try again once they have finished.
 var ErrUndoRunning = errors.New("failed undos are being retried; try again when they have finished")
 
-// failedUndos are the steps whose undo failed, in flow order.
+// failedUndos are the steps whose undo failed, in this attempt or an
+// earlier one (the steps of the tenant's orphans), in flow order.
 func (t *Tenant) failedUndos() []string {
 	var out []string
 	for _, s := range UndoableSteps {
-		if st := t.steps[s]; st != nil && st.Undo == OutcomeCompensationFailed {
+		if st := t.steps[s]; (st != nil && st.Undo == OutcomeCompensationFailed) || t.hasOrphans(s) {
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// hasOrphans reports whether an undo of step, in any attempt, left
+// something behind that is still listed.
+func (t *Tenant) hasOrphans(step string) bool {
+	return slices.ContainsFunc(t.orphans, func(o Resource) bool { return o.Step == step })
+}
+
+// MayHoldResources reports whether step may have made something the tenant
+// still holds: it completed in this attempt, or it failed after trying (a
+// cancelled step never ran), or an earlier undo of it left orphans. An undo
+// of such a step that cannot run must not be recorded as compensated.
+func (t *Tenant) MayHoldResources(step string) bool {
+	st := t.steps[step]
+	return t.hasOrphans(step) || (st != nil && (st.State == OutcomeCompleted || (st.State == OutcomeFailed && st.Tries > 0)))
 }
 
 // UndoRound numbers the current round of retried undos (0: none yet).

@@ -222,7 +222,7 @@ func (t *Tenant) applyStep(e StepOutcome) {
 		if len(orphaned) == 0 { // the failed undo may name what may be left
 			orphaned = t.stepResources(&StepState{Step: e.Step, Resources: e.Resources, FinishedAt: e.At})
 		}
-		if len(orphaned) == 0 { // a failed step may have made something it could not report
+		if len(orphaned) == 0 && !t.hasOrphans(e.Step) { // a failed step may have made something it could not report
 			orphaned = []Resource{{Step: e.Step, Kind: UnknownResource, ID: "see the step's error", TenantID: t.id, CreatedAt: e.At}}
 		}
 		for _, r := range orphaned {
@@ -364,15 +364,24 @@ func (t *Tenant) Undoing() bool {
 }
 
 // NextUndo is the step whose undo is due: in reverse order, the latest step
-// that completed, or that failed (it may have made part of its resources).
+// that completed, or that failed (it may have made part of its resources),
+// or that holds orphans from an earlier attempt's failed undo (so a
+// rollback, a retry and a deprovisioning cover every attempt's leftovers).
 func (t *Tenant) NextUndo() (string, bool) {
 	if !t.Undoing() {
 		return "", false
 	}
 	for i := len(UndoableSteps) - 1; i >= 0; i-- {
-		st := t.steps[UndoableSteps[i]]
-		if st != nil && st.Undo == "" && (st.State == OutcomeCompleted || st.State == OutcomeFailed) {
-			return UndoableSteps[i], true
+		s := UndoableSteps[i]
+		st := t.steps[s]
+		if st == nil {
+			if t.hasOrphans(s) {
+				return s, true
+			}
+			continue
+		}
+		if st.Undo == "" && (st.State == OutcomeCompleted || st.State == OutcomeFailed || t.hasOrphans(s)) {
+			return s, true
 		}
 	}
 	return "", false

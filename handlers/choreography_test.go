@@ -30,6 +30,7 @@ type fakeSteps struct {
 	calls []string // "do:<step>", "undo:<step>", "welcome", "failure:<step>"
 	fail  string   // this step fails permanently
 	hold  string   // this step waits for release
+	skip  string   // this step is skipped
 	// undoFail's undo fails permanently undoFailures times, then succeeds.
 	undoFail     string
 	undoFailures int
@@ -64,7 +65,13 @@ func (a fakeAction) Do(ctx context.Context, t *domain.Tenant) (step.Result, erro
 			return step.Result{}, ctx.Err()
 		}
 	}
-	if a.step == a.steps.fail {
+	a.steps.mu.Lock()
+	fails, skips := a.step == a.steps.fail, a.step == a.steps.skip
+	a.steps.mu.Unlock()
+	if skips {
+		return step.Result{Skipped: true}, nil
+	}
+	if fails {
 		return step.Result{}, step.Permanent(errors.New(a.step + " refused"))
 	}
 	return step.Result{Resources: []domain.Resource{{Kind: a.step, ID: a.step + "-" + t.Key()}}}, nil
@@ -172,7 +179,13 @@ type choreography struct {
 
 func runChoreography(t *testing.T, steps *fakeSteps) *choreography {
 	t.Helper()
-	store := eventstore.NewMemory()
+	return runChoreographyOn(t, eventstore.NewMemory(), steps, nil)
+}
+
+// runChoreographyOn runs the engine on store, whose log it reads from the
+// start, with the back ends of steps less those named in without.
+func runChoreographyOn(t *testing.T, store *eventstore.Memory, steps *fakeSteps, without []string) *choreography {
+	t.Helper()
 	actions := map[string]step.Action{}
 	for _, s := range domain.Steps {
 		if s != domain.StepResources && s != domain.StepActivate {
@@ -181,6 +194,9 @@ func runChoreography(t *testing.T, steps *fakeSteps) *choreography {
 	}
 	for _, s := range []string{domain.StepIdentity, domain.StepDNS} {
 		actions[s] = fakeReconciler{fakeAction{step: s, steps: steps}}
+	}
+	for _, s := range without {
+		delete(actions, s)
 	}
 	cfg := Config{Store: store, Actions: actions, Notifier: steps, Retry: Retry{MaxTries: 1},
 		feed: memoryFeed(store), DeadLetters: &memoryDeadLetters{rows: map[[2]string][]string{}}}
@@ -378,6 +394,153 @@ func TestChoreographyInMemoryDeprovisionRetriesFailedUndos(t *testing.T) {
 	tn = c.waitFor(t, tn.ID(), "INACTIVE", func(t *domain.Tenant) bool { return t.Status() == domain.StatusInactive })
 	if len(tn.Orphans()) != 0 || c.steps.count("undo:"+domain.StepStorage) != 2 {
 		t.Fatalf("deactivated with orphans %v, calls %v", tn.Orphans(), c.steps.Calls())
+	}
+}
+
+// Orphans outlive the attempt that left them: attempt 1's storage undo
+// fails; attempt 2 fails before storage runs, and its rollback tries the
+// storage undo again (it fails again); the operator's retry finds it (no
+// "no failed undo to retry") and runs it a third time; it works and the
+// orphan goes. DELETE afterwards ends INACTIVE with nothing left.
+func TestChoreographyInMemoryRetriesOrphansOfEarlierAttempts(t *testing.T) {
+	steps := &fakeSteps{fail: domain.StepDNS, undoFail: domain.StepStorage, undoFailures: 2}
+	c := runChoreography(t, steps)
+	ctx := context.Background()
+	tn := c.waitSettled(t, c.provision(t).ID())
+	if tn.Attempt() != 1 || len(tn.Orphans()) != 1 || tn.Orphans()[0].Step != domain.StepStorage {
+		t.Fatalf("after attempt 1: orphans %v", tn.Orphans())
+	}
+	steps.mu.Lock()
+	steps.fail = domain.StepAdminUser
+	steps.mu.Unlock()
+	sub, _ := tn.Subscription()
+	if _, err := c.tenants.Update(ctx, tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestProvisioning(sub, domain.DefaultTiers)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tn = c.waitFor(t, tn.ID(), "rolled back attempt 2", func(t *domain.Tenant) bool {
+		return t.Attempt() == 2 && t.Status() == domain.StatusProvisionFailed && !t.NotificationDue()
+	})
+	if n := steps.count("undo:" + domain.StepStorage); n != 2 || len(tn.Orphans()) != 1 || tn.Orphans()[0].Step != domain.StepStorage {
+		t.Fatalf("attempt 2's rollback: storage undone %d times (want 2), orphans %v", n, tn.Orphans())
+	}
+	if _, err := c.tenants.Update(ctx, tn.ID(), eventstore.Metadata{Actor: "tenantctl:ada"}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RetryUndos(time.Now())
+	}); err != nil {
+		t.Fatalf("retrying an earlier attempt's orphan: %v", err)
+	}
+	tn = c.waitFor(t, tn.ID(), "finished retrying", func(t *domain.Tenant) bool { return t.UndoRound() == 1 && !t.Undoing() })
+	if n := steps.count("undo:" + domain.StepStorage); n != 3 || len(tn.Orphans()) != 0 {
+		t.Fatalf("after the retry: storage undone %d times (want 3), orphans %v", n, tn.Orphans())
+	}
+	if _, err := c.tenants.Update(ctx, tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestDeprovisioning("customer left")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tn = c.waitFor(t, tn.ID(), "INACTIVE", func(t *domain.Tenant) bool { return t.Status() == domain.StatusInactive })
+	if len(tn.Orphans()) != 0 {
+		t.Fatalf("INACTIVE with orphans %v", tn.Orphans())
+	}
+}
+
+// DELETE of an ACTIVE tenant whose first attempt left an orphan of a step
+// the second attempt skipped runs that step's undo too: offboarding covers
+// every attempt, and ends INACTIVE with nothing left.
+func TestChoreographyInMemoryDeprovisionCoversEarlierAttempts(t *testing.T) {
+	steps := &fakeSteps{fail: domain.StepDNS, undoFail: domain.StepDNS, undoFailures: 1}
+	c := runChoreography(t, steps)
+	ctx := context.Background()
+	tn := c.waitSettled(t, c.provision(t).ID())
+	if len(tn.Orphans()) != 1 || tn.Orphans()[0].Step != domain.StepDNS {
+		t.Fatalf("after attempt 1: orphans %v", tn.Orphans())
+	}
+	steps.mu.Lock()
+	steps.fail, steps.skip = "", domain.StepDNS
+	steps.mu.Unlock()
+	sub, _ := tn.Subscription()
+	if _, err := c.tenants.Update(ctx, tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestProvisioning(sub, domain.DefaultTiers)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tn = c.waitFor(t, tn.ID(), "ACTIVE", func(t *domain.Tenant) bool { return t.Status() == domain.StatusActive })
+	if len(tn.Orphans()) != 1 {
+		t.Fatalf("ACTIVE after attempt 2: orphans %v, want attempt 1's", tn.Orphans())
+	}
+	if _, err := c.tenants.Update(ctx, tn.ID(), eventstore.Metadata{}, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestDeprovisioning("customer left")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tn = c.waitFor(t, tn.ID(), "INACTIVE", func(t *domain.Tenant) bool { return t.Status() == domain.StatusInactive })
+	if len(tn.Orphans()) != 0 || len(tn.Resources()) != 0 || steps.count("undo:"+domain.StepDNS) != 2 {
+		t.Fatalf("INACTIVE with orphans %v, resources %v; calls %v", tn.Orphans(), tn.Resources(), steps.Calls())
+	}
+}
+
+// A process without a back end for a step never records its undo as
+// compensated when the step made something (another process, with the back
+// end, ran it): the step's resources become orphans, with the reason, for a
+// retry from a process that has one.
+func TestChoreographyInMemoryUndoWithoutBackEndIsNotCompensated(t *testing.T) {
+	ctx := context.Background()
+	store := eventstore.NewMemory()
+	tenants := app.Tenants(store)
+	key := "k" + uuid.NewString()[:8]
+	tn, evs, err := domain.NewTenant(uuid.NewString(), "", domain.TenantInput{Key: key, Name: "T " + key,
+		Contact: domain.Contact{Email: key + "@example.com", FirstName: "Ada", LastName: "Lovelace"}, Domains: []string{key + ".example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.CreateTenant(ctx, store, tn, eventstore.Metadata{}, evs); err != nil {
+		t.Fatal(err)
+	}
+	sub := domain.Subscription{ID: "sub", SubscriberID: "cust", PlanID: "basic", StartDate: time.Now(),
+		Plan: domain.Plan{ID: "basic", Name: "Basic", Tier: "silo"}}
+	record := func(decide func(*domain.Tenant) ([]domain.Event, error)) {
+		t.Helper()
+		if _, err := tenants.Update(ctx, tn.ID(), eventstore.Metadata{}, decide); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) })
+	// Another process, with every back end, ran the first four steps.
+	for _, s := range []string{domain.StepIdentity, domain.StepAdminUser, domain.StepDatabase, domain.StepStorage} {
+		record(func(t *domain.Tenant) ([]domain.Event, error) {
+			return t.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1, StartedAt: time.Now(), At: time.Now(),
+				Resources: []domain.Resource{{Kind: s, ID: s + "-" + key}}})
+		})
+	}
+	record(func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RecordStep(domain.StepOutcome{Step: domain.StepInfrastructure, Outcome: domain.OutcomeFailed, Tries: 1, Error: "apply failed", StartedAt: time.Now(), At: time.Now()})
+	})
+	steps := &fakeSteps{}
+	c := runChoreographyOn(t, store, steps, []string{domain.StepStorage})
+	tn = c.waitSettled(t, tn.ID())
+	orphans := tn.Orphans()
+	if tn.Status() != domain.StatusProvisionFailed || len(orphans) != 1 || orphans[0].ID != "storage-"+key {
+		t.Fatalf("status %s, orphans %v: the bucket made elsewhere must be listed, not reported compensated", tn.Status(), orphans)
+	}
+	for _, st := range tn.StepStates() {
+		if st.Step == domain.StepStorage && (st.Undo != domain.OutcomeCompensationFailed || !strings.Contains(st.UndoError, "no back end")) {
+			t.Fatalf("storage's undo recorded %q (%q)", st.Undo, st.UndoError)
+		}
+	}
+	if !slices.Contains(steps.Calls(), "undo:"+domain.StepDatabase) {
+		t.Fatalf("the chain must go on past the step: %v", steps.Calls())
+	}
+}
+
+// A step without a back end is skipped, and its outcome says so.
+func TestChoreographyInMemorySkippedStepSaysWhy(t *testing.T) {
+	c := runChoreographyOn(t, eventstore.NewMemory(), &fakeSteps{}, []string{domain.StepDNS})
+	tn := c.waitSettled(t, c.provision(t).ID())
+	for _, st := range tn.StepStates() {
+		if st.Step == domain.StepDNS && (st.State != domain.OutcomeSkipped || st.Error != NotConfigured) {
+			t.Fatalf("dns: %q %q", st.State, st.Error)
+		}
 	}
 }
 

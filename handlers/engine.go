@@ -489,6 +489,9 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, name string, action s
 		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return res.Record(t, outcome) })
 	case res.Skipped:
 		outcome.Outcome = domain.OutcomeSkipped
+		if action == nil { // said in the tenant's record, not only in a log line at start
+			outcome.Error = NotConfigured
+		}
 	default:
 		outcome.Outcome = domain.OutcomeCompleted
 	}
@@ -511,10 +514,10 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, name string, action
 			return ur.RecordUndo(t, outcome)
 		})
 	}
+	if action == nil {
+		return e.undoWithoutBackEnd(ctx, t, name, md)
+	}
 	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error {
-		if action == nil {
-			return nil // not configured: it made nothing
-		}
 		ctx, span := telemetry.Tracer().Start(ctx, name+" undo")
 		defer span.End()
 		return action.Undo(ctx, t)
@@ -528,6 +531,33 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, name string, action
 		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", name, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	}
 	err = e.record(ctx, t, md, t.UndoKey(name), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
+	if err == nil {
+		metrics.Compensations.WithLabelValues(name, outcome.Outcome).Inc()
+	}
+	return err
+}
+
+// NotConfigured is the reason a step skipped for want of a back end gives
+// in its outcome (production names such steps in TENANTFLOW_SKIP_STEPS).
+const NotConfigured = "skipped: no back end for this step is configured in this installation"
+
+// ErrNoBackEnd is the undo's error in a process without a back end for the
+// step: what the step made cannot be removed from here.
+var ErrNoBackEnd = errors.New("no back end for this step is configured in the process that ran its undo: what it made is left; " +
+	"retry the undo from a process that has one (POST /tenants/{id}/orphans/retry)")
+
+// undoWithoutBackEnd answers a step's undo in a process that has no back
+// end for it: compensated only when the step cannot hold anything (it was
+// cancelled before it ran); else compensation_failed, so what it made is
+// listed as the tenant's orphans instead of a clean-up that never happened.
+func (e *engine) undoWithoutBackEnd(ctx context.Context, t *domain.Tenant, name string, md eventstore.Metadata) error {
+	now := time.Now().UTC()
+	outcome := domain.StepOutcome{Step: name, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}
+	if t.MayHoldResources(name) {
+		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, ErrNoBackEnd.Error()
+		e.cfg.Logger.Error("undo not run: no back end for the step in this process; resource left behind", "tenant_id", t.ID(), "step", name)
+	}
+	err := e.record(ctx, t, md, t.UndoKey(name), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
 	if err == nil {
 		metrics.Compensations.WithLabelValues(name, outcome.Outcome).Inc()
 	}

@@ -56,6 +56,15 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 				{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true, domain.StepDatabase: true}},
 				{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true}}},
 			orphans: []string{"storage/unknown"}},
+		"an earlier attempt's orphan, its undo failing again in the next rollback": {
+			attempts: []attemptPlan{
+				{failAt: domain.StepDNS, undoFails: map[string]bool{domain.StepDNS: true}},
+				{failAt: domain.StepStorage, undoFails: map[string]bool{domain.StepDNS: true}}},
+			orphans: []string{"dns/thing"}},
+		"an earlier attempt's orphan, removed by the next rollback": {
+			attempts: []attemptPlan{
+				{failAt: domain.StepDNS, undoFails: map[string]bool{domain.StepDNS: true}},
+				{failAt: domain.StepStorage}}},
 		"rolled back with orphans, then forgotten by an operator": {
 			attempts: []attemptPlan{{failAt: domain.StepStorage, silent: true, undoFails: map[string]bool{domain.StepStorage: true, domain.StepDatabase: true}}},
 			forget:   true},

@@ -135,8 +135,10 @@ type Progress struct{}
 
 func (Progress) Name() string { return NameProgress }
 
-// Version 2: a retry of failed undos makes them due again.
-func (Progress) Version() int { return 2 }
+// Version 2: a retry of failed undos makes them due again. 3: the undo of a
+// step that did not run in this attempt (its orphans are an earlier
+// attempt's) has a row of its own, as in the fold.
+func (Progress) Version() int { return 3 }
 
 func (Progress) DDL() string {
 	return `create table steps (
@@ -176,7 +178,9 @@ func (Progress) Apply(ctx context.Context, tx Execer, e eventstore.Event, de dom
 	case *domain.StepOutcome:
 		switch v.Outcome {
 		case domain.OutcomeCompensated, domain.OutcomeCompensationFailed:
-			_, err = tx.Exec(ctx, `update steps set undo = $3, undo_error = $4 where tenant_id = $1 and step = $2`, id, v.Step, v.Outcome, v.Error)
+			_, err = tx.Exec(ctx, `insert into steps (tenant_id, step, attempt, state, attempts, error, undo, undo_error)
+				values ($1, $2, $3, '', 0, '', $4, $5)
+				on conflict (tenant_id, step) do update set undo = excluded.undo, undo_error = excluded.undo_error`, id, v.Step, v.Attempt, v.Outcome, v.Error)
 		default:
 			_, err = tx.Exec(ctx, `insert into steps (tenant_id, step, attempt, state, attempts, started_at, finished_at, error)
 				values ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -199,7 +203,9 @@ func (Resources) Name() string { return NameResources }
 // attempts until made again or a later undo of the step succeeds, a
 // placeholder for a step that reported nothing, gone when an operator
 // forgets it.
-func (Resources) Version() int { return 3 }
+// 4: a failed undo of a step whose orphans are an earlier attempt's adds
+// no placeholder beside them.
+func (Resources) Version() int { return 4 }
 
 func (Resources) DDL() string {
 	return `create table resources (
@@ -274,9 +280,10 @@ func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de do
 		// The step's resources of this attempt become orphans; when it had
 		// reported none, what the failed undo names, or else one placeholder
 		// saying something may be left (the fold's rule, domain.applyStep).
-		left := v.Resources
+		// A placeholder only when the step has no orphans yet either.
+		left, unless := v.Resources, "and not orphaned"
 		if len(left) == 0 {
-			left = []domain.Resource{{Kind: domain.UnknownResource, ID: "see the step's error"}}
+			left, unless = []domain.Resource{{Kind: domain.UnknownResource, ID: "see the step's error"}}, ""
 		}
 		for _, r := range left {
 			created := r.CreatedAt
@@ -285,7 +292,7 @@ func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de do
 			}
 			if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at, orphaned)
 				select $1, $2, $3, $4, $5, $6, true
-				where not exists (select 1 from resources where tenant_id = $1 and step = $2 and not orphaned)
+				where not exists (select 1 from resources where tenant_id = $1 and step = $2 `+unless+`)
 				on conflict do nothing`, id, v.Step, r.Kind, r.ID, r.Location, created); err != nil {
 				return err
 			}

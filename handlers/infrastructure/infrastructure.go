@@ -58,6 +58,21 @@ func (in Infrastructure) workdir(t *domain.Tenant) string {
 	return filepath.Join(in.StateDir, "tenant-"+t.ID())
 }
 
+// ModuleOutput is the output under which the apply records the module it
+// ran: not an OpenTofu output name (those cannot hold a dot), so no module
+// can shadow it. The undo destroys with that module, whatever the tier →
+// module mapping says by then.
+const ModuleOutput = "tenantflow.module"
+
+// appliedModule is the module the tenant's infrastructure was applied
+// with, as recorded, or else the one its tier maps to now.
+func (in Infrastructure) appliedModule(t *domain.Tenant) (string, bool) {
+	if dir := t.Outputs(domain.StepInfrastructure)[ModuleOutput]; dir != "" {
+		return dir, true
+	}
+	return in.module(t)
+}
+
 func (in Infrastructure) module(t *domain.Tenant) (string, bool) {
 	sub, ok := t.Subscription()
 	if !ok {
@@ -190,6 +205,7 @@ func (in Infrastructure) Do(ctx context.Context, t *domain.Tenant) (step.Result,
 	if err != nil {
 		return step.Result{}, err
 	}
+	outputs[ModuleOutput] = module
 	return step.Result{Outputs: outputs, Resources: []domain.Resource{in.stateResource(t)}}, nil
 }
 
@@ -221,9 +237,9 @@ func publicOutputs(raw []byte) (map[string]string, error) {
 }
 
 func (in Infrastructure) Undo(ctx context.Context, t *domain.Tenant) error {
-	module, ok := in.module(t)
+	module, ok := in.appliedModule(t)
 	if !ok {
-		return nil // pooled: nothing of its own was made
+		return in.unmapped(ctx, t)
 	}
 	dir := in.workdir(t)
 	if in.StateConn == "" {
@@ -287,6 +303,35 @@ func (in Infrastructure) storedState(ctx context.Context, t *domain.Tenant) (exi
 	return true, len(state.Resources), nil
 }
 
+// unmapped is the undo's answer when no module is recorded and the tier
+// maps to none now: nothing to do for a tier that never had one (pooled),
+// but a state that holds resources, or an apply the log recorded, means the
+// mapping changed under the tenant — destroying is impossible without the
+// module, and claiming success would hide what is left.
+func (in Infrastructure) unmapped(ctx context.Context, t *domain.Tenant) error {
+	applied := in.applied(t)
+	if in.StateConn != "" {
+		exists, resources, err := in.storedState(ctx, t)
+		if err != nil {
+			return err
+		}
+		applied = applied || (exists && resources > 0)
+	}
+	if !applied {
+		return nil
+	}
+	sub, _ := t.Subscription()
+	return step.Permanent(fmt.Errorf("tenant %s's infrastructure (%s) was applied, but no module is recorded and tier %q (isolation %s) maps to none now: "+
+		"map it again in TENANTFLOW_INFRA_MODULES and retry the undo", t.ID(), in.stateResource(t).ID, sub.Plan.Tier, t.Isolation()))
+}
+
+// applied reports whether the log says the step applied something for t:
+// it recorded its state, in this attempt or as an orphan.
+func (in Infrastructure) applied(t *domain.Tenant) bool {
+	isInfra := func(r domain.Resource) bool { return r.Step == domain.StepInfrastructure }
+	return slices.ContainsFunc(t.Resources(), isInfra) || slices.ContainsFunc(t.Orphans(), isInfra)
+}
+
 // missingState is the undo's answer when the tenant has no state at all:
 // nothing to do if the step never applied, else a permanent failure —
 // whatever the lost state described may still exist, and the step's
@@ -294,8 +339,7 @@ func (in Infrastructure) storedState(ctx context.Context, t *domain.Tenant) (exi
 // "compensated" that lies.
 func (in Infrastructure) missingState(t *domain.Tenant) error {
 	// The step recorded its state when its apply ran: then one must exist.
-	applied := slices.ContainsFunc(t.Resources(), func(r domain.Resource) bool { return r.Step == domain.StepInfrastructure })
-	if !applied {
+	if !in.applied(t) {
 		return nil
 	}
 	return step.Permanent(fmt.Errorf("no OpenTofu state for tenant %s (%s): what it described may still exist", t.ID(), in.stateResource(t).ID))
@@ -310,7 +354,7 @@ func (in Infrastructure) Probe(ctx context.Context, t *domain.Tenant) ([]domain.
 		return []domain.Resource{state}, nil
 	}
 	// The state in PostgreSQL, as the pg backend stores it.
-	if _, ok := in.module(t); !ok {
+	if _, ok := in.appliedModule(t); !ok && !in.applied(t) {
 		return nil, nil
 	}
 	exists, resources, err := in.storedState(ctx, t)

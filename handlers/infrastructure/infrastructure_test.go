@@ -58,7 +58,7 @@ func TestInfrastructureRunsTheTierModule(t *testing.T) {
 	if res.Outputs["load_balancer"] != "lb-"+tn.Key()+".tenants.test" || res.Outputs["network"] != "net-"+tn.Key() {
 		t.Fatalf("outputs %v", res.Outputs)
 	}
-	if _, leaked := res.Outputs["admin_token"]; leaked || len(res.Outputs) != 2 {
+	if _, leaked := res.Outputs["admin_token"]; leaked || len(res.Outputs) != 3 || res.Outputs[infrastructure.ModuleOutput] != in.Modules["silo"] {
 		t.Fatalf("the module's sensitive output reached the outcome: %v", res.Outputs)
 	}
 	t.Cleanup(func() { dropState(t, tn) })
@@ -120,6 +120,70 @@ func TestInfrastructureUndoWithoutItsStateFails(t *testing.T) {
 	if err := in.Undo(ctx, tn); !step.IsPermanent(err) || !strings.Contains(err.Error(), "may still exist") {
 		t.Fatalf("undo without its state: %v, want a permanent failure saying what may be left", err)
 	}
+}
+
+// The undo destroys with the module the apply recorded, not with today's
+// tier → module mapping: after the operator moves the tier to another
+// module, or drops its module, the recorded one still destroys what it
+// made. An apply recorded before modules were (no record), whose tier maps
+// to no module now, is a permanent failure (an orphan) while its state
+// holds resources, never "compensated".
+func TestInfrastructureUndoUsesTheRecordedModule(t *testing.T) {
+	ctx := context.Background()
+	applied := func(t *testing.T, in infrastructure.Infrastructure, recordModule bool) *domain.Tenant {
+		tn := tieredTenant(t, "enterprise")
+		for _, s := range domain.Steps[:slices.Index(domain.Steps, domain.StepInfrastructure)] {
+			if _, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := in.Do(ctx, tn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dropState(t, tn) })
+		if !recordModule {
+			delete(res.Outputs, infrastructure.ModuleOutput)
+		}
+		if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepInfrastructure, Outcome: domain.OutcomeCompleted, Tries: 1,
+			Resources: res.Resources, Outputs: res.Outputs}); err != nil {
+			t.Fatal(err)
+		}
+		return tn
+	}
+	for name, modules := range map[string]func(in infrastructure.Infrastructure) map[string]string{
+		"the tier moved to another module": func(in infrastructure.Infrastructure) map[string]string {
+			return map[string]string{"silo": in.Modules["bridge"]}
+		},
+		"the tier lost its module": func(in infrastructure.Infrastructure) map[string]string {
+			return map[string]string{"bridge": in.Modules["bridge"]}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := devsteps.Infrastructure(t)
+			tn := applied(t, in, true)
+			changed := devsteps.Infrastructure(t)
+			changed.Modules = modules(in)
+			if err := changed.Undo(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			if state := devsteps.InfraState(t, tn); strings.Contains(state, "lb-"+tn.Key()) {
+				t.Fatalf("the recorded module's resources survived the undo: %s", state)
+			}
+		})
+	}
+	t.Run("no module recorded and none mapped", func(t *testing.T) {
+		in := devsteps.Infrastructure(t)
+		tn := applied(t, in, false)
+		gone := devsteps.Infrastructure(t)
+		gone.Modules = map[string]string{"bridge": in.Modules["bridge"]}
+		if err := gone.Undo(ctx, tn); !step.IsPermanent(err) || !strings.Contains(err.Error(), "maps to none") {
+			t.Fatalf("undo with the module gone: %v, want a permanent failure naming the mapping", err)
+		}
+		if state := devsteps.InfraState(t, tn); !strings.Contains(state, "lb-"+tn.Key()) {
+			t.Fatalf("the state changed although the undo could not run: %s", state)
+		}
+	})
 }
 
 // Local state files (TENANTFLOW_INFRA_STATE=local, one process) still work.
