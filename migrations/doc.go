@@ -22,6 +22,23 @@ import (
 //go:embed *.sql
 var files embed.FS
 
+// Pending reports whether migrations are waiting to be applied: a serving
+// tenantd in production checks instead of migrating (it does not hold the
+// owner's credentials; `tenantctl migrate` does).
+func Pending(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, files)
+	if err != nil {
+		return false, fmt.Errorf("load migrations: %w", err)
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read the schema's version: %w", err)
+	}
+	return pending, nil
+}
+
 // Up applies every pending migration. Concurrent callers (several tenantd
 // starting together) are serialised by a PostgreSQL advisory lock.
 func Up(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {

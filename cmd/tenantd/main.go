@@ -26,6 +26,9 @@ func main() {
 		_ = os.Setenv("TENANTFLOW_STEPS", *steps)
 	}
 	cfg, err := config.Load()
+	if err == nil {
+		err = cfg.ValidateServing()
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tenantd: refusing to start: %v\n", err)
 		os.Exit(2)

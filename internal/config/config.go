@@ -282,6 +282,12 @@ type HandlerSettings struct {
 	// empty: all. Processes hosting the same set share one consumer group.
 	Steps []string `env:"TENANTFLOW_STEPS" envSeparator:","`
 
+	// SkipSteps names the steps this installation runs without a back end,
+	// on purpose: production refuses to start when a step of the flow has
+	// none and is not named here (a tenant would reach ACTIVE without it).
+	// A skipped step says so in the tenant's record.
+	SkipSteps []string `env:"TENANTFLOW_SKIP_STEPS" envSeparator:","`
+
 	// HandlerConcurrency bounds the records the handlers work on at once,
 	// including those waiting for their step's slot (see
 	// handlers.Config.Concurrency); one tenant's records always run in order.
@@ -419,7 +425,7 @@ func (c Config) Validate() error {
 	var p problems
 	production := c.Env == "production"
 	c.ProcessSettings.validate(&p)
-	c.DatabaseSettings.validate(&p, production)
+	c.DatabaseSettings.validate(&p)
 	c.KafkaSettings.validate(&p, production)
 	c.KeycloakSettings.validate(&p, production)
 	c.TokenSettings.validate(&p, production)
@@ -428,6 +434,10 @@ func (c Config) Validate() error {
 	c.LogSettings.validate(&p, production)
 	c.HandlerSettings.validate(&p, production)
 	c.BackEndSettings.validate(&p)
+	c.validateSkipSteps(&p, production)
+	if production {
+		c.validateProduction(&p)
+	}
 	// An OpenTofu module is named by a plan tier or an isolation model.
 	if tiers, err := domain.ParseTiers(c.Tiers); err == nil {
 		for name := range c.InfraModules {
@@ -438,6 +448,101 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(p...)
+}
+
+// OptionalSteps are the steps an installation may run without a back end
+// (the database step always has one: the event log's PostgreSQL).
+var OptionalSteps = []string{domain.StepIdentity, domain.StepAdminUser, domain.StepStorage, domain.StepInfrastructure,
+	domain.StepDeploy, domain.StepDNS, domain.StepNotify}
+
+// StepsWithoutBackEnd are the steps of the flow this configuration has no
+// back end for: they are skipped.
+func (c Config) StepsWithoutBackEnd() []string {
+	missing := map[string]bool{
+		domain.StepIdentity:       !c.KeycloakConfigured(),
+		domain.StepAdminUser:      !c.KeycloakConfigured(),
+		domain.StepStorage:        c.Storage == "none",
+		domain.StepInfrastructure: c.InfraBinary == "" || len(c.InfraModules) == 0,
+		domain.StepDeploy:         c.DeploySigningKey == "",
+		domain.StepDNS:            c.DNSServer == "",
+		domain.StepNotify:         c.SMTPAddr == "" && c.Notifier != "novu",
+	}
+	var out []string
+	for _, s := range OptionalSteps {
+		if missing[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// validateSkipSteps: TENANTFLOW_SKIP_STEPS names steps that have no back
+// end here, and in production every step without one is named.
+func (c Config) validateSkipSteps(p *problems, production bool) {
+	missing := c.StepsWithoutBackEnd()
+	for _, s := range c.SkipSteps {
+		switch {
+		case !slices.Contains(OptionalSteps, s):
+			p.bad("TENANTFLOW_SKIP_STEPS", "%q is not a step that can be skipped (%s)", s, strings.Join(OptionalSteps, ", "))
+		case !slices.Contains(missing, s):
+			p.bad("TENANTFLOW_SKIP_STEPS", "names %s, which has a back end configured: remove one or the other", s)
+		}
+	}
+	if !production || !c.Handlers || !c.Runs("handlers") {
+		return
+	}
+	var unnamed []string
+	for _, s := range missing {
+		if !slices.Contains(c.SkipSteps, s) {
+			unnamed = append(unnamed, s)
+		}
+	}
+	if len(unnamed) > 0 {
+		p.bad("TENANTFLOW_SKIP_STEPS", "steps %s have no back end configured: in production configure them, or name them in TENANTFLOW_SKIP_STEPS to skip them on purpose",
+			strings.Join(unnamed, ", "))
+	}
+}
+
+// validateProduction refuses, in production, every shortcut that is fine on
+// a developer's machine and unsafe anywhere else.
+func (c Config) validateProduction(p *problems) {
+	httpsOnly := func(name, raw string) {
+		if u, err := url.Parse(raw); err == nil && raw != "" && u.Scheme != "https" {
+			p.bad(name, "must be an https URL when TENANTFLOW_ENV=production: tokens and credentials travel on it")
+		}
+	}
+	if c.JWTJWKSURL == "" {
+		p.bad("TENANTFLOW_JWT_JWKS_URL", "is required when TENANTFLOW_ENV=production: operators' tokens come from the identity provider's key set; "+
+			"the HS256 secret only signs leads' tokens, and whoever held it could otherwise mint any permission")
+	}
+	httpsOnly("TENANTFLOW_JWT_JWKS_URL", c.JWTJWKSURL)
+	httpsOnly("TENANTFLOW_KEYCLOAK_URL", c.KeycloakURL)
+	if c.Notifier == "novu" {
+		httpsOnly("TENANTFLOW_NOVU_URL", c.NovuURL)
+	}
+	if c.SMTPAddr != "" && c.SMTPTLS != "mandatory" {
+		p.bad("TENANTFLOW_SMTP_TLS", "must be mandatory when TENANTFLOW_ENV=production: mails carry set-password links and people's addresses")
+	}
+	if c.Storage == "s3" && !c.S3TLS {
+		p.bad("TENANTFLOW_S3_TLS", "must be true when TENANTFLOW_ENV=production: the storage keys travel with every request")
+	}
+	if c.Runs("api") && !c.ConsoleSecureCookies {
+		p.bad("TENANTFLOW_CONSOLE_SECURE_COOKIES", "must be true when TENANTFLOW_ENV=production: the console's session cookie must never travel without TLS")
+	}
+	if c.Runs("relay") && len(c.KafkaBrokers) > 0 && c.KafkaRelayUsername == "" {
+		p.bad("TENANTFLOW_KAFKA_RELAY_USERNAME", "is required when TENANTFLOW_ENV=production: only the relay's own principal may write the event topic")
+	}
+}
+
+// ValidateServing adds what only a serving tenantd must not have: in
+// production, the tables' owner's credentials (migrations run before, as
+// `tenantctl migrate`, a job of their own).
+func (c Config) ValidateServing() error {
+	if c.Env == "production" && c.MigrateURL != "" {
+		return errors.New("TENANTFLOW_DATABASE_MIGRATE_URL: must not reach tenantd when TENANTFLOW_ENV=production: " +
+			"the owner of the event log stays out of the serving process; run `tenantctl migrate` with it as a job before tenantd starts (docs/operations.md)")
+	}
+	return nil
 }
 
 // problems collects invalid settings, each naming its variable.
@@ -481,7 +586,7 @@ func (c ProcessSettings) validate(p *problems) {
 }
 
 // validate adds the invalid settings of the group to p.
-func (c DatabaseSettings) validate(p *problems, production bool) {
+func (c DatabaseSettings) validate(p *problems) {
 	bad := p.bad
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
 		bad("TENANTFLOW_DATABASE_URL", "must be a postgres:// URL with a host (the value is not shown: it may hold a password)")
@@ -494,11 +599,6 @@ func (c DatabaseSettings) validate(p *problems, production bool) {
 	if c.TenantDatabaseURL != "" {
 		if u, err := url.Parse(c.TenantDatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
 			bad("TENANTFLOW_TENANT_DATABASE_URL", "must be a postgres:// URL with a host (the value is not shown)")
-		}
-	}
-	if production {
-		if c.MigrateURL == "" {
-			bad("TENANTFLOW_DATABASE_MIGRATE_URL", "is required when TENANTFLOW_ENV=production: the runtime role must not own the event log it could then rewrite")
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"idempotency ttl too short", map[string]string{"TENANTFLOW_IDEMPOTENCY_TTL": "1s"}, []string{"TENANTFLOW_IDEMPOTENCY_TTL"}},
 		{"unknown env", map[string]string{"TENANTFLOW_ENV": "staging"}, []string{"TENANTFLOW_ENV"}},
 		{"faults in production", map[string]string{"TENANTFLOW_ENV": "production", "TENANTFLOW_FAULTS": "database=permanent"}, []string{"TENANTFLOW_FAULTS"}},
-		{"production without a seal key or brokers", map[string]string{"TENANTFLOW_ENV": "production"}, []string{"TENANTFLOW_SEAL_KEY", "TENANTFLOW_KAFKA_BROKERS", "TENANTFLOW_DATABASE_MIGRATE_URL"}},
+		{"production without a seal key or brokers", map[string]string{"TENANTFLOW_ENV": "production"}, []string{"TENANTFLOW_SEAL_KEY", "TENANTFLOW_KAFKA_BROKERS"}},
 		{"production keycloak as the admin user", map[string]string{"TENANTFLOW_ENV": "production", "TENANTFLOW_KEYCLOAK_URL": "http://kc:8080", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD": "x"}, []string{"TENANTFLOW_KEYCLOAK_CLIENT_ID"}},
 		{"keycloak client without secret", map[string]string{"TENANTFLOW_KEYCLOAK_URL": "http://kc:8080", "TENANTFLOW_KEYCLOAK_CLIENT_ID": "tenantflow-provisioner"}, []string{"TENANTFLOW_KEYCLOAK_CLIENT_SECRET"}},
 		{"tries by unknown step", map[string]string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP": "idp=3,billing=2"}, []string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "billing"}},
@@ -135,7 +136,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 94 {
+	if len(names) != 95 {
 		t.Errorf("got %d names %v; update this test and docs/configuration.md together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
@@ -190,5 +191,111 @@ func TestKafkaSettings(t *testing.T) {
 		if _, err := FromEnv(env); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: want an error naming %s, got %v", env, want, err)
 		}
+	}
+}
+
+// productionEnv is a complete production configuration: every back end, TLS
+// everywhere, operators' tokens from a key set, the relay's own principal.
+func productionEnv() map[string]string {
+	return map[string]string{
+		"TENANTFLOW_ENV":                    "production",
+		"TENANTFLOW_DATABASE_URL":           "postgres://tenantflow_app:x@db:5432/tenantflow?sslmode=verify-full",
+		"TENANTFLOW_KAFKA_BROKERS":          "k1:9093",
+		"TENANTFLOW_KAFKA_TLS":              "true",
+		"TENANTFLOW_KAFKA_SASL_MECHANISM":   "SCRAM-SHA-512",
+		"TENANTFLOW_KAFKA_USERNAME":         "tenantflow",
+		"TENANTFLOW_KAFKA_PASSWORD":         "p",
+		"TENANTFLOW_KAFKA_RELAY_USERNAME":   "tenantflow-relay",
+		"TENANTFLOW_KAFKA_RELAY_PASSWORD":   "r",
+		"TENANTFLOW_KEYCLOAK_URL":           "https://id.example.com",
+		"TENANTFLOW_KEYCLOAK_CLIENT_ID":     "tenantflow-provisioner",
+		"TENANTFLOW_KEYCLOAK_CLIENT_SECRET": "s",
+		"TENANTFLOW_JWT_SECRET":             strings.Repeat("j", 32),
+		"TENANTFLOW_JWT_JWKS_URL":           "https://id.example.com/realms/ops/protocol/openid-connect/certs",
+		"TENANTFLOW_SEAL_KEY":               strings.Repeat("s", 32),
+		"TENANTFLOW_PII_KEY":                strings.Repeat("ab", 32),
+		"TENANTFLOW_SMTP_ADDR":              "smtp.example.com:587",
+		"TENANTFLOW_SMTP_TLS":               "mandatory",
+		"TENANTFLOW_STORAGE":                "s3",
+		"TENANTFLOW_S3_ENDPOINT":            "s3.example.com",
+		"TENANTFLOW_S3_ACCESS_KEY":          "a",
+		"TENANTFLOW_S3_SECRET_KEY":          "s",
+		"TENANTFLOW_INFRA_BINARY":           "tofu",
+		"TENANTFLOW_INFRA_MODULES":          "silo=/m/silo",
+		"TENANTFLOW_DEPLOY_SIGNING_KEY":     strings.Repeat("d", 32),
+		"TENANTFLOW_AGENT_KEY":              strings.Repeat("cd", 32),
+		"TENANTFLOW_DNS_SERVER":             "ns1.example.com:53",
+		"TENANTFLOW_DNS_ZONE":               "tenants.example.com",
+		"TENANTFLOW_DNS_TSIG_NAME":          "tenantflow",
+		"TENANTFLOW_DNS_TSIG_SECRET":        "c2VjcmV0",
+		"TENANTFLOW_CONSOLE_SECURE_COOKIES": "true",
+	}
+}
+
+// Production refuses every shortcut that development allows, one by one,
+// each naming the setting; the complete configuration starts.
+func TestProductionRefusesEveryShortcut(t *testing.T) {
+	if _, err := FromEnv(productionEnv()); err != nil {
+		t.Fatalf("a complete production configuration is refused: %v", err)
+	}
+	for name, c := range map[string]struct {
+		change map[string]string
+		want   string
+	}{
+		"operators' tokens without a key set (HS256 only)": {map[string]string{"TENANTFLOW_JWT_JWKS_URL": ""}, "TENANTFLOW_JWT_JWKS_URL"},
+		"a key set over http":                              {map[string]string{"TENANTFLOW_JWT_JWKS_URL": "http://id.example.com/certs"}, "TENANTFLOW_JWT_JWKS_URL"},
+		"Keycloak over http":                               {map[string]string{"TENANTFLOW_KEYCLOAK_URL": "http://id.example.com"}, "TENANTFLOW_KEYCLOAK_URL"},
+		"Novu over http": {map[string]string{"TENANTFLOW_NOTIFIER": "novu", "TENANTFLOW_NOVU_URL": "http://novu.example.com",
+			"TENANTFLOW_NOVU_API_KEY": "k"}, "TENANTFLOW_NOVU_URL"},
+		"SMTP with opportunistic TLS":         {map[string]string{"TENANTFLOW_SMTP_TLS": "opportunistic"}, "TENANTFLOW_SMTP_TLS"},
+		"SMTP without TLS":                    {map[string]string{"TENANTFLOW_SMTP_TLS": "none"}, "TENANTFLOW_SMTP_TLS"},
+		"S3 without TLS":                      {map[string]string{"TENANTFLOW_S3_TLS": "false"}, "TENANTFLOW_S3_TLS"},
+		"console cookies without Secure":      {map[string]string{"TENANTFLOW_CONSOLE_SECURE_COOKIES": "false"}, "TENANTFLOW_CONSOLE_SECURE_COOKIES"},
+		"no relay principal":                  {map[string]string{"TENANTFLOW_KAFKA_RELAY_USERNAME": "", "TENANTFLOW_KAFKA_RELAY_PASSWORD": ""}, "TENANTFLOW_KAFKA_RELAY_USERNAME"},
+		"HS256 operators' tokens allowed":     {map[string]string{"TENANTFLOW_JWT_HS256_OPERATORS": "true"}, "TENANTFLOW_JWT_HS256_OPERATORS"},
+		"no Keycloak, idp steps not named":    {map[string]string{"TENANTFLOW_KEYCLOAK_URL": ""}, "idp, admin_user"},
+		"no storage, not named":               {map[string]string{"TENANTFLOW_STORAGE": "none"}, "steps storage have no back end"},
+		"no DNS, not named":                   {map[string]string{"TENANTFLOW_DNS_SERVER": ""}, "steps dns have no back end"},
+		"skipping a step that has a back end": {map[string]string{"TENANTFLOW_SKIP_STEPS": "dns"}, "names dns, which has a back end"},
+		"skipping an unknown step":            {map[string]string{"TENANTFLOW_SKIP_STEPS": "billing"}, `"billing" is not a step`},
+	} {
+		env := productionEnv()
+		maps.Copy(env, c.change)
+		_, err := FromEnv(env)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: want a refusal naming %q, got %v", name, c.want, err)
+		}
+	}
+	// Named on purpose, a missing back end is accepted (and shows in each
+	// tenant's record as a skipped step).
+	env := productionEnv()
+	maps.Copy(env, map[string]string{"TENANTFLOW_DNS_SERVER": "", "TENANTFLOW_SKIP_STEPS": "dns"})
+	if _, err := FromEnv(env); err != nil {
+		t.Errorf("dns skipped on purpose: %v", err)
+	}
+	// A process that runs no handlers needs no back ends; one that runs no
+	// API sets no cookies.
+	env = productionEnv()
+	maps.Copy(env, map[string]string{"TENANTFLOW_ROLES": "relay", "TENANTFLOW_DNS_SERVER": "", "TENANTFLOW_CONSOLE_SECURE_COOKIES": "false"})
+	if _, err := FromEnv(env); err != nil {
+		t.Errorf("a relay-only process: %v", err)
+	}
+}
+
+// The serving process never holds the tables' owner in production:
+// migrations are `tenantctl migrate`, a job of their own.
+func TestProductionServingRefusesTheOwner(t *testing.T) {
+	env := productionEnv()
+	env["TENANTFLOW_DATABASE_MIGRATE_URL"] = "postgres://tenantflow:x@db:5432/tenantflow"
+	cfg, err := FromEnv(env)
+	if err != nil {
+		t.Fatalf("tenantctl migrate must accept the owner: %v", err)
+	}
+	if err := cfg.ValidateServing(); err == nil || !strings.Contains(err.Error(), "TENANTFLOW_DATABASE_MIGRATE_URL") {
+		t.Fatalf("tenantd with the owner's URL in production: %v", err)
+	}
+	cfg.Env = "development"
+	if err := cfg.ValidateServing(); err != nil {
+		t.Fatalf("development migrates at start: %v", err)
 	}
 }

@@ -115,8 +115,16 @@ func (s *startup) once(ctx context.Context, logger *slog.Logger, store *eventsto
 	return nil
 }
 
-// migrate applies pending migrations as the tables' owner.
+// migrate applies pending migrations as the tables' owner; in production
+// it only checks that none is pending (`tenantctl migrate` applies them).
 func (s *startup) migrate(ctx context.Context, store *eventstore.Postgres) ([]string, error) {
+	if s.production {
+		pending, err := migrations.Pending(ctx, store.Pool())
+		if err == nil && pending {
+			err = errors.New("the database schema is older than this tenantd: run `tenantctl migrate` (as the tables' owner, TENANTFLOW_DATABASE_MIGRATE_URL) before it starts")
+		}
+		return nil, err
+	}
 	if s.migrateURL == "" {
 		return migrations.Up(ctx, store.Pool())
 	}
