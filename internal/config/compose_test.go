@@ -49,8 +49,13 @@ func TestComposeServicesAndPorts(t *testing.T) {
 		if s.Image == "" && s.Build == nil {
 			t.Errorf("service %s has neither image nor build", svc)
 		}
-		if !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasPrefix(p, port+":") }) {
-			t.Errorf("service %s does not publish host port %s: %v", svc, port, s.Ports)
+		if !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasPrefix(p, "127.0.0.1:"+port+":") }) {
+			t.Errorf("service %s does not publish host port %s on the loopback: %v", svc, port, s.Ports)
+		}
+		for _, p := range s.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("service %s publishes %s on every interface", svc, p)
+			}
 		}
 	}
 	for _, dep := range []string{"postgres", "kafka", "keycloak"} {
@@ -74,20 +79,43 @@ func TestComposeTenantdEnvMatchesConfig(t *testing.T) {
 			t.Errorf("tenantd in docker-compose.yml lacks %s", required)
 		}
 	}
-	// The values must themselves be a valid configuration (after compose's
-	// ${VAR:-default} substitution with the defaults).
+	// No secret has a default: each comes from .env (${VAR:?message}), and
+	// .env is never committed. The values, with .env.example's names filled
+	// in, must be a valid configuration.
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.Contains(line, ":-") && (strings.Contains(line, "PASSWORD") || strings.Contains(line, "SECRET")) {
+			t.Errorf("a secret with a default in docker-compose.yml: %s", strings.TrimSpace(line))
+		}
+	}
+	example, err := os.ReadFile("../../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	filled := map[string]string{}
+	for _, line := range strings.Split(string(example), "\n") {
+		if name, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			filled[name] = strings.Repeat("x", 32)
+		}
+	}
+	if ignore, err := os.ReadFile("../../.gitignore"); err != nil || !slices.Contains(strings.Split(string(ignore), "\n"), ".env") {
+		t.Errorf(".env must be git-ignored: it holds the compose file's secrets")
+	}
 	resolved := map[string]string{}
 	for k, v := range env {
-		resolved[k] = substituteDefaults(v)
+		resolved[k] = substitute(v, filled)
 	}
 	if _, err := FromEnv(resolved); err != nil {
 		t.Errorf("tenantd's compose environment is not a valid configuration: %v", err)
 	}
 }
 
-// substituteDefaults replaces ${NAME:-default} with default, as compose does
-// when NAME is unset.
-func substituteDefaults(v string) string {
+// substitute replaces ${NAME:-default} and ${NAME:?message} as compose
+// does, NAME's value coming from env.
+func substitute(v string, env map[string]string) string {
 	for {
 		i := strings.Index(v, "${")
 		if i < 0 {
@@ -98,10 +126,15 @@ func substituteDefaults(v string) string {
 			return v
 		}
 		expr := v[i+2 : i+j]
-		def := ""
-		if k := strings.Index(expr, ":-"); k >= 0 {
-			def = expr[k+2:]
+		val := ""
+		if name, def, ok := strings.Cut(expr, ":-"); ok {
+			val = def
+			if e, set := env[name]; set {
+				val = e
+			}
+		} else if name, _, ok := strings.Cut(expr, ":?"); ok {
+			val = env[name]
 		}
-		v = v[:i] + def + v[i+j+1:]
+		v = v[:i] + val + v[i+j+1:]
 	}
 }

@@ -24,6 +24,7 @@ func TestKubernetesManifests(t *testing.T) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	kinds := map[string]int{}
 	var roles []string
+	settings := map[string]string{}
 	for {
 		var doc struct {
 			Kind       string
@@ -52,6 +53,17 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Fatalf("manifest does not parse: %v", err)
 		}
 		kinds[doc.Kind]++
+		for k, v := range doc.Data {
+			settings[k] = v
+		}
+		for k := range doc.StringData {
+			if doc.Kind == "Secret" && k != "TENANTFLOW_DATABASE_MIGRATE_URL" {
+				settings[k] = "filled-in-" + strings.Repeat("x", 32)
+			}
+		}
+		if doc.Kind == "Job" { // the migration: tenantctl, no roles, no probes
+			continue
+		}
 		for k := range doc.Data {
 			if !slices.Contains(known, k) {
 				t.Errorf("ConfigMap sets %s, which tenantd does not read", k)
@@ -88,7 +100,19 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("no Deployment runs role %s", r)
 		}
 	}
-	if kinds["Deployment"] != 4 || kinds["Secret"] != 1 || kinds["ConfigMap"] != 1 || kinds["Service"] != 1 {
+	if kinds["Deployment"] != 4 || kinds["Secret"] != 2 || kinds["ConfigMap"] != 1 || kinds["Service"] != 1 || kinds["Job"] != 1 {
 		t.Errorf("kinds %v", kinds)
+	}
+	// What the Deployments get, with the Secret filled in, is a production
+	// configuration tenantd starts with: no shortcut, no owner's URL.
+	settings["TENANTFLOW_PII_KEY"] = strings.Repeat("ab", 32)
+	settings["TENANTFLOW_AGENT_KEY"] = strings.Repeat("cd", 32)
+	settings["TENANTFLOW_DATABASE_URL"] = "postgres://tenantflow_app:x@db:5432/tenantflow"
+	cfg, err := FromEnv(settings)
+	if err == nil {
+		err = cfg.ValidateServing()
+	}
+	if err != nil {
+		t.Errorf("the manifest's configuration is refused in production: %v", err)
 	}
 }
