@@ -76,6 +76,8 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Key taken", Detail: kt.Error(), TenantID: kt.TenantID})
 	case errors.As(err, &lead):
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Lead has a tenant", Detail: lead.Error(), TenantID: lead.TenantID})
+	case errors.Is(err, domain.ErrNoFailedUndo), errors.Is(err, domain.ErrNotYourTurn):
+		writeProblem(w, problem{Status: http.StatusConflict, Title: "Nothing to do now", Detail: err.Error()})
 	case errors.Is(err, domain.ErrUndoRunning):
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Undos running", Detail: err.Error()})
 	case errors.Is(err, domain.ErrLeadNotVerified):

@@ -32,6 +32,7 @@ type ReadModels interface {
 	Lags(ctx context.Context) ([]projections.Lag, error)
 	Config(ctx context.Context, id, key string) (projections.TenantConfig, error)
 	Leads(ctx context.Context, cursor string, limit int) ([]projections.LeadSummary, string, error)
+	Orphans(ctx context.Context, tenantID string) ([]domain.Resource, error)
 }
 
 // Deps is what the command and query routes need. Verifier, Minter, Mailer
@@ -106,6 +107,9 @@ func (rt *Router) Mount(d Deps) {
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.UpdateTenant, t.update)).Methods(http.MethodPatch)
+	get("/orphans", rt.require(auth.ViewOrphans, t.orphans))
+	post("/tenants/{id}/orphans/retry", rt.require(auth.ManageOrphans, rt.idempotent(t.retryOrphans)))
+	post("/tenants/{id}/orphans/forget", rt.require(auth.ManageOrphans, rt.idempotent(t.forgetOrphan)))
 	c := &configHandlers{tenants: t.tenants, configs: app.TenantConfigs(d.Store), read: d.Tenants, h: t}
 	post("/tenants/{id}/config", rt.require(auth.CreateTenantConfig, rt.idempotent(c.create)))
 	get("/tenants/{id}/config", rt.require(auth.ViewTenantConfig, c.list))

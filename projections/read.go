@@ -316,6 +316,30 @@ func (en *Engine) Orphans(ctx context.Context, tenantID string) ([]domain.Resour
 	return out, nil
 }
 
+// OrphanCounts counts every tenant's orphans by step and kind (the
+// tenantflow_orphans gauge).
+func (en *Engine) OrphanCounts(ctx context.Context) (map[[2]string]int, error) {
+	schemas, err := en.cachedSchemas(ctx, NameResources)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := en.Pool.Query(ctx, `select step, kind, count(*) from `+schemas[NameResources]+`.resources where orphaned group by step, kind`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[[2]string]int{}
+	for rows.Next() {
+		var step, kind string
+		var n int
+		if err := rows.Scan(&step, &kind, &n); err != nil {
+			return nil, err
+		}
+		out[[2]string{step, kind}] = n
+	}
+	return out, rows.Err()
+}
+
 // TenantConfig is a tenant's configuration as projected, with the stream
 // versions of the projection (Applied) and of the log (Head): Applied below
 // Head means it lags, and the caller folds the log instead.

@@ -31,11 +31,15 @@ const (
 	ViewTenantConfig   = "10221"
 	UpdateTenantConfig = "10222"
 	DeleteTenantConfig = "10223"
+
+	// tenantflow's own (the replaced system had no orphans to manage).
+	ViewOrphans   = "10240" // GET /orphans
+	ManageOrphans = "10241" // POST /tenants/{id}/orphans/retry and /forget
 )
 
 // Known lists every permission code, for validating what tenantctl mints.
 var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTenant, ViewTenant, ProvisionTenant,
-	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig}
+	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig, ViewOrphans, ManageOrphans}
 
 // MinSecretLength is the shortest HS256 secret accepted (256 bits).
 const MinSecretLength = 32

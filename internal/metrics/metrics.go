@@ -71,6 +71,9 @@ type Collector struct {
 	GroupPrefix string
 	RelayName   string // the relay's checkpoint name
 	Projections func(ctx context.Context) (map[string][2]float64, error)
+	// Orphans counts what undos could not remove, by step and kind (the
+	// resources projection); nil: not reported.
+	Orphans func(ctx context.Context) (map[[2]string]int, error)
 	// TenantsTable names the tenants projection's current table.
 	TenantsTable func(ctx context.Context) (string, error)
 	Logger       *slog.Logger
@@ -95,11 +98,12 @@ var (
 	projSecDesc  = prometheus.NewDesc("tenantflow_projection_lag_seconds", "Seconds between the newest event and the newest applied one.", []string{"projection"}, nil)
 	consumerDesc = prometheus.NewDesc("tenantflow_consumer_lag_records", "Records a consumer group has not committed yet.", []string{"group"}, nil)
 	stuckDesc    = prometheus.NewDesc("tenantflow_provisioning_oldest_seconds", "Age of the oldest attempt still PROVISIONING.", nil, nil)
+	orphansDesc  = prometheus.NewDesc("tenantflow_orphans", "Resources an undo could not remove and no operator has dealt with yet, by step and kind.", []string{"step", "kind"}, nil)
 	statusNames  = []string{"ACTIVE", "PENDING_PROVISION", "PROVISIONING", "PROVISION_FAILED", "DEPROVISIONING", "INACTIVE"}
 )
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{backlogDesc, heldDesc, dlqDesc, tenantsDesc, projPosDesc, projSecDesc, consumerDesc, stuckDesc} {
+	for _, d := range []*prometheus.Desc{backlogDesc, heldDesc, dlqDesc, tenantsDesc, projPosDesc, projSecDesc, consumerDesc, stuckDesc, orphansDesc} {
 		ch <- d
 	}
 }
@@ -142,6 +146,13 @@ func (c *Collector) collect(ch chan<- prometheus.Metric) {
 	if c.TenantsTable != nil {
 		if table, err := c.TenantsTable(ctx); err == nil {
 			c.tenants(ctx, ch, table)
+		}
+	}
+	if c.Orphans != nil {
+		if counts, err := c.Orphans(ctx); err == nil {
+			for k, n := range counts {
+				ch <- prometheus.MustNewConstMetric(orphansDesc, prometheus.GaugeValue, float64(n), k[0], k[1])
+			}
 		}
 	}
 	if c.Projections != nil {

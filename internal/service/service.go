@@ -223,7 +223,7 @@ func frontDoor(ctx context.Context, cfg config.Config, logger *slog.Logger, pool
 
 	_ = metrics.Registry.Register(&metrics.Collector{Pool: pool, Log: store, Brokers: brokers,
 		Kafka: func() *sarama.Config { return kafka.SaramaConfig("tenantflow-metrics") }, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix,
-		RelayName: "relay:" + cfg.KafkaTopic, Logger: logger,
+		RelayName: "relay:" + cfg.KafkaTopic, Logger: logger, Orphans: read.OrphanCounts,
 		TenantsTable: func(ctx context.Context) (string, error) {
 			schema, err := read.Schema(ctx, projections.NameTenants)
 			return schema + ".tenants", err
