@@ -6,17 +6,22 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
+	tfapi "github.com/tenantflow/tenantflow/api"
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/migrations"
+	"github.com/tenantflow/tenantflow/projections"
 )
 
 // auditLog makes a migrated database with one provisioned tenant and points
@@ -184,17 +189,66 @@ func TestReplayCommand(t *testing.T) {
 	}
 }
 
-// orphans list shows what an undo could not remove, read from the
-// resources projection: the audit tenant's idp step failed, reported
-// nothing, and its undo failed too, so one placeholder orphan is left;
-// orphans forget takes it off, recorded with the operator and the reason.
+// operatorAPI serves tenantd's API on store (its projections following
+// the log) and is tenantctl's way to it, signed in with an operator's token
+// holding perms.
+func operatorAPI(t *testing.T, store *eventstore.Postgres, perms ...string) api {
+	t.Helper()
+	signer, err := auth.NewHS256(strings.Repeat("k", 32), "tenantflow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := &projections.Engine{Pool: store.Pool(), Log: store, Projectors: projections.All()}
+	if err := read.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = read.FollowLog(ctx, store) }()
+	t.Cleanup(func() { cancel(); <-done })
+	rt := tfapi.NewRouter(nil, time.Second)
+	rt.Mount(tfapi.Deps{Store: store, Tenants: read, Verifier: signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(rt)
+	t.Cleanup(srv.Close)
+	tok, err := signer.Mint("ada", perms, "", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api{URL: srv.URL, Token: tok, Timeout: 10 * time.Second}
+}
+
+// listedUntil runs orphans list until its output satisfies ok (the list is
+// a projection that catches up with the log).
+func listedUntil(t *testing.T, c orphansListCmd, what string, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var out bytes.Buffer
+		err := c.run(&out)
+		if err == nil && ok(out.String()) {
+			return out.String()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orphans list never %s: %v\n%s", what, err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// orphans list shows what an undo could not remove: the audit tenant's idp
+// step failed, reported nothing, and its undo failed too, so one
+// placeholder orphan is left; orphans forget takes it off, recorded with
+// the operator and the reason; orphans retry asks for the undo again. All
+// through tenantd's API with an operator's token — a token without the
+// orphans' permissions gets nothing.
 func TestOrphansList(t *testing.T) {
 	store, tn := auditLog(t)
 	ctx := context.Background()
-	var out bytes.Buffer
-	if err := (orphansListCmd{}).run(ctx, &out); err != nil || strings.TrimSpace(out.String()) != "no orphans" {
-		t.Fatalf("before any failed undo: %q %v", out.String(), err)
+	operator := operatorAPI(t, store, auth.ViewOrphans, auth.ManageOrphans, auth.ViewTenant)
+	if err := (orphansListCmd{api: operatorAPI(t, store, auth.ViewTenant)}).run(io.Discard); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("orphans list without 10240: %v, want 403", err)
 	}
+	listedUntil(t, orphansListCmd{api: operator}, "said there are none", func(s string) bool { return strings.TrimSpace(s) == "no orphans" })
 	tenants := app.Tenants(store)
 	md := eventstore.Metadata{Actor: "handler:saga"}
 	for _, decide := range []func(*domain.Tenant) ([]domain.Event, error){
@@ -207,73 +261,59 @@ func TestOrphansList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// No live projector runs here (tenantd's does): rebuild the projection.
-	if err := (replayCmd{Projection: "resources", Quiet: true}).run(ctx, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	out.Reset()
-	if err := (orphansListCmd{Tenant: tn.ID()}).run(ctx, &out); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	const resource = "idp/unknown/see the step's error"
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "TENANT") || !strings.HasPrefix(lines[1], tn.ID()+"  "+resource) {
-		t.Fatalf("orphans list:\n%s", out.String())
-	}
+	listedUntil(t, orphansListCmd{api: operator, Tenant: "audit"}, "listed the placeholder", func(s string) bool {
+		lines := strings.Split(strings.TrimSpace(s), "\n")
+		return len(lines) == 2 && strings.HasPrefix(lines[0], "TENANT") && strings.HasPrefix(lines[1], tn.ID()+"  "+resource)
+	})
 
 	// orphans forget: refused without a reason or for an orphan the tenant
 	// does not have (nothing recorded); else recorded with actor and reason.
 	before, _ := store.Load(ctx, "tenant-"+tn.ID())
 	for _, bad := range []orphansForgetCmd{
-		{Tenant: tn.ID(), Resource: resource, Reason: "  ", Actor: "ada"},
-		{Tenant: tn.ID(), Resource: "idp/keycloak-realm/tenant-audit", Reason: "gone", Actor: "ada"},
-		{Tenant: tn.ID(), Resource: "idp-only", Reason: "gone", Actor: "ada"},
+		{api: operator, Tenant: tn.ID(), Resource: resource, Reason: "  "},
+		{api: operator, Tenant: tn.ID(), Resource: "idp/keycloak-realm/tenant-audit", Reason: "gone"},
+		{api: operator, Tenant: tn.ID(), Resource: "idp-only", Reason: "gone"},
 	} {
-		if err := bad.run(ctx, io.Discard); err == nil {
+		if err := bad.run(io.Discard); err == nil {
 			t.Errorf("forget %q with reason %q was accepted", bad.Resource, bad.Reason)
 		}
 	}
 	if after, _ := store.Load(ctx, "tenant-"+tn.ID()); len(after) != len(before) {
 		t.Fatalf("a refused forget recorded %d events", len(after)-len(before))
 	}
-	if err := (orphansForgetCmd{Tenant: "audit", Resource: resource, Reason: "realm checked by hand: never created", Actor: "ada"}).run(ctx, io.Discard); err != nil {
+	if err := (orphansForgetCmd{api: operator, Tenant: "audit", Resource: resource, Reason: "realm checked by hand: never created"}).run(io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := store.Load(ctx, "tenant-"+tn.ID())
 	last := after[len(after)-1]
-	if len(after) != len(before)+1 || last.Type != domain.TypeOrphanForgotten || last.Metadata.Actor != "tenantctl:ada" ||
+	if len(after) != len(before)+1 || last.Type != domain.TypeOrphanForgotten || last.Metadata.Actor != "ada" ||
 		!strings.Contains(string(last.Data), "realm checked by hand") {
 		t.Fatalf("forget recorded %d events, last %s by %q: %s", len(after)-len(before), last.Type, last.Metadata.Actor, last.Data)
 	}
-	if err := (replayCmd{Projection: "resources", Quiet: true}).run(ctx, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	out.Reset()
-	if err := (orphansListCmd{}).run(ctx, &out); err != nil || strings.TrimSpace(out.String()) != "no orphans" {
-		t.Fatalf("after forgetting: %q %v", out.String(), err)
-	}
+	listedUntil(t, orphansListCmd{api: operator}, "emptied", func(s string) bool { return strings.TrimSpace(s) == "no orphans" })
 
 	// orphans retry: refused while the rollback runs; once the tenant is
 	// PROVISION_FAILED it records the retry (the handlers, not running
 	// here, do the undos), and a second one waits for the first.
-	retry := orphansRetryCmd{Tenant: tn.ID(), Actor: "ada"}
-	if err := retry.run(ctx, io.Discard); err == nil {
+	retry := orphansRetryCmd{api: operator, Tenant: tn.ID()}
+	if err := retry.run(io.Discard); err == nil {
 		t.Fatal("retry accepted while the rollback is still running")
 	}
 	if _, err := tenants.Update(ctx, tn.ID(), md, func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() }); err != nil {
 		t.Fatal(err)
 	}
-	if err := retry.run(ctx, io.Discard); err != nil {
+	if err := retry.run(io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	all, _ := store.Load(ctx, "tenant-"+tn.ID())
 	last = all[len(all)-1]
 	var req domain.UndoRetryRequested
 	if err := json.Unmarshal(last.Data, &req); err != nil || last.Type != domain.TypeUndoRetryRequested ||
-		last.Metadata.Actor != "tenantctl:ada" || strings.Join(req.Steps, ",") != domain.StepIdentity || req.Round != 1 {
+		last.Metadata.Actor != "ada" || strings.Join(req.Steps, ",") != domain.StepIdentity || req.Round != 1 {
 		t.Fatalf("retry recorded %s by %q: %s", last.Type, last.Metadata.Actor, last.Data)
 	}
-	if err := retry.run(ctx, io.Discard); err == nil {
-		t.Fatal("a second retry accepted while the first runs")
+	if err := retry.run(io.Discard); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Fatalf("a second retry while the first runs: %v, want 409", err)
 	}
 }
