@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"regexp"
 )
 
 // maxBody bounds every request body.
@@ -19,17 +21,50 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil || mt != "application/json" {
 		return &errRequest{status: http.StatusUnsupportedMediaType, detail: "send Content-Type: application/json"}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return &errRequest{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("the body is over %d bytes", maxBody)}
 		}
+		return &errRequest{status: http.StatusBadRequest, detail: "the body could not be read"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return &errRequest{status: http.StatusBadRequest, detail: "malformed JSON: " + err.Error()}
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
 		return &errRequest{status: http.StatusBadRequest, detail: "the body must hold exactly one JSON value"}
 	}
+	if looksSealed(raw) {
+		return &errRequest{status: http.StatusBadRequest, detail: "a value looks like sealed personal data (pii:<n>:…): send plain values; " +
+			"tenantflow seals personal fields itself and opens only what it sealed"}
+	}
 	return nil
+}
+
+// sealedValue is what a sealed personal field looks like (internal/pii),
+// anywhere in a string.
+var sealedValue = regexp.MustCompile(`pii:[0-9]+:`)
+
+// looksSealed reports whether any string of the JSON document raw (keys
+// included, escapes decoded) holds something shaped like a sealed personal
+// field. Such input is refused: a caller could otherwise post someone
+// else's sealed string (from a backup, the topic, an export) and read it
+// back opened.
+func looksSealed(raw []byte) bool {
+	if !bytes.Contains(raw, []byte("pii")) && !bytes.Contains(raw, []byte(`\u`)) {
+		return false // the common case: no decoding needed
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if s, ok := tok.(string); ok && sealedValue.MatchString(s) {
+			return true
+		}
+	}
 }

@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -268,19 +269,21 @@ func (v *Vault) keys(ctx context.Context, ids map[string]bool) (map[string][]byt
 	return out, rows.Err()
 }
 
-// OpenJSON returns doc with every sealed string in it opened (exports and
-// histories: any event's data).
+// OpenJSON returns doc with the sealed strings of its personal members
+// (PersonalFields, at any depth) opened: API answers, exports and histories
+// (any event's data). A sealed-looking string under any other member stays
+// as it is.
 func (v *Vault) OpenJSON(ctx context.Context, doc []byte) ([]byte, error) {
 	var x any
 	if err := json.Unmarshal(doc, &x); err != nil {
 		return nil, err
 	}
 	var fields []*string
-	var walk func(p *any)
-	walk = func(p *any) {
+	var walk func(p *any, personal bool)
+	walk = func(p *any, personal bool) {
 		switch t := (*p).(type) {
 		case string:
-			if IsSealed(t) {
+			if personal && IsSealed(t) {
 				s := t
 				fields = append(fields, &s)
 				*p = &s
@@ -288,16 +291,16 @@ func (v *Vault) OpenJSON(ctx context.Context, doc []byte) ([]byte, error) {
 		case map[string]any:
 			for k := range t {
 				val := t[k]
-				walk(&val)
+				walk(&val, slices.Contains(PersonalFields, k))
 				t[k] = val
 			}
 		case []any:
 			for i := range t {
-				walk(&t[i])
+				walk(&t[i], false)
 			}
 		}
 	}
-	walk(&x)
+	walk(&x, false)
 	if len(fields) == 0 {
 		return doc, nil
 	}
@@ -306,6 +309,12 @@ func (v *Vault) OpenJSON(ctx context.Context, doc []byte) ([]byte, error) {
 	}
 	return json.Marshal(x)
 }
+
+// PersonalFields are the members that hold personal data wherever a
+// contact appears (a tenant's contact and contacts, a lead's contact and
+// address, in views and in events): the only places OpenJSON opens a
+// sealed string. One found anywhere else was not put there by the sealer.
+var PersonalFields = []string{"email", "firstName", "lastName", "address"}
 
 // ErrUnknownPerson means nobody with that email address or lead has a key:
 // nothing of theirs was kept, or it was erased already.
