@@ -34,7 +34,23 @@ type Router struct {
 	logger       *slog.Logger
 	closing      chan struct{} // closed by CloseStreams
 	closeOnce    sync.Once
+	readiness    readiness // the public /readyz's last result
 }
+
+// readiness is the public /readyz's cached result: an unauthenticated
+// request must not be able to make tenantd open a connection to each
+// dependency (Kafka's is TLS and SCRAM) on demand. A stale result is
+// answered at once and refreshed in the background, one check at a time,
+// whatever the request rate.
+type readiness struct {
+	mu         sync.Mutex
+	last       readyResponse
+	at         time.Time
+	refreshing chan struct{} // non-nil while a check runs
+}
+
+// readyFresh is how long a public readiness result is answered as is.
+const readyFresh = time.Second
 
 // CloseStreams ends the long-lived console streams, so that a graceful
 // shutdown (http.Server.RegisterOnShutdown) waits only for the requests in
@@ -113,8 +129,40 @@ func (rt *Router) Admin() http.Handler {
 // {"status":"not ready"}, without naming dependencies or their errors
 // (the admin listener does).
 func (rt *Router) readyz(w http.ResponseWriter, req *http.Request) {
-	res := rt.check(req.Context())
+	res := rt.cachedCheck(req.Context())
 	writeJSON(w, readyStatus(res), readyResponse{Status: res.Status})
+}
+
+// cachedCheck is the last readiness result: fresh (younger than
+// readyFresh) as is; stale, as is while one background check refreshes it;
+// none yet, after waiting for the first check (or ctx).
+func (rt *Router) cachedCheck(ctx context.Context) readyResponse {
+	c := &rt.readiness
+	c.mu.Lock()
+	if c.refreshing == nil && time.Since(c.at) >= readyFresh {
+		done := make(chan struct{})
+		c.refreshing = done
+		go func() {
+			res := rt.check(context.Background())
+			c.mu.Lock()
+			c.last, c.at, c.refreshing = res, time.Now(), nil
+			c.mu.Unlock()
+			close(done)
+		}()
+	}
+	first, last, wait := c.at.IsZero(), c.last, c.refreshing
+	c.mu.Unlock()
+	if !first {
+		return last
+	}
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return readyResponse{Status: "not ready", Failed: []string{"readiness"}}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
 }
 
 func readyStatus(res readyResponse) int {

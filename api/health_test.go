@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -89,5 +90,56 @@ func TestMetricsOnTheAdminListenerOnly(t *testing.T) {
 	r.Admin().ServeHTTP(admin, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if public.Code != http.StatusNotFound || admin.Code != http.StatusOK || !strings.Contains(admin.Body.String(), "go_goroutines") {
 		t.Fatalf("public /metrics %d, admin %d", public.Code, admin.Code)
+	}
+}
+
+// The public /readyz is no amplifier: however many requests arrive, the
+// dependencies are checked at most once at a time and once a second; a
+// stale answer comes at once and the change shows after the refresh.
+func TestPublicReadyzAnswersFromACache(t *testing.T) {
+	var mu sync.Mutex
+	calls, failing := 0, false
+	r := NewRouter([]Check{{"kafka", func(context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if failing {
+			return errors.New("no broker")
+		}
+		return nil
+	}}}, time.Second)
+	get := func() int {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code
+	}
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			if code := get(); code != http.StatusOK {
+				t.Errorf("public /readyz: %d", code)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	if calls != 1 {
+		t.Errorf("200 requests checked the dependencies %d times, want once", calls)
+	}
+	failing = true
+	mu.Unlock()
+	// Stale after a second: answered from the cache while one refresh runs,
+	// then the failure shows.
+	deadline := time.Now().Add(5 * time.Second)
+	for get() != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("the public /readyz never showed the failing dependency")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls > 10 {
+		t.Errorf("%d checks in about a second of polling every 50 ms: the cache is not holding", calls)
 	}
 }
