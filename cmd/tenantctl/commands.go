@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,17 +24,20 @@ func (versionCmd) Run() error {
 
 type configCmd struct{}
 
-// Run prints every variable and its effective value; values of variables that
-// hold secrets, and passwords inside URLs, are replaced by "***".
-func (configCmd) Run() error {
+// Run prints every variable and its effective value; values of the
+// settings marked secret (config.Secrets), and passwords inside URLs, are
+// replaced by "***".
+func (c configCmd) Run() error { return c.run(os.Stdout) }
+
+func (configCmd) run(out io.Writer) error {
 	_, err := config.Load()
 	for _, name := range config.VariableNames() {
-		fmt.Printf("%s=%s\n", name, redact(name, os.Getenv(name)))
+		fmt.Fprintf(out, "%s=%s\n", name, redact(name, os.Getenv(name)))
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Println("configuration is valid")
+	fmt.Fprintln(out, "configuration is valid")
 	return nil
 }
 
@@ -41,7 +45,7 @@ func redact(name, value string) string {
 	if value == "" {
 		return ""
 	}
-	if strings.Contains(name, "PASSWORD") || strings.Contains(name, "SECRET") {
+	if slices.Contains(config.Secrets(), name) {
 		return "***"
 	}
 	if u, err := url.Parse(value); err == nil && u.User != nil {

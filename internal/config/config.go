@@ -15,6 +15,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -113,11 +114,11 @@ type KafkaSettings struct {
 
 	KafkaUsername string `env:"TENANTFLOW_KAFKA_USERNAME"`
 
-	KafkaPassword string `env:"TENANTFLOW_KAFKA_PASSWORD"`
+	KafkaPassword string `env:"TENANTFLOW_KAFKA_PASSWORD" secret:"true"`
 
 	KafkaRelayUsername string `env:"TENANTFLOW_KAFKA_RELAY_USERNAME"`
 
-	KafkaRelayPassword string `env:"TENANTFLOW_KAFKA_RELAY_PASSWORD"`
+	KafkaRelayPassword string `env:"TENANTFLOW_KAFKA_RELAY_PASSWORD" secret:"true"`
 
 	KafkaTLS bool `env:"TENANTFLOW_KAFKA_TLS"`
 
@@ -143,7 +144,7 @@ type KeycloakSettings struct {
 
 	KeycloakAdminUser string `env:"TENANTFLOW_KEYCLOAK_ADMIN_USER" envDefault:"admin"`
 
-	KeycloakAdminPassword string `env:"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"`
+	KeycloakAdminPassword string `env:"TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD" secret:"true"`
 
 	// KeycloakClientID and KeycloakClientSecret are the service account
 	// tenantd signs in with (a confidential client of the admin realm with
@@ -151,7 +152,7 @@ type KeycloakSettings struct {
 	// the admin user is not; production requires them.
 	KeycloakClientID string `env:"TENANTFLOW_KEYCLOAK_CLIENT_ID"`
 
-	KeycloakClientSecret string `env:"TENANTFLOW_KEYCLOAK_CLIENT_SECRET"`
+	KeycloakClientSecret string `env:"TENANTFLOW_KEYCLOAK_CLIENT_SECRET" secret:"true"`
 
 	// KeycloakOrganizationsRealm is the shared realm of the tiers whose
 	// identity model is organization: each such tenant is an organization
@@ -164,7 +165,7 @@ type KeycloakSettings struct {
 type TokenSettings struct {
 	// JWTSecret signs and verifies HS256 bearer tokens (development). Empty:
 	// every protected route answers 401, and tenantd says why at start.
-	JWTSecret string `env:"TENANTFLOW_JWT_SECRET"`
+	JWTSecret string `env:"TENANTFLOW_JWT_SECRET" secret:"true"`
 
 	// JWTIssuer is the iss claim tokens must carry.
 	JWTIssuer string `env:"TENANTFLOW_JWT_ISSUER" envDefault:"tenantflow"`
@@ -224,7 +225,7 @@ type MailSettings struct {
 
 	SMTPUser string `env:"TENANTFLOW_SMTP_USER"`
 
-	SMTPPassword string `env:"TENANTFLOW_SMTP_PASSWORD"`
+	SMTPPassword string `env:"TENANTFLOW_SMTP_PASSWORD" secret:"true"`
 
 	// SMTPTLS is opportunistic (STARTTLS when offered), mandatory, or none.
 	SMTPTLS string `env:"TENANTFLOW_SMTP_TLS" envDefault:"opportunistic"`
@@ -235,7 +236,7 @@ type MailSettings struct {
 
 	NovuURL string `env:"TENANTFLOW_NOVU_URL" envDefault:"https://api.novu.co"`
 
-	NovuAPIKey string `env:"TENANTFLOW_NOVU_API_KEY"`
+	NovuAPIKey string `env:"TENANTFLOW_NOVU_API_KEY" secret:"true"`
 
 	// MailBridgeAddr is where tenantd's mail bridge listens when Keycloak
 	// cannot mail the tenants' admins itself (no TENANTFLOW_SMTP_ADDR, Novu
@@ -262,13 +263,13 @@ type LogSettings struct {
 	// SealKey signs the log's seals (HMAC-SHA256); tenantctl verify needs the
 	// same key. Empty: seals are chained but not signed. SealInterval is how
 	// often tenantd seals what was committed since.
-	SealKey string `env:"TENANTFLOW_SEAL_KEY"`
+	SealKey string `env:"TENANTFLOW_SEAL_KEY" secret:"true"`
 
 	// PIIKey (64 hex characters) wraps the keys people's personal fields
 	// are sealed with (internal/pii), so that a copy of the database alone
 	// opens nothing. Empty: the keys are stored unwrapped (development;
 	// refused in production). Erasure works either way.
-	PIIKey string `env:"TENANTFLOW_PII_KEY"`
+	PIIKey string `env:"TENANTFLOW_PII_KEY" secret:"true"`
 
 	SealInterval time.Duration `env:"TENANTFLOW_SEAL_INTERVAL" envDefault:"10s"`
 }
@@ -342,7 +343,7 @@ type BackEndSettings struct {
 
 	S3AccessKey string `env:"TENANTFLOW_S3_ACCESS_KEY"`
 
-	S3SecretKey string `env:"TENANTFLOW_S3_SECRET_KEY"`
+	S3SecretKey string `env:"TENANTFLOW_S3_SECRET_KEY" secret:"true"`
 
 	S3Region string `env:"TENANTFLOW_S3_REGION" envDefault:"us-east-1"`
 
@@ -372,9 +373,9 @@ type BackEndSettings struct {
 	// plane (its agent) and waits up to DeployDeadline for a signed report.
 	// DeploySigningKey (at least 32 bytes) never leaves the control plane;
 	// AgentKey (64 hex characters) is shared with the agent to seal secrets.
-	DeploySigningKey string `env:"TENANTFLOW_DEPLOY_SIGNING_KEY"`
+	DeploySigningKey string `env:"TENANTFLOW_DEPLOY_SIGNING_KEY" secret:"true"`
 
-	AgentKey string `env:"TENANTFLOW_AGENT_KEY"`
+	AgentKey string `env:"TENANTFLOW_AGENT_KEY" secret:"true"`
 
 	DeployDeadline time.Duration `env:"TENANTFLOW_DEPLOY_DEADLINE" envDefault:"10m"`
 
@@ -386,7 +387,7 @@ type BackEndSettings struct {
 
 	DNSTSIGName string `env:"TENANTFLOW_DNS_TSIG_NAME"`
 
-	DNSTSIGSecret string `env:"TENANTFLOW_DNS_TSIG_SECRET"`
+	DNSTSIGSecret string `env:"TENANTFLOW_DNS_TSIG_SECRET" secret:"true"`
 
 	// DNSTarget is the CNAME target when the infrastructure reports no load_balancer.
 	DNSTarget string `env:"TENANTFLOW_DNS_TARGET"`
@@ -932,6 +933,27 @@ func isKnownLevel(s string) bool {
 		return true
 	}
 	return false
+}
+
+// Secrets lists the variables whose values are secrets (tag secret:"true"):
+// tools print them hidden, whatever they are named.
+func Secrets() []string {
+	var out []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+				continue
+			}
+			if name := f.Tag.Get("env"); name != "" && f.Tag.Get("secret") == "true" {
+				out = append(out, name)
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}))
+	return out
 }
 
 // VariableNames lists every environment variable the configuration reads.
