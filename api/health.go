@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"sort"
@@ -31,6 +32,7 @@ type Router struct {
 	verifier     Verifier
 	tenantAdmins Verifier // nil: no tenant administrator's token is accepted
 	idem         IdempotencyStore
+	trusted      []netip.Prefix // the operator's proxies (clientAddr)
 	logger       *slog.Logger
 	closing      chan struct{} // closed by CloseStreams
 	closeOnce    sync.Once

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -27,7 +28,9 @@ const maxIdempotencyKey = 255
 // with the same method, path and body then gets that response again, and
 // nothing is run twice. The same key with another request is 422; a retry
 // while the first is still running is 409. Without the header the request
-// runs as it is. It runs after authentication: keys are per token subject.
+// runs as it is. It runs after authentication: keys are per token subject,
+// or per client address on the public routes; an answer carrying a bearer
+// token is never recorded.
 func (rt *Router) idempotent(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
@@ -49,7 +52,10 @@ func (rt *Router) idempotent(next http.HandlerFunc) http.HandlerFunc {
 			next(w, r) // answered 413 by decode; nothing worth recording
 			return
 		}
-		scope := ""
+		// Keys belong to their caller: the token's subject, or for the
+		// public routes the client's address (so nobody replays another
+		// client's answer by guessing its key and body).
+		scope := "public|" + clientAddr(r, rt.trusted)
 		if c := claimsOf(r); c != nil {
 			scope = c.Issuer + "|" + c.Who()
 		}
@@ -89,8 +95,8 @@ func (rt *Router) idempotent(next http.HandlerFunc) http.HandlerFunc {
 			}
 		}()
 		next(rec, r)
-		if rec.status >= 500 {
-			return
+		if rec.status >= 500 || carriesToken(rec.body.Bytes()) {
+			return // not recorded: a retry runs again (a bearer token is never stored)
 		}
 		header := http.Header{}
 		for _, k := range []string{"Content-Type", "Location"} {
@@ -121,4 +127,14 @@ func (r *recorder) WriteHeader(status int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.body.Write(b)
 	return r.ResponseWriter.Write(b)
+}
+
+// carriesToken reports whether a JSON answer hands out a bearer token (a
+// verified lead's): such an answer is never recorded, so no replay of the
+// key and body — by anyone — can obtain the token again.
+func carriesToken(body []byte) bool {
+	var v struct {
+		Token *string `json:"token"`
+	}
+	return json.Unmarshal(body, &v) == nil && v.Token != nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -94,5 +95,48 @@ func TestIdempotentSignUpSendsOneMail(t *testing.T) {
 	mailtest.WaitFor(t, email, 10*time.Second)
 	if n := mailtest.Count(t, email); n != 1 {
 		t.Fatalf("%d mails sent", n)
+	}
+}
+
+// The public routes' keys belong to the client's address, and an answer
+// that hands out a bearer token is never recorded: another client sending
+// the same key and body runs its own request (here: a second sign-up, not
+// the first one's answer), and nobody — the lead itself included — can
+// replay POST /leads/{id}/verify to obtain its token again.
+func TestPublicIdempotencyIsPerClientAndStoresNoToken(t *testing.T) {
+	proxy := netip.MustParsePrefix("127.0.0.1/32")
+	e := newAPI(t, func(d *Deps) { d.TrustedProxies = []netip.Prefix{proxy} })
+	from := func(addr string) map[string]string {
+		return map[string]string{"Idempotency-Key": "shared-key", "X-Forwarded-For": addr}
+	}
+	email := "idem-" + uuid.NewString()[:8] + "@example.com"
+	a := e.doHeader(t, "POST", "/leads", "", js, leadBody(email), from("203.0.113.7"))
+	b := e.doHeader(t, "POST", "/leads", "", js, leadBody(email), from("198.51.100.9"))
+	if a.status != http.StatusCreated || b.status != http.StatusCreated || a.body["id"] == b.body["id"] || b.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("two clients, one key: %d %v / %d %v (replayed %q), want two sign-ups", a.status, a.body, b.status, b.body, b.header.Get("Idempotent-Replayed"))
+	}
+	if again := e.doHeader(t, "POST", "/leads", "", js, leadBody(email), from("203.0.113.7")); again.body["id"] != a.body["id"] || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the same client's retry: %v (replayed %q), want its first answer", again.body, again.header.Get("Idempotent-Replayed"))
+	}
+
+	leadID, token, _ := e.signUp(t)
+	verify := func() response {
+		return e.doHeader(t, "POST", "/leads/"+leadID+"/verify", "", js, []byte(`{"token":"`+token+`"}`),
+			map[string]string{"Idempotency-Key": "verify-key", "X-Forwarded-For": "203.0.113.7"})
+	}
+	first := verify()
+	bearer, _ := first.body["token"].(string)
+	if first.status != http.StatusOK || bearer == "" {
+		t.Fatalf("verify: %d %v", first.status, first.body)
+	}
+	if again := verify(); again.status == http.StatusOK || again.body["token"] != nil {
+		t.Fatalf("a replay of verify: %d %v: the bearer token came back", again.status, again.body)
+	}
+	var stored int
+	if err := e.pool.QueryRow(context.Background(), `select count(*) from idempotency_keys where position($1 in convert_from(body, 'UTF8')) > 0`, bearer).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 0 {
+		t.Fatalf("the bearer token is stored in %d idempotency records", stored)
 	}
 }

@@ -75,7 +75,7 @@ type Deps struct {
 
 // Mount adds the lead and tenant routes.
 func (rt *Router) Mount(d Deps) {
-	rt.verifier, rt.tenantAdmins, rt.idem, rt.logger = d.Verifier, d.TenantAdmins, d.Idempotency, d.Logger
+	rt.verifier, rt.tenantAdmins, rt.idem, rt.logger, rt.trusted = d.Verifier, d.TenantAdmins, d.Idempotency, d.Logger, d.TrustedProxies
 	if d.Personal != nil {
 		rt.mux.Use(openPersonal(func(r *http.Request, doc []byte) ([]byte, error) { return d.Personal.OpenJSON(r.Context(), doc) }))
 	}
