@@ -12,7 +12,8 @@ TEST_TIMEOUT ?= 30m
 ## run: start the dev stack, then the application-plane agent (log in .devstack/) and tenantd in the foreground (Ctrl-C stops both)
 run: up build
 	$(WITH_ENV) { TENANTFLOW_KAFKA_USERNAME=tenantflow-agent TENANTFLOW_KAFKA_PASSWORD=$$TENANTFLOW_DEVSTACK_KAFKA_AGENT_PASSWORD \
-	  bin/appplane-agent --control http://127.0.0.1:14000 --deploy devstack/appplane-deploy.sh \
+	  APPPLANE_DIR=$$TENANTFLOW_DEVSTACK_APPPLANE_DIR bin/appplane-agent --control http://127.0.0.1:14000 \
+	    --pass-env APPPLANE_DIR --state .devstack/appplane-agent.state.json --deploy devstack/appplane-deploy.sh \
 	    --undo devstack/appplane-undo.sh > .devstack/appplane-agent.log 2>&1 & agent=$$!; \
 	  trap 'kill $$agent 2>/dev/null' EXIT INT TERM; \
 	  TENANTFLOW_JWT_JWKS_URL=$$TENANTFLOW_DEVSTACK_OPERATORS_ISSUER/protocol/openid-connect/certs TENANTFLOW_JWT_AUDIENCE=tenantflow-api \

@@ -3,7 +3,7 @@
 # tenant. It renders the tenant's configuration into a directory and prints
 # the tenant's endpoint (the agent reports the first output line).
 set -eu
-dir=${TENANTFLOW_DEVSTACK_APPPLANE_DIR:?}/$TENANT_KEY
+dir=${APPPLANE_DIR:?the agent passes it: --pass-env APPPLANE_DIR}/$TENANT_KEY
 mkdir -p "$dir"
 cat >"$dir/tenant.env" <<CONF
 TENANT_ID=$TENANT_ID

@@ -1,4 +1,4 @@
 #!/bin/sh
 # Removes what appplane-deploy.sh rendered for the tenant.
 set -eu
-rm -rf "${TENANTFLOW_DEVSTACK_APPPLANE_DIR:?}/$TENANT_KEY"
+rm -rf "${APPPLANE_DIR:?the agent passes it: --pass-env APPPLANE_DIR}/$TENANT_KEY"

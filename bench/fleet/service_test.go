@@ -105,8 +105,9 @@ func startService(b *testing.B, env map[string]string) *service {
 		agentEnv[k] = v
 	}
 	agentEnv["TENANTFLOW_KAFKA_USERNAME"], agentEnv["TENANTFLOW_KAFKA_PASSWORD"] = "tenantflow-agent", env["TENANTFLOW_DEVSTACK_KAFKA_AGENT_PASSWORD"]
+	agentEnv["APPPLANE_DIR"] = env["TENANTFLOW_DEVSTACK_APPPLANE_DIR"]
 	s.agent = exec.Command(filepath.Join(bin, "appplane-agent"), "--control", s.base, "--group", "appplane-fleet-"+uuid.NewString()[:8],
-		"--deploy", filepath.Join(root(), "devstack", "appplane-deploy.sh"), "--undo", filepath.Join(root(), "devstack", "appplane-undo.sh"))
+		"--pass-env", "APPPLANE_DIR", "--state", filepath.Join(b.TempDir(), "agent.json"), "--deploy", filepath.Join(root(), "devstack", "appplane-deploy.sh"), "--undo", filepath.Join(root(), "devstack", "appplane-undo.sh"))
 	s.agent.Env = environ(agentEnv)
 	s.agent.Stdout, s.agent.Stderr = &lockedWriter{w: s.agt}, &lockedWriter{w: s.agt}
 	if err := s.agent.Start(); err != nil {

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tenantflow/tenantflow/internal/childenv"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -28,9 +28,15 @@ type Agent struct {
 	AgentKey    []byte
 	Command     []string // deploy: argv; the tenant comes in the environment
 	UndoCommand []string
-	ControlURL  string // tenantd's base URL
-	Logger      *slog.Logger
-	HTTP        *http.Client
+	ControlURL  string   // tenantd's base URL
+	PassEnv     []string // variables of the agent's environment the scripts get besides childenv.Base
+	// Handled remembers what was carried out (nil: nothing is remembered,
+	// tests of one request only).
+	Handled *Ledger
+	// Now is the clock requests' deadlines are checked against (nil: time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+	HTTP   *http.Client
 }
 
 type request struct {
@@ -71,12 +77,34 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 		a.Logger.Error("refusing a request the control plane did not sign", "type", typ, "tenant_id", tenantID, "tenant_key", req.TenantKey, "ce_id", headers["ce_id"])
 		return nil
 	}
+	// Signed, but stale or carried out already: nothing runs. The control
+	// plane's deadline records a step or a removal nobody confirmed.
+	phase := 0
+	if typ == "tenant.deployment.undo_requested" {
+		phase = req.Round + 1
+	}
+	if deadline, err := time.Parse(time.RFC3339Nano, req.Deadline); err != nil || a.now().After(deadline) {
+		a.Logger.Warn("refusing a request past its signed deadline", "type", typ, "tenant_id", tenantID, "attempt", req.Attempt, "round", req.Round, "deadline", req.Deadline)
+		return nil
+	}
+	if a.Handled != nil && a.Handled.Done(tenantID, req.Attempt, phase) {
+		a.Logger.Info("request carried out already, or older than one that was: nothing runs", "type", typ, "tenant_id", tenantID, "attempt", req.Attempt, "round", req.Round)
+		return nil
+	}
+	done := func(err error) error {
+		if err == nil && a.Handled != nil {
+			err = a.Handled.Record(tenantID, req.Attempt, phase)
+		}
+		return err
+	}
 	binding := deployauth.Binding(tenantID, req.Attempt, req.TenantKey)
-	env := append(os.Environ(), "TENANT_ID="+tenantID, "TENANT_KEY="+req.TenantKey, "TENANT_TIER="+req.Tier,
+	// The scripts get an allow-list, never the agent's environment (which
+	// holds its key and its Kafka password): internal/childenv.
+	env := childenv.Build(a.PassEnv, "TENANT_ID="+tenantID, "TENANT_KEY="+req.TenantKey, "TENANT_TIER="+req.Tier,
 		"TENANT_ISOLATION="+req.Isolation, "TENANT_PIPELINE="+req.PipelineName,
 		"TENANT_DOMAINS="+strings.Join(req.Domains, ","), "ATTEMPT="+strconv.Itoa(req.Attempt))
 	if typ == "tenant.deployment.undo_requested" {
-		return a.undo(ctx, tenantID, req, env, binding)
+		return done(a.undo(ctx, tenantID, req, env, binding))
 	}
 	secret, err := deployauth.Unseal(a.AgentKey, req.SealedSecret, binding)
 	if err != nil {
@@ -90,7 +118,14 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 	} else if line, _, _ := strings.Cut(strings.TrimSpace(out), "\n"); line != "" {
 		report["endpoint"] = line // the command's first output line names the endpoint
 	}
-	return a.report(ctx, tenantID, secret, report)
+	return done(a.report(ctx, tenantID, secret, report))
+}
+
+func (a Agent) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 // undoTries is how often the undo command runs before the agent reports

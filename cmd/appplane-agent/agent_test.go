@@ -77,7 +77,7 @@ func TestAgentActsOnlyOnSignedRequests(t *testing.T) {
 	srv := cp.serve(t)
 	a := Agent{AgentKey: agentKey, ControlURL: srv.URL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Command:     []string{"sh", "-c", `echo "$ATTEMPT" > "$DIR/$TENANT_KEY" && echo https://$TENANT_KEY.apps.test`},
-		UndoCommand: []string{"sh", "-c", `rm -f "$DIR/$TENANT_KEY" && touch "$DIR/$TENANT_KEY.removed"`}}
+		UndoCommand: []string{"sh", "-c", `rm -f "$DIR/$TENANT_KEY" && touch "$DIR/$TENANT_KEY.removed"`}, PassEnv: []string{"DIR"}}
 	t.Setenv("DIR", dir)
 	ctx := context.Background()
 	deadline := time.Now().Add(time.Hour).UTC()
@@ -127,5 +127,111 @@ func TestAgentActsOnlyOnSignedRequests(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "acme.removed")); err != nil || len(cp.reports) != 2 || cp.reports[1]["status"] != "removed" {
 		t.Fatalf("the signed removal: %v, reports %v", err, cp.reports)
+	}
+}
+
+// signedDeploy and signedUndo are requests the control plane signed.
+func signedDeploy(t *testing.T, tenantID, key string, attempt int, deadline time.Time) domain.DeploymentRequested {
+	d := domain.DeploymentRequested{Attempt: attempt, TenantKey: key, Tier: "pooled", RequestedAt: time.Now().UTC(), Deadline: deadline,
+		SealedSecret: sealed(t, tenantID, attempt, key)}
+	d.Signature = deployauth.SignRequest(agentKey, deploystep.RequestOf(tenantID, d))
+	return d
+}
+
+func signedUndo(t *testing.T, tenantID, key string, attempt, round int, deadline time.Time) domain.DeploymentUndoRequested {
+	u := domain.DeploymentUndoRequested{Attempt: attempt, Round: round, TenantKey: key, RequestedAt: time.Now().UTC(), Deadline: deadline,
+		SealedSecret: sealed(t, tenantID, attempt, key)}
+	u.Signature = deployauth.SignRequest(agentKey, deploystep.UndoRequestOf(tenantID, u))
+	return u
+}
+
+// The agent refuses signed requests that are stale or carried out already:
+// one past its signed deadline runs nothing; a redelivered deployment runs
+// once; an old removal redriven or replayed after the tenant's next attempt
+// deployed leaves that deployment alone — also after the agent restarts,
+// from its ledger on disk.
+func TestAgentRefusesStaleAndRepeatedRequests(t *testing.T) {
+	dir := t.TempDir()
+	cp := &controlPlane{}
+	srv := cp.serve(t)
+	state := filepath.Join(t.TempDir(), "ledger.json")
+	agent := func() Agent {
+		ledger, err := OpenLedger(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Agent{AgentKey: agentKey, ControlURL: srv.URL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Handled: ledger,
+			Command:     []string{"sh", "-c", `echo "$ATTEMPT" >> "$DIR/$TENANT_KEY.runs" && echo "$ATTEMPT" > "$DIR/$TENANT_KEY"`},
+			UndoCommand: []string{"sh", "-c", `echo undo >> "$DIR/$TENANT_KEY.runs" && rm -f "$DIR/$TENANT_KEY"`}, PassEnv: []string{"DIR"}}
+	}
+	t.Setenv("DIR", dir)
+	ctx := context.Background()
+	later := time.Now().Add(time.Hour).UTC()
+	handle := func(a Agent, tenantID string, e domain.Event) {
+		t.Helper()
+		h, v := record(t, tenantID, e)
+		if err := a.Handle(ctx, h, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := func() string {
+		raw, _ := os.ReadFile(filepath.Join(dir, "acme.runs"))
+		return strings.Join(strings.Fields(string(raw)), ",")
+	}
+
+	a := agent()
+	handle(a, "t-acme", signedDeploy(t, "t-acme", "acme", 1, time.Now().Add(-time.Second).UTC()))
+	if runs() != "" || len(cp.reports) != 0 {
+		t.Fatalf("an expired request ran: %q, reports %v", runs(), cp.reports)
+	}
+	first := signedDeploy(t, "t-acme", "acme", 1, later)
+	handle(a, "t-acme", first)
+	handle(a, "t-acme", first) // redelivered
+	if runs() != "1" || len(cp.reports) != 1 {
+		t.Fatalf("a redelivered deployment: runs %q, reports %d", runs(), len(cp.reports))
+	}
+	oldUndo := signedUndo(t, "t-acme", "acme", 1, 0, later)
+	handle(a, "t-acme", oldUndo)
+	handle(a, "t-acme", signedDeploy(t, "t-acme", "acme", 2, later))
+	if runs() != "1,undo,2" {
+		t.Fatalf("runs %q, want deploy 1, its removal, deploy 2", runs())
+	}
+	// Attempt 1's removal again (a dead letter redriven, the topic replayed),
+	// by a restarted agent: attempt 2's deployment stays.
+	handle(agent(), "t-acme", oldUndo)
+	if runs() != "1,undo,2" {
+		t.Fatalf("an old removal ran again: runs %q", runs())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "acme")); err != nil {
+		t.Fatalf("attempt 2's deployment is gone: %v", err)
+	}
+	// The next round's removal of attempt 2 is new: it runs.
+	handle(agent(), "t-acme", signedUndo(t, "t-acme", "acme", 2, 1, later))
+	if runs() != "1,undo,2,undo" {
+		t.Fatalf("runs %q, want attempt 2's removal", runs())
+	}
+}
+
+// The deploy and undo commands get an allow-listed environment: none of
+// the agent's own secrets (its key, its Kafka password) reaches them.
+func TestAgentScriptsGetNoSecret(t *testing.T) {
+	dir := t.TempDir()
+	cp := &controlPlane{}
+	srv := cp.serve(t)
+	t.Setenv("TENANTFLOW_AGENT_KEY", "agent-key-that-must-not-leak")
+	t.Setenv("TENANTFLOW_KAFKA_PASSWORD", "kafka-password-that-must-not-leak")
+	t.Setenv("OUT", filepath.Join(dir, "env"))
+	a := Agent{AgentKey: agentKey, ControlURL: srv.URL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PassEnv: []string{"OUT"},
+		Command: []string{"sh", "-c", `env > "$OUT"`}}
+	h, v := record(t, "t-env", signedDeploy(t, "t-env", "envy", 1, time.Now().Add(time.Hour).UTC()))
+	if err := a.Handle(context.Background(), h, v); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "must-not-leak") || strings.Contains(string(raw), "TENANTFLOW_") || !strings.Contains(string(raw), "TENANT_KEY=envy") {
+		t.Fatalf("the deploy command's environment:\n%s", raw)
 	}
 }

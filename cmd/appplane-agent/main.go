@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -33,6 +34,8 @@ type cli struct {
 	Undo     []string `sep:"none" help:"Undo command and its arguments (repeat the flag per argument). Without one, a deployment leaves nothing to remove and every removal is reported done."`
 	Group    string   `default:"appplane.agent" help:"Kafka consumer group."`
 	Parallel int      `default:"8" help:"Tenants whose commands may run at once (one tenant's requests always run in order)."`
+	State    string   `help:"The file where the agent remembers the requests it carried out, so that a redelivered, redriven or replayed one runs nothing (default: the user's cache directory, per consumer group)."`
+	PassEnv  []string `name:"pass-env" help:"Names of variables of the agent's environment the commands get besides PATH, HOME, TMPDIR, locale and proxies (repeatable; kubectl's KUBECONFIG, say). TENANTFLOW_* never passes."`
 }
 
 func main() {
@@ -46,7 +49,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	a := Agent{AgentKey: key, Command: c.Deploy, UndoCommand: c.Undo, ControlURL: c.Control, Logger: logger}
+	if c.State == "" {
+		dir, err := os.UserCacheDir()
+		kctx.FatalIfErrorf(err)
+		c.State = filepath.Join(dir, "tenantflow", "appplane-agent-"+c.Group+".json")
+	}
+	handled, err := OpenLedger(c.State)
+	kctx.FatalIfErrorf(err)
+	a := Agent{Handled: handled, AgentKey: key, Command: c.Deploy, UndoCommand: c.Undo, ControlURL: c.Control, Logger: logger, PassEnv: c.PassEnv}
 	err = a.Run(ctx, c.Brokers, c.Topic, c.Group, c.Parallel)
 	if ctx.Err() == nil {
 		kctx.FatalIfErrorf(err)

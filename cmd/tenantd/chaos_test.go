@@ -276,7 +276,8 @@ func newCluster(t *testing.T, prof chaosProfile, opts ...clusterOption) *cluster
 		agentEnv["TENANTFLOW_AGENT_KEY"] = env["TENANTFLOW_AGENT_KEY"]
 		for i := range 2 {
 			c.agents = append(c.agents, supervise(t, logs, fmt.Sprintf("agent-%d", i+1), "", []string{"DIR=" + c.deploys}, agentEnv,
-				agent, "--control", c.front.base, "--group", "test-"+c.prefix+".agent",
+				agent, "--control", c.front.base, "--group", "test-"+c.prefix+".agent", "--pass-env", "DIR",
+				"--state", filepath.Join(logs, fmt.Sprintf("agent-%d.json", i+1)),
 				"--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && sleep 0.2 && echo "https://$TENANT_KEY.apps.test"`,
 				"--undo", "sh", "--undo=-c", "--undo", `rm -rf "$DIR/$TENANT_KEY"`))
 		}

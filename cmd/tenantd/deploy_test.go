@@ -33,7 +33,7 @@ const (
 func startAgent(t *testing.T, env map[string]string, control, dir string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary(t, "../appplane-agent"), "--control", control, "--group", "test-agent-"+uuid.NewString()[:8],
-		"--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY/pipeline" && echo "https://$TENANT_KEY.apps.test"`,
+		"--pass-env", "DIR", "--state", filepath.Join(t.TempDir(), "agent.json"), "--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY/pipeline" && echo "https://$TENANT_KEY.apps.test"`,
 		"--undo", "sh", "--undo=-c", "--undo", `test ! -e "$DIR/$TENANT_KEY.keep" && rm -rf "$DIR/$TENANT_KEY" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY.undone"`)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DIR=" + dir,
 		"TENANTFLOW_KAFKA_BROKERS=" + env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC=" + env["TENANTFLOW_KAFKA_TOPIC"],

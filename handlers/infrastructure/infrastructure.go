@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/internal/childenv"
 )
 
 // Infrastructure runs OpenTofu (or Terraform) on the module of the tenant's
@@ -43,6 +44,9 @@ type Infrastructure struct {
 	StateConn string // PostgreSQL URL for the pg backend ("": local state files)
 	Region    string
 	Timeout   time.Duration // per command; default 10 minutes
+	// PassEnv names the variables of tenantd's environment OpenTofu gets
+	// besides childenv.Base (a provider's credentials, say); never TENANTFLOW_*.
+	PassEnv []string
 	// Grace is how long tofu gets to stop after SIGINT (cancellation,
 	// shutdown, timeout) before it is killed: it saves its state and
 	// releases its lock in that time (default 30 s).
@@ -98,7 +102,9 @@ func (in Infrastructure) run(ctx context.Context, dir string, args ...string) ([
 	// No CLI configuration: a missing one makes the binary print a warning
 	// on stdout, where the outputs are read. The pg backend reads its
 	// connection from the environment, so the password is in no argument.
-	cmd.Env = append(os.Environ(), "TF_IN_AUTOMATION=1", "TF_INPUT=0", "TF_CLI_CONFIG_FILE="+os.DevNull)
+	// An allow-list, never tenantd's whole environment: the providers
+	// OpenTofu downloads are not ours (internal/childenv).
+	cmd.Env = childenv.Build(in.PassEnv, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "TF_CLI_CONFIG_FILE="+os.DevNull)
 	if in.StateConn != "" {
 		cmd.Env = append(cmd.Env, "PG_CONN_STR="+in.StateConn)
 	}

@@ -206,3 +206,47 @@ func TestInfrastructureWithLocalState(t *testing.T) {
 		t.Fatalf("working directory left after destroy: %v", err)
 	}
 }
+
+// OpenTofu and whatever its module runs (providers, provisioners) get an
+// allow-listed environment: a module that dumps its environment finds none
+// of tenantd's secrets in it, only what the operator passed on purpose.
+func TestInfrastructureModuleSeesNoTenantflowSecret(t *testing.T) {
+	in := devsteps.Infrastructure(t)
+	module := t.TempDir()
+	dump := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(filepath.Join(module, "main.tf"), []byte(`
+variable "tenant_id" { type = string }
+variable "tenant_key" { type = string }
+variable "tier" { type = string }
+variable "region" { type = string }
+resource "terraform_data" "dump" {
+  provisioner "local-exec" {
+    command = "env > `+dump+`"
+  }
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in.Modules = map[string]string{"silo": module}
+	in.PassEnv = []string{"CLOUD_REGION_FOR_MODULES"}
+	t.Setenv("CLOUD_REGION_FOR_MODULES", "eu-test-9")
+	t.Setenv("TENANTFLOW_KAFKA_RELAY_PASSWORD", "relay-password-that-must-not-leak")
+	t.Setenv("TENANTFLOW_KEYCLOAK_CLIENT_SECRET", "client-secret-that-must-not-leak")
+	t.Setenv("TENANTFLOW_AGENT_KEY", "agent-key-that-must-not-leak")
+	tn := tieredTenant(t, "silo")
+	if _, err := in.Do(context.Background(), tn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropState(t, tn) })
+	raw, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := string(raw)
+	if strings.Contains(env, "must-not-leak") || strings.Contains(env, "TENANTFLOW_") {
+		t.Fatalf("the module's environment holds tenantd's secrets:\n%s", env)
+	}
+	if !strings.Contains(env, "CLOUD_REGION_FOR_MODULES=eu-test-9") {
+		t.Fatalf("the variable passed on purpose is missing:\n%s", env)
+	}
+}

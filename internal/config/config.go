@@ -358,6 +358,10 @@ type BackEndSettings struct {
 	InfraModules map[string]string `env:"TENANTFLOW_INFRA_MODULES" envKeyValSeparator:"="`
 
 	InfraStateDir string `env:"TENANTFLOW_INFRA_STATE_DIR"`
+	// InfraPassEnv names variables of tenantd's environment OpenTofu and
+	// its providers get besides PATH, HOME, TMPDIR, locale and proxies (a
+	// cloud provider's credentials); TENANTFLOW_* never passes.
+	InfraPassEnv []string `env:"TENANTFLOW_INFRA_PASS_ENV" envSeparator:","`
 
 	// InfraState is where tenants' OpenTofu state lives: "postgres" (the pg
 	// backend on the event log's database, a schema per tenant: any handler

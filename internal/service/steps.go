@@ -228,7 +228,7 @@ func backEnds(actions map[string]step.Action, cfg config.Config, logger *slog.Lo
 			logger.Warn("TENANTFLOW_INFRA_STATE=local: OpenTofu state is in files of this process; another instance cannot undo what it applied")
 		}
 		actions[domain.StepInfrastructure] = infrastructure.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
-			StateDir: dir, StateConn: cfg.InfraStateConn(), Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout}
+			StateDir: dir, StateConn: cfg.InfraStateConn(), Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout, PassEnv: cfg.InfraPassEnv}
 	}
 	if cfg.DNSServer != "" {
 		actions[domain.StepDNS] = dns.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,
