@@ -59,7 +59,7 @@ func (rt *Router) requireOrAdminOf(permission string, next http.HandlerFunc) htt
 		if id, ok := tenantID(r); !c.Has(permission) && (!ok || !slices.Contains(c.Tenants, id)) {
 			detail := "the token lacks permission " + permission
 			if len(c.Tenants) > 0 {
-				detail = "a tenant administrator's token reads its own tenants only"
+				detail = "a tenant administrator's token opens its own tenant only"
 			}
 			writeProblem(w, problem{Status: http.StatusForbidden, Detail: detail})
 			return

@@ -25,6 +25,7 @@ import (
 )
 
 type leadHandlers struct {
+	zone     string // the platform's DNS zone (tenantHandlers.zone)
 	store    eventstore.Streams
 	leads    app.Repository[*domain.Lead]
 	mailer   Mailer
@@ -223,6 +224,9 @@ func (h *leadHandlers) createTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, tenantEvents, leadEvents, err := lead.CreateTenant(uuid.NewString(), in)
+	if err == nil {
+		err = domain.CheckPlatformZone("domains", t.Domains(), t.Key(), h.zone)
+	}
 	if err != nil {
 		writeError(w, h.logger, err)
 		return

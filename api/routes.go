@@ -68,6 +68,9 @@ type Deps struct {
 	Logger           *slog.Logger
 	// Tiers is the plan tier catalogue; nil: domain.DefaultTiers.
 	Tiers domain.Tiers
+	// PlatformZone is the zone the dns step names tenants in (<key>.<zone>;
+	// "": no dns step): its names are reserved for their tenants.
+	PlatformZone string
 	// Personal opens the sealed personal fields of the answers; nil: the
 	// events hold none (a store without a sealer).
 	Personal Opener
@@ -82,11 +85,11 @@ func (rt *Router) Mount(d Deps) {
 	if d.Tiers == nil {
 		d.Tiers = domain.DefaultTiers
 	}
-	t := &tenantHandlers{tiers: d.Tiers, store: d.Store, tenants: app.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
+	t := &tenantHandlers{zone: d.PlatformZone, tiers: d.Tiers, store: d.Store, tenants: app.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
 	l := &leadHandlers{store: d.Store, leads: app.Leads(d.Store), mailer: d.Mailer, minter: d.Minter,
 		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute),
 		recipients: newRateLimiter(or(d.SignUpLimits.PerRecipient, 5), time.Hour), domains: newRateLimiter(or(d.SignUpLimits.PerDomain, 120), time.Hour),
-		everyone: newRateLimiter(or(d.SignUpLimits.Global, 600), time.Minute), personal: d.Personal}
+		everyone: newRateLimiter(or(d.SignUpLimits.Global, 600), time.Minute), personal: d.Personal, zone: d.PlatformZone}
 
 	post := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodPost) }
 	get := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodGet) }
@@ -99,23 +102,26 @@ func (rt *Router) Mount(d Deps) {
 	post("/tenants", rt.require(auth.CreateTenant, rt.idempotent(t.create)))
 	get("/tenants", rt.require(auth.ViewTenant, t.listTenants))
 	get("/tenants/{id}", rt.requireOrAdminOf(auth.ViewTenant, t.get))
-	get("/tenants/{id}/events", rt.require(auth.ViewTenant, t.events))
+	get("/tenants/{id}/events", rt.requireOrAdminOf(auth.ViewTenant, t.events))
 	get("/stats/provisioning", rt.require(auth.ViewTenant, t.stats))
 	get("/stats/projections", rt.require(auth.ViewTenant, t.lags))
 	post("/tenants/{id}/provision", rt.require(auth.ProvisionTenant, rt.idempotent(t.provision)))
 	post("/tenants/{id}/deployment", t.deploymentReport(d.DeploySigningKey))
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
-	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.UpdateTenant, t.update)).Methods(http.MethodPatch)
+	rt.mux.HandleFunc("/tenants/{id}", rt.requireOrAdminOf(auth.UpdateTenant, t.update)).Methods(http.MethodPatch)
 	get("/orphans", rt.require(auth.ViewOrphans, t.orphans))
 	post("/tenants/{id}/orphans/retry", rt.require(auth.ManageOrphans, rt.idempotent(t.retryOrphans)))
 	post("/tenants/{id}/orphans/forget", rt.require(auth.ManageOrphans, rt.idempotent(t.forgetOrphan)))
 	c := &configHandlers{tenants: t.tenants, configs: app.TenantConfigs(d.Store), read: d.Tenants, h: t}
-	post("/tenants/{id}/config", rt.require(auth.CreateTenantConfig, rt.idempotent(c.create)))
-	get("/tenants/{id}/config", rt.require(auth.ViewTenantConfig, c.list))
-	get("/tenants/{id}/config/{key}", rt.require(auth.ViewTenantConfig, c.get))
-	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.require(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
-	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.require(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
+	// A tenant's own administrators (auth.TenantAdmins, or the replaced
+	// system's userTenantId) read the tenant and its events, keep its
+	// contacts and its configuration: that tenant's, nothing else.
+	post("/tenants/{id}/config", rt.requireOrAdminOf(auth.CreateTenantConfig, rt.idempotent(c.create)))
+	get("/tenants/{id}/config", rt.requireOrAdminOf(auth.ViewTenantConfig, c.list))
+	get("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.ViewTenantConfig, c.get))
+	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
+	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)
 	rt.mountConsole(d.Tenants, t.tenants, d.Sessions, d.SecureCookies)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tenantflow/tenantflow/internal/auth"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 )
 
 type tenantHandlers struct {
+	zone    string // the platform's DNS zone: its names are reserved for their tenants
 	tiers   domain.Tiers
 	store   eventstore.Streams
 	tenants app.Repository[*domain.Tenant]
@@ -104,6 +106,9 @@ func (h *tenantHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, events, err := domain.NewTenant(uuid.NewString(), "", in)
+	if err == nil {
+		err = domain.CheckPlatformZone("domains", in.Domains, in.Key, h.zone)
+	}
 	if err != nil {
 		writeError(w, h.logger, err)
 		return
@@ -417,6 +422,21 @@ func (h *tenantHandlers) update(w http.ResponseWriter, r *http.Request) {
 	var in domain.TenantUpdate
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, h.logger, err)
+		return
+	}
+	if in.Domains != nil {
+		if t, err := h.tenants.Get(r.Context(), id); err == nil {
+			if err := domain.CheckPlatformZone("domains", *in.Domains, t.Key(), h.zone); err != nil {
+				writeError(w, h.logger, err)
+				return
+			}
+		}
+	}
+	if !claimsOf(r).Has(auth.UpdateTenant) && (in.Name != nil || in.Domains != nil) {
+		// Admitted as the tenant's own administrator (requireOrAdminOf):
+		// the people to contact are theirs to keep; name and domains are
+		// the operator's.
+		writeProblem(w, problem{Status: http.StatusForbidden, Detail: "a tenant administrator may change the tenant's contacts only; name and domains need permission " + auth.UpdateTenant})
 		return
 	}
 	var t *domain.Tenant

@@ -388,3 +388,23 @@ func undoAll(t *testing.T, tn *Tenant) []string {
 		}
 	}
 }
+
+// Inside the platform's zone a tenant has its platform name and the names
+// under it; another tenant's name is reserved.
+func TestReservedIn(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{"acme.tenants.test", false}, {"shop.acme.tenants.test", false}, {"ACME.tenants.test.", false},
+		{"beta.tenants.test", true}, {"x.beta.tenants.test", true}, {"tenants.test", true},
+		{"acme.example.com", false}, {"acmetenants.test", false},
+	} {
+		if got := ReservedIn(c.name, "acme", "tenants.test."); got != c.want {
+			t.Errorf("%s: reserved %v, want %v", c.name, got, c.want)
+		}
+	}
+	if ReservedIn("beta.tenants.test", "acme", "") {
+		t.Error("without a platform zone nothing is reserved")
+	}
+}

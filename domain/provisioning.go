@@ -93,6 +93,33 @@ func PlatformHost(key, zone string) string {
 	return strings.ToLower(key + "." + strings.TrimSuffix(zone, "."))
 }
 
+// ReservedIn reports whether domainName is a name of the platform's zone
+// that the tenant with key may not ask for: inside the zone a tenant has
+// its platform name <key>.<zone> and the names under it, and nothing else —
+// every other tenant's <key>.<zone> is reserved for that tenant, so no
+// tenant (or lead) can squat it and make the other's dns step fail.
+func ReservedIn(domainName, key, zone string) bool {
+	zone = strings.ToLower(strings.TrimSuffix(zone, "."))
+	name := strings.ToLower(strings.TrimSuffix(domainName, "."))
+	if zone == "" || (name != zone && !strings.HasSuffix(name, "."+zone)) {
+		return false
+	}
+	own := PlatformHost(key, zone)
+	return name != own && !strings.HasSuffix(name, "."+own)
+}
+
+// CheckPlatformZone refuses, as a validation error of field, the domains
+// ReservedIn reserves.
+func CheckPlatformZone(field string, domains []string, key, zone string) error {
+	for _, d := range domains {
+		if ReservedIn(d, key, zone) {
+			return &ValidationError{Fields: map[string]string{field: fmt.Sprintf("%s is in the platform's zone %s, whose names are reserved for their tenants: "+
+				"use %s or a name under it, or a domain of your own", d, strings.TrimSuffix(zone, "."), PlatformHost(key, zone))}}
+		}
+	}
+	return nil
+}
+
 // CustomDomain is a customer's own domain, outside the zone the platform
 // manages: the customer points it at the tenant's platform name with a CNAME
 // and proves it is theirs with a TXT record. tenantflow never touches it;

@@ -275,7 +275,8 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 		t.Fatalf("the infrastructure was not destroyed after the agent's report on the deployment:\n%s", strings.Join(history, "\n"))
 	}
 	_ = os.Remove(filepath.Join(dir, keptKey+".keep"))
-	p.tenantctl(t, map[string]string{"TENANTFLOW_DATABASE_URL": env["TENANTFLOW_DATABASE_URL"]}, "orphans", "retry", kept)
+	orphanOps, _ := signer.Mint("deploy-test", []string{auth.ManageOrphans, auth.ViewTenant}, "", time.Hour, time.Now())
+	p.tenantctl(t, map[string]string{"TENANTCTL_TOKEN": orphanOps}, "orphans", "retry", kept)
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if tn := p.tenant(t, op, kept); len(orphansOf(tn)) == 0 && tn["status"] == "INACTIVE" {
 			if _, err := os.Stat(filepath.Join(dir, keptKey)); !os.IsNotExist(err) {

@@ -157,10 +157,22 @@ func TestIdentityModels(t *testing.T) {
 		if code, body := p.send(t, tok, http.MethodGet, "/tenants/"+own.id, ""); code != http.StatusOK || body["id"] != own.id {
 			t.Errorf("%s admin reads its tenant: %d %v", own.tier, code, body)
 		}
-		for _, path := range []string{"/tenants/" + other.id, "/tenants", "/tenants/" + own.id + "/events", "/stats/provisioning"} {
+		for _, path := range []string{"/tenants/" + own.id + "/events", "/tenants/" + own.id + "/config"} {
+			if code, body := p.send(t, tok, http.MethodGet, path, ""); code != http.StatusOK {
+				t.Errorf("%s admin GET %s: %d %v, want 200", own.tier, path, code, body)
+			}
+		}
+		if code, body := p.send(t, tok, http.MethodPost, "/tenants/"+own.id+"/config", `{"key":"theme","value":"teal"}`); code != http.StatusCreated {
+			t.Errorf("%s admin sets its tenant's configuration: %d %v", own.tier, code, body)
+		}
+		for _, path := range []string{"/tenants/" + other.id, "/tenants/" + other.id + "/events", "/tenants/" + other.id + "/config",
+			"/tenants", "/stats/provisioning", "/orphans"} {
 			if code, _ := p.send(t, tok, http.MethodGet, path, ""); code != http.StatusForbidden {
 				t.Errorf("%s admin GET %s: %d, want 403", own.tier, path, code)
 			}
+		}
+		if code, _ := p.send(t, tok, http.MethodPost, "/tenants/"+other.id+"/config", `{"key":"theme","value":"red"}`); code != http.StatusForbidden {
+			t.Errorf("%s admin sets another tenant's configuration: %d, want 403", own.tier, code)
 		}
 		if code, _ := p.send(t, tok, http.MethodDelete, "/tenants/"+own.id, ""); code != http.StatusForbidden {
 			t.Errorf("%s admin DELETE its tenant: %d, want 403", own.tier, code)

@@ -110,6 +110,8 @@ func (d DNS) namesOf(t *domain.Tenant, domains []string) (managed []string, cust
 		case name == platform:
 		case name == zone:
 			return nil, nil, step.Permanent(fmt.Errorf("domain %s is the zone %s itself: it cannot be a tenant's CNAME", domainName, zone))
+		case domain.ReservedIn(domainName, t.Key(), d.Zone):
+			return nil, nil, step.Permanent(fmt.Errorf("domain %s is reserved: inside the zone a tenant has only %s and the names under it", domainName, host))
 		case dns.IsSubDomain(zone, name):
 			managed = append(managed, name)
 		default:

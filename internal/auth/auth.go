@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"slices"
 	"time"
 
@@ -58,7 +59,8 @@ type Claims struct {
 	UserID       string `json:"id,omitempty"`
 	UserTenantID string `json:"userTenantId,omitempty"`
 	// Tenants are the tenant ids a tenant administrator's token administers
-	// (TenantAdmins); never read from a token's own claims.
+	// (TenantAdmins), or the replaced system's userTenantId; never read
+	// from a claim of tenantflow's own.
 	Tenants []string `json:"-"`
 	jwt.RegisteredClaims
 }
@@ -216,6 +218,11 @@ func parse(token, issuer string, methods []string, key jwt.Keyfunc) (*Claims, er
 	_, err := jwt.ParseWithClaims(token, &c, key, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	// The replaced system's userTenantId names the tenant its user belongs
+	// to: honoured as a tenant administrator's is (that tenant only).
+	if id, err := uuid.Parse(c.UserTenantID); err == nil {
+		c.Tenants = []string{id.String()}
 	}
 	return &c, nil
 }

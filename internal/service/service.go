@@ -216,6 +216,9 @@ func frontDoor(ctx context.Context, cfg config.Config, logger *slog.Logger, pool
 	}
 	idem := idempotency.New(pool, cfg.IdempotencyTTL)
 	deps.Store, deps.Tenants, deps.Idempotency = store, read, idem
+	if cfg.DNSServer != "" {
+		deps.PlatformZone = cfg.DNSZone // the dns step names tenants <key>.<zone>
+	}
 	if cfg.KeycloakConfigured() && deps.Verifier != nil {
 		deps.TenantAdmins = auth.NewTenantAdmins(ctx, cfg.KeycloakURL, cfg.KeycloakOrganizationsRealm, tenantByKey(store))
 	}
