@@ -9,6 +9,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -72,7 +73,8 @@ func (a fakeAction) Do(ctx context.Context, t *domain.Tenant) (step.Result, erro
 		return step.Result{Skipped: true}, nil
 	}
 	if fails {
-		return step.Result{}, step.Permanent(errors.New(a.step + " refused"))
+		c := t.Contact()
+		return step.Result{}, step.Permanent(fmt.Errorf("%s refused: 550 <%s> (%s %s) unknown", a.step, strings.ToUpper(c.Email), c.FirstName, c.LastName))
 	}
 	return step.Result{Resources: []domain.Resource{{Kind: a.step, ID: a.step + "-" + t.Key()}}}, nil
 }
@@ -591,5 +593,23 @@ func TestChoreographyInMemoryReconcilesDomains(t *testing.T) {
 	}
 	if tn.Status() != domain.StatusActive || tn.Name() != "Renamed" {
 		t.Fatalf("status %s, name %q", tn.Status(), tn.Name())
+	}
+}
+
+// A back end's error that quotes the person (an SMTP server's "550 <ada@…>")
+// is recorded without them: step errors reach the topic, the analytics
+// stream and backups, where erasure cannot follow.
+func TestChoreographyInMemoryStepErrorsCarryNoPersonalData(t *testing.T) {
+	c := runChoreography(t, &fakeSteps{fail: domain.StepStorage})
+	tn := c.waitSettled(t, c.provision(t).ID())
+	step, reason, _ := tn.FailedStep()
+	contact := tn.Contact()
+	if step != domain.StepStorage || !strings.Contains(reason, "[personal data]") {
+		t.Fatalf("failed step %s: %q", step, reason)
+	}
+	for _, v := range []string{contact.Email, contact.FirstName, contact.LastName} {
+		if strings.Contains(strings.ToLower(reason), strings.ToLower(v)) || strings.Contains(strings.ToLower(tn.LastFailure()), strings.ToLower(v)) {
+			t.Fatalf("the recorded error quotes %q: %q", v, reason)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/metrics"
+	"github.com/tenantflow/tenantflow/internal/pii"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -76,6 +78,11 @@ type Config struct {
 	// DeadLetters keeps what no handler could decode or handle (required):
 	// the table (package deadletters), a map in the in-memory tests.
 	DeadLetters DeadLetterStore
+	// Personal opens the tenant's sealed contacts, so that a back end's
+	// error that quotes a person (an SMTP server's "<ada@x>: rejected",
+	// Keycloak's "user ada@x exists") is recorded without them; nil: the
+	// contacts are not sealed (in-memory tests).
+	Personal pii.Opener
 	// feed replaces Kafka in the choreography's in-memory tests.
 	feed   func(ctx context.Context, handle kafka.KeyedHandler) error
 	Logger *slog.Logger
@@ -479,7 +486,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, name string, action s
 	outcome.PlatformHost, outcome.CustomDomains = res.PlatformHost, res.CustomDomains
 	switch {
 	case err != nil:
-		outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
+		outcome.Outcome, outcome.Error = domain.OutcomeFailed, e.withoutPersonalData(ctx, t, err.Error())
 		e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", name, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	case res.Record != nil:
 		if res.RecordKey != "" {
@@ -527,7 +534,7 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, name string, action
 	}
 	outcome := domain.StepOutcome{Step: name, Outcome: domain.OutcomeCompensated, Tries: tries, StartedAt: started, At: time.Now().UTC()}
 	if err != nil {
-		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, err.Error()
+		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, e.withoutPersonalData(ctx, t, err.Error())
 		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", name, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
 	}
 	err = e.record(ctx, t, md, t.UndoKey(name), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
@@ -540,6 +547,37 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, name string, action
 // NotConfigured is the reason a step skipped for want of a back end gives
 // in its outcome (production names such steps in TENANTFLOW_SKIP_STEPS).
 const NotConfigured = "skipped: no back end for this step is configured in this installation"
+
+// withoutPersonalData is a back end's error text as the log may keep it:
+// every contact's email address and names replaced by "[personal data]".
+// Step errors go to the topic, the analytics stream and backups, where
+// erasure (destroying a person's key) cannot reach plain text.
+func (e *engine) withoutPersonalData(ctx context.Context, t *domain.Tenant, text string) string {
+	c, cs := t.Contact(), t.Contacts()
+	if err := pii.OpenContacts(ctx, e.cfg.Personal, &c, cs); err != nil {
+		return "(the back end's error is not recorded: it could not be checked for personal data)"
+	}
+	var values []string
+	for _, p := range append([]domain.Contact{c}, contactsOf(cs)...) {
+		values = append(values, p.Email, p.FirstName, p.LastName)
+	}
+	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) }) // the longest first: an address before a name in it
+	for _, v := range values {
+		if len(v) < 2 || v == pii.Erased {
+			continue
+		}
+		text = regexp.MustCompile(`(?i)`+regexp.QuoteMeta(v)).ReplaceAllString(text, "[personal data]")
+	}
+	return text
+}
+
+func contactsOf(cs []domain.TenantContact) []domain.Contact {
+	out := make([]domain.Contact, len(cs))
+	for i, c := range cs {
+		out[i] = c.Contact
+	}
+	return out
+}
 
 // ErrNoBackEnd is the undo's error in a process without a back end for the
 // step: what the step made cannot be removed from here.
@@ -627,7 +665,7 @@ func (e *engine) notifyHandler() handler {
 				}
 				outcome.Outcome, outcome.Tries = domain.OutcomeCompleted, tries
 				if err != nil {
-					outcome.Outcome, outcome.Error = domain.OutcomeFailed, err.Error()
+					outcome.Outcome, outcome.Error = domain.OutcomeFailed, e.withoutPersonalData(ctx, t, err.Error())
 				}
 			}
 			outcome.At = time.Now().UTC()

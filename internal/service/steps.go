@@ -66,6 +66,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute},
 		Actions:     actions,
 		DeadLetters: &deadletters.Table{Pool: store.Pool(), Publisher: publisher},
+		Personal:    vault,
 	}
 	if cfg.DeploySigningKey != "" {
 		agentKey, err := deployauth.ParseKey(cfg.AgentKey)
