@@ -731,10 +731,28 @@ main() {
         restart) "${fn}_down"; "${fn}_up" ;;
       esac
       ;;
+    # Crashes, not stops, for the chaos suite: PostgreSQL's immediate
+    # shutdown (no checkpoint: WAL recovery at the next start, as after a
+    # power cut) and SIGKILL of the broker. "start NAME" brings them back.
+    crash)
+      case "${2:-}" in
+        postgres)
+          say "crashing postgres (pg_ctl -m immediate: recovery at the next start)"
+          pg_as "$(pg_bindir)/pg_ctl" -D "$(pg_dir)/data" -m immediate -w stop >/dev/null ;;
+        kafka)
+          if alive "$KAFKA_DIR/kafka.pid"; then
+            say "crashing kafka (SIGKILL, pid $(cat "$KAFKA_DIR/kafka.pid"))"
+            kill -KILL -- "-$(cat "$KAFKA_DIR/kafka.pid")" 2>/dev/null || kill -KILL "$(cat "$KAFKA_DIR/kafka.pid")"
+            while alive "$KAFKA_DIR/kafka.pid"; do sleep 0.2; done
+            rm -f "$KAFKA_DIR/kafka.pid"
+          fi ;;
+        *) echo "usage: $0 crash postgres|kafka" >&2; exit 2 ;;
+      esac
+      ;;
     status) cmd_status ;;
     env) cmd_env ;;
     pgstat) shift; pg_stat "$@" ;;
-    *) echo "usage: $0 up|down|status|env|start NAME|stop NAME|restart NAME|pgstat reset|top [N]" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|status|env|start NAME|stop NAME|restart NAME|crash postgres|kafka|pgstat reset|top [N]" >&2; exit 2 ;;
   esac
 }
 

@@ -119,6 +119,10 @@ func TestChaos(t *testing.T) {
 		{"Keycloak unreachable, organization tenants", cutKeycloak, []clusterOption{withOrganizations}},
 		{"every message delivered twice", deliverTwice, nil},
 		{"relay standby takes over from a killed active relay", killActiveRelay, nil},
+		{"relay standby takes over from a frozen active relay (SIGSTOP)", freezeActiveRelay, nil},
+		{"PostgreSQL crashed (immediate shutdown, recovery at start)", crashPostgres, nil},
+		{"Kafka broker killed (SIGKILL)", crashKafka, nil},
+		{"Keycloak slow: every call seconds late", slowKeycloak, nil},
 		{"S3 server stopped", stopService("s3"), nil},
 		{"DNS server stopped", stopService("dns"), nil},
 		{"SMTP server stopped: every mail arrives once", stopSMTP, nil},
@@ -377,6 +381,7 @@ func terminal(tn *domain.Tenant) bool {
 // --- faults ---------------------------------------------------------------------
 
 func killRandom(c *cluster) []time.Time {
+	c.waitInFlight()
 	var ends []time.Time
 	slots := c.all()
 	for stop := time.Now().Add(c.prof.killFor); time.Now().Before(stop); {
@@ -398,7 +403,7 @@ func devstack(t *testing.T, args ...string) {
 }
 
 func stopKafka(c *cluster) []time.Time {
-	time.Sleep(2 * time.Second)
+	c.waitInFlight()
 	devstack(c.t, "stop", "kafka")
 	time.Sleep(c.prof.kafkaDown)
 	devstack(c.t, "start", "kafka")
@@ -410,7 +415,7 @@ func stopKafka(c *cluster) []time.Time {
 // after it is back or roll back with nothing left (the end checks).
 func stopService(name string) func(c *cluster) []time.Time {
 	return func(c *cluster) []time.Time {
-		time.Sleep(2 * time.Second)
+		c.waitInFlight()
 		devstack(c.t, "stop", name)
 		time.Sleep(c.prof.backendDown)
 		devstack(c.t, "start", name)
@@ -442,13 +447,13 @@ func stopSMTP(c *cluster) []time.Time {
 }
 
 func restartPostgres(c *cluster) []time.Time {
-	time.Sleep(2 * time.Second)
+	c.waitInFlight()
 	devstack(c.t, "restart", "postgres")
 	return []time.Time{time.Now()}
 }
 
 func cutKeycloak(c *cluster) []time.Time {
-	time.Sleep(2 * time.Second)
+	c.waitInFlight()
 	c.kcProxy.cut(true)
 	time.Sleep(c.prof.keycloakDown)
 	c.kcProxy.cut(false)
@@ -482,7 +487,7 @@ func deliverTwice(c *cluster) []time.Time {
 		}
 	}
 	for range c.prof.duplicateRounds {
-		time.Sleep(2 * time.Second)
+		c.waitProgress()
 		republish()
 	}
 	c.waitTerminal() // then everything once more, and the handlers must do nothing with it
@@ -496,7 +501,7 @@ func deliverTwice(c *cluster) []time.Time {
 }
 
 func killActiveRelay(c *cluster) []time.Time {
-	time.Sleep(2 * time.Second)
+	c.waitInFlight()
 	active, standby := c.relays[0], c.relays[1]
 	if !active.logged(`"msg":"relay active"`) {
 		active, standby = standby, active
@@ -507,6 +512,166 @@ func killActiveRelay(c *cluster) []time.Time {
 	standby.waitLog(c.t, `"msg":"relay active"`)
 	c.t.Logf("the standby relay took over %.1f s after the active one was killed", time.Since(killed).Seconds())
 	return []time.Time{killed}
+}
+
+// freezeActiveRelay stops the active relay with SIGSTOP — the process is
+// there and its kernel still answers TCP, but it does nothing, as on a
+// stalled host — and requires the standby to lead within the lease's bound
+// (PostgreSQL ends the quiet session, eventstore.LeaseTimeout). Thawed, the
+// frozen relay finds its session gone and steps down; nothing is lost, and
+// the end checks hold.
+func freezeActiveRelay(c *cluster) []time.Time {
+	c.waitInFlight()
+	active, standby := c.relays[0], c.relays[1]
+	if !active.logged(`"msg":"relay active"`) {
+		active, standby = standby, active
+	}
+	active.signal(c.t, syscall.SIGSTOP)
+	frozen := time.Now()
+	standby.waitLog(c.t, `"msg":"relay active"`)
+	took := time.Since(frozen)
+	c.t.Logf("the standby relay took over %.1f s after the active one froze", took.Seconds())
+	if bound := eventstore.LeaseTimeout(time.Second) + 10*time.Second; took > bound {
+		c.t.Errorf("the standby took over after %s, over the bound %s", took, bound)
+	}
+	active.signal(c.t, syscall.SIGCONT)
+	active.waitLog(c.t, `"msg":"lease session lost"`)
+	return []time.Time{frozen.Add(took)}
+}
+
+// crashPostgres crashes PostgreSQL mid-flow (immediate shutdown: no
+// checkpoint, WAL recovery at the next start) and starts it again: every
+// acknowledged request and committed event must survive.
+func crashPostgres(c *cluster) []time.Time {
+	c.waitInFlight()
+	devstack(c.t, "crash", "postgres")
+	devstack(c.t, "start", "postgres")
+	return []time.Time{time.Now()}
+}
+
+// crashKafka kills the broker with SIGKILL mid-flow, for kafkaDown.
+func crashKafka(c *cluster) []time.Time {
+	c.waitInFlight()
+	devstack(c.t, "crash", "kafka")
+	time.Sleep(c.prof.kafkaDown) // the outage's length, not a wait for state
+	devstack(c.t, "start", "kafka")
+	return []time.Time{time.Now()}
+}
+
+// slowKeycloak makes every Keycloak call seconds late (through the suite's
+// proxy) for keycloakDown once a tenant is past the identity steps: those
+// tenants need Keycloak no more and must go on meanwhile — each records a
+// step while Keycloak is slow, or has finished — and every tenant ends.
+func slowKeycloak(c *cluster) []time.Time {
+	past := c.waitUntil("a tenant past the identity steps", func(tn *domain.Tenant) bool {
+		return !terminal(tn) && stepState(tn, domain.StepAdminUser) == domain.OutcomeCompleted
+	})
+	seen := map[string]int{}
+	for _, tn := range past {
+		seen[tn.ID()] = len(doneSteps(tn))
+	}
+	c.kcProxy.slow(2 * time.Second)
+	time.Sleep(c.prof.keycloakDown) // the slowdown's length
+	now, err := c.statuses(context.Background())
+	c.kcProxy.slow(0)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for id, before := range seen {
+		if tn := now[id]; !terminal(tn) && len(doneSteps(tn)) == before {
+			c.t.Errorf("tenant %s, past Keycloak, made no progress while Keycloak was slow: %v", c.keys[id], doneSteps(tn))
+		}
+	}
+	return []time.Time{time.Now()}
+}
+
+// stepState is a step's state in the tenant's current attempt.
+func stepState(tn *domain.Tenant, step string) string {
+	for _, st := range tn.StepStates() {
+		if st.Step == step {
+			return st.State
+		}
+	}
+	return ""
+}
+
+// doneSteps are the steps of the current attempt that have an outcome.
+func doneSteps(tn *domain.Tenant) []string {
+	var out []string
+	for _, st := range tn.StepStates() {
+		if st.State != "" {
+			out = append(out, st.Step)
+		}
+	}
+	return out
+}
+
+// waitInFlight waits, instead of for a fixed time, until tenants are seen
+// in flight — one PROVISIONING with a step behind it — so that the fault
+// hits work under way (or until every tenant finished: then it hits none,
+// and says so).
+func (c *cluster) waitInFlight() {
+	c.waitUntil("a tenant in flight", func(tn *domain.Tenant) bool {
+		return tn.Status() == domain.StatusProvisioning && len(doneSteps(tn)) > 0
+	})
+}
+
+// waitUntil polls the tenants, as the log has them, until some satisfy ok
+// (returned), or every tenant is terminal (none returned, logged).
+func (c *cluster) waitUntil(what string, ok func(*domain.Tenant) bool) []*domain.Tenant {
+	c.t.Helper()
+	deadline := time.Now().Add(c.prof.settle)
+	for time.Now().Before(deadline) {
+		sts, err := c.statuses(context.Background())
+		if err == nil {
+			var hits []*domain.Tenant
+			done := 0
+			for _, tn := range sts {
+				if ok(tn) {
+					hits = append(hits, tn)
+				}
+				if terminal(tn) {
+					done++
+				}
+			}
+			if len(hits) > 0 {
+				return hits
+			}
+			if done == len(sts) {
+				c.t.Logf("every tenant finished before %s was seen: the fault hits none in flight", what)
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("never saw %s", what)
+	return nil
+}
+
+// waitProgress waits until the log holds more events than when it was
+// called (the tenants moved on), or every tenant is terminal.
+func (c *cluster) waitProgress() {
+	before := c.eventCount()
+	for deadline := time.Now().Add(c.prof.settle); c.eventCount() == before; time.Sleep(100 * time.Millisecond) {
+		if open := c.openTenants(); open == 0 || time.Now().After(deadline) {
+			return
+		}
+	}
+}
+
+// openTenants counts the tenants not terminal yet (-1: the log cannot be read).
+func (c *cluster) openTenants() int {
+	sts, err := c.statuses(context.Background())
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, tn := range sts {
+		if !terminal(tn) {
+			n++
+		}
+	}
+	return n
 }
 
 // killTofu kills (SIGKILL, no grace) every `tofu apply` running, at most
@@ -544,6 +709,7 @@ func killTofu(c *cluster) []time.Time {
 // killEvery for killFor, while it deploys: the requests it took come again
 // to it or the other agent, and every deployment is reported once.
 func killAgent(c *cluster) []time.Time {
+	c.waitUntil("a deployment requested", func(tn *domain.Tenant) bool { _, asked := tn.DeploymentRequest(); return asked })
 	var ends []time.Time
 	for stop := time.Now().Add(c.prof.killFor); time.Now().Before(stop); {
 		time.Sleep(c.prof.killEvery)
@@ -559,6 +725,7 @@ func killAgent(c *cluster) []time.Time {
 // record with an id the log does not hold. Each is set aside as a dead
 // letter naming no stream; no tenant is held behind one.
 func poison(c *cluster) []time.Time {
+	c.waitInFlight()
 	// A producer from outside tenantflow: with the ACLs, only a principal
 	// allowed to write the topic (here the administrator) can be one.
 	pub, err := kafka.NewPublisherWith(strings.Split(c.env["TENANTFLOW_KAFKA_BROKERS"], ","), kafkatest.Admin(c.t))
@@ -1150,6 +1317,13 @@ func supervise(t *testing.T, logs, name, base string, extra []string, env map[st
 	return s
 }
 
+func (s *slot) signal(t *testing.T, sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.Logf("%s %s (pid %d)", sig, s.name, s.cmd.Process.Pid)
+	_ = s.cmd.Process.Signal(sig)
+}
+
 func (s *slot) kill(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -1203,6 +1377,7 @@ type cutProxy struct {
 	mu    sync.Mutex
 	down  bool
 	conns map[net.Conn]bool
+	delay atomic.Int64 // each chunk from the client waits this long (slow(d))
 }
 
 func newCutProxy(t *testing.T, upstream string) *cutProxy {
@@ -1240,13 +1415,31 @@ func (p *cutProxy) serve(in net.Conn, upstream string) {
 	p.mu.Lock()
 	p.conns[in], p.conns[out] = true, true
 	p.mu.Unlock()
-	go func() { _, _ = io.Copy(out, in); out.Close() }()
+	go func() { _, _ = io.Copy(out, slowReader{in, &p.delay}); out.Close() }()
 	_, _ = io.Copy(in, out)
 	in.Close()
 	p.mu.Lock()
 	delete(p.conns, in)
 	delete(p.conns, out)
 	p.mu.Unlock()
+}
+
+// slow delays every request through the proxy by d (0: none), like a back
+// end that answers, only late.
+func (p *cutProxy) slow(d time.Duration) { p.delay.Store(int64(d)) }
+
+// slowReader waits the proxy's delay before each chunk it passes on.
+type slowReader struct {
+	r     io.Reader
+	delay *atomic.Int64
+}
+
+func (s slowReader) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	if d := time.Duration(s.delay.Load()); n > 0 && d > 0 {
+		time.Sleep(d)
+	}
+	return n, err
 }
 
 func (p *cutProxy) cut(down bool) {
