@@ -41,6 +41,30 @@ func Erase(ctx context.Context, store eventstore.Streams, keys Shredder, keyID, 
 	return keys.EraseKey(ctx, keyID)
 }
 
+// PersonForgetter removes a person from a system outside the log that keeps
+// them in the clear — Keycloak's users, Novu's subscribers, recorded
+// idempotent answers — given their address and the tenants they are a
+// contact of (their fields in those tenants' logs are sealed with their
+// key). It says what it removed; what is gone already is nothing to do.
+type PersonForgetter interface {
+	ForgetPerson(ctx context.Context, email string, tenants []*domain.Tenant) ([]string, error)
+}
+
+// ForgetEverywhere runs every forgetter before an erasure destroys the key
+// (after it, nobody could tell which user or subscriber was the person's).
+// The first failure stops it, nothing erased yet: run the erasure again.
+func ForgetEverywhere(ctx context.Context, email string, tenants []*domain.Tenant, forgetters ...PersonForgetter) ([]string, error) {
+	var done []string
+	for _, f := range forgetters {
+		d, err := f.ForgetPerson(ctx, email, tenants)
+		done = append(done, d...)
+		if err != nil {
+			return done, fmt.Errorf("%w (the key is not destroyed yet: fix this and run the erasure again)", err)
+		}
+	}
+	return done, nil
+}
+
 // LeadKey is the key a lead's personal fields are sealed with, read from its
 // lead.created event (sealed strings name their key).
 func LeadKey(ctx context.Context, store eventstore.Streams, leadID string) (string, error) {

@@ -112,6 +112,17 @@ func (s *Postgres) Close() {
 // Pool is the connection pool the store uses.
 func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
 
+// StreamsMentioning lists the streams with prefix whose events' data holds
+// text (a sealed field's key id, for an erasure): a scan of the log, for
+// operators' tools, not the hot path.
+func (s *Postgres) StreamsMentioning(ctx context.Context, prefix, text string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `select distinct stream_id from events where starts_with(stream_id, $1) and strpos(data::text, $2) > 0 order by 1`, prefix, text)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // Append appends events to stream in one transaction; see the package
 // documentation for its guarantees. It returns the stream's new version.
 //

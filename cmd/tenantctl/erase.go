@@ -10,8 +10,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/app"
+	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/internal/service"
 )
 
 // eraseCmd honours an erasure request by crypto-shredding (internal/pii):
@@ -37,13 +42,33 @@ func (c eraseCmd) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer done()
-	var keyID string
+	var keyID, email string
 	if c.Contact != "" {
+		email = c.Contact
 		keyID, err = vault.KeyOf(ctx, c.Contact)
 	} else {
 		if keyID, err = app.LeadKey(ctx, store, c.Lead); err != nil {
 			err = fmt.Errorf("--lead: %w", err)
+		} else {
+			email, err = leadEmail(ctx, store, vault, c.Lead)
 		}
+	}
+	if err != nil {
+		return err
+	}
+	// Outside the log the person is kept in the clear: remove them there
+	// first, while their key still says which tenants were theirs.
+	tenants, err := tenantsOfKey(ctx, store, keyID)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	removed, err := app.ForgetEverywhere(ctx, email, tenants, forgetters(cfg, store, vault)...)
+	for _, r := range removed {
+		fmt.Fprintln(out, "removed:", r)
 	}
 	if err != nil {
 		return err
@@ -54,4 +79,57 @@ func (c eraseCmd) run(ctx context.Context, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "erased: key %s destroyed; its fields now read %q everywhere\n", keyID, pii.Erased)
 	return nil
+}
+
+// leadEmail is the lead's address, opened.
+func leadEmail(ctx context.Context, store *eventstore.Postgres, vault *pii.Vault, leadID string) (string, error) {
+	lead, err := app.Leads(store).Get(ctx, leadID)
+	if err != nil {
+		return "", fmt.Errorf("--lead: %w", err)
+	}
+	contact, err := vault.Open(ctx, lead.Contact())
+	return contact.Email, err
+}
+
+// tenantsOfKey are the tenants whose log holds fields sealed with keyID:
+// those the person is, or was, a contact of.
+func tenantsOfKey(ctx context.Context, store *eventstore.Postgres, keyID string) ([]*domain.Tenant, error) {
+	streams, err := store.StreamsMentioning(ctx, "tenant-", pii.SealedWith(keyID))
+	if err != nil {
+		return nil, err
+	}
+	var out []*domain.Tenant
+	for _, s := range streams {
+		t, err := app.Tenants(store).Get(ctx, strings.TrimPrefix(s, "tenant-"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// idempotentAnswers forgets the recorded answers that hold the person.
+type idempotentAnswers struct{ store *idempotency.Store }
+
+func (i idempotentAnswers) ForgetPerson(ctx context.Context, email string, _ []*domain.Tenant) ([]string, error) {
+	n, err := i.store.ForgetPerson(ctx, email)
+	if n == 0 || err != nil {
+		return nil, err
+	}
+	return []string{fmt.Sprintf("%d recorded idempotent answers", n)}, nil
+}
+
+// forgetters are the places outside the log this installation keeps people
+// in: recorded answers always, Keycloak's users and Novu's subscribers when
+// configured.
+func forgetters(cfg config.Config, store *eventstore.Postgres, vault *pii.Vault) []app.PersonForgetter {
+	out := []app.PersonForgetter{idempotentAnswers{idempotency.New(store.Pool(), cfg.IdempotencyTTL)}}
+	if cfg.KeycloakConfigured() {
+		out = append(out, service.Identity(cfg, vault, ""))
+	}
+	if cfg.Notifier == "novu" {
+		out = append(out, notify.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey})
+	}
+	return out
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/Nerzal/gocloak/v13"
+	"github.com/google/uuid"
 	"io"
 	"net/http"
 	"strings"
@@ -133,5 +135,69 @@ func TestErasureByCryptoShredding(t *testing.T) {
 	}
 	if v := p.tenantctl(t, env, "verify"); !strings.Contains(v, "the log verifies") {
 		t.Errorf("verify after the erasure: %s", v)
+	}
+}
+
+// An erasure reaches the places outside the log that keep the person in
+// the clear: the Keycloak user tenantflow made for them as a tenant's
+// administrator is deleted, and the recorded idempotent answer to the POST
+// /tenants that named them is purged — before the key is destroyed.
+func TestErasureReachesKeycloakAndRecordedAnswers(t *testing.T) {
+	env := devStackEnv(t)
+	env["TENANTFLOW_JWT_SECRET"] = "tenantd-test-secret-tenantd-test-secret"
+	p := start(t, env)
+	p.readyzUntil(t, "ready", isReady)
+	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
+	op, _ := signer.Mint("tester", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant}, "", time.Hour, time.Now())
+	ctx := context.Background()
+	key := "er" + strings.ReplaceAll(uuid.NewString(), "-", "")[:7]
+	email := "Erase.Me-" + key + "@example.com"
+	req, _ := http.NewRequest("POST", p.base+"/tenants", strings.NewReader(`{"key":"`+key+`","name":"E","contact":{"email":"`+email+`","firstName":"Eraseme","lastName":"Fully"}}`))
+	req.Header.Set("Authorization", "Bearer "+op)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", uuid.NewString())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /tenants: %d", resp.StatusCode)
+	}
+	id := strings.TrimPrefix(resp.Header.Get("Location"), "/tenants/")
+	t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
+	p.post(t, op, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"c","planId":"p","startDate":"2026-11-26T00:00:00Z","status":1,
+		"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"pooled","billingCycleId":"monthly"}}`)
+	p.waitStatus(t, op, id, "ACTIVE")
+
+	kc, kcToken := keycloakAdmin(t, env)
+	users := func() int {
+		us, err := kc.GetUsers(ctx, kcToken, "tenant-"+key, gocloak.GetUsersParams{Email: gocloak.StringP(email), Exact: gocloak.BoolP(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(us)
+	}
+	owner, err := postgres.Open(ctx, env["TENANTFLOW_DATABASE_MIGRATE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	answers := func() int {
+		var n int
+		if err := owner.QueryRow(ctx, `select count(*) from idempotency_keys where strpos(lower(convert_from(body, 'UTF8')), lower($1)) > 0`, email).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if users() != 1 || answers() != 1 {
+		t.Fatalf("before the erasure: %d Keycloak users, %d recorded answers with the address; want 1 and 1", users(), answers())
+	}
+	out := p.tenantctl(t, env, "erase", "--contact", email, "--reason", "GDPR request 4712", "--actor", "dpo")
+	if !strings.Contains(out, "removed: Keycloak user tenant-"+key+"/") || !strings.Contains(out, "removed: 1 recorded idempotent answers") || !strings.Contains(out, "erased") {
+		t.Fatalf("erase: %s", out)
+	}
+	if users() != 0 || answers() != 0 {
+		t.Fatalf("after the erasure: %d Keycloak users, %d recorded answers with the address; want none", users(), answers())
 	}
 }

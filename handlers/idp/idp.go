@@ -628,3 +628,38 @@ func (a adminStep) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resour
 	}
 	return []domain.Resource{{Step: domain.StepAdminUser, Kind: "keycloak-user", ID: a.RealmOf(t) + "/" + *u.ID}}, nil
 }
+
+// ForgetPerson deletes, for an erasure, the Keycloak users tenantflow made
+// for the person (email) as the administrator of these tenants — in a
+// tenant's realm or in the shared realm, as recorded by the admin_user step.
+// A user with another address (the admin changed since) is left alone; one
+// that is gone already is nothing to do.
+func (id *Identity) ForgetPerson(ctx context.Context, email string, tenants []*domain.Tenant) ([]string, error) {
+	token, err := id.Admin.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var done []string
+	for _, t := range tenants {
+		for _, r := range append(t.Resources(), t.Orphans()...) {
+			realm, userID, ok := strings.Cut(r.ID, "/")
+			if r.Step != domain.StepAdminUser || r.Kind != "keycloak-user" || !ok {
+				continue
+			}
+			u, err := id.Admin.Client().GetUserByID(ctx, token, realm, userID)
+			switch {
+			case keycloak.IsNotFound(err):
+				continue
+			case err != nil:
+				return done, classify("read user "+r.ID, err)
+			case u.Email == nil || !strings.EqualFold(*u.Email, email):
+				continue
+			}
+			if err := id.Admin.Client().DeleteUser(ctx, token, realm, userID); err != nil && !keycloak.IsNotFound(err) {
+				return done, classify("delete user "+r.ID, err)
+			}
+			done = append(done, "Keycloak user "+r.ID+" (tenant "+t.ID()+")")
+		}
+	}
+	return done, nil
+}

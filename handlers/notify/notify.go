@@ -12,6 +12,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -201,8 +202,43 @@ type Novu struct {
 }
 
 // NovuSubscriberID is tenant-<tenantId>-<email with @ and . as _>.
-func NovuSubscriberID(t *domain.Tenant) string {
-	return "tenant-" + t.ID() + "-" + strings.NewReplacer("@", "_", ".", "_").Replace(t.Contact().Email)
+func NovuSubscriberID(t *domain.Tenant) string { return novuSubscriberID(t.ID(), t.Contact().Email) }
+
+func novuSubscriberID(tenantID, email string) string {
+	return "tenant-" + tenantID + "-" + strings.NewReplacer("@", "_", ".", "_").Replace(email)
+}
+
+// ForgetPerson deletes the Novu subscriber the person was for each of the
+// tenants (an erasure): Novu keeps the address, the names and the id that
+// spells the address. A subscriber Novu does not have is nothing to do.
+func (n Novu) ForgetPerson(ctx context.Context, email string, tenants []*domain.Tenant) ([]string, error) {
+	var done []string
+	for _, t := range tenants {
+		id := t.ID()
+		subscriber := novuSubscriberID(id, email)
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(n.BaseURL, "/")+"/v1/subscribers/"+url.PathEscape(subscriber), nil)
+		if err != nil {
+			return done, err
+		}
+		req.Header.Set("Authorization", "ApiKey "+n.APIKey)
+		client := n.Client
+		if client == nil {
+			client = &http.Client{Timeout: 10 * time.Second}
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return done, fmt.Errorf("novu: delete the subscriber of tenant %s: %w", id, err)
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode < 300:
+			done = append(done, "Novu subscriber of tenant "+id)
+		case resp.StatusCode == http.StatusNotFound:
+		default:
+			return done, fmt.Errorf("novu: delete the subscriber of tenant %s: HTTP %d", id, resp.StatusCode)
+		}
+	}
+	return done, nil
 }
 
 func (n Novu) Welcome(ctx context.Context, t *domain.Tenant) error {

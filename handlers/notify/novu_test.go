@@ -80,3 +80,42 @@ func TestNovuRequests(t *testing.T) {
 		t.Errorf("401: %v, want a permanent error", err)
 	}
 }
+
+// An erasure deletes the person's Novu subscriber of each tenant (Novu
+// keeps the address, the names and an id that spells the address); one
+// Novu does not have is nothing to do, a failure stops the erasure. Against
+// the same local stand-in for Novu's API.
+func TestNovuForgetsAPerson(t *testing.T) {
+	var mu sync.Mutex
+	var deleted []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method != http.MethodDelete || r.Header.Get("Authorization") != "ApiKey secret-key" {
+			t.Errorf("%s %s %q", r.Method, r.URL.Path, r.Header.Get("Authorization"))
+		}
+		switch r.URL.Path {
+		case "/v1/subscribers/tenant-7f1c0e9a-1111-4222-8333-944455556666-ada_l_acme_io":
+			deleted = append(deleted, r.URL.Path)
+		case "/v1/subscribers/tenant-00000000-1111-4222-8333-944455556666-ada_l_acme_io":
+			w.WriteHeader(http.StatusNotFound)
+		default:
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	tenant := func(id string) *domain.Tenant {
+		tn, _, _ := domain.NewTenant(id, "", domain.TenantInput{Key: "acme", Name: "Acme",
+			Contact: domain.Contact{Email: "ada.l@acme.io", FirstName: "Ada", LastName: "Lovelace"}})
+		return tn
+	}
+	n := notify.Novu{BaseURL: srv.URL, APIKey: "secret-key"}
+	done, err := n.ForgetPerson(context.Background(), "ada.l@acme.io",
+		[]*domain.Tenant{tenant("7f1c0e9a-1111-4222-8333-944455556666"), tenant("00000000-1111-4222-8333-944455556666")})
+	if err != nil || len(done) != 1 || len(deleted) != 1 {
+		t.Fatalf("done %v, deleted %v, err %v", done, deleted, err)
+	}
+	if _, err := n.ForgetPerson(context.Background(), "ada.l@acme.io", []*domain.Tenant{tenant("11111111-1111-4222-8333-944455556666")}); err == nil {
+		t.Fatal("a failing Novu must stop the erasure")
+	}
+}

@@ -108,6 +108,15 @@ func (s *Store) Abandon(ctx context.Context, scope, key string) error {
 	return err
 }
 
+// ForgetPerson deletes the recorded answers that hold email (any case): an
+// erasure must not leave a person in the clear for the records' lifetime
+// (the answer to POST /tenants carries the contact). Those keys then run
+// their request again if retried.
+func (s *Store) ForgetPerson(ctx context.Context, email string) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `delete from idempotency_keys where body is not null and strpos(lower(convert_from(body, 'UTF8')), lower($1)) > 0`, email)
+	return tag.RowsAffected(), err
+}
+
 // Purge deletes expired records and returns how many.
 func (s *Store) Purge(ctx context.Context) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `delete from idempotency_keys where created_at < now() - $1::interval`, s.ttl)

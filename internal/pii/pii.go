@@ -51,6 +51,10 @@ const Erased = "[erased]"
 
 const prefix = "pii:1:"
 
+// SealedWith is how every field sealed with key id begins: what to look
+// for in the log to find whose data the key holds.
+func SealedWith(id string) string { return prefix + id + ":" }
+
 // IsSealed reports whether s is a sealed field.
 func IsSealed(s string) bool { return strings.HasPrefix(s, prefix) }
 
