@@ -32,7 +32,11 @@ import (
 // authenticated sessions (the realm's SMTP user and password) and only
 // Keycloak action-token links; the link is never logged.
 type MailBridge struct {
-	User, Password string
+	// PasswordFor is the password of realm's own credentials (the SMTP
+	// user is the realm's name): a session relays only links of the realm
+	// it signed in as, so a tenant's administrator who reads their realm's
+	// SMTP settings can send nothing in another realm's name.
+	PasswordFor func(realm string) string
 	// Deliver hands the link over; realm is the realm in the link's path.
 	// An error refuses the mail (451), so Keycloak's call fails and the
 	// admin_user step retries.
@@ -63,6 +67,7 @@ type bridgeSession struct {
 	b      *MailBridge
 	ctx    context.Context
 	authed bool
+	realm  string // the realm the session signed in as
 	rcpts  []string
 }
 
@@ -70,11 +75,10 @@ func (s *bridgeSession) AuthMechanisms() []string { return []string{sasl.Plain} 
 
 func (s *bridgeSession) Auth(string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, user, password string) error {
-		if subtle.ConstantTimeCompare([]byte(user), []byte(s.b.User)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(password), []byte(s.b.Password)) != 1 {
+		if user == "" || subtle.ConstantTimeCompare([]byte(password), []byte(s.b.PasswordFor(user))) != 1 {
 			return errors.New("invalid credentials")
 		}
-		s.authed = true
+		s.authed, s.realm = true, user
 		return nil
 	}), nil
 }
@@ -96,6 +100,10 @@ func (s *bridgeSession) Data(r io.Reader) error {
 	if err != nil {
 		s.b.Logger.Warn("mail bridge: refused a mail without a Keycloak action link", "error", err)
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "only Keycloak action-token mails are relayed"}
+	}
+	if realm != s.realm {
+		s.b.Logger.Warn("mail bridge: refused a link of another realm", "signed_in_as", s.realm, "link_realm", realm)
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "a realm's credentials relay that realm's links only"}
 	}
 	for _, to := range s.rcpts {
 		if err := s.b.Deliver(s.ctx, realm, to, link); err != nil {

@@ -12,11 +12,12 @@ import (
 )
 
 // The bridge relays nothing but a Keycloak action link, and only for a
-// session that authenticated with the realm's SMTP credentials.
+// session that authenticated with that realm's own SMTP credentials.
 func TestMailBridgeRelaysOnlyAuthenticatedActionLinks(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
-	b := &MailBridge{User: "keycloak", Password: "s3cret", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	passwords := map[string]string{"tenant-acme": "s3cret", "tenant-beta": "other-s3cret"}
+	b := &MailBridge{PasswordFor: func(realm string) string { return passwords[realm] }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Deliver: func(_ context.Context, realm, to, link string) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -41,7 +42,7 @@ func TestMailBridgeRelaysOnlyAuthenticatedActionLinks(t *testing.T) {
 		"Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
 		"Your administrator has just requested that you update your account. Click on the link below:\r\n\r\n" + qp + "\r\n\r\n" +
 		"--b1\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n<a href=\"http://evil.example/\">x</a>\r\n--b1--\r\n"
-	auth := smtp.PlainAuth("", "keycloak", "s3cret", "127.0.0.1")
+	auth := smtp.PlainAuth("", "tenant-acme", "s3cret", "127.0.0.1")
 	if err := smtp.SendMail(addr, auth, "no-reply@tenantflow.localhost", []string{"ada@acme.io"}, []byte(keycloakMail)); err != nil {
 		t.Fatalf("Keycloak's mail: %v", err)
 	}
@@ -53,7 +54,13 @@ func TestMailBridgeRelaysOnlyAuthenticatedActionLinks(t *testing.T) {
 	if err := smtp.SendMail(addr, auth, "x@example.com", []string{"ada@acme.io"}, []byte(spam)); err == nil || !strings.Contains(err.Error(), "554") {
 		t.Errorf("a mail without an action link: %v, want 554", err)
 	}
-	wrong := smtp.PlainAuth("", "keycloak", "guess", "127.0.0.1")
+	// Another realm's credentials (its administrator read them) relay
+	// nothing of this realm's.
+	beta := smtp.PlainAuth("", "tenant-beta", "other-s3cret", "127.0.0.1")
+	if err := smtp.SendMail(addr, beta, "x@example.com", []string{"ada@acme.io"}, []byte(keycloakMail)); err == nil || !strings.Contains(err.Error(), "554") {
+		t.Errorf("tenant-acme's link sent with tenant-beta's credentials: %v, want 554", err)
+	}
+	wrong := smtp.PlainAuth("", "tenant-acme", "guess", "127.0.0.1")
 	if err := smtp.SendMail(addr, wrong, "x@example.com", []string{"ada@acme.io"}, []byte(keycloakMail)); err == nil {
 		t.Error("a wrong password was accepted")
 	}

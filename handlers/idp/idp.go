@@ -86,16 +86,21 @@ func (id *Identity) redirects(t *domain.Tenant) (redirects, origins []string) {
 // names them.
 type RealmMail struct {
 	Host, Port, From string
-	User, Password   string // both empty: no authentication
 	StartTLS, SSL    bool
+	// PasswordFor, when set, is the password of each realm's own SMTP
+	// credentials (user: the realm's name) at tenantflow's mail bridge;
+	// nil: no authentication. A realm never gets tenantflow's own SMTP
+	// password: a tenant's administrator holds realm-admin there and can
+	// read what the realm is configured with.
+	PasswordFor func(realm string) string
 }
 
-// settings is the realm representation's smtpServer map.
-func (m RealmMail) settings(displayName string) map[string]string {
+// settings is the realm representation's smtpServer map for realm.
+func (m RealmMail) settings(realm, displayName string) map[string]string {
 	out := map[string]string{"host": m.Host, "port": m.Port, "from": m.From, "fromDisplayName": displayName,
-		"auth": strconv.FormatBool(m.User != ""), "starttls": strconv.FormatBool(m.StartTLS), "ssl": strconv.FormatBool(m.SSL)}
-	if m.User != "" {
-		out["user"], out["password"] = m.User, m.Password
+		"auth": strconv.FormatBool(m.PasswordFor != nil), "starttls": strconv.FormatBool(m.StartTLS), "ssl": strconv.FormatBool(m.SSL)}
+	if m.PasswordFor != nil {
+		out["user"], out["password"] = realm, m.PasswordFor(realm)
 	}
 	return out
 }
@@ -199,7 +204,7 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error
 			}}},
 		}
 		if r.RealmMail.Host != "" {
-			rep.SMTPServer = new(r.RealmMail.settings(t.Name()))
+			rep.SMTPServer = new(r.RealmMail.settings(RealmName(t), t.Name()))
 		}
 		if _, err := kc.CreateRealm(ctx, token, rep); err != nil {
 			var api *gocloak.APIError

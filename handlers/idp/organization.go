@@ -81,7 +81,7 @@ func (id *Identity) ensureShared(ctx context.Context, token string) error {
 				Description: gocloak.StringP("administrator of the organizations the user is a member of (read by tenantflow and the application; no Keycloak admin rights)")}}},
 		}
 		if id.RealmMail.Host != "" {
-			rep.SMTPServer = new(id.RealmMail.settings(name))
+			rep.SMTPServer = new(id.RealmMail.settings(name, name))
 		}
 		if err := id.Admin.CreateRealmWithOrganizations(ctx, token, rep); err != nil && !keycloak.IsConflict(err) {
 			return classify("create the shared realm "+name, err)

@@ -140,13 +140,14 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 func RealmMail(cfg config.Config) (m idp.RealmMail, bridge bool) {
 	from, _ := mail.ParseAddress(cfg.SMTPFrom)
 	switch {
-	case cfg.SMTPAddr != "":
+	case cfg.SMTPAddr != "" && cfg.SMTPUser == "":
 		host, port, _ := net.SplitHostPort(cfg.SMTPAddr)
-		return idp.RealmMail{Host: host, Port: port, From: from.Address, User: cfg.SMTPUser, Password: cfg.SMTPPassword,
-			StartTLS: cfg.SMTPTLS != "none"}, false
-	case cfg.Notifier == "novu":
+		return idp.RealmMail{Host: host, Port: port, From: from.Address, StartTLS: cfg.SMTPTLS != "none"}, false
+	case cfg.SMTPAddr != "" || cfg.Notifier == "novu":
+		// tenantflow's SMTP server wants a password, or there is only Novu:
+		// the realms mail the bridge, each with credentials of its own.
 		host, port, _ := net.SplitHostPort(cfg.MailBridgeHost())
-		return idp.RealmMail{Host: host, Port: port, From: from.Address, User: "keycloak", Password: mailBridgePassword(cfg)}, true
+		return idp.RealmMail{Host: host, Port: port, From: from.Address, PasswordFor: mailBridgePassword(cfg)}, true
 	}
 	return idp.RealmMail{}, false
 }
@@ -169,17 +170,21 @@ func keycloakAdmin(cfg config.Config) *keycloak.Admin {
 	return keycloak.NewAdmin(cfg.KeycloakURL, cfg.KeycloakAdminRealm, cfg.KeycloakAdminUser, cfg.KeycloakAdminPassword)
 }
 
-// mailBridgePassword is the mail bridge's SMTP password, derived from
-// tenantd's Keycloak credential so that every tenantd of an installation
-// derives the same one and nobody has to configure another secret.
-func mailBridgePassword(cfg config.Config) string {
+// mailBridgePassword gives each realm its own SMTP password at the mail
+// bridge, derived from tenantd's Keycloak credential and the realm's name,
+// so that every tenantd of an installation derives the same ones, nobody
+// configures another secret, and one realm's password opens nothing of
+// another's.
+func mailBridgePassword(cfg config.Config) func(realm string) string {
 	credential := cfg.KeycloakAdminPassword
 	if cfg.KeycloakClientID != "" {
 		credential = cfg.KeycloakClientSecret
 	}
-	mac := hmac.New(sha256.New, []byte(credential))
-	mac.Write([]byte("tenantflow mail bridge"))
-	return hex.EncodeToString(mac.Sum(nil))
+	return func(realm string) string {
+		mac := hmac.New(sha256.New, []byte(credential))
+		mac.Write([]byte("tenantflow mail bridge\x00" + realm))
+		return hex.EncodeToString(mac.Sum(nil))
+	}
 }
 
 // mailBridge is the mail bridge, listening already, when Keycloak cannot
@@ -195,7 +200,7 @@ func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams
 		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
 	}
 	id := Identity(cfg, vault, "")
-	b := &keycloak.MailBridge{User: realmMail.User, Password: realmMail.Password, Deliver: id.LinkDelivery(store, sender), Logger: logger}
+	b := &keycloak.MailBridge{PasswordFor: realmMail.PasswordFor, Deliver: id.LinkDelivery(store, sender), Logger: logger}
 	logger.Info("Keycloak cannot mail the admins itself: it mails set-password links to the mail bridge, which sends them through the notifier",
 		"listen", ln.Addr().String(), "keycloak_dials", cfg.MailBridgeHost())
 	return &component{name: "mail bridge", run: func(ctx context.Context) error { return b.Serve(ctx, ln) }}, nil
