@@ -610,11 +610,18 @@ SCHEMATHESIS_VERSION=${DEVSTACK_SCHEMATHESIS_VERSION:-4.32.5}
 
 schemathesis_up() {
   local venv=$STATE/venv
-  if [ -x "$venv/bin/schemathesis" ]; then return; fi
-  say "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $venv"
-  python3 -m venv "$venv" >"$STATE/venv.log" 2>&1 &&
-    "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" >>"$STATE/venv.log" 2>&1 ||
-    { tail -20 "$STATE/venv.log" >&2; die "could not install schemathesis"; }
+  if [ ! -x "$venv/bin/schemathesis" ]; then
+    say "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $venv"
+    python3 -m venv "$venv" >"$STATE/venv.log" 2>&1 &&
+      "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" >>"$STATE/venv.log" 2>&1 ||
+      { tail -20 "$STATE/venv.log" >&2; die "could not install schemathesis"; }
+  fi
+  # The analytics guide's Python consumer (examples/analytics-python).
+  if ! "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
+    say "installing the Python analytics consumer's client (examples/analytics-python/requirements.txt) into $venv"
+    "$venv/bin/pip" install -q -r "$ROOT/examples/analytics-python/requirements.txt" >>"$STATE/venv.log" 2>&1 ||
+      { tail -20 "$STATE/venv.log" >&2; die "could not install confluent-kafka"; }
+  fi
 }
 
 # --- commands -----------------------------------------------------------------
@@ -657,6 +664,7 @@ export TENANTFLOW_S3_SECRET_KEY='$S3_SECRET_KEY'
 export TENANTFLOW_S3_TLS='false'
 export TENANTFLOW_DNS_TARGET='lb.$DNS_ZONE'
 export TENANTFLOW_DEVSTACK_SCHEMATHESIS='$STATE/venv/bin/schemathesis'
+export TENANTFLOW_DEVSTACK_PYTHON='$STATE/venv/bin/python'
 export TENANTFLOW_INFRA_STATE_DIR='$STATE/infra'
 export TENANTFLOW_DEPLOY_SIGNING_KEY='$DEPLOY_SIGNING_KEY'
 export TENANTFLOW_AGENT_KEY='$AGENT_KEY'
