@@ -245,6 +245,20 @@ pg_runtime_role() {
     pg_as $q -c "create role tenantflow_app login in role tenantflow_runtime" >/dev/null
   fi
   pg_as $q -c "alter role tenantflow_app password '$PG_PASSWORD'" >/dev/null
+  # OpenTofu's state role: it may create schemas (tofu_<tenant>) in the
+  # database and owns only those; it reads nothing of the log's or the
+  # tenants' (TENANTFLOW_INFRA_STATE_URL).
+  if [ "$(pg_as $q -c "select 1 from pg_roles where rolname='tenantflow_tofu'")" != 1 ]; then
+    pg_as $q -c "create role tenantflow_tofu login" >/dev/null
+  fi
+  pg_as $q -c "alter role tenantflow_tofu password '$PG_PASSWORD'" >/dev/null
+  pg_as $q -c "grant create, connect on database tenantflow to tenantflow_tofu" >/dev/null
+  # The pg backend numbers every state from one sequence it makes in public
+  # (global_states_id_seq): the role may make it, and use it once made.
+  local t="psql -h $1/run -p $2 -U postgres -d tenantflow -v ON_ERROR_STOP=1 -qtA"
+  pg_as $t -c "grant create on schema public to tenantflow_tofu" >/dev/null
+  pg_as $t -c "do \$\$ begin if to_regclass('public.global_states_id_seq') is not null then
+    grant usage, select, update on sequence public.global_states_id_seq to tenantflow_tofu; end if; end \$\$" >/dev/null
 }
 
 pg_up() {
@@ -665,6 +679,7 @@ export TENANTFLOW_S3_TLS='false'
 export TENANTFLOW_DNS_TARGET='lb.$DNS_ZONE'
 export TENANTFLOW_DEVSTACK_SCHEMATHESIS='$STATE/venv/bin/schemathesis'
 export TENANTFLOW_DEVSTACK_PYTHON='$STATE/venv/bin/python'
+export TENANTFLOW_INFRA_STATE_URL='postgres://tenantflow_tofu:$PG_PASSWORD@127.0.0.1:$PG_PORT/tenantflow?sslmode=disable'
 export TENANTFLOW_INFRA_STATE_DIR='$STATE/infra'
 export TENANTFLOW_DEPLOY_SIGNING_KEY='$DEPLOY_SIGNING_KEY'
 export TENANTFLOW_AGENT_KEY='$AGENT_KEY'

@@ -250,3 +250,69 @@ resource "terraform_data" "dump" {
 		t.Fatalf("the variable passed on purpose is missing:\n%s", env)
 	}
 }
+
+// OpenTofu keeps state with a role of its own (TENANTFLOW_INFRA_STATE_URL,
+// the dev stack's tenantflow_tofu): it applies and destroys a tenant's
+// infrastructure in the schema it makes, and reads nothing of the database
+// owner's (the event log's tables are the owner's) — OpenTofu and its
+// providers see this role, never the owner's.
+func TestInfrastructureStateRoleHasLeastPrivilege(t *testing.T) {
+	url := testenv.Require(t, "TENANTFLOW_INFRA_STATE_URL")["TENANTFLOW_INFRA_STATE_URL"]
+	in := devsteps.Infrastructure(t)
+	in.StateConn = url
+	ctx := context.Background()
+	tn := tieredTenant(t, "silo")
+	res, err := in.Do(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema := pgx.Identifier{infrastructure.StateSchema(tn)}.Sanitize()
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), `drop schema if exists `+schema+` cascade`) }) // the state role owns it
+	state := func() string {
+		var data string
+		if err := conn.QueryRow(ctx, `select data from `+schema+`.states where name = 'default'`).Scan(&data); err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepIdentity, Outcome: domain.OutcomeCompleted, Tries: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range domain.Steps[1:slices.Index(domain.Steps, domain.StepInfrastructure)] {
+		if _, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, Tries: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepInfrastructure, Outcome: domain.OutcomeCompleted, Tries: 1, Resources: res.Resources, Outputs: res.Outputs}); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(); !strings.Contains(st, "lb-"+tn.Key()) {
+		t.Fatalf("no state with the state role: %q", st)
+	}
+	// A table of the database's owner (the log's tables are such ones)
+	// beside the state: the state role cannot read it.
+	owner, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	table := pgx.Identifier{"public", "owners_" + strings.ReplaceAll(tn.ID(), "-", "")}.Sanitize()
+	if _, err := owner.Exec(ctx, `create table `+table+` (secret text); insert into `+table+` values ('the owner''s')`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = owner.Exec(context.Background(), `drop table if exists `+table) })
+	if _, err := conn.Exec(ctx, "select secret from "+table); err == nil || !strings.Contains(err.Error(), "42501") {
+		t.Errorf("the state role reads the owner's table: %v, want permission denied", err)
+	}
+	if err := in.Undo(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(); strings.Contains(st, "lb-"+tn.Key()) {
+		t.Fatalf("the state role's destroy left the load balancer: %s", st)
+	}
+}

@@ -368,6 +368,12 @@ type BackEndSettings struct {
 	// instance can destroy what another applied) or "local" (files under
 	// InfraStateDir: one process only, for development).
 	InfraState string `env:"TENANTFLOW_INFRA_STATE" envDefault:"postgres"`
+	// InfraStateURL is the PostgreSQL role OpenTofu keeps the tenants'
+	// state with (its pg backend, schemas tofu_<tenant>): one that may
+	// create schemas and reads nothing else, because OpenTofu and the
+	// providers it downloads see it. Empty: the tenant database's URL (or
+	// the log's), in development only.
+	InfraStateURL string `env:"TENANTFLOW_INFRA_STATE_URL"`
 
 	InfraRegion string `env:"TENANTFLOW_INFRA_REGION" envDefault:"local"`
 
@@ -533,6 +539,10 @@ func (c Config) validateProduction(p *problems) {
 	}
 	if c.Runs("api") && !c.ConsoleSecureCookies {
 		p.bad("TENANTFLOW_CONSOLE_SECURE_COOKIES", "must be true when TENANTFLOW_ENV=production: the console's session cookie must never travel without TLS")
+	}
+	if c.InfraBinary != "" && len(c.InfraModules) > 0 && c.InfraState == "postgres" && c.InfraStateURL == "" {
+		p.bad("TENANTFLOW_INFRA_STATE_URL", "is required when TENANTFLOW_ENV=production and OpenTofu keeps its state in PostgreSQL: "+
+			"a role that may create its state schemas and nothing else, because OpenTofu and its providers see it")
 	}
 	if c.Runs("relay") && len(c.KafkaBrokers) > 0 && c.KafkaRelayUsername == "" {
 		p.bad("TENANTFLOW_KAFKA_RELAY_USERNAME", "is required when TENANTFLOW_ENV=production: only the relay's own principal may write the event topic")
@@ -849,6 +859,11 @@ func (c BackEndSettings) validate(p *problems) {
 	if c.InfraState != "postgres" && c.InfraState != "local" {
 		bad("TENANTFLOW_INFRA_STATE", "must be postgres or local, got %q", c.InfraState)
 	}
+	if c.InfraStateURL != "" {
+		if u, err := url.Parse(c.InfraStateURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			bad("TENANTFLOW_INFRA_STATE_URL", "must be a postgres:// URL with a host (the value is not shown)")
+		}
+	}
 	if c.InfraTimeout < time.Second {
 		bad("TENANTFLOW_INFRA_TIMEOUT", "must be at least 1s, got %s", c.InfraTimeout)
 	}
@@ -973,14 +988,18 @@ func VariableNames() []string {
 	return names
 }
 
-// InfraStateConn is the connection OpenTofu's pg backend gets: the tenant
-// database's URL (the role that provisions tenants' resources; the event
-// log's runtime role may not create the backend's tables), else the event
-// log's, without pgx's own pool_* settings (lib/pq, which the backend uses,
+// InfraStateConn is the connection OpenTofu's pg backend gets:
+// TENANTFLOW_INFRA_STATE_URL (a role of its own, least privilege), else —
+// development only — the tenant database's URL (the role that provisions
+// tenants' resources; the event log's runtime role may not create the
+// backend's tables), else the event log's, without pgx's own pool_* settings (lib/pq, which the backend uses,
 // would send them to the server), or "" for local state. Its sslmode
 // applies as written (lib/pq's default is require).
 func (c Config) InfraStateConn() string {
-	conn := c.TenantDatabaseURL
+	conn := c.InfraStateURL
+	if conn == "" {
+		conn = c.TenantDatabaseURL
+	}
 	if conn == "" {
 		conn = c.DatabaseURL
 	}

@@ -136,7 +136,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 96 {
+	if len(names) != 97 {
 		t.Errorf("got %d names %v; update this test and docs/configuration.md together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
@@ -222,6 +222,7 @@ func productionEnv() map[string]string {
 		"TENANTFLOW_S3_SECRET_KEY":          "s",
 		"TENANTFLOW_INFRA_BINARY":           "tofu",
 		"TENANTFLOW_INFRA_MODULES":          "silo=/m/silo",
+		"TENANTFLOW_INFRA_STATE_URL":        "postgres://tenantflow_tofu:x@db:5432/tenantflow",
 		"TENANTFLOW_DEPLOY_SIGNING_KEY":     strings.Repeat("d", 32),
 		"TENANTFLOW_AGENT_KEY":              strings.Repeat("cd", 32),
 		"TENANTFLOW_DNS_SERVER":             "ns1.example.com:53",
@@ -247,17 +248,18 @@ func TestProductionRefusesEveryShortcut(t *testing.T) {
 		"Keycloak over http":                               {map[string]string{"TENANTFLOW_KEYCLOAK_URL": "http://id.example.com"}, "TENANTFLOW_KEYCLOAK_URL"},
 		"Novu over http": {map[string]string{"TENANTFLOW_NOTIFIER": "novu", "TENANTFLOW_NOVU_URL": "http://novu.example.com",
 			"TENANTFLOW_NOVU_API_KEY": "k"}, "TENANTFLOW_NOVU_URL"},
-		"SMTP with opportunistic TLS":         {map[string]string{"TENANTFLOW_SMTP_TLS": "opportunistic"}, "TENANTFLOW_SMTP_TLS"},
-		"SMTP without TLS":                    {map[string]string{"TENANTFLOW_SMTP_TLS": "none"}, "TENANTFLOW_SMTP_TLS"},
-		"S3 without TLS":                      {map[string]string{"TENANTFLOW_S3_TLS": "false"}, "TENANTFLOW_S3_TLS"},
-		"console cookies without Secure":      {map[string]string{"TENANTFLOW_CONSOLE_SECURE_COOKIES": "false"}, "TENANTFLOW_CONSOLE_SECURE_COOKIES"},
-		"no relay principal":                  {map[string]string{"TENANTFLOW_KAFKA_RELAY_USERNAME": "", "TENANTFLOW_KAFKA_RELAY_PASSWORD": ""}, "TENANTFLOW_KAFKA_RELAY_USERNAME"},
-		"HS256 operators' tokens allowed":     {map[string]string{"TENANTFLOW_JWT_HS256_OPERATORS": "true"}, "TENANTFLOW_JWT_HS256_OPERATORS"},
-		"no Keycloak, idp steps not named":    {map[string]string{"TENANTFLOW_KEYCLOAK_URL": ""}, "idp, admin_user"},
-		"no storage, not named":               {map[string]string{"TENANTFLOW_STORAGE": "none"}, "steps storage have no back end"},
-		"no DNS, not named":                   {map[string]string{"TENANTFLOW_DNS_SERVER": ""}, "steps dns have no back end"},
-		"skipping a step that has a back end": {map[string]string{"TENANTFLOW_SKIP_STEPS": "dns"}, "names dns, which has a back end"},
-		"skipping an unknown step":            {map[string]string{"TENANTFLOW_SKIP_STEPS": "billing"}, `"billing" is not a step`},
+		"SMTP with opportunistic TLS":                      {map[string]string{"TENANTFLOW_SMTP_TLS": "opportunistic"}, "TENANTFLOW_SMTP_TLS"},
+		"SMTP without TLS":                                 {map[string]string{"TENANTFLOW_SMTP_TLS": "none"}, "TENANTFLOW_SMTP_TLS"},
+		"S3 without TLS":                                   {map[string]string{"TENANTFLOW_S3_TLS": "false"}, "TENANTFLOW_S3_TLS"},
+		"console cookies without Secure":                   {map[string]string{"TENANTFLOW_CONSOLE_SECURE_COOKIES": "false"}, "TENANTFLOW_CONSOLE_SECURE_COOKIES"},
+		"no relay principal":                               {map[string]string{"TENANTFLOW_KAFKA_RELAY_USERNAME": "", "TENANTFLOW_KAFKA_RELAY_PASSWORD": ""}, "TENANTFLOW_KAFKA_RELAY_USERNAME"},
+		"HS256 operators' tokens allowed":                  {map[string]string{"TENANTFLOW_JWT_HS256_OPERATORS": "true"}, "TENANTFLOW_JWT_HS256_OPERATORS"},
+		"no Keycloak, idp steps not named":                 {map[string]string{"TENANTFLOW_KEYCLOAK_URL": ""}, "idp, admin_user"},
+		"no storage, not named":                            {map[string]string{"TENANTFLOW_STORAGE": "none"}, "steps storage have no back end"},
+		"no DNS, not named":                                {map[string]string{"TENANTFLOW_DNS_SERVER": ""}, "steps dns have no back end"},
+		"OpenTofu's state with the tenants' database role": {map[string]string{"TENANTFLOW_INFRA_STATE_URL": ""}, "TENANTFLOW_INFRA_STATE_URL"},
+		"skipping a step that has a back end":              {map[string]string{"TENANTFLOW_SKIP_STEPS": "dns"}, "names dns, which has a back end"},
+		"skipping an unknown step":                         {map[string]string{"TENANTFLOW_SKIP_STEPS": "billing"}, `"billing" is not a step`},
 	} {
 		env := productionEnv()
 		maps.Copy(env, c.change)
