@@ -75,26 +75,23 @@ func TestPythonConsumerReadsTheStream(t *testing.T) {
 	lines.Buffer(make([]byte, 1<<20), 1<<20)
 	deadline := time.Now().Add(90 * time.Second)
 	for len(got) < len(want) && time.Now().Before(deadline) && lines.Scan() {
-		var r struct {
-			Key, CeID, CeType, CeSubject, CeSchemaVersion string
-			StreamVersion                               int64
-			Data                                        json.RawMessage
-		}
 		raw := lines.Bytes()
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &m); err != nil {
+		var r struct {
+			Key           string          `json:"key"`
+			CeID          string          `json:"ce_id"`
+			CeType        string          `json:"ce_type"`
+			CeSubject     string          `json:"ce_subject"`
+			StreamVersion int64           `json:"streamVersion"`
+			Data          json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
 			t.Fatalf("the Python consumer printed %q: %v", raw, err)
 		}
-		_ = json.Unmarshal(m["key"], &r.Key)
-		_ = json.Unmarshal(m["ce_id"], &r.CeID)
-		_ = json.Unmarshal(m["ce_type"], &r.CeType)
-		_ = json.Unmarshal(m["ce_subject"], &r.CeSubject)
-		_ = json.Unmarshal(m["streamVersion"], &r.StreamVersion)
 		e, ok := want[r.CeID]
 		if !ok {
 			t.Fatalf("a record the log does not hold: %s", raw)
 		}
-		if r.CeType != e.Type || r.CeSubject != e.Stream || r.Key != e.Stream || r.StreamVersion != e.Version || len(m["data"]) < 2 {
+		if r.CeType != e.Type || r.CeSubject != e.Stream || r.Key != e.Stream || r.StreamVersion != e.Version || len(r.Data) < 2 {
 			t.Fatalf("record %s read as %s", e.ID, raw)
 		}
 		got[r.CeID] = true
