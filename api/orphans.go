@@ -19,7 +19,7 @@ type orphansView struct {
 // tenantflow_orphans gauge and its alert count.
 func (h *tenantHandlers) orphans(w http.ResponseWriter, r *http.Request) {
 	tenant := r.URL.Query().Get("tenant")
-	if tenant != "" {
+	if r.URL.Query().Has("tenant") {
 		id, err := uuid.Parse(tenant)
 		if err != nil {
 			writeError(w, h.logger, &errRequest{status: http.StatusBadRequest, detail: "tenant must be a tenant's id"})

@@ -257,8 +257,11 @@ pg_runtime_role() {
   # (global_states_id_seq): the role may make it, and use it once made.
   local t="psql -h $1/run -p $2 -U postgres -d tenantflow -v ON_ERROR_STOP=1 -qtA"
   pg_as $t -c "grant create on schema public to tenantflow_tofu" >/dev/null
-  pg_as $t -c "do \$\$ begin if to_regclass('public.global_states_id_seq') is not null then
-    grant usage, select, update on sequence public.global_states_id_seq to tenantflow_tofu; end if; end \$\$" >/dev/null
+  # Made here, before either role runs OpenTofu, so both may use it whoever
+  # comes first (the owner's tests keep state too).
+  pg_as $t -c "create sequence if not exists public.global_states_id_seq as bigint" >/dev/null
+  pg_as $t -c "alter sequence public.global_states_id_seq owner to tenantflow" >/dev/null
+  pg_as $t -c "grant usage, select, update on sequence public.global_states_id_seq to tenantflow_tofu" >/dev/null
 }
 
 pg_up() {

@@ -389,8 +389,8 @@ func undoAll(t *testing.T, tn *Tenant) []string {
 	}
 }
 
-// Inside the platform's zone a tenant has its platform name and the names
-// under it; another tenant's name is reserved.
+// Inside the platform's zone another tenant's name (a key's) is reserved;
+// the tenant's own and names that are no key's are not.
 func TestReservedIn(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -398,6 +398,7 @@ func TestReservedIn(t *testing.T) {
 	}{
 		{"acme.tenants.test", false}, {"shop.acme.tenants.test", false}, {"ACME.tenants.test.", false},
 		{"beta.tenants.test", true}, {"x.beta.tenants.test", true}, {"tenants.test", true},
+		{"app-beta.tenants.test", false}, {"x.app-beta.tenants.test", false},
 		{"acme.example.com", false}, {"acmetenants.test", false},
 	} {
 		if got := ReservedIn(c.name, "acme", "tenants.test."); got != c.want {

@@ -94,18 +94,24 @@ func PlatformHost(key, zone string) string {
 }
 
 // ReservedIn reports whether domainName is a name of the platform's zone
-// that the tenant with key may not ask for: inside the zone a tenant has
-// its platform name <key>.<zone> and the names under it, and nothing else —
-// every other tenant's <key>.<zone> is reserved for that tenant, so no
-// tenant (or lead) can squat it and make the other's dns step fail.
+// that the tenant with key may not ask for: the zone itself, and every
+// <k>.<zone> (and name under it) where k could be another tenant's key —
+// each is reserved for that tenant, so no tenant (or lead) can squat it and
+// make the other's dns step fail. The tenant's own <key>.<zone> and the
+// names under it, and names whose first label under the zone is no key
+// (app-acme.<zone>), stay available.
 func ReservedIn(domainName, key, zone string) bool {
 	zone = strings.ToLower(strings.TrimSuffix(zone, "."))
 	name := strings.ToLower(strings.TrimSuffix(domainName, "."))
 	if zone == "" || (name != zone && !strings.HasSuffix(name, "."+zone)) {
 		return false
 	}
-	own := PlatformHost(key, zone)
-	return name != own && !strings.HasSuffix(name, "."+own)
+	if name == zone {
+		return true
+	}
+	labels := strings.Split(strings.TrimSuffix(name, "."+zone), ".")
+	label := labels[len(labels)-1] // the one right under the zone
+	return keyPattern.MatchString(label) && label != strings.ToLower(key)
 }
 
 // CheckPlatformZone refuses, as a validation error of field, the domains

@@ -482,6 +482,9 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, name string, action s
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: the step runs again after redelivery
 	}
+	if action == nil {
+		tries = 0 // no back end was tried (a fault may still fail the step): it made nothing
+	}
 	outcome.Tries, outcome.Resources, outcome.Outputs = tries, res.Resources, res.Outputs
 	outcome.PlatformHost, outcome.CustomDomains = res.PlatformHost, res.CustomDomains
 	switch {
