@@ -467,7 +467,7 @@ func TestChoreographyInMemoryDeprovisionCoversEarlierAttempts(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	tn = c.waitFor(t, tn.ID(), "ACTIVE", func(t *domain.Tenant) bool { return t.Status() == domain.StatusActive })
+	tn = c.waitFor(t, tn.ID(), "ACTIVE and welcomed", func(t *domain.Tenant) bool { return t.Status() == domain.StatusActive && !t.NotificationDue() })
 	if len(tn.Orphans()) != 1 {
 		t.Fatalf("ACTIVE after attempt 2: orphans %v, want attempt 1's", tn.Orphans())
 	}
