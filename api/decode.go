@@ -8,7 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"regexp"
+
+	"github.com/tenantflow/tenantflow/internal/pii"
 )
 
 // maxBody bounds every request body.
@@ -44,10 +45,6 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// sealedValue is what a sealed personal field looks like (internal/pii),
-// anywhere in a string.
-var sealedValue = regexp.MustCompile(`pii:[0-9]+:`)
-
 // looksSealed reports whether any string of the JSON document raw (keys
 // included, escapes decoded) holds something shaped like a sealed personal
 // field. Such input is refused: a caller could otherwise post someone
@@ -63,7 +60,7 @@ func looksSealed(raw []byte) bool {
 		if err != nil {
 			return false
 		}
-		if s, ok := tok.(string); ok && sealedValue.MatchString(s) {
+		if s, ok := tok.(string); ok && pii.LooksSealed(s) {
 			return true
 		}
 	}

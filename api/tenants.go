@@ -424,14 +424,6 @@ func (h *tenantHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	if in.Domains != nil {
-		if t, err := h.tenants.Get(r.Context(), id); err == nil {
-			if err := domain.CheckPlatformZone("domains", *in.Domains, t.Key(), h.zone); err != nil {
-				writeError(w, h.logger, err)
-				return
-			}
-		}
-	}
 	if !claimsOf(r).Has(auth.UpdateTenant) && (in.Name != nil || in.Domains != nil) {
 		// Admitted as the tenant's own administrator (requireOrAdminOf):
 		// the people to contact are theirs to keep; name and domains are
@@ -443,6 +435,11 @@ func (h *tenantHandlers) update(w http.ResponseWriter, r *http.Request) {
 	var err error
 	for try := 0; try < 5; try++ {
 		t, err = h.tenants.Update(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) {
+			if in.Domains != nil {
+				if err := domain.CheckPlatformZone("domains", *in.Domains, t.Key(), h.zone); err != nil {
+					return nil, err
+				}
+			}
 			return t.Update(in, time.Now())
 		})
 		var ce *eventstore.ConcurrencyError

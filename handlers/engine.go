@@ -561,25 +561,18 @@ func (e *engine) withoutPersonalData(ctx context.Context, t *domain.Tenant, text
 		return "(the back end's error is not recorded: it could not be checked for personal data)"
 	}
 	var values []string
-	for _, p := range append([]domain.Contact{c}, contactsOf(cs)...) {
-		values = append(values, p.Email, p.FirstName, p.LastName)
+	for _, p := range append(cs, domain.TenantContact{Contact: c}) {
+		for _, v := range []string{p.Email, p.FirstName, p.LastName} {
+			if len(v) >= 2 && v != pii.Erased {
+				values = append(values, regexp.QuoteMeta(v))
+			}
+		}
+	}
+	if len(values) == 0 {
+		return text
 	}
 	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) }) // the longest first: an address before a name in it
-	for _, v := range values {
-		if len(v) < 2 || v == pii.Erased {
-			continue
-		}
-		text = regexp.MustCompile(`(?i)`+regexp.QuoteMeta(v)).ReplaceAllString(text, "[personal data]")
-	}
-	return text
-}
-
-func contactsOf(cs []domain.TenantContact) []domain.Contact {
-	out := make([]domain.Contact, len(cs))
-	for i, c := range cs {
-		out[i] = c.Contact
-	}
-	return out
+	return regexp.MustCompile(`(?i)`+strings.Join(values, "|")).ReplaceAllString(text, "[personal data]")
 }
 
 // ErrNoBackEnd is the undo's error in a process without a back end for the

@@ -33,10 +33,8 @@ type Agent struct {
 	// Handled remembers what was carried out (nil: nothing is remembered,
 	// tests of one request only).
 	Handled *Ledger
-	// Now is the clock requests' deadlines are checked against (nil: time.Now).
-	Now    func() time.Time
-	Logger *slog.Logger
-	HTTP   *http.Client
+	Logger  *slog.Logger
+	HTTP    *http.Client
 }
 
 type request struct {
@@ -83,7 +81,7 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 	if typ == "tenant.deployment.undo_requested" {
 		phase = req.Round + 1
 	}
-	if deadline, err := time.Parse(time.RFC3339Nano, req.Deadline); err != nil || a.now().After(deadline) {
+	if deadline, err := time.Parse(time.RFC3339Nano, req.Deadline); err != nil || time.Now().After(deadline) {
 		a.Logger.Warn("refusing a request past its signed deadline", "type", typ, "tenant_id", tenantID, "attempt", req.Attempt, "round", req.Round, "deadline", req.Deadline)
 		return nil
 	}
@@ -119,13 +117,6 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 		report["endpoint"] = line // the command's first output line names the endpoint
 	}
 	return done(a.report(ctx, tenantID, secret, report))
-}
-
-func (a Agent) now() time.Time {
-	if a.Now != nil {
-		return a.Now()
-	}
-	return time.Now()
 }
 
 // undoTries is how often the undo command runs before the agent reports

@@ -40,10 +40,10 @@ func openStore(ctx context.Context) (*eventstore.Postgres, config.Config, func()
 // openStoreAndVault is openStore with the vault of people's personal data:
 // it opens the sealed fields tenantctl prints (export, events; an erased
 // person's read "[erased]") and erases people.
-func openStoreAndVault(ctx context.Context) (*eventstore.Postgres, *pii.Vault, func(), error) {
+func openStoreAndVault(ctx context.Context) (*eventstore.Postgres, *pii.Vault, config.Config, func(), error) {
 	store, cfg, done, err := openStore(ctx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, cfg, nil, err
 	}
 	key, err := cfg.PIIMasterKey()
 	var vault *pii.Vault
@@ -52,9 +52,9 @@ func openStoreAndVault(ctx context.Context) (*eventstore.Postgres, *pii.Vault, f
 	}
 	if err != nil {
 		done()
-		return nil, nil, nil, err
+		return nil, nil, cfg, nil, err
 	}
-	return store, vault, done, nil
+	return store, vault, cfg, done, nil
 }
 
 // exportOpened is export(e) with its personal fields opened.
@@ -220,7 +220,7 @@ func (c eventsTailCmd) Run() error {
 }
 
 func (c eventsTailCmd) run(ctx context.Context, out io.Writer) error {
-	store, vault, done, err := openStoreAndVault(ctx)
+	store, vault, _, done, err := openStoreAndVault(ctx)
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,7 @@ type eventsGetCmd struct {
 func (c eventsGetCmd) Run() error { return c.run(context.Background(), os.Stdout) }
 
 func (c eventsGetCmd) run(ctx context.Context, out io.Writer) error {
-	store, vault, done, err := openStoreAndVault(ctx)
+	store, vault, _, done, err := openStoreAndVault(ctx)
 	if err != nil {
 		return err
 	}
@@ -322,7 +322,7 @@ func (c exportCmd) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--until: %w", err)
 	}
-	store, vault, done, err := openStoreAndVault(ctx)
+	store, vault, _, done, err := openStoreAndVault(ctx)
 	if err != nil {
 		return err
 	}

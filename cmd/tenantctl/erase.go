@@ -37,7 +37,7 @@ func (c eraseCmd) run(ctx context.Context, out io.Writer) error {
 	if strings.TrimSpace(c.Reason) == "" {
 		return errors.New("--reason must say why (the erasure request's reference)")
 	}
-	store, vault, done, err := openStoreAndVault(ctx)
+	store, vault, cfg, done, err := openStoreAndVault(ctx)
 	if err != nil {
 		return err
 	}
@@ -59,10 +59,6 @@ func (c eraseCmd) run(ctx context.Context, out io.Writer) error {
 	// Outside the log the person is kept in the clear: remove them there
 	// first, while their key still says which tenants were theirs.
 	tenants, err := tenantsOfKey(ctx, store, keyID)
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load()
 	if err != nil {
 		return err
 	}

@@ -123,9 +123,9 @@ func TestInfrastructureUndoWithoutItsStateFails(t *testing.T) {
 }
 
 // The undo destroys with the module the apply recorded, not with today's
-// tier → module mapping: after the operator moves the tier to another
-// module, or drops its module, the recorded one still destroys what it
-// made. An apply recorded before modules were (no record), whose tier maps
+// tier → module mapping: after the operator points the tier at another
+// module (here one this host does not have), or drops its module, the
+// recorded one still destroys what it made. An apply recorded before modules were (no record), whose tier maps
 // to no module now, is a permanent failure (an orphan) while its state
 // holds resources, never "compensated".
 func TestInfrastructureUndoUsesTheRecordedModule(t *testing.T) {
@@ -152,8 +152,8 @@ func TestInfrastructureUndoUsesTheRecordedModule(t *testing.T) {
 		return tn
 	}
 	for name, modules := range map[string]func(in infrastructure.Infrastructure) map[string]string{
-		"the tier moved to another module": func(in infrastructure.Infrastructure) map[string]string {
-			return map[string]string{"silo": in.Modules["bridge"]}
+		"the tier moved to a module not on this host": func(in infrastructure.Infrastructure) map[string]string {
+			return map[string]string{"silo": filepath.Join(in.StateDir, "no-such-module")}
 		},
 		"the tier lost its module": func(in infrastructure.Infrastructure) map[string]string {
 			return map[string]string{"bridge": in.Modules["bridge"]}

@@ -216,16 +216,7 @@ func (n Novu) ForgetPerson(ctx context.Context, email string, tenants []*domain.
 	for _, t := range tenants {
 		id := t.ID()
 		subscriber := novuSubscriberID(id, email)
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(n.BaseURL, "/")+"/v1/subscribers/"+url.PathEscape(subscriber), nil)
-		if err != nil {
-			return done, err
-		}
-		req.Header.Set("Authorization", "ApiKey "+n.APIKey)
-		client := n.Client
-		if client == nil {
-			client = &http.Client{Timeout: 10 * time.Second}
-		}
-		resp, err := client.Do(req)
+		resp, err := n.send(ctx, http.MethodDelete, "/v1/subscribers/"+url.PathEscape(subscriber), nil)
 		if err != nil {
 			return done, fmt.Errorf("novu: delete the subscriber of tenant %s: %w", id, err)
 		}
@@ -291,17 +282,7 @@ func (n Novu) trigger(ctx context.Context, workflow string, t *domain.Tenant, pa
 	if err != nil {
 		return step.Permanent(err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(n.BaseURL, "/")+"/v1/events/trigger", bytes.NewReader(body))
-	if err != nil {
-		return step.Permanent(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "ApiKey "+n.APIKey)
-	client := n.Client
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := client.Do(req)
+	resp, err := n.send(ctx, http.MethodPost, "/v1/events/trigger", body)
 	if err != nil {
 		return fmt.Errorf("novu %s: %w", workflow, err)
 	}
@@ -315,6 +296,23 @@ func (n Novu) trigger(ctx context.Context, workflow string, t *domain.Tenant, pa
 	default:
 		return step.Permanent(fmt.Errorf("novu %s: HTTP %d: %s", workflow, resp.StatusCode, detail))
 	}
+}
+
+// send makes one call to Novu's API with the key (body, if any, as JSON).
+func (n Novu) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(n.BaseURL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, step.Permanent(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "ApiKey "+n.APIKey)
+	client := n.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return client.Do(req)
 }
 
 // realm is the realm the tenant's admin signs in to.

@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -54,6 +55,15 @@ const prefix = "pii:1:"
 // SealedWith is how every field sealed with key id begins: what to look
 // for in the log to find whose data the key holds.
 func SealedWith(id string) string { return prefix + id + ":" }
+
+// sealedShape is a sealed field's prefix, of any format version, anywhere
+// in a string.
+var sealedShape = regexp.MustCompile(`pii:[0-9]+:`)
+
+// LooksSealed reports whether s holds something shaped like a sealed field
+// (any version, anywhere in it): input that must be refused, because
+// whoever posts another person's sealed string would read it back opened.
+func LooksSealed(s string) bool { return sealedShape.MatchString(s) }
 
 // IsSealed reports whether s is a sealed field.
 func IsSealed(s string) bool { return strings.HasPrefix(s, prefix) }
