@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
@@ -22,24 +23,10 @@ import (
 // The reference consumer, reading only the published stream, computes the
 // same step statistics as the step-statistics projection.
 func TestSameNumbersAsTheProjection(t *testing.T) {
-	brokers := testenv.KafkaBrokers(t)
-	pool := testenv.NewMigratedPool(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := eventstore.NewPostgres(pool, log)
-	t.Cleanup(store.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-
-	topic := "tenant.events.test-" + uuid.NewString()[:8]
-	if err := kafka.CreateTopic(brokers, topic, 3); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := kafka.NewRelayPublisher(brokers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	go func() { _ = (&eventstore.Relay{Store: store, Publisher: pub, Topic: topic, Logger: log}).Run(ctx) }()
+	r := relayed(t, ctx)
+	brokers, pool, store, topic, log := r.brokers, r.pool, r.store, r.topic, r.log
 	en := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: log}
 	if err := en.Ensure(ctx); err != nil {
 		t.Fatal(err)
@@ -63,8 +50,8 @@ func TestSameNumbersAsTheProjection(t *testing.T) {
 		_ = pool.QueryRow(ctx, `select count(*) from `+mustSchema(t, en)+`.step_runs`).Scan(&projected)
 		_ = pool.QueryRow(ctx, `select count(*) from analytics_step_runs`).Scan(&consumed)
 		if projected > 0 && projected == consumed {
-			want, err = en.Stats(ctx)
-			if err != nil {
+			var err error
+			if want, err = en.Stats(ctx); err != nil {
 				t.Fatal(err)
 			}
 			got, err := projections.StatsFrom(ctx, pool, "analytics_step_runs")
@@ -131,4 +118,34 @@ func writeTenants(t *testing.T, store *eventstore.Postgres) {
 			}
 		}
 	}
+}
+
+// relay is a migrated database whose log a relay publishes, until ctx
+// ends, to a topic of the test's own on the dev stack's brokers.
+type relay struct {
+	brokers []string
+	pool    *pgxpool.Pool
+	store   *eventstore.Postgres
+	topic   string
+	log     *slog.Logger
+}
+
+func relayed(t *testing.T, ctx context.Context) relay {
+	t.Helper()
+	r := relay{brokers: testenv.KafkaBrokers(t), pool: testenv.NewMigratedPool(t), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		topic: "tenant.events.test-" + uuid.NewString()[:8]}
+	r.store = eventstore.NewPostgres(r.pool, r.log)
+	t.Cleanup(r.store.Close)
+	if err := kafka.CreateTopic(r.brokers, r.topic, 3); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kafka.NewRelayPublisher(r.brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	go func() {
+		_ = (&eventstore.Relay{Store: r.store, Publisher: pub, Topic: r.topic, Logger: r.log}).Run(ctx)
+	}()
+	return r
 }

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/adapters/kafka"
-	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
@@ -27,23 +23,10 @@ import (
 // and the payload the contract (schemas/README.md) promises.
 func TestPythonConsumerReadsTheStream(t *testing.T) {
 	python := testenv.Require(t, "TENANTFLOW_DEVSTACK_PYTHON")["TENANTFLOW_DEVSTACK_PYTHON"]
-	brokers := testenv.KafkaBrokers(t)
-	pool := testenv.NewMigratedPool(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := eventstore.NewPostgres(pool, log)
-	t.Cleanup(store.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	topic := "tenant.events.test-" + uuid.NewString()[:8]
-	if err := kafka.CreateTopic(brokers, topic, 3); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := kafka.NewRelayPublisher(brokers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	go func() { _ = (&eventstore.Relay{Store: store, Publisher: pub, Topic: topic, Logger: log}).Run(ctx) }()
+	r := relayed(t, ctx)
+	brokers, pool, store, topic := r.brokers, r.pool, r.store, r.topic
 	writeTenants(t, store)
 	// Every event written, read from the table itself (ReadAll holds back
 	// the newest until no earlier transaction can still commit).
