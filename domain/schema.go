@@ -69,9 +69,9 @@ func EventTypes() []string {
 		TypeTenantActivated, TypeProvisioningFailed, TypeProvisioningRolledBack, TypeProvisioningCancelRequested,
 		TypeDeprovisioningRequested, TypeTenantDeactivated, TypeKeyReserved, TypeDeploymentRequested, TypeDeploymentUndoRequested,
 		TypeOrphanForgotten, TypeUndoRetryRequested, TypeUndoRetryFinished, TypeConfigSet, TypeConfigDeleted, TypeTenantUpdated, TypeDomainsReconciled, TypePersonErased}
-	for _, s := range append(append([]string{}, Steps...), StepNotify) {
+	for _, s := range AllSteps {
 		for _, o := range outcomes {
-			types = append(types, StepOutcome{Step: s, Outcome: o}.EventType())
+			types = append(types, OutcomeType(s, o))
 		}
 	}
 	return types

@@ -168,7 +168,7 @@ func GroupName(prefix string, hosted []string) string {
 
 // HandlerNames are the names Config.Hosted takes: every step, and saga.
 func HandlerNames() []string {
-	return append(append(slices.Clone(domain.Steps), domain.StepNotify), "saga", "domains")
+	return append(slices.Clone(domain.AllSteps), "saga", "domains")
 }
 
 // hosted returns the handlers this process runs.
@@ -377,49 +377,31 @@ func missingHeader(headers map[string]string) string {
 	return ""
 }
 
+// handlers are the flow's steps (domain.Flow), the saga and the domains'
+// reconciler. Notify is a row of the flow with its own handler: it acts
+// after the attempt, never undoes anything.
 func (e *engine) handlers() []handler {
 	var hs []handler
-	prev := domain.TypeProvisioningRequested
-	for _, step := range domain.Steps {
-		trigger := []string{prev}
-		if prev != domain.TypeProvisioningRequested {
-			trigger = []string{prev + "." + domain.OutcomeCompleted, prev + "." + domain.OutcomeSkipped}
-		}
-		hs = append(hs, e.stepHandler(step, trigger))
-		prev = "tenant." + step
-	}
-	hs = append(hs, e.sagaHandler(), e.notifyHandler(), e.reconcileHandler())
-	return hs
-}
-
-// isOutcome reports whether eventType is tenant.<step>.<one of outcomes>.
-func isOutcome(eventType string, outcomes ...string) bool {
-	for _, o := range outcomes {
-		if strings.HasPrefix(eventType, "tenant.") && strings.HasSuffix(eventType, "."+o) {
-			return true
+	for _, row := range domain.Flow {
+		if !row.AfterAttempt {
+			hs = append(hs, e.stepHandler(row))
 		}
 	}
-	return false
-}
-
-// undoTrigger: the events after which an undo may be due.
-func undoTrigger(eventType string) bool {
-	return eventType == domain.TypeProvisioningFailed || eventType == domain.TypeDeprovisioningRequested ||
-		eventType == domain.TypeUndoRetryRequested || isOutcome(eventType, domain.OutcomeCompensated, domain.OutcomeCompensationFailed)
+	return append(hs, e.sagaHandler(), e.notifyHandler(), e.reconcileHandler())
 }
 
 // stepHandler runs one step, and its undo when compensation or
 // deprovisioning reaches it.
-func (e *engine) stepHandler(name string, trigger []string) handler {
+func (e *engine) stepHandler(row domain.FlowStep) handler {
+	name := row.Step
 	action := e.cfg.Actions[name]
 	// A step without an action still answers its turn in the undo chain: a
 	// cancellation can fail it, and the chain must go on past it.
-	undoable := slices.Contains(domain.UndoableSteps, name)
 	return handler{
 		name: "step." + name,
 		step: name,
 		triggers: func(t string) bool {
-			return slices.Contains(trigger, t) || (undoable && undoTrigger(t))
+			return domain.Triggers(row.TriggeredBy, t) || (row.Undo && domain.Triggers(domain.UndoTriggers, t))
 		},
 		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
 			t, err := e.tenants.Get(ctx, tenantID)
@@ -603,9 +585,7 @@ func (e *engine) undoWithoutBackEnd(ctx context.Context, t *domain.Tenant, name 
 func (e *engine) sagaHandler() handler {
 	return handler{
 		name: "saga",
-		triggers: func(t string) bool {
-			return isOutcome(t, domain.OutcomeFailed) || undoTrigger(t)
-		},
+		triggers: func(t string) bool { return domain.Triggers(domain.SagaTriggers, t) },
 		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
 			t, err := e.tenants.Get(ctx, tenantID)
 			if err != nil {
@@ -637,11 +617,10 @@ func (e *engine) sagaHandler() handler {
 // notifyHandler sends the welcome mail after activation and the failure
 // notice after a rollback: step 11, recorded as tenant.notify.<outcome>.
 func (e *engine) notifyHandler() handler {
+	notify, _ := domain.FlowOf(domain.StepNotify)
 	return handler{
 		name: "step." + domain.StepNotify,
-		triggers: func(t string) bool {
-			return t == domain.TypeTenantActivated || t == domain.TypeProvisioningRolledBack
-		},
+		triggers: func(t string) bool { return domain.Triggers(notify.TriggeredBy, t) },
 		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
 			t, err := e.tenants.Get(ctx, tenantID)
 			if err != nil || !t.NotificationDue() {

@@ -55,7 +55,7 @@ func TestOneProvisioningIsOneTrace(t *testing.T) {
 			order = append(order, name)
 		}
 	}
-	want := append(append([]string{}, domain.Steps...), domain.StepNotify)
+	want := domain.AllSteps
 	if !slices.Equal(order, want) {
 		t.Fatalf("handler spans of the trace, in order: %v\nwant %v", order, want)
 	}

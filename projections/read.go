@@ -185,7 +185,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		}
 		byStep[s.Step] = s
 	}
-	for _, name := range append(append([]string{}, domain.Steps...), domain.StepNotify) {
+	for _, name := range domain.AllSteps {
 		s, ok := byStep[name]
 		if !ok {
 			s = domain.StepState{Step: name}

@@ -821,8 +821,8 @@ func (c HandlerSettings) validate(p *problems, production bool) {
 		bad("TENANTFLOW_STEP_MAX_TRIES", "must be between 1 and 100, got %d", c.StepMaxTries)
 	}
 	for step, n := range c.StepMaxTriesByStep {
-		if !slices.Contains(domain.Steps, step) && step != domain.StepNotify {
-			bad("TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "%q is not a step (%v, notify)", step, domain.Steps)
+		if !slices.Contains(domain.AllSteps, step) {
+			bad("TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "%q is not a step (%v)", step, domain.AllSteps)
 		}
 		if n < 1 || n > 100 {
 			bad("TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "%s=%d: must be between 1 and 100", step, n)

@@ -11,7 +11,6 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -47,7 +46,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		logger.Info("step handlers are off in this tenantd (TENANTFLOW_HANDLERS=false)")
 		return nil, nil
 	}
-	known := append(slices.Clone(domain.Steps), domain.StepNotify)
+	known := domain.AllSteps
 	injector, err := faults.Parse(cfg.Faults, known)
 	if err != nil {
 		return nil, fmt.Errorf("TENANTFLOW_FAULTS: %w", err)
