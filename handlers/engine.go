@@ -584,7 +584,7 @@ func (e *engine) undoWithoutBackEnd(ctx context.Context, t *domain.Tenant, name 
 // undo chain (rolled back, or deactivated) when nothing is left to undo.
 func (e *engine) sagaHandler() handler {
 	return handler{
-		name: "saga",
+		name:     "saga",
 		triggers: func(t string) bool { return domain.Triggers(domain.SagaTriggers, t) },
 		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
 			t, err := e.tenants.Get(ctx, tenantID)
@@ -619,7 +619,7 @@ func (e *engine) sagaHandler() handler {
 func (e *engine) notifyHandler() handler {
 	notify, _ := domain.FlowOf(domain.StepNotify)
 	return handler{
-		name: "step." + domain.StepNotify,
+		name:     "step." + domain.StepNotify,
 		triggers: func(t string) bool { return domain.Triggers(notify.TriggeredBy, t) },
 		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
 			t, err := e.tenants.Get(ctx, tenantID)
