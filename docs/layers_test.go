@@ -4,7 +4,9 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,5 +94,39 @@ func TestNoImportRunsBackUpTheLayers(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no module import checked: the walk found no package")
+	}
+}
+
+// TestWireFormatIsSpelledOnce: the record headers and the stream names are
+// eventstore/wire's; a service file that spells one out would drift from
+// the relay the day the format changes. (Tests spell the format out on
+// purpose: they check the contract.)
+func TestWireFormatIsSpelledOnce(t *testing.T) {
+	// A stream is "<prefix>-" and an id, or a variable named for one;
+	// realm, bucket and subscriber names share the prefix but are not streams.
+	spelled := regexp.MustCompile(`"ce_[a-z]+"|"(tenant|lead|tenantconfig)-" *\+ *[a-zA-Z.]*(ID|Id|id)\)* *($|[,;)\]}])|Prefix\([a-zA-Z.]*(stream|Stream|subject|s)\b[^,]*, "(tenant|lead|tenantconfig)-"\)`)
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") || filepath.ToSlash(filepath.Dir(path)) == "../eventstore/wire" {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(src), "\n") {
+			if m := spelled.FindString(line); m != "" {
+				t.Errorf("%s:%d spells the wire format (%s): use eventstore/wire", path, i+1, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

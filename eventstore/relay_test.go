@@ -16,6 +16,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
@@ -99,7 +100,7 @@ func TestRelayPublishesValidCloudEvents(t *testing.T) {
 		if ext["correlationid"] != "corr-1" || ext["causationid"] != "cause-1" || ext["traceparent"] == nil {
 			t.Errorf("extensions: %v", ext)
 		}
-		var p Payload
+		var p wire.Payload
 		if err := json.Unmarshal(ev.Data(), &p); err != nil || !sameJSON(t, p.Data, orig.Data) {
 			t.Errorf("payload %s: %v", ev.Data(), err)
 		}

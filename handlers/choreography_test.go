@@ -3,7 +3,7 @@ package handlers
 // The choreography on its own, without the dev stack: the engine and every
 // handler as in production, on the in-memory event store, with fake back
 // ends and an in-process bus that delivers the log's records in order, in
-// the relay's wire format (eventstore.ToRecord). Seconds, not minutes; the
+// the relay's wire format (wire.Encode). Seconds, not minutes; the
 // flow tests on the dev stack (package handlers_test) stay.
 
 import (
@@ -21,6 +21,7 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/handlers/step"
 )
 
@@ -152,7 +153,7 @@ func memoryFeed(store *eventstore.Memory) func(ctx context.Context, handle kafka
 				return err
 			}
 			for _, e := range batch {
-				headers, value, err := eventstore.ToRecord(e, "test")
+				headers, value, err := wire.Encode(e.Event, "test")
 				if err != nil {
 					return err
 				}

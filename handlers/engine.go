@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/handlers/faults"
 	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
@@ -201,11 +201,11 @@ type engine struct {
 // fails the fold), and most records are such.
 func (e *engine) dispatch(hosted []handler) kafka.KeyedHandler {
 	return func(ctx context.Context, r kafka.Record) error {
-		eventType, stream := r.Headers["ce_type"], r.Headers["ce_subject"]
-		if reason := missingHeader(r.Headers); reason != "" {
+		eventType, stream := r.Headers[wire.HeaderType], r.Headers[wire.HeaderSubject]
+		if reason := wire.Missing(r.Headers); reason != "" {
 			return e.setAside(ctx, r, reason)
 		}
-		tenantID, isTenant := strings.CutPrefix(stream, "tenant-")
+		tenantID, isTenant := wire.TenantOf(stream)
 		if !isTenant {
 			return nil
 		}
@@ -235,8 +235,8 @@ func (e *engine) dispatch(hosted []handler) kafka.KeyedHandler {
 // deadLetter sets r aside for each of hs, holding the stream's later
 // records back from them, and tells whoever watches the dead-letter topic.
 func (e *engine) deadLetter(ctx context.Context, hs []handler, r kafka.Record, reason string) error {
-	stream := r.Headers["ce_subject"]
-	e.cfg.Logger.Error("dead letter: the record is set aside and its stream held back", "stream", stream, "reason", reason, "ce_id", r.Headers["ce_id"])
+	stream := r.Headers[wire.HeaderSubject]
+	e.cfg.Logger.Error("dead letter: the record is set aside and its stream held back", "stream", stream, "reason", reason, wire.HeaderID, r.Headers[wire.HeaderID])
 	for _, h := range hs {
 		if err := e.cfg.DeadLetters.Put(ctx, e.dlName(h), stream, e.cfg.Topic, false, reason, r); err != nil {
 			return err
@@ -255,8 +255,8 @@ func (e *engine) deadLetter(ctx context.Context, hs []handler, r kafka.Record, r
 // its own.
 func (e *engine) setAside(ctx context.Context, r kafka.Record, reason string) error {
 	reason = "not an event of this log: " + reason
-	e.cfg.Logger.Error("dead letter: a record that is not an event of this log is set aside", "claims_stream", r.Headers["ce_subject"],
-		"reason", reason, "ce_id", r.Headers["ce_id"], "partition", r.Partition, "offset", r.Offset)
+	e.cfg.Logger.Error("dead letter: a record that is not an event of this log is set aside", "claims_stream", r.Headers[wire.HeaderSubject],
+		"reason", reason, wire.HeaderID, r.Headers[wire.HeaderID], "partition", r.Partition, "offset", r.Offset)
 	metrics.DeadLettered.WithLabelValues("foreign").Inc()
 	return e.cfg.DeadLetters.Put(ctx, e.cfg.GroupPrefix+".handlers", "", e.cfg.Topic, false, reason, r)
 }
@@ -266,21 +266,20 @@ func (e *engine) setAside(ctx context.Context, r kafka.Record, reason string) er
 // this version cannot read holds its stream back only if the log holds an
 // event of that id at that version (written by a newer tenantflow, say).
 func (e *engine) undecodable(ctx context.Context, r kafka.Record) (reason string, ours bool) {
-	var p eventstore.Payload
+	var p wire.Payload
 	if err := json.Unmarshal(r.Value, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
 		return fmt.Sprintf("payload is not {streamVersion, data}: %v", err), false
 	}
-	version, _ := strconv.Atoi(r.Headers["ce_schemaversion"])
-	_, err := domain.DecodeVersion(r.Headers["ce_type"], version, p.Data)
+	_, err := domain.DecodeVersion(r.Headers[wire.HeaderType], wire.SchemaVersion(r.Headers), p.Data)
 	if err == nil {
 		return "", true
 	}
 	reason = err.Error()
-	logged, err := e.cfg.Store.LoadFrom(ctx, r.Headers["ce_subject"], p.StreamVersion)
+	logged, err := e.cfg.Store.LoadFrom(ctx, r.Headers[wire.HeaderSubject], p.StreamVersion)
 	if err != nil {
 		return reason, true // cannot tell: hold, as before (a redrive releases it)
 	}
-	return reason, len(logged) > 0 && logged[0].Version == p.StreamVersion && logged[0].ID == r.Headers["ce_id"]
+	return reason, len(logged) > 0 && logged[0].Version == p.StreamVersion && logged[0].ID == r.Headers[wire.HeaderID]
 }
 
 // dlName is how a handler is named in the dead letters (the name of the
@@ -292,7 +291,7 @@ func (e *engine) dlName(h handler) string { return e.cfg.GroupPrefix + "." + h.n
 // the stream; else run, with a failure retried with exponential backoff up
 // to MaxFailures times and then dead-lettered, like a panic.
 func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka.Record) error {
-	eventType, stream := r.Headers["ce_type"], r.Headers["ce_subject"]
+	eventType, stream := r.Headers[wire.HeaderType], r.Headers[wire.HeaderSubject]
 	held, err := e.holds.holding(ctx, e.dlName(h), stream)
 	if err != nil {
 		return err
@@ -306,12 +305,12 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 		trace.WithAttributes(attribute.String("tenantflow.tenant_id", tenantID), attribute.String("tenantflow.trigger", eventType)))
 	defer span.End()
 	md := eventstore.Metadata{
-		CorrelationID: r.Headers["ce_correlationid"],
-		CausationID:   r.Headers["ce_id"],
+		CorrelationID: r.Headers[wire.HeaderCorrelationID],
+		CausationID:   r.Headers[wire.HeaderID],
 		Actor:         "handler:" + h.name,
 	}
 	md.TraceParent, md.TraceState = telemetry.Carrier(ctx)
-	log := e.cfg.Logger.With("tenant_id", tenantID, "event_id", r.Headers["ce_id"], "correlation_id", md.CorrelationID,
+	log := e.cfg.Logger.With("tenant_id", tenantID, "event_id", r.Headers[wire.HeaderID], "correlation_id", md.CorrelationID,
 		"handler", h.name, "trace_id", telemetry.TraceID(ctx))
 	select {
 	case e.busy[h.name] <- struct{}{}:
@@ -364,17 +363,6 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 // every handler, where this dead-letters it for the one that panicked.
 func runRecovered(ctx context.Context, h handler, tenantID string, md eventstore.Metadata) (err error) {
 	return kafka.Recover()(func(ctx context.Context, _ []kafka.Record) error { return h.run(ctx, tenantID, md) })(ctx, nil)
-}
-
-// missingHeader names a CloudEvents header the record lacks, or "": the
-// cheap half of "is this a tenantflow event?", checked on every record.
-func missingHeader(headers map[string]string) string {
-	for _, h := range []string{"ce_id", "ce_type", "ce_subject", "ce_specversion"} {
-		if headers[h] == "" {
-			return "header " + h + " is missing"
-		}
-	}
-	return ""
 }
 
 // handlers are the flow's steps (domain.Flow), the saga and the domains'

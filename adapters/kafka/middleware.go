@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
-
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/internal/metrics"
 	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Middleware wraps the handling of records. A KeyedHandler is wrapped as a
@@ -124,11 +124,11 @@ func Recover() Middleware {
 func Trace(group string) Middleware {
 	return func(next BatchHandler) BatchHandler {
 		return func(ctx context.Context, rs []Record) error {
-			ctx = telemetry.Continue(ctx, rs[0].Headers["ce_traceparent"], rs[0].Headers["ce_tracestate"])
+			ctx = telemetry.Continue(ctx, rs[0].Headers[wire.HeaderTraceParent], rs[0].Headers[wire.HeaderTraceState])
 			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer),
 				trace.WithAttributes(attribute.String("messaging.consumer.group.name", group), attribute.Int("messaging.batch.message_count", len(rs)))}
 			for _, r := range rs[1:min(len(rs), linkLimit(telemetry.Enabled()))] {
-				if sc := trace.SpanContextFromContext(telemetry.Continue(context.Background(), r.Headers["ce_traceparent"], r.Headers["ce_tracestate"])); sc.IsValid() {
+				if sc := trace.SpanContextFromContext(telemetry.Continue(context.Background(), r.Headers[wire.HeaderTraceParent], r.Headers[wire.HeaderTraceState])); sc.IsValid() {
 					opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 				}
 			}
@@ -160,7 +160,7 @@ func Log(logger *slog.Logger) Middleware {
 			err := next(ctx, rs)
 			if err != nil && ctx.Err() == nil {
 				args := []any{"partition", rs[0].Partition, "offset", rs[0].Offset, "records", len(rs), "key", rs[0].Key,
-					"ce_id", rs[0].Headers["ce_id"], "ce_type", rs[0].Headers["ce_type"], "trace_id", telemetry.TraceID(ctx), "error", err}
+					wire.HeaderID, rs[0].Headers[wire.HeaderID], wire.HeaderType, rs[0].Headers[wire.HeaderType], "trace_id", telemetry.TraceID(ctx), "error", err}
 				if p := (*PanicError)(nil); errors.As(err, &p) {
 					args = append(args, "stack", p.Stack)
 				}
@@ -230,7 +230,7 @@ func DeadLetters(maxFailures int, setAside SetAside, logger *slog.Logger) Middle
 				if err := setAside(ctx, r, reason); err != nil {
 					return fmt.Errorf("set a record aside: %w", err)
 				}
-				logger.Error("dead letter: a record is set aside", "partition", r.Partition, "offset", r.Offset, "ce_id", r.Headers["ce_id"], "reason", reason)
+				logger.Error("dead letter: a record is set aside", "partition", r.Partition, "offset", r.Offset, wire.HeaderID, r.Headers[wire.HeaderID], "reason", reason)
 			}
 			mu.Lock()
 			delete(failures, at)
@@ -266,7 +266,7 @@ func DeadLetterMessage(r Record, id, handler, reason string) *message.Message {
 // own; an operator moves them back with any Kafka tool.
 func PublishDeadLetters(pub message.Publisher, topic, handler string) SetAside {
 	return func(_ context.Context, r Record, reason string) error {
-		id := r.Headers["ce_id"]
+		id := r.Headers[wire.HeaderID]
 		if id == "" {
 			id = fmt.Sprintf("%s-%d-%d", topic, r.Partition, r.Offset)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // KeyMetadata names the watermill metadata entry that becomes the Kafka
@@ -48,7 +49,7 @@ func (HeaderMarshaler) Unmarshal(m *sarama.ConsumerMessage) (*message.Message, e
 	if len(m.Key) > 0 {
 		md.Set(KeyMetadata, string(m.Key))
 	}
-	id := md.Get("ce_id")
+	id := md.Get(wire.HeaderID)
 	if id == "" {
 		id = watermill.NewUUID()
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // Consumer keeps step durations from tenant.events.v1 in a table of its
@@ -43,15 +44,14 @@ func (c Consumer) Handle(ctx context.Context, headers map[string]string, value [
 		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(value, &payload); err != nil {
-		c.Logger.Warn("skipping a record that is not {streamVersion, data}", "ce_id", headers["ce_id"])
+		c.Logger.Warn("skipping a record that is not {streamVersion, data}", wire.HeaderID, headers[wire.HeaderID])
 		return nil
 	}
-	subject, typ := headers["ce_subject"], headers["ce_type"]
-	const prefix = "tenant-"
-	if len(subject) <= len(prefix) || subject[:len(prefix)] != prefix {
+	subject, typ := headers[wire.HeaderSubject], headers[wire.HeaderType]
+	tenant, ok := wire.TenantOf(subject)
+	if !ok {
 		return nil
 	}
-	tenant := subject[len(prefix):]
 	if typ == "tenant.provisioning.requested" {
 		var d struct {
 			Subscription struct {

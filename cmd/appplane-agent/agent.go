@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/internal/childenv"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 )
@@ -53,7 +54,7 @@ type request struct {
 // Handle acts on one record; other event types are ignored. An error means
 // "retry" (the record comes again).
 func (a Agent) Handle(ctx context.Context, headers map[string]string, value []byte) error {
-	typ := headers["ce_type"]
+	typ := headers[wire.HeaderType]
 	if typ != "tenant.deployment.requested" && typ != "tenant.deployment.undo_requested" {
 		return nil
 	}
@@ -61,18 +62,18 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 		Data request `json:"data"`
 	}
 	if err := json.Unmarshal(value, &payload); err != nil {
-		a.Logger.Warn("skipping an undecodable record", "ce_id", headers["ce_id"])
+		a.Logger.Warn("skipping an undecodable record", wire.HeaderID, headers[wire.HeaderID])
 		return nil
 	}
 	req := payload.Data
-	tenantID := strings.TrimPrefix(headers["ce_subject"], "tenant-")
+	tenantID, _ := wire.TenantOf(headers[wire.HeaderSubject])
 	signed := deployauth.Request{Type: typ, TenantID: tenantID, TenantKey: req.TenantKey, Attempt: req.Attempt, Round: req.Round,
 		Tier: req.Tier, Isolation: req.Isolation, PipelineName: req.PipelineName, Domains: req.Domains, Deadline: req.Deadline, SealedSecret: req.SealedSecret}
 	if err := deployauth.VerifyRequest(a.AgentKey, signed, req.Signature); err != nil {
 		// Not the control plane's (forged, altered, or from a control plane
 		// with another agent key): nothing is run; the control plane's
 		// deadline records the step, or the removal, as not done.
-		a.Logger.Error("refusing a request the control plane did not sign", "type", typ, "tenant_id", tenantID, "tenant_key", req.TenantKey, "ce_id", headers["ce_id"])
+		a.Logger.Error("refusing a request the control plane did not sign", "type", typ, "tenant_id", tenantID, "tenant_key", req.TenantKey, wire.HeaderID, headers[wire.HeaderID])
 		return nil
 	}
 	// Signed, but stale or carried out already: nothing runs. The control

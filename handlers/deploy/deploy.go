@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/deployauth"
 )
@@ -142,13 +143,13 @@ func (d *Deployment) Watch(ctx context.Context, record step.Recorder) {
 			return
 		case <-tick.C:
 		}
-		streams, err := d.Log.Overdue(ctx, []string{domain.TypeDeploymentRequested, domain.TypeDeploymentUndoRequested}, "tenant."+domain.StepDeploy+".")
+		streams, err := d.Log.Overdue(ctx, []string{domain.TypeDeploymentRequested, domain.TypeDeploymentUndoRequested}, domain.OutcomeType(domain.StepDeploy, ""))
 		if err != nil {
 			log.Warn("deployment deadline check failed", "error", err)
 			continue
 		}
 		for _, stream := range streams {
-			id := strings.TrimPrefix(stream, "tenant-")
+			id, _ := wire.TenantOf(stream)
 			if err := record(ctx, id, eventstore.Metadata{Actor: "handler:step.deploy"}, d.missedDeadline); err != nil {
 				log.Warn("recording a missed deployment deadline failed", "tenant_id", id, "error", err)
 			}
