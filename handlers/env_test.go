@@ -11,16 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/handlers/database"
-	"github.com/tenantflow/tenantflow/handlers/deadletters"
-	dnsstep "github.com/tenantflow/tenantflow/handlers/dns"
-	"github.com/tenantflow/tenantflow/handlers/faults"
-	"github.com/tenantflow/tenantflow/handlers/idp"
-	"github.com/tenantflow/tenantflow/handlers/infrastructure"
-	"github.com/tenantflow/tenantflow/handlers/notify"
-	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/handlers/storage"
-
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,10 +21,20 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/database"
+	"github.com/tenantflow/tenantflow/handlers/deadletters"
+	dnsstep "github.com/tenantflow/tenantflow/handlers/dns"
+	"github.com/tenantflow/tenantflow/handlers/faults"
+	"github.com/tenantflow/tenantflow/handlers/idp"
+	"github.com/tenantflow/tenantflow/handlers/infrastructure"
+	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // flow is the whole choreography on the real services: a fresh database,
@@ -238,20 +238,16 @@ func (f *flow) cleanup(tn *domain.Tenant) {
 // waitFor polls the tenant's fold until cond holds.
 func (f *flow) waitFor(t *testing.T, id, what string, timeout time.Duration, cond func(*domain.Tenant) bool) *domain.Tenant {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	return wait.Value(t, timeout, func() (*domain.Tenant, error) {
 		tn, err := f.tenants.Get(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cond(tn) {
-			return tn
+		if !cond(tn) {
+			return nil, fmt.Errorf("tenant %s is not %s; now %s, steps %s", id, what, tn.Status(), describe(tn))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tenant %s never became %s; now %s, steps %s", id, what, tn.Status(), describe(tn))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return tn, nil
+	})
 }
 
 func describe(tn *domain.Tenant) string {
