@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,5 +129,47 @@ func TestWireFormatIsSpelledOnce(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// engineTools are the packages under handlers/ that serve the engine and
+// operators rather than do a step.
+var engineTools = []string{"handlers/step", "handlers/deadletters", "handlers/drift", "handlers/faults"}
+
+// TestStepPackagesStandAlone: a step's back end knows its step's port
+// (handlers/step) and the domain, never another step, the engine or the
+// event store — so a step can be read, tested and replaced alone.
+func TestStepPackagesStandAlone(t *testing.T) {
+	fset := token.NewFileSet()
+	steps := 0
+	err := filepath.WalkDir("../handlers", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		rel, _ := filepath.Rel("..", filepath.Dir(path))
+		pkg := filepath.ToSlash(rel)
+		if pkg == "handlers" || slices.ContainsFunc(engineTools, func(tool string) bool { return pkg == tool || strings.HasPrefix(pkg, tool+"/") }) {
+			return nil
+		}
+		steps++
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			target, _ := strconv.Unquote(imp.Path.Value)
+			inner := strings.TrimPrefix(target, module)
+			if (strings.HasPrefix(inner, "handlers") && inner != "handlers/step") || inner == "eventstore" || strings.HasPrefix(inner, "eventstore/") ||
+				inner == "app" || inner == "projections" || inner == "api" {
+				t.Errorf("%s (a step) imports %s: a step knows handlers/step and the domain only", path, target)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps == 0 {
+		t.Fatal("no step package found under handlers/")
 	}
 }

@@ -246,6 +246,16 @@ func validateSubscription(s Subscription, tiers Tiers) error {
 
 func (t *Tenant) ID() string       { return t.id }
 func (t *Tenant) Key() string      { return t.key }
+
+// RealmPrefix starts the name of every tenant's own Keycloak realm.
+const RealmPrefix = "tenant-"
+
+// RealmName is the tenant's own realm (the realm identity model),
+// tenant-<key>, as the design fixes it.
+func (t *Tenant) RealmName() string { return RealmPrefix + t.key }
+
+// ClientName is the tenant's application client, <key>-app.
+func (t *Tenant) ClientName() string { return t.key + "-app" }
 func (t *Tenant) Name() string     { return t.name }
 func (t *Tenant) Contact() Contact { return t.contact }
 

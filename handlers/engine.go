@@ -647,6 +647,6 @@ func (e *engine) record(ctx context.Context, loaded *domain.Tenant, md eventstor
 }
 
 // recordDecided is the step.Recorder a Watcher gets.
-func (e *engine) recordDecided(ctx context.Context, tenantID string, md eventstore.Metadata, decide func(*domain.Tenant) ([]domain.Event, string, error)) error {
-	return e.tenants.Record(ctx, tenantID, md, decide)
+func (e *engine) recordDecided(ctx context.Context, tenantID, actor string, decide func(*domain.Tenant) ([]domain.Event, string, error)) error {
+	return e.tenants.Record(ctx, tenantID, eventstore.Metadata{Actor: actor}, decide)
 }

@@ -14,7 +14,6 @@ import (
 	"fmt"
 
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 )
 
 // Action does and undoes one step for a tenant. Both run again after a
@@ -73,7 +72,8 @@ type Prober interface {
 // derived from the key decide returns (no events: nothing to record),
 // folding the tenant again and deciding again after a concurrent append.
 // The engine hands one to each Watcher.
-type Recorder func(ctx context.Context, tenantID string, md eventstore.Metadata, decide func(*domain.Tenant) (events []domain.Event, key string, err error)) error
+// actor names who records (metadata of the events).
+type Recorder func(ctx context.Context, tenantID, actor string, decide func(*domain.Tenant) (events []domain.Event, key string, err error)) error
 
 // Watcher is an Action with work of its own besides its turn: the deploy
 // step watches the application plane's deadlines. The engine runs Watch,

@@ -668,7 +668,7 @@ func (c KeycloakSettings) validate(p *problems, production bool) {
 		switch org := c.KeycloakOrganizationsRealm; {
 		case org == "":
 			bad("TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set")
-		case org == c.KeycloakAdminRealm || strings.HasPrefix(org, "tenant-") || !realmName.MatchString(org):
+		case org == c.KeycloakAdminRealm || strings.HasPrefix(org, domain.RealmPrefix) || !realmName.MatchString(org):
 			bad("TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM", "%q must be a realm of its own: letters, digits, '-' and '_', not the admin realm and not tenant-<key> (a tenant's realm)", org)
 		}
 		if c.KeycloakAdminRealm == "" {

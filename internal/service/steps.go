@@ -20,6 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/adapters/smtp"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
@@ -73,7 +74,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 			return nil, fmt.Errorf("TENANTFLOW_AGENT_KEY: %w", err)
 		}
 		c.Actions[domain.StepDeploy] = &deploy.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
-			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: store, Logger: logger}
+			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: app.OverdueTenants{Log: store}, Logger: logger}
 		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
 	links := notify.Links{KeycloakURL: cfg.KeycloakURL, SharedRealm: cfg.KeycloakOrganizationsRealm, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
@@ -190,7 +191,7 @@ func mailBridgePassword(cfg config.Config) func(realm string) string {
 // mail the admins itself and this tenantd runs the handlers; nil otherwise.
 func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams, vault *pii.Vault, steps *handlers.Config) (*component, error) {
 	realmMail, bridge := RealmMail(cfg)
-	sender, ok := steps.Notifier.(idp.SetPasswordSender)
+	sender, ok := steps.Notifier.(app.SetPasswordSender)
 	if !bridge || !cfg.KeycloakConfigured() || !ok {
 		return nil, nil
 	}
@@ -199,7 +200,8 @@ func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams
 		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
 	}
 	id := Identity(cfg, vault, "")
-	b := &keycloak.MailBridge{PasswordFor: realmMail.PasswordFor, Deliver: id.LinkDelivery(store, sender), Logger: logger}
+	links := app.SetPasswordLinks{Store: store, Personal: vault, Sender: sender, SharedRealm: cfg.KeycloakOrganizationsRealm, OrganizationsOf: id.RecipientOrganizations}
+	b := &keycloak.MailBridge{PasswordFor: realmMail.PasswordFor, Deliver: links.Deliver, Logger: logger}
 	logger.Info("Keycloak cannot mail the admins itself: it mails set-password links to the mail bridge, which sends them through the notifier",
 		"listen", ln.Addr().String(), "keycloak_dials", cfg.MailBridgeHost())
 	return &component{name: "mail bridge", run: func(ctx context.Context) error { return b.Serve(ctx, ln) }}, nil
