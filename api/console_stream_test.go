@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/projections"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
 )
 
 // deploymentReport is POST /tenants/{id}/deployment. The signature is the

@@ -13,8 +13,8 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // recordingMailer is a test double for the fuzz target (which tests

@@ -20,8 +20,8 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 type leadHandlers struct {

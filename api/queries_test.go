@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // waitForList polls GET /tenants until check holds: the list is a

@@ -10,7 +10,7 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/projections"
 )
 

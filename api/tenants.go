@@ -16,8 +16,8 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // SetPasswordSender delivers an admin's set-password link through

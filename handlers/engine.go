@@ -19,9 +19,9 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/faults"
 	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/metrics"
-	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/platform/metrics"
+	"github.com/tenantflow/tenantflow/platform/pii"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )

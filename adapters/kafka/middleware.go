@@ -12,8 +12,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
-	"github.com/tenantflow/tenantflow/internal/metrics"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/platform/metrics"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )

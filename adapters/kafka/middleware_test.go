@@ -9,9 +9,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/tenantflow/tenantflow/internal/metrics"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/platform/metrics"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 )
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))

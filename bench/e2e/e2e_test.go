@@ -39,12 +39,12 @@ import (
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/handlers/deadletters"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/loadgen"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/migrations"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/idempotency"
 	"github.com/tenantflow/tenantflow/projections"
 )
 

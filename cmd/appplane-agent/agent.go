@@ -15,8 +15,8 @@ import (
 
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
-	"github.com/tenantflow/tenantflow/internal/childenv"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/platform/childenv"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
 )
 
 // Agent is the application plane's side of the deploy step: it consumes
@@ -98,7 +98,7 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 	}
 	binding := deployauth.Binding(tenantID, req.Attempt, req.TenantKey)
 	// The scripts get an allow-list, never the agent's environment (which
-	// holds its key and its Kafka password): internal/childenv.
+	// holds its key and its Kafka password): platform/childenv.
 	env := childenv.Build(a.PassEnv, "TENANT_ID="+tenantID, "TENANT_KEY="+req.TenantKey, "TENANT_TIER="+req.Tier,
 		"TENANT_ISOLATION="+req.Isolation, "TENANT_PIPELINE="+req.PipelineName,
 		"TENANT_DOMAINS="+strings.Join(req.Domains, ","), "ATTEMPT="+strconv.Itoa(req.Attempt))

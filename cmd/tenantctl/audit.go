@@ -20,7 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/config"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // openStore opens the event store of the configuration.

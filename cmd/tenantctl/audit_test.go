@@ -19,10 +19,10 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 	"github.com/tenantflow/tenantflow/migrations"
+	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/projections"
 )
 

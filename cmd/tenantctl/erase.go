@@ -15,12 +15,12 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/internal/config"
-	"github.com/tenantflow/tenantflow/internal/idempotency"
-	"github.com/tenantflow/tenantflow/internal/pii"
 	"github.com/tenantflow/tenantflow/internal/service"
+	"github.com/tenantflow/tenantflow/platform/idempotency"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
-// eraseCmd honours an erasure request by crypto-shredding (internal/pii):
+// eraseCmd honours an erasure request by crypto-shredding (platform/pii):
 // the person's key is destroyed and person.erased recorded. The log is not
 // touched and still verifies; from then on the person's fields read
 // "[erased]" in the API, the console, exports and projections, and the

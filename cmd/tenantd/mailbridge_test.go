@@ -18,8 +18,8 @@ import (
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // novuStandIn records Novu event triggers. Novu cannot run here: this is a

@@ -24,10 +24,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // These tests build and run the real tenantd binary, as an operator would.

@@ -13,8 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/miekg/dns"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // cname asks the dev stack's BIND for name's CNAME target ("" if none).

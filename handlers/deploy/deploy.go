@@ -14,7 +14,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
 )
 
 // Deployment configures the choreographed deploy step: the handler records

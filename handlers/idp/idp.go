@@ -19,7 +19,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // Identity provisions a tenant's Keycloak realm, or its organization in the

@@ -18,7 +18,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 //go:embed templates/*.txt

@@ -266,7 +266,7 @@ type LogSettings struct {
 	SealKey string `env:"TENANTFLOW_SEAL_KEY" secret:"true"`
 
 	// PIIKey (64 hex characters) wraps the keys people's personal fields
-	// are sealed with (internal/pii), so that a copy of the database alone
+	// are sealed with (platform/pii), so that a copy of the database alone
 	// opens nothing. Empty: the keys are stored unwrapped (development;
 	// refused in production). Erasure works either way.
 	PIIKey string `env:"TENANTFLOW_PII_KEY" secret:"true"`

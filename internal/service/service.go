@@ -11,7 +11,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/adapters/smtp"
@@ -19,13 +18,13 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/config"
-	"github.com/tenantflow/tenantflow/internal/idempotency"
-	"github.com/tenantflow/tenantflow/internal/metrics"
-	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/sessions"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/idempotency"
+	"github.com/tenantflow/tenantflow/platform/metrics"
+	"github.com/tenantflow/tenantflow/platform/pii"
+	"github.com/tenantflow/tenantflow/platform/sessions"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -143,7 +142,7 @@ func openBus(cfg config.Config, logger *slog.Logger) (*bus, error) {
 
 // openLog is the event store on pool, with people's personal fields sealed
 // before they reach the log (and so the topic, the projections and the
-// analytics stream; see internal/pii).
+// analytics stream; see platform/pii).
 func openLog(pool *pgxpool.Pool, cfg config.Config, logger *slog.Logger) (*eventstore.Postgres, *pii.Vault, error) {
 	masterKey, _ := cfg.PIIMasterKey() // validated with the configuration
 	vault, err := pii.NewVault(pool, masterKey)

@@ -35,8 +35,8 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/config"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // stepConfig builds the provisioning handlers' configuration, or nil when
