@@ -75,3 +75,16 @@ func TestTriggersWildcardStandsForOneStep(t *testing.T) {
 		t.Error("the saga must react to a failed attempt and to every undo's outcome")
 	}
 }
+
+// Each registered type decodes into the event that names it: a wrong
+// constructor in the registry would fold one event as another.
+func TestRegistryDecodesEachTypeIntoItself(t *testing.T) {
+	for typ, newEvent := range registry {
+		if got := newEvent().EventType(); got != typ {
+			t.Errorf("%s decodes into an event of type %s", typ, got)
+		}
+		if d := deref(newEvent()); d.EventType() != typ {
+			t.Errorf("deref of a *%s is %T", typ, d)
+		}
+	}
+}
