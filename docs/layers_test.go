@@ -173,3 +173,30 @@ func TestStepPackagesStandAlone(t *testing.T) {
 		t.Fatal("no step package found under handlers/")
 	}
 }
+
+// TestAPIGoesThroughTheUseCases: the REST API commands and queries the log
+// through app (app.Service), never the event store itself, so a rule of a
+// command lives in one place for every caller.
+func TestAPIGoesThroughTheUseCases(t *testing.T) {
+	fset := token.NewFileSet()
+	files := 0
+	err := filepath.WalkDir("../api", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		files++
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			if target, _ := strconv.Unquote(imp.Path.Value); target == module+"eventstore" || strings.HasPrefix(target, module+"eventstore/") {
+				t.Errorf("%s imports %s: the API goes through app", path, target)
+			}
+		}
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("read %d files of api/: %v", files, err)
+	}
+}

@@ -34,6 +34,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/api"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
@@ -145,7 +146,7 @@ func boot(b *testing.B) (*system, error) {
 	signer, _ := auth.NewHS256("bench-secret-bench-secret-bench-secret", "tenantflow")
 	token, _ := signer.Mint("bench", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant}, "", 24*time.Hour, time.Now())
 	rt := api.NewRouter(nil, time.Second)
-	rt.Mount(api.Deps{Store: store, Tenants: proj, Verifier: signer, Minter: signer, Idempotency: idempotency.New(pool, time.Hour), Logger: logger})
+	rt.Mount(api.Deps{App: app.NewService(store, ""), Tenants: proj, Verifier: signer, Minter: signer, Idempotency: idempotency.New(pool, time.Hour), Logger: logger})
 	srv := httptest.NewServer(rt)
 	s := &system{base: srv.URL, token: token, pool: pool, proj: proj, watch: w, brokers: brokers, topic: topic, groups: groups,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}

@@ -207,7 +207,7 @@ func operatorAPI(t *testing.T, store *eventstore.Postgres, perms ...string) api 
 	go func() { defer close(done); _ = read.FollowLog(ctx, store) }()
 	t.Cleanup(func() { cancel(); <-done })
 	rt := tfapi.NewRouter(nil, time.Second)
-	rt.Mount(tfapi.Deps{Store: store, Tenants: read, Verifier: signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rt.Mount(tfapi.Deps{App: app.NewService(store, ""), Tenants: read, Verifier: signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	tok, err := signer.Mint("ada", perms, "", time.Hour, time.Now())

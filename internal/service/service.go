@@ -53,7 +53,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	defer b.close()
 	brokers, publisher, relayPublisher := b.brokers, b.publisher, b.relayPublisher
-	store, vault, err := openLog(pool, cfg, logger)
+	store, vault, err := OpenLog(pool, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -140,10 +140,11 @@ func openBus(cfg config.Config, logger *slog.Logger) (*bus, error) {
 	return b, nil
 }
 
-// openLog is the event store on pool, with people's personal fields sealed
+// OpenLog is the event store on pool, with people's personal fields sealed
 // before they reach the log (and so the topic, the projections and the
-// analytics stream; see platform/pii).
-func openLog(pool *pgxpool.Pool, cfg config.Config, logger *slog.Logger) (*eventstore.Postgres, *pii.Vault, error) {
+// analytics stream; see platform/pii) and the configured event size cap:
+// tenantd and tenantctl open it the same way.
+func OpenLog(pool *pgxpool.Pool, cfg config.Config, logger *slog.Logger) (*eventstore.Postgres, *pii.Vault, error) {
 	masterKey, _ := cfg.PIIMasterKey() // validated with the configuration
 	vault, err := pii.NewVault(pool, masterKey)
 	if err != nil {
@@ -214,10 +215,11 @@ func frontDoor(ctx context.Context, cfg config.Config, logger *slog.Logger, pool
 		checks = append(checks, api.Check{Name: "smtp", Fn: mailer.Ping})
 	}
 	idem := idempotency.New(pool, cfg.IdempotencyTTL)
-	deps.Store, deps.Tenants, deps.Idempotency = store, read, idem
+	zone := ""
 	if cfg.DNSServer != "" {
-		deps.PlatformZone = cfg.DNSZone // the dns step names tenants <key>.<zone>
+		zone = cfg.DNSZone // the dns step names tenants <key>.<zone>
 	}
+	deps.App, deps.Tenants, deps.Idempotency = app.NewService(store, zone), read, idem
 	if cfg.KeycloakConfigured() && deps.Verifier != nil {
 		deps.TenantAdmins = auth.NewTenantAdmins(ctx, cfg.KeycloakURL, cfg.KeycloakOrganizationsRealm, tenantByKey(store))
 	}
