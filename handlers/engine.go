@@ -64,9 +64,9 @@ type Config struct {
 	MaxFailures     int
 	MaxFailureDelay time.Duration
 	Store           eventstore.Streams
-	// Actions by step; a step without one is skipped ("not configured").
-	// The platform's own steps (package platform) are filled in where none
-	// is named.
+	// Actions by step, as Actions builds them: a step without one is
+	// step.NotConfigured (skipped, saying why). The platform's own steps
+	// (package platform) are filled in where none is named.
 	Actions  map[string]step.Action
 	Notifier Notifier
 	Retry    Retry
@@ -74,7 +74,6 @@ type Config struct {
 	// Retry.TryTimeout per step (infrastructure runs take minutes).
 	MaxTries    map[string]int
 	TryTimeouts map[string]time.Duration
-	Faults      *faults.Injector
 	// DeadLetters keeps what no handler could decode or handle (required):
 	// the table (package deadletters), a map in the in-memory tests.
 	DeadLetters DeadLetterStore
@@ -123,7 +122,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxFailureDelay <= 0 {
 		cfg.MaxFailureDelay = 10 * time.Second
 	}
-	cfg.Actions = platform.With(cfg.Actions)
+	cfg.Actions = withEveryStep(cfg.Actions)
 	if cfg.StepConcurrency < 1 {
 		cfg.StepConcurrency = 4
 	}
@@ -139,7 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 		e.busy[h.name] = make(chan struct{}, cfg.StepConcurrency)
 	}
 	for _, h := range hosted {
-		if w, ok := cfg.Actions[h.step].(step.Watcher); ok {
+		if w, ok := step.As[step.Watcher](cfg.Actions[h.step]); ok {
 			go w.Watch(ctx, e.recordDecided)
 		}
 	}
@@ -169,6 +168,30 @@ func GroupName(prefix string, hosted []string) string {
 // HandlerNames are the names Config.Hosted takes: every step, and saga.
 func HandlerNames() []string {
 	return append(slices.Clone(domain.AllSteps), "saga", "domains")
+}
+
+// Actions is every step's action as Run takes them, built where the
+// process is composed: the platform's own steps filled in, step.NotConfigured
+// for a step given none, each in its tracing span and behind injector's
+// fault for it (nil: none).
+func Actions(given map[string]step.Action, injector *faults.Injector) map[string]step.Action {
+	all := withEveryStep(given)
+	for name, a := range all {
+		all[name] = step.Traced(name, injector.Wrap(name, a))
+	}
+	return all
+}
+
+// withEveryStep is given with the platform's own steps filled in and
+// step.NotConfigured for every other step it lacks.
+func withEveryStep(given map[string]step.Action) map[string]step.Action {
+	all := platform.With(given)
+	for _, name := range domain.Steps {
+		if all[name] == nil {
+			all[name] = step.NotConfigured{Step: name}
+		}
+	}
+	return all
 }
 
 // hosted returns the handlers this process runs.
@@ -426,33 +449,16 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, name string, action s
 		outcome.Outcome, outcome.Error, outcome.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
 		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 	}
-	e.cfg.Faults.PanicFor(name, t.Key())
 	var res step.Result
 	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error {
-		if err := e.cfg.Faults.HangFor(ctx, name, t.Key()); err != nil {
-			return err
-		}
-		if err := e.cfg.Faults.Check(ctx, name, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
-			return err
-		}
 		var err error
-		switch {
-		case action == nil:
-			res = step.Result{Skipped: true} // not configured
-		default:
-			ctx, span := telemetry.Tracer().Start(ctx, name+" do")
-			res, err = action.Do(ctx, t)
-			if err != nil {
-				span.RecordError(err)
-			}
-			span.End()
-		}
+		res, err = action.Do(ctx, t)
 		return err
 	})
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: the step runs again after redelivery
 	}
-	if action == nil {
+	if _, none := step.As[step.NotConfigured](action); none {
 		tries = 0 // no back end was tried (a fault may still fail the step): it made nothing
 	}
 	outcome.Tries, outcome.Resources, outcome.Outputs = tries, res.Resources, res.Outputs
@@ -468,10 +474,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, name string, action s
 		outcome.Outcome, outcome.At = domain.OutcomeCompleted, time.Now().UTC()
 		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return res.Record(t, outcome) })
 	case res.Skipped:
-		outcome.Outcome = domain.OutcomeSkipped
-		if action == nil { // said in the tenant's record, not only in a log line at start
-			outcome.Error = NotConfigured
-		}
+		outcome.Outcome, outcome.Error = domain.OutcomeSkipped, res.Reason // said in the tenant's record, not only in a log line
 	default:
 		outcome.Outcome = domain.OutcomeCompleted
 	}
@@ -488,20 +491,13 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, name string, action s
 // undo runs the step's undo and records compensated or compensation_failed.
 func (e *engine) undo(ctx context.Context, t *domain.Tenant, name string, action step.Action, md eventstore.Metadata) error {
 	started := time.Now().UTC()
-	if ur, ok := action.(step.UndoRecorder); ok {
+	if ur, ok := step.As[step.UndoRecorder](action); ok {
 		outcome := domain.StepOutcome{Step: name, Tries: 1, StartedAt: started, At: started}
 		return e.record(ctx, t, md, t.UndoKey(name)+"/request", func(t *domain.Tenant) ([]domain.Event, error) {
 			return ur.RecordUndo(t, outcome)
 		})
 	}
-	if action == nil {
-		return e.undoWithoutBackEnd(ctx, t, name, md)
-	}
-	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error {
-		ctx, span := telemetry.Tracer().Start(ctx, name+" undo")
-		defer span.End()
-		return action.Undo(ctx, t)
-	})
+	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error { return action.Undo(ctx, t) })
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -518,8 +514,8 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, name string, action
 }
 
 // NotConfigured is the reason a step skipped for want of a back end gives
-// in its outcome (production names such steps in TENANTFLOW_SKIP_STEPS).
-const NotConfigured = "skipped: no back end for this step is configured in this installation"
+// in its outcome.
+const NotConfigured = step.NotConfiguredReason
 
 // withoutPersonalData is a back end's error text as the log may keep it:
 // every contact's email address and names replaced by "[personal data]".
@@ -543,29 +539,6 @@ func (e *engine) withoutPersonalData(ctx context.Context, t *domain.Tenant, text
 	}
 	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) }) // the longest first: an address before a name in it
 	return regexp.MustCompile(`(?i)`+strings.Join(values, "|")).ReplaceAllString(text, "[personal data]")
-}
-
-// ErrNoBackEnd is the undo's error in a process without a back end for the
-// step: what the step made cannot be removed from here.
-var ErrNoBackEnd = errors.New("no back end for this step is configured in the process that ran its undo: what it made is left; " +
-	"retry the undo from a process that has one (POST /tenants/{id}/orphans/retry)")
-
-// undoWithoutBackEnd answers a step's undo in a process that has no back
-// end for it: compensated only when the step cannot hold anything (it was
-// cancelled before it ran); else compensation_failed, so what it made is
-// listed as the tenant's orphans instead of a clean-up that never happened.
-func (e *engine) undoWithoutBackEnd(ctx context.Context, t *domain.Tenant, name string, md eventstore.Metadata) error {
-	now := time.Now().UTC()
-	outcome := domain.StepOutcome{Step: name, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}
-	if t.MayHoldResources(name) {
-		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, ErrNoBackEnd.Error()
-		e.cfg.Logger.Error("undo not run: no back end for the step in this process; resource left behind", "tenant_id", t.ID(), "step", name)
-	}
-	err := e.record(ctx, t, md, t.UndoKey(name), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
-	if err == nil {
-		metrics.Compensations.WithLabelValues(name, outcome.Outcome).Inc()
-	}
-	return err
 }
 
 // sagaHandler turns a failed step into provisioning.failed, and ends the

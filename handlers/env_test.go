@@ -63,6 +63,7 @@ type flow struct {
 type parts struct {
 	cfg       *handlers.Config
 	publisher message.Publisher
+	faults    *faults.Injector
 }
 
 type flowOption func(*parts)
@@ -73,7 +74,7 @@ func withFaults(spec string) flowOption {
 		if err != nil {
 			panic(err)
 		}
-		p.cfg.Faults = f
+		p.faults = f
 	}
 }
 
@@ -158,6 +159,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	for _, o := range opts {
 		o(p)
 	}
+	cfg.Actions = handlers.Actions(cfg.Actions, p.faults) // as the composition root builds them
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
@@ -178,8 +180,14 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		_ = publisher.Close()
 		_ = dlq.Close()
 	})
-	return &flow{actions: cfg.Actions, infra: cfg.Actions[domain.StepInfrastructure].(infrastructure.Infrastructure), tier: "silo", s3: devsteps.S3(t), dns: devsteps.DNS(t), dead: dead, store: store, pool: pool, tenants: app.Tenants(store), admin: admin, identity: identity,
+	return &flow{actions: cfg.Actions, infra: infraOf(cfg.Actions), tier: "silo", s3: devsteps.S3(t), dns: devsteps.DNS(t), dead: dead, store: store, pool: pool, tenants: app.Tenants(store), admin: admin, identity: identity,
 		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}
+}
+
+// infraOf is the infrastructure back end among actions, wrapped or not.
+func infraOf(actions map[string]step.Action) infrastructure.Infrastructure {
+	infra, _ := step.As[infrastructure.Infrastructure](actions[domain.StepInfrastructure])
+	return infra
 }
 
 // provision creates a tenant with a unique key and requests provisioning.

@@ -30,7 +30,7 @@ func (e *engine) reconcileHandler() handler {
 			}
 			var steps []domain.Reconciled
 			for _, st := range t.StepStates() {
-				r, ok := e.cfg.Actions[st.Step].(step.Reconciler)
+				r, ok := step.As[step.Reconciler](e.cfg.Actions[st.Step])
 				if !ok || st.State != domain.OutcomeCompleted {
 					continue
 				}

@@ -27,7 +27,8 @@ type Action interface {
 
 // Result is what a step's Do made.
 type Result struct {
-	Skipped   bool // the step is not configured: nothing made, nothing to undo
+	Skipped   bool   // nothing made, nothing to undo (not configured, or nothing to do for this tenant)
+	Reason    string // why it was skipped, recorded in the outcome
 	Resources []domain.Resource
 	Outputs   map[string]string // handed to later steps (recorded in the outcome)
 	// The dns step's addressing, recorded in its outcome.

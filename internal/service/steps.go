@@ -60,7 +60,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		return nil, err
 	}
 	c := &handlers.Config{
-		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Faults: injector, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
+		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
 		Hosted: cfg.Steps, Concurrency: cfg.HandlerConcurrency, StepConcurrency: cfg.StepConcurrency, MaxFailures: cfg.HandlerMaxFailures, InstanceID: cfg.KafkaInstanceID,
 		Retry:       handlers.Retry{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax, TryTimeout: cfg.StepTryTimeout},
 		TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute},
@@ -97,6 +97,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		}
 	}
 	logger.Info("step handlers configured", "steps_with_back_ends", configured)
+	c.Actions = handlers.Actions(c.Actions, injector) // traced, behind their faults; step.NotConfigured where none
 	return c, nil
 }
 
