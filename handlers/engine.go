@@ -17,6 +17,7 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/platform/pii"
+	"golang.org/x/sync/errgroup"
 )
 
 // Notifier sends the tenant's mails: the welcome after activation, the
@@ -130,20 +131,31 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, h := range hosted {
 		e.busy[h.name] = make(chan struct{}, cfg.StepConcurrency)
 	}
+	// The consumer and the steps' watchers run as one group: Run returns
+	// only once every one has stopped, and the first to fail stops the rest.
+	g, ctx := errgroup.WithContext(ctx)
 	for _, h := range hosted {
 		if w, ok := step.As[step.Watcher](cfg.Actions[h.step]); ok {
-			go w.Watch(ctx, e.recordDecided)
+			g.Go(func() error { w.Watch(ctx, e.recordDecided); return nil })
 		}
 	}
 	consumer := kafka.Consumer{Brokers: cfg.Brokers, Group: GroupName(cfg.GroupPrefix, cfg.Hosted), Topic: cfg.Topic,
 		InstanceID: cfg.InstanceID, Logger: cfg.Logger}
-	if cfg.feed != nil {
-		if err := e.holds.load(ctx); err != nil {
-			return err
+	g.Go(func() error {
+		var err error
+		if cfg.feed != nil {
+			if err = e.holds.load(ctx); err == nil {
+				err = cfg.feed(ctx, consumer.Wrap(e.dispatch(hosted)))
+			}
+		} else {
+			err = consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: cfg.Concurrency, OnAssign: e.holds.load}, e.dispatch(hosted))
 		}
-		return cfg.feed(ctx, consumer.Wrap(e.dispatch(hosted)))
-	}
-	return consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: cfg.Concurrency, OnAssign: e.holds.load}, e.dispatch(hosted))
+		if err == nil && ctx.Err() == nil {
+			err = errors.New("handlers: the consumer stopped") // the watchers stop with it
+		}
+		return err
+	})
+	return g.Wait()
 }
 
 // GroupName is the consumer group of a process hosting the named handlers
