@@ -11,6 +11,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
+	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/platform/metrics"
 	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"go.opentelemetry.io/otel/attribute"
@@ -110,8 +111,9 @@ func (e *engine) undecodable(ctx context.Context, r kafka.Record) (reason string
 func (e *engine) dlName(h handler) string { return e.cfg.GroupPrefix + "." + h.name }
 
 // handle runs one handler for one record: held back behind a dead letter of
-// the stream; else run, with a failure retried with exponential backoff up
-// to MaxFailures times and then dead-lettered, like a panic.
+// the stream; else run, with a failure retried with the steps' backoff
+// (Retry: exponential, full jitter) up to MaxFailures times and then
+// dead-lettered, like a panic.
 func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka.Record) error {
 	eventType, stream := r.Headers[wire.HeaderType], r.Headers[wire.HeaderSubject]
 	held, err := e.holds.holding(ctx, e.dlName(h), stream)
@@ -140,43 +142,47 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 		return ctx.Err()
 	}
 	defer func() { <-e.busy[h.name] }()
-	delay := 100 * time.Millisecond
-	for failures := 1; ; failures++ {
+	// One backoff policy (Retry): a failing handler is tried again up to
+	// MaxFailures times; what retrying cannot mend ends the tries at once.
+	policy := Retry{MaxTries: e.cfg.MaxFailures, BaseDelay: 100 * time.Millisecond, MaxDelay: e.cfg.MaxFailureDelay}
+	failures, err := policy.run(ctx, func(ctx context.Context) error {
 		err := runRecovered(ctx, h, tenantID, md)
 		var p *kafka.PanicError
 		switch {
-		case err == nil:
-			return nil
-		case ctx.Err() != nil:
-			return ctx.Err() // shutting down or the partition moved: the record comes again
-		case errors.Is(err, domain.ErrNotFound):
-			// The log holds every event the topic carries, so this is a record
-			// from another log (a topic shared across databases): not ours.
-			log.Warn("event for a tenant this log does not hold; ignored", "stream", stream)
-			return nil
-		case errors.As(err, &p):
-			// A bug, not an outage: retrying the same record panics again. The
-			// record goes to the dead letters and its stream is held; every
-			// other tenant goes on.
-			log.Error("handler panicked; the record is dead-lettered and its tenant held", "type", eventType, "panic", p.Value, "stack", p.Stack)
-			span.RecordError(err)
-			return e.deadLetter(ctx, []handler{h}, r, p.Error())
-		case errors.Is(err, domain.ErrUndecodable):
-			// The tenant's log holds an event this version cannot read.
-			span.RecordError(err)
-			return e.deadLetter(ctx, []handler{h}, r, err.Error())
-		case failures >= e.cfg.MaxFailures:
-			span.RecordError(err)
-			return e.deadLetter(ctx, []handler{h}, r, fmt.Sprintf("failed %d times; last: %v", failures, err))
+		case err == nil || ctx.Err() != nil:
+			return err
+		case errors.Is(err, domain.ErrNotFound), errors.As(err, &p), errors.Is(err, domain.ErrUndecodable):
+			return step.Permanent(err)
 		}
 		metrics.HandlerFailures.WithLabelValues(h.name).Inc()
-		log.Warn("handler failed; retrying", "type", eventType, "failures", failures, "retry_in", delay.String(), "error", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, e.cfg.MaxFailureDelay)
+		log.Warn("handler failed; retrying", "type", eventType, "error", err)
+		return err
+	})
+	var p *kafka.PanicError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err() // shutting down or the partition moved: the record comes again
+	case errors.Is(err, domain.ErrNotFound):
+		// The log holds every event the topic carries, so this is a record
+		// from another log (a topic shared across databases): not ours.
+		log.Warn("event for a tenant this log does not hold; ignored", "stream", stream)
+		return nil
+	case errors.As(err, &p):
+		// A bug, not an outage: retrying the same record panics again. The
+		// record goes to the dead letters and its stream is held; every
+		// other tenant goes on.
+		log.Error("handler panicked; the record is dead-lettered and its tenant held", "type", eventType, "panic", p.Value, "stack", p.Stack)
+		span.RecordError(err)
+		return e.deadLetter(ctx, []handler{h}, r, p.Error())
+	case errors.Is(err, domain.ErrUndecodable):
+		// The tenant's log holds an event this version cannot read.
+		span.RecordError(err)
+		return e.deadLetter(ctx, []handler{h}, r, err.Error())
+	default:
+		span.RecordError(err)
+		return e.deadLetter(ctx, []handler{h}, r, fmt.Sprintf("failed %d times; last: %v", failures, err))
 	}
 }
 

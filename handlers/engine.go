@@ -53,8 +53,8 @@ type Config struct {
 	InstanceID string
 	// MaxFailures bounds the tries of a handler that keeps failing on a
 	// record (its store unreachable, say) before the record is dead-lettered
-	// and its tenant held (default 10); delays double from 100 ms up to
-	// MaxFailureDelay (default 10 s).
+	// and its tenant held (default 10); delays follow Retry's policy from
+	// 100 ms up to MaxFailureDelay (default 10 s).
 	MaxFailures     int
 	MaxFailureDelay time.Duration
 	Store           eventstore.Streams

@@ -301,7 +301,7 @@ type HandlerSettings struct {
 	// HandlerMaxFailures bounds how often a handler failing on a record (not
 	// a step failing: its store unreachable, say) is retried before the
 	// record is dead-lettered and its tenant held.
-	HandlerMaxFailures int `env:"TENANTFLOW_HANDLER_MAX_FAILURES" envDefault:"12"`
+	HandlerMaxFailures int `env:"TENANTFLOW_HANDLER_MAX_FAILURES" envDefault:"20"`
 
 	// StepMaxTries bounds the tries of a step against transient errors;
 	// StepMaxTriesByStep overrides it per step ("idp=8,database=3").
