@@ -144,8 +144,8 @@ func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka
 	defer func() { <-e.busy[h.name] }()
 	// One backoff policy (Retry): a failing handler is tried again up to
 	// MaxFailures times; what retrying cannot mend ends the tries at once.
-	policy := Retry{MaxTries: e.cfg.MaxFailures, BaseDelay: 100 * time.Millisecond, MaxDelay: e.cfg.MaxFailureDelay}
-	failures, err := policy.run(ctx, func(ctx context.Context) error {
+	policy := Retry{MaxTries: e.cfg.MaxFailures, BaseDelay: 100 * time.Millisecond, MaxDelay: e.cfg.MaxFailureDelay, Stop: step.IsPermanent}
+	failures, err := policy.Run(ctx, func(ctx context.Context) error {
 		err := runRecovered(ctx, h, tenantID, md)
 		var p *kafka.PanicError
 		switch {

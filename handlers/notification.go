@@ -24,7 +24,7 @@ func (e *engine) notifyHandler() handler {
 			started := time.Now().UTC()
 			outcome := domain.StepOutcome{Step: domain.StepNotify, Outcome: domain.OutcomeSkipped, StartedAt: started}
 			if e.cfg.Notifier != nil {
-				tries, err := e.retryFor(domain.StepNotify).run(ctx, func(ctx context.Context) error {
+				tries, err := e.retryFor(domain.StepNotify).Run(ctx, func(ctx context.Context) error {
 					if t.Status() == domain.StatusActive {
 						return e.cfg.Notifier.Welcome(ctx, t)
 					}

@@ -35,7 +35,7 @@ func (e *engine) reconcileHandler() handler {
 					continue
 				}
 				var res step.Result
-				_, err := e.retryFor(st.Step).run(ctx, func(ctx context.Context) error {
+				_, err := e.retryFor(st.Step).Run(ctx, func(ctx context.Context) error {
 					var err error
 					res, err = r.Reconcile(ctx, t, previous)
 					return err

@@ -41,8 +41,11 @@ func (e *engine) stepHandler(row domain.FlowStep) handler {
 	}
 }
 
+// retryFor is the policy of step name's tries: Config.Retry with the
+// step's own bounds; an error marked step.Permanent ends them.
 func (e *engine) retryFor(name string) Retry {
 	r := e.cfg.Retry
+	r.Stop = step.IsPermanent
 	if n, ok := e.cfg.MaxTries[name]; ok {
 		r.MaxTries = n
 	}
@@ -61,7 +64,7 @@ func (e *engine) do(ctx context.Context, t *domain.Tenant, name string, action s
 		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
 	}
 	var res step.Result
-	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error {
+	tries, err := e.retryFor(name).Run(ctx, func(ctx context.Context) error {
 		var err error
 		res, err = action.Do(ctx, t)
 		return err
@@ -108,7 +111,7 @@ func (e *engine) undo(ctx context.Context, t *domain.Tenant, name string, action
 			return ur.RecordUndo(t, outcome)
 		})
 	}
-	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error { return action.Undo(ctx, t) })
+	tries, err := e.retryFor(name).Run(ctx, func(ctx context.Context) error { return action.Undo(ctx, t) })
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
