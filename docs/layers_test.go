@@ -134,7 +134,7 @@ func TestWireFormatIsSpelledOnce(t *testing.T) {
 
 // engineTools are the packages under handlers/ that serve the engine and
 // operators rather than do a step.
-var engineTools = []string{"handlers/step", "handlers/deadletters", "handlers/drift", "handlers/faults"}
+var engineTools = []string{"handlers/step", "handlers/middleware", "handlers/deadletters", "handlers/drift", "handlers/faults"}
 
 // TestStepPackagesStandAlone: a step's back end knows its step's port
 // (handlers/step) and the domain, never another step, the engine or the

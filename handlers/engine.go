@@ -14,6 +14,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/faults"
+	"github.com/tenantflow/tenantflow/handlers/middleware"
 	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/platform/pii"
@@ -70,7 +71,7 @@ type Config struct {
 	TryTimeouts map[string]time.Duration
 	// DeadLetters keeps what no handler could decode or handle (required):
 	// the table (package deadletters), a map in the in-memory tests.
-	DeadLetters DeadLetterStore
+	DeadLetters middleware.Store
 	// Personal opens the tenant's sealed contacts, so that a back end's
 	// error that quotes a person (an SMTP server's "<ada@x>: rejected",
 	// Keycloak's "user ada@x exists") is recorded without them; nil: the
@@ -123,13 +124,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 512
 	}
-	e := &engine{cfg: cfg, tenants: app.Tenants(cfg.Store), holds: newHolds(cfg.DeadLetters), busy: map[string]chan struct{}{}}
+	e := &engine{cfg: cfg, tenants: app.Tenants(cfg.Store), dl: middleware.NewDeadLetters(cfg.DeadLetters, cfg.GroupPrefix, cfg.Topic, cfg.Logger)}
 	hosted, err := e.hosted()
 	if err != nil {
 		return err
-	}
-	for _, h := range hosted {
-		e.busy[h.name] = make(chan struct{}, cfg.StepConcurrency)
 	}
 	// The consumer and the steps' watchers run as one group: Run returns
 	// only once every one has stopped, and the first to fail stops the rest.
@@ -144,11 +142,11 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error {
 		var err error
 		if cfg.feed != nil {
-			if err = e.holds.load(ctx); err == nil {
+			if err = e.dl.Load(ctx); err == nil {
 				err = cfg.feed(ctx, consumer.Wrap(e.dispatch(hosted)))
 			}
 		} else {
-			err = consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: cfg.Concurrency, OnAssign: e.holds.load}, e.dispatch(hosted))
+			err = consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: cfg.Concurrency, OnAssign: e.dl.Load}, e.dispatch(hosted))
 		}
 		if err == nil && ctx.Err() == nil {
 			err = errors.New("handlers: the consumer stopped") // the watchers stop with it
@@ -219,8 +217,7 @@ func (e *engine) hosted() ([]handler, error) {
 type engine struct {
 	cfg     Config
 	tenants app.Repository[*domain.Tenant]
-	holds   *holds
-	busy    map[string]chan struct{} // per handler: StepConcurrency slots
+	dl      *middleware.DeadLetters
 }
 
 // handlers are the flow's steps (domain.Flow), the saga and the domains'
