@@ -121,7 +121,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dlq, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(log))
+	dlq, err := kafka.NewRecordPublisher(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}

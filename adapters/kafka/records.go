@@ -84,7 +84,7 @@ func headersOf(m *sarama.ConsumerMessage) map[string]string {
 //
 // It signs in as the process's principal, which may write dead-letter
 // topics; NewRelayPublisher is the one that may write the event topic.
-func NewRecordPublisher(brokers []string, _ watermill.LoggerAdapter) (message.Publisher, error) {
+func NewRecordPublisher(brokers []string) (message.Publisher, error) {
 	return NewPublisherWith(brokers, Current())
 }
 

@@ -115,7 +115,7 @@ func boot(b *testing.B) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
-	dlq, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(logger))
+	dlq, err := kafka.NewRecordPublisher(brokers)
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func (c Consumer) Run(ctx context.Context, brokers []string, topic, group string
 	if err := c.Setup(ctx); err != nil {
 		return fmt.Errorf("create tables: %w", err)
 	}
-	pub, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(c.Logger))
+	pub, err := kafka.NewRecordPublisher(brokers)
 	if err != nil {
 		return err
 	}

@@ -212,7 +212,7 @@ func (a Agent) report(ctx context.Context, tenantID string, secret []byte, repor
 // holds up its own tenant only. A request whose handling panics is set
 // aside on the topic's dead-letter topic.
 func (a Agent) Run(ctx context.Context, brokers []string, topic, group string, concurrency int) error {
-	pub, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(a.Logger))
+	pub, err := kafka.NewRecordPublisher(brokers)
 	if err != nil {
 		return err
 	}

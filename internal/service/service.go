@@ -127,7 +127,7 @@ func openBus(cfg config.Config, logger *slog.Logger) (*bus, error) {
 			"replication_factor", s.ReplicationFactor, "min_insync_replicas", s.MinInsyncReplicas)
 	}
 	var err error
-	if b.publisher, err = kafka.NewRecordPublisher(b.brokers, kafka.SlogAdapter(logger)); err != nil {
+	if b.publisher, err = kafka.NewRecordPublisher(b.brokers); err != nil {
 		b.close()
 		return nil, fmt.Errorf("kafka publisher: %w", err)
 	}
