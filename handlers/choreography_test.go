@@ -22,6 +22,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
+	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
@@ -202,7 +203,8 @@ func runChoreographyOn(t *testing.T, store *eventstore.Memory, steps *fakeSteps,
 	for _, s := range without {
 		delete(actions, s)
 	}
-	cfg := Config{Store: store, Actions: actions, Notifier: steps, Retry: Retry{MaxTries: 1},
+	actions[domain.StepNotify] = notify.Step{Sender: steps}
+	cfg := Config{Store: store, Actions: actions, Retry: Retry{MaxTries: 1},
 		feed: memoryFeed(store), DeadLetters: &memoryDeadLetters{rows: map[[2]string][]string{}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

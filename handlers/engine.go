@@ -21,15 +21,6 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Notifier sends the tenant's mails: the welcome after activation, the
-// failure notice after a rollback.
-type Notifier interface {
-	Welcome(ctx context.Context, t *domain.Tenant) error
-	// Failure tells the customer that provisioning failed and was rolled
-	// back (t.FailedStep, t.Orphans), in the customer's words.
-	Failure(ctx context.Context, t *domain.Tenant) error
-}
-
 // Config is what the handlers need.
 type Config struct {
 	Brokers     []string
@@ -62,9 +53,8 @@ type Config struct {
 	// Actions by step, as Actions builds them: a step without one is
 	// step.NotConfigured (skipped, saying why). The platform's own steps
 	// (package platform) are filled in where none is named.
-	Actions  map[string]step.Action
-	Notifier Notifier
-	Retry    Retry
+	Actions map[string]step.Action
+	Retry   Retry
 	// MaxTries overrides Retry.MaxTries per step; TryTimeouts overrides
 	// Retry.TryTimeout per step (infrastructure runs take minutes).
 	MaxTries    map[string]int
@@ -189,7 +179,7 @@ func Actions(given map[string]step.Action, injector *faults.Injector) map[string
 // step.NotConfigured for every other step it lacks.
 func withEveryStep(given map[string]step.Action) map[string]step.Action {
 	all := platform.With(given)
-	for _, name := range domain.Steps {
+	for _, name := range domain.AllSteps {
 		if all[name] == nil {
 			all[name] = step.NotConfigured{Step: name}
 		}

@@ -7,10 +7,12 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/handlers/step"
 )
 
-// notifyHandler sends the welcome mail after activation and the failure
-// notice after a rollback: step 11, recorded as tenant.notify.<outcome>.
+// notifyHandler runs the notify step's action (notify.Step: the welcome mail
+// after activation, the failure notice after a rollback) once the attempt
+// has ended: step 11, recorded as tenant.notify.<outcome>.
 func (e *engine) notifyHandler() handler {
 	notify, _ := domain.FlowOf(domain.StepNotify)
 	return handler{
@@ -21,22 +23,23 @@ func (e *engine) notifyHandler() handler {
 			if err != nil || !t.NotificationDue() {
 				return err
 			}
-			started := time.Now().UTC()
-			outcome := domain.StepOutcome{Step: domain.StepNotify, Outcome: domain.OutcomeSkipped, StartedAt: started}
-			if e.cfg.Notifier != nil {
-				tries, err := e.retryFor(domain.StepNotify).Run(ctx, func(ctx context.Context) error {
-					if t.Status() == domain.StatusActive {
-						return e.cfg.Notifier.Welcome(ctx, t)
-					}
-					return e.cfg.Notifier.Failure(ctx, t)
-				})
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				outcome.Outcome, outcome.Tries = domain.OutcomeCompleted, tries
-				if err != nil {
-					outcome.Outcome, outcome.Error = domain.OutcomeFailed, e.withoutPersonalData(ctx, t, err.Error())
-				}
+			action := e.cfg.Actions[domain.StepNotify]
+			outcome := domain.StepOutcome{Step: domain.StepNotify, StartedAt: time.Now().UTC()}
+			var res step.Result
+			tries, err := e.retryFor(domain.StepNotify).Run(ctx, func(ctx context.Context) error {
+				var err error
+				res, err = action.Do(ctx, t)
+				return err
+			})
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			outcome.Outcome, outcome.Tries = domain.OutcomeCompleted, tries
+			switch {
+			case err != nil:
+				outcome.Outcome, outcome.Error = domain.OutcomeFailed, e.withoutPersonalData(ctx, t, err.Error())
+			case res.Skipped:
+				outcome.Outcome, outcome.Error, outcome.Tries = domain.OutcomeSkipped, res.Reason, 0
 			}
 			outcome.At = time.Now().UTC()
 			return e.record(ctx, t, md, fmt.Sprintf("%s/%d/notify", tenantID, t.Attempt()),

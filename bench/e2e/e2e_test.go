@@ -39,6 +39,7 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/handlers/deadletters"
+	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/loadgen"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
@@ -127,9 +128,11 @@ func boot(b *testing.B) (*system, error) {
 	for _, s := range domain.UndoableSteps {
 		actions[s] = noop{s}
 	}
+	actions[domain.StepNotify] = notify.Step{Sender: noopNotifier{}}
+	actions = handlers.Actions(actions, nil) // as tenantd composes them: traced
 	go func() {
 		_ = handlers.Run(ctx, handlers.Config{Brokers: brokers, Topic: topic, GroupPrefix: groups, Store: store,
-			Actions: actions, Notifier: noopNotifier{}, Logger: logger,
+			Actions: actions, Logger: logger,
 			Retry:       handlers.Retry{MaxTries: 5, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second},
 			DeadLetters: &deadletters.Table{Pool: pool, Publisher: dlq}})
 	}()

@@ -80,13 +80,13 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	links := notify.Links{KeycloakURL: cfg.KeycloakURL, SharedRealm: cfg.KeycloakOrganizationsRealm, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
 	switch {
 	case cfg.Notifier == "novu":
-		c.Notifier = notify.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links, Personal: vault}
+		c.Actions[domain.StepNotify] = notify.Step{Sender: notify.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links, Personal: vault}}
 	case cfg.SMTPAddr != "":
 		m, err := smtp.New(smtp.Settings{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS})
 		if err != nil {
 			return nil, err
 		}
-		c.Notifier = notify.MailNotifier{Mailer: m, Links: links, Personal: vault}
+		c.Actions[domain.StepNotify] = notify.Step{Sender: notify.MailNotifier{Mailer: m, Links: links, Personal: vault}}
 	default:
 		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: the notify step is skipped")
 	}
@@ -192,7 +192,8 @@ func mailBridgePassword(cfg config.Config) func(realm string) string {
 // mail the admins itself and this tenantd runs the handlers; nil otherwise.
 func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams, vault *pii.Vault, steps *handlers.Config) (*component, error) {
 	realmMail, bridge := RealmMail(cfg)
-	sender, ok := steps.Notifier.(app.SetPasswordSender)
+	notifier, _ := step.As[notify.Step](steps.Actions[domain.StepNotify])
+	sender, ok := notifier.Sender.(app.SetPasswordSender)
 	if !bridge || !cfg.KeycloakConfigured() || !ok {
 		return nil, nil
 	}
