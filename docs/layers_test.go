@@ -46,8 +46,12 @@ func layerOf(pkg string) int {
 	return -1
 }
 
-// TestNoImportRunsBackUpTheLayers reads every non-test Go file's imports.
-func TestNoImportRunsBackUpTheLayers(t *testing.T) {
+// serviceImports calls fn with every module-internal import of every
+// non-test Go file of the service (test helpers and tools apart): the
+// file, its package and the imported package, both relative to the module.
+// It fails t when it finds none.
+func serviceImports(t *testing.T, fn func(path, pkg, target string)) {
+	t.Helper()
 	fset := token.NewFileSet()
 	checked := 0
 	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
@@ -69,24 +73,15 @@ func TestNoImportRunsBackUpTheLayers(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		from := layerOf(pkg)
 		for _, imp := range f.Imports {
 			target, _ := strconv.Unquote(imp.Path.Value)
 			if pkg == "domain" && strings.Contains(target, ".") {
 				t.Errorf("%s imports %s: the domain uses the standard library only", path, target)
 			}
-			if !strings.HasPrefix(target, module) {
-				continue
+			if inner, ok := strings.CutPrefix(target, module); ok {
+				fn(path, pkg, inner)
+				checked++
 			}
-			to := layerOf(strings.TrimPrefix(target, module))
-			switch {
-			case to < 0:
-			case from < 0 && to > libraryMay:
-				t.Errorf("%s (a library) imports %s, of layer %v", path, target, layers[to])
-			case from >= 0 && to > from:
-				t.Errorf("%s (layer %v) imports %s (layer %v): an arrow running back up", path, layers[from], target, layers[to])
-			}
-			checked++
 		}
 		return nil
 	})
@@ -96,6 +91,20 @@ func TestNoImportRunsBackUpTheLayers(t *testing.T) {
 	if checked == 0 {
 		t.Fatal("no module import checked: the walk found no package")
 	}
+}
+
+// TestNoImportRunsBackUpTheLayers reads every non-test Go file's imports.
+func TestNoImportRunsBackUpTheLayers(t *testing.T) {
+	serviceImports(t, func(path, pkg, target string) {
+		from, to := layerOf(pkg), layerOf(target)
+		switch {
+		case to < 0:
+		case from < 0 && to > libraryMay:
+			t.Errorf("%s (a library) imports %s, of layer %v", path, target, layers[to])
+		case from >= 0 && to > from:
+			t.Errorf("%s (layer %v) imports %s (layer %v): an arrow running back up", path, layers[from], target, layers[to])
+		}
+	})
 }
 
 // TestWireFormatIsSpelledOnce: the record headers and the stream names are
@@ -140,36 +149,18 @@ var engineTools = []string{"handlers/step", "handlers/middleware", "handlers/dea
 // (handlers/step) and the domain, never another step, the engine or the
 // event store — so a step can be read, tested and replaced alone.
 func TestStepPackagesStandAlone(t *testing.T) {
-	fset := token.NewFileSet()
-	steps := 0
-	err := filepath.WalkDir("../handlers", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return err
+	steps := map[string]bool{}
+	serviceImports(t, func(path, pkg, target string) {
+		if !strings.HasPrefix(pkg, "handlers/") || slices.ContainsFunc(engineTools, func(tool string) bool { return pkg == tool || strings.HasPrefix(pkg, tool+"/") }) {
+			return
 		}
-		rel, _ := filepath.Rel("..", filepath.Dir(path))
-		pkg := filepath.ToSlash(rel)
-		if pkg == "handlers" || slices.ContainsFunc(engineTools, func(tool string) bool { return pkg == tool || strings.HasPrefix(pkg, tool+"/") }) {
-			return nil
+		steps[pkg] = true
+		if (strings.HasPrefix(target, "handlers") && target != "handlers/step") || target == "eventstore" || strings.HasPrefix(target, "eventstore/") ||
+			target == "app" || target == "projections" || target == "api" {
+			t.Errorf("%s (a step) imports %s: a step knows handlers/step and the domain only", path, target)
 		}
-		steps++
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
-		if err != nil {
-			return err
-		}
-		for _, imp := range f.Imports {
-			target, _ := strconv.Unquote(imp.Path.Value)
-			inner := strings.TrimPrefix(target, module)
-			if (strings.HasPrefix(inner, "handlers") && inner != "handlers/step") || inner == "eventstore" || strings.HasPrefix(inner, "eventstore/") ||
-				inner == "app" || inner == "projections" || inner == "api" {
-				t.Errorf("%s (a step) imports %s: a step knows handlers/step and the domain only", path, target)
-			}
-		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if steps == 0 {
+	if len(steps) == 0 {
 		t.Fatal("no step package found under handlers/")
 	}
 }
@@ -178,25 +169,9 @@ func TestStepPackagesStandAlone(t *testing.T) {
 // through app (app.Service), never the event store itself, so a rule of a
 // command lives in one place for every caller.
 func TestAPIGoesThroughTheUseCases(t *testing.T) {
-	fset := token.NewFileSet()
-	files := 0
-	err := filepath.WalkDir("../api", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return err
+	serviceImports(t, func(path, pkg, target string) {
+		if (pkg == "api" || strings.HasPrefix(pkg, "api/")) && (target == "eventstore" || strings.HasPrefix(target, "eventstore/")) {
+			t.Errorf("%s imports %s: the API goes through app", path, target)
 		}
-		files++
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
-		if err != nil {
-			return err
-		}
-		for _, imp := range f.Imports {
-			if target, _ := strconv.Unquote(imp.Path.Value); target == module+"eventstore" || strings.HasPrefix(target, module+"eventstore/") {
-				t.Errorf("%s imports %s: the API goes through app", path, target)
-			}
-		}
-		return nil
 	})
-	if err != nil || files == 0 {
-		t.Fatalf("read %d files of api/: %v", files, err)
-	}
 }
