@@ -6,10 +6,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/ThreeDotsLabs/watermill"
 	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // KeyMetadata names the watermill metadata entry that becomes the Kafka
@@ -45,17 +43,7 @@ func (HeaderMarshaler) Marshal(topic string, msg *message.Message) (*sarama.Prod
 // metadata, the key comes back as KeyMetadata, and the message UUID is the
 // CloudEvents id when there is one.
 func (HeaderMarshaler) Unmarshal(m *sarama.ConsumerMessage) (*message.Message, error) {
-	md := message.Metadata(headersOf(m))
-	if len(m.Key) > 0 {
-		md.Set(KeyMetadata, string(m.Key))
-	}
-	id := md.Get(wire.HeaderID)
-	if id == "" {
-		id = watermill.NewUUID()
-	}
-	msg := message.NewMessage(id, m.Value)
-	msg.Metadata = md
-	return msg, nil
+	return messageOf(Record{Key: string(m.Key), Headers: headersOf(m), Value: m.Value, Partition: m.Partition, Offset: m.Offset}), nil
 }
 
 // headersOf is a record's headers as a map (a CloudEvents record's ce_*

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
@@ -102,9 +103,16 @@ func (c Consumer) Run(ctx context.Context, brokers []string, topic, group string
 		return err
 	}
 	defer pub.Close()
-	consumer := kafka.Consumer{Brokers: brokers, Group: group, Topic: topic, Logger: c.Logger,
-		Middleware: []kafka.Middleware{kafka.DeadLetters(0, kafka.PublishDeadLetters(pub, topic, group), c.Logger)}}
-	return consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: 8}, func(ctx context.Context, r kafka.Record) error {
-		return c.Handle(ctx, r.Headers, r.Value)
+	sub, err := kafka.NewSubscriber(brokers, group, c.Logger)
+	if err != nil {
+		return err
+	}
+	router, err := kafka.NewRouter(pub, topic, c.Logger)
+	if err != nil {
+		return err
+	}
+	router.AddNoPublisherHandler(group, topic, sub, func(msg *message.Message) error {
+		return c.Handle(msg.Context(), kafka.Headers(msg), msg.Payload)
 	})
+	return router.Run(ctx)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/platform/childenv"
@@ -217,9 +218,13 @@ func (a Agent) Run(ctx context.Context, brokers []string, topic, group string, c
 		return err
 	}
 	defer pub.Close()
-	consumer := kafka.Consumer{Brokers: brokers, Group: group, Topic: topic, Logger: a.Logger,
-		Middleware: []kafka.Middleware{kafka.DeadLetters(0, kafka.PublishDeadLetters(pub, topic, group), a.Logger)}}
-	return consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: concurrency}, func(ctx context.Context, r kafka.Record) error {
-		return a.Handle(ctx, r.Headers, r.Value)
+	router, err := kafka.NewRouter(pub, topic, a.Logger)
+	if err != nil {
+		return err
+	}
+	sub := kafka.KeyedSubscriber{Consumer: kafka.Consumer{Brokers: brokers, Group: group, Logger: a.Logger}, Options: kafka.KeyedOptions{Concurrency: concurrency}}
+	router.AddNoPublisherHandler(group, topic, sub, func(msg *message.Message) error {
+		return a.Handle(msg.Context(), kafka.Headers(msg), msg.Payload)
 	})
+	return router.Run(ctx)
 }
