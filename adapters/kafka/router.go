@@ -26,7 +26,7 @@ func NewRouter(pub message.Publisher, topic string, logger *slog.Logger) (*messa
 		return nil, err
 	}
 	poison, err := middleware.PoisonQueueWithFilter(pub, DLQTopic(topic), func(err error) bool {
-		var p *middleware.RecoveredPanicError
+		var p middleware.RecoveredPanicError // Recoverer's error is the value, not a pointer
 		return errors.As(err, &p)
 	})
 	if err != nil {
