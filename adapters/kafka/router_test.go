@@ -72,7 +72,7 @@ func TestRouterOnTheRealBroker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			router.AddNoPublisherHandler(group, topic, sub, func(msg *message.Message) error {
+			router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
 				key, seq := msg.Metadata.Get(KeyMetadata), string(msg.Payload)
 				n, _ := strconv.Atoi(seq)
 				mu.Lock()

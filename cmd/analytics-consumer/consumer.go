@@ -111,7 +111,7 @@ func (c Consumer) Run(ctx context.Context, brokers []string, topic, group string
 	if err != nil {
 		return err
 	}
-	router.AddNoPublisherHandler(group, topic, sub, func(msg *message.Message) error {
+	router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
 		return c.Handle(msg.Context(), kafka.Headers(msg), msg.Payload)
 	})
 	return router.Run(ctx)

@@ -223,7 +223,7 @@ func (a Agent) Run(ctx context.Context, brokers []string, topic, group string, c
 		return err
 	}
 	sub := kafka.KeyedSubscriber{Consumer: kafka.Consumer{Brokers: brokers, Group: group, Logger: a.Logger}, Options: kafka.KeyedOptions{Concurrency: concurrency}}
-	router.AddNoPublisherHandler(group, topic, sub, func(msg *message.Message) error {
+	router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
 		return a.Handle(msg.Context(), kafka.Headers(msg), msg.Payload)
 	})
 	return router.Run(ctx)
