@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // Verifier checks a bearer token. It must be safe for concurrent use.

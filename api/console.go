@@ -14,8 +14,8 @@ import (
 
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/sessions"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/sessions"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -54,7 +54,7 @@ var consoleSecurity = map[string]string{
 	"Cache-Control":          "no-store",
 }
 
-// SessionStore keeps console sign-ins (internal/sessions in PostgreSQL).
+// SessionStore keeps console sign-ins (platform/sessions in PostgreSQL).
 type SessionStore interface {
 	Create(ctx context.Context, subject string, expires time.Time) (string, sessions.Session, error)
 	Get(ctx context.Context, id string) (sessions.Session, error)

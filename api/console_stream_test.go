@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -23,7 +24,7 @@ import (
 func TestConsoleStreamsAreBounded(t *testing.T) {
 	signer, _ := auth.NewHS256(testSecret, "tenantflow")
 	rt := NewRouter(nil, time.Second)
-	rt.Mount(Deps{Store: eventstore.NewMemory(), Verifier: signer, Logger: quietLogger()})
+	rt.Mount(Deps{App: app.NewService(eventstore.NewMemory(), ""), Verifier: signer, Logger: quietLogger()})
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	open := func(token string) (*http.Response, *bufio.Reader) {
@@ -136,7 +137,7 @@ func signIn(t *testing.T, base, token string) *http.Cookie {
 func TestConsoleSessions(t *testing.T) {
 	signer, _ := auth.NewHS256(testSecret, "tenantflow")
 	rt := NewRouter(nil, time.Second)
-	rt.Mount(Deps{Store: eventstore.NewMemory(), Verifier: signer, Logger: quietLogger()})
+	rt.Mount(Deps{App: app.NewService(eventstore.NewMemory(), ""), Verifier: signer, Logger: quietLogger()})
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	viewer, _ := signer.Mint("viewer", []string{auth.ViewTenant}, "", time.Hour, time.Now())
@@ -225,7 +226,7 @@ func (s statsOnly) Stats(context.Context) ([]projections.StepStat, error) { retu
 func TestConsoleShowsWhatTheFlowWaitsOn(t *testing.T) {
 	signer, _ := auth.NewHS256(testSecret, "tenantflow")
 	rt := NewRouter(nil, time.Second)
-	rt.Mount(Deps{Store: eventstore.NewMemory(), Verifier: signer, Logger: quietLogger(), Tenants: statsOnly{stats: []projections.StepStat{
+	rt.Mount(Deps{App: app.NewService(eventstore.NewMemory(), ""), Verifier: signer, Logger: quietLogger(), Tenants: statsOnly{stats: []projections.StepStat{
 		{Step: "idp", Count: 3, P50ms: 900, P99ms: 2900},
 		{Step: "idp", Tier: "basic", Count: 2, P50ms: 41, P99ms: 77},
 		{Step: "idp", Tier: "enterprise", Count: 1, P50ms: 1432, P99ms: 2871},

@@ -9,7 +9,7 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // maxBody bounds every request body.

@@ -10,8 +10,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
 )
 
 // deploymentReport is POST /tenants/{id}/deployment. The signature is the
@@ -50,7 +49,7 @@ func (h *tenantHandlers) deploymentReport(signingKey []byte) http.HandlerFunc {
 			writeProblem(w, problem{Status: http.StatusUnauthorized, Detail: "the report's signature or timestamp is not valid"})
 			return
 		}
-		md := eventstore.Metadata{CorrelationID: metadata(r).CorrelationID, Actor: "appplane-agent"}
+		md := app.Metadata{CorrelationID: metadata(r).CorrelationID, Actor: "appplane-agent"}
 		err = app.ReportDeployment(r.Context(), h.tenants, id, rep, md)
 		if errors.Is(err, domain.ErrNoDeploymentPending) {
 			h.logger.Warn("deployment report ignored: nothing waits for it (replayed, or after the deadline)", "tenant_id", id, "attempt", rep.Attempt, "status", rep.Status)

@@ -12,11 +12,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/smtp"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/idempotency"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -60,7 +61,7 @@ func newAPI(t *testing.T, opts ...option) *apiEnv {
 	go func() { defer close(done); _ = list.FollowLog(ctx, store) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	d := Deps{Store: store, Tenants: list, Verifier: signer, Minter: signer, Mailer: mailer,
+	d := Deps{App: app.NewService(store, ""), Tenants: list, Verifier: signer, Minter: signer, Mailer: mailer,
 		Idempotency: idempotency.New(pool, 24*time.Hour), LeadRate: 1000, LeadTokenTTL: 15 * time.Minute, Logger: logger}
 	for _, o := range opts {
 		o(&d)

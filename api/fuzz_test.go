@@ -13,8 +13,8 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // recordingMailer is a test double for the fuzz target (which tests
@@ -55,7 +55,7 @@ func FuzzPostBodies(f *testing.F) {
 	store := eventstore.NewMemory()
 	signer, _ := auth.NewHS256(testSecret, "tenantflow")
 	rt := NewRouter(nil, time.Second)
-	rt.Mount(Deps{Tiers: testenv.DevTiers, Store: store, Verifier: signer, Minter: signer, Mailer: &recordingMailer{}, LeadRate: 1 << 30,
+	rt.Mount(Deps{Tiers: testenv.DevTiers, App: app.NewService(store, ""), Verifier: signer, Minter: signer, Mailer: &recordingMailer{}, LeadRate: 1 << 30,
 		LeadTokenTTL: time.Minute, Logger: quietLogger()})
 	admin, _ := signer.Mint("fuzz", auth.Known, "", time.Hour, time.Now())
 

@@ -9,11 +9,11 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/tenantflow/tenantflow/internal/idempotency"
+	"github.com/tenantflow/tenantflow/platform/idempotency"
 )
 
 // IdempotencyStore remembers first responses by Idempotency-Key
-// (internal/idempotency in PostgreSQL).
+// (platform/idempotency in PostgreSQL).
 type IdempotencyStore interface {
 	Begin(ctx context.Context, scope, key string, fingerprint []byte) (*idempotency.Response, error)
 	Finish(ctx context.Context, scope, key string, r idempotency.Response) error

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 func (e *apiEnv) doWithKey(t *testing.T, path, token, key string, body []byte) response {

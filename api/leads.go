@@ -19,14 +19,12 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 type leadHandlers struct {
-	zone     string // the platform's DNS zone (tenantHandlers.zone)
-	store    eventstore.Streams
+	app      *app.Service
 	leads    app.Repository[*domain.Lead]
 	mailer   Mailer
 	minter   Minter
@@ -65,38 +63,33 @@ func (h *leadHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, hash := newVerificationToken()
-	lead, events, err := domain.NewLead(uuid.NewString(), in, hash, time.Now())
+	admit := func(lead *domain.Lead) error {
+		if h.mailer == nil {
+			return &errRequest{status: http.StatusServiceUnavailable, detail: "sign-up is not available: no SMTP server is configured"}
+		}
+		email := strings.ToLower(lead.Contact().Email)
+		_, mailDomain, _ := strings.Cut(email, "@")
+		// In order, and no further than the first refusal: a refused sign-up
+		// spends nothing of the wider limits.
+		if err := limited(h.recipients, email, "too many sign-ups for this email address; retry later"); err != nil {
+			return err
+		}
+		if err := limited(h.domains, mailDomain, "too many sign-ups for this email domain; retry later"); err != nil {
+			return err
+		}
+		return limited(h.everyone, "", "too many sign-ups right now; retry later")
+	}
+	mail := func(lead *domain.Lead) error {
+		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+		defer cancel()
+		if err := h.mailer.Send(ctx, lead.Contact().Email, "Confirm your sign-up", verificationMail(lead, token)); err != nil {
+			h.logger.Error("verification mail not sent", "lead_id", lead.ID(), "error", err)
+			return &errRequest{status: http.StatusServiceUnavailable, detail: "the verification mail could not be sent; nothing was stored; try again later"}
+		}
+		return nil
+	}
+	lead, err := h.app.SignUp(r.Context(), in, hash, metadata(r), admit, mail)
 	if err != nil {
-		writeError(w, h.logger, err)
-		return
-	}
-	if h.mailer == nil {
-		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Detail: "sign-up is not available: no SMTP server is configured"})
-		return
-	}
-	email := strings.ToLower(lead.Contact().Email)
-	_, mailDomain, _ := strings.Cut(email, "@")
-	if refuse(w, h.recipients, email, "too many sign-ups for this email address; retry later") ||
-		refuse(w, h.domains, mailDomain, "too many sign-ups for this email domain; retry later") ||
-		refuse(w, h.everyone, "", "too many sign-ups right now; retry later") {
-		return
-	}
-	// The mail goes out before the lead is stored (a lead whose mail failed
-	// is never stored), so first make sure the log can be read at all: an
-	// unreachable or unmigrated log answers 503 here, before a mail names a
-	// lead that will not exist. (A lead's new stream is empty: not found.)
-	if _, err := h.leads.Get(r.Context(), lead.ID()); !errors.Is(err, domain.ErrNotFound) {
-		writeError(w, h.logger, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
-	defer cancel()
-	if err := h.mailer.Send(ctx, lead.Contact().Email, "Confirm your sign-up", verificationMail(lead, token)); err != nil {
-		h.logger.Error("verification mail not sent", "lead_id", lead.ID(), "error", err)
-		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Detail: "the verification mail could not be sent; nothing was stored; try again later"})
-		return
-	}
-	if err := h.leads.Create(r.Context(), lead.ID(), metadata(r), events); err != nil {
 		writeError(w, h.logger, err)
 		return
 	}
@@ -178,7 +171,7 @@ func (h *leadHandlers) verify(w http.ResponseWriter, r *http.Request) {
 	_, err := h.leads.Update(r.Context(), id, metadata(r), func(l *domain.Lead) ([]domain.Event, error) {
 		return l.Verify(hashToken(in.Token), now)
 	})
-	var ce *eventstore.ConcurrencyError
+	var ce *app.ConcurrencyError
 	if errors.As(err, &ce) {
 		err = domain.ErrTokenInvalid // a concurrent request spent it
 	}
@@ -223,15 +216,8 @@ func (h *leadHandlers) createTenant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	t, tenantEvents, leadEvents, err := lead.CreateTenant(uuid.NewString(), in)
-	if err == nil {
-		err = domain.CheckPlatformZone("domains", t.Domains(), t.Key(), h.zone)
-	}
+	t, err := h.app.CreateLeadTenant(r.Context(), lead, in, metadata(r))
 	if err != nil {
-		writeError(w, h.logger, err)
-		return
-	}
-	if err := app.CreateLeadTenant(r.Context(), h.store, lead, leadEvents, t, metadata(r), tenantEvents); err != nil {
 		writeError(w, h.logger, err)
 		return
 	}

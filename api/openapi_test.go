@@ -11,6 +11,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gorilla/mux"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/eventstore"
 )
 
@@ -32,7 +33,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 
 	rt := NewRouter(nil, time.Second)
-	rt.Mount(Deps{Store: eventstore.NewMemory(), Logger: quietLogger()})
+	rt.Mount(Deps{App: app.NewService(eventstore.NewMemory(), ""), Logger: quietLogger()})
 	routed := map[string]bool{}
 	err = rt.mux.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		path, err := route.GetPathTemplate()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,11 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // rolledBackWithOrphan is a tenant whose storage step completed, whose dns
@@ -98,19 +99,13 @@ func TestOrphansOnTheAPI(t *testing.T) {
 	}
 
 	// The list catches up with the log (the resources projection).
-	deadline := time.Now().Add(15 * time.Second)
-	var listed []any
-	for {
+	listed := wait.Value(t, 15*time.Second, func() ([]any, error) {
 		r := e.do(t, "GET", "/orphans?tenant="+tn.ID(), view, "", nil)
-		listed, _ = r.body["orphans"].([]any)
-		if r.status == http.StatusOK && len(listed) == 1 {
-			break
+		if listed, _ := r.body["orphans"].([]any); r.status == http.StatusOK && len(listed) == 1 {
+			return listed, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /orphans never listed the bucket: %d %v", r.status, r.body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil, fmt.Errorf("GET /orphans does not list the bucket: %d %v", r.status, r.body)
+	})
 	o := listed[0].(map[string]any)
 	if o["step"] != domain.StepStorage || o["id"] != "storage-"+tn.Key() || o["tenantId"] != tn.ID() {
 		t.Fatalf("listed %v", o)
@@ -150,13 +145,11 @@ func TestOrphansOnTheAPI(t *testing.T) {
 	if last := evs[len(evs)-1]; last.Type != domain.TypeOrphanForgotten || last.Metadata.Actor != "tester" || !strings.Contains(string(last.Data), "removed by hand") {
 		t.Fatalf("forget recorded %s by %q: %s", last.Type, last.Metadata.Actor, last.Data)
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	wait.For(t, 15*time.Second, func() error {
 		r := e.do(t, "GET", "/orphans?tenant="+tn.ID(), view, "", nil)
 		if listed, _ := r.body["orphans"].([]any); r.status == http.StatusOK && len(listed) == 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the forgotten orphan is still listed: %v", r.body)
-		}
-	}
+		return fmt.Errorf("the forgotten orphan is still listed: %v", r.body)
+	})
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Opener opens the sealed personal fields of a JSON document (internal/pii):
+// Opener opens the sealed personal fields of a JSON document (platform/pii):
 // erased people's fields come back as "[erased]".
 type Opener interface {
 	OpenJSON(ctx context.Context, doc []byte) ([]byte, error)

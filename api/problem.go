@@ -7,8 +7,8 @@ import (
 	"net/http"
 
 	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 )
 
 // retryAfterSeconds is the Retry-After of a 503: PostgreSQL restarts and
@@ -40,8 +40,9 @@ func writeProblem(w http.ResponseWriter, p problem) {
 
 // errRequest is a client mistake found while reading the request.
 type errRequest struct {
-	status int
-	detail string
+	status     int
+	detail     string
+	retryAfter string // seconds, for a 429 or 503
 }
 
 func (e *errRequest) Error() string { return e.detail }
@@ -53,14 +54,17 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 	var (
 		req  *errRequest
 		ve   *domain.ValidationError
-		ce   *eventstore.ConcurrencyError
+		ce   *app.ConcurrencyError
 		te   *domain.TransitionError
 		kt   *domain.KeyTakenError
 		lead *domain.LeadHasTenantError
-		big  *eventstore.EventTooLargeError
+		big  *app.EventTooLargeError
 	)
 	switch {
 	case errors.As(err, &req):
+		if req.retryAfter != "" {
+			w.Header().Set("Retry-After", req.retryAfter)
+		}
 		writeProblem(w, problem{Status: req.status, Detail: req.detail})
 	case errors.As(err, &ve):
 		writeProblem(w, problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "one or more fields are invalid", Errors: ve.Fields})

@@ -11,24 +11,21 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // waitForList polls GET /tenants until check holds: the list is a
 // projection and catches up with the log asynchronously.
 func (e *apiEnv) waitForList(t *testing.T, token, query string, check func(response) bool) response {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	return wait.Value(t, 15*time.Second, func() (response, error) {
 		r := e.do(t, "GET", "/tenants"+query, token, "", nil)
 		if r.status == http.StatusOK && check(r) {
-			return r
+			return r, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /tenants%s never satisfied the check; last: %d %v", query, r.status, r.body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return r, fmt.Errorf("GET /tenants%s does not satisfy the check; last: %d %v", query, r.status, r.body)
+	})
 }
 
 func keysOf(r response) []string {

@@ -77,12 +77,19 @@ func (l *rateLimiter) wrap(trusted []netip.Prefix, next http.HandlerFunc) http.H
 
 // refuse answers 429 with Retry-After when key has used its share of l.
 func refuse(w http.ResponseWriter, l *rateLimiter, key, detail string) bool {
-	ok, wait := l.allow(key, time.Now())
-	if !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: detail})
+	err := limited(l, key, detail)
+	if err != nil {
+		writeError(w, nil, err)
 	}
-	return !ok
+	return err != nil
+}
+
+// limited is refuse's verdict as an error (429, with its Retry-After).
+func limited(l *rateLimiter, key, detail string) error {
+	if ok, wait := l.allow(key, time.Now()); !ok {
+		return &errRequest{status: http.StatusTooManyRequests, detail: detail, retryAfter: strconv.Itoa(int(wait.Seconds()) + 1)}
+	}
+	return nil
 }
 
 // clientAddr is the request's client address (see wrap).

@@ -9,8 +9,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -40,7 +39,9 @@ type ReadModels interface {
 // (no verifier) or 503 (no minter, no mailer) and say why; without an
 // idempotency store the Idempotency-Key header is not honoured.
 type Deps struct {
-	Store    eventstore.Streams
+	// App is the use-case layer: every command and the log's own queries
+	// (app.NewService over the event store, with the platform's zone).
+	App      *app.Service
 	Tenants  ReadModels
 	Verifier Verifier
 	// TenantAdmins verifies tenants' administrators' tokens (auth.TenantAdmins),
@@ -68,9 +69,6 @@ type Deps struct {
 	Logger           *slog.Logger
 	// Tiers is the plan tier catalogue; nil: domain.DefaultTiers.
 	Tiers domain.Tiers
-	// PlatformZone is the zone the dns step names tenants in (<key>.<zone>;
-	// "": no dns step): its names are reserved for their tenants.
-	PlatformZone string
 	// Personal opens the sealed personal fields of the answers; nil: the
 	// events hold none (a store without a sealer).
 	Personal Opener
@@ -85,11 +83,11 @@ func (rt *Router) Mount(d Deps) {
 	if d.Tiers == nil {
 		d.Tiers = domain.DefaultTiers
 	}
-	t := &tenantHandlers{zone: d.PlatformZone, tiers: d.Tiers, store: d.Store, tenants: app.Tenants(d.Store), list: d.Tenants, logger: d.Logger}
-	l := &leadHandlers{store: d.Store, leads: app.Leads(d.Store), mailer: d.Mailer, minter: d.Minter,
+	t := &tenantHandlers{app: d.App, tiers: d.Tiers, tenants: d.App.Tenants, list: d.Tenants, logger: d.Logger}
+	l := &leadHandlers{app: d.App, leads: d.App.Leads, mailer: d.Mailer, minter: d.Minter,
 		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute),
 		recipients: newRateLimiter(or(d.SignUpLimits.PerRecipient, 5), time.Hour), domains: newRateLimiter(or(d.SignUpLimits.PerDomain, 120), time.Hour),
-		everyone: newRateLimiter(or(d.SignUpLimits.Global, 600), time.Minute), personal: d.Personal, zone: d.PlatformZone}
+		everyone: newRateLimiter(or(d.SignUpLimits.Global, 600), time.Minute), personal: d.Personal}
 
 	post := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodPost) }
 	get := func(path string, h http.HandlerFunc) { rt.mux.HandleFunc(path, h).Methods(http.MethodGet) }
@@ -113,7 +111,7 @@ func (rt *Router) Mount(d Deps) {
 	get("/orphans", rt.require(auth.ViewOrphans, t.orphans))
 	post("/tenants/{id}/orphans/retry", rt.require(auth.ManageOrphans, rt.idempotent(t.retryOrphans)))
 	post("/tenants/{id}/orphans/forget", rt.require(auth.ManageOrphans, rt.idempotent(t.forgetOrphan)))
-	c := &configHandlers{tenants: t.tenants, configs: app.TenantConfigs(d.Store), read: d.Tenants, h: t}
+	c := &configHandlers{tenants: t.tenants, configs: d.App.Configs, read: d.Tenants, h: t}
 	// A tenant's own administrators (auth.TenantAdmins, or the replaced
 	// system's userTenantId) read the tenant and its events, keep its
 	// contacts and its configuration: that tenant's, nothing else.

@@ -15,16 +15,14 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
 type tenantHandlers struct {
-	zone    string // the platform's DNS zone: its names are reserved for their tenants
+	app     *app.Service
 	tiers   domain.Tiers
-	store   eventstore.Streams
 	tenants app.Repository[*domain.Tenant]
 	list    ReadModels
 	logger  *slog.Logger
@@ -87,8 +85,8 @@ func viewOf(t *domain.Tenant) tenantView {
 	return v
 }
 
-func metadata(r *http.Request) eventstore.Metadata {
-	md := eventstore.Metadata{CorrelationID: r.Header.Get("X-Correlation-ID")}
+func metadata(r *http.Request) app.Metadata {
+	md := app.Metadata{CorrelationID: r.Header.Get("X-Correlation-ID")}
 	md.TraceParent, md.TraceState = telemetry.Carrier(r.Context())
 	if md.CorrelationID == "" || len(md.CorrelationID) > 100 {
 		md.CorrelationID = uuid.NewString()
@@ -105,15 +103,8 @@ func (h *tenantHandlers) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	t, events, err := domain.NewTenant(uuid.NewString(), "", in)
-	if err == nil {
-		err = domain.CheckPlatformZone("domains", in.Domains, in.Key, h.zone)
-	}
+	t, err := h.app.CreateTenant(r.Context(), in, metadata(r))
 	if err != nil {
-		writeError(w, h.logger, err)
-		return
-	}
-	if err := app.CreateTenant(r.Context(), h.store, t, metadata(r), events); err != nil {
 		writeError(w, h.logger, err)
 		return
 	}
@@ -322,13 +313,13 @@ func intParam(raw string, def, max int, name string, bad map[string]string) (int
 
 // eventView is one event of a tenant's history.
 type eventView struct {
-	ID            string              `json:"id"`
-	Version       int64               `json:"version"`
-	Type          string              `json:"type"`
-	SchemaVersion int                 `json:"schemaVersion"`
-	RecordedAt    time.Time           `json:"recordedAt"`
-	Data          json.RawMessage     `json:"data"`
-	Metadata      eventstore.Metadata `json:"metadata"`
+	ID            string          `json:"id"`
+	Version       int64           `json:"version"`
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schemaVersion"`
+	RecordedAt    time.Time       `json:"recordedAt"`
+	Data          json.RawMessage `json:"data"`
+	Metadata      app.Metadata    `json:"metadata"`
 }
 
 // events serves GET /tenants/{id}/events?after=&limit=: the tenant's
@@ -354,8 +345,7 @@ func (h *tenantHandlers) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, &domain.ValidationError{Fields: bad})
 		return
 	}
-	stream := h.tenants.Stream(id)
-	stored, err := h.store.LoadFrom(r.Context(), stream, int64(after)+1)
+	stored, err := h.app.History(r.Context(), id, int64(after)+1)
 	if err != nil {
 		writeError(w, h.logger, err)
 		return
@@ -436,13 +426,13 @@ func (h *tenantHandlers) update(w http.ResponseWriter, r *http.Request) {
 	for try := 0; try < 5; try++ {
 		t, err = h.tenants.Update(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) {
 			if in.Domains != nil {
-				if err := domain.CheckPlatformZone("domains", *in.Domains, t.Key(), h.zone); err != nil {
+				if err := domain.CheckPlatformZone("domains", *in.Domains, t.Key(), h.app.Zone); err != nil {
 					return nil, err
 				}
 			}
 			return t.Update(in, time.Now())
 		})
-		var ce *eventstore.ConcurrencyError
+		var ce *app.ConcurrencyError
 		if !errors.As(err, &ce) {
 			break
 		}

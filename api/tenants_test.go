@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 func (e *apiEnv) token(t *testing.T, perms ...string) string {

@@ -7,8 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
-
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // userTenantToken is a token of the replaced system's shape for a user of

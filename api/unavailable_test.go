@@ -9,11 +9,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/idempotency"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -37,7 +37,7 @@ func TestUnavailableEventLogIs503(t *testing.T) {
 			signer, _ := auth.NewHS256(testSecret, "tenantflow")
 			mailer := &recordingMailer{}
 			rt := NewRouter(nil, time.Second)
-			rt.Mount(Deps{Store: store, Tenants: &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: quietLogger()},
+			rt.Mount(Deps{App: app.NewService(store, ""), Tenants: &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: quietLogger()},
 				Verifier: signer, Minter: signer, Mailer: mailer, Idempotency: idempotency.New(pool, time.Hour),
 				LeadRate: 1000, LeadTokenTTL: time.Minute, Logger: quietLogger()})
 			srv := httptest.NewServer(rt)

@@ -10,7 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -25,17 +26,17 @@ type Repository[A interface{ Version() int64 }] struct {
 
 // Tenants keeps tenants in streams tenant-<id>.
 func Tenants(s eventstore.Streams) Repository[*domain.Tenant] {
-	return Repository[*domain.Tenant]{store: s, prefix: "tenant-", rehydrate: domain.RehydrateTenant}
+	return Repository[*domain.Tenant]{store: s, prefix: wire.TenantPrefix, rehydrate: domain.RehydrateTenant}
 }
 
 // Leads keeps leads in streams lead-<id>.
 func Leads(s eventstore.Streams) Repository[*domain.Lead] {
-	return Repository[*domain.Lead]{store: s, prefix: "lead-", rehydrate: domain.RehydrateLead}
+	return Repository[*domain.Lead]{store: s, prefix: wire.LeadPrefix, rehydrate: domain.RehydrateLead}
 }
 
 // TenantConfigs keeps tenants' configurations in streams tenantconfig-<id>.
 func TenantConfigs(s eventstore.Streams) Repository[*domain.TenantConfig] {
-	return Repository[*domain.TenantConfig]{store: s, prefix: "tenantconfig-", rehydrate: domain.RehydrateTenantConfig}
+	return Repository[*domain.TenantConfig]{store: s, prefix: wire.TenantConfigPrefix, rehydrate: domain.RehydrateTenantConfig}
 }
 
 // Exists reports whether aggregate id has any event, reading only its

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -164,60 +165,44 @@ func (KeyReserved) EventType() string             { return TypeKeyReserved }
 // data that does not fit it. Handlers send such records to the dead letters.
 var ErrUndecodable = errors.New("undecodable event")
 
+// registry is every event type this code reads (the step outcomes apart:
+// tenant.<step>.<outcome> for each step of Flow), with a new value to decode
+// it into: the one list Decode and EventTypes read.
+var registry = map[string]func() Event{
+	TypeLeadCreated:                 func() Event { return &LeadCreated{} },
+	TypeLeadVerified:                func() Event { return &LeadVerified{} },
+	TypeLeadTenantAssigned:          func() Event { return &LeadTenantAssigned{} },
+	TypeTenantCreated:               func() Event { return &TenantCreated{} },
+	TypeProvisioningRequested:       func() Event { return &ProvisioningRequested{} },
+	TypeTenantActivated:             func() Event { return &TenantActivated{} },
+	TypeProvisioningFailed:          func() Event { return &ProvisioningFailed{} },
+	TypeDeprovisioningRequested:     func() Event { return &DeprovisioningRequested{} },
+	TypeTenantDeactivated:           func() Event { return &TenantDeactivated{} },
+	TypeKeyReserved:                 func() Event { return &KeyReserved{} },
+	TypeProvisioningRolledBack:      func() Event { return &ProvisioningRolledBack{} },
+	TypeProvisioningCancelRequested: func() Event { return &ProvisioningCancelRequested{} },
+	TypeDeploymentRequested:         func() Event { return &DeploymentRequested{} },
+	TypeDeploymentUndoRequested:     func() Event { return &DeploymentUndoRequested{} },
+	TypeOrphanForgotten:             func() Event { return &OrphanForgotten{} },
+	TypeUndoRetryRequested:          func() Event { return &UndoRetryRequested{} },
+	TypeUndoRetryFinished:           func() Event { return &UndoRetryFinished{} },
+	TypeTenantUpdated:               func() Event { return &TenantUpdated{} },
+	TypeDomainsReconciled:           func() Event { return &DomainsReconciled{} },
+	TypeConfigSet:                   func() Event { return &ConfigSet{} },
+	TypeConfigDeleted:               func() Event { return &ConfigDeleted{} },
+	TypePersonErased:                func() Event { return &PersonErased{} },
+}
+
 // Decode turns a stored event back into its domain type.
 func Decode(eventType string, data []byte) (Event, error) {
-	var e Event
-	switch eventType {
-	case TypeLeadCreated:
-		e = &LeadCreated{}
-	case TypeLeadVerified:
-		e = &LeadVerified{}
-	case TypeLeadTenantAssigned:
-		e = &LeadTenantAssigned{}
-	case TypeTenantCreated:
-		e = &TenantCreated{}
-	case TypeProvisioningRequested:
-		e = &ProvisioningRequested{}
-	case TypeTenantActivated:
-		e = &TenantActivated{}
-	case TypeProvisioningFailed:
-		e = &ProvisioningFailed{}
-	case TypeDeprovisioningRequested:
-		e = &DeprovisioningRequested{}
-	case TypeTenantDeactivated:
-		e = &TenantDeactivated{}
-	case TypeKeyReserved:
-		e = &KeyReserved{}
-	case TypeProvisioningRolledBack:
-		e = &ProvisioningRolledBack{}
-	case TypeProvisioningCancelRequested:
-		e = &ProvisioningCancelRequested{}
-	case TypeDeploymentRequested:
-		e = &DeploymentRequested{}
-	case TypeDeploymentUndoRequested:
-		e = &DeploymentUndoRequested{}
-	case TypeOrphanForgotten:
-		e = &OrphanForgotten{}
-	case TypeUndoRetryRequested:
-		e = &UndoRetryRequested{}
-	case TypeUndoRetryFinished:
-		e = &UndoRetryFinished{}
-	case TypeTenantUpdated:
-		e = &TenantUpdated{}
-	case TypeDomainsReconciled:
-		e = &DomainsReconciled{}
-	case TypeConfigSet:
-		e = &ConfigSet{}
-	case TypeConfigDeleted:
-		e = &ConfigDeleted{}
-	case TypePersonErased:
-		e = &PersonErased{}
-	default:
+	newEvent, ok := registry[eventType]
+	if !ok {
 		if _, _, ok := outcomeType(eventType); !ok {
 			return nil, fmt.Errorf("%w: unknown event type %q", ErrUndecodable, eventType)
 		}
-		e = &StepOutcome{}
+		newEvent = func() Event { return &StepOutcome{} }
 	}
+	e := newEvent()
 	if err := json.Unmarshal(data, e); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrUndecodable, eventType, err)
 	}
@@ -229,51 +214,10 @@ func Decode(eventType string, data []byte) (Event, error) {
 
 // deref lets folds take events by value or by pointer (as Decode returns them).
 func deref(e Event) Event {
-	switch v := e.(type) {
-	case *LeadCreated:
-		return *v
-	case *LeadVerified:
-		return *v
-	case *LeadTenantAssigned:
-		return *v
-	case *TenantCreated:
-		return *v
-	case *ProvisioningRequested:
-		return *v
-	case *TenantActivated:
-		return *v
-	case *ProvisioningFailed:
-		return *v
-	case *DeprovisioningRequested:
-		return *v
-	case *TenantDeactivated:
-		return *v
-	case *KeyReserved:
-		return *v
-	case *StepOutcome:
-		return *v
-	case *ProvisioningRolledBack:
-		return *v
-	case *ProvisioningCancelRequested:
-		return *v
-	case *DeploymentRequested:
-		return *v
-	case *DeploymentUndoRequested:
-		return *v
-	case *OrphanForgotten:
-		return *v
-	case *UndoRetryRequested:
-		return *v
-	case *UndoRetryFinished:
-		return *v
-	case *TenantUpdated:
-		return *v
-	case *DomainsReconciled:
-		return *v
-	case *ConfigSet:
-		return *v
-	case *ConfigDeleted:
-		return *v
+	if v := reflect.ValueOf(e); v.Kind() == reflect.Pointer && !v.IsNil() {
+		if d, ok := v.Elem().Interface().(Event); ok {
+			return d
+		}
 	}
 	return e
 }

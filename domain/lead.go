@@ -115,7 +115,7 @@ func (l *Lead) ID() string       { return l.id }
 func (l *Lead) Contact() Contact { return l.contact }
 
 // WithContact is a copy of l with contact c: the same person with the
-// personal fields opened (the log keeps them sealed, internal/pii), so that
+// personal fields opened (the log keeps them sealed, platform/pii), so that
 // a tenant made from the lead validates and records them.
 func (l *Lead) WithContact(c Contact) *Lead {
 	cp := *l

@@ -26,15 +26,6 @@ const (
 	StepNotify         = "notify"
 )
 
-// Steps lists the steps a provisioning attempt runs, in order, up to and
-// including activation. (Step 1, the request, is the API command; step 11,
-// notify, follows activation or rollback and never undoes anything.)
-var Steps = []string{StepIdentity, StepAdminUser, StepDatabase, StepStorage, StepInfrastructure, StepDeploy, StepDNS, StepResources, StepActivate}
-
-// UndoableSteps are the steps that create external resources; compensation
-// and deprovisioning undo them in reverse order.
-var UndoableSteps = []string{StepIdentity, StepAdminUser, StepDatabase, StepStorage, StepInfrastructure, StepDeploy, StepDNS}
-
 // Step outcomes, the last part of an outcome event's type.
 const (
 	OutcomeCompleted          = "completed"
@@ -137,7 +128,7 @@ type CustomDomain struct {
 	TXTValue string `json:"txtValue"`
 }
 
-func (e StepOutcome) EventType() string { return "tenant." + e.Step + "." + e.Outcome }
+func (e StepOutcome) EventType() string { return OutcomeType(e.Step, e.Outcome) }
 
 // Limits of what a back end puts into an outcome: its error text (OpenTofu's
 // stderr, an HTTP body) and its outputs are not the caller's to bound, and an
@@ -191,7 +182,7 @@ func outcomeType(eventType string) (step, outcome string, ok bool) {
 		return "", "", false
 	}
 	step, outcome, found = strings.Cut(rest, ".")
-	if !found || !slices.Contains(outcomes, outcome) || (!slices.Contains(Steps, step) && step != StepNotify) {
+	if !found || !slices.Contains(outcomes, outcome) || !slices.Contains(AllSteps, step) {
 		return "", "", false
 	}
 	return step, outcome, true
@@ -469,7 +460,7 @@ func (t *Tenant) RequestCancel() ([]Event, error) {
 // with its state ("" when it has not run).
 func (t *Tenant) StepStates() []StepState {
 	out := make([]StepState, 0, len(Steps)+1)
-	for _, s := range append(slices.Clone(Steps), StepNotify) {
+	for _, s := range AllSteps {
 		if st := t.steps[s]; st != nil {
 			c := *st
 			c.Resources = slices.Clone(st.Resources)

@@ -3,6 +3,8 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // Schema versions. An event type's data may change shape only by a new
@@ -65,13 +67,10 @@ func provisioningFailedV1(data json.RawMessage) (json.RawMessage, error) {
 // EventTypes lists every event type this code can write: the fixed ones
 // and tenant.<step>.<outcome> for every step (and notify) and outcome.
 func EventTypes() []string {
-	types := []string{TypeLeadCreated, TypeLeadVerified, TypeLeadTenantAssigned, TypeTenantCreated, TypeProvisioningRequested,
-		TypeTenantActivated, TypeProvisioningFailed, TypeProvisioningRolledBack, TypeProvisioningCancelRequested,
-		TypeDeprovisioningRequested, TypeTenantDeactivated, TypeKeyReserved, TypeDeploymentRequested, TypeDeploymentUndoRequested,
-		TypeOrphanForgotten, TypeUndoRetryRequested, TypeUndoRetryFinished, TypeConfigSet, TypeConfigDeleted, TypeTenantUpdated, TypeDomainsReconciled, TypePersonErased}
-	for _, s := range append(append([]string{}, Steps...), StepNotify) {
+	types := slices.Sorted(maps.Keys(registry))
+	for _, s := range AllSteps {
 		for _, o := range outcomes {
-			types = append(types, StepOutcome{Step: s, Outcome: o}.EventType())
+			types = append(types, OutcomeType(s, o))
 		}
 	}
 	return types

@@ -244,14 +244,24 @@ func validateSubscription(s Subscription, tiers Tiers) error {
 	return p.err()
 }
 
-func (t *Tenant) ID() string       { return t.id }
-func (t *Tenant) Key() string      { return t.key }
-func (t *Tenant) Name() string     { return t.name }
-func (t *Tenant) Contact() Contact { return t.contact }
+func (t *Tenant) ID() string  { return t.id }
+func (t *Tenant) Key() string { return t.key }
+
+// RealmPrefix starts the name of every tenant's own Keycloak realm.
+const RealmPrefix = "tenant-"
+
+// RealmName is the tenant's own realm (the realm identity model),
+// tenant-<key>, as the design fixes it.
+func (t *Tenant) RealmName() string { return RealmPrefix + t.key }
+
+// ClientName is the tenant's application client, <key>-app.
+func (t *Tenant) ClientName() string { return t.key + "-app" }
+func (t *Tenant) Name() string       { return t.name }
+func (t *Tenant) Contact() Contact   { return t.contact }
 
 // WithContacts is a copy of t with the primary contact and the contacts
 // given: the same people with their personal fields opened (the log keeps
-// them sealed, internal/pii), for the steps that mail or register them.
+// them sealed, platform/pii), for the steps that mail or register them.
 func (t *Tenant) WithContacts(primary Contact, all []TenantContact) *Tenant {
 	c := *t
 	c.contact, c.contacts = primary, all

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // auditedLog writes three streams of four events and seals them.
@@ -37,16 +38,15 @@ func auditedLog(t *testing.T, key []byte) (*Postgres, []string) {
 // waitHorizon waits until every event is below the log's read horizon.
 func waitHorizon(t *testing.T, s *Postgres) {
 	t.Helper()
-	for range 500 {
+	wait.For(t, 30*time.Second, func() error {
 		all, err := s.ReadAll(context.Background(), Cursor{}, 100000)
 		var n int
 		_ = s.pool.QueryRow(context.Background(), `select count(*) from events`).Scan(&n)
-		if err == nil && len(all) == n {
-			return
+		if err != nil || len(all) != n {
+			return fmt.Errorf("%d of %d events below the horizon (%v)", len(all), n, err)
 		}
-		time.Sleep(10 * time.Millisecond) // polling for the condition above
-	}
-	t.Fatal("events never came below the horizon")
+		return nil
+	})
 }
 
 func TestVerifyCleanLog(t *testing.T) {

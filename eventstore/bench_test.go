@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // Benchmarks (make bench). Appends are measured next to a raw pgx INSERT of
@@ -173,15 +174,14 @@ func BenchmarkRelay(b *testing.B) {
 				}()
 			}
 			wg.Wait()
-			for {
+			wait.For(b, time.Minute, func() error {
 				mu.Lock()
-				n := len(lat)
-				mu.Unlock()
-				if n >= 5000 {
-					break
+				defer mu.Unlock()
+				if len(lat) < 5000 {
+					return fmt.Errorf("%d of 5000 appends seen by the subscriber", len(lat))
 				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return nil
+			})
 			stop()
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)*50/100].Microseconds())/1000, "p50-ms")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 func newEvents(n int, typ string) []NewEvent {
@@ -415,35 +416,33 @@ func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 		mine := map[string]bool{streams[0]: true, streams[1]: true, streams[2]: true}
 		var all []Event
 		var cur Cursor
-		// An empty page means "nothing below the horizon yet": a transaction
-		// elsewhere in the cluster may still be open. Keep reading until all
-		// of this test's events have come.
-		deadline := time.Now().Add(30 * time.Second)
-		for len(all) < 18 {
-			page, err := s.ReadAll(ctx, cur, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(page) == 0 {
-				if time.Now().After(deadline) {
-					break
+		// Read page after page; an empty page means "nothing below the
+		// horizon yet": a transaction elsewhere in the cluster may still be
+		// open, so wait and read on until all of this test's events have come.
+		wait.For(t, 30*time.Second, func() error {
+			for len(all) < 18 {
+				page, err := s.ReadAll(ctx, cur, 4)
+				if err != nil {
+					t.Fatal(err)
 				}
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			if len(page) > 4 {
-				t.Fatalf("page of %d events, limit 4", len(page))
-			}
-			for _, e := range page {
-				if !cur.Less(e.After()) {
-					t.Fatalf("ReadAll went backwards: %+v after %+v", e.After(), cur)
+				if len(page) == 0 {
+					return fmt.Errorf("read %d of my events, want 18", len(all))
 				}
-				cur = e.After()
-				if mine[e.Stream] {
-					all = append(all, e)
+				if len(page) > 4 {
+					t.Fatalf("page of %d events, limit 4", len(page))
+				}
+				for _, e := range page {
+					if !cur.Less(e.After()) {
+						t.Fatalf("ReadAll went backwards: %+v after %+v", e.After(), cur)
+					}
+					cur = e.After()
+					if mine[e.Stream] {
+						all = append(all, e)
+					}
 				}
 			}
-		}
+			return nil
+		})
 		if len(all) != 18 {
 			t.Fatalf("read %d of my events, want 18", len(all))
 		}

@@ -45,9 +45,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // ExpectedVersion is the stream version an append requires.
@@ -64,13 +64,7 @@ const (
 func Exactly(v int64) ExpectedVersion { return ExpectedVersion(v) }
 
 // Metadata travels with every event; it never holds secrets.
-type Metadata struct {
-	CorrelationID string `json:"correlationId,omitempty"`
-	CausationID   string `json:"causationId,omitempty"`
-	Actor         string `json:"actor,omitempty"`
-	TraceParent   string `json:"traceparent,omitempty"`
-	TraceState    string `json:"tracestate,omitempty"`
-}
+type Metadata = wire.Metadata
 
 // NewEvent is an event to append. ID must be a UUID; handlers derive it
 // deterministically so that a redelivered trigger appends nothing new.
@@ -82,18 +76,11 @@ type NewEvent struct {
 	Metadata      Metadata
 }
 
-// Event is a stored event.
+// Event is a stored event: what the topic carries (wire.Event) and where
+// the log keeps it.
 type Event struct {
-	ID            string
-	Stream        string
-	Version       int64
-	Type          string
-	SchemaVersion int
-	Data          json.RawMessage
-	Metadata      Metadata
-	RecordedAt    time.Time
-	Position      int64
-	TxID          uint64
+	wire.Event
+	TxID uint64
 	// Hash chains the event to the previous one of its stream (PostgreSQL
 	// only; see audit.go). Nil in the in-memory store.
 	Hash []byte

@@ -2,12 +2,14 @@ package eventstore
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // holdOpen appends in a transaction the caller commits or rolls back later.
@@ -49,14 +51,13 @@ func readMine(t *testing.T, s *Postgres, streams ...string) []Event {
 // horizon, or 30 s pass.
 func readMineUntil(t *testing.T, s *Postgres, n int, streams ...string) []Event {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return wait.Value(t, 30*time.Second, func() ([]Event, error) {
 		got := readMine(t, s, streams...)
-		if len(got) >= n || time.Now().After(deadline) {
-			return got
+		if len(got) < n {
+			return nil, fmt.Errorf("%d of %d events below the horizon: %+v", len(got), n, got)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return got, nil
+	})
 }
 
 // TestReadAllNeverPassesAnOpenTransaction: an event committed after an
@@ -175,16 +176,14 @@ func TestSubscriptionDeliversEveryLateCommitOnce(t *testing.T) {
 	}
 	wg.Wait()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	wait.For(t, 30*time.Second, func() error {
 		mu.Lock()
-		n := len(delivered)
-		mu.Unlock()
-		if n >= len(committed) || time.Now().After(deadline) {
-			break
+		defer mu.Unlock()
+		if len(delivered) < len(committed) {
+			return fmt.Errorf("%d of %d committed events delivered", len(delivered), len(committed))
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	<-subDone
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // Memory is an in-memory event store with the same guarantees as Postgres,
@@ -56,11 +58,11 @@ func (m *Memory) appendLocked(stream string, batch []NewEvent) {
 	now := time.Now().UTC()
 	current := int64(len(m.streams[stream]))
 	for i, e := range batch {
-		stored := Event{
+		stored := Event{Event: wire.Event{
 			ID: e.ID, Stream: stream, Version: current + int64(i) + 1, Type: e.Type,
 			SchemaVersion: e.SchemaVersion, Data: compact(e.Data), Metadata: e.Metadata,
-			RecordedAt: now, Position: int64(len(m.log)) + 1, TxID: m.txs,
-		}
+			RecordedAt: now, Position: int64(len(m.log)) + 1,
+		}, TxID: m.txs}
 		m.streams[stream] = append(m.streams[stream], stored)
 		m.byID[e.ID] = stored
 		m.log = append(m.log, stored)

@@ -52,7 +52,7 @@ type Postgres struct {
 }
 
 // DataSealer rewrites an event's data before it is stored: tenantd's seals the
-// personal fields (internal/pii), so that the log keeps no plain personal
+// personal fields (platform/pii), so that the log keeps no plain personal
 // data. It must be deterministic, so that a retried append stays the same.
 type DataSealer func(ctx context.Context, data []byte) ([]byte, error)
 

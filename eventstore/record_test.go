@@ -4,19 +4,21 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // FromRecord reads back what the relay wrote: a consumer can apply the
 // record's event without reading the store.
-func TestFromRecordInvertsTheRelaysRecord(t *testing.T) {
-	e := Event{ID: "0b6f3c5e-4a51-4a59-9c1e-1f2f3a4b5c6d", Stream: "tenant-x", Version: 7, Type: "tenant.dns.completed", SchemaVersion: 2,
-		Data: json.RawMessage(`{"step":"dns"}`), Metadata: Metadata{CorrelationID: "c", CausationID: "d", Actor: "handler:step.dns"},
-		RecordedAt: time.Date(2026, 11, 29, 9, 1, 2, 345678000, time.UTC), Position: 991}
+func TestDecodeInvertsTheRelaysRecord(t *testing.T) {
+	e := Event{Event: wire.Event{ID: "0b6f3c5e-4a51-4a59-9c1e-1f2f3a4b5c6d", Stream: "tenant-x", Version: 7, Type: "tenant.dns.completed", SchemaVersion: 2,
+		Data: json.RawMessage(`{"step":"dns"}`), Metadata: wire.Metadata{CorrelationID: "c", CausationID: "d", Actor: "handler:step.dns"},
+		RecordedAt: time.Date(2026, 11, 29, 9, 1, 2, 345678000, time.UTC), Position: 991}}
 	msg, err := (&Relay{Source: "tenantflow"}).toMessage(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := FromRecord(msg.Metadata, msg.Payload)
+	got, err := wire.Decode(msg.Metadata, msg.Payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +39,11 @@ func TestFromRecordInvertsTheRelaysRecord(t *testing.T) {
 			h[k] = v
 		}
 		broken(h)
-		if _, err := FromRecord(h, msg.Payload); err == nil {
+		if _, err := wire.Decode(h, msg.Payload); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := FromRecord(msg.Metadata, []byte(`not json`)); err == nil {
+	if _, err := wire.Decode(msg.Metadata, []byte(`not json`)); err == nil {
 		t.Error("a value that is not JSON was accepted")
 	}
 }

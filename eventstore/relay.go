@@ -2,24 +2,23 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // Topic is where the relay publishes every committed event.
-const Topic = "tenant.events.v1"
+const Topic = wire.Topic
 
 // relayLockClass is the first key of the relay's advisory lock (the second is
 // the topic's hash), distinct from append_events' stream locks.
@@ -200,16 +199,10 @@ func (r *Relay) publish(ctx context.Context, events []Event) error {
 	return nil
 }
 
-// Payload is the record value: the event's data and its stream version.
-type Payload struct {
-	StreamVersion int64           `json:"streamVersion"`
-	Data          json.RawMessage `json:"data"`
-}
-
 // toMessage maps an event onto the CloudEvents Kafka binding, binary mode.
 // Extension names are lower-case letters and digits, as the spec requires.
 func (r *Relay) toMessage(e Event) (*message.Message, error) {
-	headers, value, err := ToRecord(e, r.Source)
+	headers, value, err := wire.Encode(e.Event, r.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -219,66 +212,6 @@ func (r *Relay) toMessage(e Event) (*message.Message, error) {
 	}
 	m.Metadata.Set("partition_key", e.Stream) // = adapters/kafka.KeyMetadata: the record key
 	return m, nil
-}
-
-// ToRecord is the one place that writes an event as a record of the topic:
-// the CloudEvents Kafka binding, binary mode (ce_* headers; extension names
-// lower-case letters and digits, as the spec requires), the value
-// {streamVersion, data}, and the stream id as the record key. FromRecord
-// reads it back.
-func ToRecord(e Event, source string) (headers map[string]string, value []byte, err error) {
-	value, err = json.Marshal(Payload{StreamVersion: e.Version, Data: e.Data})
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode event %s: %w", e.ID, err)
-	}
-	headers = map[string]string{}
-	set := func(k, v string) {
-		if v != "" {
-			headers[k] = v
-		}
-	}
-	set("ce_specversion", "1.0")
-	set("ce_id", e.ID)
-	set("ce_source", source)
-	set("ce_type", e.Type)
-	set("ce_subject", e.Stream)
-	set("ce_time", e.RecordedAt.UTC().Format(time.RFC3339Nano))
-	set("content-type", "application/json")
-	set("ce_streamversion", strconv.FormatInt(e.Version, 10))
-	set("ce_position", strconv.FormatInt(e.Position, 10))
-	set("ce_schemaversion", strconv.Itoa(e.SchemaVersion))
-	set("ce_correlationid", e.Metadata.CorrelationID)
-	set("ce_causationid", e.Metadata.CausationID)
-	set("ce_traceparent", e.Metadata.TraceParent)
-	set("ce_tracestate", e.Metadata.TraceState)
-	return headers, value, nil
-}
-
-// FromRecord is ToRecord's inverse: the event a record of the topic carries
-// (headers and value as the relay wrote them). Metadata holds only what the
-// headers carry (correlation, causation, trace context); TxID and Hash are
-// not on the wire.
-func FromRecord(headers map[string]string, value []byte) (Event, error) {
-	var p Payload
-	if err := json.Unmarshal(value, &p); err != nil {
-		return Event{}, fmt.Errorf("record value is not {streamVersion, data}: %w", err)
-	}
-	e := Event{ID: headers["ce_id"], Stream: headers["ce_subject"], Type: headers["ce_type"], Data: p.Data,
-		Metadata: Metadata{CorrelationID: headers["ce_correlationid"], CausationID: headers["ce_causationid"],
-			TraceParent: headers["ce_traceparent"], TraceState: headers["ce_tracestate"]}}
-	var err1, err2, err3 error
-	e.Version, err1 = strconv.ParseInt(headers["ce_streamversion"], 10, 64)
-	e.Position, err2 = strconv.ParseInt(headers["ce_position"], 10, 64)
-	e.RecordedAt, err3 = time.Parse(time.RFC3339Nano, headers["ce_time"])
-	e.SchemaVersion = 1
-	if v := headers["ce_schemaversion"]; v != "" {
-		e.SchemaVersion, _ = strconv.Atoi(v)
-	}
-	if e.ID == "" || e.Stream == "" || e.Type == "" || len(p.Data) == 0 || errors.Join(err1, err2, err3) != nil ||
-		e.Version < 1 || e.Version != p.StreamVersion || e.SchemaVersion < 1 {
-		return Event{}, fmt.Errorf("record %q is not an event of the log: %v", e.ID, errors.Join(err1, err2, err3))
-	}
-	return e, nil
 }
 
 // sleep waits d or until ctx ends; it reports whether ctx is still alive.

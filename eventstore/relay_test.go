@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -16,8 +17,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // relayEnv is a fresh database, a fresh topic with 12 partitions on the real
@@ -99,7 +102,7 @@ func TestRelayPublishesValidCloudEvents(t *testing.T) {
 		if ext["correlationid"] != "corr-1" || ext["causationid"] != "cause-1" || ext["traceparent"] == nil {
 			t.Errorf("extensions: %v", ext)
 		}
-		var p Payload
+		var p wire.Payload
 		if err := json.Unmarshal(ev.Data(), &p); err != nil || !sameJSON(t, p.Data, orig.Data) {
 			t.Errorf("payload %s: %v", ev.Data(), err)
 		}
@@ -312,13 +315,12 @@ func TestRelayStandbyTakesOver(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
+	wait.For(t, 30*time.Second, func() error {
+		if !cond() {
+			return errors.New(what)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // testWriter sends a logger's lines to t.Log.

@@ -3,6 +3,8 @@ package eventstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // A record the broker refuses for good (here: over the topic's
@@ -70,18 +73,16 @@ func TestRelaySetsAsideRefusedRecordsAndGoesOn(t *testing.T) {
 	// The other stream goes on; the refused record and the one behind it are held.
 	waitHeld := func(want int) []HeldRecord {
 		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		return wait.Value(t, 30*time.Second, func() ([]HeldRecord, error) {
 			h, err := store.ListHeld(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(h) == want {
-				return h
+			if len(h) != want {
+				return nil, fmt.Errorf("held records %+v, want %d", h, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("held records %+v, want %d", h, want)
-			}
-		}
+			return h, nil
+		})
 	}
 	h := waitHeld(2)
 	if h[0].EventID != evs[1].ID || !strings.Contains(h[0].Reason, "too large") || h[1].EventID != evs[3].ID || h[1].Reason != "" {
@@ -103,15 +104,12 @@ func TestRelaySetsAsideRefusedRecordsAndGoesOn(t *testing.T) {
 	if n, err := store.RequestRelease(ctx, topic, held); err != nil || n != 2 {
 		t.Fatalf("release: %d %v", n, err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		h := waitHeld(2)
-		if !h[0].ReleaseRequested && !h[1].ReleaseRequested {
-			break
+	wait.For(t, 30*time.Second, func() error {
+		if h := waitHeld(2); h[0].ReleaseRequested || h[1].ReleaseRequested {
+			return errors.New("the release of a record still refused has not ended")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the release of a record still refused never ended")
-		}
-	}
+		return nil
+	})
 
 	// Fixed: the topic takes bigger records; released, the stream is published in order.
 	big := "1048588"
@@ -122,23 +120,21 @@ func TestRelaySetsAsideRefusedRecordsAndGoesOn(t *testing.T) {
 	// alteration is acknowledged (longer under load): a release that meets
 	// the old limit is refused and held again, and the operator releases
 	// again, as here.
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	wait.For(t, 60*time.Second, func() error {
 		h, err := store.ListHeld(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(h) == 0 {
-			break
+			return nil
 		}
 		if !h[0].ReleaseRequested {
 			if _, err := store.RequestRelease(ctx, topic, held); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the fixed stream was never released: %+v", h)
-		}
-	}
+		return fmt.Errorf("the fixed stream is not released: %+v", h)
+	})
 	recs = kafkatest.Read(t, brokers, topic, func(rs []Record, _ int) bool { return kafkatest.Contains(evs[3].ID)(rs, 0) })
 	var order []string
 	for _, rec := range recs {

@@ -3,8 +3,11 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // TestRepairAfterRestore simulates a logical restore into a younger cluster:
@@ -77,17 +80,16 @@ func TestRepairAfterRestore(t *testing.T) {
 	}
 	// wait for the new event to pass the horizon (other tests' transactions
 	// may hold it briefly)
-	var rest []Event
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		rest, err = s.ReadAll(ctx, cp, 100)
+	rest := wait.Value(t, 30*time.Second, func() ([]Event, error) {
+		rest, err := s.ReadAll(ctx, cp, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rest) > 0 && rest[len(rest)-1].ID == newEv[0].ID || time.Now().After(deadline) {
-			break
+		if len(rest) == 0 || rest[len(rest)-1].ID != newEv[0].ID {
+			return nil, fmt.Errorf("the new event is not past the horizon: read %d events", len(rest))
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return rest, nil
+	})
 	got := map[string]bool{}
 	for _, e := range rest {
 		got[e.ID] = true

@@ -3,7 +3,7 @@ package handlers
 // The choreography on its own, without the dev stack: the engine and every
 // handler as in production, on the in-memory event store, with fake back
 // ends and an in-process bus that delivers the log's records in order, in
-// the relay's wire format (eventstore.ToRecord). Seconds, not minutes; the
+// the relay's wire format (wire.Encode). Seconds, not minutes; the
 // flow tests on the dev stack (package handlers_test) stay.
 
 import (
@@ -21,7 +21,10 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
+	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // fakeSteps are every step's back end: they record what ran, fail where
@@ -152,7 +155,7 @@ func memoryFeed(store *eventstore.Memory) func(ctx context.Context, handle kafka
 				return err
 			}
 			for _, e := range batch {
-				headers, value, err := eventstore.ToRecord(e, "test")
+				headers, value, err := wire.Encode(e.Event, "test")
 				if err != nil {
 					return err
 				}
@@ -200,7 +203,8 @@ func runChoreographyOn(t *testing.T, store *eventstore.Memory, steps *fakeSteps,
 	for _, s := range without {
 		delete(actions, s)
 	}
-	cfg := Config{Store: store, Actions: actions, Notifier: steps, Retry: Retry{MaxTries: 1},
+	actions[domain.StepNotify] = notify.Step{Sender: steps}
+	cfg := Config{Store: store, Actions: actions, Retry: Retry{MaxTries: 1},
 		feed: memoryFeed(store), DeadLetters: &memoryDeadLetters{rows: map[[2]string][]string{}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -240,17 +244,9 @@ func (c *choreography) provision(t *testing.T) *domain.Tenant {
 // waitSettled waits until the tenant is ACTIVE or PROVISION_FAILED and notified.
 func (c *choreography) waitSettled(t *testing.T, id string) *domain.Tenant {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tn, err := c.tenants.Get(context.Background(), id)
-		if err == nil && (tn.Status() == domain.StatusActive || tn.Status() == domain.StatusProvisionFailed) && !tn.NotificationDue() {
-			return tn
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tenant %s never settled: %v %v", id, tn.Status(), c.steps.Calls())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	return c.waitFor(t, id, "settled (ACTIVE or PROVISION_FAILED, and notified)", func(tn *domain.Tenant) bool {
+		return (tn.Status() == domain.StatusActive || tn.Status() == domain.StatusProvisionFailed) && !tn.NotificationDue()
+	})
 }
 
 func TestChoreographyInMemoryEndsActive(t *testing.T) {
@@ -331,17 +327,13 @@ func TestChoreographyInMemoryCancels(t *testing.T) {
 // waitFor waits until the tenant satisfies ok.
 func (c *choreography) waitFor(t *testing.T, id, what string, ok func(*domain.Tenant) bool) *domain.Tenant {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	return wait.Value(t, 10*time.Second, func() (*domain.Tenant, error) {
 		tn, err := c.tenants.Get(context.Background(), id)
-		if err == nil && ok(tn) {
-			return tn
+		if err != nil || !ok(tn) {
+			return nil, fmt.Errorf("tenant %s is not %s (%v); calls %v", id, what, err, c.steps.Calls())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tenant %s never %s: %v %v", id, what, tn.Status(), c.steps.Calls())
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return tn, nil
+	})
 }
 
 // count is how many times call was made.
@@ -566,17 +558,7 @@ func TestChoreographyInMemoryReconcilesDomains(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tn, _ = c.tenants.Get(ctx, tn.ID())
-		if _, _, due := tn.DomainsReconcileDue(); !due {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never reconciled: %v", c.steps.Calls())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	tn = c.waitFor(t, tn.ID(), "reconciled", func(tn *domain.Tenant) bool { _, _, due := tn.DomainsReconcileDue(); return !due })
 	stored, _ := c.store.Load(ctx, "tenant-"+tn.ID())
 	n := 0
 	for _, e := range stored {

@@ -2,13 +2,10 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,23 +14,12 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/faults"
+	"github.com/tenantflow/tenantflow/handlers/middleware"
 	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/metrics"
-	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
+	"github.com/tenantflow/tenantflow/platform/pii"
+	"golang.org/x/sync/errgroup"
 )
-
-// Notifier sends the tenant's mails: the welcome after activation, the
-// failure notice after a rollback.
-type Notifier interface {
-	Welcome(ctx context.Context, t *domain.Tenant) error
-	// Failure tells the customer that provisioning failed and was rolled
-	// back (t.FailedStep, t.Orphans), in the customer's words.
-	Failure(ctx context.Context, t *domain.Tenant) error
-}
 
 // Config is what the handlers need.
 type Config struct {
@@ -59,25 +45,23 @@ type Config struct {
 	InstanceID string
 	// MaxFailures bounds the tries of a handler that keeps failing on a
 	// record (its store unreachable, say) before the record is dead-lettered
-	// and its tenant held (default 10); delays double from 100 ms up to
-	// MaxFailureDelay (default 10 s).
+	// and its tenant held (default 10); delays follow Retry's policy from
+	// 100 ms up to MaxFailureDelay (default 10 s).
 	MaxFailures     int
 	MaxFailureDelay time.Duration
 	Store           eventstore.Streams
-	// Actions by step; a step without one is skipped ("not configured").
-	// The platform's own steps (package platform) are filled in where none
-	// is named.
-	Actions  map[string]step.Action
-	Notifier Notifier
-	Retry    Retry
+	// Actions by step, as Actions builds them: a step without one is
+	// step.NotConfigured (skipped, saying why). The platform's own steps
+	// (package platform) are filled in where none is named.
+	Actions map[string]step.Action
+	Retry   Retry
 	// MaxTries overrides Retry.MaxTries per step; TryTimeouts overrides
 	// Retry.TryTimeout per step (infrastructure runs take minutes).
 	MaxTries    map[string]int
 	TryTimeouts map[string]time.Duration
-	Faults      *faults.Injector
 	// DeadLetters keeps what no handler could decode or handle (required):
 	// the table (package deadletters), a map in the in-memory tests.
-	DeadLetters DeadLetterStore
+	DeadLetters middleware.Store
 	// Personal opens the tenant's sealed contacts, so that a back end's
 	// error that quotes a person (an SMTP server's "<ada@x>: rejected",
 	// Keycloak's "user ada@x exists") is recorded without them; nil: the
@@ -123,35 +107,43 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxFailureDelay <= 0 {
 		cfg.MaxFailureDelay = 10 * time.Second
 	}
-	cfg.Actions = platform.With(cfg.Actions)
+	cfg.Actions = withEveryStep(cfg.Actions)
 	if cfg.StepConcurrency < 1 {
 		cfg.StepConcurrency = 4
 	}
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 512
 	}
-	e := &engine{cfg: cfg, tenants: app.Tenants(cfg.Store), holds: newHolds(cfg.DeadLetters), busy: map[string]chan struct{}{}}
+	e := &engine{cfg: cfg, tenants: app.Tenants(cfg.Store), dl: middleware.NewDeadLetters(cfg.DeadLetters, cfg.GroupPrefix, cfg.Topic, cfg.Logger)}
 	hosted, err := e.hosted()
 	if err != nil {
 		return err
 	}
+	// The consumer and the steps' watchers run as one group: Run returns
+	// only once every one has stopped, and the first to fail stops the rest.
+	g, ctx := errgroup.WithContext(ctx)
 	for _, h := range hosted {
-		e.busy[h.name] = make(chan struct{}, cfg.StepConcurrency)
-	}
-	for _, h := range hosted {
-		if w, ok := cfg.Actions[h.step].(step.Watcher); ok {
-			go w.Watch(ctx, e.recordDecided)
+		if w, ok := step.As[step.Watcher](cfg.Actions[h.step]); ok {
+			g.Go(func() error { w.Watch(ctx, e.recordDecided); return nil })
 		}
 	}
 	consumer := kafka.Consumer{Brokers: cfg.Brokers, Group: GroupName(cfg.GroupPrefix, cfg.Hosted), Topic: cfg.Topic,
 		InstanceID: cfg.InstanceID, Logger: cfg.Logger}
-	if cfg.feed != nil {
-		if err := e.holds.load(ctx); err != nil {
-			return err
+	g.Go(func() error {
+		var err error
+		if cfg.feed != nil {
+			if err = e.dl.Load(ctx); err == nil {
+				err = cfg.feed(ctx, consumer.Wrap(e.dispatch(hosted)))
+			}
+		} else {
+			err = consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: cfg.Concurrency, OnAssign: e.dl.Load}, e.dispatch(hosted))
 		}
-		return cfg.feed(ctx, consumer.Wrap(e.dispatch(hosted)))
-	}
-	return consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: cfg.Concurrency, OnAssign: e.holds.load}, e.dispatch(hosted))
+		if err == nil && ctx.Err() == nil {
+			err = errors.New("handlers: the consumer stopped") // the watchers stop with it
+		}
+		return err
+	})
+	return g.Wait()
 }
 
 // GroupName is the consumer group of a process hosting the named handlers
@@ -168,7 +160,31 @@ func GroupName(prefix string, hosted []string) string {
 
 // HandlerNames are the names Config.Hosted takes: every step, and saga.
 func HandlerNames() []string {
-	return append(append(slices.Clone(domain.Steps), domain.StepNotify), "saga", "domains")
+	return append(slices.Clone(domain.AllSteps), "saga", "domains")
+}
+
+// Actions is every step's action as Run takes them, built where the
+// process is composed: the platform's own steps filled in, step.NotConfigured
+// for a step given none, each in its tracing span and behind injector's
+// fault for it (nil: none).
+func Actions(given map[string]step.Action, injector *faults.Injector) map[string]step.Action {
+	all := withEveryStep(given)
+	for name, a := range all {
+		all[name] = step.Traced(name, injector.Wrap(name, a))
+	}
+	return all
+}
+
+// withEveryStep is given with the platform's own steps filled in and
+// step.NotConfigured for every other step it lacks.
+func withEveryStep(given map[string]step.Action) map[string]step.Action {
+	all := platform.With(given)
+	for _, name := range domain.AllSteps {
+		if all[name] == nil {
+			all[name] = step.NotConfigured{Step: name}
+		}
+	}
+	return all
 }
 
 // hosted returns the handlers this process runs.
@@ -191,484 +207,20 @@ func (e *engine) hosted() ([]handler, error) {
 type engine struct {
 	cfg     Config
 	tenants app.Repository[*domain.Tenant]
-	holds   *holds
-	busy    map[string]chan struct{} // per handler: StepConcurrency slots
+	dl      *middleware.DeadLetters
 }
 
-// dispatch hands a record to the handlers that trigger on its type. A record
-// no handler reacts to is neither decoded nor held: the handlers decide from
-// the folded log, so skipping it loses nothing (an event the log cannot fold
-// fails the fold), and most records are such.
-func (e *engine) dispatch(hosted []handler) kafka.KeyedHandler {
-	return func(ctx context.Context, r kafka.Record) error {
-		eventType, stream := r.Headers["ce_type"], r.Headers["ce_subject"]
-		if reason := missingHeader(r.Headers); reason != "" {
-			return e.setAside(ctx, r, reason)
-		}
-		tenantID, isTenant := strings.CutPrefix(stream, "tenant-")
-		if !isTenant {
-			return nil
-		}
-		var reacting []handler
-		for _, h := range hosted {
-			if h.triggers(eventType) {
-				reacting = append(reacting, h)
-			}
-		}
-		if len(reacting) == 0 {
-			return nil
-		}
-		if reason, ours := e.undecodable(ctx, r); reason != "" && !ours {
-			return e.setAside(ctx, r, reason)
-		} else if reason != "" {
-			return e.deadLetter(ctx, reacting, r, reason)
-		}
-		for _, h := range reacting {
-			if err := e.handle(ctx, h, tenantID, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-// deadLetter sets r aside for each of hs, holding the stream's later
-// records back from them, and tells whoever watches the dead-letter topic.
-func (e *engine) deadLetter(ctx context.Context, hs []handler, r kafka.Record, reason string) error {
-	stream := r.Headers["ce_subject"]
-	e.cfg.Logger.Error("dead letter: the record is set aside and its stream held back", "stream", stream, "reason", reason, "ce_id", r.Headers["ce_id"])
-	for _, h := range hs {
-		if err := e.cfg.DeadLetters.Put(ctx, e.dlName(h), stream, e.cfg.Topic, false, reason, r); err != nil {
-			return err
-		}
-		e.holds.add(e.dlName(h), stream)
-		metrics.DeadLettered.WithLabelValues(h.name).Inc()
-	}
-	return nil
-}
-
-// setAside keeps a record that is not an event of this log — the relay
-// never writes one without its headers or its {streamVersion, data}
-// payload, so an outside producer (or a bug elsewhere) did — as one dead
-// letter naming no stream: operators see it (tenantctl deadletters, the
-// dead-letter topic), and no tenant is held behind a record that was never
-// its own.
-func (e *engine) setAside(ctx context.Context, r kafka.Record, reason string) error {
-	reason = "not an event of this log: " + reason
-	e.cfg.Logger.Error("dead letter: a record that is not an event of this log is set aside", "claims_stream", r.Headers["ce_subject"],
-		"reason", reason, "ce_id", r.Headers["ce_id"], "partition", r.Partition, "offset", r.Offset)
-	metrics.DeadLettered.WithLabelValues("foreign").Inc()
-	return e.cfg.DeadLetters.Put(ctx, e.cfg.GroupPrefix+".handlers", "", e.cfg.Topic, false, reason, r)
-}
-
-// undecodable says why a record's payload is not its type's event, or "",
-// and whether the record is this log's own: a well-formed record whose data
-// this version cannot read holds its stream back only if the log holds an
-// event of that id at that version (written by a newer tenantflow, say).
-func (e *engine) undecodable(ctx context.Context, r kafka.Record) (reason string, ours bool) {
-	var p eventstore.Payload
-	if err := json.Unmarshal(r.Value, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
-		return fmt.Sprintf("payload is not {streamVersion, data}: %v", err), false
-	}
-	version, _ := strconv.Atoi(r.Headers["ce_schemaversion"])
-	_, err := domain.DecodeVersion(r.Headers["ce_type"], version, p.Data)
-	if err == nil {
-		return "", true
-	}
-	reason = err.Error()
-	logged, err := e.cfg.Store.LoadFrom(ctx, r.Headers["ce_subject"], p.StreamVersion)
-	if err != nil {
-		return reason, true // cannot tell: hold, as before (a redrive releases it)
-	}
-	return reason, len(logged) > 0 && logged[0].Version == p.StreamVersion && logged[0].ID == r.Headers["ce_id"]
-}
-
-// dlName is how a handler is named in the dead letters (the name of the
-// consumer group it had when each handler had its own, kept for operators'
-// tooling and the rows already stored).
-func (e *engine) dlName(h handler) string { return e.cfg.GroupPrefix + "." + h.name }
-
-// handle runs one handler for one record: held back behind a dead letter of
-// the stream; else run, with a failure retried with exponential backoff up
-// to MaxFailures times and then dead-lettered, like a panic.
-func (e *engine) handle(ctx context.Context, h handler, tenantID string, r kafka.Record) error {
-	eventType, stream := r.Headers["ce_type"], r.Headers["ce_subject"]
-	held, err := e.holds.holding(ctx, e.dlName(h), stream)
-	if err != nil {
-		return err
-	}
-	if held {
-		return e.cfg.DeadLetters.Put(ctx, e.dlName(h), stream, e.cfg.Topic, true, "held behind a dead letter of this stream", r)
-	}
-	// The consumer continued the trigger's trace; the events this handler
-	// appends carry the handler's span, so the next handler continues here.
-	ctx, span := telemetry.Tracer().Start(ctx, "handler "+h.name, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("tenantflow.tenant_id", tenantID), attribute.String("tenantflow.trigger", eventType)))
-	defer span.End()
-	md := eventstore.Metadata{
-		CorrelationID: r.Headers["ce_correlationid"],
-		CausationID:   r.Headers["ce_id"],
-		Actor:         "handler:" + h.name,
-	}
-	md.TraceParent, md.TraceState = telemetry.Carrier(ctx)
-	log := e.cfg.Logger.With("tenant_id", tenantID, "event_id", r.Headers["ce_id"], "correlation_id", md.CorrelationID,
-		"handler", h.name, "trace_id", telemetry.TraceID(ctx))
-	select {
-	case e.busy[h.name] <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-e.busy[h.name] }()
-	delay := 100 * time.Millisecond
-	for failures := 1; ; failures++ {
-		err := runRecovered(ctx, h, tenantID, md)
-		var p *kafka.PanicError
-		switch {
-		case err == nil:
-			return nil
-		case ctx.Err() != nil:
-			return ctx.Err() // shutting down or the partition moved: the record comes again
-		case errors.Is(err, domain.ErrNotFound):
-			// The log holds every event the topic carries, so this is a record
-			// from another log (a topic shared across databases): not ours.
-			log.Warn("event for a tenant this log does not hold; ignored", "stream", stream)
-			return nil
-		case errors.As(err, &p):
-			// A bug, not an outage: retrying the same record panics again. The
-			// record goes to the dead letters and its stream is held; every
-			// other tenant goes on.
-			log.Error("handler panicked; the record is dead-lettered and its tenant held", "type", eventType, "panic", p.Value, "stack", p.Stack)
-			span.RecordError(err)
-			return e.deadLetter(ctx, []handler{h}, r, p.Error())
-		case errors.Is(err, domain.ErrUndecodable):
-			// The tenant's log holds an event this version cannot read.
-			span.RecordError(err)
-			return e.deadLetter(ctx, []handler{h}, r, err.Error())
-		case failures >= e.cfg.MaxFailures:
-			span.RecordError(err)
-			return e.deadLetter(ctx, []handler{h}, r, fmt.Sprintf("failed %d times; last: %v", failures, err))
-		}
-		metrics.HandlerFailures.WithLabelValues(h.name).Inc()
-		log.Warn("handler failed; retrying", "type", eventType, "failures", failures, "retry_in", delay.String(), "error", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, e.cfg.MaxFailureDelay)
-	}
-}
-
-// runRecovered runs one handler, turning its panic into a
-// *kafka.PanicError: the consumer's own Recover would fail the record for
-// every handler, where this dead-letters it for the one that panicked.
-func runRecovered(ctx context.Context, h handler, tenantID string, md eventstore.Metadata) (err error) {
-	return kafka.Recover()(func(ctx context.Context, _ []kafka.Record) error { return h.run(ctx, tenantID, md) })(ctx, nil)
-}
-
-// missingHeader names a CloudEvents header the record lacks, or "": the
-// cheap half of "is this a tenantflow event?", checked on every record.
-func missingHeader(headers map[string]string) string {
-	for _, h := range []string{"ce_id", "ce_type", "ce_subject", "ce_specversion"} {
-		if headers[h] == "" {
-			return "header " + h + " is missing"
-		}
-	}
-	return ""
-}
-
+// handlers are the flow's steps (domain.Flow), the saga and the domains'
+// reconciler. Notify is a row of the flow with its own handler: it acts
+// after the attempt, never undoes anything.
 func (e *engine) handlers() []handler {
 	var hs []handler
-	prev := domain.TypeProvisioningRequested
-	for _, step := range domain.Steps {
-		trigger := []string{prev}
-		if prev != domain.TypeProvisioningRequested {
-			trigger = []string{prev + "." + domain.OutcomeCompleted, prev + "." + domain.OutcomeSkipped}
-		}
-		hs = append(hs, e.stepHandler(step, trigger))
-		prev = "tenant." + step
-	}
-	hs = append(hs, e.sagaHandler(), e.notifyHandler(), e.reconcileHandler())
-	return hs
-}
-
-// isOutcome reports whether eventType is tenant.<step>.<one of outcomes>.
-func isOutcome(eventType string, outcomes ...string) bool {
-	for _, o := range outcomes {
-		if strings.HasPrefix(eventType, "tenant.") && strings.HasSuffix(eventType, "."+o) {
-			return true
+	for _, row := range domain.Flow {
+		if !row.AfterAttempt {
+			hs = append(hs, e.stepHandler(row))
 		}
 	}
-	return false
-}
-
-// undoTrigger: the events after which an undo may be due.
-func undoTrigger(eventType string) bool {
-	return eventType == domain.TypeProvisioningFailed || eventType == domain.TypeDeprovisioningRequested ||
-		eventType == domain.TypeUndoRetryRequested || isOutcome(eventType, domain.OutcomeCompensated, domain.OutcomeCompensationFailed)
-}
-
-// stepHandler runs one step, and its undo when compensation or
-// deprovisioning reaches it.
-func (e *engine) stepHandler(name string, trigger []string) handler {
-	action := e.cfg.Actions[name]
-	// A step without an action still answers its turn in the undo chain: a
-	// cancellation can fail it, and the chain must go on past it.
-	undoable := slices.Contains(domain.UndoableSteps, name)
-	return handler{
-		name: "step." + name,
-		step: name,
-		triggers: func(t string) bool {
-			return slices.Contains(trigger, t) || (undoable && undoTrigger(t))
-		},
-		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
-			t, err := e.tenants.Get(ctx, tenantID)
-			if err != nil {
-				return err
-			}
-			if next, ok := t.NextStep(); ok && next == name {
-				return e.do(ctx, t, name, action, md)
-			}
-			if next, ok := t.NextUndo(); ok && next == name {
-				return e.undo(ctx, t, name, action, md)
-			}
-			return nil
-		},
-	}
-}
-
-func (e *engine) retryFor(name string) Retry {
-	r := e.cfg.Retry
-	if n, ok := e.cfg.MaxTries[name]; ok {
-		r.MaxTries = n
-	}
-	if d, ok := e.cfg.TryTimeouts[name]; ok {
-		r.TryTimeout = d
-	}
-	return r
-}
-
-// do runs the step and records its one outcome.
-func (e *engine) do(ctx context.Context, t *domain.Tenant, name string, action step.Action, md eventstore.Metadata) error {
-	key := domain.StepKey(t.ID(), t.Attempt(), name)
-	outcome := domain.StepOutcome{Step: name, StartedAt: time.Now().UTC()}
-	if t.CancelRequested() {
-		outcome.Outcome, outcome.Error, outcome.At = domain.OutcomeFailed, domain.ReasonCancelled, time.Now().UTC()
-		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
-	}
-	e.cfg.Faults.PanicFor(name, t.Key())
-	var res step.Result
-	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error {
-		if err := e.cfg.Faults.HangFor(ctx, name, t.Key()); err != nil {
-			return err
-		}
-		if err := e.cfg.Faults.Check(ctx, name, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
-			return err
-		}
-		var err error
-		switch {
-		case action == nil:
-			res = step.Result{Skipped: true} // not configured
-		default:
-			ctx, span := telemetry.Tracer().Start(ctx, name+" do")
-			res, err = action.Do(ctx, t)
-			if err != nil {
-				span.RecordError(err)
-			}
-			span.End()
-		}
-		return err
-	})
-	if ctx.Err() != nil {
-		return ctx.Err() // shutting down: the step runs again after redelivery
-	}
-	if action == nil {
-		tries = 0 // no back end was tried (a fault may still fail the step): it made nothing
-	}
-	outcome.Tries, outcome.Resources, outcome.Outputs = tries, res.Resources, res.Outputs
-	outcome.PlatformHost, outcome.CustomDomains = res.PlatformHost, res.CustomDomains
-	switch {
-	case err != nil:
-		outcome.Outcome, outcome.Error = domain.OutcomeFailed, e.withoutPersonalData(ctx, t, err.Error())
-		e.cfg.Logger.Warn("step failed", "tenant_id", t.ID(), "step", name, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
-	case res.Record != nil:
-		if res.RecordKey != "" {
-			key = res.RecordKey
-		}
-		outcome.Outcome, outcome.At = domain.OutcomeCompleted, time.Now().UTC()
-		return e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return res.Record(t, outcome) })
-	case res.Skipped:
-		outcome.Outcome = domain.OutcomeSkipped
-		if action == nil { // said in the tenant's record, not only in a log line at start
-			outcome.Error = NotConfigured
-		}
-	default:
-		outcome.Outcome = domain.OutcomeCompleted
-	}
-	outcome.At = time.Now().UTC()
-	err = e.record(ctx, t, md, key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(outcome) })
-	if err == nil {
-		metrics.StepOutcomes.WithLabelValues(name, outcome.Outcome).Inc()
-		metrics.StepDuration.WithLabelValues(name).Observe(outcome.At.Sub(outcome.StartedAt).Seconds())
-		metrics.StepRetries.WithLabelValues(name).Add(float64(max(tries-1, 0)))
-	}
-	return err
-}
-
-// undo runs the step's undo and records compensated or compensation_failed.
-func (e *engine) undo(ctx context.Context, t *domain.Tenant, name string, action step.Action, md eventstore.Metadata) error {
-	started := time.Now().UTC()
-	if ur, ok := action.(step.UndoRecorder); ok {
-		outcome := domain.StepOutcome{Step: name, Tries: 1, StartedAt: started, At: started}
-		return e.record(ctx, t, md, t.UndoKey(name)+"/request", func(t *domain.Tenant) ([]domain.Event, error) {
-			return ur.RecordUndo(t, outcome)
-		})
-	}
-	if action == nil {
-		return e.undoWithoutBackEnd(ctx, t, name, md)
-	}
-	tries, err := e.retryFor(name).run(ctx, func(ctx context.Context) error {
-		ctx, span := telemetry.Tracer().Start(ctx, name+" undo")
-		defer span.End()
-		return action.Undo(ctx, t)
-	})
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	outcome := domain.StepOutcome{Step: name, Outcome: domain.OutcomeCompensated, Tries: tries, StartedAt: started, At: time.Now().UTC()}
-	if err != nil {
-		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, e.withoutPersonalData(ctx, t, err.Error())
-		e.cfg.Logger.Error("undo failed: resource left behind", "tenant_id", t.ID(), "step", name, "tries", tries, "error", err, "trace_id", telemetry.TraceID(ctx))
-	}
-	err = e.record(ctx, t, md, t.UndoKey(name), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
-	if err == nil {
-		metrics.Compensations.WithLabelValues(name, outcome.Outcome).Inc()
-	}
-	return err
-}
-
-// NotConfigured is the reason a step skipped for want of a back end gives
-// in its outcome (production names such steps in TENANTFLOW_SKIP_STEPS).
-const NotConfigured = "skipped: no back end for this step is configured in this installation"
-
-// withoutPersonalData is a back end's error text as the log may keep it:
-// every contact's email address and names replaced by "[personal data]".
-// Step errors go to the topic, the analytics stream and backups, where
-// erasure (destroying a person's key) cannot reach plain text.
-func (e *engine) withoutPersonalData(ctx context.Context, t *domain.Tenant, text string) string {
-	c, cs := t.Contact(), t.Contacts()
-	if err := pii.OpenContacts(ctx, e.cfg.Personal, &c, cs); err != nil {
-		return "(the back end's error is not recorded: it could not be checked for personal data)"
-	}
-	var values []string
-	for _, p := range append(cs, domain.TenantContact{Contact: c}) {
-		for _, v := range []string{p.Email, p.FirstName, p.LastName} {
-			if len(v) >= 2 && v != pii.Erased {
-				values = append(values, regexp.QuoteMeta(v))
-			}
-		}
-	}
-	if len(values) == 0 {
-		return text
-	}
-	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) }) // the longest first: an address before a name in it
-	return regexp.MustCompile(`(?i)`+strings.Join(values, "|")).ReplaceAllString(text, "[personal data]")
-}
-
-// ErrNoBackEnd is the undo's error in a process without a back end for the
-// step: what the step made cannot be removed from here.
-var ErrNoBackEnd = errors.New("no back end for this step is configured in the process that ran its undo: what it made is left; " +
-	"retry the undo from a process that has one (POST /tenants/{id}/orphans/retry)")
-
-// undoWithoutBackEnd answers a step's undo in a process that has no back
-// end for it: compensated only when the step cannot hold anything (it was
-// cancelled before it ran); else compensation_failed, so what it made is
-// listed as the tenant's orphans instead of a clean-up that never happened.
-func (e *engine) undoWithoutBackEnd(ctx context.Context, t *domain.Tenant, name string, md eventstore.Metadata) error {
-	now := time.Now().UTC()
-	outcome := domain.StepOutcome{Step: name, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}
-	if t.MayHoldResources(name) {
-		outcome.Outcome, outcome.Error = domain.OutcomeCompensationFailed, ErrNoBackEnd.Error()
-		e.cfg.Logger.Error("undo not run: no back end for the step in this process; resource left behind", "tenant_id", t.ID(), "step", name)
-	}
-	err := e.record(ctx, t, md, t.UndoKey(name), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(outcome) })
-	if err == nil {
-		metrics.Compensations.WithLabelValues(name, outcome.Outcome).Inc()
-	}
-	return err
-}
-
-// sagaHandler turns a failed step into provisioning.failed, and ends the
-// undo chain (rolled back, or deactivated) when nothing is left to undo.
-func (e *engine) sagaHandler() handler {
-	return handler{
-		name: "saga",
-		triggers: func(t string) bool {
-			return isOutcome(t, domain.OutcomeFailed) || undoTrigger(t)
-		},
-		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
-			t, err := e.tenants.Get(ctx, tenantID)
-			if err != nil {
-				return err
-			}
-			if _, _, failed := t.FailedStep(); failed && t.Status() == domain.StatusProvisioning && !t.Undoing() {
-				return e.record(ctx, t, md, fmt.Sprintf("%s/%d/failed", tenantID, t.Attempt()),
-					func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() })
-			}
-			if _, pending := t.NextUndo(); t.Undoing() && !pending {
-				phase := "rolled-back"
-				switch {
-				case t.UndoRound() > 0 && t.Status() != domain.StatusProvisioning:
-					phase = fmt.Sprintf("undos-retried/r%d", t.UndoRound()) // or deactivated after them
-					if t.Status() == domain.StatusDeprovisioning {
-						phase += "/deactivated"
-					}
-				case t.Status() == domain.StatusDeprovisioning:
-					phase = "deactivated"
-				}
-				return e.record(ctx, t, md, fmt.Sprintf("%s/%d/%s", tenantID, t.Attempt(), phase),
-					func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
-			}
-			return nil
-		},
-	}
-}
-
-// notifyHandler sends the welcome mail after activation and the failure
-// notice after a rollback: step 11, recorded as tenant.notify.<outcome>.
-func (e *engine) notifyHandler() handler {
-	return handler{
-		name: "step." + domain.StepNotify,
-		triggers: func(t string) bool {
-			return t == domain.TypeTenantActivated || t == domain.TypeProvisioningRolledBack
-		},
-		run: func(ctx context.Context, tenantID string, md eventstore.Metadata) error {
-			t, err := e.tenants.Get(ctx, tenantID)
-			if err != nil || !t.NotificationDue() {
-				return err
-			}
-			started := time.Now().UTC()
-			outcome := domain.StepOutcome{Step: domain.StepNotify, Outcome: domain.OutcomeSkipped, StartedAt: started}
-			if e.cfg.Notifier != nil {
-				tries, err := e.retryFor(domain.StepNotify).run(ctx, func(ctx context.Context) error {
-					if t.Status() == domain.StatusActive {
-						return e.cfg.Notifier.Welcome(ctx, t)
-					}
-					return e.cfg.Notifier.Failure(ctx, t)
-				})
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				outcome.Outcome, outcome.Tries = domain.OutcomeCompleted, tries
-				if err != nil {
-					outcome.Outcome, outcome.Error = domain.OutcomeFailed, e.withoutPersonalData(ctx, t, err.Error())
-				}
-			}
-			outcome.At = time.Now().UTC()
-			return e.record(ctx, t, md, fmt.Sprintf("%s/%d/notify", tenantID, t.Attempt()),
-				func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordNotification(outcome) })
-		},
-	}
+	return append(hs, e.sagaHandler(), e.notifyHandler(), e.reconcileHandler())
 }
 
 // record appends what decide returns on the tenant's turn, with ids derived
@@ -680,6 +232,6 @@ func (e *engine) record(ctx context.Context, loaded *domain.Tenant, md eventstor
 }
 
 // recordDecided is the step.Recorder a Watcher gets.
-func (e *engine) recordDecided(ctx context.Context, tenantID string, md eventstore.Metadata, decide func(*domain.Tenant) ([]domain.Event, string, error)) error {
-	return e.tenants.Record(ctx, tenantID, md, decide)
+func (e *engine) recordDecided(ctx context.Context, tenantID, actor string, decide func(*domain.Tenant) ([]domain.Event, string, error)) error {
+	return e.tenants.Record(ctx, tenantID, eventstore.Metadata{Actor: actor}, decide)
 }

@@ -11,16 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/handlers/database"
-	"github.com/tenantflow/tenantflow/handlers/deadletters"
-	dnsstep "github.com/tenantflow/tenantflow/handlers/dns"
-	"github.com/tenantflow/tenantflow/handlers/faults"
-	"github.com/tenantflow/tenantflow/handlers/idp"
-	"github.com/tenantflow/tenantflow/handlers/infrastructure"
-	"github.com/tenantflow/tenantflow/handlers/notify"
-	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/handlers/storage"
-
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,10 +21,20 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/database"
+	"github.com/tenantflow/tenantflow/handlers/deadletters"
+	dnsstep "github.com/tenantflow/tenantflow/handlers/dns"
+	"github.com/tenantflow/tenantflow/handlers/faults"
+	"github.com/tenantflow/tenantflow/handlers/idp"
+	"github.com/tenantflow/tenantflow/handlers/infrastructure"
+	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // flow is the whole choreography on the real services: a fresh database,
@@ -63,6 +63,7 @@ type flow struct {
 type parts struct {
 	cfg       *handlers.Config
 	publisher message.Publisher
+	faults    *faults.Injector
 }
 
 type flowOption func(*parts)
@@ -73,7 +74,7 @@ func withFaults(spec string) flowOption {
 		if err != nil {
 			panic(err)
 		}
-		p.cfg.Faults = f
+		p.faults = f
 	}
 }
 
@@ -120,7 +121,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dlq, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(log))
+	dlq, err := kafka.NewRecordPublisher(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +146,8 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 			domain.StepStorage:        devsteps.S3(t),
 			domain.StepDNS:            devsteps.DNS(t),
 			domain.StepInfrastructure: devsteps.Infrastructure(t),
+			domain.StepNotify:         notify.Step{Sender: notify.MailNotifier{Mailer: mailer, Links: notify.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}}},
 		},
-		Notifier:    notify.MailNotifier{Mailer: mailer, Links: notify.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}},
 		Retry:       handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
 		DeadLetters: dead,
 		Logger:      log,
@@ -158,6 +159,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	for _, o := range opts {
 		o(p)
 	}
+	cfg.Actions = handlers.Actions(cfg.Actions, p.faults) // as the composition root builds them
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
@@ -178,8 +180,14 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		_ = publisher.Close()
 		_ = dlq.Close()
 	})
-	return &flow{actions: cfg.Actions, infra: cfg.Actions[domain.StepInfrastructure].(infrastructure.Infrastructure), tier: "silo", s3: devsteps.S3(t), dns: devsteps.DNS(t), dead: dead, store: store, pool: pool, tenants: app.Tenants(store), admin: admin, identity: identity,
+	return &flow{actions: cfg.Actions, infra: infraOf(cfg.Actions), tier: "silo", s3: devsteps.S3(t), dns: devsteps.DNS(t), dead: dead, store: store, pool: pool, tenants: app.Tenants(store), admin: admin, identity: identity,
 		publisher: publisher, topic: topic, brokers: brokers, groups: cfg.GroupPrefix}
+}
+
+// infraOf is the infrastructure back end among actions, wrapped or not.
+func infraOf(actions map[string]step.Action) infrastructure.Infrastructure {
+	infra, _ := step.As[infrastructure.Infrastructure](actions[domain.StepInfrastructure])
+	return infra
 }
 
 // provision creates a tenant with a unique key and requests provisioning.
@@ -238,20 +246,16 @@ func (f *flow) cleanup(tn *domain.Tenant) {
 // waitFor polls the tenant's fold until cond holds.
 func (f *flow) waitFor(t *testing.T, id, what string, timeout time.Duration, cond func(*domain.Tenant) bool) *domain.Tenant {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	return wait.Value(t, timeout, func() (*domain.Tenant, error) {
 		tn, err := f.tenants.Get(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cond(tn) {
-			return tn
+		if !cond(tn) {
+			return nil, fmt.Errorf("tenant %s is not %s; now %s, steps %s", id, what, tn.Status(), describe(tn))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tenant %s never became %s; now %s, steps %s", id, what, tn.Status(), describe(tn))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return tn, nil
+	})
 }
 
 func describe(tn *domain.Tenant) string {

@@ -17,7 +17,6 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/database"
 	"github.com/tenantflow/tenantflow/handlers/drift"
 	"github.com/tenantflow/tenantflow/handlers/faults"
-	"github.com/tenantflow/tenantflow/handlers/idp"
 	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/handlers/storage"
@@ -146,7 +145,7 @@ func (f *flow) realmExists(t *testing.T, tn *domain.Tenant) bool {
 		}
 		return org != nil
 	}
-	_, err = f.admin.Client().GetRealm(ctx, token, idp.RealmName(tn))
+	_, err = f.admin.Client().GetRealm(ctx, token, tn.RealmName())
 	return err == nil
 }
 
@@ -250,7 +249,7 @@ func TestRedeliveryChangesNothing(t *testing.T) {
 		seen[e.Type] = true
 	}
 	token, _ := f.admin.Token(ctx)
-	users, err := f.admin.Client().GetUsers(ctx, token, idp.RealmName(tn), gocloak.GetUsersParams{})
+	users, err := f.admin.Client().GetUsers(ctx, token, tn.RealmName(), gocloak.GetUsersParams{})
 	if err != nil || len(users) != 1 {
 		t.Fatalf("users in the realm: %d %v", len(users), err)
 	}
@@ -364,9 +363,9 @@ func TestManyTenantsConcurrently(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		users, err := f.admin.Client().GetUsers(ctx, token, idp.RealmName(tn), gocloak.GetUsersParams{})
+		users, err := f.admin.Client().GetUsers(ctx, token, tn.RealmName(), gocloak.GetUsersParams{})
 		if err != nil || len(users) != 1 || (*users[0].Attributes)["tenantId"][0] != id || *users[0].Email != tn.Contact().Email {
-			t.Fatalf("realm %s users: %v %v", idp.RealmName(tn), users, err)
+			t.Fatalf("realm %s users: %v %v", tn.RealmName(), users, err)
 		}
 	}
 }

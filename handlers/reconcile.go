@@ -30,12 +30,12 @@ func (e *engine) reconcileHandler() handler {
 			}
 			var steps []domain.Reconciled
 			for _, st := range t.StepStates() {
-				r, ok := e.cfg.Actions[st.Step].(step.Reconciler)
+				r, ok := step.As[step.Reconciler](e.cfg.Actions[st.Step])
 				if !ok || st.State != domain.OutcomeCompleted {
 					continue
 				}
 				var res step.Result
-				_, err := e.retryFor(st.Step).run(ctx, func(ctx context.Context) error {
+				_, err := e.retryFor(st.Step).Run(ctx, func(ctx context.Context) error {
 					var err error
 					res, err = r.Reconcile(ctx, t, previous)
 					return err

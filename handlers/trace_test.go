@@ -9,7 +9,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -55,7 +55,7 @@ func TestOneProvisioningIsOneTrace(t *testing.T) {
 			order = append(order, name)
 		}
 	}
-	want := append(append([]string{}, domain.Steps...), domain.StepNotify)
+	want := domain.AllSteps
 	if !slices.Equal(order, want) {
 		t.Fatalf("handler spans of the trace, in order: %v\nwant %v", order, want)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // Projector applies events to its tables. Apply runs in a transaction whose
@@ -531,7 +532,7 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 // projectors. Each partition's records are applied in batches (whatever
 // has been fetched, up to liveBatch), one transaction per batch for every
 // projector, with the applied versions inside it. A record carries its event
-// (eventstore.FromRecord), which is applied as it is; the store is read only
+// (wire.Decode), which is applied as it is; the store is read only
 // to fill a gap (a version the projection has not seen before it). The
 // topic must be this log's alone (TENANTFLOW_KAFKA_TOPIC per installation).
 //
@@ -547,13 +548,13 @@ func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix
 		func(ctx context.Context, records []kafka.Record) error {
 			events := make([]eventstore.Event, 0, len(records))
 			for _, r := range records {
-				e, err := eventstore.FromRecord(r.Headers, r.Value)
+				e, err := wire.Decode(r.Headers, r.Value)
 				if err != nil {
 					en.logger().Warn("record is not an event of the log; the projections skip it",
-						"ce_id", r.Headers["ce_id"], "error", err)
+						wire.HeaderID, r.Headers[wire.HeaderID], "error", err)
 					continue
 				}
-				events = append(events, e)
+				events = append(events, eventstore.Event{Event: e})
 			}
 			if len(events) == 0 {
 				return nil

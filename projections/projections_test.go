@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -44,21 +46,17 @@ func (e *env) follow(t *testing.T) {
 // caughtUp waits until every projection has applied the newest event.
 func (e *env) caughtUp(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	wait.For(t, 30*time.Second, func() error {
 		lags, err := e.engine.Lags(context.Background())
 		behind := err != nil
 		for _, l := range lags {
 			behind = behind || l.Positions != 0
 		}
-		if !behind {
-			return
+		if behind {
+			return fmt.Errorf("projections not caught up: %+v %v", lags, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("projections never caught up: %+v %v", lags, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // life writes tenants through the domain: one ACTIVE, one rolled back with
@@ -280,20 +278,21 @@ func TestEnsureBuildsFromAnExistingLog(t *testing.T) {
 	if _, err := e.engine.Pool.Exec(ctx, `drop schema proj_tenants_g1 cascade; delete from projection_generations where name = 'tenants'`); err != nil {
 		t.Fatal(err)
 	}
-	for range 300 { // the log's horizon may trail other packages' transactions
+	// The log's horizon may trail other packages' transactions: build again
+	// until it has passed this test's events.
+	wait.For(t, 30*time.Second, func() error {
 		if err := e.engine.Ensure(ctx); err != nil {
 			t.Fatal(err)
 		}
 		page, _, err := e.engine.List(ctx, projections.TenantQuery{Limit: 10})
 		if err == nil && len(page) == len(ids) {
-			return
+			return nil
 		}
 		if _, err := e.engine.Pool.Exec(ctx, `drop schema proj_tenants_g1 cascade; delete from projection_generations where name = 'tenants'`); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("Ensure never built the tenants projection from the log")
+		return fmt.Errorf("Ensure built %d of %d tenants from the log (%v)", len(page), len(ids), err)
+	})
 }
 
 // A projector whose version changed is rebuilt into a new generation at

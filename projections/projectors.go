@@ -3,10 +3,10 @@ package projections
 import (
 	"context"
 	"encoding/json"
-	"strings"
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // Projector names: durable ids.
@@ -24,7 +24,7 @@ func All() []Projector {
 	return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}}
 }
 
-func tenantID(stream string) (string, bool) { return strings.CutPrefix(stream, "tenant-") }
+func tenantID(stream string) (string, bool) { return wire.TenantOf(stream) }
 
 // Tenants is the tenant list and the descriptive part of a tenant's detail.
 type Tenants struct{}
@@ -424,7 +424,7 @@ func (Leads) DDL() string {
 }
 
 func (Leads) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
-	id, ok := strings.CutPrefix(e.Stream, "lead-")
+	id, ok := wire.LeadOf(e.Stream)
 	if !ok {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // TenantSummary is one row of the list.
@@ -143,7 +144,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	}
 	// The log's version, read after the projection: a later read can only
 	// be newer, so a stale projection is never taken for a current one.
-	if d.Head, err = en.Log.StreamVersion(ctx, "tenant-"+id); err != nil {
+	if d.Head, err = en.Log.StreamVersion(ctx, wire.TenantStream(id)); err != nil {
 		return d, err
 	}
 	d.Status = domain.Status(d.StatusCode).String()
@@ -185,7 +186,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		}
 		byStep[s.Step] = s
 	}
-	for _, name := range append(append([]string{}, domain.Steps...), domain.StepNotify) {
+	for _, name := range domain.AllSteps {
 		s, ok := byStep[name]
 		if !ok {
 			s = domain.StepState{Step: name}
@@ -364,7 +365,7 @@ func (en *Engine) Config(ctx context.Context, id, key string) (TenantConfig, err
 	if err != nil {
 		return c, err
 	}
-	if c.Head, err = en.Log.StreamVersion(ctx, "tenantconfig-"+id); err != nil { // after, as in Detail
+	if c.Head, err = en.Log.StreamVersion(ctx, wire.TenantConfigStream(id)); err != nil { // after, as in Detail
 		return c, err
 	}
 	c.Entries, err = jsonOf[[]domain.ConfigEntry](entries)

@@ -9,12 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/ThreeDotsLabs/watermill"
 )
 
 // protocolVersion is the Kafka protocol sarama speaks. Kafka 4 dropped every
@@ -125,6 +123,3 @@ func allLed(ps []*sarama.PartitionMetadata) bool {
 	}
 	return len(ps) > 0
 }
-
-// SlogAdapter routes watermill's logs into slog.
-func SlogAdapter(l *slog.Logger) watermill.LoggerAdapter { return watermill.NewSlogLogger(l) }

@@ -6,16 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
+	"github.com/tenantflow/tenantflow/platform/metrics"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/tenantflow/tenantflow/internal/metrics"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
 )
 
 // Middleware wraps the handling of records. A KeyedHandler is wrapped as a
@@ -124,11 +122,11 @@ func Recover() Middleware {
 func Trace(group string) Middleware {
 	return func(next BatchHandler) BatchHandler {
 		return func(ctx context.Context, rs []Record) error {
-			ctx = telemetry.Continue(ctx, rs[0].Headers["ce_traceparent"], rs[0].Headers["ce_tracestate"])
+			ctx = telemetry.Continue(ctx, rs[0].Headers[wire.HeaderTraceParent], rs[0].Headers[wire.HeaderTraceState])
 			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer),
 				trace.WithAttributes(attribute.String("messaging.consumer.group.name", group), attribute.Int("messaging.batch.message_count", len(rs)))}
 			for _, r := range rs[1:min(len(rs), linkLimit(telemetry.Enabled()))] {
-				if sc := trace.SpanContextFromContext(telemetry.Continue(context.Background(), r.Headers["ce_traceparent"], r.Headers["ce_tracestate"])); sc.IsValid() {
+				if sc := trace.SpanContextFromContext(telemetry.Continue(context.Background(), r.Headers[wire.HeaderTraceParent], r.Headers[wire.HeaderTraceState])); sc.IsValid() {
 					opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 				}
 			}
@@ -160,7 +158,7 @@ func Log(logger *slog.Logger) Middleware {
 			err := next(ctx, rs)
 			if err != nil && ctx.Err() == nil {
 				args := []any{"partition", rs[0].Partition, "offset", rs[0].Offset, "records", len(rs), "key", rs[0].Key,
-					"ce_id", rs[0].Headers["ce_id"], "ce_type", rs[0].Headers["ce_type"], "trace_id", telemetry.TraceID(ctx), "error", err}
+					wire.HeaderID, rs[0].Headers[wire.HeaderID], wire.HeaderType, rs[0].Headers[wire.HeaderType], "trace_id", telemetry.TraceID(ctx), "error", err}
 				if p := (*PanicError)(nil); errors.As(err, &p) {
 					args = append(args, "stack", p.Stack)
 				}
@@ -191,55 +189,6 @@ func Measure(group string) Middleware {
 	}
 }
 
-// SetAside stores or publishes a record that will not be handled, with why.
-type SetAside func(ctx context.Context, r Record, reason string) error
-
-// DeadLetters sets a record aside instead of handing it over again when its
-// handling panicked, or failed maxFailures times in a row (0: only
-// panics, for consumers that would rather wait out an outage than skip a
-// record). The record's offset then moves on. For batch consumers a batch
-// is set aside record by record.
-func DeadLetters(maxFailures int, setAside SetAside, logger *slog.Logger) Middleware {
-	var mu sync.Mutex
-	failures := map[string]int{} // by partition/offset of a batch's first record
-	return func(next BatchHandler) BatchHandler {
-		return func(ctx context.Context, rs []Record) error {
-			err := next(ctx, rs)
-			at := strconv.Itoa(int(rs[0].Partition)) + "/" + strconv.FormatInt(rs[0].Offset, 10)
-			mu.Lock()
-			if err == nil || ctx.Err() != nil {
-				delete(failures, at)
-				mu.Unlock()
-				return err
-			}
-			failures[at]++
-			n := failures[at]
-			mu.Unlock()
-			var p *PanicError
-			switch {
-			case errors.As(err, &p):
-			case maxFailures > 0 && n >= maxFailures:
-			default:
-				return err
-			}
-			for _, r := range rs {
-				reason := fmt.Sprintf("failed %d times; last: %v", n, err)
-				if p != nil {
-					reason = err.Error()
-				}
-				if err := setAside(ctx, r, reason); err != nil {
-					return fmt.Errorf("set a record aside: %w", err)
-				}
-				logger.Error("dead letter: a record is set aside", "partition", r.Partition, "offset", r.Offset, "ce_id", r.Headers["ce_id"], "reason", reason)
-			}
-			mu.Lock()
-			delete(failures, at)
-			mu.Unlock()
-			return nil
-		}
-	}
-}
-
 // DLQTopic names the dead-letter topic of a topic: dlq.<topic>. The prefix
 // (not a suffix) lets the brokers' ACLs grant writing dead letters by a
 // prefixed pattern without granting writes to the topic itself, which only
@@ -249,27 +198,9 @@ func DLQTopic(topic string) string { return "dlq." + topic }
 // DeadLetterMessage is r as published to a dead-letter topic: its key,
 // headers and value, plus dlq_reason and dlq_handler (who set it aside).
 func DeadLetterMessage(r Record, id, handler, reason string) *message.Message {
-	out := message.NewMessage(id, r.Value)
-	for k, v := range r.Headers {
-		out.Metadata.Set(k, v)
-	}
-	if r.Key != "" {
-		out.Metadata.Set(KeyMetadata, r.Key)
-	}
+	out := messageOf(r)
+	out.UUID = id
 	out.Metadata.Set("dlq_reason", reason)
 	out.Metadata.Set("dlq_handler", handler)
 	return out
-}
-
-// PublishDeadLetters sets records aside by publishing them to topic's
-// dead-letter topic (DLQTopic), for consumers that keep no table of their
-// own; an operator moves them back with any Kafka tool.
-func PublishDeadLetters(pub message.Publisher, topic, handler string) SetAside {
-	return func(_ context.Context, r Record, reason string) error {
-		id := r.Headers["ce_id"]
-		if id == "" {
-			id = fmt.Sprintf("%s-%d-%d", topic, r.Partition, r.Offset)
-		}
-		return pub.Publish(DLQTopic(topic), DeadLetterMessage(r, id, handler, reason))
-	}
 }

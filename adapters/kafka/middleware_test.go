@@ -9,9 +9,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/tenantflow/tenantflow/internal/metrics"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/platform/metrics"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 )
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -47,51 +46,5 @@ func TestConsumerMiddlewareRecoversTracesAndCounts(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(metrics.ConsumedRecords.WithLabelValues(c.Group, "error")); n != 1 {
 		t.Errorf("failed records counted: %v, want 1", n)
-	}
-}
-
-// DeadLetters sets a record aside at once when its handling panicked, after
-// maxFailures failures in a row otherwise, and never when 0 (wait out an
-// outage); the record then counts as handled, so its offset moves on.
-func TestDeadLettersMiddleware(t *testing.T) {
-	var aside []string
-	setAside := func(_ context.Context, r Record, reason string) error {
-		aside = append(aside, r.Key+": "+reason)
-		return nil
-	}
-	outage := errors.New("database unreachable")
-	handler := func(ctx context.Context, rs []Record) error {
-		switch rs[0].Key {
-		case "panics":
-			panic("bug")
-		case "fails":
-			return outage
-		}
-		return nil
-	}
-	for _, tc := range []struct {
-		max       int
-		key       string
-		tries     int
-		wantAside int
-	}{
-		{max: 3, key: "fails", tries: 2, wantAside: 0},
-		{max: 3, key: "fails", tries: 3, wantAside: 1},
-		{max: 0, key: "fails", tries: 50, wantAside: 0},
-		{max: 0, key: "panics", tries: 1, wantAside: 1},
-		{max: 3, key: "fine", tries: 1, wantAside: 0},
-	} {
-		aside = nil
-		h := chain(handler, DeadLetters(tc.max, setAside, quietLogger), Recover())
-		var err error
-		for range tc.tries {
-			err = h(context.Background(), []Record{{Key: tc.key, Partition: 1, Offset: 7}})
-		}
-		if len(aside) != tc.wantAside {
-			t.Errorf("max %d, %s %d times: %d set aside (%v), want %d", tc.max, tc.key, tc.tries, len(aside), aside, tc.wantAside)
-		}
-		if wantErr := tc.key == "fails" && tc.wantAside == 0; (err != nil) != wantErr {
-			t.Errorf("max %d, %s %d times: last error %v; want an error: %v", tc.max, tc.key, tc.tries, err, wantErr)
-		}
 	}
 }

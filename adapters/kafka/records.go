@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/ThreeDotsLabs/watermill"
 	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -44,17 +43,7 @@ func (HeaderMarshaler) Marshal(topic string, msg *message.Message) (*sarama.Prod
 // metadata, the key comes back as KeyMetadata, and the message UUID is the
 // CloudEvents id when there is one.
 func (HeaderMarshaler) Unmarshal(m *sarama.ConsumerMessage) (*message.Message, error) {
-	md := message.Metadata(headersOf(m))
-	if len(m.Key) > 0 {
-		md.Set(KeyMetadata, string(m.Key))
-	}
-	id := md.Get("ce_id")
-	if id == "" {
-		id = watermill.NewUUID()
-	}
-	msg := message.NewMessage(id, m.Value)
-	msg.Metadata = md
-	return msg, nil
+	return messageOf(Record{Key: string(m.Key), Headers: headersOf(m), Value: m.Value, Partition: m.Partition, Offset: m.Offset}), nil
 }
 
 // headersOf is a record's headers as a map (a CloudEvents record's ce_*
@@ -83,7 +72,7 @@ func headersOf(m *sarama.ConsumerMessage) map[string]string {
 //
 // It signs in as the process's principal, which may write dead-letter
 // topics; NewRelayPublisher is the one that may write the event topic.
-func NewRecordPublisher(brokers []string, _ watermill.LoggerAdapter) (message.Publisher, error) {
+func NewRecordPublisher(brokers []string) (message.Publisher, error) {
 	return NewPublisherWith(brokers, Current())
 }
 

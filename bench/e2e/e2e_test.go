@@ -34,17 +34,19 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/api"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/handlers/deadletters"
+	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/idempotency"
 	"github.com/tenantflow/tenantflow/internal/loadgen"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/migrations"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/idempotency"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -114,7 +116,7 @@ func boot(b *testing.B) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
-	dlq, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(logger))
+	dlq, err := kafka.NewRecordPublisher(brokers)
 	if err != nil {
 		return nil, err
 	}
@@ -126,9 +128,11 @@ func boot(b *testing.B) (*system, error) {
 	for _, s := range domain.UndoableSteps {
 		actions[s] = noop{s}
 	}
+	actions[domain.StepNotify] = notify.Step{Sender: noopNotifier{}}
+	actions = handlers.Actions(actions, nil) // as tenantd composes them: traced
 	go func() {
 		_ = handlers.Run(ctx, handlers.Config{Brokers: brokers, Topic: topic, GroupPrefix: groups, Store: store,
-			Actions: actions, Notifier: noopNotifier{}, Logger: logger,
+			Actions: actions, Logger: logger,
 			Retry:       handlers.Retry{MaxTries: 5, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second},
 			DeadLetters: &deadletters.Table{Pool: pool, Publisher: dlq}})
 	}()
@@ -145,7 +149,7 @@ func boot(b *testing.B) (*system, error) {
 	signer, _ := auth.NewHS256("bench-secret-bench-secret-bench-secret", "tenantflow")
 	token, _ := signer.Mint("bench", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant}, "", 24*time.Hour, time.Now())
 	rt := api.NewRouter(nil, time.Second)
-	rt.Mount(api.Deps{Store: store, Tenants: proj, Verifier: signer, Minter: signer, Idempotency: idempotency.New(pool, time.Hour), Logger: logger})
+	rt.Mount(api.Deps{App: app.NewService(store, ""), Tenants: proj, Verifier: signer, Minter: signer, Idempotency: idempotency.New(pool, time.Hour), Logger: logger})
 	srv := httptest.NewServer(rt)
 	s := &system{base: srv.URL, token: token, pool: pool, proj: proj, watch: w, brokers: brokers, topic: topic, groups: groups,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/loadgen"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // model is one identity model's fleet: the dev stack's tier for it.

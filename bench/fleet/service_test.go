@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // fleetEnv is `make run`'s configuration (every TENANTFLOW_* variable of
@@ -88,18 +89,17 @@ func startService(b *testing.B, env map[string]string) *service {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { stop(s.tenantd) })
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+	wait.For(b, 2*time.Minute, func() error {
 		resp, err := http.Get(s.base + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return fmt.Errorf("tenantd not ready: %v\n%s", err, s.tenantdLog)
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("tenantd not ready after 2 minutes:\n%s", s.tenantdLog)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("tenantd not ready: /readyz %d\n%s", resp.StatusCode, s.tenantdLog)
 		}
-	}
+		return nil
+	})
 	agentEnv := map[string]string{}
 	for k, v := range env {
 		agentEnv[k] = v

@@ -8,9 +8,11 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // Consumer keeps step durations from tenant.events.v1 in a table of its
@@ -43,15 +45,14 @@ func (c Consumer) Handle(ctx context.Context, headers map[string]string, value [
 		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(value, &payload); err != nil {
-		c.Logger.Warn("skipping a record that is not {streamVersion, data}", "ce_id", headers["ce_id"])
+		c.Logger.Warn("skipping a record that is not {streamVersion, data}", wire.HeaderID, headers[wire.HeaderID])
 		return nil
 	}
-	subject, typ := headers["ce_subject"], headers["ce_type"]
-	const prefix = "tenant-"
-	if len(subject) <= len(prefix) || subject[:len(prefix)] != prefix {
+	subject, typ := headers[wire.HeaderSubject], headers[wire.HeaderType]
+	tenant, ok := wire.TenantOf(subject)
+	if !ok {
 		return nil
 	}
-	tenant := subject[len(prefix):]
 	if typ == "tenant.provisioning.requested" {
 		var d struct {
 			Subscription struct {
@@ -97,14 +98,21 @@ func (c Consumer) Run(ctx context.Context, brokers []string, topic, group string
 	if err := c.Setup(ctx); err != nil {
 		return fmt.Errorf("create tables: %w", err)
 	}
-	pub, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(c.Logger))
+	pub, err := kafka.NewRecordPublisher(brokers)
 	if err != nil {
 		return err
 	}
 	defer pub.Close()
-	consumer := kafka.Consumer{Brokers: brokers, Group: group, Topic: topic, Logger: c.Logger,
-		Middleware: []kafka.Middleware{kafka.DeadLetters(0, kafka.PublishDeadLetters(pub, topic, group), c.Logger)}}
-	return consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: 8}, func(ctx context.Context, r kafka.Record) error {
-		return c.Handle(ctx, r.Headers, r.Value)
+	sub, err := kafka.NewSubscriber(brokers, group, c.Logger)
+	if err != nil {
+		return err
+	}
+	router, err := kafka.NewRouter(pub, topic, c.Logger)
+	if err != nil {
+		return err
+	}
+	router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
+		return c.Handle(msg.Context(), kafka.Headers(msg), msg.Payload)
 	})
+	return router.Run(ctx)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -43,33 +44,26 @@ func TestSameNumbersAsTheProjection(t *testing.T) {
 
 	writeTenants(t, store)
 
-	var want []projections.StepStat
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	want := wait.Value(t, 60*time.Second, func() ([]projections.StepStat, error) {
 		var projected, consumed int
 		_ = pool.QueryRow(ctx, `select count(*) from `+mustSchema(t, en)+`.step_runs`).Scan(&projected)
 		_ = pool.QueryRow(ctx, `select count(*) from analytics_step_runs`).Scan(&consumed)
-		if projected > 0 && projected == consumed {
-			var err error
-			if want, err = en.Stats(ctx); err != nil {
-				t.Fatal(err)
-			}
-			got, err := projections.StatsFrom(ctx, pool, "analytics_step_runs")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if reflect.DeepEqual(got, want) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("consumer %+v\nprojection %+v", got, want)
-			}
+		if projected == 0 || projected != consumed {
+			return nil, fmt.Errorf("not caught up: projection %d runs, consumer %d", projected, consumed)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never caught up: projection %d runs, consumer %d", projected, consumed)
+		want, err := en.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		got, err := projections.StatsFrom(ctx, pool, "analytics_step_runs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			return nil, fmt.Errorf("consumer %+v\nprojection %+v", got, want)
+		}
+		return want, nil
+	})
 	if len(want) < 10 {
 		t.Fatalf("too few statistics to compare: %+v", want)
 	}

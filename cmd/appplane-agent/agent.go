@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
-	"github.com/tenantflow/tenantflow/internal/childenv"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
+	"github.com/tenantflow/tenantflow/platform/childenv"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
 )
 
 // Agent is the application plane's side of the deploy step: it consumes
@@ -53,7 +55,7 @@ type request struct {
 // Handle acts on one record; other event types are ignored. An error means
 // "retry" (the record comes again).
 func (a Agent) Handle(ctx context.Context, headers map[string]string, value []byte) error {
-	typ := headers["ce_type"]
+	typ := headers[wire.HeaderType]
 	if typ != "tenant.deployment.requested" && typ != "tenant.deployment.undo_requested" {
 		return nil
 	}
@@ -61,18 +63,18 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 		Data request `json:"data"`
 	}
 	if err := json.Unmarshal(value, &payload); err != nil {
-		a.Logger.Warn("skipping an undecodable record", "ce_id", headers["ce_id"])
+		a.Logger.Warn("skipping an undecodable record", wire.HeaderID, headers[wire.HeaderID])
 		return nil
 	}
 	req := payload.Data
-	tenantID := strings.TrimPrefix(headers["ce_subject"], "tenant-")
+	tenantID, _ := wire.TenantOf(headers[wire.HeaderSubject])
 	signed := deployauth.Request{Type: typ, TenantID: tenantID, TenantKey: req.TenantKey, Attempt: req.Attempt, Round: req.Round,
 		Tier: req.Tier, Isolation: req.Isolation, PipelineName: req.PipelineName, Domains: req.Domains, Deadline: req.Deadline, SealedSecret: req.SealedSecret}
 	if err := deployauth.VerifyRequest(a.AgentKey, signed, req.Signature); err != nil {
 		// Not the control plane's (forged, altered, or from a control plane
 		// with another agent key): nothing is run; the control plane's
 		// deadline records the step, or the removal, as not done.
-		a.Logger.Error("refusing a request the control plane did not sign", "type", typ, "tenant_id", tenantID, "tenant_key", req.TenantKey, "ce_id", headers["ce_id"])
+		a.Logger.Error("refusing a request the control plane did not sign", "type", typ, "tenant_id", tenantID, "tenant_key", req.TenantKey, wire.HeaderID, headers[wire.HeaderID])
 		return nil
 	}
 	// Signed, but stale or carried out already: nothing runs. The control
@@ -97,7 +99,7 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 	}
 	binding := deployauth.Binding(tenantID, req.Attempt, req.TenantKey)
 	// The scripts get an allow-list, never the agent's environment (which
-	// holds its key and its Kafka password): internal/childenv.
+	// holds its key and its Kafka password): platform/childenv.
 	env := childenv.Build(a.PassEnv, "TENANT_ID="+tenantID, "TENANT_KEY="+req.TenantKey, "TENANT_TIER="+req.Tier,
 		"TENANT_ISOLATION="+req.Isolation, "TENANT_PIPELINE="+req.PipelineName,
 		"TENANT_DOMAINS="+strings.Join(req.Domains, ","), "ATTEMPT="+strconv.Itoa(req.Attempt))
@@ -211,14 +213,18 @@ func (a Agent) report(ctx context.Context, tenantID string, secret []byte, repor
 // holds up its own tenant only. A request whose handling panics is set
 // aside on the topic's dead-letter topic.
 func (a Agent) Run(ctx context.Context, brokers []string, topic, group string, concurrency int) error {
-	pub, err := kafka.NewRecordPublisher(brokers, kafka.SlogAdapter(a.Logger))
+	pub, err := kafka.NewRecordPublisher(brokers)
 	if err != nil {
 		return err
 	}
 	defer pub.Close()
-	consumer := kafka.Consumer{Brokers: brokers, Group: group, Topic: topic, Logger: a.Logger,
-		Middleware: []kafka.Middleware{kafka.DeadLetters(0, kafka.PublishDeadLetters(pub, topic, group), a.Logger)}}
-	return consumer.Keyed(ctx, kafka.KeyedOptions{Concurrency: concurrency}, func(ctx context.Context, r kafka.Record) error {
-		return a.Handle(ctx, r.Headers, r.Value)
+	router, err := kafka.NewRouter(pub, topic, a.Logger)
+	if err != nil {
+		return err
+	}
+	sub := kafka.KeyedSubscriber{Consumer: kafka.Consumer{Brokers: brokers, Group: group, Logger: a.Logger}, Options: kafka.KeyedOptions{Concurrency: concurrency}}
+	router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
+		return a.Handle(msg.Context(), kafka.Headers(msg), msg.Payload)
 	})
+	return router.Run(ctx)
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/domain"
 	deploystep "github.com/tenantflow/tenantflow/handlers/deploy"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
 )
 
 var (

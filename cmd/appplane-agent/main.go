@@ -22,7 +22,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
 )
 
 type cli struct {

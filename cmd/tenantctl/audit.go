@@ -20,41 +20,36 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/config"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/internal/service"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // openStore opens the event store of the configuration.
 func openStore(ctx context.Context) (*eventstore.Postgres, config.Config, func(), error) {
+	store, _, cfg, done, err := openStoreAndVault(ctx)
+	return store, cfg, done, err
+}
+
+// openStoreAndVault opens the event store as tenantd does
+// (service.OpenLog: what tenantctl appends is sealed the same way) with the
+// vault of people's personal data, which opens the sealed fields tenantctl
+// prints (export, events; an erased person's read "[erased]") and erases
+// people.
+func openStoreAndVault(ctx context.Context) (*eventstore.Postgres, *pii.Vault, config.Config, func(), error) {
 	cfg, err := config.Load()
 	if err != nil {
-		return nil, cfg, nil, err
+		return nil, nil, cfg, nil, err
 	}
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return nil, cfg, nil, err
-	}
-	store := eventstore.NewPostgres(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	return store, cfg, func() { store.Close(); pool.Close() }, nil
-}
-
-// openStoreAndVault is openStore with the vault of people's personal data:
-// it opens the sealed fields tenantctl prints (export, events; an erased
-// person's read "[erased]") and erases people.
-func openStoreAndVault(ctx context.Context) (*eventstore.Postgres, *pii.Vault, config.Config, func(), error) {
-	store, cfg, done, err := openStore(ctx)
-	if err != nil {
 		return nil, nil, cfg, nil, err
 	}
-	key, err := cfg.PIIMasterKey()
-	var vault *pii.Vault
-	if err == nil {
-		vault, err = pii.NewVault(store.Pool(), key)
-	}
+	store, vault, err := service.OpenLog(pool, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		done()
+		pool.Close()
 		return nil, nil, cfg, nil, err
 	}
-	return store, vault, cfg, done, nil
+	return store, vault, cfg, func() { store.Close(); pool.Close() }, nil
 }
 
 // exportOpened is export(e) with its personal fields opened.

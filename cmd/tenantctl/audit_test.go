@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -18,9 +19,10 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 	"github.com/tenantflow/tenantflow/migrations"
+	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -62,15 +64,13 @@ func auditLog(t *testing.T) (*eventstore.Postgres, *domain.Tenant) {
 	}
 	// Export and tail read below the log's horizon: wait until other
 	// packages' open transactions no longer hold it before these events.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	wait.For(t, 30*time.Second, func() error {
 		all, err := store.ReadAll(ctx, eventstore.Cursor{}, 100)
 		if err == nil && len(all) == 4 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("events never came below the horizon: %d, %v", len(all), err)
-		}
-	}
+		return fmt.Errorf("events not below the horizon: %d, %v", len(all), err)
+	})
 	return store, tn
 }
 
@@ -207,7 +207,7 @@ func operatorAPI(t *testing.T, store *eventstore.Postgres, perms ...string) api 
 	go func() { defer close(done); _ = read.FollowLog(ctx, store) }()
 	t.Cleanup(func() { cancel(); <-done })
 	rt := tfapi.NewRouter(nil, time.Second)
-	rt.Mount(tfapi.Deps{Store: store, Tenants: read, Verifier: signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rt.Mount(tfapi.Deps{App: app.NewService(store, ""), Tenants: read, Verifier: signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	tok, err := signer.Mint("ada", perms, "", time.Hour, time.Now())
@@ -221,18 +221,14 @@ func operatorAPI(t *testing.T, store *eventstore.Postgres, perms ...string) api 
 // a projection that catches up with the log).
 func listedUntil(t *testing.T, c orphansListCmd, what string, ok func(string) bool) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	return wait.Value(t, 15*time.Second, func() (string, error) {
 		var out bytes.Buffer
 		err := c.run(&out)
 		if err == nil && ok(out.String()) {
-			return out.String()
+			return out.String(), nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("orphans list never %s: %v\n%s", what, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return "", fmt.Errorf("orphans list not %s: %v\n%s", what, err, out.String())
+	})
 }
 
 // orphans list shows what an undo could not remove: the audit tenant's idp

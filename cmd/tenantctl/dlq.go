@@ -6,6 +6,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/handlers/deadletters"
 	"github.com/tenantflow/tenantflow/internal/config"
 )
@@ -37,7 +38,7 @@ func (dlqListCmd) Run() error {
 		if l.Held {
 			kind = "held"
 		}
-		fmt.Printf("%d\t%s\t%s\t%s\t%s\t%s\n", l.ID, kind, l.Handler, l.Stream, l.Headers["ce_type"], l.Reason)
+		fmt.Printf("%d\t%s\t%s\t%s\t%s\t%s\n", l.ID, kind, l.Handler, l.Stream, l.Headers[wire.HeaderType], l.Reason)
 	}
 	return nil
 }

@@ -12,14 +12,15 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/internal/config"
-	"github.com/tenantflow/tenantflow/internal/idempotency"
-	"github.com/tenantflow/tenantflow/internal/pii"
 	"github.com/tenantflow/tenantflow/internal/service"
+	"github.com/tenantflow/tenantflow/platform/idempotency"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
-// eraseCmd honours an erasure request by crypto-shredding (internal/pii):
+// eraseCmd honours an erasure request by crypto-shredding (platform/pii):
 // the person's key is destroyed and person.erased recorded. The log is not
 // touched and still verifies; from then on the person's fields read
 // "[erased]" in the API, the console, exports and projections, and the
@@ -90,13 +91,14 @@ func leadEmail(ctx context.Context, store *eventstore.Postgres, vault *pii.Vault
 // tenantsOfKey are the tenants whose log holds fields sealed with keyID:
 // those the person is, or was, a contact of.
 func tenantsOfKey(ctx context.Context, store *eventstore.Postgres, keyID string) ([]*domain.Tenant, error) {
-	streams, err := store.StreamsMentioning(ctx, "tenant-", pii.SealedWith(keyID))
+	streams, err := store.StreamsMentioning(ctx, wire.TenantPrefix, pii.SealedWith(keyID))
 	if err != nil {
 		return nil, err
 	}
 	var out []*domain.Tenant
 	for _, s := range streams {
-		t, err := app.Tenants(store).Get(ctx, strings.TrimPrefix(s, "tenant-"))
+		id, _ := wire.TenantOf(s)
+		t, err := app.Tenants(store).Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}

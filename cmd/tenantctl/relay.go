@@ -6,6 +6,7 @@ import (
 	"regexp"
 
 	"github.com/google/uuid"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 type relayCmd struct {
@@ -53,7 +54,7 @@ func (c relayReleaseCmd) Run() error {
 	ctx := context.Background()
 	stream := c.Stream
 	if _, err := uuid.Parse(stream); err == nil {
-		stream = "tenant-" + stream
+		stream = wire.TenantStream(stream)
 	}
 	if !streamName.MatchString(stream) {
 		return fmt.Errorf("%q is neither a stream id (tenant-<id>) nor a tenant id", c.Stream)

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 type tokenCmd struct {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 func TestTokenIsVerifiableWithTheSameSecret(t *testing.T) {

@@ -28,6 +28,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,10 +61,11 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -385,7 +387,7 @@ func killRandom(c *cluster) []time.Time {
 	var ends []time.Time
 	slots := c.all()
 	for stop := time.Now().Add(c.prof.killFor); time.Now().Before(stop); {
-		time.Sleep(c.prof.killEvery)
+		time.Sleep(c.prof.killEvery) // the fault's rhythm: one kill every killEvery
 		s := slots[rand.IntN(len(slots))]
 		s.kill(c.t)
 		ends = append(ends, time.Now())
@@ -405,7 +407,7 @@ func devstack(t *testing.T, args ...string) {
 func stopKafka(c *cluster) []time.Time {
 	c.waitInFlight()
 	devstack(c.t, "stop", "kafka")
-	time.Sleep(c.prof.kafkaDown)
+	time.Sleep(c.prof.kafkaDown) // the outage's length, not a wait for state
 	devstack(c.t, "start", "kafka")
 	return []time.Time{time.Now()}
 }
@@ -417,7 +419,7 @@ func stopService(name string) func(c *cluster) []time.Time {
 	return func(c *cluster) []time.Time {
 		c.waitInFlight()
 		devstack(c.t, "stop", name)
-		time.Sleep(c.prof.backendDown)
+		time.Sleep(c.prof.backendDown) // the outage's length, not a wait for state
 		devstack(c.t, "start", name)
 		return []time.Time{time.Now()}
 	}
@@ -455,7 +457,7 @@ func restartPostgres(c *cluster) []time.Time {
 func cutKeycloak(c *cluster) []time.Time {
 	c.waitInFlight()
 	c.kcProxy.cut(true)
-	time.Sleep(c.prof.keycloakDown)
+	time.Sleep(c.prof.keycloakDown) // the outage's length, not a wait for state
 	c.kcProxy.cut(false)
 	return []time.Time{time.Now()}
 }
@@ -620,43 +622,42 @@ func (c *cluster) waitInFlight() {
 // (returned), or every tenant is terminal (none returned, logged).
 func (c *cluster) waitUntil(what string, ok func(*domain.Tenant) bool) []*domain.Tenant {
 	c.t.Helper()
-	deadline := time.Now().Add(c.prof.settle)
-	for time.Now().Before(deadline) {
+	return wait.Value(c.t, c.prof.settle, func() ([]*domain.Tenant, error) {
 		sts, err := c.statuses(context.Background())
-		if err == nil {
-			var hits []*domain.Tenant
-			done := 0
-			for _, tn := range sts {
-				if ok(tn) {
-					hits = append(hits, tn)
-				}
-				if terminal(tn) {
-					done++
-				}
+		if err != nil {
+			return nil, fmt.Errorf("%s not seen: %w", what, err)
+		}
+		var hits []*domain.Tenant
+		done := 0
+		for _, tn := range sts {
+			if ok(tn) {
+				hits = append(hits, tn)
 			}
-			if len(hits) > 0 {
-				return hits
-			}
-			if done == len(sts) {
-				c.t.Logf("every tenant finished before %s was seen: the fault hits none in flight", what)
-				return nil
+			if terminal(tn) {
+				done++
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	c.t.Fatalf("never saw %s", what)
-	return nil
+		if len(hits) == 0 && done == len(sts) {
+			c.t.Logf("every tenant finished before %s was seen: the fault hits none in flight", what)
+			return nil, nil
+		}
+		if len(hits) == 0 {
+			return nil, fmt.Errorf("%s not seen", what)
+		}
+		return hits, nil
+	})
 }
 
 // waitProgress waits until the log holds more events than when it was
 // called (the tenants moved on), or every tenant is terminal.
 func (c *cluster) waitProgress() {
 	before := c.eventCount()
-	for deadline := time.Now().Add(c.prof.settle); c.eventCount() == before; time.Sleep(100 * time.Millisecond) {
-		if open := c.openTenants(); open == 0 || time.Now().After(deadline) {
-			return
+	_ = wait.Until(c.prof.settle, func() error { // past the settle time, verify reports what is stuck
+		if c.eventCount() == before && c.openTenants() != 0 {
+			return errors.New("no progress")
 		}
-	}
+		return nil
+	})
 }
 
 // openTenants counts the tenants not terminal yet (-1: the log cannot be read).
@@ -694,10 +695,10 @@ func killTofu(c *cluster) []time.Time {
 				stop = time.Now().Add(c.prof.killFor)
 			}
 			ends = append(ends, time.Now())
-			time.Sleep(c.prof.killEvery)
+			time.Sleep(c.prof.killEvery) // the fault's rhythm: one round of kills every killEvery
 			continue
 		}
-		time.Sleep(50 * time.Millisecond) // none running yet: look again soon
+		time.Sleep(50 * time.Millisecond) // the fault's rhythm: none running yet, look again soon
 	}
 	if len(ends) == 0 {
 		c.t.Error("no tofu apply was running to be killed: the scenario tested nothing")
@@ -712,7 +713,7 @@ func killAgent(c *cluster) []time.Time {
 	c.waitUntil("a deployment requested", func(tn *domain.Tenant) bool { _, asked := tn.DeploymentRequest(); return asked })
 	var ends []time.Time
 	for stop := time.Now().Add(c.prof.killFor); time.Now().Before(stop); {
-		time.Sleep(c.prof.killEvery)
+		time.Sleep(c.prof.killEvery) // the fault's rhythm: one kill every killEvery
 		c.agents[rand.IntN(len(c.agents))].kill(c.t)
 		ends = append(ends, time.Now())
 	}
@@ -745,7 +746,7 @@ func poison(c *cluster) []time.Time {
 	}
 	sent := 0
 	for round := range max(3, len(c.ids)/10) {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // the fault's rhythm: poison records spread over the run
 		stream := "tenant-" + c.ids[rand.IntN(len(c.ids))]
 		ce := func(typ, version string) map[string]string {
 			return map[string]string{"ce_id": uuid.NewString(), "ce_type": typ, "ce_subject": stream, "ce_specversion": "1.0", "ce_schemaversion": version}
@@ -784,25 +785,24 @@ func poison(c *cluster) []time.Time {
 // profile's settle time ends; it returns the ids still in flight.
 func (c *cluster) waitTerminal() []string {
 	ctx := context.Background()
-	deadline := time.Now().Add(c.prof.settle)
-	for {
+	var open []string
+	_ = wait.Until(c.prof.settle, func() error { // past the settle time, the caller reports what is open
 		sts, err := c.statuses(ctx)
-		var open []string
-		if err == nil {
-			for id, tn := range sts {
-				if !terminal(tn) || tn.NotificationDue() {
-					open = append(open, id)
-				}
+		open = nil
+		if err != nil {
+			return err
+		}
+		for id, tn := range sts {
+			if !terminal(tn) || tn.NotificationDue() {
+				open = append(open, id)
 			}
 		}
-		if err == nil && len(open) == 0 {
-			return nil
+		if len(open) > 0 {
+			return fmt.Errorf("%d tenants in flight", len(open))
 		}
-		if time.Now().After(deadline) {
-			return open
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return nil
+	})
+	return open
 }
 
 func (c *cluster) eventCount() int64 {
@@ -1088,17 +1088,15 @@ func (c *cluster) projectionsEqualRebuild() bool {
 	t := c.t
 	ctx := context.Background()
 	en := &projections.Engine{Pool: c.pool, Log: c.store, Projectors: projections.All(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	if err := wait.Until(2*time.Minute, func() error {
 		lags, err := en.Lags(ctx)
-		if err == nil && !slices.ContainsFunc(lags, func(l projections.Lag) bool { return l.Positions != 0 }) {
-			break
+		if err != nil || slices.ContainsFunc(lags, func(l projections.Lag) bool { return l.Positions != 0 }) {
+			return fmt.Errorf("projections not caught up: %+v %v", lags, err)
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("projections never caught up: %+v %v", lags, err)
-			return false
-		}
-		time.Sleep(200 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Error(err)
+		return false
 	}
 	equal := true
 	for _, p := range projections.All() {
@@ -1285,12 +1283,12 @@ func supervise(t *testing.T, logs, name, base string, extra []string, env map[st
 			s.mu.Unlock()
 			_ = cur.Wait()
 			for s.hold.Load() && !stopping.Load() {
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // held down by the scenario (a frozen or killed process stays down): look again
 			}
 			if stopping.Load() {
 				return
 			}
-			time.Sleep(500 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond) // a supervisor's restart delay, as systemd's RestartSec
 			fmt.Fprintf(f, "--- supervisor: %s exited; restarting\n", name)
 			next, err := run()
 			if err != nil {
@@ -1333,20 +1331,16 @@ func (s *slot) kill(t *testing.T) {
 
 func (s *slot) waitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	wait.For(t, 60*time.Second, func() error {
 		resp, err := http.Get(s.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never ready; log %s", s.name, s.log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("%s not ready (%v); log %s", s.name, err, s.log)
+	})
 }
 
 // logged says whether the current run of the process logged line.
@@ -1358,13 +1352,12 @@ func (s *slot) logged(line string) bool {
 
 func (s *slot) waitLog(t *testing.T, line string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !s.logged(line) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never logged %s; log %s", s.name, line, s.log)
+	wait.For(t, 60*time.Second, func() error {
+		if !s.logged(line) {
+			return fmt.Errorf("%s has not logged %s; log %s", s.name, line, s.log)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // --- a proxy that can be cut ------------------------------------------------------
@@ -1437,7 +1430,7 @@ type slowReader struct {
 func (s slowReader) Read(b []byte) (int, error) {
 	n, err := s.r.Read(b)
 	if d := time.Duration(s.delay.Load()); n > 0 && d > 0 {
-		time.Sleep(d)
+		time.Sleep(d) // the injected slowness itself
 	}
 	return n, err
 }

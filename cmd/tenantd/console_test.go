@@ -13,8 +13,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // chromium returns Debian's headless Chromium, or stops the test: failing

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,11 +16,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/internal/auth"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
 )
 
 const (
@@ -73,17 +75,13 @@ func (p *proc) tenant(t *testing.T, token, id string) map[string]any {
 
 func (p *proc) waitStatus(t *testing.T, token, id, status string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	return wait.Value(t, 90*time.Second, func() (map[string]any, error) {
 		tn := p.tenant(t, token, id)
 		if tn["status"] == status {
-			return tn
+			return tn, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tenant %s never %s: %v", id, status, tn)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil, fmt.Errorf("tenant %s is not %s: %v", id, status, tn)
+	})
 }
 
 // eventTypes lists the types of tenant id's events in order, with the
@@ -215,23 +213,19 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 		t.Fatalf("delete: %v %v", resp, err)
 	}
 	p.waitStatus(t, op, id, "INACTIVE")
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join(dir, key)); os.IsNotExist(err) {
-			break
+	wait.For(t, 30*time.Second, func() error {
+		if _, err := os.Stat(filepath.Join(dir, key)); !os.IsNotExist(err) {
+			return fmt.Errorf("the agent has not removed the deployment (%v)", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the agent never removed the deployment")
-		}
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		return nil
+	})
+	wait.For(t, 30*time.Second, func() error {
 		got, err := os.ReadFile(filepath.Join(dir, key+".undone"))
 		if err == nil && strings.TrimSpace(string(got)) == "pooled-pipeline" {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the undo command got TENANT_PIPELINE=%q (%v), want the plan's metaData.pipelineName", got, err)
-		}
-	}
+		return fmt.Errorf("the undo command got TENANT_PIPELINE=%q (%v), want the plan's metaData.pipelineName", got, err)
+	})
 
 	// The removal is confirmed by the agent before the undo chain goes on:
 	// the deploy step's compensated is the agent's report, after the
@@ -277,16 +271,14 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 	_ = os.Remove(filepath.Join(dir, keptKey+".keep"))
 	orphanOps, _ := signer.Mint("deploy-test", []string{auth.ManageOrphans, auth.ViewTenant}, "", time.Hour, time.Now())
 	p.tenantctl(t, map[string]string{"TENANTCTL_TOKEN": orphanOps}, "orphans", "retry", kept)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if tn := p.tenant(t, op, kept); len(orphansOf(tn)) == 0 && tn["status"] == "INACTIVE" {
-			if _, err := os.Stat(filepath.Join(dir, keptKey)); !os.IsNotExist(err) {
-				t.Fatalf("the orphan went but the deployment is still there: %v", err)
-			}
-			break
+	wait.For(t, 60*time.Second, func() error {
+		if tn := p.tenant(t, op, kept); len(orphansOf(tn)) != 0 || tn["status"] != "INACTIVE" {
+			return fmt.Errorf("the retried removal has not taken the orphan off: %v", tn)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the retried removal never took the orphan off: %v", p.tenant(t, op, kept))
-		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(dir, keptKey)); !os.IsNotExist(err) {
+		t.Fatalf("the orphan went but the deployment is still there: %v", err)
 	}
 
 	// Without an agent, the deadline fails the step and the attempt rolls
@@ -332,14 +324,12 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 // racing that append would get the (correct) 409 of a concurrent change.
 func waitNotified(t *testing.T, p *proc, token, id string) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	wait.For(t, 30*time.Second, func() error {
 		for _, s := range p.tenant(t, token, id)["steps"].([]any) {
 			if st := s.(map[string]any); st["step"] == "notify" && st["state"] != "pending" {
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the welcome mail was never recorded")
-		}
-	}
+		return errors.New("the welcome mail is not recorded")
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,8 +19,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // claimsOf reads a JWT's payload without verifying it (the test checks what
@@ -129,40 +131,32 @@ func TestOperatorsSignInWithKeycloak(t *testing.T) {
 		if err := chromedp.Do(ctx, actions...); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__acted === true`)); err == nil && !still {
-				return
+		wait.For(t, 30*time.Second, func() error {
+			if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__acted === true`)); err != nil || still {
+				return fmt.Errorf("%s: the page has not changed (%v)", what, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the page never changed", what)
-			}
-		}
+			return nil
+		})
 	}
-	signedIn := false
-	for deadline := time.Now().Add(90 * time.Second); !signedIn; time.Sleep(300 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-			t.Fatalf("the device sign-in never finished; the page says: %q", text)
-		}
+	wait.For(t, 90*time.Second, func() error {
 		// Whatever page Keycloak shows next: the sign-in form, the code's
 		// confirmation or the consent (Yes), or the end.
 		page, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#username') ? 'login' :
 			document.querySelector('input[name=accept], #kc-login') ? 'confirm' :
 			/success/i.test(document.body.innerText) ? 'done' : 'wait'`))
-		if err != nil {
-			continue
-		}
-		switch page {
-		case "login":
+		switch {
+		case err == nil && page == "done":
+			return nil
+		case err == nil && page == "login":
 			act("sign in", chromedp.SetValue(chromedp.CSS(`#username`), "operator"),
 				chromedp.SetValue(chromedp.CSS(`#password`), kc["TENANTFLOW_DEVSTACK_OPERATOR_PASSWORD"]),
 				chromedp.Click(chromedp.CSS(`#kc-login`)))
-		case "confirm":
+		case err == nil && page == "confirm":
 			act("confirm", chromedp.Click(chromedp.CSS(`input[name=accept], #kc-login`)))
-		case "done":
-			signedIn = true
 		}
-	}
+		text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		return fmt.Errorf("the device sign-in has not finished; the page says: %q", text)
+	})
 	if err := login.Wait(); err != nil {
 		t.Fatalf("tenantctl login: %v\n%s", err, stderr.String())
 	}

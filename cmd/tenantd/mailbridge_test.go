@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -17,7 +18,8 @@ import (
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // novuStandIn records Novu event triggers. Novu cannot run here: this is a
@@ -47,18 +49,16 @@ func (n *novuStandIn) serve(t *testing.T) string {
 // wait returns the payload of the first trigger of workflow for email.
 func (n *novuStandIn) wait(t *testing.T, workflow, email string) map[string]any {
 	t.Helper()
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	return wait.Value(t, 90*time.Second, func() (map[string]any, error) {
 		n.mu.Lock()
+		defer n.mu.Unlock()
 		for _, tr := range n.triggers {
 			if tr["name"] == workflow && tr["to"].(map[string]any)["email"] == email {
-				n.mu.Unlock()
-				return tr["payload"].(map[string]any)
+				return tr["payload"].(map[string]any), nil
 			}
 		}
-		n.mu.Unlock()
-	}
-	t.Fatalf("no %s trigger for %s", workflow, email)
-	return nil
+		return nil, fmt.Errorf("no %s trigger for %s", workflow, email)
+	})
 }
 
 // When Keycloak cannot mail (no SMTP, Novu notifier only), the admin_user

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -23,9 +24,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // These tests build and run the real tenantd binary, as an operator would.
@@ -133,13 +135,12 @@ func start(t *testing.T, env map[string]string, args ...string) *proc {
 		}
 	})
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	wait.For(t, 30*time.Second, func() error {
 		resp, err := http.Get(p.base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return nil
 			}
 		}
 		select {
@@ -148,11 +149,9 @@ func start(t *testing.T, env map[string]string, args ...string) *proc {
 			t.Fatalf("tenantd exited before serving /healthz: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("tenantd did not serve /healthz within 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("tenantd does not serve /healthz: %v", err)
+	})
+	return p
 }
 
 type readyBody struct {
@@ -232,17 +231,15 @@ func devStackEnv(t *testing.T) map[string]string {
 // migrations, topic — takes a moment) and returns the last answer.
 func (p *proc) readyzUntil(t *testing.T, what string, cond func(code int, b readyBody) bool) (int, readyBody) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, body := p.readyz(t)
-		if cond(code, body) {
-			return code, body
+	var code int
+	var body readyBody
+	wait.For(t, 60*time.Second, func() error {
+		if code, body = p.readyz(t); !cond(code, body) {
+			return fmt.Errorf("/readyz does not show %s; last: %d %+v", what, code, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz never showed %s; last: %d %+v", what, code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return code, body
 }
 
 func isReady(code int, _ readyBody) bool { return code == http.StatusOK }
@@ -424,24 +421,21 @@ func TestSIGTERMDrainsARequestInFlight(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.out.String(), `"msg":"shutting down"`); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no shutdown after SIGTERM:\n%s", p.out)
+	wait.For(t, 10*time.Second, func() error {
+		if !strings.Contains(p.out.String(), `"msg":"shutting down"`) {
+			return fmt.Errorf("no shutdown after SIGTERM:\n%s", p.out)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	// The listener is closed: a new connection is refused.
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	wait.For(t, 5*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
-			break
+			return nil
 		}
 		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("new connections still accepted after SIGTERM")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return errors.New("new connections still accepted after SIGTERM")
+	})
 
 	if _, err := conn.Write([]byte(body)); err != nil {
 		t.Fatalf("the request in flight was cut off: %v", err)

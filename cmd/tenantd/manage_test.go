@@ -13,7 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/miekg/dns"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
-	"github.com/tenantflow/tenantflow/internal/auth"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // cname asks the dev stack's BIND for name's CNAME target ("" if none).
@@ -94,16 +95,13 @@ func TestTenantManagement(t *testing.T) {
 	if code, body := p.send(t, op, http.MethodPatch, "/tenants/"+id, `{"domains":["`+second+`","`+custom+`"]}`); code != http.StatusOK {
 		t.Fatalf("PATCH domains: %d %v", code, body)
 	}
-	var after []string
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		after = p.eventTypes(t, op, id)[before:]
-		if slices.ContainsFunc(after, func(e string) bool { return strings.HasPrefix(e, "tenant.domains.reconciled") }) {
-			break
+	after := wait.Value(t, 60*time.Second, func() ([]string, error) {
+		after := p.eventTypes(t, op, id)[before:]
+		if !slices.ContainsFunc(after, func(e string) bool { return strings.HasPrefix(e, "tenant.domains.reconciled") }) {
+			return nil, fmt.Errorf("the domain change is not reconciled: %v", after)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the domain change was never reconciled: %v", after)
-		}
-	}
+		return after, nil
+	})
 	if want := []string{"tenant.updated by manager", "tenant.domains.reconciled by handler:domains"}; !slices.Equal(after, want) {
 		t.Fatalf("events after the domain change %v, want only %v", after, want)
 	}
@@ -195,14 +193,12 @@ func TestTenantManagement(t *testing.T) {
 		t.Errorf("configuration of no tenant: %d, want 404", code)
 	}
 	// The projection serves the same once it has caught up.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if _, body := p.send(t, op, http.MethodGet, cfg, ""); len(body["items"].([]any)) == 0 {
-			break
+	wait.For(t, 30*time.Second, func() error {
+		if _, body := p.send(t, op, http.MethodGet, cfg, ""); len(body["items"].([]any)) != 0 {
+			return fmt.Errorf("the deleted key is still listed: %v", body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the deleted key stayed listed")
-		}
-	}
+		return nil
+	})
 
 	// Leads, a page at a time.
 	var leads []string
@@ -213,9 +209,8 @@ func TestTenantManagement(t *testing.T) {
 		}
 		leads = append(leads, body["id"].(string))
 	}
-	var listed []string
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		listed = nil
+	wait.For(t, 30*time.Second, func() error {
+		var listed []string
 		next := "/leads?limit=2"
 		for next != "" {
 			if code, _ := p.send(t, viewer, http.MethodGet, next, ""); code != http.StatusForbidden {
@@ -230,13 +225,11 @@ func TestTenantManagement(t *testing.T) {
 			}
 			next, _ = page["next"].(string)
 		}
-		if slices.Equal(listed, leads) {
-			break
+		if !slices.Equal(listed, leads) {
+			return fmt.Errorf("leads listed %v, want %v in order", listed, leads)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("leads listed %v, want %v in order", listed, leads)
-		}
-	}
+		return nil
+	})
 	if code, _ := p.send(t, op, http.MethodGet, "/leads?cursor=bm90LWEtY3Vyc29y", ""); code != http.StatusBadRequest {
 		t.Errorf("a forged cursor: %d, want 400", code)
 	}

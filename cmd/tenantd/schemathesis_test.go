@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // schemathesis (from PyPI, installed by the dev stack) fuzzes every route of

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
 
 // tenantctl runs the real tenantctl binary against p with env and returns
@@ -93,19 +96,18 @@ func TestSignUpPathWithTenantctl(t *testing.T) {
 		}
 	}
 	// The handlers in tenantd provisioned it: ACTIVE, in the list, with its history.
-	deadline := time.Now().Add(90 * time.Second)
-	for field(t, p.tenantctl(t, as, "tenant", "get", tenantID), "status") != "ACTIVE" {
-		if time.Now().After(deadline) {
-			t.Fatalf("never ACTIVE: %s", p.tenantctl(t, as, "tenant", "get", tenantID))
+	wait.For(t, 90*time.Second, func() error {
+		if got := p.tenantctl(t, as, "tenant", "get", tenantID); field(t, got, "status") != "ACTIVE" {
+			return fmt.Errorf("not ACTIVE: %s", got)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	for !strings.Contains(p.tenantctl(t, as, "tenant", "list", "--status=ACTIVE"), tenantID) {
-		if time.Now().After(deadline) {
-			t.Fatal("the tenant never showed in the list: tenantd's projection does not follow the log")
+		return nil
+	})
+	wait.For(t, 30*time.Second, func() error {
+		if !strings.Contains(p.tenantctl(t, as, "tenant", "list", "--status=ACTIVE"), tenantID) {
+			return errors.New("the tenant is not in the list: tenantd's projection does not follow the log")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	events, _ := field(t, p.tenantctl(t, as, "tenant", "events", tenantID), "events").([]any)
 	if len(events) < 12 {
 		t.Fatalf("history of %d events: %v", len(events), events)

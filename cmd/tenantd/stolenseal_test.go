@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/adapters/postgres"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // Personal data opens only where tenantflow sealed it. Someone who got

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/config"
 	"github.com/tenantflow/tenantflow/internal/service"
+	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 func main() {

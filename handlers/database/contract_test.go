@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/tenantflow/tenantflow/handlers/database"
-	"github.com/tenantflow/tenantflow/handlers/step/steptest"
+	"github.com/tenantflow/tenantflow/internal/testkit/steptest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 

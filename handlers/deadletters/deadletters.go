@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 )
 
 // Table keeps records no handler could decode, and holds back the
@@ -83,7 +83,7 @@ func (d *Table) Put(ctx context.Context, handler, stream, topic string, held boo
 	if held || d.Publisher == nil {
 		return nil
 	}
-	id := r.Headers["ce_id"]
+	id := r.Headers[wire.HeaderID]
 	if id == "" {
 		id = watermill.NewUUID()
 	}
@@ -134,12 +134,12 @@ func (d *Table) Redrive(ctx context.Context, publisher message.Publisher, stream
 	n := 0
 	slices.SortFunc(letters, func(a, b DeadLetter) int { return cmp.Compare(a.ID, b.ID) })
 	for i, l := range letters {
-		id := l.Headers["ce_id"] + "|" + string(l.Payload)
+		id := l.Headers[wire.HeaderID] + "|" + string(l.Payload)
 		if seen[id] || (discardDead && !l.Held) {
 			continue
 		}
 		seen[id] = true
-		msg := message.NewMessage(l.Headers["ce_id"], l.Payload)
+		msg := message.NewMessage(l.Headers[wire.HeaderID], l.Payload)
 		for k, v := range l.Headers {
 			msg.Metadata.Set(k, v)
 		}

@@ -13,9 +13,8 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
 )
 
 // Deployment configures the choreographed deploy step: the handler records
@@ -31,10 +30,10 @@ type Deployment struct {
 	Logger     *slog.Logger  // default slog.Default()
 }
 
-// OverdueFinder is the event log's look-up of requests past their deadline
-// that nothing answered (eventstore.Postgres.Overdue).
+// OverdueFinder lists the tenants with a request past its deadline that
+// nothing answered (app.OverdueTenants over the event log).
 type OverdueFinder interface {
-	Overdue(ctx context.Context, requestTypes []string, answeredBy string) ([]string, error)
+	Overdue(ctx context.Context, requestTypes []string, answeredBy string) (tenantIDs []string, err error)
 }
 
 // Do is the deploy step's turn: ask the application plane, once an attempt
@@ -142,14 +141,13 @@ func (d *Deployment) Watch(ctx context.Context, record step.Recorder) {
 			return
 		case <-tick.C:
 		}
-		streams, err := d.Log.Overdue(ctx, []string{domain.TypeDeploymentRequested, domain.TypeDeploymentUndoRequested}, "tenant."+domain.StepDeploy+".")
+		ids, err := d.Log.Overdue(ctx, []string{domain.TypeDeploymentRequested, domain.TypeDeploymentUndoRequested}, domain.OutcomeType(domain.StepDeploy, ""))
 		if err != nil {
 			log.Warn("deployment deadline check failed", "error", err)
 			continue
 		}
-		for _, stream := range streams {
-			id := strings.TrimPrefix(stream, "tenant-")
-			if err := record(ctx, id, eventstore.Metadata{Actor: "handler:step.deploy"}, d.missedDeadline); err != nil {
+		for _, id := range ids {
+			if err := record(ctx, id, "handler:step.deploy", d.missedDeadline); err != nil {
 				log.Warn("recording a missed deployment deadline failed", "tenant_id", id, "error", err)
 			}
 		}

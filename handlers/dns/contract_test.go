@@ -3,8 +3,8 @@ package dns_test
 import (
 	"testing"
 
-	"github.com/tenantflow/tenantflow/handlers/step/steptest"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/steptest"
 )
 
 // On the dev stack's BIND: the tenant's platform name, marked by its owner

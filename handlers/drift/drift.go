@@ -33,7 +33,7 @@ func Check(ctx context.Context, actions map[string]step.Action, t *domain.Tenant
 		recorded[r.Step] = append(recorded[r.Step], r)
 	}
 	for _, name := range domain.UndoableSteps {
-		p, ok := actions[name].(step.Prober)
+		p, ok := step.As[step.Prober](actions[name])
 		if !ok {
 			continue
 		}

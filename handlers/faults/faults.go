@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step"
 )
 
@@ -120,4 +121,40 @@ func (f *Injector) HangFor(ctx context.Context, name, key string) error {
 	}
 	<-ctx.Done()
 	return fmt.Errorf("%w: %s hung: %w", ErrInjected, name, ctx.Err())
+}
+
+// Wrap puts the injector's fault for step name, if it has one, in front of
+// a's Do: a panic fault panics (the handler's bug rehearsed), a hang fault
+// hangs each try until its deadline, a failure fails the try. a's Undo is
+// its own. Applied where the actions are built (the composition root).
+func (f *Injector) Wrap(name string, a step.Action) step.Action {
+	if f == nil {
+		return a
+	}
+	f.mu.Lock()
+	_, ruled := f.rules[name]
+	f.mu.Unlock()
+	if !ruled {
+		return a
+	}
+	return faulty{Action: a, f: f, name: name}
+}
+
+type faulty struct {
+	step.Action
+	f    *Injector
+	name string
+}
+
+func (a faulty) Unwrap() step.Action { return a.Action }
+
+func (a faulty) Do(ctx context.Context, t *domain.Tenant) (step.Result, error) {
+	a.f.PanicFor(a.name, t.Key())
+	if err := a.f.HangFor(ctx, a.name, t.Key()); err != nil {
+		return step.Result{}, err
+	}
+	if err := a.f.Check(ctx, a.name, fmt.Sprintf("%s/%d", t.ID(), t.Attempt())); err != nil {
+		return step.Result{}, err
+	}
+	return a.Action.Do(ctx, t)
 }

@@ -17,11 +17,9 @@ import (
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // Identity provisions a tenant's Keycloak realm, or its organization in the
@@ -105,12 +103,6 @@ func (m RealmMail) settings(realm, displayName string) map[string]string {
 	return out
 }
 
-// RealmName is the tenant's realm, tenant-<key>, as the design fixes it.
-func RealmName(t *domain.Tenant) string { return "tenant-" + t.Key() }
-
-// ClientName is the tenant's application client, <key>-app.
-func ClientName(t *domain.Tenant) string { return t.Key() + "-app" }
-
 // classify marks Keycloak's 4xx answers permanent, except 408, 429 and
 // 401: the admin token of a try expires after a minute, and a try that
 // Keycloak answers slowly (many realms made at once) outlives it; the next
@@ -146,12 +138,12 @@ type realmStep struct{ *Identity }
 // few seconds before it counts as someone else's.
 func (id *Identity) ours(ctx context.Context, token string, t *domain.Tenant) (*gocloak.RealmRepresentation, error) {
 	for wait := time.Now().Add(unmarkedWait); ; {
-		realm, err := id.Admin.Client().GetRealm(ctx, token, RealmName(t))
+		realm, err := id.Admin.Client().GetRealm(ctx, token, t.RealmName())
 		if keycloak.IsNotFound(err) {
 			return nil, nil
 		}
 		if err != nil {
-			return nil, classify("read realm "+RealmName(t), err)
+			return nil, classify("read realm "+t.RealmName(), err)
 		}
 		mark := ""
 		if realm.Attributes != nil {
@@ -161,7 +153,7 @@ func (id *Identity) ours(ctx context.Context, token string, t *domain.Tenant) (*
 		case mark == t.ID():
 			return realm, nil
 		case mark != "" || time.Now().After(wait):
-			return nil, step.Foreign("realm " + RealmName(t))
+			return nil, step.Foreign("realm " + t.RealmName())
 		}
 		select {
 		case <-ctx.Done():
@@ -189,7 +181,7 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error
 	}
 	if realm == nil {
 		rep := gocloak.RealmRepresentation{
-			Realm:       gocloak.StringP(RealmName(t)),
+			Realm:       gocloak.StringP(t.RealmName()),
 			DisplayName: gocloak.StringP(t.Name()),
 			Enabled:     gocloak.BoolP(true),
 			Attributes:  &map[string]string{"tenantId": t.ID()},
@@ -204,33 +196,33 @@ func (r realmStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error
 			}}},
 		}
 		if r.RealmMail.Host != "" {
-			rep.SMTPServer = new(r.RealmMail.settings(RealmName(t), t.Name()))
+			rep.SMTPServer = new(r.RealmMail.settings(t.RealmName(), t.Name()))
 		}
 		if _, err := kc.CreateRealm(ctx, token, rep); err != nil {
 			var api *gocloak.APIError
 			if !errors.As(err, &api) || api.Code != http.StatusConflict {
-				return step.Result{}, classify("create realm "+RealmName(t), err)
+				return step.Result{}, classify("create realm "+t.RealmName(), err)
 			}
 			if _, err := r.ours(ctx, token, t); err != nil { // created meanwhile: by us?
 				return step.Result{}, err
 			}
 		}
 	}
-	if err := r.allowAttributes(ctx, token, RealmName(t)); err != nil {
+	if err := r.allowAttributes(ctx, token, t.RealmName()); err != nil {
 		return step.Result{}, err
 	}
-	clients, err := kc.GetClients(ctx, token, RealmName(t), gocloak.GetClientsParams{ClientID: gocloak.StringP(ClientName(t))})
+	clients, err := kc.GetClients(ctx, token, t.RealmName(), gocloak.GetClientsParams{ClientID: gocloak.StringP(t.ClientName())})
 	if err != nil {
 		return step.Result{}, classify("read clients", err)
 	}
 	if len(clients) == 0 {
-		if _, err := kc.CreateClient(ctx, token, RealmName(t), r.appClient(t)); err != nil {
-			return step.Result{}, classify("create client "+ClientName(t), err)
+		if _, err := kc.CreateClient(ctx, token, t.RealmName(), r.appClient(t)); err != nil {
+			return step.Result{}, classify("create client "+t.ClientName(), err)
 		}
 	}
 	return step.Result{Resources: []domain.Resource{
-		{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: RealmName(t), Location: r.Admin.BaseURL()},
-		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: RealmName(t) + "/" + ClientName(t), Location: r.Admin.BaseURL()},
+		{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: t.RealmName(), Location: r.Admin.BaseURL()},
+		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: t.RealmName() + "/" + t.ClientName(), Location: r.Admin.BaseURL()},
 	}}, nil
 }
 
@@ -246,20 +238,20 @@ func (r realmStep) Reconcile(ctx context.Context, t *domain.Tenant, _ []string) 
 	}
 	kc := r.Admin.Client()
 	if realm, err := r.ours(ctx, token, t); err != nil || realm == nil {
-		return step.Result{}, step.Permanent(fmt.Errorf("realm %s is not this tenant's (anymore): %v", RealmName(t), err))
+		return step.Result{}, step.Permanent(fmt.Errorf("realm %s is not this tenant's (anymore): %v", t.RealmName(), err))
 	}
-	clients, err := kc.GetClients(ctx, token, RealmName(t), gocloak.GetClientsParams{ClientID: gocloak.StringP(ClientName(t))})
+	clients, err := kc.GetClients(ctx, token, t.RealmName(), gocloak.GetClientsParams{ClientID: gocloak.StringP(t.ClientName())})
 	if err != nil {
 		return step.Result{}, classify("read clients", err)
 	}
 	if len(clients) == 0 {
-		return step.Result{}, step.Permanent(fmt.Errorf("client %s of realm %s is gone", ClientName(t), RealmName(t)))
+		return step.Result{}, step.Permanent(fmt.Errorf("client %s of realm %s is gone", t.ClientName(), t.RealmName()))
 	}
 	client := *clients[0]
 	redirects, origins := r.redirects(t)
 	client.RedirectURIs, client.WebOrigins = &redirects, &origins
-	if err := kc.UpdateClient(ctx, token, RealmName(t), client); err != nil {
-		return step.Result{}, classify("update client "+ClientName(t), err)
+	if err := kc.UpdateClient(ctx, token, t.RealmName(), client); err != nil {
+		return step.Result{}, classify("update client "+t.ClientName(), err)
 	}
 	return step.Result{}, nil
 }
@@ -276,8 +268,8 @@ func (r realmStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	if err != nil || realm == nil {
 		return step.UndoneUnlessOurs(err) // someone else's (nothing of ours), or already gone
 	}
-	if err := r.Admin.Client().DeleteRealm(ctx, token, RealmName(t)); err != nil && !keycloak.IsNotFound(err) {
-		return classify("delete realm "+RealmName(t), err)
+	if err := r.Admin.Client().DeleteRealm(ctx, token, t.RealmName()); err != nil && !keycloak.IsNotFound(err) {
+		return classify("delete realm "+t.RealmName(), err)
 	}
 	return nil
 }
@@ -479,7 +471,7 @@ func (a adminStep) Undo(ctx context.Context, t *domain.Tenant) error {
 	if org != nil {
 		return a.leave(ctx, token, *u, org.ID)
 	}
-	if err := a.Admin.Client().DeleteUser(ctx, token, RealmName(t), *u.ID); err != nil && !keycloak.IsNotFound(err) {
+	if err := a.Admin.Client().DeleteUser(ctx, token, t.RealmName(), *u.ID); err != nil && !keycloak.IsNotFound(err) {
 		return classify("delete admin user", err)
 	}
 	return nil
@@ -509,7 +501,7 @@ func (id *Identity) allowAttributes(ctx context.Context, token, realm string) er
 func (id *Identity) appClient(t *domain.Tenant) gocloak.Client {
 	redirects, origins := id.redirects(t)
 	return gocloak.Client{
-		ClientID: gocloak.StringP(ClientName(t)), Protocol: gocloak.StringP("openid-connect"),
+		ClientID: gocloak.StringP(t.ClientName()), Protocol: gocloak.StringP("openid-connect"),
 		PublicClient: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(true),
 		DirectAccessGrantsEnabled: gocloak.BoolP(false),
 		RedirectURIs:              &redirects, WebOrigins: &origins,
@@ -521,55 +513,10 @@ func clientParams(clientID string) gocloak.GetClientsParams {
 	return gocloak.GetClientsParams{ClientID: gocloak.StringP(clientID)}
 }
 
-// SetPasswordSender delivers an admin's set-password link through
-// tenantflow's own notifier (Novu, MailNotifier).
-type SetPasswordSender interface {
-	SetPassword(ctx context.Context, t *domain.Tenant, link string) error
-}
-
-// LinkDelivery is the mail bridge's Deliver (adapters/keycloak.MailBridge):
-// the link's realm names the tenant (tenant-<key>) — or, from the shared
-// realm, the recipient's user names the tenants it administers, of which
-// the one being provisioned is mailed — and the recipient must be that
-// tenant's admin, so the bridge relays nothing else.
-func (id *Identity) LinkDelivery(store eventstore.Streams, sender SetPasswordSender) func(ctx context.Context, realm, recipient, link string) error {
-	tenants := app.Tenants(store)
-	return func(ctx context.Context, realm, recipient, link string) error {
-		candidates, err := id.tenantsMailed(ctx, store, realm, recipient)
-		if err != nil {
-			return err
-		}
-		for _, tid := range candidates {
-			t, err := tenants.Get(ctx, tid)
-			if err == nil {
-				t, err = pii.OpenTenant(ctx, id.Personal, t)
-			}
-			if err != nil {
-				return err
-			}
-			if !strings.EqualFold(strings.TrimSpace(recipient), t.Contact().Email) {
-				continue
-			}
-			if len(candidates) > 1 && t.Status() != domain.StatusProvisioning {
-				continue
-			}
-			return sender.SetPassword(ctx, t, link)
-		}
-		return fmt.Errorf("the recipient is not the admin of a tenant of realm %s being provisioned", realm)
-	}
-}
-
-// tenantsMailed are the tenants a set-password mail of realm to recipient
-// may be for.
-func (id *Identity) tenantsMailed(ctx context.Context, store eventstore.Streams, realm, recipient string) ([]string, error) {
-	if key, ok := strings.CutPrefix(realm, "tenant-"); ok {
-		if tid := app.TenantIDByKey(ctx, store, key); tid != "" {
-			return []string{tid}, nil
-		}
-	}
-	if realm != id.SharedRealm || id.SharedRealm == "" {
-		return nil, fmt.Errorf("realm %s is no tenant's", realm)
-	}
+// RecipientOrganizations names the organizations (tenant keys) the user
+// recipient is a member of in realm: whom a set-password mail of the shared
+// realm may be for (app.SetPasswordLinks.OrganizationsOf).
+func (id *Identity) RecipientOrganizations(ctx context.Context, realm, recipient string) ([]string, error) {
 	token, err := id.Admin.Token(ctx)
 	if err != nil {
 		return nil, err
@@ -586,13 +533,11 @@ func (id *Identity) tenantsMailed(ctx context.Context, store eventstore.Streams,
 	if err != nil {
 		return nil, fmt.Errorf("the recipient's organizations in realm %s: %w", realm, err)
 	}
-	var ids []string
+	keys := make([]string, 0, len(orgs))
 	for _, o := range orgs {
-		if tid := app.TenantIDByKey(ctx, store, o.Name); tid != "" {
-			ids = append(ids, tid)
-		}
+		keys = append(keys, o.Name)
 	}
-	return ids, nil
+	return keys, nil
 }
 
 func (r realmStep) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resource, error) {
@@ -607,13 +552,13 @@ func (r realmStep) Probe(ctx context.Context, t *domain.Tenant) ([]domain.Resour
 	if err != nil || realm == nil {
 		return nil, step.IgnoreForeign(err)
 	}
-	out := []domain.Resource{{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: RealmName(t)}}
-	clients, err := r.Admin.Client().GetClients(ctx, token, RealmName(t), clientParams(ClientName(t)))
+	out := []domain.Resource{{Step: domain.StepIdentity, Kind: "keycloak-realm", ID: t.RealmName()}}
+	clients, err := r.Admin.Client().GetClients(ctx, token, t.RealmName(), clientParams(t.ClientName()))
 	if err != nil {
 		return nil, err
 	}
 	if len(clients) > 0 {
-		out = append(out, domain.Resource{Step: domain.StepIdentity, Kind: "keycloak-client", ID: RealmName(t) + "/" + ClientName(t)})
+		out = append(out, domain.Resource{Step: domain.StepIdentity, Kind: "keycloak-client", ID: t.RealmName() + "/" + t.ClientName()})
 	}
 	return out, nil
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/handlers/idp"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
@@ -35,7 +34,7 @@ func TestRealmClientAcceptsThePlatformNameAndEveryDomain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cs, err := admin.Client().GetClients(ctx, token, idp.RealmName(tn), gocloak.GetClientsParams{ClientID: gocloak.StringP(idp.ClientName(tn))})
+			cs, err := admin.Client().GetClients(ctx, token, tn.RealmName(), gocloak.GetClientsParams{ClientID: gocloak.StringP(tn.ClientName())})
 			if err != nil || len(cs) != 1 {
 				t.Fatalf("client: %v %v", cs, err)
 			}

@@ -33,7 +33,7 @@ func TestAdminUserConflictLooksAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, realm := admin.Client(), idp.RealmName(tn)
+	kc, realm := admin.Client(), tn.RealmName()
 	// The twin's user, made between this step's look-up and its create.
 	twin := func(tenantID string) string {
 		t.Helper()

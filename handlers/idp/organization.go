@@ -55,7 +55,7 @@ func (id *Identity) RealmOf(t *domain.Tenant) string {
 	if organizations(t) {
 		return id.SharedRealm
 	}
-	return RealmName(t)
+	return t.RealmName()
 }
 
 // ensureShared creates the shared realm unless it exists (once a process):
@@ -155,7 +155,7 @@ const clientMark = "tenantflow.tenantId"
 // sharedClient finds t's client in the shared realm: nil when absent, a
 // permanent error when a client of that id is not this tenant's.
 func (id *Identity) sharedClient(ctx context.Context, token string, t *domain.Tenant) (*gocloak.Client, error) {
-	clients, err := id.Admin.Client().GetClients(ctx, token, id.SharedRealm, clientParams(ClientName(t)))
+	clients, err := id.Admin.Client().GetClients(ctx, token, id.SharedRealm, clientParams(t.ClientName()))
 	if err != nil {
 		return nil, classify("read clients", err)
 	}
@@ -164,7 +164,7 @@ func (id *Identity) sharedClient(ctx context.Context, token string, t *domain.Te
 	}
 	c := clients[0]
 	if c.Attributes == nil || (*c.Attributes)[clientMark] != t.ID() {
-		return nil, step.Foreign("client " + ClientName(t) + " of realm " + id.SharedRealm)
+		return nil, step.Foreign("client " + t.ClientName() + " of realm " + id.SharedRealm)
 	}
 	return c, nil
 }
@@ -202,12 +202,12 @@ func (r realmStep) doOrganization(ctx context.Context, token string, t *domain.T
 		(*c.Attributes)[clientMark] = t.ID()
 		c.DefaultClientScopes = &[]string{"basic", "profile", "email", "roles", "web-origins", "acr", "organization"}
 		if _, err := r.Admin.Client().CreateClient(ctx, token, r.SharedRealm, c); err != nil {
-			return step.Result{}, classify("create client "+ClientName(t), err)
+			return step.Result{}, classify("create client "+t.ClientName(), err)
 		}
 	}
 	return step.Result{Resources: []domain.Resource{
 		{Step: domain.StepIdentity, Kind: "keycloak-organization", ID: r.SharedRealm + "/" + t.Key(), Location: r.Admin.BaseURL()},
-		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: r.SharedRealm + "/" + ClientName(t), Location: r.Admin.BaseURL()},
+		{Step: domain.StepIdentity, Kind: "keycloak-client", ID: r.SharedRealm + "/" + t.ClientName(), Location: r.Admin.BaseURL()},
 	}}, nil
 }
 
@@ -222,11 +222,11 @@ func (r realmStep) reconcileOrganization(ctx context.Context, token string, t *d
 	}
 	client, err := r.sharedClient(ctx, token, t)
 	if err != nil || client == nil {
-		return step.Result{}, step.Permanent(fmt.Errorf("client %s of realm %s is not this tenant's (anymore): %v", ClientName(t), r.SharedRealm, err))
+		return step.Result{}, step.Permanent(fmt.Errorf("client %s of realm %s is not this tenant's (anymore): %v", t.ClientName(), r.SharedRealm, err))
 	}
 	redirects, origins := r.redirects(t)
 	client.RedirectURIs, client.WebOrigins = &redirects, &origins
-	return step.Result{}, classify("update client "+ClientName(t), r.Admin.Client().UpdateClient(ctx, token, r.SharedRealm, *client))
+	return step.Result{}, classify("update client "+t.ClientName(), r.Admin.Client().UpdateClient(ctx, token, r.SharedRealm, *client))
 }
 
 // maxMembers bounds the members an undo reads: a tenant's organization
@@ -240,7 +240,7 @@ func (r realmStep) undoOrganization(ctx context.Context, token string, t *domain
 	}
 	if client != nil {
 		if err := r.Admin.Client().DeleteClient(ctx, token, r.SharedRealm, *client.ID); err != nil && !keycloak.IsNotFound(err) {
-			return classify("delete client "+ClientName(t), err)
+			return classify("delete client "+t.ClientName(), err)
 		}
 	}
 	org, err := r.organization(ctx, token, t)
@@ -299,7 +299,7 @@ func (r realmStep) probeOrganization(ctx context.Context, token string, t *domai
 		return nil, step.IgnoreForeign(err)
 	}
 	if client != nil {
-		out = append(out, domain.Resource{Step: domain.StepIdentity, Kind: "keycloak-client", ID: r.SharedRealm + "/" + ClientName(t)})
+		out = append(out, domain.Resource{Step: domain.StepIdentity, Kind: "keycloak-client", ID: r.SharedRealm + "/" + t.ClientName()})
 	}
 	return out, nil
 }

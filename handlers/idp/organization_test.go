@@ -78,9 +78,9 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 	if err != nil || !slices.ContainsFunc(roles, func(r *gocloak.Role) bool { return *r.Name == idp.TenantAdminRole }) {
 		t.Fatalf("realm roles %v (%v), want %s", roles, err, idp.TenantAdminRole)
 	}
-	clients, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP(idp.ClientName(a))})
+	clients, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP(a.ClientName())})
 	if err != nil || len(clients) != 1 || !slices.Contains(*clients[0].DefaultClientScopes, "organization") {
-		t.Fatalf("client %s: %v (%v), want one whose tokens carry the organization", idp.ClientName(a), clients, err)
+		t.Fatalf("client %s: %v (%v), want one whose tokens carry the organization", a.ClientName(), clients, err)
 	}
 
 	orgA, err := admin.OrganizationByName(ctx, token, realm, a.Key())
@@ -105,8 +105,8 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 	if org, err := admin.OrganizationByName(ctx, token, realm, a.Key()); err != nil || org != nil {
 		t.Errorf("organization %s after its undo: %v %v", a.Key(), org, err)
 	}
-	if cs, _ := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP(idp.ClientName(a))}); len(cs) != 0 {
-		t.Errorf("client %s survived its tenant's undo", idp.ClientName(a))
+	if cs, _ := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP(a.ClientName())}); len(cs) != 0 {
+		t.Errorf("client %s survived its tenant's undo", a.ClientName())
 	}
 	if _, err := kc.GetUserByID(ctx, token, realm, stranger); err != nil {
 		t.Errorf("the stranger was deleted with organization %s: %v", a.Key(), err)

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/handlers/step/steptest"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/steptest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 

@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/childenv"
+	"github.com/tenantflow/tenantflow/platform/childenv"
 )
 
 // Infrastructure runs OpenTofu (or Terraform) on the module of the tenant's
@@ -103,7 +103,7 @@ func (in Infrastructure) run(ctx context.Context, dir string, args ...string) ([
 	// on stdout, where the outputs are read. The pg backend reads its
 	// connection from the environment, so the password is in no argument.
 	// An allow-list, never tenantd's whole environment: the providers
-	// OpenTofu downloads are not ours (internal/childenv).
+	// OpenTofu downloads are not ours (platform/childenv).
 	cmd.Env = childenv.Build(in.PassEnv, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "TF_CLI_CONFIG_FILE="+os.DevNull)
 	if in.StateConn != "" {
 		cmd.Env = append(cmd.Env, "PG_CONN_STR="+in.StateConn)

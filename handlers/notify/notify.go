@@ -17,9 +17,8 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/handlers/idp"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 //go:embed templates/*.txt
@@ -320,5 +319,5 @@ func (l Links) realm(t *domain.Tenant) string {
 	if t.Identity() == domain.IdentityOrganization && l.SharedRealm != "" {
 		return l.SharedRealm
 	}
-	return idp.RealmName(t)
+	return t.RealmName()
 }

@@ -14,7 +14,6 @@ import (
 	"fmt"
 
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 )
 
 // Action does and undoes one step for a tenant. Both run again after a
@@ -28,7 +27,8 @@ type Action interface {
 
 // Result is what a step's Do made.
 type Result struct {
-	Skipped   bool // the step is not configured: nothing made, nothing to undo
+	Skipped   bool   // nothing made, nothing to undo (not configured, or nothing to do for this tenant)
+	Reason    string // why it was skipped, recorded in the outcome
 	Resources []domain.Resource
 	Outputs   map[string]string // handed to later steps (recorded in the outcome)
 	// The dns step's addressing, recorded in its outcome.
@@ -73,7 +73,8 @@ type Prober interface {
 // derived from the key decide returns (no events: nothing to record),
 // folding the tenant again and deciding again after a concurrent append.
 // The engine hands one to each Watcher.
-type Recorder func(ctx context.Context, tenantID string, md eventstore.Metadata, decide func(*domain.Tenant) (events []domain.Event, key string, err error)) error
+// actor names who records (metadata of the events).
+type Recorder func(ctx context.Context, tenantID, actor string, decide func(*domain.Tenant) (events []domain.Event, key string, err error)) error
 
 // Watcher is an Action with work of its own besides its turn: the deploy
 // step watches the application plane's deadlines. The engine runs Watch,

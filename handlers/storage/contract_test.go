@@ -3,9 +3,9 @@ package storage_test
 import (
 	"testing"
 
-	"github.com/tenantflow/tenantflow/handlers/step/steptest"
 	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
+	"github.com/tenantflow/tenantflow/internal/testkit/steptest"
 )
 
 func TestS3KeepsTheStepContract(t *testing.T) {

@@ -266,7 +266,7 @@ type LogSettings struct {
 	SealKey string `env:"TENANTFLOW_SEAL_KEY" secret:"true"`
 
 	// PIIKey (64 hex characters) wraps the keys people's personal fields
-	// are sealed with (internal/pii), so that a copy of the database alone
+	// are sealed with (platform/pii), so that a copy of the database alone
 	// opens nothing. Empty: the keys are stored unwrapped (development;
 	// refused in production). Erasure works either way.
 	PIIKey string `env:"TENANTFLOW_PII_KEY" secret:"true"`
@@ -301,7 +301,7 @@ type HandlerSettings struct {
 	// HandlerMaxFailures bounds how often a handler failing on a record (not
 	// a step failing: its store unreachable, say) is retried before the
 	// record is dead-lettered and its tenant held.
-	HandlerMaxFailures int `env:"TENANTFLOW_HANDLER_MAX_FAILURES" envDefault:"12"`
+	HandlerMaxFailures int `env:"TENANTFLOW_HANDLER_MAX_FAILURES" envDefault:"20"`
 
 	// StepMaxTries bounds the tries of a step against transient errors;
 	// StepMaxTriesByStep overrides it per step ("idp=8,database=3").
@@ -668,7 +668,7 @@ func (c KeycloakSettings) validate(p *problems, production bool) {
 		switch org := c.KeycloakOrganizationsRealm; {
 		case org == "":
 			bad("TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM", "must not be empty when TENANTFLOW_KEYCLOAK_URL is set")
-		case org == c.KeycloakAdminRealm || strings.HasPrefix(org, "tenant-") || !realmName.MatchString(org):
+		case org == c.KeycloakAdminRealm || strings.HasPrefix(org, domain.RealmPrefix) || !realmName.MatchString(org):
 			bad("TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM", "%q must be a realm of its own: letters, digits, '-' and '_', not the admin realm and not tenant-<key> (a tenant's realm)", org)
 		}
 		if c.KeycloakAdminRealm == "" {
@@ -821,8 +821,8 @@ func (c HandlerSettings) validate(p *problems, production bool) {
 		bad("TENANTFLOW_STEP_MAX_TRIES", "must be between 1 and 100, got %d", c.StepMaxTries)
 	}
 	for step, n := range c.StepMaxTriesByStep {
-		if !slices.Contains(domain.Steps, step) && step != domain.StepNotify {
-			bad("TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "%q is not a step (%v, notify)", step, domain.Steps)
+		if !slices.Contains(domain.AllSteps, step) {
+			bad("TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "%q is not a step (%v)", step, domain.AllSteps)
 		}
 		if n < 1 || n > 100 {
 			bad("TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "%s=%d: must be between 1 and 100", step, n)

@@ -6,9 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tenantflow/tenantflow/platform/idempotency"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/tenantflow/tenantflow/internal/idempotency"
 )
 
 // component is one part of tenantd (a role, or what a role needs): it runs

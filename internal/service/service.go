@@ -11,7 +11,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/adapters/smtp"
@@ -19,13 +18,13 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
-	"github.com/tenantflow/tenantflow/internal/auth"
 	"github.com/tenantflow/tenantflow/internal/config"
-	"github.com/tenantflow/tenantflow/internal/idempotency"
-	"github.com/tenantflow/tenantflow/internal/metrics"
-	"github.com/tenantflow/tenantflow/internal/pii"
-	"github.com/tenantflow/tenantflow/internal/sessions"
-	"github.com/tenantflow/tenantflow/internal/telemetry"
+	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/idempotency"
+	"github.com/tenantflow/tenantflow/platform/metrics"
+	"github.com/tenantflow/tenantflow/platform/pii"
+	"github.com/tenantflow/tenantflow/platform/sessions"
+	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -54,7 +53,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	defer b.close()
 	brokers, publisher, relayPublisher := b.brokers, b.publisher, b.relayPublisher
-	store, vault, err := openLog(pool, cfg, logger)
+	store, vault, err := OpenLog(pool, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -128,7 +127,7 @@ func openBus(cfg config.Config, logger *slog.Logger) (*bus, error) {
 			"replication_factor", s.ReplicationFactor, "min_insync_replicas", s.MinInsyncReplicas)
 	}
 	var err error
-	if b.publisher, err = kafka.NewRecordPublisher(b.brokers, kafka.SlogAdapter(logger)); err != nil {
+	if b.publisher, err = kafka.NewRecordPublisher(b.brokers); err != nil {
 		b.close()
 		return nil, fmt.Errorf("kafka publisher: %w", err)
 	}
@@ -141,10 +140,11 @@ func openBus(cfg config.Config, logger *slog.Logger) (*bus, error) {
 	return b, nil
 }
 
-// openLog is the event store on pool, with people's personal fields sealed
+// OpenLog is the event store on pool, with people's personal fields sealed
 // before they reach the log (and so the topic, the projections and the
-// analytics stream; see internal/pii).
-func openLog(pool *pgxpool.Pool, cfg config.Config, logger *slog.Logger) (*eventstore.Postgres, *pii.Vault, error) {
+// analytics stream; see platform/pii) and the configured event size cap:
+// tenantd and tenantctl open it the same way.
+func OpenLog(pool *pgxpool.Pool, cfg config.Config, logger *slog.Logger) (*eventstore.Postgres, *pii.Vault, error) {
 	masterKey, _ := cfg.PIIMasterKey() // validated with the configuration
 	vault, err := pii.NewVault(pool, masterKey)
 	if err != nil {
@@ -215,10 +215,11 @@ func frontDoor(ctx context.Context, cfg config.Config, logger *slog.Logger, pool
 		checks = append(checks, api.Check{Name: "smtp", Fn: mailer.Ping})
 	}
 	idem := idempotency.New(pool, cfg.IdempotencyTTL)
-	deps.Store, deps.Tenants, deps.Idempotency = store, read, idem
+	zone := ""
 	if cfg.DNSServer != "" {
-		deps.PlatformZone = cfg.DNSZone // the dns step names tenants <key>.<zone>
+		zone = cfg.DNSZone // the dns step names tenants <key>.<zone>
 	}
+	deps.App, deps.Tenants, deps.Idempotency = app.NewService(store, zone), read, idem
 	if cfg.KeycloakConfigured() && deps.Verifier != nil {
 		deps.TenantAdmins = auth.NewTenantAdmins(ctx, cfg.KeycloakURL, cfg.KeycloakOrganizationsRealm, tenantByKey(store))
 	}

@@ -11,7 +11,6 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -21,6 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/adapters/smtp"
+	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
@@ -35,8 +35,8 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/config"
-	"github.com/tenantflow/tenantflow/internal/deployauth"
-	"github.com/tenantflow/tenantflow/internal/pii"
+	"github.com/tenantflow/tenantflow/platform/deployauth"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // stepConfig builds the provisioning handlers' configuration, or nil when
@@ -47,7 +47,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		logger.Info("step handlers are off in this tenantd (TENANTFLOW_HANDLERS=false)")
 		return nil, nil
 	}
-	known := append(slices.Clone(domain.Steps), domain.StepNotify)
+	known := domain.AllSteps
 	injector, err := faults.Parse(cfg.Faults, known)
 	if err != nil {
 		return nil, fmt.Errorf("TENANTFLOW_FAULTS: %w", err)
@@ -60,7 +60,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		return nil, err
 	}
 	c := &handlers.Config{
-		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Faults: injector, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
+		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
 		Hosted: cfg.Steps, Concurrency: cfg.HandlerConcurrency, StepConcurrency: cfg.StepConcurrency, MaxFailures: cfg.HandlerMaxFailures, InstanceID: cfg.KafkaInstanceID,
 		Retry:       handlers.Retry{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax, TryTimeout: cfg.StepTryTimeout},
 		TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute},
@@ -74,19 +74,19 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 			return nil, fmt.Errorf("TENANTFLOW_AGENT_KEY: %w", err)
 		}
 		c.Actions[domain.StepDeploy] = &deploy.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
-			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: store, Logger: logger}
+			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: app.OverdueTenants{Log: store}, Logger: logger}
 		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
 	links := notify.Links{KeycloakURL: cfg.KeycloakURL, SharedRealm: cfg.KeycloakOrganizationsRealm, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
 	switch {
 	case cfg.Notifier == "novu":
-		c.Notifier = notify.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links, Personal: vault}
+		c.Actions[domain.StepNotify] = notify.Step{Sender: notify.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey, Links: links, Personal: vault}}
 	case cfg.SMTPAddr != "":
 		m, err := smtp.New(smtp.Settings{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS})
 		if err != nil {
 			return nil, err
 		}
-		c.Notifier = notify.MailNotifier{Mailer: m, Links: links, Personal: vault}
+		c.Actions[domain.StepNotify] = notify.Step{Sender: notify.MailNotifier{Mailer: m, Links: links, Personal: vault}}
 	default:
 		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: the notify step is skipped")
 	}
@@ -97,6 +97,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		}
 	}
 	logger.Info("step handlers configured", "steps_with_back_ends", configured)
+	c.Actions = handlers.Actions(c.Actions, injector) // traced, behind their faults; step.NotConfigured where none
 	return c, nil
 }
 
@@ -191,7 +192,8 @@ func mailBridgePassword(cfg config.Config) func(realm string) string {
 // mail the admins itself and this tenantd runs the handlers; nil otherwise.
 func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams, vault *pii.Vault, steps *handlers.Config) (*component, error) {
 	realmMail, bridge := RealmMail(cfg)
-	sender, ok := steps.Notifier.(idp.SetPasswordSender)
+	notifier, _ := step.As[notify.Step](steps.Actions[domain.StepNotify])
+	sender, ok := notifier.Sender.(app.SetPasswordSender)
 	if !bridge || !cfg.KeycloakConfigured() || !ok {
 		return nil, nil
 	}
@@ -200,7 +202,8 @@ func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams
 		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
 	}
 	id := Identity(cfg, vault, "")
-	b := &keycloak.MailBridge{PasswordFor: realmMail.PasswordFor, Deliver: id.LinkDelivery(store, sender), Logger: logger}
+	links := app.SetPasswordLinks{Store: store, Personal: vault, Sender: sender, SharedRealm: cfg.KeycloakOrganizationsRealm, OrganizationsOf: id.RecipientOrganizations}
+	b := &keycloak.MailBridge{PasswordFor: realmMail.PasswordFor, Deliver: links.Deliver, Logger: logger}
 	logger.Info("Keycloak cannot mail the admins itself: it mails set-password links to the mail bridge, which sends them through the notifier",
 		"listen", ln.Addr().String(), "keycloak_dials", cfg.MailBridgeHost())
 	return &component{name: "mail bridge", run: func(ctx context.Context) error { return b.Serve(ctx, ln) }}, nil

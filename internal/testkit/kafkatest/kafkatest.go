@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
+	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
@@ -77,7 +78,7 @@ func TryRead(t testing.TB, brokers []string, topic string, done func(rs []Record
 		select {
 		case r := <-ch:
 			got = append(got, r)
-			seen[r.Headers["ce_id"]] = true
+			seen[r.Headers[wire.HeaderID]] = true
 		case <-deadline:
 			Sort(got)
 			return got, fmt.Errorf("%s: gave up after 60s with %d records (%d distinct ids)", topic, len(got), len(seen))
@@ -96,7 +97,7 @@ func UniqueIDs(n int) func([]Record, int) bool {
 func Contains(id string) func([]Record, int) bool {
 	return func(rs []Record, _ int) bool {
 		for _, r := range rs {
-			if r.Headers["ce_id"] == id {
+			if r.Headers[wire.HeaderID] == id {
 				return true
 			}
 		}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/internal/sessions"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/platform/sessions"
 )
 
 // Sessions live in PostgreSQL: any replica finds one; the table holds the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/tenantflow/tenantflow/domain"
 	"golang.org/x/time/rate"
 )
 
@@ -87,7 +88,7 @@ func (v *TenantAdmins) Verify(token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	realm, ok := strings.CutPrefix(peek.Issuer, v.KeycloakURL+"/realms/")
-	key, tenantRealm := strings.CutPrefix(realm, "tenant-")
+	key, tenantRealm := strings.CutPrefix(realm, domain.RealmPrefix)
 	want := "realm"
 	switch {
 	case !ok:

@@ -51,7 +51,7 @@ func Run(t *testing.T, s Subject) {
 	if s.Timeout <= 0 {
 		s.Timeout = time.Minute
 	}
-	prober, canProbe := s.Action.(step.Prober)
+	prober, canProbe := step.As[step.Prober](s.Action)
 	call := func(t *testing.T, what string, f func(ctx context.Context) error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
