@@ -50,7 +50,7 @@ func (h *tenantHandlers) deploymentReport(signingKey []byte) http.HandlerFunc {
 			return
 		}
 		md := app.Metadata{CorrelationID: metadata(r).CorrelationID, Actor: "appplane-agent"}
-		err = app.ReportDeployment(r.Context(), h.tenants, id, rep, md)
+		err = app.ReportDeployment(r.Context(), h.app.Tenants, id, rep, md)
 		if errors.Is(err, domain.ErrNoDeploymentPending) {
 			h.logger.Warn("deployment report ignored: nothing waits for it (replayed, or after the deadline)", "tenant_id", id, "attempt", rep.Attempt, "status", rep.Status)
 			writeJSON(w, http.StatusOK, map[string]any{"recorded": false, "reason": err.Error()})

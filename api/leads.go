@@ -25,7 +25,6 @@ import (
 
 type leadHandlers struct {
 	app      *app.Service
-	leads    app.Repository[*domain.Lead]
 	mailer   Mailer
 	minter   Minter
 	tokenTTL time.Duration
@@ -134,7 +133,7 @@ func (h *leadHandlers) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, domain.ErrNotFound)
 		return
 	}
-	l, err := h.leads.Get(r.Context(), id)
+	l, err := h.app.Leads.Get(r.Context(), id)
 	if err != nil {
 		writeError(w, h.logger, err)
 		return
@@ -168,7 +167,7 @@ func (h *leadHandlers) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	_, err := h.leads.Update(r.Context(), id, metadata(r), func(l *domain.Lead) ([]domain.Event, error) {
+	_, err := h.app.Leads.Update(r.Context(), id, metadata(r), func(l *domain.Lead) ([]domain.Event, error) {
 		return l.Verify(hashToken(in.Token), now)
 	})
 	var ce *app.ConcurrencyError
@@ -204,7 +203,7 @@ func (h *leadHandlers) createTenant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	lead, err := h.leads.Get(r.Context(), id)
+	lead, err := h.app.Leads.Get(r.Context(), id)
 	if err == nil && h.personal != nil {
 		// The tenant is made of the person, validated and sealed again.
 		c := lead.Contact()

@@ -44,7 +44,7 @@ func (h *tenantHandlers) orphans(w http.ResponseWriter, r *http.Request) {
 // the tenant is in another status or already retrying.
 func (h *tenantHandlers) retryOrphans(w http.ResponseWriter, r *http.Request) {
 	h.command(w, r, func(id string) (*domain.Tenant, error) {
-		return app.RetryUndos(r.Context(), h.tenants, id, metadata(r))
+		return app.RetryUndos(r.Context(), h.app.Tenants, id, metadata(r))
 	})
 }
 
@@ -67,6 +67,6 @@ func (h *tenantHandlers) forgetOrphan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.command(w, r, func(id string) (*domain.Tenant, error) {
-		return app.ForgetOrphan(r.Context(), h.tenants, id, b.Step, b.Kind, b.ID, b.Reason, metadata(r))
+		return app.ForgetOrphan(r.Context(), h.app.Tenants, id, b.Step, b.Kind, b.ID, b.Reason, metadata(r))
 	})
 }

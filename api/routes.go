@@ -83,8 +83,8 @@ func (rt *Router) Mount(d Deps) {
 	if d.Tiers == nil {
 		d.Tiers = domain.DefaultTiers
 	}
-	t := &tenantHandlers{app: d.App, tiers: d.Tiers, tenants: d.App.Tenants, list: d.Tenants, logger: d.Logger}
-	l := &leadHandlers{app: d.App, leads: d.App.Leads, mailer: d.Mailer, minter: d.Minter,
+	t := &tenantHandlers{app: d.App, tiers: d.Tiers, list: d.Tenants, logger: d.Logger}
+	l := &leadHandlers{app: d.App, mailer: d.Mailer, minter: d.Minter,
 		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute),
 		recipients: newRateLimiter(or(d.SignUpLimits.PerRecipient, 5), time.Hour), domains: newRateLimiter(or(d.SignUpLimits.PerDomain, 120), time.Hour),
 		everyone: newRateLimiter(or(d.SignUpLimits.Global, 600), time.Minute), personal: d.Personal}
@@ -111,7 +111,7 @@ func (rt *Router) Mount(d Deps) {
 	get("/orphans", rt.require(auth.ViewOrphans, t.orphans))
 	post("/tenants/{id}/orphans/retry", rt.require(auth.ManageOrphans, rt.idempotent(t.retryOrphans)))
 	post("/tenants/{id}/orphans/forget", rt.require(auth.ManageOrphans, rt.idempotent(t.forgetOrphan)))
-	c := &configHandlers{tenants: t.tenants, configs: d.App.Configs, read: d.Tenants, h: t}
+	c := &configHandlers{tenants: d.App.Tenants, configs: d.App.Configs, read: d.Tenants, h: t}
 	// A tenant's own administrators (auth.TenantAdmins, or the replaced
 	// system's userTenantId) read the tenant and its events, keep its
 	// contacts and its configuration: that tenant's, nothing else.
@@ -121,7 +121,7 @@ func (rt *Router) Mount(d Deps) {
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)
-	rt.mountConsole(d.Tenants, t.tenants, d.Sessions, d.SecureCookies)
+	rt.mountConsole(d.Tenants, d.App.Tenants, d.Sessions, d.SecureCookies)
 }
 
 // SignUpLimits bound the verification mails sign-ups send (see Deps).

@@ -21,11 +21,10 @@ import (
 )
 
 type tenantHandlers struct {
-	app     *app.Service
-	tiers   domain.Tiers
-	tenants app.Repository[*domain.Tenant]
-	list    ReadModels
-	logger  *slog.Logger
+	app    *app.Service
+	tiers  domain.Tiers
+	list   ReadModels
+	logger *slog.Logger
 }
 
 // tenantView is a tenant as the API shows it.
@@ -137,7 +136,7 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 			h.logger.Warn("projections unreadable; answering from the log", "error", err)
 		}
 	}
-	t, err := h.tenants.Get(r.Context(), id)
+	t, err := h.app.Tenants.Get(r.Context(), id)
 	if err != nil {
 		writeError(w, h.logger, err)
 		return
@@ -235,7 +234,7 @@ func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := req.Subscription
 	sub.Plan = req.Plan.Plan
-	t, err := app.Provision(r.Context(), h.tenants, id, sub, h.tiers, metadata(r))
+	t, err := app.Provision(r.Context(), h.app.Tenants, id, sub, h.tiers, metadata(r))
 	if err != nil {
 		writeError(w, h.logger, err)
 		return
@@ -369,14 +368,16 @@ func (h *tenantHandlers) events(w http.ResponseWriter, r *http.Request) {
 // cancel is POST /tenants/{id}/provision/cancel: the running attempt stops
 // at its next step and is compensated.
 func (h *tenantHandlers) cancel(w http.ResponseWriter, r *http.Request) {
-	h.command(w, r, func(id string) (*domain.Tenant, error) { return app.Cancel(r.Context(), h.tenants, id, metadata(r)) })
+	h.command(w, r, func(id string) (*domain.Tenant, error) {
+		return app.Cancel(r.Context(), h.app.Tenants, id, metadata(r))
+	})
 }
 
 // deprovision is DELETE /tenants/{id}: everything the steps made is undone,
 // in reverse order, and the tenant ends INACTIVE (keeping its key).
 func (h *tenantHandlers) deprovision(w http.ResponseWriter, r *http.Request) {
 	h.command(w, r, func(id string) (*domain.Tenant, error) {
-		return app.Deprovision(r.Context(), h.tenants, id, "requested by "+metadata(r).Actor, metadata(r))
+		return app.Deprovision(r.Context(), h.app.Tenants, id, "requested by "+metadata(r).Actor, metadata(r))
 	})
 }
 
@@ -424,7 +425,7 @@ func (h *tenantHandlers) update(w http.ResponseWriter, r *http.Request) {
 	var t *domain.Tenant
 	var err error
 	for try := 0; try < 5; try++ {
-		t, err = h.tenants.Update(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) {
+		t, err = h.app.Tenants.Update(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) {
 			if in.Domains != nil {
 				if err := domain.CheckPlatformZone("domains", *in.Domains, t.Key(), h.app.Zone); err != nil {
 					return nil, err
