@@ -144,6 +144,22 @@ func StepKey(tenantID string, attempt int, step string) string {
 	return fmt.Sprintf("%s/%d/%s/do", tenantID, attempt, step)
 }
 
+// FinishUndoKey is the id key of the event that ends t's undo chain: rolled
+// back, deactivated, or either after a round of retried undos.
+func (t *Tenant) FinishUndoKey() string {
+	phase := "rolled-back"
+	switch {
+	case t.undoRound > 0 && t.Status() != StatusProvisioning:
+		phase = fmt.Sprintf("undos-retried/r%d", t.undoRound) // or deactivated after them
+		if t.Status() == StatusDeprovisioning {
+			phase += "/deactivated"
+		}
+	case t.Status() == StatusDeprovisioning:
+		phase = "deactivated"
+	}
+	return fmt.Sprintf("%s/%d/%s", t.ID(), t.Attempt(), phase)
+}
+
 // UndoKey is the id key of step's undo outcome in t's current attempt: one
 // per attempt, and one per round of retried undos (UndoRound) after that.
 func (t *Tenant) UndoKey(step string) string {

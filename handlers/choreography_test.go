@@ -10,12 +10,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/app"
@@ -25,6 +27,7 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/backoff"
 )
 
 // fakeSteps are every step's back end: they record what ran, fail where
@@ -144,36 +147,60 @@ func (m *memoryDeadLetters) HoldAll(context.Context) (map[[2]string]bool, error)
 }
 
 // memoryFeed delivers the store's events, in log order, as records.
-func memoryFeed(store *eventstore.Memory) func(ctx context.Context, handle kafka.KeyedHandler) error {
-	return func(ctx context.Context, handle kafka.KeyedHandler) error {
+func memoryFeed(store *eventstore.Memory) message.Subscriber { return memorySubscriber{store} }
+
+// memorySubscriber hands the in-memory log's events over as messages, one
+// at a time and in log order, each again after a pause until acknowledged
+// (what kafka.KeyedSubscriber does for a lane).
+type memorySubscriber struct{ store *eventstore.Memory }
+
+func (memorySubscriber) Close() error { return nil }
+
+func (s memorySubscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	out := make(chan *message.Message)
+	go func() {
+		defer close(out)
 		var after eventstore.Cursor
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			batch, err := store.ReadAll(ctx, after, 100)
+		for ctx.Err() == nil {
+			batch, err := s.store.ReadAll(ctx, after, 100)
 			if err != nil {
-				return err
+				return
 			}
 			for _, e := range batch {
 				headers, value, err := wire.Encode(e.Event, "test")
 				if err != nil {
-					return err
+					panic(err)
 				}
-				if err := handle(ctx, kafka.Record{Headers: headers, Key: e.Stream, Value: value}); err != nil {
-					return err
+				for acked := false; !acked; {
+					msg := message.NewMessage(e.ID, value)
+					maps.Copy(msg.Metadata, headers)
+					msg.Metadata.Set(kafka.KeyMetadata, e.Stream)
+					msg.SetContext(ctx)
+					select {
+					case out <- msg:
+					case <-ctx.Done():
+						return
+					}
+					select {
+					case <-msg.Acked():
+						acked = true
+					case <-msg.Nacked():
+						time.Sleep(time.Millisecond) // Kafka's pause before the record comes again, shortened
+					case <-ctx.Done():
+						return
+					}
 				}
 				after = e.After()
 			}
-			if len(batch) > 0 {
-				continue
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-tick.C:
+			if len(batch) == 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Millisecond): // poll the in-memory log
+				}
 			}
 		}
-	}
+	}()
+	return out, nil
 }
 
 type choreography struct {
@@ -204,7 +231,7 @@ func runChoreographyOn(t *testing.T, store *eventstore.Memory, steps *fakeSteps,
 		delete(actions, s)
 	}
 	actions[domain.StepNotify] = notify.Step{Sender: steps}
-	cfg := Config{Store: store, Actions: actions, Retry: Retry{MaxTries: 1},
+	cfg := Config{Store: store, Actions: actions, Steps: step.Runner{Retry: backoff.Policy{MaxTries: 1}},
 		feed: memoryFeed(store), DeadLetters: &memoryDeadLetters{rows: map[[2]string][]string{}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -532,7 +559,7 @@ func TestChoreographyInMemorySkippedStepSaysWhy(t *testing.T) {
 	c := runChoreographyOn(t, eventstore.NewMemory(), &fakeSteps{}, []string{domain.StepDNS})
 	tn := c.waitSettled(t, c.provision(t).ID())
 	for _, st := range tn.StepStates() {
-		if st.Step == domain.StepDNS && (st.State != domain.OutcomeSkipped || st.Error != NotConfigured) {
+		if st.Step == domain.StepDNS && (st.State != domain.OutcomeSkipped || st.Error != step.NotConfiguredReason) {
 			t.Fatalf("dns: %q %q", st.State, st.Error)
 		}
 	}

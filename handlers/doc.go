@@ -1,13 +1,8 @@
-// Package handlers is the choreography engine: one Kafka consumer a process
-// that hands each record to the handlers triggered by its type — a handler
-// per provisioning step (its do, and its undo when compensation reaches
-// it), the saga, notify, and domain reconciliation. Each handler folds the
-// tenant's log, acts only when it is its turn, and appends exactly one
-// outcome; no handler calls another.
-//
-// The engine names no step. It runs the step.Action the configuration
-// gives for each step (package step is the port); the back ends are the
-// packages beside this one (idp, database, storage, infrastructure, deploy,
-// dns, notify, platform), the operators' tools too (deadletters, faults,
-// drift).
+// Package handlers is the choreography engine: one consumer a process that
+// hands each record to the handlers its type triggers — one per step of
+// domain.Flow (its do, and its undo when compensation reaches it), the saga,
+// notify and the domains' reconciler. Each folds the tenant's log, acts only
+// on its turn and appends one outcome; none calls another. The engine names
+// no step: it runs the step.Action given for each (step.Runner runs them);
+// the back ends are the packages beside this one.
 package handlers

@@ -28,6 +28,7 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/idp"
 	"github.com/tenantflow/tenantflow/handlers/infrastructure"
 	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
@@ -35,6 +36,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
+	"github.com/tenantflow/tenantflow/platform/backoff"
 )
 
 // flow is the whole choreography on the real services: a fresh database,
@@ -148,7 +150,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 			domain.StepInfrastructure: devsteps.Infrastructure(t),
 			domain.StepNotify:         notify.Step{Sender: notify.MailNotifier{Mailer: mailer, Links: notify.Links{KeycloakURL: env["TENANTFLOW_KEYCLOAK_URL"], SupportEmail: "support@example.com"}}},
 		},
-		Retry:       handlers.Retry{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
+		Steps:       step.Runner{Retry: backoff.Policy{MaxTries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}},
 		DeadLetters: dead,
 		Logger:      log,
 	}
@@ -159,7 +161,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 	for _, o := range opts {
 		o(p)
 	}
-	cfg.Actions = handlers.Actions(cfg.Actions, p.faults) // as the composition root builds them
+	cfg.Actions = platform.Actions(cfg.Actions, p.faults.Wrap) // as the composition root builds them
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)

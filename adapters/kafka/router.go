@@ -20,10 +20,16 @@ import (
 // (middleware.PoisonQueue: reason_poisoned, handler_poisoned): a bug stops
 // one record, not the consumer. Any other failure is nacked and the record
 // comes again, so nothing is lost to an outage (its database down, say).
+// Without pub there is no poison queue: for a consumer that keeps its own
+// dead letters (the step handlers).
 func NewRouter(pub message.Publisher, topic string, logger *slog.Logger) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, watermill.NewSlogLogger(logger))
 	if err != nil {
 		return nil, err
+	}
+	if pub == nil {
+		router.AddMiddleware(middleware.Recoverer)
+		return router, nil
 	}
 	poison, err := middleware.PoisonQueueWithFilter(pub, DLQTopic(topic), func(err error) bool {
 		var p middleware.RecoveredPanicError // Recoverer's error is the value, not a pointer
@@ -70,7 +76,7 @@ func (s KeyedSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 		defer close(out)
 		err := c.Keyed(ctx, s.Options, func(ctx context.Context, r Record) error {
 			msg := messageOf(r)
-			msg.SetContext(ctx)
+			msg.SetContext(context.WithValue(ctx, recordKey{}, r))
 			select {
 			case out <- msg:
 			case <-ctx.Done():
@@ -94,6 +100,23 @@ func (s KeyedSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 
 // Close ends nothing of its own: a subscription ends with its context.
 func (KeyedSubscriber) Close() error { return nil }
+
+type recordKey struct{}
+
+// RecordOf is the record msg was made of: as KeyedSubscriber read it
+// (partition and offset too), or from its metadata and payload.
+func RecordOf(msg *message.Message) Record {
+	if r, ok := msg.Context().Value(recordKey{}).(Record); ok {
+		return r
+	}
+	headers := make(map[string]string, len(msg.Metadata))
+	for k, v := range msg.Metadata {
+		if k != KeyMetadata {
+			headers[k] = v
+		}
+	}
+	return Record{Headers: headers, Key: msg.Metadata.Get(KeyMetadata), Value: msg.Payload}
+}
 
 // messageOf is a record as a message: its headers as metadata, its key as
 // KeyMetadata, its CloudEvents id as the message's (HeaderMarshaler.Unmarshal

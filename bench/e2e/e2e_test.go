@@ -40,12 +40,14 @@ import (
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/handlers/deadletters"
 	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/loadgen"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/backoff"
 	"github.com/tenantflow/tenantflow/platform/idempotency"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -129,11 +131,11 @@ func boot(b *testing.B) (*system, error) {
 		actions[s] = noop{s}
 	}
 	actions[domain.StepNotify] = notify.Step{Sender: noopNotifier{}}
-	actions = handlers.Actions(actions, nil) // as tenantd composes them: traced
+	actions = platform.Actions(actions, nil) // as tenantd composes them: traced
 	go func() {
 		_ = handlers.Run(ctx, handlers.Config{Brokers: brokers, Topic: topic, GroupPrefix: groups, Store: store,
 			Actions: actions, Logger: logger,
-			Retry:       handlers.Retry{MaxTries: 5, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second},
+			Steps:       step.Runner{Retry: backoff.Policy{MaxTries: 5, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}},
 			DeadLetters: &deadletters.Table{Pool: pool, Publisher: dlq}})
 	}()
 	proj := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger}

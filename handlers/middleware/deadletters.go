@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
 	"github.com/tenantflow/tenantflow/platform/metrics"
 	"go.opentelemetry.io/otel/trace"
@@ -89,6 +91,32 @@ func (d *DeadLetters) SetAside(ctx context.Context, r kafka.Record, reason strin
 		"reason", reason, wire.HeaderID, r.Headers[wire.HeaderID], "partition", r.Partition, "offset", r.Offset)
 	metrics.DeadLettered.WithLabelValues("foreign").Inc()
 	return d.store.Put(ctx, d.name("handlers"), "", d.topic, false, reason, r)
+}
+
+// Log is the log's reading of one stream from a version on.
+type Log func(ctx context.Context, stream string, from int64) ([]eventstore.Event, error)
+
+// Screen sets aside a record that is not an event of this log, and
+// dead-letters for every one of reacting a record whose payload this version
+// cannot read, saying whether it took the record. Such a well-formed record
+// holds its stream back only if the log holds an event of that id at that
+// version (written by a newer tenantflow, say); otherwise it was never the
+// stream's own and is set aside.
+func (d *DeadLetters) Screen(ctx context.Context, r kafka.Record, reacting []string, log Log) (taken bool, err error) {
+	var p wire.Payload
+	if err := json.Unmarshal(r.Value, &p); err != nil || p.StreamVersion < 1 || len(p.Data) == 0 {
+		return true, d.SetAside(ctx, r, fmt.Sprintf("payload is not {streamVersion, data}: %v", err))
+	}
+	_, err = domain.DecodeVersion(r.Headers[wire.HeaderType], wire.SchemaVersion(r.Headers), p.Data)
+	if err == nil {
+		return false, nil
+	}
+	reason := err.Error()
+	logged, err := log(ctx, r.Headers[wire.HeaderSubject], p.StreamVersion)
+	if err == nil && (len(logged) == 0 || logged[0].Version != p.StreamVersion || logged[0].ID != r.Headers[wire.HeaderID]) {
+		return true, d.SetAside(ctx, r, reason)
+	}
+	return true, d.Put(ctx, reacting, r, reason) // ours, or cannot tell: hold (a redrive releases it)
 }
 
 // holding reports whether handler holds stream back.

@@ -36,13 +36,35 @@ func (Activate) Do(context.Context, *domain.Tenant) (step.Result, error) {
 
 func (Activate) Undo(context.Context, *domain.Tenant) error { return nil }
 
-// With returns actions with the steps every installation runs the same way
-// (resources, activate) filled in where actions names none, so the engine
-// itself names no step.
+// With is actions with the steps every installation runs the same way
+// (resources, activate) filled in where actions names none, and
+// step.NotConfigured for every other step it lacks, so the engine itself
+// names no step.
 func With(actions map[string]step.Action) map[string]step.Action {
 	out := map[string]step.Action{domain.StepResources: Resources{}, domain.StepActivate: Activate{}}
+	for _, name := range domain.AllSteps {
+		if out[name] == nil {
+			out[name] = step.NotConfigured{Step: name}
+		}
+	}
 	for name, a := range actions {
-		out[name] = a
+		if a != nil {
+			out[name] = a
+		}
 	}
 	return out
+}
+
+// Actions is every step's action as the engine runs it, built where the
+// process is composed: With(given), each in its tracing span and behind
+// wrap (fault injection, faults.Injector.Wrap; nil: none).
+func Actions(given map[string]step.Action, wrap func(name string, a step.Action) step.Action) map[string]step.Action {
+	all := With(given)
+	for name, a := range all {
+		if wrap != nil {
+			a = wrap(name, a)
+		}
+		all[name] = step.Traced(name, a)
+	}
+	return all
 }

@@ -32,9 +32,11 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/idp"
 	"github.com/tenantflow/tenantflow/handlers/infrastructure"
 	"github.com/tenantflow/tenantflow/handlers/notify"
+	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/config"
+	"github.com/tenantflow/tenantflow/platform/backoff"
 	"github.com/tenantflow/tenantflow/platform/deployauth"
 	"github.com/tenantflow/tenantflow/platform/pii"
 )
@@ -60,13 +62,12 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		return nil, err
 	}
 	c := &handlers.Config{
-		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Logger: logger, MaxTries: cfg.StepMaxTriesByStep,
+		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Logger: logger,
 		Hosted: cfg.Steps, Concurrency: cfg.HandlerConcurrency, StepConcurrency: cfg.StepConcurrency, MaxFailures: cfg.HandlerMaxFailures, InstanceID: cfg.KafkaInstanceID,
-		Retry:       handlers.Retry{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax, TryTimeout: cfg.StepTryTimeout},
-		TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute},
+		Steps: step.Runner{Retry: backoff.Policy{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax, TryTimeout: cfg.StepTryTimeout},
+			MaxTries: cfg.StepMaxTriesByStep, TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute}, Personal: vault},
 		Actions:     actions,
 		DeadLetters: &deadletters.Table{Pool: store.Pool(), Publisher: publisher},
-		Personal:    vault,
 	}
 	if cfg.DeploySigningKey != "" {
 		agentKey, err := deployauth.ParseKey(cfg.AgentKey)
@@ -97,7 +98,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		}
 	}
 	logger.Info("step handlers configured", "steps_with_back_ends", configured)
-	c.Actions = handlers.Actions(c.Actions, injector) // traced, behind their faults; step.NotConfigured where none
+	c.Actions = platform.Actions(c.Actions, injector.Wrap) // traced, behind their faults; step.NotConfigured where none
 	return c, nil
 }
 
