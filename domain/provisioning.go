@@ -46,6 +46,13 @@ const (
 	TypeProvisioningCancelRequested = "tenant.provisioning.cancel_requested"
 )
 
+// ErrForeign marks a resource that exists under the tenant's name but
+// carries another owner's mark. For a step's Do it is a permanent failure
+// (never touched); for an Undo it means nothing of this tenant's is there to
+// remove, so the undo succeeds: reporting someone else's resource as this
+// tenant's orphan would send an operator to delete what is not ours.
+var ErrForeign = errors.New("exists and belongs to someone else: not touched")
+
 // Resource is something a step created outside tenantflow.
 type Resource struct {
 	Step      string    `json:"step"`

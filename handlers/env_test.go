@@ -143,7 +143,7 @@ func newFlow(t *testing.T, opts ...flowOption) *flow {
 		Brokers: brokers, Topic: topic, GroupPrefix: "test-" + uuid.NewString()[:8], Store: store,
 		Actions: map[string]step.Action{
 			domain.StepIdentity:       identity.RealmStep(),
-			domain.StepAdminUser:      identity.AdminUserStep(),
+			domain.StepAdminUser:      devsteps.AdminUser(identity),
 			domain.StepDatabase:       database.Database{Pool: pool},
 			domain.StepStorage:        devsteps.S3(t),
 			domain.StepDNS:            devsteps.DNS(t),
@@ -235,7 +235,7 @@ func (f *flow) cleanup(tn *domain.Tenant) {
 	if fresh, err := f.tenants.Get(ctx, tn.ID()); err == nil {
 		tn = fresh // with its identity model
 	}
-	_ = f.identity.AdminUserStep().Undo(ctx, tn)
+	_ = devsteps.AdminUser(f.identity).Undo(ctx, tn)
 	_ = f.identity.RealmStep().Undo(ctx, tn)
 	_ = database.Database{Pool: f.pool}.Undo(ctx, tn)
 	_ = f.s3.Undo(ctx, tn)

@@ -1,7 +1,6 @@
 package idp_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/tenantflow/tenantflow/domain"
@@ -15,33 +14,11 @@ func TestRealmKeepsTheStepContract(t *testing.T) {
 	steptest.Run(t, steptest.Subject{Action: id.RealmStep()})
 }
 
-// The admin user lives in the tenant's realm: each tenant gets its realm
-// first, removed after the test.
-func TestAdminUserKeepsTheStepContract(t *testing.T) {
-	id, _ := devsteps.Identity(t)
-	steptest.Run(t, steptest.Subject{Action: id.AdminUserStep(), Before: func(t testing.TB, tn *domain.Tenant) {
-		if _, err := id.RealmStep().Do(context.Background(), tn); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = id.RealmStep().Undo(context.Background(), tn) })
-	}})
-}
-
 // The organization model: the tenant is an organization of the shared
 // realm (the dev stack's tier basic).
 func TestOrganizationKeepsTheStepContract(t *testing.T) {
 	id, _ := devsteps.Identity(t)
 	steptest.Run(t, steptest.Subject{Action: id.RealmStep(), NewTenant: onTier("basic")})
-}
-
-func TestOrganizationAdminKeepsTheStepContract(t *testing.T) {
-	id, _ := devsteps.Identity(t)
-	steptest.Run(t, steptest.Subject{Action: id.AdminUserStep(), NewTenant: onTier("basic"), Before: func(t testing.TB, tn *domain.Tenant) {
-		if _, err := id.RealmStep().Do(context.Background(), tn); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = id.RealmStep().Undo(context.Background(), tn) })
-	}})
 }
 
 func onTier(tier string) func(t testing.TB, key string) *domain.Tenant {

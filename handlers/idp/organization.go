@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
@@ -46,18 +44,6 @@ import (
 // operator's realm of the same name) is never used.
 const sharedMark = "organizations"
 
-// organizations reports whether t's users live in the shared realm.
-func organizations(t *domain.Tenant) bool { return t.Identity() == domain.IdentityOrganization }
-
-// RealmOf is the realm that holds t's users: tenant-<key> in the realm
-// model, the shared realm in the organization model.
-func (id *Identity) RealmOf(t *domain.Tenant) string {
-	if organizations(t) {
-		return id.SharedRealm
-	}
-	return t.RealmName()
-}
-
 // ensureShared creates the shared realm unless it exists (once a process):
 // organizations on, the role tenant-admin, undeclared user attributes
 // allowed, the realm's SMTP server. A realm of that name that tenantd did
@@ -77,19 +63,19 @@ func (id *Identity) ensureShared(ctx context.Context, token string) error {
 		rep := gocloak.RealmRepresentation{
 			Realm: gocloak.StringP(name), DisplayName: gocloak.StringP(name), Enabled: gocloak.BoolP(true),
 			Attributes: &map[string]string{"tenantflow": sharedMark},
-			Roles: &gocloak.RolesRepresentation{Realm: &[]gocloak.Role{{Name: gocloak.StringP(TenantAdminRole),
+			Roles: &gocloak.RolesRepresentation{Realm: &[]gocloak.Role{{Name: gocloak.StringP(keycloak.TenantAdminRole),
 				Description: gocloak.StringP("administrator of the organizations the user is a member of (read by tenantflow and the application; no Keycloak admin rights)")}}},
 		}
 		if id.RealmMail.Host != "" {
 			rep.SMTPServer = new(id.RealmMail.settings(name, name))
 		}
 		if err := id.Admin.CreateRealmWithOrganizations(ctx, token, rep); err != nil && !keycloak.IsConflict(err) {
-			return classify("create the shared realm "+name, err)
+			return keycloak.Classify("create the shared realm "+name, err)
 		}
 		realm, err = kc.GetRealm(ctx, token, name)
 	}
 	if err != nil {
-		return classify("read the shared realm "+name+" (tenantd's service account administers only realms it created)", err)
+		return keycloak.Classify("read the shared realm "+name+" (tenantd's service account administers only realms it created)", err)
 	}
 	if realm.Attributes == nil || (*realm.Attributes)["tenantflow"] != sharedMark {
 		return step.Permanent(fmt.Errorf("realm %s exists and is not tenantflow's shared realm (no attribute tenantflow=%s): not touched; set TENANTFLOW_KEYCLOAK_ORGANIZATIONS_REALM to another name", name, sharedMark))
@@ -114,30 +100,6 @@ func (id *Identity) EnsureSharedRealm(ctx context.Context) error {
 	return id.ensureShared(ctx, token)
 }
 
-// organization finds t's organization in the shared realm: (nil, nil) when
-// there is none, a permanent error when one of that name is another's. An
-// organization is created with its attributes in one request, so an
-// unmarked one is read again only briefly (see ours).
-func (id *Identity) organization(ctx context.Context, token string, t *domain.Tenant) (*keycloak.Organization, error) {
-	for wait := time.Now().Add(unmarkedWait); ; {
-		org, err := id.Admin.OrganizationByName(ctx, token, id.SharedRealm, t.Key())
-		if err != nil || org == nil {
-			return nil, classify("find organization "+t.Key(), err)
-		}
-		switch marks := org.Attributes["tenantId"]; {
-		case slices.Contains(marks, t.ID()):
-			return org, nil
-		case len(marks) > 0 || time.Now().After(wait):
-			return nil, step.Foreign("organization " + t.Key() + " of realm " + id.SharedRealm)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
 // orgDomains are the organization's domains: the tenant's application
 // hosts, without the root's dot.
 func (id *Identity) orgDomains(t *domain.Tenant) []keycloak.OrganizationDomain {
@@ -157,14 +119,14 @@ const clientMark = "tenantflow.tenantId"
 func (id *Identity) sharedClient(ctx context.Context, token string, t *domain.Tenant) (*gocloak.Client, error) {
 	clients, err := id.Admin.Client().GetClients(ctx, token, id.SharedRealm, clientParams(t.ClientName()))
 	if err != nil {
-		return nil, classify("read clients", err)
+		return nil, keycloak.Classify("read clients", err)
 	}
 	if len(clients) == 0 {
 		return nil, nil
 	}
 	c := clients[0]
 	if c.Attributes == nil || (*c.Attributes)[clientMark] != t.ID() {
-		return nil, step.Foreign("client " + t.ClientName() + " of realm " + id.SharedRealm)
+		return nil, keycloak.Foreign("client " + t.ClientName() + " of realm " + id.SharedRealm)
 	}
 	return c, nil
 }
@@ -173,7 +135,7 @@ func (r realmStep) doOrganization(ctx context.Context, token string, t *domain.T
 	if err := r.ensureShared(ctx, token); err != nil {
 		return step.Result{}, err
 	}
-	org, err := r.organization(ctx, token, t)
+	org, err := r.kc().Organization(ctx, token, t)
 	if err != nil {
 		return step.Result{}, err
 	}
@@ -181,9 +143,9 @@ func (r realmStep) doOrganization(ctx context.Context, token string, t *domain.T
 		_, err := r.Admin.CreateOrganization(ctx, token, r.SharedRealm, keycloak.Organization{Name: t.Key(), Alias: t.Key(),
 			Description: t.Name(), Enabled: true, Attributes: map[string][]string{"tenantId": {t.ID()}}, Domains: r.orgDomains(t)})
 		if err != nil && !keycloak.IsConflict(err) {
-			return step.Result{}, classify("create organization "+t.Key(), err)
+			return step.Result{}, keycloak.Classify("create organization "+t.Key(), err)
 		}
-		if org, err = r.organization(ctx, token, t); err != nil {
+		if org, err = r.kc().Organization(ctx, token, t); err != nil {
 			return step.Result{}, err
 		}
 		if org == nil { // the 409 was another organization's domain
@@ -202,7 +164,7 @@ func (r realmStep) doOrganization(ctx context.Context, token string, t *domain.T
 		(*c.Attributes)[clientMark] = t.ID()
 		c.DefaultClientScopes = &[]string{"basic", "profile", "email", "roles", "web-origins", "acr", "organization"}
 		if _, err := r.Admin.Client().CreateClient(ctx, token, r.SharedRealm, c); err != nil {
-			return step.Result{}, classify("create client "+t.ClientName(), err)
+			return step.Result{}, keycloak.Classify("create client "+t.ClientName(), err)
 		}
 	}
 	return step.Result{Resources: []domain.Resource{
@@ -212,13 +174,13 @@ func (r realmStep) doOrganization(ctx context.Context, token string, t *domain.T
 }
 
 func (r realmStep) reconcileOrganization(ctx context.Context, token string, t *domain.Tenant) (step.Result, error) {
-	org, err := r.organization(ctx, token, t)
+	org, err := r.kc().Organization(ctx, token, t)
 	if err != nil || org == nil {
 		return step.Result{}, step.Permanent(fmt.Errorf("organization %s is not this tenant's (anymore): %v", t.Key(), err))
 	}
 	org.Domains = r.orgDomains(t)
 	if err := r.Admin.UpdateOrganization(ctx, token, r.SharedRealm, *org); err != nil {
-		return step.Result{}, classify("update the domains of organization "+t.Key(), err)
+		return step.Result{}, keycloak.Classify("update the domains of organization "+t.Key(), err)
 	}
 	client, err := r.sharedClient(ctx, token, t)
 	if err != nil || client == nil {
@@ -226,7 +188,7 @@ func (r realmStep) reconcileOrganization(ctx context.Context, token string, t *d
 	}
 	redirects, origins := r.redirects(t)
 	client.RedirectURIs, client.WebOrigins = &redirects, &origins
-	return step.Result{}, classify("update client "+t.ClientName(), r.Admin.Client().UpdateClient(ctx, token, r.SharedRealm, *client))
+	return step.Result{}, keycloak.Classify("update client "+t.ClientName(), r.Admin.Client().UpdateClient(ctx, token, r.SharedRealm, *client))
 }
 
 // maxMembers bounds the members an undo reads: a tenant's organization
@@ -240,56 +202,30 @@ func (r realmStep) undoOrganization(ctx context.Context, token string, t *domain
 	}
 	if client != nil {
 		if err := r.Admin.Client().DeleteClient(ctx, token, r.SharedRealm, *client.ID); err != nil && !keycloak.IsNotFound(err) {
-			return classify("delete client "+t.ClientName(), err)
+			return keycloak.Classify("delete client "+t.ClientName(), err)
 		}
 	}
-	org, err := r.organization(ctx, token, t)
+	org, err := r.kc().Organization(ctx, token, t)
 	if err != nil || org == nil {
 		return step.UndoneUnlessOurs(err)
 	}
 	members, err := r.Admin.OrganizationMembers(ctx, token, r.SharedRealm, org.ID, maxMembers)
 	if err != nil {
-		return classify("list the members of organization "+t.Key(), err)
+		return keycloak.Classify("list the members of organization "+t.Key(), err)
 	}
 	for _, u := range members {
-		if err := r.leave(ctx, token, u, org.ID); err != nil {
+		if err := r.kc().Leave(ctx, token, u, org.ID); err != nil {
 			return err
 		}
 	}
 	if err := r.Admin.DeleteOrganization(ctx, token, r.SharedRealm, org.ID); err != nil && !keycloak.IsNotFound(err) {
-		return classify("delete organization "+t.Key(), err)
-	}
-	return nil
-}
-
-// leave ends user u's membership of the organization orgID and deletes the
-// user when it was tenantflow's (attribute tenantId) and is now a member of
-// no organization. A user that is not tenantflow's is left alone (deleting
-// the organization ends its membership). Adopting the person for another
-// organization at the very moment its last one is removed can still lose
-// that adoption's user: the adopting step's probe then finds it missing.
-func (id *Identity) leave(ctx context.Context, token string, u gocloak.User, orgID string) error {
-	if u.ID == nil || u.Attributes == nil || len((*u.Attributes)["tenantId"]) == 0 {
-		return nil
-	}
-	if err := id.Admin.RemoveOrganizationMember(ctx, token, id.SharedRealm, orgID, *u.ID); err != nil {
-		return classify("end the membership of user "+*u.ID, err)
-	}
-	others, err := id.Admin.MemberOrganizations(ctx, token, id.SharedRealm, *u.ID)
-	if err != nil {
-		return classify("read the organizations of user "+*u.ID, err)
-	}
-	if len(others) > 0 {
-		return nil
-	}
-	if err := id.Admin.Client().DeleteUser(ctx, token, id.SharedRealm, *u.ID); err != nil && !keycloak.IsNotFound(err) {
-		return classify("delete user "+*u.ID, err)
+		return keycloak.Classify("delete organization "+t.Key(), err)
 	}
 	return nil
 }
 
 func (r realmStep) probeOrganization(ctx context.Context, token string, t *domain.Tenant) ([]domain.Resource, error) {
-	org, err := r.organization(ctx, token, t)
+	org, err := r.kc().Organization(ctx, token, t)
 	if err != nil || org == nil {
 		return nil, step.IgnoreForeign(err)
 	}

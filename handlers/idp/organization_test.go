@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/Nerzal/gocloak/v13"
+	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/handlers/idp"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
@@ -28,18 +28,18 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id.RealmOf(a) != realm {
-		t.Fatalf("a tenant of tier basic lives in realm %q, want %q", id.RealmOf(a), realm)
+	if (keycloak.Tenants{SharedRealm: id.SharedRealm}).RealmOf(a) != realm {
+		t.Fatalf("a tenant of tier basic lives in realm %q, want %q", (keycloak.Tenants{SharedRealm: id.SharedRealm}).RealmOf(a), realm)
 	}
 	for _, tn := range []*domain.Tenant{a, b} {
 		t.Cleanup(func() {
-			_ = id.AdminUserStep().Undo(context.Background(), tn)
+			_ = devsteps.AdminUser(id).Undo(context.Background(), tn)
 			_ = id.RealmStep().Undo(context.Background(), tn)
 		})
 		if _, err := id.RealmStep().Do(ctx, tn); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := id.AdminUserStep().Do(ctx, tn); err != nil {
+		if _, err := devsteps.AdminUser(id).Do(ctx, tn); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,8 +75,8 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 		t.Fatalf("the person administering both: %+v", u)
 	}
 	roles, err := kc.GetRealmRolesByUserID(ctx, token, realm, *u.ID)
-	if err != nil || !slices.ContainsFunc(roles, func(r *gocloak.Role) bool { return *r.Name == idp.TenantAdminRole }) {
-		t.Fatalf("realm roles %v (%v), want %s", roles, err, idp.TenantAdminRole)
+	if err != nil || !slices.ContainsFunc(roles, func(r *gocloak.Role) bool { return *r.Name == keycloak.TenantAdminRole }) {
+		t.Fatalf("realm roles %v (%v), want %s", roles, err, keycloak.TenantAdminRole)
 	}
 	clients, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP(a.ClientName())})
 	if err != nil || len(clients) != 1 || !slices.Contains(*clients[0].DefaultClientScopes, "organization") {
@@ -96,7 +96,7 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := id.AdminUserStep().Undo(ctx, a); err != nil {
+	if err := devsteps.AdminUser(id).Undo(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	if err := id.RealmStep().Undo(ctx, a); err != nil {
@@ -123,7 +123,7 @@ func TestOrganizationUndoRemovesOnlyWhatIsItsOwn(t *testing.T) {
 		t.Fatalf("members of %s: %v (%v), want the person", b.Key(), members, err)
 	}
 
-	if err := id.AdminUserStep().Undo(ctx, b); err != nil {
+	if err := devsteps.AdminUser(id).Undo(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	if err := id.RealmStep().Undo(ctx, b); err != nil {
@@ -147,14 +147,14 @@ func TestOrganizationAdminAdoptedConcurrentlyKeepsEveryTenant(t *testing.T) {
 		tn := testenv.NewTenantWithAdmin(t, testenv.UniqueKey("oc"), "basic", email)
 		tenants = append(tenants, tn)
 		t.Cleanup(func() {
-			_ = id.AdminUserStep().Undo(context.Background(), tn)
+			_ = devsteps.AdminUser(id).Undo(context.Background(), tn)
 			_ = id.RealmStep().Undo(context.Background(), tn)
 		})
 		if _, err := id.RealmStep().Do(ctx, tn); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := id.AdminUserStep().Do(ctx, tenants[0]); err != nil {
+	if _, err := devsteps.AdminUser(id).Do(ctx, tenants[0]); err != nil {
 		t.Fatal(err)
 	}
 	errs := make(chan error, len(tenants)-1)
@@ -162,7 +162,7 @@ func TestOrganizationAdminAdoptedConcurrentlyKeepsEveryTenant(t *testing.T) {
 		go func() {
 			var err error
 			for range 10 { // the engine's retries
-				if _, err = id.AdminUserStep().Do(ctx, tn); err == nil {
+				if _, err = devsteps.AdminUser(id).Do(ctx, tn); err == nil {
 					break
 				}
 			}

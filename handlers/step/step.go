@@ -14,6 +14,7 @@ import (
 	"fmt"
 
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/platform/backoff"
 )
 
 // Action does and undoes one step for a tenant. Both run again after a
@@ -83,34 +84,17 @@ type Watcher interface {
 	Watch(ctx context.Context, record Recorder)
 }
 
-// permanent marks an error that retrying cannot fix: a 4xx answer, invalid
-// input, a resource that exists and belongs to someone else.
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
-func (p permanent) Unwrap() error { return p.err }
-
-// Permanent marks err as not worth retrying. Every other error a step
-// returns is treated as transient (network, 5xx, timeouts) and retried.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanent{err}
-}
+// Permanent marks err as not worth retrying (backoff.Permanent): a 4xx
+// answer, invalid input, a resource that exists and belongs to someone
+// else. Every other error a step returns is treated as transient (network,
+// 5xx, timeouts) and retried.
+func Permanent(err error) error { return backoff.Permanent(err) }
 
 // IsPermanent reports whether err was marked with Permanent.
-func IsPermanent(err error) bool {
-	var p permanent
-	return errors.As(err, &p)
-}
+func IsPermanent(err error) bool { return backoff.IsPermanent(err) }
 
-// ErrForeign marks a resource that exists under the tenant's name but
-// carries another owner's mark. For a Do it is a permanent failure (never
-// touched); for an Undo it means nothing of this tenant's is there to
-// remove, so the undo succeeds: reporting someone else's resource as this
-// tenant's orphan would send an operator to delete what is not ours.
-var ErrForeign = errors.New("exists and belongs to someone else: not touched")
+// ErrForeign is domain.ErrForeign: what exists belongs to someone else.
+var ErrForeign = domain.ErrForeign
 
 // Foreign is a permanent ErrForeign about what.
 func Foreign(what string) error { return Permanent(fmt.Errorf("%s %w", what, ErrForeign)) }

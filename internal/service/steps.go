@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
@@ -24,6 +23,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/adminuser"
 	"github.com/tenantflow/tenantflow/handlers/database"
 	"github.com/tenantflow/tenantflow/handlers/deadletters"
 	"github.com/tenantflow/tenantflow/handlers/deploy"
@@ -57,7 +57,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 	if cfg.Faults != "" {
 		logger.Warn("FAULT INJECTION IS ON: steps fail on purpose", "faults", cfg.Faults)
 	}
-	actions, err := StepActions(ctx, cfg, logger, store.Pool())
+	actions, err := StepActions(ctx, cfg, logger, store)
 	if err != nil {
 		return nil, err
 	}
@@ -68,15 +68,6 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 			MaxTries: cfg.StepMaxTriesByStep, TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute}, Personal: vault},
 		Actions:     actions,
 		DeadLetters: &deadletters.Table{Pool: store.Pool(), Publisher: publisher},
-	}
-	if cfg.DeploySigningKey != "" {
-		agentKey, err := deployauth.ParseKey(cfg.AgentKey)
-		if err != nil {
-			return nil, fmt.Errorf("TENANTFLOW_AGENT_KEY: %w", err)
-		}
-		c.Actions[domain.StepDeploy] = &deploy.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
-			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: app.OverdueTenants{Log: store}, Logger: logger}
-		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
 	links := notify.Links{KeycloakURL: cfg.KeycloakURL, SharedRealm: cfg.KeycloakOrganizationsRealm, AdminPortalURL: cfg.AdminPortalURL, SupportEmail: cfg.SupportEmail}
 	switch {
@@ -104,7 +95,8 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 
 // StepActions builds the back ends of the steps the configuration names (a
 // step without one is skipped). tenantctl drift probes the same ones.
-func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, eventPool *pgxpool.Pool) (map[string]step.Action, error) {
+func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, store *eventstore.Postgres) (map[string]step.Action, error) {
+	eventPool := store.Pool()
 	tenantDB := eventPool
 	if cfg.TenantDatabaseURL != "" {
 		var err error
@@ -124,9 +116,18 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, ev
 			return nil, err
 		}
 		id := Identity(cfg, vault, platformZone)
-		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), id.AdminUserStep()
+		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), AdminUser(id)
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
+	}
+	if cfg.DeploySigningKey != "" {
+		agentKey, err := deployauth.ParseKey(cfg.AgentKey)
+		if err != nil {
+			return nil, fmt.Errorf("TENANTFLOW_AGENT_KEY: %w", err)
+		}
+		actions[domain.StepDeploy] = &deploy.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
+			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: app.OverdueTenants{Log: store}, Logger: logger}
+		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
 	if err := backEnds(actions, cfg, logger); err != nil {
 		return nil, err
@@ -161,6 +162,12 @@ func Identity(cfg config.Config, vault *pii.Vault, platformZone string) *idp.Ide
 	realmMail, _ := RealmMail(cfg)
 	return &idp.Identity{Admin: keycloakAdmin(cfg), RealmMail: realmMail, PlatformZone: platformZone,
 		Personal: vault, SharedRealm: cfg.KeycloakOrganizationsRealm}
+}
+
+// AdminUser is the admin_user step on the identity step's Keycloak.
+func AdminUser(id *idp.Identity) adminuser.Step {
+	return adminuser.Step{Keycloak: keycloak.Tenants{Admin: id.Admin, SharedRealm: id.SharedRealm},
+		KeycloakMails: id.RealmMail.Host != "", LinkLifespan: id.LinkLifespan, Personal: id.Personal}
 }
 
 // keycloakAdmin is tenantd's way into Keycloak's admin API: the service

@@ -59,3 +59,25 @@ func (p Policy) try(ctx context.Context, fn func(ctx context.Context) error) err
 	}
 	return err
 }
+
+// permanent marks an error that retrying cannot fix.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying: a 4xx answer, invalid input,
+// a resource that belongs to someone else. A Policy whose Stop is
+// IsPermanent ends its tries at such an error.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}

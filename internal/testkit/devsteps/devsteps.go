@@ -19,10 +19,12 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/handlers/adminuser"
 	dnsstep "github.com/tenantflow/tenantflow/handlers/dns"
 	"github.com/tenantflow/tenantflow/handlers/idp"
 	"github.com/tenantflow/tenantflow/handlers/infrastructure"
 	"github.com/tenantflow/tenantflow/handlers/storage"
+	"github.com/tenantflow/tenantflow/internal/service"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 )
 
@@ -71,6 +73,9 @@ func Identity(t testing.TB) (*idp.Identity, *keycloak.Admin) {
 	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
 	return &idp.Identity{Admin: admin, PlatformZone: "tenants.example.net.", SharedRealm: SharedRealm}, admin
 }
+
+// AdminUser is the admin_user step on id's Keycloak, as tenantd builds it.
+func AdminUser(id *idp.Identity) adminuser.Step { return service.AdminUser(id) }
 
 // Lookup asks server for name's records of qtype: CNAME targets, TXT texts.
 func Lookup(t testing.TB, server, name string, qtype uint16) []string {

@@ -1,4 +1,4 @@
-package idp
+package adminuser
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 
 // CreateAdminUser is the admin_user step's create, alone: tests drive the
 // race in which the user appears between the step's look-up and its create.
-func CreateAdminUser(ctx context.Context, id *Identity, t *domain.Tenant) (userID string, err error) {
-	token, err := id.Admin.Token(ctx)
+func CreateAdminUser(ctx context.Context, s Step, t *domain.Tenant) (userID string, err error) {
+	token, err := s.Keycloak.Admin.Token(ctx)
 	if err != nil {
 		return "", err
 	}
-	u, err := adminStep{id}.createAdmin(ctx, token, t, nil) // the realm model
+	u, err := s.createAdmin(ctx, token, t, nil) // the realm model
 	if err != nil {
 		return "", err
 	}

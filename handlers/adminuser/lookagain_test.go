@@ -1,4 +1,4 @@
-package idp_test
+package adminuser_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/handlers/idp"
+	"github.com/tenantflow/tenantflow/handlers/adminuser"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
@@ -47,7 +47,7 @@ func TestAdminUserConflictLooksAgain(t *testing.T) {
 	}
 
 	ours := twin(tn.ID())
-	got, err := idp.CreateAdminUser(ctx, id, tn)
+	got, err := adminuser.CreateAdminUser(ctx, devsteps.AdminUser(id), tn)
 	if err != nil || got != ours {
 		t.Fatalf("409 with this tenant's user: got user %q, %v; want the existing %q, no error", got, err, ours)
 	}
@@ -57,12 +57,12 @@ func TestAdminUserConflictLooksAgain(t *testing.T) {
 
 	other := uuid.NewString()
 	theirs := twin(other)
-	if _, err := idp.CreateAdminUser(ctx, id, tn); !step.IsPermanent(err) {
+	if _, err := adminuser.CreateAdminUser(ctx, devsteps.AdminUser(id), tn); !step.IsPermanent(err) {
 		t.Fatalf("409 with another tenant's user: %v, want a permanent failure", err)
 	}
 	// The undo finds nothing of this tenant's to remove: done, not an
 	// orphan, and the other tenant's user stays.
-	if err := id.AdminUserStep().Undo(ctx, tn); err != nil {
+	if err := devsteps.AdminUser(id).Undo(ctx, tn); err != nil {
 		t.Fatalf("undo beside another tenant's user: %v, want done", err)
 	}
 	u, err := kc.GetUserByID(ctx, token, realm, theirs)
