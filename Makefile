@@ -9,13 +9,16 @@ TEST_TIMEOUT ?= 30m
 
 .PHONY: run test chaos lint bench fleet profile up down status build
 
-## run: start the dev stack, then the application-plane agent (log in .devstack/) and tenantd in the foreground (Ctrl-C stops both)
+## run: start the dev stack, then the application plane (the agent, and a web server on 127.0.0.1:14080 serving what it
+## deployed; logs in .devstack/) and tenantd in the foreground (Ctrl-C stops them all)
 run: up build
-	$(WITH_ENV) { TENANTFLOW_KAFKA_USERNAME=tenantflow-agent TENANTFLOW_KAFKA_PASSWORD=$$TENANTFLOW_DEVSTACK_KAFKA_AGENT_PASSWORD \
+	$(WITH_ENV) { mkdir -p $$TENANTFLOW_DEVSTACK_APPPLANE_DIR; python3 -m http.server 14080 --bind 127.0.0.1 \
+	    --directory $$TENANTFLOW_DEVSTACK_APPPLANE_DIR > .devstack/appplane-web.log 2>&1 & web=$$!; \
+	  TENANTFLOW_KAFKA_USERNAME=tenantflow-agent TENANTFLOW_KAFKA_PASSWORD=$$TENANTFLOW_DEVSTACK_KAFKA_AGENT_PASSWORD \
 	  APPPLANE_DIR=$$TENANTFLOW_DEVSTACK_APPPLANE_DIR bin/appplane-agent --control http://127.0.0.1:14000 \
 	    --pass-env APPPLANE_DIR --state .devstack/appplane-agent.state.json --deploy devstack/appplane-deploy.sh \
 	    --undo devstack/appplane-undo.sh > .devstack/appplane-agent.log 2>&1 & agent=$$!; \
-	  trap 'kill $$agent 2>/dev/null' EXIT INT TERM; \
+	  trap 'kill $$agent $$web 2>/dev/null' EXIT INT TERM; \
 	  TENANTFLOW_JWT_JWKS_URL=$$TENANTFLOW_DEVSTACK_OPERATORS_ISSUER/protocol/openid-connect/certs TENANTFLOW_JWT_AUDIENCE=tenantflow-api \
 	  TENANTFLOW_JWT_HS256_OPERATORS=true bin/tenantd; }
 

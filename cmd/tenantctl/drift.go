@@ -32,7 +32,7 @@ func (c driftCmd) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer done()
-	actions, err := service.StepActions(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Pool())
+	actions, err := service.StepActions(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ type Deployment struct {
 	Log        OverdueFinder // where the deadline watcher looks for overdue requests
 	CheckEvery time.Duration // default 5 s
 	Logger     *slog.Logger  // default slog.Default()
+	HTTP       *http.Client  // Probe's client (default http.DefaultClient)
 }
 
 // OverdueFinder lists the tenants with a request past its deadline that
