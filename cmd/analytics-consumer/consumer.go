@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
@@ -16,9 +20,10 @@ import (
 )
 
 // Consumer keeps step durations from tenant.events.v1 in a table of its
-// own, reading only what schemas/README.md promises: the ce_* headers and
-// the {streamVersion, data} value. It deliberately does not use
-// tenantflow's domain package.
+// own, reading only what schemas/README.md promises: each record a
+// CloudEvent in Kafka's binary mode, read with the CloudEvents SDK as any
+// downstream consumer would, whose data is {streamVersion, data}. It
+// deliberately does not use tenantflow's domain package.
 type Consumer struct {
 	Pool   *pgxpool.Pool
 	Table  string // step runs; <Table>_tiers holds each tenant's plan tier
@@ -39,17 +44,31 @@ func (c Consumer) Setup(ctx context.Context) error {
 	return err
 }
 
-// Handle applies one record. Duplicates change nothing (primary keys).
-func (c Consumer) Handle(ctx context.Context, headers map[string]string, value []byte) error {
+// cloudEvent reads a record as the CloudEvent it carries (binary mode: its
+// attributes in ce_* headers, its data the record's value).
+func cloudEvent(ctx context.Context, msg *message.Message) (*event.Event, error) {
+	headers := make(map[string][]byte, len(msg.Metadata))
+	for k, v := range msg.Metadata {
+		headers[strings.ToLower(k)] = []byte(v)
+	}
+	ev, err := binding.ToEvent(ctx, kafka_sarama.NewMessage(msg.Payload, msg.Metadata.Get("content-type"), headers))
+	if err != nil {
+		return nil, err
+	}
+	return ev, ev.Validate()
+}
+
+// Handle applies one event. Duplicates change nothing (primary keys).
+func (c Consumer) Handle(ctx context.Context, ev *event.Event) error {
 	var payload struct {
 		Data json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(value, &payload); err != nil {
-		c.Logger.Warn("skipping a record that is not {streamVersion, data}", wire.HeaderID, headers[wire.HeaderID])
+	if err := ev.DataAs(&payload); err != nil {
+		c.Logger.Warn("skipping an event whose data is not {streamVersion, data}", "id", ev.ID())
 		return nil
 	}
-	subject, typ := headers[wire.HeaderSubject], headers[wire.HeaderType]
-	tenant, ok := wire.TenantOf(subject)
+	typ := ev.Type()
+	tenant, ok := wire.TenantOf(ev.Subject())
 	if !ok {
 		return nil
 	}
@@ -112,7 +131,12 @@ func (c Consumer) Run(ctx context.Context, brokers []string, topic, group string
 		return err
 	}
 	router.AddConsumerHandler(group, topic, sub, func(msg *message.Message) error {
-		return c.Handle(msg.Context(), kafka.Headers(msg), msg.Payload)
+		ev, err := cloudEvent(msg.Context(), msg)
+		if err != nil {
+			c.Logger.Warn("skipping a record that is not a CloudEvent", "error", err, "partition_key", msg.Metadata.Get(kafka.KeyMetadata))
+			return nil
+		}
+		return c.Handle(msg.Context(), ev)
 	})
 	return router.Run(ctx)
 }
