@@ -61,7 +61,9 @@ func Classify(action string, err error) error {
 }
 
 // Foreign is a permanent domain.ErrForeign about what.
-func Foreign(what string) error { return backoff.Permanent(fmt.Errorf("%s %w", what, domain.ErrForeign)) }
+func Foreign(what string) error {
+	return backoff.Permanent(fmt.Errorf("%s %w", what, domain.ErrForeign))
+}
 
 // unmarkedWait is how long an unmarked realm or organization is read again
 // (see Realm).
