@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,14 +31,17 @@ const (
 )
 
 // startAgent runs the reference agent binary, deploying by making a
-// directory per tenant under dir and printing its endpoint; its undo fails
-// while a file <key>.keep exists.
+// directory per tenant under dir and printing its endpoint: that directory
+// served over HTTP (an application that answers while it is deployed, 404
+// once it is gone); its undo fails while a file <key>.keep exists.
 func startAgent(t *testing.T, env map[string]string, control, dir string) *exec.Cmd {
 	t.Helper()
+	apps := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(apps.Close)
 	cmd := exec.Command(binary(t, "../appplane-agent"), "--control", control, "--group", "test-agent-"+uuid.NewString()[:8],
-		"--pass-env", "DIR", "--state", filepath.Join(t.TempDir(), "agent.json"), "--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY/pipeline" && echo "https://$TENANT_KEY.apps.test"`,
+		"--pass-env", "DIR,APPS", "--state", filepath.Join(t.TempDir(), "agent.json"), "--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY/pipeline" && echo "$APPS/$TENANT_KEY/"`,
 		"--undo", "sh", "--undo=-c", "--undo", `test ! -e "$DIR/$TENANT_KEY.keep" && rm -rf "$DIR/$TENANT_KEY" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY.undone"`)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DIR=" + dir,
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DIR=" + dir, "APPS=" + apps.URL,
 		"TENANTFLOW_KAFKA_BROKERS=" + env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC=" + env["TENANTFLOW_KAFKA_TOPIC"],
 		"TENANTFLOW_AGENT_KEY=" + testAgentKey}
 	_, agentEnv := kafkatest.Principal(t, "agent") // the agent signs in as its own principal
@@ -185,12 +189,27 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 	}
 	deployed := false
 	for _, r := range asList(tn["resources"]) {
-		if r := r.(map[string]any); r["step"] == "deploy" && r["kind"] == "deployment" && r["id"] == key && r["location"] == "https://"+key+".apps.test" {
+		if r := r.(map[string]any); r["step"] == "deploy" && r["kind"] == "deployment" && r["id"] == key && strings.HasSuffix(r["location"].(string), "/"+key+"/") {
 			deployed = true
 		}
 	}
 	if !deployed {
 		t.Fatalf("the deployment is not among the tenant's resources: %v", tn["resources"])
+	}
+	// tenantctl drift asks the endpoint the agent reported: live while the
+	// application answers there, missing once it is gone behind tenantflow's
+	// back.
+	if out := p.tenantctl(t, env, "drift", "--tenant", key); !strings.Contains(out, "no drift") {
+		t.Fatalf("drift right after the deployment:\n%s", out)
+	}
+	if err := os.Rename(filepath.Join(dir, key), filepath.Join(dir, key+".moved")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runTenantctl(t, env, "drift", "--tenant", key); err == nil || !strings.Contains(out, "MISSING deployment "+key) {
+		t.Fatalf("drift with the application gone: %v\n%s", err, out)
+	}
+	if err := os.Rename(filepath.Join(dir, key+".moved"), filepath.Join(dir, key)); err != nil {
+		t.Fatal(err)
 	}
 
 	secret := deployauth.Secret([]byte(testSigningKey), id, 1)
