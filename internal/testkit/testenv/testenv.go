@@ -107,16 +107,48 @@ func NewDatabase(t testing.TB) string {
 			return
 		}
 		defer c.Close(ctx)
+		roles := tenantRoles(ctx, databaseURL(t, base, name))
 		if _, err := c.Exec(ctx, "drop database if exists "+name+" with (force)"); err != nil {
 			t.Logf("drop test database %s: %v", name, err)
 		}
+		// Roles are the cluster's, not the database's: the tenants' roles the
+		// database step made go with it, or the dev stack collects thousands
+		// and every new connection's privilege check slows down (PostgreSQL
+		// walks a role's memberships; see docs/benchmarks.md).
+		for _, r := range roles {
+			if _, err := c.Exec(ctx, "drop role if exists "+pgx.Identifier{r}.Sanitize()); err != nil {
+				t.Logf("drop tenant role %s: %v", r, err)
+			}
+		}
 	})
+	return databaseURL(t, base, name)
+}
+
+func databaseURL(t testing.TB, base, name string) string {
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// tenantRoles names the tenants' roles the database step made for the
+// tenant schemas of the database at dsn: each schema tenant_<key> has its
+// role of the same name.
+func tenantRoles(ctx context.Context, dsn string) []string {
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil
+	}
+	defer c.Close(ctx)
+	rows, err := c.Query(ctx, `select r.rolname from pg_namespace n join pg_roles r on r.rolname = n.nspname
+		where starts_with(n.nspname, 'tenant_')`)
+	if err != nil {
+		return nil
+	}
+	roles, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	return roles
 }
 
 // NewMigratedPool is NewDatabase with tenantflow's migrations applied,
