@@ -10,6 +10,7 @@ import (
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/platform/backoff"
 )
 
@@ -25,11 +26,12 @@ type Tenants struct {
 	SharedRealm string
 }
 
-// TenantAdminRole is the realm role of a tenant's administrators: in a
-// tenant's realm it bundles realm-management's realm-admin (made with the
-// realm by the idp step); in the shared realm it grants no Keycloak right
-// and is scoped by the user's organizations.
-const TenantAdminRole = "tenant-admin"
+// TenantAdminRole is the realm role of a tenant's administrators, the one
+// the API's token check asks for (auth.TenantAdminRole): in a tenant's realm
+// it bundles realm-management's realm-admin (made with the realm by the idp
+// step); in the shared realm it grants no Keycloak right and is scoped by
+// the user's organizations.
+const TenantAdminRole = auth.TenantAdminRole
 
 // Organizations reports whether t's users live in the shared realm.
 func Organizations(t *domain.Tenant) bool { return t.Identity() == domain.IdentityOrganization }
