@@ -59,36 +59,42 @@ type Turn struct {
 // after redelivery); the step's own failure is in the outcome.
 func (r Runner) Do(ctx context.Context, name string, a Action, t *domain.Tenant) (Turn, error) {
 	key := domain.StepKey(t.ID(), t.Attempt(), name)
-	out := domain.StepOutcome{Step: name, Outcome: domain.OutcomeCompleted, StartedAt: time.Now().UTC()}
 	if t.CancelRequested() {
-		out.Outcome, out.Error, out.At = domain.OutcomeFailed, domain.ReasonCancelled, out.StartedAt
+		now := time.Now().UTC()
+		out := domain.StepOutcome{Step: name, Outcome: domain.OutcomeFailed, Error: domain.ReasonCancelled, StartedAt: now, At: now}
 		return Turn{key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(out) }}, nil
 	}
-	out, res, err := r.run(ctx, name, a, t, out)
+	out, res, err := r.run(ctx, name, a, t)
 	if err != nil {
 		return Turn{}, err
 	}
 	if res.Record != nil && out.Outcome != domain.OutcomeFailed {
 		return Turn{cmp.Or(res.RecordKey, key), func(t *domain.Tenant) ([]domain.Event, error) { return res.Record(t, out) }}, nil
 	}
+	// Counted here, where the outcome is the step's own: an activation or a
+	// deployment request (Result.Record) is not yet the step's outcome.
+	metrics.StepOutcomes.WithLabelValues(name, out.Outcome).Inc()
+	metrics.StepDuration.WithLabelValues(name).Observe(out.At.Sub(out.StartedAt).Seconds())
+	metrics.StepRetries.WithLabelValues(name).Add(float64(max(out.Tries-1, 0)))
 	return Turn{key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordStep(out) }}, nil
 }
 
 // Notify runs the notify step's action once t's attempt has ended:
 // tenant.notify.<outcome>.
 func (r Runner) Notify(ctx context.Context, a Action, t *domain.Tenant) (Turn, error) {
-	out, _, err := r.run(ctx, domain.StepNotify, a, t, domain.StepOutcome{Step: domain.StepNotify, Outcome: domain.OutcomeCompleted, StartedAt: time.Now().UTC()})
+	out, _, err := r.run(ctx, domain.StepNotify, a, t)
+	if err != nil {
+		return Turn{}, err
+	}
 	key := fmt.Sprintf("%s/%d/notify", t.ID(), t.Attempt())
-	return Turn{key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordNotification(out) }}, err
+	return Turn{key, func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordNotification(out) }}, nil
 }
 
-func (r Runner) run(ctx context.Context, name string, a Action, t *domain.Tenant, out domain.StepOutcome) (domain.StepOutcome, Result, error) {
-	var res Result
-	tries, err := r.policy(name).Run(ctx, func(ctx context.Context) error {
-		var err error
-		res, err = a.Do(ctx, t)
-		return err
-	})
+// run runs a's Do with the step's tries: completed, skipped (saying why) or
+// failed (the error without the tenant's people).
+func (r Runner) run(ctx context.Context, name string, a Action, t *domain.Tenant) (domain.StepOutcome, Result, error) {
+	out := domain.StepOutcome{Step: name, Outcome: domain.OutcomeCompleted, StartedAt: time.Now().UTC()}
+	res, tries, err := r.try(ctx, name, func(ctx context.Context) (Result, error) { return a.Do(ctx, t) })
 	if ctx.Err() != nil {
 		return out, res, ctx.Err()
 	}
@@ -105,10 +111,19 @@ func (r Runner) run(ctx context.Context, name string, a Action, t *domain.Tenant
 		out.Outcome, out.Error = domain.OutcomeSkipped, res.Reason // said in the tenant's record, not only in a log line
 	}
 	out.At = time.Now().UTC()
-	metrics.StepOutcomes.WithLabelValues(name, out.Outcome).Inc()
-	metrics.StepDuration.WithLabelValues(name).Observe(out.At.Sub(out.StartedAt).Seconds())
-	metrics.StepRetries.WithLabelValues(name).Add(float64(max(tries-1, 0)))
 	return out, res, nil
+}
+
+// try calls f with step name's tries: its last result, how many tries it
+// made, and its last error.
+func (r Runner) try(ctx context.Context, name string, f func(ctx context.Context) (Result, error)) (Result, int, error) {
+	var res Result
+	tries, err := r.policy(name).Run(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = f(ctx)
+		return err
+	})
+	return res, tries, err
 }
 
 // Undo runs a's Undo for t, the step's turn in the undo chain: compensated,
@@ -145,12 +160,7 @@ func (r Runner) Reconcile(ctx context.Context, actions map[string]Action, t *dom
 		if !ok || st.State != domain.OutcomeCompleted {
 			continue
 		}
-		var res Result
-		_, err := r.policy(st.Step).Run(ctx, func(ctx context.Context) error {
-			var err error
-			res, err = rec.Reconcile(ctx, t, previous)
-			return err
-		})
+		res, _, err := r.try(ctx, st.Step, func(ctx context.Context) (Result, error) { return rec.Reconcile(ctx, t, previous) })
 		if ctx.Err() != nil {
 			return Turn{}, ctx.Err()
 		}
