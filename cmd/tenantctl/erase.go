@@ -124,7 +124,7 @@ func (i idempotentAnswers) ForgetPerson(ctx context.Context, email string, _ []*
 func forgetters(cfg config.Config, store *eventstore.Postgres, vault *pii.Vault) []app.PersonForgetter {
 	out := []app.PersonForgetter{idempotentAnswers{idempotency.New(store.Pool(), cfg.IdempotencyTTL)}}
 	if cfg.KeycloakConfigured() {
-		out = append(out, service.AdminUser(service.Identity(cfg, vault, "")))
+		out = append(out, service.AdminUser(service.Identity(cfg, ""), vault))
 	}
 	if cfg.Notifier == "novu" {
 		out = append(out, notify.Novu{BaseURL: cfg.NovuURL, APIKey: cfg.NovuAPIKey})

@@ -55,7 +55,7 @@ func main() {
 		}
 		var cfg config.Config
 		if cfg, err = config.FromEnv(only); err == nil {
-			err = service.Identity(cfg, nil, "").EnsureSharedRealm(ctx)
+			err = service.Identity(cfg, "").EnsureSharedRealm(ctx)
 		}
 	}
 	if err != nil {

@@ -31,8 +31,6 @@ type Step struct {
 	// Keycloak mails the admin the set-password link. Without one the user
 	// gets the required action UPDATE_PASSWORD and no mail.
 	KeycloakMails bool
-	// Lifespan of the set-password link, in seconds (default 12 h).
-	LinkLifespan int
 	// Personal opens the admin's sealed email and names (nil: not sealed).
 	Personal pii.Opener
 }
@@ -149,6 +147,9 @@ func (a Step) grantAdmin(ctx context.Context, token, realm, userID string) error
 	return keycloak.Classify("grant realm-admin", kc.AddClientRolesToUser(ctx, token, realm, *mgmt[0].ID, userID, []gocloak.Role{*admin}))
 }
 
+// linkLifespan is how long the set-password link works, in seconds.
+const linkLifespan = 12 * 3600
+
 func (a Step) Do(ctx context.Context, t *domain.Tenant) (step.Result, error) {
 	token, err := a.Keycloak.Admin.Token(ctx)
 	if err != nil {
@@ -192,10 +193,7 @@ func (a Step) Do(ctx context.Context, t *domain.Tenant) (step.Result, error) {
 			}
 		}
 	case len(attrs["setPasswordMailSent"]) == 0:
-		lifespan := a.LinkLifespan
-		if lifespan <= 0 {
-			lifespan = 12 * 3600
-		}
+		lifespan := linkLifespan
 		err := kc.ExecuteActionsEmail(ctx, token, realm, gocloak.ExecuteActionsEmail{
 			UserID: u.ID, Lifespan: &lifespan, Actions: &[]string{"UPDATE_PASSWORD"}})
 		if err != nil {

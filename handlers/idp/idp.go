@@ -18,7 +18,6 @@ import (
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/step"
-	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // Identity provisions a tenant's Keycloak realm, or its organization in the
@@ -29,16 +28,10 @@ import (
 type Identity struct {
 	Admin *keycloak.Admin
 	// RealmMail is the realm's SMTP server, through which Keycloak mails the
-	// admin the set-password link: tenantflow's own SMTP settings, or its
-	// mail bridge when Keycloak cannot mail (no SMTP, Novu only). Empty Host:
-	// Keycloak cannot mail at all; the admin user gets the required action
-	// UPDATE_PASSWORD and no mail. tenantflow never makes, stores or logs a
-	// password.
+	// admin the set-password link (the admin_user step): tenantflow's own
+	// SMTP settings, or its mail bridge when Keycloak cannot mail (no SMTP,
+	// Novu only). Empty Host: Keycloak cannot mail at all.
 	RealmMail RealmMail
-	// Lifespan of the set-password link, in seconds (default 12 h).
-	LinkLifespan int
-	// Personal opens the admin's sealed email and names (nil: not sealed).
-	Personal pii.Opener
 	// PlatformZone is the zone the dns step names tenants in
 	// (TENANTFLOW_DNS_ZONE): the client accepts <key>.<zone> besides the
 	// tenant's own domains, so a tenant with none still has a usable client.

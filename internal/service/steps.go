@@ -115,8 +115,8 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, st
 		if err != nil {
 			return nil, err
 		}
-		id := Identity(cfg, vault, platformZone)
-		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), AdminUser(id)
+		id := Identity(cfg, platformZone)
+		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), AdminUser(id, vault)
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
 	}
@@ -155,19 +155,21 @@ func RealmMail(cfg config.Config) (m idp.RealmMail, bridge bool) {
 	return idp.RealmMail{}, false
 }
 
-// Identity is the identity steps' back end on the configured Keycloak;
-// platformZone is the DNS zone tenants are named in when the dns step runs
-// (vault may be nil where no personal field is opened).
-func Identity(cfg config.Config, vault *pii.Vault, platformZone string) *idp.Identity {
+// Identity is the idp step's back end on the configured Keycloak;
+// platformZone is the DNS zone tenants are named in when the dns step runs.
+func Identity(cfg config.Config, platformZone string) *idp.Identity {
 	realmMail, _ := RealmMail(cfg)
-	return &idp.Identity{Admin: keycloakAdmin(cfg), RealmMail: realmMail, PlatformZone: platformZone,
-		Personal: vault, SharedRealm: cfg.KeycloakOrganizationsRealm}
+	return &idp.Identity{Admin: keycloakAdmin(cfg), RealmMail: realmMail, PlatformZone: platformZone, SharedRealm: cfg.KeycloakOrganizationsRealm}
 }
 
-// AdminUser is the admin_user step on the identity step's Keycloak.
-func AdminUser(id *idp.Identity) adminuser.Step {
-	return adminuser.Step{Keycloak: keycloak.Tenants{Admin: id.Admin, SharedRealm: id.SharedRealm},
-		KeycloakMails: id.RealmMail.Host != "", LinkLifespan: id.LinkLifespan, Personal: id.Personal}
+// AdminUser is the admin_user step on the identity step's Keycloak; vault
+// opens the admins' sealed addresses and names (nil: not sealed).
+func AdminUser(id *idp.Identity, vault *pii.Vault) adminuser.Step {
+	step := adminuser.Step{Keycloak: keycloak.Tenants{Admin: id.Admin, SharedRealm: id.SharedRealm}, KeycloakMails: id.RealmMail.Host != ""}
+	if vault != nil {
+		step.Personal = vault // a nil *Vault in the interface would not read as nil
+	}
+	return step
 }
 
 // keycloakAdmin is tenantd's way into Keycloak's admin API: the service
@@ -209,7 +211,7 @@ func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams
 	if err != nil {
 		return nil, fmt.Errorf("mail bridge (TENANTFLOW_MAIL_BRIDGE_ADDR): %w", err)
 	}
-	id := Identity(cfg, vault, "")
+	id := Identity(cfg, "")
 	links := app.SetPasswordLinks{Store: store, Personal: vault, Sender: sender, SharedRealm: cfg.KeycloakOrganizationsRealm, OrganizationsOf: id.RecipientOrganizations}
 	b := &keycloak.MailBridge{PasswordFor: realmMail.PasswordFor, Deliver: links.Deliver, Logger: logger}
 	logger.Info("Keycloak cannot mail the admins itself: it mails set-password links to the mail bridge, which sends them through the notifier",

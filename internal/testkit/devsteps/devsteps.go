@@ -75,7 +75,7 @@ func Identity(t testing.TB) (*idp.Identity, *keycloak.Admin) {
 }
 
 // AdminUser is the admin_user step on id's Keycloak, as tenantd builds it.
-func AdminUser(id *idp.Identity) adminuser.Step { return service.AdminUser(id) }
+func AdminUser(id *idp.Identity) adminuser.Step { return service.AdminUser(id, nil) }
 
 // Lookup asks server for name's records of qtype: CNAME targets, TXT texts.
 func Lookup(t testing.TB, server, name string, qtype uint16) []string {
