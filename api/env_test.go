@@ -18,6 +18,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/platform/idempotency"
+	"github.com/tenantflow/tenantflow/platform/pii"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -38,6 +39,13 @@ type option func(*Deps)
 
 func withMailer(m Mailer) option { return func(d *Deps) { d.Mailer = m } }
 func withLeadRate(n int) option  { return func(d *Deps) { d.LeadRate = n } }
+
+// withSealer runs the API as tenantd does: personal fields sealed in the
+// log by a vault on the test's database, and opened in the answers.
+func withSealer() option { return func(d *Deps) { d.Personal = wantSealer{} } }
+
+// wantSealer marks the wish until newAPI has the database to keep the keys in.
+type wantSealer struct{ Opener }
 
 func newAPI(t *testing.T, opts ...option) *apiEnv {
 	t.Helper()
@@ -65,6 +73,14 @@ func newAPI(t *testing.T, opts ...option) *apiEnv {
 		Idempotency: idempotency.New(pool, 24*time.Hour), LeadRate: 1000, LeadTokenTTL: 15 * time.Minute, Logger: logger}
 	for _, o := range opts {
 		o(&d)
+	}
+	if _, ok := d.Personal.(wantSealer); ok {
+		vault, err := pii.NewVault(pool, bytes.Repeat([]byte{0x5e}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.SetDataSealer(vault.SealEvent)
+		d.Personal = vault
 	}
 	rt := NewRouter(nil, time.Second)
 	rt.Mount(d)

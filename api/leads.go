@@ -56,8 +56,13 @@ func hashToken(token string) string {
 // and the client gets 503 and may simply retry; when storing fails after the
 // mail went out, its token belongs to no lead and verifies nothing.
 func (h *leadHandlers) create(w http.ResponseWriter, r *http.Request) {
-	var in domain.LeadInput
-	if err := decode(w, r, &in); err != nil {
+	var req leadRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	in, err := req.input()
+	if err != nil {
 		writeError(w, h.logger, err)
 		return
 	}
@@ -206,9 +211,9 @@ func (h *leadHandlers) createTenant(w http.ResponseWriter, r *http.Request) {
 	lead, err := h.app.Leads.Get(r.Context(), id)
 	if err == nil && h.personal != nil {
 		// The tenant is made of the person, validated and sealed again.
-		c := lead.Contact()
-		if err = pii.OpenContacts(r.Context(), h.personal, &c, nil); err == nil {
-			lead = lead.WithContact(c)
+		c, a := lead.Contact(), lead.Address()
+		if err = h.personal.OpenFields(r.Context(), append(pii.ContactFields(&c), pii.AddressFields(&a)...)...); err == nil {
+			lead = lead.WithPerson(c, a)
 		}
 	}
 	if err != nil {

@@ -36,13 +36,17 @@ type tenantView struct {
 	StatusCode int            `json:"statusCode"`
 	Contact    domain.Contact `json:"contact"` // the primary contact
 	// Contacts are every contact, the primary first.
-	Contacts  []domain.TenantContact `json:"contacts"`
-	Domains   []string               `json:"domains"`
-	Plan      *domain.Plan           `json:"plan,omitempty"`
-	Attempt   int                    `json:"attempt"`
-	LastError string                 `json:"lastError,omitempty"`
-	Steps     []stepView             `json:"steps"`
-	Resources []domain.Resource      `json:"resources"`
+	Contacts []domain.TenantContact `json:"contacts"`
+	Domains  []string               `json:"domains"`
+	// Address is the owner's and Source how the tenant came (ARC's
+	// onboarding fields), as the tenant was created.
+	Address   *domain.Address   `json:"address,omitempty"`
+	Source    string            `json:"source,omitempty"`
+	Plan      *domain.Plan      `json:"plan,omitempty"`
+	Attempt   int               `json:"attempt"`
+	LastError string            `json:"lastError,omitempty"`
+	Steps     []stepView        `json:"steps"`
+	Resources []domain.Resource `json:"resources"`
 	// Orphans are resources an undo could not remove: an operator must.
 	Orphans []domain.Resource `json:"orphans,omitempty"`
 	// PlatformHost is the tenant's name in the platform's zone (set by the
@@ -69,7 +73,11 @@ type stepView struct {
 
 func viewOf(t *domain.Tenant) tenantView {
 	v := tenantView{ID: t.ID(), Key: t.Key(), Name: t.Name(), Status: t.Status().String(), StatusCode: int(t.Status()),
-		Contact: t.Contact(), Contacts: t.Contacts(), Domains: t.Domains(), Attempt: t.Attempt(), LastError: t.LastFailure(), Version: t.Version()}
+		Contact: t.Contact(), Contacts: t.Contacts(), Domains: t.Domains(), Attempt: t.Attempt(), LastError: t.LastFailure(), Version: t.Version(),
+		Source: t.Source()}
+	if a := t.Address(); a != (domain.Address{}) {
+		v.Address = &a
+	}
 	if sub, ok := t.Subscription(); ok {
 		v.Plan = &sub.Plan
 	}
@@ -97,8 +105,13 @@ func metadata(r *http.Request) app.Metadata {
 }
 
 func (h *tenantHandlers) create(w http.ResponseWriter, r *http.Request) {
-	var in domain.TenantInput
-	if err := decode(w, r, &in); err != nil {
+	var req createTenantRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	in, err := req.input()
+	if err != nil {
 		writeError(w, h.logger, err)
 		return
 	}
@@ -147,7 +160,7 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 // viewOfDetail is the same view as viewOf, from the projections.
 func viewOfDetail(d projections.TenantDetail) tenantView {
 	v := tenantView{ID: d.ID, Key: d.Key, Name: d.Name, Status: d.Status, StatusCode: d.StatusCode, Contact: d.Contact, Contacts: d.Contacts,
-		Domains: d.Domains, Plan: d.Plan, Attempt: d.Attempt, LastError: d.LastError, Version: d.Version,
+		Domains: d.Domains, Address: d.Address, Source: d.Source, Plan: d.Plan, Attempt: d.Attempt, LastError: d.LastError, Version: d.Version,
 		Steps: stepViews(d.Steps), Resources: d.Resources, Orphans: d.Orphans, PlatformHost: d.PlatformHost, CustomDomains: d.CustomDomains}
 	if v.Domains == nil {
 		v.Domains = []string{}
@@ -194,33 +207,6 @@ func stepViews(states []domain.StepState) []stepView {
 	return out
 }
 
-// provisionRequest is the body of POST /tenants/{id}/provision: a
-// subscription exactly as the replaced system sends it. The audit fields of
-// its subscription and plan records are accepted and not recorded: they
-// describe the billing system's rows, not this provisioning. Any other
-// unknown field is still a 400.
-type provisionRequest struct {
-	domain.Subscription
-	recordAudit
-	Plan planRequest `json:"plan"` // shadows Subscription.Plan
-}
-
-type planRequest struct {
-	domain.Plan
-	recordAudit
-}
-
-// recordAudit are the replaced system's bookkeeping fields of a record.
-type recordAudit struct {
-	CreatedOn  json.RawMessage `json:"createdOn"`
-	CreatedBy  json.RawMessage `json:"createdBy"`
-	ModifiedOn json.RawMessage `json:"modifiedOn"`
-	ModifiedBy json.RawMessage `json:"modifiedBy"`
-	Deleted    json.RawMessage `json:"deleted"`
-	DeletedOn  json.RawMessage `json:"deletedOn"`
-	DeletedBy  json.RawMessage `json:"deletedBy"`
-}
-
 func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {
 	id, ok := tenantID(r)
 	if !ok {
@@ -232,9 +218,7 @@ func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	sub := req.Subscription
-	sub.Plan = req.Plan.Plan
-	t, err := app.Provision(r.Context(), h.app.Tenants, id, sub, h.tiers, metadata(r))
+	t, err := app.Provision(r.Context(), h.app.Tenants, id, req.subscription(), h.tiers, metadata(r))
 	if err != nil {
 		writeError(w, h.logger, err)
 		return

@@ -63,7 +63,18 @@ func TestNewTenantValidation(t *testing.T) {
 	}{
 		{"valid", func(*TenantInput) {}, nil},
 		{"key upper case", func(in *TenantInput) { in.Key = "Acme" }, []string{"key"}},
-		{"key starts with digit", func(in *TenantInput) { in.Key = "1acme" }, []string{"key"}},
+		{"key starts with a digit, as ARC allows", func(in *TenantInput) { in.Key = "1acme" }, nil},
+		{"key all digits", func(in *TenantInput) { in.Key = "0123456789" }, nil},
+		{"ARC's owner address and source", func(in *TenantInput) {
+			in.Address = Address{Address: "1 Main St", City: "Springfield", State: "IL", Zip: "62701", Country: "US"}
+			in.Source = "AWS Marketplace"
+		}, nil},
+		{"address over two lines", func(in *TenantInput) { in.Address.Address = "1 Main St\nFlat 2" }, []string{"address"}},
+		{"zip too long", func(in *TenantInput) { in.Zip = strings.Repeat("9", 21) }, []string{"zip"}},
+		{"contact with ARC's communication email and type", func(in *TenantInput) {
+			in.Contact.CommunicationEmail, in.Contact.Type = "billing@acme.example", "billing"
+		}, nil},
+		{"communication email not an address", func(in *TenantInput) { in.Contact.CommunicationEmail = "nope" }, []string{"contact.communicationEmail"}},
 		{"key too long", func(in *TenantInput) { in.Key = "abcdefghijk" }, []string{"key"}},
 		{"key with dash", func(in *TenantInput) { in.Key = "ac-me" }, []string{"key"}},
 		{"key empty", func(in *TenantInput) { in.Key = "" }, []string{"key"}},

@@ -29,11 +29,39 @@ const (
 	TypeKeyReserved             = "tenant.key.reserved"
 )
 
-// Contact is the person a tenant belongs to.
+// Contact is the person a tenant belongs to. Every field but Type is
+// personal data, sealed in the log (platform/pii).
 type Contact struct {
 	Email     string `json:"email"`
 	FirstName string `json:"firstName"`
 	LastName  string `json:"lastName"`
+	// CommunicationEmail is where the person asked to be written to, when
+	// that is not Email (ARC's field of the same name). It is recorded and
+	// shown; tenantflow's own mails still go to Email, the address the
+	// admin user signs in with and the lead proved.
+	CommunicationEmail string `json:"communicationEmail,omitempty"`
+	// Type is the contact's role in the client's words (ARC's "type":
+	// billing, technical, ...); recorded as given.
+	Type string `json:"type,omitempty"`
+}
+
+// Address is a postal address with ARC's fields: a lead's, or the owner's
+// of a tenant. Country stays readable; the other fields are personal data
+// of the contact they come with, sealed in the log (platform/pii).
+type Address struct {
+	Address string `json:"address,omitempty"`
+	City    string `json:"city,omitempty"`
+	State   string `json:"state,omitempty"`
+	Zip     string `json:"zip,omitempty"`
+	Country string `json:"country,omitempty"`
+}
+
+// orNil is a as an event records it: nil when every field is empty.
+func (a Address) orNil() *Address {
+	if a == (Address{}) {
+		return nil
+	}
+	return &a
 }
 
 // LeadCreated records that someone signed up. Only the hash of the one-time
@@ -42,7 +70,7 @@ type LeadCreated struct {
 	LeadID      string    `json:"leadId"`
 	Contact     Contact   `json:"contact"`
 	CompanyName string    `json:"companyName"`
-	Address     string    `json:"address,omitempty"`
+	Address     *Address  `json:"address,omitempty"` // an object since schema 2 (a string before)
 	TokenHash   string    `json:"tokenHash"`
 	At          time.Time `json:"at"`
 }
@@ -65,6 +93,11 @@ type TenantCreated struct {
 	Contact  Contact  `json:"contact"`
 	Domains  []string `json:"domains"`
 	LeadID   string   `json:"leadId,omitempty"`
+	// Address is the owner's; Source is how the tenant came,
+	// in the client's words (ARC's "source": AWS Marketplace, a sign-up
+	// page, ...).
+	Address *Address `json:"address,omitempty"`
+	Source  string   `json:"source,omitempty"`
 }
 
 // Plan is the commercial plan a subscription is for, with the fields of the
@@ -82,6 +115,11 @@ type Plan struct {
 	SizeConfig     json.RawMessage `json:"sizeConfig,omitempty"`
 	BillingCycleID string          `json:"billingCycleId"`
 	MetaData       json.RawMessage `json:"metaData,omitempty"`
+	// The records ARC nests in its plan: its plan items (a JSON
+	// array), billing cycle and currency (JSON objects), kept as sent.
+	PlanItems    json.RawMessage `json:"planItems,omitempty"`
+	BillingCycle json.RawMessage `json:"billingCycle,omitempty"`
+	Currency     json.RawMessage `json:"currency,omitempty"`
 }
 
 // PipelineName is metaData.pipelineName: the application plane's pipeline
@@ -104,7 +142,10 @@ type Subscription struct {
 	StartDate    time.Time `json:"startDate"`
 	EndDate      time.Time `json:"endDate"`
 	Status       int       `json:"status"`
-	Plan         Plan      `json:"plan"`
+	// InvoiceID is the billing system's invoice of the subscription, as
+	// the client names it (ARC's invoiceId).
+	InvoiceID string `json:"invoiceId,omitempty"`
+	Plan      Plan   `json:"plan"`
 }
 
 // ProvisioningRequested starts attempt number Attempt (1, 2, ...).

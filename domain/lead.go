@@ -1,7 +1,9 @@
 package domain
 
 import (
+	"bytes"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -26,13 +28,37 @@ func (e *LeadHasTenantError) Error() string {
 	return fmt.Sprintf("lead %s already has tenant %s", e.LeadID, e.TenantID)
 }
 
-// LeadInput is a sign-up as a client sends it.
+// LeadInput is a sign-up as a client sends it: ARC's lead body, whose
+// address is an object, or tenantflow's first form, whose address is the
+// street line alone (AddressInput takes both).
 type LeadInput struct {
-	FirstName   string `json:"firstName"`
-	LastName    string `json:"lastName"`
-	Email       string `json:"email"`
-	CompanyName string `json:"companyName"`
-	Address     string `json:"address,omitempty"`
+	FirstName          string       `json:"firstName"`
+	LastName           string       `json:"lastName"`
+	Email              string       `json:"email"`
+	CommunicationEmail string       `json:"communicationEmail,omitempty"`
+	CompanyName        string       `json:"companyName"`
+	Address            AddressInput `json:"address,omitempty"`
+}
+
+// AddressInput is an Address sent as ARC's object or as a single string
+// (the street line, as tenantflow's leads took it first). The object is
+// read as strictly as the body around it: an unknown member is an error.
+type AddressInput Address
+
+func (a *AddressInput) UnmarshalJSON(b []byte) error {
+	var line string
+	if json.Unmarshal(b, &line) == nil {
+		*a = AddressInput{Address: line}
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var v Address
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("address must be a string or an object of address, city, state, zip and country: %w", err)
+	}
+	*a = AddressInput(v)
+	return nil
 }
 
 // Lead is a sign-up on its way to becoming a tenant. Its state is the fold
@@ -41,7 +67,7 @@ type Lead struct {
 	id          string
 	contact     Contact
 	companyName string
-	address     string
+	address     Address
 	tokenHash   string
 	verified    bool
 	tenantID    string
@@ -52,20 +78,16 @@ type Lead struct {
 // tokenHash is the hash of the one-time verification token (never the token).
 func NewLead(id string, in LeadInput, tokenHash string, now time.Time) (*Lead, []Event, error) {
 	p := problems{}
-	c := Contact{
-		FirstName: checkText(p, "firstName", in.FirstName, maxName, false),
-		LastName:  checkText(p, "lastName", in.LastName, maxName, false),
-		Email:     checkEmail(p, "email", in.Email),
-	}
+	c := checkContact(p, "", Contact{FirstName: in.FirstName, LastName: in.LastName, Email: in.Email, CommunicationEmail: in.CommunicationEmail})
 	company := checkText(p, "companyName", in.CompanyName, maxCompany, false)
-	address := checkText(p, "address", in.Address, maxAddress, true)
+	address := checkAddress(p, "address.", Address(in.Address))
 	if err := p.err(); err != nil {
 		return nil, nil, err
 	}
 	if id == "" || tokenHash == "" {
 		return nil, nil, errors.New("new lead: id and token hash are required") // a programming error
 	}
-	e := LeadCreated{LeadID: id, Contact: c, CompanyName: company, Address: address, TokenHash: tokenHash, At: now.UTC()}
+	e := LeadCreated{LeadID: id, Contact: c, CompanyName: company, Address: address.orNil(), TokenHash: tokenHash, At: now.UTC()}
 	l := &Lead{}
 	l.apply(e)
 	return l, []Event{e}, nil
@@ -88,7 +110,10 @@ func RehydrateLead(history []Event) (*Lead, error) {
 func (l *Lead) apply(e Event) error {
 	switch e := deref(e).(type) {
 	case LeadCreated:
-		l.id, l.contact, l.companyName, l.address, l.tokenHash = e.LeadID, e.Contact, e.CompanyName, e.Address, e.TokenHash
+		l.id, l.contact, l.companyName, l.tokenHash = e.LeadID, e.Contact, e.CompanyName, e.TokenHash
+		if e.Address != nil {
+			l.address = *e.Address
+		}
 	case LeadVerified:
 		l.verified = true
 	case LeadTenantAssigned:
@@ -114,12 +139,17 @@ func (l *Lead) Verify(tokenHash string, now time.Time) ([]Event, error) {
 func (l *Lead) ID() string       { return l.id }
 func (l *Lead) Contact() Contact { return l.contact }
 
-// WithContact is a copy of l with contact c: the same person with the
-// personal fields opened (the log keeps them sealed, platform/pii), so that
-// a tenant made from the lead validates and records them.
-func (l *Lead) WithContact(c Contact) *Lead {
+// Address is the lead's address (its personal fields sealed, as the log
+// keeps them).
+func (l *Lead) Address() Address { return l.address }
+
+// WithPerson is a copy of l with contact c and address a: the same person
+// with the personal fields opened (the log keeps them sealed,
+// platform/pii), so that a tenant made from the lead validates and records
+// them.
+func (l *Lead) WithPerson(c Contact, a Address) *Lead {
 	cp := *l
-	cp.contact = c
+	cp.contact, cp.address = c, a
 	return &cp
 }
 func (l *Lead) CompanyName() string { return l.companyName }
@@ -127,12 +157,15 @@ func (l *Lead) Verified() bool      { return l.verified }
 func (l *Lead) TenantID() string    { return l.tenantID }
 func (l *Lead) Version() int64      { return l.version }
 
-// LeadTenantInput is what a verified lead sends to create its tenant; the
-// contact comes from the lead, the name defaults to its company name.
+// LeadTenantInput is what a verified lead sends to create its tenant (ARC's
+// onboarding body without its contact); the contact comes from the lead,
+// the name defaults to its company name and the address to the lead's.
 type LeadTenantInput struct {
 	Key     string   `json:"key"`
 	Name    string   `json:"name,omitempty"`
 	Domains []string `json:"domains,omitempty"`
+	Address
+	Source string `json:"source,omitempty"`
 }
 
 // CreateTenant creates the lead's one tenant: it returns the tenant with its
@@ -150,7 +183,12 @@ func (l *Lead) CreateTenant(tenantID string, in LeadTenantInput) (*Tenant, []Eve
 	if name == "" {
 		name = l.companyName
 	}
-	t, tenantEvents, err := NewTenant(tenantID, l.id, TenantInput{Key: in.Key, Name: name, Contact: l.contact, Domains: in.Domains})
+	address := in.Address
+	if address == (Address{}) {
+		address = l.address
+	}
+	t, tenantEvents, err := NewTenant(tenantID, l.id, TenantInput{Key: in.Key, Name: name, Contact: l.contact, Domains: in.Domains,
+		Address: address, Source: in.Source})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -169,7 +169,7 @@ func TestUpcastProvisioningFailed(t *testing.T) {
 	if _, err := DecodeVersion(TypeProvisioningFailed, 3, []byte(`{}`)); !errors.Is(err, ErrUndecodable) {
 		t.Fatalf("a future version: %v", err)
 	}
-	if SchemaVersion(TypeProvisioningFailed) != 2 || SchemaVersion(TypeTenantCreated) != 1 {
+	if SchemaVersion(TypeProvisioningFailed) != 2 || SchemaVersion(TypeKeyReserved) != 1 {
 		t.Fatal("schema versions")
 	}
 }
@@ -430,5 +430,44 @@ func TestTiersRecordTheIdentityModel(t *testing.T) {
 	}
 	if _, err := ParseTiers("basic=pooled:tenancy"); err == nil || !strings.Contains(err.Error(), "identity model") {
 		t.Errorf("an unknown identity model: %v", err)
+	}
+}
+
+// A lead stored at schema 1 kept its address as one string: it reads as
+// the street line of the address object schema 2 writes, sealed or not.
+func TestUpcastLeadAddress(t *testing.T) {
+	for _, line := range []string{"1 Main St", "pii:1:0b6c1a1e-3f7d-4c55-9a0e-5c3d2b1a0f9e:c2VhbGVk"} {
+		raw, _ := json.Marshal(map[string]any{"leadId": "l-1", "contact": Contact{Email: "a@example.com"}, "companyName": "C",
+			"address": line, "tokenHash": "h", "at": now})
+		e, err := DecodeVersion(TypeLeadCreated, 1, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lc := e.(*LeadCreated); lc.Address == nil || *lc.Address != (Address{Address: line}) {
+			t.Errorf("%q upcast to %+v", line, lc.Address)
+		}
+	}
+	e, err := DecodeVersion(TypeLeadCreated, 1, []byte(`{"leadId":"l-2","contact":{"email":"a@example.com"},"companyName":"C","tokenHash":"h"}`))
+	if err != nil || e.(*LeadCreated).Address != nil {
+		t.Errorf("a lead without an address: %+v %v", e, err)
+	}
+}
+
+// A lead's address is ARC's object or tenantflow's first form, a string;
+// the object is read strictly.
+func TestAddressInput(t *testing.T) {
+	var in LeadInput
+	if err := json.Unmarshal([]byte(`{"address":"1 Main St"}`), &in); err != nil || in.Address != (AddressInput{Address: "1 Main St"}) {
+		t.Errorf("string: %+v %v", in.Address, err)
+	}
+	if err := json.Unmarshal([]byte(`{"address":{"address":"1 Main St","city":"X","country":"US"}}`), &in); err != nil ||
+		in.Address != (AddressInput{Address: "1 Main St", City: "X", Country: "US"}) {
+		t.Errorf("object: %+v %v", in.Address, err)
+	}
+	if err := json.Unmarshal([]byte(`{"address":{"street":"1 Main St"}}`), &in); err == nil {
+		t.Error("an unknown member of the address object was accepted")
+	}
+	if err := json.Unmarshal([]byte(`{"address":42}`), &in); err == nil {
+		t.Error("a number was accepted as an address")
 	}
 }

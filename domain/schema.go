@@ -13,12 +13,38 @@ import (
 var schemaVersions = map[string]int{
 	TypeProvisioningFailed:    2,
 	TypeProvisioningRequested: 3,
+	TypeLeadCreated:           2,
 }
 
 // upcasters[type][v] turns data of schema version v into version v+1.
 var upcasters = map[string]map[int]func(json.RawMessage) (json.RawMessage, error){
 	TypeProvisioningFailed:    {1: provisioningFailedV1},
 	TypeProvisioningRequested: {1: provisioningRequestedV1, 2: provisioningRequestedV2},
+	TypeLeadCreated:           {1: leadCreatedV1},
+}
+
+// leadCreatedV1: in schema 1 a lead's address was one string, the street
+// line; schema 2 has ARC's address object, whose "address" it becomes (a
+// sealed string stays sealed: it opens the same under the object).
+func leadCreatedV1(data json.RawMessage) (json.RawMessage, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	raw, ok := doc["address"]
+	if !ok {
+		return data, nil
+	}
+	var line string
+	if err := json.Unmarshal(raw, &line); err != nil {
+		return nil, fmt.Errorf("address: %w", err)
+	}
+	if line == "" {
+		delete(doc, "address")
+	} else {
+		doc["address"], _ = json.Marshal(Address{Address: line})
+	}
+	return json.Marshal(doc)
 }
 
 // SchemaVersion is the version of eventType's data this code writes.

@@ -9,12 +9,16 @@ import (
 	"strings"
 )
 
-// TenantInput is a tenant as an operator (or a verified lead) asks for it.
+// TenantInput is a tenant as an operator (or a verified lead) asks for it,
+// with ARC's onboarding fields: the owner's address flat in the body
+// (address, city, state, zip, country) and the acquisition source.
 type TenantInput struct {
 	Key     string   `json:"key"`
 	Name    string   `json:"name"`
 	Contact Contact  `json:"contact"`
 	Domains []string `json:"domains,omitempty"`
+	Address
+	Source string `json:"source,omitempty"`
 }
 
 // KeyTakenError rejects a tenant whose key another tenant holds.
@@ -35,6 +39,8 @@ type Tenant struct {
 	contact      Contact
 	domains      []string
 	leadID       string
+	address      Address
+	source       string
 	status       Status
 	attempt      int
 	subscription *Subscription
@@ -62,19 +68,18 @@ func NewTenant(id, leadID string, in TenantInput) (*Tenant, []Event, error) {
 	p := problems{}
 	checkKey(p, "key", in.Key)
 	name := checkText(p, "name", in.Name, maxCompany, false)
-	c := Contact{
-		Email:     checkEmail(p, "contact.email", in.Contact.Email),
-		FirstName: checkText(p, "contact.firstName", in.Contact.FirstName, maxName, false),
-		LastName:  checkText(p, "contact.lastName", in.Contact.LastName, maxName, false),
-	}
+	c := checkContact(p, "contact.", in.Contact)
 	domains := checkDomains(p, "domains", in.Domains)
+	address := checkAddress(p, "", in.Address)
+	source := checkText(p, "source", in.Source, maxName, true)
 	if err := p.err(); err != nil {
 		return nil, nil, err
 	}
 	if id == "" {
 		return nil, nil, errors.New("new tenant: id is required") // a programming error
 	}
-	e := TenantCreated{TenantID: id, Key: in.Key, Name: name, Contact: c, Domains: domains, LeadID: leadID}
+	e := TenantCreated{TenantID: id, Key: in.Key, Name: name, Contact: c, Domains: domains, LeadID: leadID,
+		Address: address.orNil(), Source: source}
 	t := &Tenant{steps: map[string]*StepState{}}
 	t.apply(e)
 	return t, []Event{e}, nil
@@ -97,7 +102,10 @@ func RehydrateTenant(history []Event) (*Tenant, error) {
 func (t *Tenant) apply(e Event) error {
 	switch e := deref(e).(type) {
 	case TenantCreated:
-		t.id, t.key, t.name, t.contact, t.leadID = e.TenantID, e.Key, e.Name, e.Contact, e.LeadID
+		t.id, t.key, t.name, t.contact, t.leadID, t.source = e.TenantID, e.Key, e.Name, e.Contact, e.LeadID, e.Source
+		if e.Address != nil {
+			t.address = *e.Address
+		}
 		t.contacts = []TenantContact{{Contact: e.Contact, Primary: true}}
 		t.domains = slices.Clone(e.Domains)
 		t.status = StatusPendingProvision
@@ -169,7 +177,9 @@ func (t *Tenant) RequestProvisioning(sub Subscription, tiers Tiers) ([]Event, er
 	if err := validateSubscription(sub, tiers); err != nil {
 		return nil, err
 	}
-	sub.Plan.MetaData, sub.Plan.SizeConfig = nullToNil(sub.Plan.MetaData), nullToNil(sub.Plan.SizeConfig)
+	for _, raw := range []*json.RawMessage{&sub.Plan.MetaData, &sub.Plan.SizeConfig, &sub.Plan.PlanItems, &sub.Plan.BillingCycle, &sub.Plan.Currency} {
+		*raw = nullToNil(*raw)
+	}
 	return t.move(StatusProvisioning, ProvisioningRequested{Attempt: t.attempt + 1, Subscription: sub,
 		Isolation: tiers[sub.Plan.Tier].Isolation, Identity: tiers[sub.Plan.Tier].Identity})
 }
@@ -238,6 +248,10 @@ func validateSubscription(s Subscription, tiers Tiers) error {
 	checkText(p, "plan.size", s.Plan.Size, maxName, true)
 	checkObject(p, "plan.metaData", s.Plan.MetaData, maxPlanJSON)
 	checkObject(p, "plan.sizeConfig", s.Plan.SizeConfig, maxPlanJSON)
+	checkText(p, "invoiceId", s.InvoiceID, maxName, true)
+	checkArray(p, "plan.planItems", s.Plan.PlanItems, maxPlanJSON)
+	checkObject(p, "plan.billingCycle", s.Plan.BillingCycle, maxPlanJSON)
+	checkObject(p, "plan.currency", s.Plan.Currency, maxPlanJSON)
 	if _, ok := p["plan.metaData"]; !ok {
 		checkPipelineName(p, s.Plan.MetaData)
 	}
@@ -267,8 +281,15 @@ func (t *Tenant) WithContacts(primary Contact, all []TenantContact) *Tenant {
 	c.contact, c.contacts = primary, all
 	return &c
 }
-func (t *Tenant) Domains() []string   { return slices.Clone(t.domains) }
-func (t *Tenant) LeadID() string      { return t.leadID }
+func (t *Tenant) Domains() []string { return slices.Clone(t.domains) }
+func (t *Tenant) LeadID() string    { return t.leadID }
+
+// Address is the owner's address as the tenant was created with it (its
+// personal fields sealed, as the log keeps them).
+func (t *Tenant) Address() Address { return t.address }
+
+// Source is how the tenant came, in the client's words.
+func (t *Tenant) Source() string      { return t.source }
 func (t *Tenant) Status() Status      { return t.status }
 func (t *Tenant) Attempt() int        { return t.attempt }
 func (t *Tenant) LastFailure() string { return t.lastFailure }

@@ -45,12 +45,25 @@ type Tier struct {
 // catalogue changes.
 type Tiers map[string]Tier
 
+// ARC's plan tiers, spelled as its clients send them.
+const (
+	TierPremium  = "PREMIUM"
+	TierStandard = "STANDARD"
+	TierBasic    = "BASIC"
+)
+
 // DefaultTiers is the catalogue when none is configured: each isolation
-// model is a tier of its own name, with a realm a tenant.
+// model is a tier of its own name, and ARC's three tiers map onto them
+// (PREMIUM silo, STANDARD bridge, BASIC pooled), all with a realm a
+// tenant: organizations need the shared realm configured
+// (docs/identity.md), and a default must work on its own.
 var DefaultTiers = Tiers{
 	IsolationSilo:   {IsolationSilo, IdentityRealm},
 	IsolationBridge: {IsolationBridge, IdentityRealm},
 	IsolationPooled: {IsolationPooled, IdentityRealm},
+	TierPremium:     {IsolationSilo, IdentityRealm},
+	TierStandard:    {IsolationBridge, IdentityRealm},
+	TierBasic:       {IsolationPooled, IdentityRealm},
 }
 
 // ParseTiers reads "enterprise=silo,standard=bridge:organization" (the

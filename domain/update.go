@@ -121,11 +121,7 @@ func checkContacts(p problems, in []TenantContact) []TenantContact {
 	primaries, seen := 0, map[string]bool{}
 	for i, c := range in {
 		f := fmt.Sprintf("contacts[%d].", i)
-		tc := TenantContact{Primary: c.Primary, Contact: Contact{
-			Email:     checkEmail(p, f+"email", c.Email),
-			FirstName: checkText(p, f+"firstName", c.FirstName, maxName, false),
-			LastName:  checkText(p, f+"lastName", c.LastName, maxName, false),
-		}}
+		tc := TenantContact{Primary: c.Primary, Contact: checkContact(p, f, c.Contact)}
 		if seen[strings.ToLower(tc.Email)] {
 			p.add(f+"email", "is listed twice")
 		}

@@ -46,13 +46,17 @@ func (p problems) err() error {
 	return &ValidationError{Fields: p}
 }
 
-var keyPattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`)
+// keyPattern is ARC's own tenant key rule (^[a-z0-9]+$, at most 10): a
+// key names a schema (tenant_<key>), a bucket (tenant-<key>) and a DNS
+// label, each of which may start with a digit.
+var keyPattern = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
 
 // Limits of free-text fields, in characters.
 const (
 	maxName     = 100
 	maxCompany  = 200
 	maxAddress  = 500
+	maxZip      = 20
 	maxDomains  = 20
 	maxHostname = 253
 	// maxDescription bounds a plan's description, which may span lines.
@@ -65,7 +69,7 @@ const (
 
 func checkKey(p problems, field, key string) {
 	if !keyPattern.MatchString(key) {
-		p.add(field, "must be 1 to 10 lower-case letters or digits, starting with a letter")
+		p.add(field, "must be 1 to 10 lower-case letters or digits")
 	}
 }
 
@@ -112,6 +116,19 @@ func checkObject(p problems, field string, raw json.RawMessage, max int) {
 	}
 }
 
+// checkArray allows an absent (or null) value or a JSON array of at most
+// max bytes.
+func checkArray(p problems, field string, raw json.RawMessage, max int) {
+	v := bytes.TrimSpace(raw)
+	switch {
+	case len(v) == 0 || bytes.Equal(v, []byte("null")):
+	case len(v) > max:
+		p.add(field, "must be at most %d bytes of JSON, got %d", max, len(v))
+	case v[0] != '[' || !json.Valid(v):
+		p.add(field, "must be a JSON array")
+	}
+}
+
 // checkPipelineName: metaData.pipelineName, when present, is one line of
 // at most maxName characters (the application plane gets it as a value).
 func checkPipelineName(p problems, meta json.RawMessage) {
@@ -125,6 +142,33 @@ func checkPipelineName(p problems, meta json.RawMessage) {
 		return
 	}
 	checkText(p, "plan.metaData.pipelineName", name, maxName, true)
+}
+
+// checkContact validates a contact's fields under prefix ("contact.").
+func checkContact(p problems, prefix string, c Contact) Contact {
+	out := Contact{
+		Email:     checkEmail(p, prefix+"email", c.Email),
+		FirstName: checkText(p, prefix+"firstName", c.FirstName, maxName, false),
+		LastName:  checkText(p, prefix+"lastName", c.LastName, maxName, false),
+		Type:      checkText(p, prefix+"type", c.Type, maxName, true),
+	}
+	if strings.TrimSpace(c.CommunicationEmail) != "" {
+		out.CommunicationEmail = checkEmail(p, prefix+"communicationEmail", c.CommunicationEmail)
+	}
+	return out
+}
+
+// checkAddress validates the optional fields of an address; prefix is
+// "" where they are a body's own fields (ARC's tenant) and "address."
+// where they are an object (ARC's lead).
+func checkAddress(p problems, prefix string, a Address) Address {
+	return Address{
+		Address: checkText(p, prefix+"address", a.Address, maxAddress, true),
+		City:    checkText(p, prefix+"city", a.City, maxName, true),
+		State:   checkText(p, prefix+"state", a.State, maxName, true),
+		Zip:     checkText(p, prefix+"zip", a.Zip, maxZip, true),
+		Country: checkText(p, prefix+"country", a.Country, maxName, true),
+	}
 }
 
 // checkEmail accepts a bare address (no display name), returned lower-cased

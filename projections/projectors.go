@@ -32,8 +32,8 @@ type Tenants struct{}
 func (Tenants) Name() string { return NameTenants }
 
 // Version 2 added the dns step's addressing (platform_host, custom_domains),
-// 3 the contacts (tenant.updated).
-func (Tenants) Version() int { return 3 }
+// 3 the contacts (tenant.updated), 4 ARC's owner address and source.
+func (Tenants) Version() int { return 4 }
 
 func (Tenants) DDL() string {
 	return `create table tenants (
@@ -44,6 +44,8 @@ func (Tenants) DDL() string {
 		contact    jsonb       not null,
 		contacts   jsonb       not null,
 		domains    jsonb       not null,
+		address    jsonb,
+		source     text        not null default '',
 		plan       jsonb,
 		lead_id    text        not null,
 		attempt    integer     not null,
@@ -64,10 +66,11 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 		return nil
 	}
 	if c, ok := de.(*domain.TenantCreated); ok {
-		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, contact, contacts, domains, lead_id, attempt, last_error, version, created_at, updated_at)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, 0, '', $9, $10, $10)`,
+		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, contact, contacts, domains, address, source, lead_id, attempt, last_error,
+			version, created_at, updated_at)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, '', $11, $12, $12)`,
 			id, c.Key, c.Name, int(domain.StatusPendingProvision), c.Contact, []domain.TenantContact{{Contact: c.Contact, Primary: true}},
-			nonNil(c.Domains), c.LeadID, e.Version, e.RecordedAt)
+			nonNil(c.Domains), c.Address, c.Source, c.LeadID, e.Version, e.RecordedAt)
 		return err
 	}
 	var status *int // one statement per event: a replay is mostly these

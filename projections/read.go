@@ -91,6 +91,8 @@ type TenantDetail struct {
 	Contact   domain.Contact
 	Contacts  []domain.TenantContact
 	Domains   []string
+	Address   *domain.Address
+	Source    string
 	Plan      *domain.Plan
 	Attempt   int
 	LastError string
@@ -121,8 +123,8 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	if err != nil {
 		return d, err
 	}
-	var contact, contacts, domains, plan, steps, resources, custom []byte
-	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, contacts, domains, plan, attempt, last_error,
+	var contact, contacts, domains, address, plan, steps, resources, custom []byte
+	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, contacts, domains, address, source, plan, attempt, last_error,
 		platform_host, custom_domains,
 		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
@@ -134,7 +136,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		        'tenantId', tenant_id::text, 'createdAt', created_at, 'orphaned', orphaned) order by step, kind, id)
 		      from `+schemas[NameResources]+`.resources where tenant_id = $1::uuid), '[]')
 		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id).
-		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &contacts, &domains, &plan,
+		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &contacts, &domains, &address, &d.Source, &plan,
 			&d.Attempt, &d.LastError, &d.PlatformHost, &custom, &d.Applied, &steps, &resources)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotProjected
@@ -155,6 +157,9 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		return d, err
 	}
 	if d.Domains, err = jsonOf[[]string](domains); err != nil {
+		return d, err
+	}
+	if d.Address, err = jsonOf[*domain.Address](address); err != nil {
 		return d, err
 	}
 	if d.Plan, err = jsonOf[*domain.Plan](plan); err != nil {

@@ -27,14 +27,18 @@ func emitted(t *testing.T) []domain.Event {
 	}
 	now := time.Now()
 	lead, evs, err := domain.NewLead("5e0c2f8a-9d7e-4c1b-8a6f-3b2d1e0f9a8b", domain.LeadInput{FirstName: "Ada", LastName: "L",
-		Email: "ada@example.com", CompanyName: "Acme", Address: "1 Main St"}, strings.Repeat("ab", 32), now)
+		Email: "ada@example.com", CommunicationEmail: "ada.l@example.com", CompanyName: "Acme",
+		Address: domain.AddressInput{Address: "1 Main St", City: "London", Zip: "N1 9GU", Country: "GB"}}, strings.Repeat("ab", 32), now)
 	keep(evs, err)
 	keep(lead.Verify(strings.Repeat("ab", 32), now))
-	tn, tenantEvents, leadEvents, err := lead.CreateTenant("7f1c0e9a-1111-4222-8333-944455556666", domain.LeadTenantInput{Key: "acme", Domains: []string{"app.acme.io"}})
+	tn, tenantEvents, leadEvents, err := lead.CreateTenant("7f1c0e9a-1111-4222-8333-944455556666", domain.LeadTenantInput{Key: "acme", Domains: []string{"app.acme.io"}, Source: "Registration Page"})
 	keep(append(tenantEvents, leadEvents...), err)
 	out = append(out, domain.KeyReserved{Key: "acme", TenantID: tn.ID()})
 	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: now, EndDate: now.Add(time.Hour), Status: 1,
-		Plan: domain.Plan{ID: "p", Name: "Basic", Price: 9.5, CurrencyID: "EUR", Tier: "pooled", BillingCycleID: "monthly", MetaData: json.RawMessage(`{"seats":5}`)}}
+		InvoiceID: "inv-1",
+		Plan: domain.Plan{ID: "p", Name: "Basic", Price: 9.5, CurrencyID: "EUR", Tier: "pooled", BillingCycleID: "monthly", MetaData: json.RawMessage(`{"seats":5}`),
+			PlanItems: json.RawMessage(`[{"name":"users","value":{"name":"users","value":5}}]`), BillingCycle: json.RawMessage(`{"cycleName":"MONTHLY","duration":1}`),
+			Currency: json.RawMessage(`{"currencyCode":"EUR"}`)}}
 	keep(tn.RequestProvisioning(sub, domain.DefaultTiers))
 	keep(tn.RequestCancel())
 	keep(tn.RecordStep(domain.StepOutcome{Step: domain.StepIdentity, Outcome: domain.OutcomeFailed, Error: "cancelled", StartedAt: now, At: now}))
@@ -72,8 +76,9 @@ func emitted(t *testing.T) []domain.Event {
 	keep(tn.RecordUndo(domain.StepOutcome{Step: domain.StepDNS, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}))
 	keep(tn.FinishUndo())
 	// Management after creation: update, a domain change followed, configuration.
-	active, created, _ := domain.NewTenant("8a2d1f3b-2222-4333-8444-955566667777", "", domain.TenantInput{Key: "beta", Name: "Beta",
-		Contact: domain.Contact{Email: "b@example.com", FirstName: "B", LastName: "C"}})
+	active, created, _ := domain.NewTenant("8a2d1f3b-2222-4333-8444-955566667777", "", domain.TenantInput{Key: "2beta", Name: "Beta",
+		Contact: domain.Contact{Email: "b@example.com", FirstName: "B", LastName: "C", CommunicationEmail: "b.c@example.com", Type: "billing"},
+		Address: domain.Address{Address: "1 Main St", City: "Springfield", State: "IL", Zip: "62701", Country: "US"}, Source: "AWS Marketplace"})
 	keep(created, nil)
 	keep(active.RequestProvisioning(sub, domain.DefaultTiers))
 	for _, s := range domain.Steps[:len(domain.Steps)-1] {
@@ -82,7 +87,7 @@ func emitted(t *testing.T) []domain.Event {
 	keep(active.Activate())
 	keep(active.Update(domain.TenantUpdate{Name: new("Beta Two"), Domains: &[]string{"beta.example.com"},
 		Contacts: &[]domain.TenantContact{{Contact: domain.Contact{Email: "b@example.com", FirstName: "B", LastName: "C"}},
-			{Contact: domain.Contact{Email: "ops@example.com", FirstName: "O", LastName: "P"}, Primary: true}}}, now))
+			{Contact: domain.Contact{Email: "ops@example.com", FirstName: "O", LastName: "P", CommunicationEmail: "o@example.com", Type: "technical"}, Primary: true}}}, now))
 	update, _, _ := active.DomainsReconcileDue()
 	keep(active.RecordReconciled(update, []domain.Reconciled{{Step: domain.StepIdentity},
 		{Step: domain.StepDNS, Resources: []domain.Resource{{Step: domain.StepDNS, Kind: "dns-cname", ID: "beta.example.com -> lb"}}, PlatformHost: "beta.tenants.test",

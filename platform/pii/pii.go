@@ -184,9 +184,20 @@ func parse(s string) (id string, sealed []byte, ok bool) {
 	return id, sealed, err == nil
 }
 
-// SealContact seals c's email and names (and extra fields of the same
-// person, such as a lead's address) under the key of c's email. Fields that
-// are sealed already stay as they are.
+// ContactFields are the personal fields of c, its email first.
+func ContactFields(c *domain.Contact) []*string {
+	return []*string{&c.Email, &c.FirstName, &c.LastName, &c.CommunicationEmail}
+}
+
+// AddressFields are the personal fields of a: all but the country, which
+// stays readable (for tax and billing; it identifies nobody alone).
+func AddressFields(a *domain.Address) []*string {
+	return []*string{&a.Address, &a.City, &a.State, &a.Zip}
+}
+
+// SealContact seals c's personal fields (ContactFields, and extra fields
+// of the same person, such as an address) under the key of c's email.
+// Fields that are sealed already stay as they are.
 func (v *Vault) SealContact(ctx context.Context, c *domain.Contact, extra ...*string) error {
 	if IsSealed(c.Email) || c.Email == "" {
 		return nil
@@ -195,7 +206,7 @@ func (v *Vault) SealContact(ctx context.Context, c *domain.Contact, extra ...*st
 	if err != nil {
 		return err
 	}
-	for _, f := range append([]*string{&c.FirstName, &c.LastName}, extra...) {
+	for _, f := range append(ContactFields(c)[1:], extra...) { // the email last: it picks the key
 		if *f != "" && !IsSealed(*f) {
 			if *f, err = seal(k, *f); err != nil {
 				return err
@@ -209,8 +220,7 @@ func (v *Vault) SealContact(ctx context.Context, c *domain.Contact, extra ...*st
 // Open returns c with its sealed fields opened (Erased for an erased
 // person). A Contact without sealed fields comes back as it is.
 func (v *Vault) Open(ctx context.Context, c domain.Contact) (domain.Contact, error) {
-	fields := []*string{&c.Email, &c.FirstName, &c.LastName}
-	return c, v.OpenFields(ctx, fields...)
+	return c, v.OpenFields(ctx, ContactFields(&c)...)
 }
 
 // OpenFields opens each sealed field in place, with one read of the keys.
@@ -302,10 +312,10 @@ func (v *Vault) OpenJSON(ctx context.Context, doc []byte) ([]byte, error) {
 				fields = append(fields, &s)
 				*p = &s
 			}
-		case map[string]any:
+		case map[string]any: // an object under a personal member (an address) is personal throughout
 			for k := range t {
 				val := t[k]
-				walk(&val, slices.Contains(PersonalFields, k))
+				walk(&val, personal || slices.Contains(PersonalFields, k))
 				t[k] = val
 			}
 		case []any:
@@ -325,10 +335,10 @@ func (v *Vault) OpenJSON(ctx context.Context, doc []byte) ([]byte, error) {
 }
 
 // PersonalFields are the members that hold personal data wherever a
-// contact appears (a tenant's contact and contacts, a lead's contact and
+// contact appears (a tenant's contact and contacts, a lead's or a tenant's
 // address, in views and in events): the only places OpenJSON opens a
 // sealed string. One found anywhere else was not put there by the sealer.
-var PersonalFields = []string{"email", "firstName", "lastName", "address"}
+var PersonalFields = []string{"email", "firstName", "lastName", "communicationEmail", "address"}
 
 // ErrUnknownPerson means nobody with that email address or lead has a key:
 // nothing of theirs was kept, or it was erased already.
@@ -388,21 +398,24 @@ func (v *Vault) SealEvent(ctx context.Context, data []byte) ([]byte, error) {
 	}
 	changed := false
 	if raw, ok := doc["contact"]; ok {
-		var address *string
+		var address *domain.Address // the same person's: a lead's, a tenant owner's
 		if a, ok := doc["address"]; ok {
-			s := ""
-			if err := json.Unmarshal(a, &s); err != nil {
+			address = &domain.Address{}
+			if err := json.Unmarshal(a, address); err != nil {
 				return nil, err
 			}
-			address = &s
 		}
-		out, err := v.sealObject(ctx, raw, address)
+		var extras []*string
+		if address != nil {
+			extras = AddressFields(address)
+		}
+		out, err := v.sealObject(ctx, raw, extras...)
 		if err != nil {
 			return nil, err
 		}
 		doc["contact"], changed = out, true
 		if address != nil {
-			doc["address"], _ = json.Marshal(*address)
+			doc["address"], _ = json.Marshal(address)
 		}
 	}
 	if raw, ok := doc["contacts"]; ok && string(raw) != "null" {
@@ -411,7 +424,7 @@ func (v *Vault) SealEvent(ctx context.Context, data []byte) ([]byte, error) {
 			return nil, err
 		}
 		for i := range list {
-			out, err := v.sealObject(ctx, list[i], nil)
+			out, err := v.sealObject(ctx, list[i])
 			if err != nil {
 				return nil, err
 			}
@@ -426,31 +439,29 @@ func (v *Vault) SealEvent(ctx context.Context, data []byte) ([]byte, error) {
 	return json.Marshal(doc)
 }
 
-// sealObject seals the email and names of one contact object, keeping its
-// other members (a tenant contact's "primary") as they are.
-func (v *Vault) sealObject(ctx context.Context, raw json.RawMessage, extra *string) (json.RawMessage, error) {
+// sealObject seals the personal fields of one contact object, keeping its
+// other members (a tenant contact's "primary", its "type") as they are.
+func (v *Vault) sealObject(ctx context.Context, raw json.RawMessage, extra ...*string) (json.RawMessage, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return nil, err
 	}
 	var c domain.Contact
-	for name, f := range map[string]*string{"email": &c.Email, "firstName": &c.FirstName, "lastName": &c.LastName} {
+	fields := ContactFields(&c)
+	names := []string{"email", "firstName", "lastName", "communicationEmail"} // ContactFields' order
+	for i, name := range names {
 		if m, ok := obj[name]; ok {
-			if err := json.Unmarshal(m, f); err != nil {
+			if err := json.Unmarshal(m, fields[i]); err != nil {
 				return nil, err
 			}
 		}
 	}
-	var extras []*string
-	if extra != nil && *extra != "" {
-		extras = append(extras, extra)
-	}
-	if err := v.SealContact(ctx, &c, extras...); err != nil {
+	if err := v.SealContact(ctx, &c, extra...); err != nil {
 		return nil, err
 	}
-	for name, f := range map[string]string{"email": c.Email, "firstName": c.FirstName, "lastName": c.LastName} {
+	for i, name := range names {
 		if _, ok := obj[name]; ok {
-			obj[name], _ = json.Marshal(f)
+			obj[name], _ = json.Marshal(*fields[i])
 		}
 	}
 	return json.Marshal(obj)
@@ -470,10 +481,10 @@ func OpenContacts(ctx context.Context, o Opener, c *domain.Contact, cs []domain.
 	}
 	fields := []*string{}
 	if c != nil {
-		fields = append(fields, &c.Email, &c.FirstName, &c.LastName)
+		fields = append(fields, ContactFields(c)...)
 	}
 	for i := range cs {
-		fields = append(fields, &cs[i].Email, &cs[i].FirstName, &cs[i].LastName)
+		fields = append(fields, ContactFields(&cs[i].Contact)...)
 	}
 	return o.OpenFields(ctx, fields...)
 }

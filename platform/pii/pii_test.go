@@ -18,17 +18,19 @@ func TestSealOpenErase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lead := []byte(`{"leadId":"l1","contact":{"email":"Ada@Example.com","firstName":"Ada","lastName":"Lovelace"},"companyName":"Engines","address":"12 St James's Square","tokenHash":"h"}`)
+	lead := []byte(`{"leadId":"l1","contact":{"email":"Ada@Example.com","firstName":"Ada","lastName":"Lovelace","communicationEmail":"office@engines.example"},` +
+		`"companyName":"Engines","address":{"address":"12 St James's Square","city":"London","country":"GB"},"tokenHash":"h"}`)
 	sealed, err := v.SealEvent(ctx, lead)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, plain := range []string{"Ada@Example.com", "Lovelace", "St James"} {
+	for _, plain := range []string{"Ada@Example.com", "Lovelace", "St James", "London", "office@engines"} {
 		if strings.Contains(string(sealed), plain) {
 			t.Errorf("sealed data still holds %q: %s", plain, sealed)
 		}
 	}
-	if !strings.Contains(string(sealed), `"companyName":"Engines"`) || !strings.Contains(string(sealed), `"tokenHash":"h"`) {
+	if !strings.Contains(string(sealed), `"companyName":"Engines"`) || !strings.Contains(string(sealed), `"tokenHash":"h"`) ||
+		!strings.Contains(string(sealed), `"country":"GB"`) {
 		t.Errorf("fields that are not personal changed: %s", sealed)
 	}
 	again, _ := v.SealEvent(ctx, lead)
@@ -46,7 +48,8 @@ func TestSealOpenErase(t *testing.T) {
 	}
 
 	opened, err := v.OpenJSON(ctx, sealed)
-	if err != nil || !strings.Contains(string(opened), `"email":"Ada@Example.com"`) || !strings.Contains(string(opened), `"address":"12 St James's Square"`) {
+	if err != nil || !strings.Contains(string(opened), `"email":"Ada@Example.com"`) || !strings.Contains(string(opened), `"address":"12 St James's Square"`) ||
+		!strings.Contains(string(opened), `"city":"London"`) || !strings.Contains(string(opened), `"communicationEmail":"office@engines.example"`) {
 		t.Fatalf("opened: %s %v", opened, err)
 	}
 	var stored []byte

@@ -20,8 +20,8 @@ func WithoutPersonalData(ctx context.Context, o Opener, t *domain.Tenant, text s
 	}
 	var values []string
 	for _, p := range append(cs, domain.TenantContact{Contact: c}) {
-		for _, v := range []string{p.Email, p.FirstName, p.LastName} {
-			if len(v) >= 2 && v != Erased {
+		for _, f := range ContactFields(&p.Contact) {
+			if v := *f; len(v) >= 2 && v != Erased {
 				values = append(values, regexp.QuoteMeta(v))
 			}
 		}

@@ -16,6 +16,10 @@ var DevTiers = domain.Tiers{
 	"enterprise": {Isolation: "silo", Identity: "realm"},
 	"standard":   {Isolation: "bridge", Identity: "organization"},
 	"basic":      {Isolation: "pooled", Identity: "organization"},
+	// ARC's own tier names, mapped as their lower-case namesakes.
+	"PREMIUM":  {Isolation: "silo", Identity: "realm"},
+	"STANDARD": {Isolation: "bridge", Identity: "organization"},
+	"BASIC":    {Isolation: "pooled", Identity: "organization"},
 }
 
 // ReplacedSystemRequest is the provisioning request of the system tenantflow
