@@ -60,6 +60,10 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		lead *domain.LeadHasTenantError
 		big  *app.EventTooLargeError
 	)
+	if p, ok := planConflict(err); ok {
+		writeProblem(w, p)
+		return
+	}
 	switch {
 	case errors.As(err, &req):
 		if req.retryAfter != "" {

@@ -32,6 +32,7 @@ type ReadModels interface {
 	Config(ctx context.Context, id, key string) (projections.TenantConfig, error)
 	Leads(ctx context.Context, cursor string, limit int) ([]projections.LeadSummary, string, error)
 	Orphans(ctx context.Context, tenantID string) ([]domain.Resource, error)
+	Plans(ctx context.Context, q projections.PlanQuery) ([]projections.PlanView, string, error)
 }
 
 // Deps is what the command and query routes need. Verifier, Minter, Mailer
@@ -120,6 +121,13 @@ func (rt *Router) Mount(d Deps) {
 	get("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.ViewTenantConfig, c.get))
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
+	get("/tenants/{id}/subscription", rt.requireOrAdminOf(auth.ViewSubscription, t.subscription))
+	p := &planHandlers{app: d.App, tiers: d.Tiers, read: d.Tenants, logger: d.Logger}
+	post("/plans", rt.require(auth.CreatePlan, rt.idempotent(p.create)))
+	get("/plans", rt.require(auth.ViewPlan, p.list))
+	get("/plans/{id}", rt.require(auth.ViewPlan, p.get))
+	rt.mux.HandleFunc("/plans/{id}", rt.require(auth.UpdatePlan, p.update)).Methods(http.MethodPatch)
+	rt.mux.HandleFunc("/plans/{id}", rt.require(auth.DeletePlan, p.archive)).Methods(http.MethodDelete)
 	get("/openapi.json", serveOpenAPI)
 	rt.mountConsole(d.Tenants, d.App.Tenants, d.Sessions, d.SecureCookies)
 }

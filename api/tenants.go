@@ -218,7 +218,12 @@ func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	t, err := app.Provision(r.Context(), h.app.Tenants, id, req.subscription(), h.tiers, metadata(r))
+	sub, err := h.app.SubscriptionPlan(r.Context(), req.subscription())
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	t, err := app.Provision(r.Context(), h.app.Tenants, id, sub, h.tiers, metadata(r))
 	if err != nil {
 		writeError(w, h.logger, err)
 		return

@@ -39,6 +39,11 @@ func TenantConfigs(s eventstore.Streams) Repository[*domain.TenantConfig] {
 	return Repository[*domain.TenantConfig]{store: s, prefix: wire.TenantConfigPrefix, rehydrate: domain.RehydrateTenantConfig}
 }
 
+// Plans keeps the plan catalogue in streams plan-<id>.
+func Plans(s eventstore.Streams) Repository[*domain.CatalogPlan] {
+	return Repository[*domain.CatalogPlan]{store: s, prefix: wire.PlanPrefix, rehydrate: domain.RehydrateCatalogPlan}
+}
+
 // Exists reports whether aggregate id has any event, reading only its
 // stream's version (no fold).
 func (r Repository[A]) Exists(ctx context.Context, id string) (bool, error) {

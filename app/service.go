@@ -31,6 +31,7 @@ type Service struct {
 	Tenants Repository[*domain.Tenant]
 	Leads   Repository[*domain.Lead]
 	Configs Repository[*domain.TenantConfig]
+	Plans   Repository[*domain.CatalogPlan]
 	// Zone is the platform's DNS zone: a tenant may not ask for the names
 	// in it that belong to other tenants (domain.CheckPlatformZone).
 	Zone  string
@@ -39,7 +40,7 @@ type Service struct {
 
 // NewService is the use-case layer over store.
 func NewService(store eventstore.Streams, zone string) *Service {
-	return &Service{Tenants: Tenants(store), Leads: Leads(store), Configs: TenantConfigs(store), Zone: zone, store: store}
+	return &Service{Tenants: Tenants(store), Leads: Leads(store), Configs: TenantConfigs(store), Plans: Plans(store), Zone: zone, store: store}
 }
 
 // CreateTenant validates in as a new tenant (every bad field at once, the

@@ -232,6 +232,9 @@ var registry = map[string]func() Event{
 	TypeConfigSet:                   func() Event { return &ConfigSet{} },
 	TypeConfigDeleted:               func() Event { return &ConfigDeleted{} },
 	TypePersonErased:                func() Event { return &PersonErased{} },
+	TypePlanCreated:                 func() Event { return &PlanCreated{} },
+	TypePlanUpdated:                 func() Event { return &PlanUpdated{} },
+	TypePlanArchived:                func() Event { return &PlanArchived{} },
 }
 
 // Decode turns a stored event back into its domain type.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // TenantInput is a tenant as an operator (or a verified lead) asks for it,
@@ -174,11 +173,9 @@ func (t *Tenant) move(to Status, e Event) ([]Event, error) {
 // or from PROVISION_FAILED as a new attempt. The plan's tier must be one of
 // tiers; the isolation model it maps to is recorded with the request.
 func (t *Tenant) RequestProvisioning(sub Subscription, tiers Tiers) ([]Event, error) {
-	if err := validateSubscription(sub, tiers); err != nil {
+	sub, err := validateSubscription(sub, tiers)
+	if err != nil {
 		return nil, err
-	}
-	for _, raw := range []*json.RawMessage{&sub.Plan.MetaData, &sub.Plan.SizeConfig, &sub.Plan.PlanItems, &sub.Plan.BillingCycle, &sub.Plan.Currency} {
-		*raw = nullToNil(*raw)
 	}
 	return t.move(StatusProvisioning, ProvisioningRequested{Attempt: t.attempt + 1, Subscription: sub,
 		Isolation: tiers[sub.Plan.Tier].Isolation, Identity: tiers[sub.Plan.Tier].Identity})
@@ -220,42 +217,25 @@ func (t *Tenant) Deactivate() ([]Event, error) {
 	return t.move(StatusInactive, TenantDeactivated{})
 }
 
-func validateSubscription(s Subscription, tiers Tiers) error {
+// validateSubscription checks s and its plan (under "plan."), and returns
+// it as it is recorded: the plan's text trimmed, null JSON absent.
+func validateSubscription(s Subscription, tiers Tiers) (Subscription, error) {
 	p := problems{}
 	checkText(p, "id", s.ID, maxName, false)
 	checkText(p, "subscriberId", s.SubscriberID, maxName, false)
 	checkText(p, "planId", s.PlanID, maxName, false)
+	checkText(p, "invoiceId", s.InvoiceID, maxName, true)
 	if s.StartDate.IsZero() {
 		p.add("startDate", "is required")
 	}
 	if !s.EndDate.IsZero() && !s.EndDate.After(s.StartDate) {
 		p.add("endDate", "must be after startDate")
 	}
-	checkText(p, "plan.id", s.Plan.ID, maxName, false)
-	checkText(p, "plan.name", s.Plan.Name, maxName, false)
 	if s.Plan.ID != "" && s.PlanID != "" && s.Plan.ID != s.PlanID {
 		p.add("plan.id", "must equal planId")
 	}
-	if s.Plan.Price < 0 {
-		p.add("plan.price", "must not be negative")
-	}
-	if _, ok := tiers[s.Plan.Tier]; !ok {
-		p.add("plan.tier", "must be one of the configured tiers: %s", strings.Join(tiers.Names(), ", "))
-	}
-	checkParagraph(p, "plan.description", s.Plan.Description, maxDescription)
-	checkText(p, "plan.currencyId", s.Plan.CurrencyID, maxName, true)
-	checkText(p, "plan.billingCycleId", s.Plan.BillingCycleID, maxName, true)
-	checkText(p, "plan.size", s.Plan.Size, maxName, true)
-	checkObject(p, "plan.metaData", s.Plan.MetaData, maxPlanJSON)
-	checkObject(p, "plan.sizeConfig", s.Plan.SizeConfig, maxPlanJSON)
-	checkText(p, "invoiceId", s.InvoiceID, maxName, true)
-	checkArray(p, "plan.planItems", s.Plan.PlanItems, maxPlanJSON)
-	checkObject(p, "plan.billingCycle", s.Plan.BillingCycle, maxPlanJSON)
-	checkObject(p, "plan.currency", s.Plan.Currency, maxPlanJSON)
-	if _, ok := p["plan.metaData"]; !ok {
-		checkPipelineName(p, s.Plan.MetaData)
-	}
-	return p.err()
+	s.Plan = checkPlan(p, "plan.", s.Plan, tiers)
+	return s, p.err()
 }
 
 func (t *Tenant) ID() string  { return t.id }

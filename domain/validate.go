@@ -131,17 +131,17 @@ func checkArray(p problems, field string, raw json.RawMessage, max int) {
 
 // checkPipelineName: metaData.pipelineName, when present, is one line of
 // at most maxName characters (the application plane gets it as a value).
-func checkPipelineName(p problems, meta json.RawMessage) {
+func checkPipelineName(p problems, prefix string, meta json.RawMessage) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(meta, &m) != nil || m["pipelineName"] == nil {
 		return
 	}
 	var name string
 	if err := json.Unmarshal(m["pipelineName"], &name); err != nil {
-		p.add("plan.metaData.pipelineName", "must be a string")
+		p.add(prefix+"metaData.pipelineName", "must be a string")
 		return
 	}
-	checkText(p, "plan.metaData.pipelineName", name, maxName, true)
+	checkText(p, prefix+"metaData.pipelineName", name, maxName, true)
 }
 
 // checkContact validates a contact's fields under prefix ("contact.").

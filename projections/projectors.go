@@ -21,7 +21,7 @@ const (
 
 // All returns every projector tenantflow runs.
 func All() []Projector {
-	return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}}
+	return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}, Plans{}}
 }
 
 func tenantID(stream string) (string, bool) { return wire.TenantOf(stream) }

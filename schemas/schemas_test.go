@@ -95,6 +95,10 @@ func emitted(t *testing.T) []domain.Event {
 	cfg, _ := domain.RehydrateTenantConfig(nil)
 	keep(cfg.Set(active.ID(), "feature.flags", json.RawMessage(`{"beta":true}`), true, now))
 	keep(cfg.Delete(active.ID(), "feature.flags", now))
+	// The plan catalogue: a plan offered, changed, archived.
+	plan, planEvents, err := domain.NewCatalogPlan(sub.Plan, domain.DefaultTiers, now)
+	keep(planEvents, err)
+	keep(plan.Update(domain.PlanUpdate{Price: new(12.5), Archived: new(true)}, domain.DefaultTiers, now))
 	// An erasure (tenantctl erase).
 	out = append(out, domain.PersonErased{KeyID: "0b6c1a1e-3f7d-4c55-9a0e-5c3d2b1a0f9e", Reason: "GDPR request 4711", At: now})
 	// Every outcome type, as handlers write them.

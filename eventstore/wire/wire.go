@@ -47,6 +47,7 @@ const (
 	TenantPrefix       = "tenant-"
 	LeadPrefix         = "lead-"
 	TenantConfigPrefix = "tenantconfig-"
+	PlanPrefix         = "plan-"
 )
 
 // TenantStream is the stream of the tenant with id.
@@ -58,6 +59,12 @@ func TenantConfigStream(id string) string { return TenantConfigPrefix + id }
 // TenantOf is the tenant id of a tenant's stream, and whether stream is one.
 func TenantOf(stream string) (id string, ok bool) {
 	id, ok = strings.CutPrefix(stream, TenantPrefix)
+	return id, ok && id != ""
+}
+
+// PlanOf is the plan id of a catalogue plan's stream, and whether stream is one.
+func PlanOf(stream string) (id string, ok bool) {
+	id, ok = strings.CutPrefix(stream, PlanPrefix)
 	return id, ok && id != ""
 }
 

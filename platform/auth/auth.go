@@ -33,6 +33,14 @@ const (
 	UpdateTenantConfig = "10222"
 	DeleteTenantConfig = "10223"
 
+	// ARC's subscription service's: the plan catalogue and a tenant's
+	// subscription. Deleting a plan archives it.
+	ViewSubscription = "7004"
+	CreatePlan       = "7005"
+	UpdatePlan       = "7006"
+	DeletePlan       = "7007"
+	ViewPlan         = "7008"
+
 	// tenantflow's own (the replaced system had no orphans to manage).
 	ViewOrphans   = "10240" // GET /orphans
 	ManageOrphans = "10241" // POST /tenants/{id}/orphans/retry and /forget
@@ -40,7 +48,8 @@ const (
 
 // Known lists every permission code, for validating what tenantctl mints.
 var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTenant, ViewTenant, ProvisionTenant,
-	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig, ViewOrphans, ManageOrphans}
+	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig, ViewOrphans, ManageOrphans,
+	ViewSubscription, CreatePlan, UpdatePlan, DeletePlan, ViewPlan}
 
 // MinSecretLength is the shortest HS256 secret accepted (256 bits).
 const MinSecretLength = 32

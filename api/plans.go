@@ -1,0 +1,164 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/tenantflow/tenantflow/app"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/projections"
+)
+
+// planHandlers serve the plan catalogue (ARC's plans: 7005 create, 7006
+// update, 7007 archive, 7008 view). A plan is archived, never deleted.
+type planHandlers struct {
+	app    *app.Service
+	tiers  domain.Tiers
+	read   ReadModels
+	logger *slog.Logger
+}
+
+func planView(c *domain.CatalogPlan) projections.PlanView {
+	return projections.PlanView{Plan: c.Plan(), Archived: c.Archived(), Version: c.Version(), CreatedAt: c.CreatedAt(), UpdatedAt: c.UpdatedAt()}
+}
+
+// create is POST /plans: ARC's plan body (its bookkeeping fields accepted,
+// not recorded); without an id the plan gets a UUID.
+func (h *planHandlers) create(w http.ResponseWriter, r *http.Request) {
+	var req planRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	c, err := h.app.CreatePlan(r.Context(), req.Plan, h.tiers, metadata(r))
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	w.Header().Set("Location", "/plans/"+c.Plan().ID)
+	writeJSON(w, http.StatusCreated, planView(c))
+}
+
+// get is GET /plans/{id}, folded from the plan's stream.
+func (h *planHandlers) get(w http.ResponseWriter, r *http.Request) {
+	c, err := h.app.Plans.Get(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, planView(c))
+}
+
+// list is GET /plans?tier=&archived=&limit=&cursor=: the catalogue in id
+// order from its projection; archived plans only with archived=true.
+func (h *planHandlers) list(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	limit, bad := intParam(qs.Get("limit"), 100, 500, "limit", map[string]string{})
+	archived := qs.Get("archived")
+	if archived != "" && archived != "true" && archived != "false" {
+		bad["archived"] = "must be true or false"
+	}
+	if len(bad) > 0 {
+		writeError(w, h.logger, &domain.ValidationError{Fields: bad})
+		return
+	}
+	if h.read == nil {
+		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Detail: "this process serves no projections"})
+		return
+	}
+	page, next, err := h.read.Plans(r.Context(), projections.PlanQuery{Tier: qs.Get("tier"), IncludeArchived: archived == "true",
+		Cursor: qs.Get("cursor"), Limit: limit})
+	writePage(w, h.logger, "plans", page, next, err)
+}
+
+// update is PATCH /plans/{id}: new terms, or archived true/false.
+func (h *planHandlers) update(w http.ResponseWriter, r *http.Request) {
+	var in domain.PlanUpdate
+	if err := decode(w, r, &in); err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	c, err := h.app.UpdatePlan(r.Context(), mux.Vars(r)["id"], in, h.tiers, metadata(r))
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, planView(c))
+}
+
+// archive is DELETE /plans/{id} (ARC's route): the plan is archived, not
+// deleted — tenants subscribed to it keep it. 204, also when it was
+// archived already.
+func (h *planHandlers) archive(w http.ResponseWriter, r *http.Request) {
+	archived := true
+	if _, err := h.app.UpdatePlan(r.Context(), mux.Vars(r)["id"], domain.PlanUpdate{Archived: &archived}, h.tiers, metadata(r)); err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// subscriptionView is GET /tenants/{id}/subscription's answer: the
+// subscription of the latest provisioning attempt and every one before it.
+type subscriptionView struct {
+	Current *domain.Subscription  `json:"current,omitempty"`
+	History []subscriptionHistory `json:"history"`
+}
+
+type subscriptionHistory struct {
+	Attempt      int                 `json:"attempt"`
+	RequestedAt  time.Time           `json:"requestedAt"`
+	Subscription domain.Subscription `json:"subscription"`
+}
+
+// subscription is GET /tenants/{id}/subscription (7004, or the tenant's
+// own administrator), read from the tenant's stream: every provisioning
+// request's subscription, oldest first.
+func (h *tenantHandlers) subscription(w http.ResponseWriter, r *http.Request) {
+	id, ok := tenantID(r)
+	if !ok {
+		writeError(w, h.logger, domain.ErrNotFound)
+		return
+	}
+	stored, err := h.app.History(r.Context(), id, 1)
+	if err == nil && len(stored) == 0 {
+		err = domain.ErrNotFound
+	}
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	out := subscriptionView{History: []subscriptionHistory{}}
+	for _, e := range stored {
+		if e.Type != domain.TypeProvisioningRequested {
+			continue
+		}
+		de, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			writeError(w, h.logger, err)
+			return
+		}
+		pr := de.(*domain.ProvisioningRequested)
+		out.History = append(out.History, subscriptionHistory{Attempt: pr.Attempt, RequestedAt: e.RecordedAt.UTC(),
+			Subscription: pr.Subscription})
+	}
+	if n := len(out.History); n > 0 {
+		out.Current = &out.History[n-1].Subscription
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// planConflict maps the catalogue's refusals onto 409s.
+func planConflict(err error) (problem, bool) {
+	var exists *app.PlanExistsError
+	switch {
+	case errors.As(err, &exists):
+		return problem{Status: http.StatusConflict, Title: "Plan exists", Detail: exists.Error()}, true
+	case errors.Is(err, domain.ErrPlanArchived), errors.Is(err, domain.ErrPlanTierChange):
+		return problem{Status: http.StatusConflict, Title: "Plan conflict", Detail: err.Error()}, true
+	}
+	return problem{}, false
+}
