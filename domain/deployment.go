@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -19,15 +20,19 @@ const (
 // agent (AES-256-GCM, base64): it never travels in the clear. PipelineName
 // is the plan's metaData.pipelineName: the application plane's pipeline.
 type DeploymentRequested struct {
-	Attempt      int       `json:"attempt"`
-	TenantKey    string    `json:"tenantKey"`
-	Tier         string    `json:"tier"`
-	Isolation    string    `json:"isolation,omitempty"`
-	PipelineName string    `json:"pipelineName,omitempty"`
-	Domains      []string  `json:"domains,omitempty"`
-	RequestedAt  time.Time `json:"requestedAt"`
-	Deadline     time.Time `json:"deadline"`
-	SealedSecret string    `json:"sealedSecret"`
+	Attempt      int    `json:"attempt"`
+	TenantKey    string `json:"tenantKey"`
+	Tier         string `json:"tier"`
+	Isolation    string `json:"isolation,omitempty"`
+	PipelineName string `json:"pipelineName,omitempty"`
+	// Size and SizeConfig are the plan's: what the application plane
+	// sizes the tenant's deployment by.
+	Size         string          `json:"size,omitempty"`
+	SizeConfig   json.RawMessage `json:"sizeConfig,omitempty"`
+	Domains      []string        `json:"domains,omitempty"`
+	RequestedAt  time.Time       `json:"requestedAt"`
+	Deadline     time.Time       `json:"deadline"`
+	SealedSecret string          `json:"sealedSecret"`
 	// Signature is the control plane's (deployauth.SignRequest): the agent
 	// acts only on requests it verifies.
 	Signature string `json:"signature,omitempty"`
@@ -82,6 +87,9 @@ func (t *Tenant) RequestDeployment(e DeploymentRequested) ([]Event, error) {
 		return nil, ErrNotYourTurn
 	}
 	e.Attempt, e.TenantKey, e.Isolation, e.PipelineName = t.attempt, t.key, t.isolation, t.pipelineName()
+	if t.subscription != nil {
+		e.Size, e.SizeConfig = t.subscription.Plan.Size, t.subscription.Plan.SizeConfig
+	}
 	t.apply(e)
 	return []Event{e}, nil
 }

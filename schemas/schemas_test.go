@@ -37,6 +37,7 @@ func emitted(t *testing.T) []domain.Event {
 	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: now, EndDate: now.Add(time.Hour), Status: 1,
 		InvoiceID: "inv-1",
 		Plan: domain.Plan{ID: "p", Name: "Basic", Price: 9.5, CurrencyID: "EUR", Tier: "pooled", BillingCycleID: "monthly", MetaData: json.RawMessage(`{"seats":5}`),
+			Size: "M", SizeConfig: json.RawMessage(`{"cpu":2}`),
 			PlanItems: json.RawMessage(`[{"name":"users","value":{"name":"users","value":5}}]`), BillingCycle: json.RawMessage(`{"cycleName":"MONTHLY","duration":1}`),
 			Currency: json.RawMessage(`{"currencyCode":"EUR"}`)}}
 	keep(tn.RequestProvisioning(sub, domain.DefaultTiers))

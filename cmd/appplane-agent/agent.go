@@ -40,16 +40,18 @@ type Agent struct {
 }
 
 type request struct {
-	Attempt      int      `json:"attempt"`
-	Round        int      `json:"round"`
-	TenantKey    string   `json:"tenantKey"`
-	Tier         string   `json:"tier"`
-	Isolation    string   `json:"isolation"`
-	PipelineName string   `json:"pipelineName"`
-	Domains      []string `json:"domains"`
-	Deadline     string   `json:"deadline"`
-	SealedSecret string   `json:"sealedSecret"`
-	Signature    string   `json:"signature"`
+	Attempt      int             `json:"attempt"`
+	Round        int             `json:"round"`
+	TenantKey    string          `json:"tenantKey"`
+	Tier         string          `json:"tier"`
+	Isolation    string          `json:"isolation"`
+	PipelineName string          `json:"pipelineName"`
+	Size         string          `json:"size"`
+	SizeConfig   json.RawMessage `json:"sizeConfig"`
+	Domains      []string        `json:"domains"`
+	Deadline     string          `json:"deadline"`
+	SealedSecret string          `json:"sealedSecret"`
+	Signature    string          `json:"signature"`
 }
 
 // Handle acts on one record; other event types are ignored. An error means
@@ -69,7 +71,8 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 	req := payload.Data
 	tenantID, _ := wire.TenantOf(headers[wire.HeaderSubject])
 	signed := deployauth.Request{Type: typ, TenantID: tenantID, TenantKey: req.TenantKey, Attempt: req.Attempt, Round: req.Round,
-		Tier: req.Tier, Isolation: req.Isolation, PipelineName: req.PipelineName, Domains: req.Domains, Deadline: req.Deadline, SealedSecret: req.SealedSecret}
+		Tier: req.Tier, Isolation: req.Isolation, PipelineName: req.PipelineName, Size: req.Size, SizeConfig: string(req.SizeConfig),
+		Domains: req.Domains, Deadline: req.Deadline, SealedSecret: req.SealedSecret}
 	if err := deployauth.VerifyRequest(a.AgentKey, signed, req.Signature); err != nil {
 		// Not the control plane's (forged, altered, or from a control plane
 		// with another agent key): nothing is run; the control plane's
@@ -101,7 +104,7 @@ func (a Agent) Handle(ctx context.Context, headers map[string]string, value []by
 	// The scripts get an allow-list, never the agent's environment (which
 	// holds its key and its Kafka password): platform/childenv.
 	env := childenv.Build(a.PassEnv, "TENANT_ID="+tenantID, "TENANT_KEY="+req.TenantKey, "TENANT_TIER="+req.Tier,
-		"TENANT_ISOLATION="+req.Isolation, "TENANT_PIPELINE="+req.PipelineName,
+		"TENANT_ISOLATION="+req.Isolation, "TENANT_PIPELINE="+req.PipelineName, "TENANT_SIZE="+req.Size, "TENANT_SIZE_CONFIG="+compactJSON(req.SizeConfig),
 		"TENANT_DOMAINS="+strings.Join(req.Domains, ","), "ATTEMPT="+strconv.Itoa(req.Attempt))
 	if typ == "tenant.deployment.undo_requested" {
 		return done(a.undo(ctx, tenantID, req, env, binding))
@@ -227,4 +230,13 @@ func (a Agent) Run(ctx context.Context, brokers []string, topic, group string, c
 		return a.Handle(msg.Context(), kafka.Headers(msg), msg.Payload)
 	})
 	return router.Run(ctx)
+}
+
+// compactJSON is doc on one line, for a script's environment.
+func compactJSON(doc json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, doc) != nil {
+		return string(doc)
+	}
+	return b.String()
 }

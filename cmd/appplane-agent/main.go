@@ -3,7 +3,8 @@
 // configuration, call kubectl or helm...) and reports the result, signed.
 // The command gets TENANT_ID, TENANT_KEY, TENANT_TIER, TENANT_ISOLATION,
 // TENANT_PIPELINE (the plan's metaData.pipelineName; the undo command gets
-// it too), TENANT_DOMAINS and ATTEMPT in its environment; its first output line, if any, is reported as
+// it too), TENANT_SIZE and TENANT_SIZE_CONFIG (the plan's size and its
+// sizeConfig as JSON text), TENANT_DOMAINS and ATTEMPT in its environment; its first output line, if any, is reported as
 // the tenant's endpoint. It needs only the brokers, the topic and the agent
 // key (flags or TENANTFLOW_KAFKA_BROKERS, _KAFKA_TOPIC, _AGENT_KEY): never
 // the control plane's signing key. It signs in to the brokers with

@@ -39,7 +39,7 @@ func startAgent(t *testing.T, env map[string]string, control, dir string) *exec.
 	apps := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	t.Cleanup(apps.Close)
 	cmd := exec.Command(binary(t, "../appplane-agent"), "--control", control, "--group", "test-agent-"+uuid.NewString()[:8],
-		"--pass-env", "DIR,APPS", "--state", filepath.Join(t.TempDir(), "agent.json"), "--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY/pipeline" && echo "$APPS/$TENANT_KEY/"`,
+		"--pass-env", "DIR,APPS", "--state", filepath.Join(t.TempDir(), "agent.json"), "--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY/pipeline" && echo "$TENANT_SIZE $TENANT_SIZE_CONFIG" > "$DIR/$TENANT_KEY/size" && echo "$APPS/$TENANT_KEY/"`,
 		"--undo", "sh", "--undo=-c", "--undo", `test ! -e "$DIR/$TENANT_KEY.keep" && rm -rf "$DIR/$TENANT_KEY" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY.undone"`)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DIR=" + dir, "APPS=" + apps.URL,
 		"TENANTFLOW_KAFKA_BROKERS=" + env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC=" + env["TENANTFLOW_KAFKA_TOPIC"],
@@ -169,7 +169,8 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 		key := prefix + strings.ReplaceAll(uuid.NewString(), "-", "")[:7]
 		id := p.post(t, op, "/tenants", `{"key":"`+key+`","name":"D","contact":{"email":"`+key+`@example.com","firstName":"D","lastName":"E"}}`)["id"].(string)
 		p.post(t, op, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"c","planId":"p","startDate":"2026-11-26T00:00:00Z","status":1,
-			"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"`+tier+`","billingCycleId":"monthly","metaData":{"pipelineName":"pooled-pipeline"}}}`)
+			"plan":{"id":"p","name":"P","price":1,"currencyId":"EUR","tier":"`+tier+`","billingCycleId":"monthly","metaData":{"pipelineName":"pooled-pipeline"},
+			"size":"LARGE","sizeConfig":{"maxUsers":100}}}`)
 		t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
 		return id, key
 	}
@@ -181,6 +182,9 @@ func TestDeploymentThroughTheAgent(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, key, "pipeline")); strings.TrimSpace(string(got)) != "pooled-pipeline" {
 		t.Fatalf("the deploy command got TENANT_PIPELINE=%q, want the plan's metaData.pipelineName", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, key, "size")); strings.TrimSpace(string(got)) != `LARGE {"maxUsers":100}` {
+		t.Fatalf("the deploy command got TENANT_SIZE and TENANT_SIZE_CONFIG %q, want the plan's size and sizeConfig", got)
 	}
 	for _, s := range tn["steps"].([]any) {
 		if st := s.(map[string]any); st["step"] == "deploy" && st["state"] != "completed" {

@@ -73,7 +73,8 @@ func (d *Deployment) sealed(t *domain.Tenant) (string, error) {
 // RequestOf is what the signature of a deployment request covers.
 func RequestOf(tenantID string, e domain.DeploymentRequested) deployauth.Request {
 	return deployauth.Request{Type: e.EventType(), TenantID: tenantID, TenantKey: e.TenantKey, Attempt: e.Attempt, Tier: e.Tier,
-		Isolation: e.Isolation, PipelineName: e.PipelineName, Domains: e.Domains, Deadline: jsonTime(e.Deadline), SealedSecret: e.SealedSecret}
+		Isolation: e.Isolation, PipelineName: e.PipelineName, Size: e.Size, SizeConfig: string(e.SizeConfig), Domains: e.Domains,
+		Deadline: jsonTime(e.Deadline), SealedSecret: e.SealedSecret}
 }
 
 // UndoRequestOf is what the signature of a removal request covers.

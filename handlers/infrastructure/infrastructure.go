@@ -165,7 +165,14 @@ func (in Infrastructure) prepare(t *domain.Tenant, module string) (string, error
 		}
 	}
 	sub, _ := t.Subscription()
-	vars, _ := json.Marshal(map[string]string{"tenant_id": t.ID(), "tenant_key": t.Key(), "tier": sub.Plan.Tier, "region": in.Region})
+	// The plan's size and its sizeConfig (as JSON text: a module decodes
+	// what it uses with jsondecode) size what the module makes.
+	sizeConfig := string(sub.Plan.SizeConfig)
+	if sizeConfig == "" {
+		sizeConfig = "{}"
+	}
+	vars, _ := json.Marshal(map[string]string{"tenant_id": t.ID(), "tenant_key": t.Key(), "tier": sub.Plan.Tier, "region": in.Region,
+		"size": sub.Plan.Size, "size_config": sizeConfig})
 	return dir, os.WriteFile(filepath.Join(dir, "terraform.tfvars.json"), vars, 0o640)
 }
 

@@ -2,6 +2,7 @@ package infrastructure_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,7 +35,7 @@ func dropState(t *testing.T, tn *domain.Tenant) {
 func tieredTenant(t *testing.T, tier string) *domain.Tenant {
 	tn := testenv.NewTenant(t, testenv.UniqueKey("i"))
 	if _, err := tn.RequestProvisioning(domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(),
-		Plan: domain.Plan{ID: "p", Name: "P", Tier: tier}}, testenv.DevTiers); err != nil {
+		Plan: domain.Plan{ID: "p", Name: "P", Tier: tier, Size: "LARGE", SizeConfig: json.RawMessage(`{"maxUsers": 100}`)}}, testenv.DevTiers); err != nil {
 		t.Fatal(err)
 	}
 	return tn
@@ -57,6 +58,10 @@ func TestInfrastructureRunsTheTierModule(t *testing.T) {
 	}
 	if res.Outputs["load_balancer"] != "lb-"+tn.Key()+".tenants.test" || res.Outputs["network"] != "net-"+tn.Key() {
 		t.Fatalf("outputs %v", res.Outputs)
+	}
+	// The plan's size and sizeConfig reached the module's variables.
+	if res.Outputs["size"] != `{"config":{"maxUsers":100},"size":"LARGE"}` {
+		t.Fatalf("the module's size output %q, want the plan's size and sizeConfig", res.Outputs["size"])
 	}
 	if _, leaked := res.Outputs["admin_token"]; leaked || len(res.Outputs) != 3 || res.Outputs[infrastructure.ModuleOutput] != in.Modules["silo"] {
 		t.Fatalf("the module's sensitive output reached the outcome: %v", res.Outputs)

@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -134,8 +135,11 @@ type Request struct {
 	Type, TenantID, TenantKey     string
 	Attempt, Round                int
 	Tier, Isolation, PipelineName string
-	Domains                       []string
-	Deadline, SealedSecret        string // as the event carries them (RFC 3339, base64)
+	// Size and SizeConfig (the plan's, SizeConfig as the event's JSON
+	// text) are covered when set; requests without them sign as before.
+	Size, SizeConfig       string
+	Domains                []string
+	Deadline, SealedSecret string // as the event carries them (RFC 3339, base64)
 }
 
 func (r Request) mac(agentKey []byte) []byte {
@@ -145,10 +149,26 @@ func (r Request) mac(agentKey []byte) []byte {
 	fields := []string{r.Type, r.TenantID, r.TenantKey, strconv.Itoa(r.Attempt), strconv.Itoa(r.Round), r.Tier, r.Isolation,
 		r.PipelineName, strconv.Itoa(len(r.Domains))}
 	fields = append(append(fields, r.Domains...), r.Deadline, r.SealedSecret)
+	if r.Size != "" || r.SizeConfig != "" {
+		fields = append(fields, "size", r.Size, canonicalJSON(r.SizeConfig))
+	}
 	for _, f := range fields {
 		m.Write([]byte(strconv.Itoa(len(f)) + ":" + f + ";")) // length-prefixed: no two requests share a text
 	}
 	return m.Sum(nil)
+}
+
+// canonicalJSON is doc as Go writes it back (keys sorted, numbers as
+// float64, no spaces): the control plane signs the JSON it appends, the
+// agent verifies what PostgreSQL's jsonb kept of it (key order, spacing
+// and number spelling normalised), and both read the same text here.
+func canonicalJSON(doc string) string {
+	var v any
+	if json.Unmarshal([]byte(doc), &v) != nil {
+		return doc
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
 }
 
 // SignRequest is the control plane's signature of r.

@@ -81,3 +81,31 @@ func TestRequestSignature(t *testing.T) {
 		t.Error("an unsigned request accepted")
 	}
 }
+
+// A sized request's signature covers the size and its configuration,
+// whatever PostgreSQL's jsonb made of the JSON's spelling; a request
+// without a size signs as before sizes existed.
+func TestSizedRequestSignature(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	plain := Request{Type: "tenant.deployment.requested", TenantID: "t-1", TenantKey: "acme", Attempt: 1, Deadline: "2026-11-29T10:00:00Z"}
+	sized := plain
+	sized.Size, sized.SizeConfig = "LARGE", `{"maxUsers":1e2,"b":[1.0, "x"],"a":true}`
+	sig := SignRequest(key, sized)
+	stored := sized
+	stored.SizeConfig = `{"a": true, "b": [1.0, "x"], "maxUsers": 100}` // as jsonb gives it back
+	if err := VerifyRequest(key, stored, sig); err != nil {
+		t.Errorf("the stored spelling of the same JSON: %v", err)
+	}
+	for name, r := range map[string]Request{
+		"size stripped":  plain,
+		"another size":   func() Request { r := sized; r.Size = "SMALL"; return r }(),
+		"another config": func() Request { r := sized; r.SizeConfig = `{"maxUsers":101,"b":[1,"x"],"a":true}`; return r }(),
+	} {
+		if err := VerifyRequest(key, r, sig); !errors.Is(err, ErrBadRequestSignature) {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if SignRequest(key, plain) == sig {
+		t.Error("the size is not covered")
+	}
+}

@@ -7,6 +7,16 @@ variable "tenant_id" { type = string }
 variable "tenant_key" { type = string }
 variable "tier" { type = string }
 variable "region" { type = string }
+# The plan's size and sizeConfig (JSON text), with defaults: a plan
+# without a size applies as before.
+variable "size" {
+  type    = string
+  default = ""
+}
+variable "size_config" {
+  type    = string
+  default = "{}"
+}
 
 resource "terraform_data" "network" {
   input = {
@@ -36,4 +46,10 @@ output "network" {
 output "admin_token" {
   value     = "secret-${terraform_data.network.id}"
   sensitive = true
+}
+
+# What the plan's size made of the tenant's entry point (the reference
+# module only records it): tenantflow records this output with the step.
+output "size" {
+  value = jsonencode({ size = var.size, config = jsondecode(var.size_config) })
 }
