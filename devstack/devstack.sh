@@ -25,6 +25,7 @@ KEYCLOAK_VERSION=${DEVSTACK_KEYCLOAK_VERSION:-26.4.7}
 SMTP_PORT=${DEVSTACK_SMTP_PORT:-11025}
 DNS_PORT=${DEVSTACK_DNS_PORT:-15353}
 S3_PORT=${DEVSTACK_S3_PORT:-17070}
+BILLING_PORT=${DEVSTACK_BILLING_PORT:-17111}
 VERSITYGW_VERSION=${DEVSTACK_VERSITYGW_VERSION:-v1.8.0}
 OPENTOFU_VERSION=${DEVSTACK_OPENTOFU_VERSION:-v1.12.6}
 # Kafka's version is pinned in devstack/kafka/pom.xml.
@@ -600,6 +601,39 @@ s3_up() {
 
 s3_down() { stop_pid s3 "$S3_DIR/s3.pid"; }
 
+# --- billing ------------------------------------------------------------------
+# A STAND-IN: Stripe's own API mock server (github.com/stripe/stripe-mock,
+# built from the Go module proxy), answering Stripe's API from Stripe's
+# OpenAPI document. It checks every request as Stripe would and answers with
+# Stripe's shapes, but keeps nothing (every customer it "creates" is the
+# same fixture). The billing step talks to it through stripe-go exactly as
+# it would to api.stripe.com; docs/choreography.md#billing says why not a
+# billing engine.
+
+BILLING_DIR=$STATE/billing
+STRIPE_MOCK_VERSION=v0.203.0
+billing_answers() { curl -fsS -o /dev/null -u sk_test_devstack: "http://127.0.0.1:$BILLING_PORT/v1/customers?limit=1"; }
+
+billing_up() {
+  ensure_cmd curl curl
+  mkdir -p "$BILLING_DIR" "$STATE/bin"
+  local log=$BILLING_DIR/billing.log pidfile=$BILLING_DIR/billing.pid bin=$STATE/bin/stripe-mock
+  if alive "$pidfile" && billing_answers; then say "billing (stripe-mock) already up on 127.0.0.1:$BILLING_PORT"; return; fi
+  stop_pid billing "$pidfile"
+  if [ ! -x "$bin" ]; then
+    command -v go >/dev/null 2>&1 || die "go is needed to build stripe-mock"
+    say "building stripe-mock $STRIPE_MOCK_VERSION from the Go module proxy"
+    GOBIN=$STATE/bin go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" >"$BILLING_DIR/build.log" 2>&1 ||
+      { tail -20 "$BILLING_DIR/build.log" >&2; die "could not build stripe-mock"; }
+  fi
+  say "starting billing (stripe-mock, a stand-in for Stripe's API) on 127.0.0.1:$BILLING_PORT"
+  start_bg "$pidfile" "$log" "$bin" -http-addr "127.0.0.1:$BILLING_PORT" -https-addr "127.0.0.1:$((BILLING_PORT + 1))"
+  wait_until billing 30 "$log" "$pidfile" billing_answers
+  say "billing answers"
+}
+
+billing_down() { stop_pid billing "$BILLING_DIR/billing.pid"; }
+
 # --- OpenTofu -----------------------------------------------------------------
 # Built once from the Go module proxy (its go.mod has replace directives, so
 # `go install pkg@version` is refused: the module is downloaded and built in
@@ -695,6 +729,9 @@ export TENANTFLOW_DNS_ZONE='$DNS_ZONE'
 export TENANTFLOW_DEVSTACK_CUSTOMER_ZONE='$CUSTOMER_ZONE'
 export TENANTFLOW_DEVSTACK_PG_DATA='$(pg_dir)/data'
 export TENANTFLOW_DNS_TSIG_NAME='tenantflow'
+export TENANTFLOW_BILLING='stripe'
+export TENANTFLOW_STRIPE_API_URL='http://127.0.0.1:$BILLING_PORT'
+export TENANTFLOW_STRIPE_API_KEY='sk_test_devstack'
 export TENANTFLOW_DNS_TSIG_SECRET='$(dns_tsig_secret)'
 EOF
 }
@@ -718,6 +755,8 @@ cmd_status() {
   else status_line dns down "127.0.0.1:$DNS_PORT"; rc=1; fi
   if s3_answers 2>/dev/null; then status_line s3 answering "127.0.0.1:$S3_PORT"
   else status_line s3 down "127.0.0.1:$S3_PORT"; rc=1; fi
+  if billing_answers 2>/dev/null; then status_line billing answering "http://127.0.0.1:$BILLING_PORT (stripe-mock, a stand-in)"
+  else status_line billing down "http://127.0.0.1:$BILLING_PORT"; rc=1; fi
   return $rc
 }
 
@@ -734,6 +773,7 @@ main() {
       smtp_up
       dns_up
       s3_up
+      billing_up
       tofu_up
       schemathesis_up
       # The console's browser test drives Debian's headless Chromium.
@@ -741,15 +781,15 @@ main() {
       ensure_cmd chromedriver chromium-driver
       say "all up in $((SECONDS - t0))s; connection settings: $0 env"
       ;;
-    down) s3_down; dns_down; smtp_down; keycloak_down; kafka_down; pg_down; say "all down" ;;
+    down) billing_down; s3_down; dns_down; smtp_down; keycloak_down; kafka_down; pg_down; say "all down" ;;
     # One service at a time, for the chaos suite and for operators:
     # "stop kafka", "start kafka", "restart postgres".
     start|stop|restart)
       local fn
       case "${2:-}" in
         postgres) fn=pg ;;
-        kafka|keycloak|smtp|dns|s3) fn=$2 ;;
-        *) echo "usage: $0 $1 postgres|kafka|keycloak|smtp|dns|s3" >&2; exit 2 ;;
+        kafka|keycloak|smtp|dns|s3|billing) fn=$2 ;;
+        *) echo "usage: $0 $1 postgres|kafka|keycloak|smtp|dns|s3|billing" >&2; exit 2 ;;
       esac
       case $1 in
         start) "${fn}_up" ;;

@@ -24,6 +24,11 @@ type FlowStep struct {
 	// LongRunning: a try takes minutes (OpenTofu), or the step completes
 	// outside its handler (the application plane reports the deployment).
 	LongRunning bool
+	// AfterActivation: the step runs once the tenant is ACTIVE (billing):
+	// activation never waits for it, and its failure rolls nothing back
+	// (the tenant stays ACTIVE, the step says why); deprovisioning undoes
+	// it first.
+	AfterActivation bool
 	// AfterAttempt: the step runs once the attempt has ended (activated or
 	// rolled back); it is not one of the attempt's steps and is never undone.
 	AfterAttempt bool
@@ -61,7 +66,12 @@ var Flow = []FlowStep{
 		Emits: []string{"tenant.resources.completed", "tenant.resources.failed"}},
 	{Step: StepActivate, TriggeredBy: []string{"tenant.resources.completed"},
 		Emits: []string{"tenant.activated", "tenant.activate.failed"}},
-	{Step: StepNotify, TriggeredBy: []string{"tenant.activated", "tenant.provisioning.rolled_back"},
+	{Step: StepBilling, TriggeredBy: []string{"tenant.activated"},
+		Emits: []string{"tenant.billing.completed", "tenant.billing.skipped", "tenant.billing.failed"},
+		Undo:  true, UndoEmits: []string{"tenant.billing.compensated", "tenant.billing.compensation_failed"},
+		AfterActivation: true},
+	{Step: StepNotify, TriggeredBy: []string{"tenant.billing.completed", "tenant.billing.skipped", "tenant.billing.failed",
+		"tenant.provisioning.rolled_back"},
 		Emits: []string{"tenant.notify.completed", "tenant.notify.skipped", "tenant.notify.failed"}, AfterAttempt: true},
 }
 
@@ -80,7 +90,10 @@ var SagaTriggers = append([]string{"tenant.*.failed"}, UndoTriggers...)
 // Steps lists the steps a provisioning attempt runs, in order, up to and
 // including activation. (Step 1, the request, is the API command; notify
 // follows activation or rollback and never undoes anything.)
-var Steps = flowSteps(func(s FlowStep) bool { return !s.AfterAttempt })
+var Steps = flowSteps(func(s FlowStep) bool { return !s.AfterAttempt && !s.AfterActivation })
+
+// ActiveSteps follow activation: they run once the tenant is ACTIVE.
+var ActiveSteps = flowSteps(func(s FlowStep) bool { return s.AfterActivation })
 
 // UndoableSteps are the steps that create external resources; compensation
 // and deprovisioning undo them in reverse order.

@@ -23,6 +23,7 @@ const (
 	StepDNS            = "dns"
 	StepResources      = "resources"
 	StepActivate       = "activate"
+	StepBilling        = "billing"
 	StepNotify         = "notify"
 )
 
@@ -330,8 +331,17 @@ func (t *Tenant) state(step string) string {
 
 // NextStep is the step whose turn it is: the first one without an outcome,
 // when every one before it completed or was skipped and the attempt is
-// neither failing nor over.
+// neither failing nor over; once the tenant is ACTIVE, the first step that
+// follows activation (ActiveSteps: billing) without an outcome.
 func (t *Tenant) NextStep() (string, bool) {
+	if t.status == StatusActive && t.state(StepActivate) == OutcomeCompleted {
+		for _, step := range ActiveSteps {
+			if t.state(step) == "" {
+				return step, true
+			}
+		}
+		return "", false
+	}
 	if t.status != StatusProvisioning || t.rollingBack {
 		return "", false
 	}
@@ -523,10 +533,14 @@ func (t *Tenant) Orphans() []Resource {
 }
 
 // NotificationDue reports whether the attempt's mail (welcome after
-// activation, failure notice after rollback) has not been recorded yet.
+// activation and the steps that follow it, failure notice after rollback)
+// has not been recorded yet.
 func (t *Tenant) NotificationDue() bool {
 	if t.status != StatusActive && t.status != StatusProvisionFailed {
 		return false
+	}
+	if next, ok := t.NextStep(); ok && slices.Contains(ActiveSteps, next) {
+		return false // the welcome mail follows billing, whatever its outcome
 	}
 	return t.state(StepNotify) == "" && t.attempt > 0
 }

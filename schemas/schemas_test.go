@@ -106,7 +106,7 @@ func emitted(t *testing.T) []domain.Event {
 	for _, typ := range domain.EventTypes() {
 		rest, _ := strings.CutPrefix(typ, "tenant.")
 		step, outcome, _ := strings.Cut(rest, ".")
-		if slices.Contains(append(domain.Steps, domain.StepNotify), step) {
+		if slices.Contains(domain.AllSteps, step) {
 			out = append(out, domain.StepOutcome{Step: step, Outcome: outcome, Attempt: 1, Tries: 2, Error: "x", StartedAt: now, At: now})
 		}
 	}

@@ -349,6 +349,15 @@ type BackEndSettings struct {
 
 	S3TLS bool `env:"TENANTFLOW_S3_TLS" envDefault:"true"`
 
+	// Billing is the billing step's provider: stripe, or empty (skipped).
+	// StripeAPIURL points stripe-go elsewhere than api.stripe.com (the dev
+	// stack's stripe-mock, a stand-in).
+	Billing string `env:"TENANTFLOW_BILLING"`
+
+	StripeAPIKey string `env:"TENANTFLOW_STRIPE_API_KEY" secret:"true"`
+
+	StripeAPIURL string `env:"TENANTFLOW_STRIPE_API_URL"`
+
 	// Infrastructure: InfraBinary (tofu or terraform) runs the module of the
 	// tenant's plan tier, else of its isolation model (InfraModules:
 	// "silo=/path,bridge=/path,enterprise=/path"; no module: skipped) with per-tenant state under InfraStateDir.
@@ -464,7 +473,7 @@ func (c Config) Validate() error {
 // OptionalSteps are the steps an installation may run without a back end
 // (the database step always has one: the event log's PostgreSQL).
 var OptionalSteps = []string{domain.StepIdentity, domain.StepAdminUser, domain.StepStorage, domain.StepInfrastructure,
-	domain.StepDeploy, domain.StepDNS, domain.StepNotify}
+	domain.StepDeploy, domain.StepDNS, domain.StepBilling, domain.StepNotify}
 
 // StepsWithoutBackEnd are the steps of the flow this configuration has no
 // back end for: they are skipped.
@@ -476,6 +485,7 @@ func (c Config) StepsWithoutBackEnd() []string {
 		domain.StepInfrastructure: c.InfraBinary == "" || len(c.InfraModules) == 0,
 		domain.StepDeploy:         c.DeploySigningKey == "",
 		domain.StepDNS:            c.DNSServer == "",
+		domain.StepBilling:        c.Billing == "",
 		domain.StepNotify:         c.SMTPAddr == "" && c.Notifier != "novu",
 	}
 	var out []string
@@ -530,6 +540,9 @@ func (c Config) validateProduction(p *problems) {
 	httpsOnly("TENANTFLOW_KEYCLOAK_URL", c.KeycloakURL)
 	if c.Notifier == "novu" {
 		httpsOnly("TENANTFLOW_NOVU_URL", c.NovuURL)
+	}
+	if c.Billing == "stripe" {
+		httpsOnly("TENANTFLOW_STRIPE_API_URL", c.StripeAPIURL) // the secret key travels with every request
 	}
 	if c.SMTPAddr != "" && c.SMTPTLS != "mandatory" {
 		p.bad("TENANTFLOW_SMTP_TLS", "must be mandatory when TENANTFLOW_ENV=production: mails carry set-password links and people's addresses")
@@ -855,6 +868,18 @@ func (c BackEndSettings) validate(p *problems) {
 		}
 	default:
 		bad("TENANTFLOW_STORAGE", "%q is not local, s3 or none", c.Storage)
+	}
+	switch c.Billing {
+	case "":
+	case "stripe":
+		if c.StripeAPIKey == "" {
+			bad("TENANTFLOW_STRIPE_API_KEY", "is required with TENANTFLOW_BILLING=stripe (a secret key, sk_...)")
+		}
+		if u, err := url.Parse(c.StripeAPIURL); c.StripeAPIURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			bad("TENANTFLOW_STRIPE_API_URL", "must be an http(s) URL such as https://api.stripe.com, got %q", c.StripeAPIURL)
+		}
+	default:
+		bad("TENANTFLOW_BILLING", "%q is not stripe (or empty: the billing step is skipped)", c.Billing)
 	}
 	if c.InfraState != "postgres" && c.InfraState != "local" {
 		bad("TENANTFLOW_INFRA_STATE", "must be postgres or local, got %q", c.InfraState)

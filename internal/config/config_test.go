@@ -85,7 +85,7 @@ func TestInvalidConfigNamesEveryBadVariable(t *testing.T) {
 		{"production without a seal key or brokers", map[string]string{"TENANTFLOW_ENV": "production"}, []string{"TENANTFLOW_SEAL_KEY", "TENANTFLOW_KAFKA_BROKERS"}},
 		{"production keycloak as the admin user", map[string]string{"TENANTFLOW_ENV": "production", "TENANTFLOW_KEYCLOAK_URL": "http://kc:8080", "TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD": "x"}, []string{"TENANTFLOW_KEYCLOAK_CLIENT_ID"}},
 		{"keycloak client without secret", map[string]string{"TENANTFLOW_KEYCLOAK_URL": "http://kc:8080", "TENANTFLOW_KEYCLOAK_CLIENT_ID": "tenantflow-provisioner"}, []string{"TENANTFLOW_KEYCLOAK_CLIENT_SECRET"}},
-		{"tries by unknown step", map[string]string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP": "idp=3,billing=2"}, []string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "billing"}},
+		{"tries by unknown step", map[string]string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP": "idp=3,invoicing=2"}, []string{"TENANTFLOW_STEP_MAX_TRIES_BY_STEP", "invoicing"}},
 		{"zero tries", map[string]string{"TENANTFLOW_STEP_MAX_TRIES": "0"}, []string{"TENANTFLOW_STEP_MAX_TRIES"}},
 		{"retry base above max", map[string]string{"TENANTFLOW_STEP_RETRY_BASE": "1m", "TENANTFLOW_STEP_RETRY_MAX": "1s"}, []string{"TENANTFLOW_STEP_RETRY_BASE"}},
 		{"novu without key", map[string]string{"TENANTFLOW_NOTIFIER": "novu"}, []string{"TENANTFLOW_NOVU_API_KEY"}},
@@ -136,7 +136,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 97 {
+	if len(names) != 100 {
 		t.Errorf("got %d names %v; update this test and docs/configuration.md together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
@@ -230,6 +230,8 @@ func productionEnv() map[string]string {
 		"TENANTFLOW_DNS_TSIG_NAME":          "tenantflow",
 		"TENANTFLOW_DNS_TSIG_SECRET":        "c2VjcmV0",
 		"TENANTFLOW_CONSOLE_SECURE_COOKIES": "true",
+		"TENANTFLOW_BILLING":                "stripe",
+		"TENANTFLOW_STRIPE_API_KEY":         "sk_live_x",
 	}
 }
 
@@ -259,7 +261,11 @@ func TestProductionRefusesEveryShortcut(t *testing.T) {
 		"no DNS, not named":                                {map[string]string{"TENANTFLOW_DNS_SERVER": ""}, "steps dns have no back end"},
 		"OpenTofu's state with the tenants' database role": {map[string]string{"TENANTFLOW_INFRA_STATE_URL": ""}, "TENANTFLOW_INFRA_STATE_URL"},
 		"skipping a step that has a back end":              {map[string]string{"TENANTFLOW_SKIP_STEPS": "dns"}, "names dns, which has a back end"},
-		"skipping an unknown step":                         {map[string]string{"TENANTFLOW_SKIP_STEPS": "billing"}, `"billing" is not a step`},
+		"skipping an unknown step":                         {map[string]string{"TENANTFLOW_SKIP_STEPS": "invoicing"}, `"invoicing" is not a step`},
+		"no billing, not named":                            {map[string]string{"TENANTFLOW_BILLING": ""}, "steps billing have no back end"},
+		"Stripe over http":                                 {map[string]string{"TENANTFLOW_STRIPE_API_URL": "http://stripe.example.com"}, "TENANTFLOW_STRIPE_API_URL"},
+		"Stripe without its key":                           {map[string]string{"TENANTFLOW_STRIPE_API_KEY": ""}, "TENANTFLOW_STRIPE_API_KEY"},
+		"an unknown billing provider":                      {map[string]string{"TENANTFLOW_BILLING": "abacus"}, "TENANTFLOW_BILLING"},
 	} {
 		env := productionEnv()
 		maps.Copy(env, c.change)

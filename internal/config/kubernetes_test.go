@@ -107,6 +107,7 @@ func TestKubernetesManifests(t *testing.T) {
 	// configuration tenantd starts with: no shortcut, no owner's URL.
 	settings["TENANTFLOW_PII_KEY"] = strings.Repeat("ab", 32)
 	settings["TENANTFLOW_AGENT_KEY"] = strings.Repeat("cd", 32)
+	settings["TENANTFLOW_STRIPE_API_KEY"] = "sk_live_x"
 	settings["TENANTFLOW_DATABASE_URL"] = "postgres://tenantflow_app:x@db:5432/tenantflow"
 	cfg, err := FromEnv(settings)
 	if err == nil {

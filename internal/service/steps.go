@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"net/http"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -24,6 +26,7 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
 	"github.com/tenantflow/tenantflow/handlers/adminuser"
+	"github.com/tenantflow/tenantflow/handlers/billing"
 	"github.com/tenantflow/tenantflow/handlers/database"
 	"github.com/tenantflow/tenantflow/handlers/deadletters"
 	"github.com/tenantflow/tenantflow/handlers/deploy"
@@ -65,7 +68,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Logger: logger,
 		Hosted: cfg.Steps, Concurrency: cfg.HandlerConcurrency, StepConcurrency: cfg.StepConcurrency, MaxFailures: cfg.HandlerMaxFailures, InstanceID: cfg.KafkaInstanceID,
 		Steps: step.Runner{Retry: backoff.Policy{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax, TryTimeout: cfg.StepTryTimeout},
-			MaxTries: cfg.StepMaxTriesByStep, TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute}, Personal: vault},
+			MaxTries: stepTries(cfg.StepMaxTriesByStep), TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute}, Personal: vault},
 		Actions:     actions,
 		DeadLetters: &deadletters.Table{Pool: store.Pool(), Publisher: publisher},
 	}
@@ -105,15 +108,15 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, st
 		}
 	}
 	actions := map[string]step.Action{domain.StepDatabase: database.Database{Pool: tenantDB}}
+	masterKey, _ := cfg.PIIMasterKey() // validated with the configuration
+	vault, err := pii.NewVault(eventPool, masterKey)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.KeycloakConfigured() {
 		platformZone := "" // the dns step names tenants <key>.<zone> only when it runs
 		if cfg.DNSServer != "" {
 			platformZone = cfg.DNSZone
-		}
-		masterKey, _ := cfg.PIIMasterKey() // validated with the configuration
-		vault, err := pii.NewVault(eventPool, masterKey)
-		if err != nil {
-			return nil, err
 		}
 		id := Identity(cfg, platformZone)
 		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), AdminUser(id, vault)
@@ -129,10 +132,24 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, st
 			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: app.OverdueTenants{Log: store}, Logger: logger}
 		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
 	}
-	if err := backEnds(actions, cfg, logger); err != nil {
+	if err := backEnds(actions, cfg, vault, logger); err != nil {
 		return nil, err
 	}
 	return actions, nil
+}
+
+// BillingTries is the billing step's tries unless configured
+// (TENANTFLOW_STEP_MAX_TRIES_BY_STEP): a billing provider that is down
+// holds the billing step, and only it, for about 25 minutes with the
+// default delays (30 s at most between tries) before billing.failed is
+// recorded; the tenant is ACTIVE meanwhile.
+const BillingTries = 50
+
+// stepTries is the configured per-step tries, with BillingTries.
+func stepTries(configured map[string]int) map[string]int {
+	out := map[string]int{domain.StepBilling: BillingTries}
+	maps.Copy(out, configured)
+	return out
 }
 
 // RealmMail is the SMTP server of the tenants' realms, through which
@@ -220,7 +237,7 @@ func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams
 }
 
 // backEnds adds the storage, infrastructure and DNS steps' back ends.
-func backEnds(actions map[string]step.Action, cfg config.Config, logger *slog.Logger) error {
+func backEnds(actions map[string]step.Action, cfg config.Config, vault *pii.Vault, logger *slog.Logger) error {
 	switch cfg.Storage {
 	case "local":
 		dir := cfg.StorageDir
@@ -248,6 +265,13 @@ func backEnds(actions map[string]step.Action, cfg config.Config, logger *slog.Lo
 		}
 		actions[domain.StepInfrastructure] = infrastructure.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
 			StateDir: dir, StateConn: cfg.InfraStateConn(), Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout, PassEnv: cfg.InfraPassEnv}
+	}
+	if cfg.Billing == "stripe" {
+		actions[domain.StepBilling] = billing.Step{Provider: billing.NewStripe(cfg.StripeAPIKey, cfg.StripeAPIURL, &http.Client{Timeout: 30 * time.Second}),
+			Personal: vault}
+		if cfg.StripeAPIURL != "" {
+			logger.Info("billing step: Stripe's API at another address", "url", cfg.StripeAPIURL)
+		}
 	}
 	if cfg.DNSServer != "" {
 		actions[domain.StepDNS] = dns.DNS{Server: cfg.DNSServer, Zone: cfg.DNSZone, TSIGName: cfg.DNSTSIGName,
