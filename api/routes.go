@@ -73,6 +73,9 @@ type Deps struct {
 	// Personal opens the sealed personal fields of the answers; nil: the
 	// events hold none (a store without a sealer).
 	Personal Opener
+	// Billing makes invoices at the billing provider (the billing step's
+	// provider); nil: POST /tenants/{id}/invoices answers 503.
+	Billing Invoicer
 }
 
 // Mount adds the lead and tenant routes.
@@ -84,7 +87,7 @@ func (rt *Router) Mount(d Deps) {
 	if d.Tiers == nil {
 		d.Tiers = domain.DefaultTiers
 	}
-	t := &tenantHandlers{app: d.App, tiers: d.Tiers, list: d.Tenants, logger: d.Logger}
+	t := &tenantHandlers{app: d.App, tiers: d.Tiers, list: d.Tenants, logger: d.Logger, billing: d.Billing}
 	l := &leadHandlers{app: d.App, mailer: d.Mailer, minter: d.Minter,
 		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute),
 		recipients: newRateLimiter(or(d.SignUpLimits.PerRecipient, 5), time.Hour), domains: newRateLimiter(or(d.SignUpLimits.PerDomain, 120), time.Hour),
@@ -122,6 +125,8 @@ func (rt *Router) Mount(d Deps) {
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
 	get("/tenants/{id}/subscription", rt.requireOrAdminOf(auth.ViewSubscription, t.subscription))
+	post("/tenants/{id}/invoices", rt.require(auth.CreateInvoice, rt.idempotent(t.createInvoice)))
+	get("/tenants/{id}/invoices", rt.requireOrAdminOf(auth.ViewInvoice, t.invoices))
 	p := &planHandlers{app: d.App, tiers: d.Tiers, read: d.Tenants, logger: d.Logger}
 	post("/plans", rt.require(auth.CreatePlan, rt.idempotent(p.create)))
 	get("/plans", rt.require(auth.ViewPlan, p.list))

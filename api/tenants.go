@@ -21,10 +21,11 @@ import (
 )
 
 type tenantHandlers struct {
-	app    *app.Service
-	tiers  domain.Tiers
-	list   ReadModels
-	logger *slog.Logger
+	app     *app.Service
+	tiers   domain.Tiers
+	list    ReadModels
+	logger  *slog.Logger
+	billing Invoicer
 }
 
 // tenantView is a tenant as the API shows it.

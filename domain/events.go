@@ -233,6 +233,7 @@ var registry = map[string]func() Event{
 	TypeConfigDeleted:               func() Event { return &ConfigDeleted{} },
 	TypePersonErased:                func() Event { return &PersonErased{} },
 	TypePlanCreated:                 func() Event { return &PlanCreated{} },
+	TypeInvoiceCreated:              func() Event { return &InvoiceCreated{} },
 	TypePlanUpdated:                 func() Event { return &PlanUpdated{} },
 	TypePlanArchived:                func() Event { return &PlanArchived{} },
 }

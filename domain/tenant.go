@@ -59,6 +59,7 @@ type Tenant struct {
 	deploymentUndo  *DeploymentUndoRequested
 	contacts        []TenantContact // the primary first; contact is its Contact
 	pendingDomains  *pendingDomains
+	invoices        []InvoiceCreated
 }
 
 // NewTenant validates the input and returns the tenant with its first event,
@@ -149,6 +150,8 @@ func (t *Tenant) apply(e Event) error {
 		t.applyUpdated(e)
 	case DomainsReconciled:
 		t.applyReconciled(e)
+	case InvoiceCreated:
+		t.invoices = append(t.invoices, e)
 	default:
 		return fmt.Errorf("tenant %s: unexpected event %s", t.id, e.EventType())
 	}

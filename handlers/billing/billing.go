@@ -23,8 +23,8 @@ import (
 
 // Resource kinds the step records.
 const (
-	KindCustomer     = "billing-customer"
-	KindSubscription = "billing-subscription"
+	KindCustomer     = domain.ResourceBillingCustomer
+	KindSubscription = domain.ResourceBillingSubscription
 )
 
 // Customer is the tenant as the billing provider bills it.
@@ -50,6 +50,9 @@ type Price struct {
 type Provider interface {
 	CreateCustomer(ctx context.Context, key string, c Customer) (id string, err error)
 	Subscribe(ctx context.Context, key, customerID string, p Price, metadata map[string]string) (id string, err error)
+	// CreateInvoice invoices the customer now (what its subscription and
+	// pending items owe): the invoice as the provider made it.
+	CreateInvoice(ctx context.Context, key, customerID, subscriptionID, description string, metadata map[string]string) (domain.InvoiceCreated, error)
 	CancelSubscription(ctx context.Context, id string) error
 	DeleteCustomer(ctx context.Context, id string) error
 	// Location names the provider in the resources the step records.

@@ -56,6 +56,10 @@ func (f *fakeProvider) Subscribe(_ context.Context, key, customer string, p Pric
 	f.calls = append(f.calls, "subscribe "+customer)
 	return "sub_1", f.failSubscribe
 }
+func (f *fakeProvider) CreateInvoice(_ context.Context, key, customer, subscription, _ string, _ map[string]string) (domain.InvoiceCreated, error) {
+	f.calls = append(f.calls, "invoice "+customer)
+	return domain.InvoiceCreated{ID: "in_1"}, nil
+}
 func (f *fakeProvider) CancelSubscription(_ context.Context, id string) error {
 	f.calls = append(f.calls, "cancel "+id)
 	return nil
@@ -122,6 +126,10 @@ func TestStripeThroughStripeMock(t *testing.T) {
 	if err != nil || len(res.Resources) != 2 || res.Resources[0].ID == "" || res.Resources[1].ID == "" ||
 		res.Resources[0].Location != env["TENANTFLOW_STRIPE_API_URL"] {
 		t.Fatalf("billing on stripe-mock: %+v %v", res, err)
+	}
+	inv, err := s.Provider.CreateInvoice(ctx, "k-invoice", res.Resources[0].ID, res.Resources[1].ID, "December", map[string]string{"tenant_id": tn.ID()})
+	if err != nil || inv.ID == "" || inv.Currency == "" || inv.Status == "" {
+		t.Errorf("invoice: %+v %v", inv, err)
 	}
 	if err := s.Provider.CancelSubscription(ctx, res.Resources[1].ID); err != nil {
 		t.Errorf("cancel: %v", err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	stripego "github.com/stripe/stripe-go/v82"
+	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/platform/backoff"
 )
 
@@ -75,6 +76,26 @@ func (b *Stripe) Subscribe(ctx context.Context, key, customerID string, p Price,
 		return "", classify(err)
 	}
 	return sub.ID, nil
+}
+
+// CreateInvoice invoices the customer for what its subscription owes now,
+// sent to the customer to pay (auto-advanced: Stripe finalizes and mails it).
+func (b *Stripe) CreateInvoice(ctx context.Context, key, customerID, subscriptionID, description string, metadata map[string]string) (domain.InvoiceCreated, error) {
+	params := &stripego.InvoiceCreateParams{Customer: stripego.String(customerID), CollectionMethod: stripego.String("send_invoice"),
+		DaysUntilDue: stripego.Int64(30), AutoAdvance: stripego.Bool(true), Metadata: metadata}
+	if subscriptionID != "" {
+		params.Subscription = stripego.String(subscriptionID)
+	}
+	if description != "" {
+		params.Description = stripego.String(description)
+	}
+	params.SetIdempotencyKey(key)
+	in, err := b.client.V1Invoices.Create(ctx, params)
+	if err != nil {
+		return domain.InvoiceCreated{}, classify(err)
+	}
+	return domain.InvoiceCreated{ID: in.ID, Description: description, AmountDue: in.AmountDue, Currency: string(in.Currency),
+		Status: string(in.Status), URL: in.HostedInvoiceURL}, nil
 }
 
 // CancelSubscription cancels at once; one that is gone is cancelled.

@@ -256,6 +256,9 @@ func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (a
 	d := api.Deps{LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger, Tiers: cfg.PlanTiers(),
 		SignUpLimits:   api.SignUpLimits{PerRecipient: cfg.LeadRatePerRecipient, PerDomain: cfg.LeadRatePerDomain, Global: cfg.LeadRateGlobal},
 		TrustedProxies: proxies}
+	if cfg.Billing == "stripe" {
+		d.Billing = BillingProvider(cfg)
+	}
 	var hs *auth.HS256
 	if cfg.JWTSecret != "" {
 		signer, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTIssuer)

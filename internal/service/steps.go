@@ -138,6 +138,11 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, st
 	return actions, nil
 }
 
+// BillingProvider is the configured billing provider (TENANTFLOW_BILLING=stripe).
+func BillingProvider(cfg config.Config) *billing.Stripe {
+	return billing.NewStripe(cfg.StripeAPIKey, cfg.StripeAPIURL, &http.Client{Timeout: 30 * time.Second})
+}
+
 // BillingTries is the billing step's tries unless configured
 // (TENANTFLOW_STEP_MAX_TRIES_BY_STEP): a billing provider that is down
 // holds the billing step, and only it, for about 25 minutes with the
@@ -267,8 +272,7 @@ func backEnds(actions map[string]step.Action, cfg config.Config, vault *pii.Vaul
 			StateDir: dir, StateConn: cfg.InfraStateConn(), Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout, PassEnv: cfg.InfraPassEnv}
 	}
 	if cfg.Billing == "stripe" {
-		actions[domain.StepBilling] = billing.Step{Provider: billing.NewStripe(cfg.StripeAPIKey, cfg.StripeAPIURL, &http.Client{Timeout: 30 * time.Second}),
-			Personal: vault}
+		actions[domain.StepBilling] = billing.Step{Provider: BillingProvider(cfg), Personal: vault}
 		if cfg.StripeAPIURL != "" {
 			logger.Info("billing step: Stripe's API at another address", "url", cfg.StripeAPIURL)
 		}

@@ -41,6 +41,10 @@ const (
 	DeletePlan       = "7007"
 	ViewPlan         = "7008"
 
+	// ARC's invoices of a tenant.
+	CreateInvoice = "10212"
+	ViewInvoice   = "10215"
+
 	// tenantflow's own (the replaced system had no orphans to manage).
 	ViewOrphans   = "10240" // GET /orphans
 	ManageOrphans = "10241" // POST /tenants/{id}/orphans/retry and /forget
@@ -49,7 +53,7 @@ const (
 // Known lists every permission code, for validating what tenantctl mints.
 var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTenant, ViewTenant, ProvisionTenant,
 	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig, ViewOrphans, ManageOrphans,
-	ViewSubscription, CreatePlan, UpdatePlan, DeletePlan, ViewPlan}
+	ViewSubscription, CreatePlan, UpdatePlan, DeletePlan, ViewPlan, CreateInvoice, ViewInvoice}
 
 // MinSecretLength is the shortest HS256 secret accepted (256 bits).
 const MinSecretLength = 32
