@@ -93,6 +93,11 @@ func emitted(t *testing.T) []domain.Event {
 	keep(active.RecordReconciled(update, []domain.Reconciled{{Step: domain.StepIdentity},
 		{Step: domain.StepDNS, Resources: []domain.Resource{{Step: domain.StepDNS, Kind: "dns-cname", ID: "beta.example.com -> lb"}}, PlatformHost: "beta.tenants.test",
 			CustomDomains: []domain.CustomDomain{{Domain: "x.example.org", CNAME: "beta.tenants.test", TXTName: "_tenantflow.x.example.org", TXTValue: "tenant=t"}}}}, now))
+	// Billed once ACTIVE, then invoiced.
+	keep(active.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeCompleted, StartedAt: now, At: now,
+		Resources: []domain.Resource{{Kind: domain.ResourceBillingCustomer, ID: "cus_1"}, {Kind: domain.ResourceBillingSubscription, ID: "sub_1"}}}))
+	keep(active.RecordInvoice(domain.InvoiceCreated{RequestID: "r-1", ID: "in_1", Description: "December", AmountDue: 950, Currency: "eur",
+		Status: "open", URL: "https://pay.example.com/in_1", At: now}))
 	cfg, _ := domain.RehydrateTenantConfig(nil)
 	keep(cfg.Set(active.ID(), "feature.flags", json.RawMessage(`{"beta":true}`), true, now))
 	keep(cfg.Delete(active.ID(), "feature.flags", now))
