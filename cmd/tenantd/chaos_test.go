@@ -128,6 +128,7 @@ func TestChaos(t *testing.T) {
 		{"S3 server stopped", stopService("s3"), nil},
 		{"DNS server stopped", stopService("dns"), nil},
 		{"SMTP server stopped: every mail arrives once", stopSMTP, nil},
+		{"billing provider stopped: only billing waits", stopBilling, nil},
 		{"tofu killed mid-apply on silo tenants", killTofu, []clusterOption{withSilo}},
 		{"application-plane agent killed mid-deploy", killAgent, []clusterOption{withAgents}},
 		{"poison records from an outside producer", poison, nil},
@@ -443,6 +444,57 @@ func stopSMTP(c *cluster) []time.Time {
 		}
 		if n != 1 {
 			c.t.Errorf("tenant %s (%s) got %d notification mails, want 1", key, id, n)
+		}
+	}
+	return ends
+}
+
+// stopBilling stops the billing provider (the dev stack's stripe-mock)
+// while tenants are provisioned: they all become ACTIVE all the same — the
+// billing step, after activation, is the only one that waits — and once
+// the provider is back every ACTIVE tenant is billed and gets its one
+// welcome mail.
+func stopBilling(c *cluster) []time.Time {
+	c.waitInFlight()
+	devstack(c.t, "stop", "billing")
+	// While it is down, every tenant reaches ACTIVE (or is rolled back).
+	wait.For(c.t, c.prof.settle, func() error {
+		sts, err := c.statuses(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, tn := range sts {
+			if tn.Status() != domain.StatusActive && tn.Status() != domain.StatusProvisionFailed {
+				return fmt.Errorf("tenant %s is %s with billing down: its provisioning waits for billing", tn.Key(), tn.Status())
+			}
+		}
+		return nil
+	})
+	devstack(c.t, "start", "billing")
+	ends := []time.Time{time.Now()}
+	if open := c.waitTerminal(); len(open) > 0 {
+		return ends // verify reports them as stuck
+	}
+	sts, err := c.statuses(context.Background())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	sent := mailtest.Subjects(c.t)
+	for _, tn := range sts {
+		if tn.Status() != domain.StatusActive {
+			continue
+		}
+		if st := stepState(tn, domain.StepBilling); st != domain.OutcomeCompleted {
+			c.t.Errorf("tenant %s is ACTIVE with billing %q, want completed once the provider is back", tn.Key(), st)
+		}
+		n := 0
+		for _, subject := range sent[strings.ToLower(tn.Key()+"@example.com")] {
+			if strings.Contains(subject, "is ready") {
+				n++
+			}
+		}
+		if n != 1 {
+			c.t.Errorf("tenant %s got %d welcome mails, want 1", tn.Key(), n)
 		}
 	}
 	return ends
@@ -793,7 +845,7 @@ func (c *cluster) waitTerminal() []string {
 			return err
 		}
 		for id, tn := range sts {
-			if !terminal(tn) || tn.NotificationDue() {
+			if _, due := tn.NextStep(); !terminal(tn) || due || tn.NotificationDue() { // billing is due after ACTIVE
 				open = append(open, id)
 			}
 		}
