@@ -533,22 +533,28 @@ func (t *Tenant) Orphans() []Resource {
 }
 
 // NotificationDue reports whether the attempt's mail (welcome after
-// activation and the steps that follow it, failure notice after rollback)
-// has not been recorded yet.
+// activation, failure notice after rollback) has not been recorded yet.
 func (t *Tenant) NotificationDue() bool {
 	if t.status != StatusActive && t.status != StatusProvisionFailed {
 		return false
 	}
-	if next, ok := t.NextStep(); ok && slices.Contains(ActiveSteps, next) {
-		return false // the welcome mail follows billing, whatever its outcome
-	}
 	return t.state(StepNotify) == "" && t.attempt > 0
+}
+
+// NotificationReady reports whether the attempt's mail is due now: the
+// welcome mail follows the steps after activation (billing), whatever
+// their outcome.
+func (t *Tenant) NotificationReady() bool {
+	if next, ok := t.NextStep(); ok && slices.Contains(ActiveSteps, next) {
+		return false
+	}
+	return t.NotificationDue()
 }
 
 // RecordNotification records the outcome of the attempt's mail.
 func (t *Tenant) RecordNotification(e StepOutcome) ([]Event, error) {
 	e = e.bounded()
-	if !t.NotificationDue() || e.Step != StepNotify {
+	if !t.NotificationReady() || e.Step != StepNotify {
 		return nil, ErrNotYourTurn
 	}
 	e.Attempt = t.attempt

@@ -471,3 +471,41 @@ func TestAddressInput(t *testing.T) {
 		t.Error("a number was accepted as an address")
 	}
 }
+
+// Billing follows activation: the tenant is ACTIVE before it runs, the
+// welcome mail waits for its outcome (a failure included, which rolls
+// nothing back), and deprovisioning undoes it first.
+func TestBillingFollowsActivation(t *testing.T) {
+	tn := provisioning(t)
+	completeSteps(t, tn, StepActivate)
+	if _, err := tn.Activate(); err != nil {
+		t.Fatal(err)
+	}
+	if next, ok := tn.NextStep(); !ok || next != StepBilling || tn.Status() != StatusActive {
+		t.Fatalf("after activation: next %q %v, status %s", next, ok, tn.Status())
+	}
+	if !tn.NotificationDue() || tn.NotificationReady() {
+		t.Fatal("the welcome mail is ready before billing ran")
+	}
+	if _, err := tn.RecordNotification(StepOutcome{Step: StepNotify, Outcome: OutcomeCompleted}); !errors.Is(err, ErrNotYourTurn) {
+		t.Fatalf("a welcome mail before billing: %v", err)
+	}
+	if _, err := tn.RecordStep(StepOutcome{Step: StepBilling, Outcome: OutcomeFailed, Error: "provider refused"}); err != nil {
+		t.Fatal(err)
+	}
+	if tn.Status() != StatusActive || !tn.NotificationReady() {
+		t.Fatalf("after a billing failure: %s, mail ready %v", tn.Status(), tn.NotificationReady())
+	}
+	if _, err := tn.FailProvisioning(); !errors.Is(err, ErrNotYourTurn) {
+		t.Fatalf("a billing failure started a rollback: %v", err)
+	}
+	if _, _, billed := tn.BillingAccount(); billed {
+		t.Error("a failed billing step left a billing account")
+	}
+	if _, err := tn.RequestDeprovisioning("bye"); err != nil {
+		t.Fatal(err)
+	}
+	if next, ok := tn.NextUndo(); !ok || next != StepBilling {
+		t.Fatalf("deprovisioning undoes %q first, want billing", next)
+	}
+}

@@ -40,7 +40,7 @@ func (e *engine) notifyHandler() handler {
 		name:     "step." + domain.StepNotify,
 		triggers: func(t string) bool { return domain.Triggers(row.TriggeredBy, t) },
 		run: func(ctx context.Context, t *domain.Tenant, md eventstore.Metadata) error {
-			if !t.NotificationDue() {
+			if !t.NotificationReady() {
 				return nil
 			}
 			return e.record(ctx, t, md)(e.cfg.Steps.Notify(ctx, e.cfg.Actions[domain.StepNotify], t))

@@ -845,7 +845,7 @@ func (c *cluster) waitTerminal() []string {
 			return err
 		}
 		for id, tn := range sts {
-			if _, due := tn.NextStep(); !terminal(tn) || due || tn.NotificationDue() { // billing is due after ACTIVE
+			if !terminal(tn) || tn.NotificationDue() {
 				open = append(open, id)
 			}
 		}
