@@ -63,7 +63,7 @@ func TestInfrastructureRunsTheTierModule(t *testing.T) {
 	if res.Outputs["size"] != `{"config":{"maxUsers":100},"size":"LARGE"}` {
 		t.Fatalf("the module's size output %q, want the plan's size and sizeConfig", res.Outputs["size"])
 	}
-	if _, leaked := res.Outputs["admin_token"]; leaked || len(res.Outputs) != 3 || res.Outputs[infrastructure.ModuleOutput] != in.Modules["silo"] {
+	if _, leaked := res.Outputs["admin_token"]; leaked || len(res.Outputs) != 4 || res.Outputs[infrastructure.ModuleOutput] != in.Modules["silo"] {
 		t.Fatalf("the module's sensitive output reached the outcome: %v", res.Outputs)
 	}
 	t.Cleanup(func() { dropState(t, tn) })
