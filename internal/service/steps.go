@@ -86,7 +86,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		logger.Warn("TENANTFLOW_SMTP_ADDR is not set: the notify step is skipped")
 	}
 	var configured []string
-	for _, s := range domain.Steps {
+	for _, s := range domain.AllSteps {
 		if c.Actions[s] != nil {
 			configured = append(configured, s)
 		}
