@@ -30,6 +30,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return &errRequest{status: http.StatusBadRequest, detail: "the body could not be read"}
 	}
+	if v := bytes.TrimSpace(raw); len(v) == 0 || v[0] != '{' {
+		return &errRequest{status: http.StatusBadRequest, detail: "the body must be a JSON object"}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"github.com/tenantflow/tenantflow/app"
@@ -56,9 +58,21 @@ func (h *planHandlers) get(w http.ResponseWriter, r *http.Request) {
 // order from its projection; archived plans only with archived=true.
 func (h *planHandlers) list(w http.ResponseWriter, r *http.Request) {
 	qs := r.URL.Query()
-	limit, bad := intParam(qs.Get("limit"), 100, 500, "limit", map[string]string{})
+	bad := map[string]string{}
+	for name, values := range qs {
+		if len(values) > 1 {
+			bad[name] = "must be given once"
+		}
+	}
+	if qs.Has("limit") && qs.Get("limit") == "" {
+		bad["limit"] = "must be a number"
+	}
+	limit, bad := intParam(qs.Get("limit"), 100, 500, "limit", bad)
+	if tier := qs.Get("tier"); len(tier) > 100 || !utf8.ValidString(tier) || strings.ContainsAny(tier, "\x00\r\n") {
+		bad["tier"] = "must be a tier name: one line of at most 100 characters"
+	}
 	archived := qs.Get("archived")
-	if archived != "" && archived != "true" && archived != "false" {
+	if qs.Has("archived") && archived != "true" && archived != "false" {
 		bad["archived"] = "must be true or false"
 	}
 	if len(bad) > 0 {

@@ -89,8 +89,13 @@ func TestPlanCatalogue(t *testing.T) {
 		}
 		return nil
 	})
-	if r := e.do(t, "GET", "/plans?archived=maybe", admin, "", nil); r.status != http.StatusBadRequest {
-		t.Errorf("archived=maybe: %d", r.status)
+	for _, q := range []string{"archived=maybe", "archived=", "limit=", "limit=1&limit=2", "tier=%00", "tier=%ff", "cursor=__main__"} {
+		if r := e.do(t, "GET", "/plans?"+q, admin, "", nil); r.status != http.StatusBadRequest {
+			t.Errorf("GET /plans?%s: %d %v, want 400", q, r.status, r.body)
+		}
+	}
+	if r := e.do(t, "PATCH", "/plans/"+id, admin, js, []byte(`null`)); r.status != http.StatusBadRequest {
+		t.Errorf("a null body: %d %v, want 400", r.status, r.body)
 	}
 }
 

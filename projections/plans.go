@@ -1,9 +1,11 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantflow/tenantflow/domain"
@@ -75,7 +77,7 @@ func (en *Engine) Plans(ctx context.Context, q PlanQuery) ([]PlanView, string, e
 	after := ""
 	if q.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || len(raw) == 0 {
+		if err != nil || len(raw) == 0 || !utf8.Valid(raw) || bytes.ContainsRune(raw, 0) { // not one of our cursors
 			return nil, "", ErrBadCursor
 		}
 		after = string(raw)

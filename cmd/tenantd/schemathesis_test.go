@@ -46,7 +46,7 @@ func TestSchemathesis(t *testing.T) {
 		cmd.Env = append(os.Environ(), "NO_COLOR=1")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Errorf("schemathesis %s: %v\n%s", name, err, tailOf(string(out), 4000))
+			t.Errorf("schemathesis %s: %v\n%s", name, err, tailOf(string(out), 20000))
 		}
 	}
 	for _, line := range strings.Split(p.out.String(), "\n") {
