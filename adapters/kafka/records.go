@@ -96,15 +96,25 @@ func NewPublisherWith(brokers []string, s Settings) (message.Publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create kafka producer: %w", err)
 	}
-	return &recordPublisher{producer: p}, nil
+	return &recordPublisher{producer: p, maxBytes: sc.Producer.MaxMessageBytes}, nil
 }
 
-type recordPublisher struct{ producer sarama.SyncProducer }
+type recordPublisher struct {
+	producer sarama.SyncProducer
+	maxBytes int
+}
 
+// Publish sends msgs, or none of them when one is over the producer's size
+// limit: sarama would refuse that one and still send those after it, and a
+// record sent after a refused one of its stream would overtake it. The
+// relay then publishes one at a time and holds the refused record's stream.
 func (p *recordPublisher) Publish(topic string, msgs ...*message.Message) error {
 	pms := make([]*sarama.ProducerMessage, len(msgs))
 	for i, m := range msgs {
 		pms[i], _ = HeaderMarshaler{}.Marshal(topic, m) // it never fails
+		if len(msgs) > 1 && pms[i].ByteSize(2) > p.maxBytes { // the record batch format's size, as sarama counts it
+			return fmt.Errorf("produce to %s: record %s: %w", topic, m.UUID, sarama.ErrMessageSizeTooLarge)
+		}
 	}
 	err := p.producer.SendMessages(pms)
 	var each sarama.ProducerErrors // one per record that failed; its message says only how many
