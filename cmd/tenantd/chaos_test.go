@@ -1294,10 +1294,11 @@ type slot struct {
 
 func startSlot(t *testing.T, bin string, env map[string]string, logs, name, roles string) *slot {
 	t.Helper()
-	addr := freeAddr(t)
+	addrs := freeAddrs(t, 2)
+	addr := addrs[0]
 	// A static member (KIP-345): restarted by the supervisor, the process
 	// takes its partitions back without a rebalance of its group.
-	return supervise(t, logs, name, "http://"+addr, []string{"TENANTFLOW_HTTP_ADDR=" + addr, "TENANTFLOW_ADMIN_ADDR=" + freeAddr(t),
+	return supervise(t, logs, name, "http://"+addr, []string{"TENANTFLOW_HTTP_ADDR=" + addr, "TENANTFLOW_ADMIN_ADDR=" + addrs[1],
 		"TENANTFLOW_KAFKA_INSTANCE_ID=" + name}, env,
 		bin, "--roles", roles)
 }

@@ -101,20 +101,30 @@ type proc struct {
 	done  chan error
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t *testing.T) string { return freeAddrs(t, 1)[0] }
+
+// freeAddrs are n distinct free addresses: each is held until all are
+// found, so the kernel never hands out one port twice (it did: the API's
+// and the admin listener's, and tenantd refused to start).
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return out
 }
 
 // start runs tenantd with exactly env (plus PATH and HOME) and waits for /healthz.
 func start(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
-	addr, admin := freeAddr(t), freeAddr(t)
+	addrs := freeAddrs(t, 2)
+	addr, admin := addrs[0], addrs[1]
 	cmd := exec.Command(tenantdBinary(t), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TENANTFLOW_HTTP_ADDR=" + addr, "TENANTFLOW_ADMIN_ADDR=" + admin}
 	for k, v := range env {
