@@ -111,7 +111,7 @@ type recordPublisher struct {
 func (p *recordPublisher) Publish(topic string, msgs ...*message.Message) error {
 	pms := make([]*sarama.ProducerMessage, len(msgs))
 	for i, m := range msgs {
-		pms[i], _ = HeaderMarshaler{}.Marshal(topic, m) // it never fails
+		pms[i], _ = HeaderMarshaler{}.Marshal(topic, m)       // it never fails
 		if len(msgs) > 1 && pms[i].ByteSize(2) > p.maxBytes { // the record batch format's size, as sarama counts it
 			return fmt.Errorf("produce to %s: record %s: %w", topic, m.UUID, sarama.ErrMessageSizeTooLarge)
 		}
