@@ -234,6 +234,10 @@ var registry = map[string]func() Event{
 	TypePersonErased:                func() Event { return &PersonErased{} },
 	TypePlanCreated:                 func() Event { return &PlanCreated{} },
 	TypeInvoiceCreated:              func() Event { return &InvoiceCreated{} },
+	TypeChangeRequested:             func() Event { return &ChangeRequested{} },
+	TypeChangeCompleted:             func() Event { return &ChangeCompleted{} },
+	TypeChangeFailed:                func() Event { return &ChangeFailed{} },
+	TypeChangeRolledBack:            func() Event { return &ChangeRolledBack{} },
 	TypePlanUpdated:                 func() Event { return &PlanUpdated{} },
 	TypePlanArchived:                func() Event { return &PlanArchived{} },
 }

@@ -32,6 +32,11 @@ type FlowStep struct {
 	// AfterAttempt: the step runs once the attempt has ended (activated or
 	// rolled back); it is not one of the attempt's steps and is never undone.
 	AfterAttempt bool
+	// Change: the step belongs to a change of the live tenant (ChangeSuspend,
+	// ChangeReactivate), run once the change is requested, undone when a
+	// later step of the same change fails; never part of provisioning or
+	// deprovisioning.
+	Change string
 }
 
 // Flow is the provisioning choreography, written down once: the engine
@@ -73,12 +78,26 @@ var Flow = []FlowStep{
 	{Step: StepNotify, TriggeredBy: []string{"tenant.billing.completed", "tenant.billing.skipped", "tenant.billing.failed",
 		"tenant.provisioning.rolled_back"},
 		Emits: []string{"tenant.notify.completed", "tenant.notify.skipped", "tenant.notify.failed"}, AfterAttempt: true},
+	// Suspension: sign-in off (sessions end), then the application plane.
+	{Step: StepSignInOff, Change: ChangeSuspend, TriggeredBy: []string{"tenant.change.requested"},
+		Emits: []string{"tenant.signin_off.completed", "tenant.signin_off.skipped", "tenant.signin_off.failed"},
+		Undo:  true, UndoEmits: []string{"tenant.signin_off.compensated", "tenant.signin_off.compensation_failed"}},
+	{Step: StepAppSuspend, Change: ChangeSuspend, TriggeredBy: []string{"tenant.signin_off.completed", "tenant.signin_off.skipped"},
+		Emits: []string{"tenant.app_suspend.completed", "tenant.app_suspend.skipped", "tenant.app_suspend.failed", "tenant.change.completed"},
+		Undo:  true, UndoEmits: []string{"tenant.app_suspend.compensated", "tenant.app_suspend.compensation_failed"}},
+	// Reactivation: the application plane first, then sign-in on.
+	{Step: StepAppResume, Change: ChangeReactivate, TriggeredBy: []string{"tenant.change.requested"},
+		Emits: []string{"tenant.app_resume.completed", "tenant.app_resume.skipped", "tenant.app_resume.failed"},
+		Undo:  true, UndoEmits: []string{"tenant.app_resume.compensated", "tenant.app_resume.compensation_failed"}},
+	{Step: StepSignInOn, Change: ChangeReactivate, TriggeredBy: []string{"tenant.app_resume.completed", "tenant.app_resume.skipped"},
+		Emits: []string{"tenant.signin_on.completed", "tenant.signin_on.skipped", "tenant.signin_on.failed", "tenant.change.completed"},
+		Undo:  true, UndoEmits: []string{"tenant.signin_on.compensated", "tenant.signin_on.compensation_failed"}},
 }
 
 // UndoTriggers are the events after which an undo may be due: a failed
 // attempt, a deprovisioning, a retry of failed undos, and every undo's
 // outcome (the next undo in reverse order follows it).
-var UndoTriggers = []string{"tenant.provisioning.failed", "tenant.deprovisioning.requested", "tenant.undo.retry_requested",
+var UndoTriggers = []string{"tenant.provisioning.failed", "tenant.change.failed", "tenant.deprovisioning.requested", "tenant.undo.retry_requested",
 	"tenant.*.compensated", "tenant.*.compensation_failed"}
 
 // SagaTriggers are the events after which the saga may act: a failed step
@@ -90,14 +109,18 @@ var SagaTriggers = append([]string{"tenant.*.failed"}, UndoTriggers...)
 // Steps lists the steps a provisioning attempt runs, in order, up to and
 // including activation. (Step 1, the request, is the API command; notify
 // follows activation or rollback and never undoes anything.)
-var Steps = flowSteps(func(s FlowStep) bool { return !s.AfterAttempt && !s.AfterActivation })
+var Steps = flowSteps(func(s FlowStep) bool { return !s.AfterAttempt && !s.AfterActivation && s.Change == "" })
+
+// ProvisioningSteps are the steps of an attempt and after it, in order,
+// notify last: what a tenant's record lists (changes apart).
+var ProvisioningSteps = flowSteps(func(s FlowStep) bool { return s.Change == "" })
 
 // ActiveSteps follow activation: they run once the tenant is ACTIVE.
 var ActiveSteps = flowSteps(func(s FlowStep) bool { return s.AfterActivation })
 
 // UndoableSteps are the steps that create external resources; compensation
 // and deprovisioning undo them in reverse order.
-var UndoableSteps = flowSteps(func(s FlowStep) bool { return s.Undo })
+var UndoableSteps = flowSteps(func(s FlowStep) bool { return s.Undo && s.Change == "" })
 
 // AllSteps are the names of every step of Flow, notify included.
 var AllSteps = flowSteps(func(FlowStep) bool { return true })

@@ -144,9 +144,21 @@ func StepKey(tenantID string, attempt int, step string) string {
 	return fmt.Sprintf("%s/%d/%s/do", tenantID, attempt, step)
 }
 
+// DoKey is the id key of step's outcome in t's current attempt, or in its
+// running change for a change's step.
+func (t *Tenant) DoKey(step string) string {
+	if isChangeStep(step) && t.change != nil {
+		return t.changeKey() + "/" + step + "/do"
+	}
+	return StepKey(t.id, t.attempt, step)
+}
+
 // FinishUndoKey is the id key of the event that ends t's undo chain: rolled
 // back, deactivated, or either after a round of retried undos.
 func (t *Tenant) FinishUndoKey() string {
+	if t.change != nil && t.change.rollingBack {
+		return t.changeKey() + "/rolled-back"
+	}
 	phase := "rolled-back"
 	switch {
 	case t.undoRound > 0 && t.Status() != StatusProvisioning:
@@ -163,6 +175,9 @@ func (t *Tenant) FinishUndoKey() string {
 // UndoKey is the id key of step's undo outcome in t's current attempt: one
 // per attempt, and one per round of retried undos (UndoRound) after that.
 func (t *Tenant) UndoKey(step string) string {
+	if isChangeStep(step) && t.change != nil {
+		return t.changeKey() + "/" + step + "/undo"
+	}
 	key := fmt.Sprintf("%s/%d/%s/undo", t.ID(), t.Attempt(), step)
 	if t.undoRound > 0 {
 		key += fmt.Sprintf("/r%d", t.undoRound)

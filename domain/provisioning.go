@@ -235,12 +235,17 @@ type StepState struct {
 // as "nothing to do" (a late or duplicate delivery).
 var ErrNotYourTurn = errors.New("this step is not due")
 
-// applyStep folds a step outcome into the current attempt.
+// applyStep folds a step outcome into the current attempt, or into the
+// running change for a change's step.
 func (t *Tenant) applyStep(e StepOutcome) {
-	s := t.steps[e.Step]
+	steps := t.steps
+	if isChangeStep(e.Step) && t.change != nil {
+		steps = t.change.steps
+	}
+	s := steps[e.Step]
 	if s == nil {
 		s = &StepState{Step: e.Step}
-		t.steps[e.Step] = s
+		steps[e.Step] = s
 	}
 	switch e.Outcome {
 	case OutcomeCompensated:
@@ -334,6 +339,9 @@ func (t *Tenant) state(step string) string {
 // neither failing nor over; once the tenant is ACTIVE, the first step that
 // follows activation (ActiveSteps: billing) without an outcome.
 func (t *Tenant) NextStep() (string, bool) {
+	if t.changeRunning() {
+		return t.nextChangeStep()
+	}
 	if t.status == StatusActive && t.state(StepActivate) == OutcomeCompleted {
 		for _, step := range ActiveSteps {
 			if t.state(step) == "" {
@@ -374,7 +382,34 @@ func (t *Tenant) RecordStep(e StepOutcome) ([]Event, error) {
 	}
 	e.Attempt = t.attempt
 	t.apply(e)
+	if isChangeStep(e.Step) {
+		return append([]Event{e}, t.changeCompletes(e)...), nil
+	}
 	return []Event{e}, nil
+}
+
+// FailureDue reports whether a step failed and its compensation has not
+// started: a provisioning attempt's, or a change's. Key is the id key of
+// the event Fail appends.
+func (t *Tenant) FailureDue() (key string, due bool) {
+	if _, _, failed := t.changeFailure(); failed {
+		return t.changeKey() + "/failed", true
+	}
+	if _, _, failed := t.FailedStep(); failed && t.status == StatusProvisioning && !t.Undoing() {
+		return fmt.Sprintf("%s/%d/failed", t.id, t.attempt), true
+	}
+	return "", false
+}
+
+// Fail starts the compensation FailureDue reports: a change's failure, or
+// provisioning.failed.
+func (t *Tenant) Fail() ([]Event, error) {
+	if step, reason, failed := t.changeFailure(); failed {
+		e := ChangeFailed{Change: t.change.kind, Round: t.change.round, FailedStep: step, Error: reason}
+		t.apply(e)
+		return []Event{e}, nil
+	}
+	return t.FailProvisioning()
 }
 
 // FailedStep is the step that failed in the current attempt, if one did.
@@ -401,7 +436,8 @@ func (t *Tenant) FailProvisioning() ([]Event, error) {
 // Undoing reports whether the tenant is rolling back an attempt or being
 // deprovisioned: the phases in which undo actions run.
 func (t *Tenant) Undoing() bool {
-	return (t.status == StatusProvisioning && t.rollingBack) || t.status == StatusDeprovisioning || t.retryingUndos
+	return (t.status == StatusProvisioning && t.rollingBack) || t.status == StatusDeprovisioning || t.retryingUndos ||
+		(t.change != nil && t.change.rollingBack)
 }
 
 // NextUndo is the step whose undo is due: in reverse order, the latest step
@@ -409,6 +445,9 @@ func (t *Tenant) Undoing() bool {
 // or that holds orphans from an earlier attempt's failed undo (so a
 // rollback, a retry and a deprovisioning cover every attempt's leftovers).
 func (t *Tenant) NextUndo() (string, bool) {
+	if t.change != nil && t.change.rollingBack {
+		return t.nextChangeUndo()
+	}
 	if !t.Undoing() {
 		return "", false
 	}
@@ -448,6 +487,11 @@ func (t *Tenant) FinishUndo() ([]Event, error) {
 	if _, pending := t.NextUndo(); pending || !t.Undoing() {
 		return nil, ErrNotYourTurn
 	}
+	if c := t.change; c != nil && c.rollingBack {
+		e := ChangeRolledBack{Change: c.kind, Round: c.round, FailedStep: c.failedStep, Error: c.err}
+		t.apply(e)
+		return []Event{e}, nil
+	}
 	if t.retryingUndos {
 		e := UndoRetryFinished{Round: t.undoRound}
 		t.apply(e)
@@ -477,7 +521,7 @@ func (t *Tenant) RequestCancel() ([]Event, error) {
 // with its state ("" when it has not run).
 func (t *Tenant) StepStates() []StepState {
 	out := make([]StepState, 0, len(Steps)+1)
-	for _, s := range AllSteps {
+	for _, s := range ProvisioningSteps {
 		if st := t.steps[s]; st != nil {
 			c := *st
 			c.Resources = slices.Clone(st.Resources)

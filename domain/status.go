@@ -21,6 +21,9 @@ const (
 	StatusProvisionFailed  Status = 3
 	StatusDeprovisioning   Status = 4
 	StatusInactive         Status = 5
+	// StatusSuspended: nobody of the tenant signs in, its data is kept
+	// (tenantflow's own; the replaced system had none).
+	StatusSuspended Status = 6
 )
 
 var statusNames = map[Status]string{
@@ -30,6 +33,7 @@ var statusNames = map[Status]string{
 	StatusProvisionFailed:  "PROVISION_FAILED",
 	StatusDeprovisioning:   "DEPROVISIONING",
 	StatusInactive:         "INACTIVE",
+	StatusSuspended:        "SUSPENDED",
 }
 
 func (s Status) String() string {
@@ -54,7 +58,8 @@ var transitions = map[Status][]Status{
 	StatusPendingProvision: {StatusProvisioning, StatusDeprovisioning},
 	StatusProvisioning:     {StatusActive, StatusProvisionFailed},
 	StatusProvisionFailed:  {StatusProvisioning, StatusDeprovisioning}, // a new attempt, or offboarding
-	StatusActive:           {StatusDeprovisioning},
+	StatusActive:           {StatusDeprovisioning, StatusSuspended},
+	StatusSuspended:        {StatusActive, StatusDeprovisioning}, // reactivated, or offboarded
 	StatusDeprovisioning:   {StatusInactive},
 	StatusInactive:         nil, // final: the tenant keeps its key
 }

@@ -60,6 +60,7 @@ type Tenant struct {
 	contacts        []TenantContact // the primary first; contact is its Contact
 	pendingDomains  *pendingDomains
 	invoices        []InvoiceCreated
+	change          *changeState // the latest change of the live tenant
 }
 
 // NewTenant validates the input and returns the tenant with its first event,
@@ -152,6 +153,8 @@ func (t *Tenant) apply(e Event) error {
 		t.applyReconciled(e)
 	case InvoiceCreated:
 		t.invoices = append(t.invoices, e)
+	case ChangeRequested, ChangeCompleted, ChangeFailed, ChangeRolledBack:
+		t.applyChange(e)
 	default:
 		return fmt.Errorf("tenant %s: unexpected event %s", t.id, e.EventType())
 	}
@@ -203,6 +206,9 @@ func (t *Tenant) Activate() ([]Event, error) {
 // (RetryUndos, Round): offboarding should leave nothing behind, and the
 // orphans are what was left.
 func (t *Tenant) RequestDeprovisioning(reason string) ([]Event, error) {
+	if t.changeRunning() {
+		return nil, ErrChangeRunning
+	}
 	e := DeprovisioningRequested{Reason: reason}
 	if t.status == StatusProvisionFailed && !t.Undoing() {
 		if e.RetryUndos = t.failedUndos(); len(e.RetryUndos) > 0 {
@@ -298,7 +304,7 @@ func (t *Tenant) Subscription() (Subscription, bool) {
 // Read models use it so that the status machine lives only here; a test
 // holds it to the fold.
 func StatusAfter(e Event) (Status, bool) {
-	switch deref(e).(type) {
+	switch e := deref(e).(type) {
 	case TenantCreated:
 		return StatusPendingProvision, true
 	case ProvisioningRequested:
@@ -311,6 +317,8 @@ func StatusAfter(e Event) (Status, bool) {
 		return StatusDeprovisioning, true
 	case TenantDeactivated:
 		return StatusInactive, true
+	case ChangeCompleted:
+		return changeMoves[e.Change].to, true
 	}
 	return 0, false
 }

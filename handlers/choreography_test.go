@@ -227,6 +227,11 @@ func runChoreographyOn(t *testing.T, store *eventstore.Memory, steps *fakeSteps,
 	for _, s := range []string{domain.StepIdentity, domain.StepDNS} {
 		actions[s] = fakeReconciler{fakeAction{step: s, steps: steps}}
 	}
+	for _, row := range domain.Flow {
+		if row.Change != "" {
+			actions[row.Step] = fakeAction{step: row.Step, steps: steps}
+		}
+	}
 	for _, s := range without {
 		delete(actions, s)
 	}
@@ -620,5 +625,47 @@ func TestChoreographyInMemoryStepErrorsCarryNoPersonalData(t *testing.T) {
 		if strings.Contains(strings.ToLower(reason), strings.ToLower(v)) || strings.Contains(strings.ToLower(tn.LastFailure()), strings.ToLower(v)) {
 			t.Fatalf("the recorded error quotes %q: %q", v, reason)
 		}
+	}
+}
+
+// change requests a change of an ACTIVE or SUSPENDED tenant, as the API does.
+func (c *choreography) change(t *testing.T, id, kind string) {
+	t.Helper()
+	if _, err := c.tenants.Update(context.Background(), id, eventstore.Metadata{}, func(tn *domain.Tenant) ([]domain.Event, error) {
+		return tn.RequestChange(kind, "test", "operator", time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Suspension and reactivation run as choreographies of their own: their
+// steps in order, the status moved by the last; a failed step undoes what
+// the change did, newest first, and the tenant stays ACTIVE.
+func TestChoreographySuspendsAndReactivates(t *testing.T) {
+	c := runChoreography(t, &fakeSteps{})
+	id := c.waitSettled(t, c.provision(t).ID()).ID()
+	before := len(c.steps.Calls())
+	c.change(t, id, domain.ChangeSuspend)
+	c.waitFor(t, id, "SUSPENDED", func(tn *domain.Tenant) bool { return tn.Status() == domain.StatusSuspended })
+	c.change(t, id, domain.ChangeReactivate)
+	c.waitFor(t, id, "ACTIVE again", func(tn *domain.Tenant) bool { return tn.Status() == domain.StatusActive })
+	if got, want := c.steps.Calls()[before:], []string{"do:signin_off", "do:app_suspend", "do:app_resume", "do:signin_on"}; !slices.Equal(got, want) {
+		t.Fatalf("calls %v, want %v", got, want)
+	}
+
+	c.steps.mu.Lock()
+	c.steps.fail = domain.StepAppSuspend
+	c.steps.mu.Unlock()
+	before = len(c.steps.Calls())
+	c.change(t, id, domain.ChangeSuspend)
+	tn := c.waitFor(t, id, "back to ACTIVE after a failed suspension", func(tn *domain.Tenant) bool {
+		v, _ := tn.LastChange()
+		return v.State == "rolled_back"
+	})
+	if tn.Status() != domain.StatusActive || !strings.Contains(tn.LastFailure(), "app_suspend") {
+		t.Fatalf("after the failed suspension: %s, %q", tn.Status(), tn.LastFailure())
+	}
+	if got, want := c.steps.Calls()[before:], []string{"do:signin_off", "do:app_suspend", "undo:app_suspend", "undo:signin_off"}; !slices.Equal(got, want) {
+		t.Fatalf("calls %v, want %v", got, want)
 	}
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
@@ -16,9 +15,9 @@ func (e *engine) sagaHandler() handler {
 		name:     "saga",
 		triggers: func(t string) bool { return domain.Triggers(domain.SagaTriggers, t) },
 		run: func(ctx context.Context, t *domain.Tenant, md eventstore.Metadata) error {
-			if _, _, failed := t.FailedStep(); failed && t.Status() == domain.StatusProvisioning && !t.Undoing() {
-				return e.record(ctx, t, md)(step.Turn{Key: fmt.Sprintf("%s/%d/failed", t.ID(), t.Attempt()),
-					Decide: func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() }}, nil)
+			if key, due := t.FailureDue(); due { // a provisioning attempt's step, or a change's
+				return e.record(ctx, t, md)(step.Turn{Key: key,
+					Decide: func(t *domain.Tenant) ([]domain.Event, error) { return t.Fail() }}, nil)
 			}
 			if _, pending := t.NextUndo(); t.Undoing() && !pending {
 				return e.record(ctx, t, md)(step.Turn{Key: t.FinishUndoKey(),

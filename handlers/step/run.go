@@ -58,7 +58,7 @@ type Turn struct {
 // running it. The error is ctx's alone (shutting down: the step runs again
 // after redelivery); the step's own failure is in the outcome.
 func (r Runner) Do(ctx context.Context, name string, a Action, t *domain.Tenant) (Turn, error) {
-	key := domain.StepKey(t.ID(), t.Attempt(), name)
+	key := t.DoKey(name)
 	if t.CancelRequested() {
 		now := time.Now().UTC()
 		out := domain.StepOutcome{Step: name, Outcome: domain.OutcomeFailed, Error: domain.ReasonCancelled, StartedAt: now, At: now}
