@@ -171,7 +171,7 @@ func planConflict(err error) (problem, bool) {
 	switch {
 	case errors.As(err, &exists):
 		return problem{Status: http.StatusConflict, Title: "Plan exists", Detail: exists.Error()}, true
-	case errors.Is(err, domain.ErrPlanArchived), errors.Is(err, domain.ErrPlanTierChange), errors.Is(err, domain.ErrNotBilled):
+	case errors.Is(err, domain.ErrPlanArchived), errors.Is(err, domain.ErrPlanTierChange), errors.Is(err, domain.ErrNotBilled), errors.Is(err, domain.ErrChangeRunning):
 		return problem{Status: http.StatusConflict, Title: "Plan conflict", Detail: err.Error()}, true
 	}
 	return problem{}, false

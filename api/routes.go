@@ -125,6 +125,9 @@ func (rt *Router) Mount(d Deps) {
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
 	get("/tenants/{id}/subscription", rt.requireOrAdminOf(auth.ViewSubscription, t.subscription))
+	post("/tenants/{id}/suspend", rt.require(auth.SuspendTenant, rt.idempotent(t.change(domain.ChangeSuspend))))
+	post("/tenants/{id}/reactivate", rt.require(auth.SuspendTenant, rt.idempotent(t.change(domain.ChangeReactivate))))
+	get("/tenants/{id}/change", rt.requireOrAdminOf(auth.ViewTenant, t.lastChange))
 	post("/tenants/{id}/invoices", rt.require(auth.CreateInvoice, rt.idempotent(t.createInvoice)))
 	get("/tenants/{id}/invoices", rt.requireOrAdminOf(auth.ViewInvoice, t.invoices))
 	p := &planHandlers{app: d.App, tiers: d.Tiers, read: d.Tenants, logger: d.Logger}

@@ -243,7 +243,7 @@ func (h *tenantHandlers) listTenants(w http.ResponseWriter, r *http.Request) {
 	if name := qs.Get("status"); name != "" {
 		s, err := domain.ParseStatus(name)
 		if err != nil {
-			bad["status"] = "must be one of ACTIVE, PENDING_PROVISION, PROVISIONING, PROVISION_FAILED, DEPROVISIONING, INACTIVE"
+			bad["status"] = "must be one of ACTIVE, PENDING_PROVISION, PROVISIONING, PROVISION_FAILED, DEPROVISIONING, INACTIVE, SUSPENDED"
 		}
 		q.Status = &s
 	}
@@ -437,4 +437,55 @@ func (h *tenantHandlers) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, viewOf(t))
+}
+
+// change is POST /tenants/{id}/suspend and /reactivate {reason} (10242):
+// 202 once the change is recorded; its steps follow (GET /tenants/{id}
+// and GET /tenants/{id}/change show them), and the status moves when they
+// are done.
+func (h *tenantHandlers) change(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := tenantID(r)
+		if !ok {
+			writeError(w, h.logger, domain.ErrNotFound)
+			return
+		}
+		var req struct {
+			Reason string `json:"reason"`
+		}
+		if err := decode(w, r, &req); err != nil {
+			writeError(w, h.logger, err)
+			return
+		}
+		t, err := app.RequestChange(r.Context(), h.app.Tenants, id, kind, req.Reason, "operator", metadata(r))
+		if err != nil {
+			writeError(w, h.logger, err)
+			return
+		}
+		v, _ := t.LastChange()
+		w.Header().Set("Location", "/tenants/"+id)
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "status": t.Status().String(), "change": v.Change, "round": v.Round})
+	}
+}
+
+// lastChange is GET /tenants/{id}/change: the latest suspension or
+// reactivation with its steps, read from the tenant's stream; 404 when the
+// tenant never changed.
+func (h *tenantHandlers) lastChange(w http.ResponseWriter, r *http.Request) {
+	id, ok := tenantID(r)
+	if !ok {
+		writeError(w, h.logger, domain.ErrNotFound)
+		return
+	}
+	t, err := h.app.Tenants.Get(r.Context(), id)
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	c, ok := t.LastChange()
+	if !ok {
+		writeError(w, h.logger, domain.ErrNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
 }

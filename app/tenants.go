@@ -20,6 +20,14 @@ func Provision(ctx context.Context, tenants Repository[*domain.Tenant], id strin
 	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, tiers) })
 }
 
+// RequestChange starts a change of the live tenant (domain.ChangeSuspend,
+// domain.ChangeReactivate) for reason, asked by source.
+func RequestChange(ctx context.Context, tenants Repository[*domain.Tenant], id, kind, reason, source string, md eventstore.Metadata) (*domain.Tenant, error) {
+	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestChange(kind, reason, source, time.Now())
+	})
+}
+
 // Cancel stops the running attempt at its next step; what it made is undone.
 func Cancel(ctx context.Context, tenants Repository[*domain.Tenant], id string, md eventstore.Metadata) (*domain.Tenant, error) {
 	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestCancel() })

@@ -56,15 +56,23 @@ func renderFlow() string {
 		return "`" + strings.Join(types, "`, `") + "`"
 	}
 	var b strings.Builder
-	b.WriteString("| # | step | triggered by | appends | its undo appends | long-running |\n|---|---|---|---|---|---|\n")
-	b.WriteString("| 1 | request | `POST /tenants/{id}/provision` (the API) | `tenant.provisioning.requested` | — | no |\n")
+	b.WriteString("| # | step | runs | triggered by | appends | its undo appends | long-running |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| 1 | request | provisioning | `POST /tenants/{id}/provision` (the API) | `tenant.provisioning.requested` | — | no |\n")
 	for i, s := range domain.Flow {
-		long := "no"
+		long, runs := "no", "provisioning"
 		if s.LongRunning {
 			long = "yes"
 		}
-		fmt.Fprintf(&b, "| %d | `%s` | %s | %s | %s | %s |\n", i+2, s.Step, code(s.TriggeredBy), code(s.Emits), code(s.UndoEmits), long)
+		switch {
+		case s.AfterActivation:
+			runs = "once ACTIVE"
+		case s.AfterAttempt:
+			runs = "after the attempt"
+		case s.Change != "":
+			runs = "change: " + s.Change
+		}
+		fmt.Fprintf(&b, "| %d | `%s` | %s | %s | %s | %s | %s |\n", i+2, s.Step, runs, code(s.TriggeredBy), code(s.Emits), code(s.UndoEmits), long)
 	}
-	fmt.Fprintf(&b, "\nA `*` stands for any step. Every undo runs after one of %s, in reverse order of the table; the saga reacts to %s.\n", code(domain.UndoTriggers), code(domain.SagaTriggers))
+	fmt.Fprintf(&b, "\nA `*` stands for any step. Every undo runs after one of %s, in reverse order of the table (a change undoes only its own steps; provisioning and deprovisioning never undo a change's); the saga reacts to %s.\n", code(domain.UndoTriggers), code(domain.SagaTriggers))
 	return b.String()
 }

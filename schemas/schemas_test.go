@@ -98,6 +98,23 @@ func emitted(t *testing.T) []domain.Event {
 		Resources: []domain.Resource{{Kind: domain.ResourceBillingCustomer, ID: "cus_1"}, {Kind: domain.ResourceBillingSubscription, ID: "sub_1"}}}))
 	keep(active.RecordInvoice(domain.InvoiceCreated{RequestID: "r-1", ID: "in_1", Description: "December", AmountDue: 950, Currency: "eur",
 		Status: "open", URL: "https://pay.example.com/in_1", At: now}))
+	// A suspension that fails and rolls back, one that completes, and the reactivation.
+	keep(active.RequestChange(domain.ChangeSuspend, "unpaid invoice", "billing", now))
+	keep(active.RecordStep(domain.StepOutcome{Step: domain.StepSignInOff, Outcome: domain.OutcomeCompleted, StartedAt: now, At: now}))
+	keep(active.RecordStep(domain.StepOutcome{Step: domain.StepAppSuspend, Outcome: domain.OutcomeFailed, Error: "x", StartedAt: now, At: now}))
+	keep(active.Fail())
+	for s, ok := active.NextUndo(); ok; s, ok = active.NextUndo() {
+		keep(active.RecordUndo(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated, StartedAt: now, At: now}))
+	}
+	keep(active.FinishUndo())
+	keep(active.RequestChange(domain.ChangeSuspend, "unpaid invoice", "billing", now))
+	for s, ok := active.NextStep(); ok; s, ok = active.NextStep() {
+		keep(active.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, StartedAt: now, At: now}))
+	}
+	keep(active.RequestChange(domain.ChangeReactivate, "paid", "operator", now))
+	for s, ok := active.NextStep(); ok; s, ok = active.NextStep() {
+		keep(active.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped, StartedAt: now, At: now}))
+	}
 	cfg, _ := domain.RehydrateTenantConfig(nil)
 	keep(cfg.Set(active.ID(), "feature.flags", json.RawMessage(`{"beta":true}`), true, now))
 	keep(cfg.Delete(active.ID(), "feature.flags", now))

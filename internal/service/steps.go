@@ -36,6 +36,7 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/infrastructure"
 	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/platform"
+	"github.com/tenantflow/tenantflow/handlers/signin"
 	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/handlers/storage"
 	"github.com/tenantflow/tenantflow/internal/config"
@@ -120,6 +121,8 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, st
 		}
 		id := Identity(cfg, platformZone)
 		actions[domain.StepIdentity], actions[domain.StepAdminUser] = id.RealmStep(), AdminUser(id, vault)
+		tenants := keycloak.Tenants{Admin: id.Admin, SharedRealm: id.SharedRealm}
+		actions[domain.StepSignInOff], actions[domain.StepSignInOn] = signin.Off{Keycloak: tenants}, signin.On{Keycloak: tenants}
 	} else {
 		logger.Warn("TENANTFLOW_KEYCLOAK_URL is not set: the idp and admin_user steps are skipped")
 	}

@@ -48,11 +48,12 @@ const (
 	// tenantflow's own (the replaced system had no orphans to manage).
 	ViewOrphans   = "10240" // GET /orphans
 	ManageOrphans = "10241" // POST /tenants/{id}/orphans/retry and /forget
+	SuspendTenant = "10242" // POST /tenants/{id}/suspend and /reactivate
 )
 
 // Known lists every permission code, for validating what tenantctl mints.
 var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTenant, ViewTenant, ProvisionTenant,
-	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig, ViewOrphans, ManageOrphans,
+	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig, ViewOrphans, ManageOrphans, SuspendTenant,
 	ViewSubscription, CreatePlan, UpdatePlan, DeletePlan, ViewPlan, CreateInvoice, ViewInvoice}
 
 // MinSecretLength is the shortest HS256 secret accepted (256 bits).

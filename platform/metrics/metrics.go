@@ -99,7 +99,7 @@ var (
 	consumerDesc = prometheus.NewDesc("tenantflow_consumer_lag_records", "Records a consumer group has not committed yet.", []string{"group"}, nil)
 	stuckDesc    = prometheus.NewDesc("tenantflow_provisioning_oldest_seconds", "Age of the oldest attempt still PROVISIONING.", nil, nil)
 	orphansDesc  = prometheus.NewDesc("tenantflow_orphans", "Resources an undo could not remove and no operator has dealt with yet, by step and kind.", []string{"step", "kind"}, nil)
-	statusNames  = []string{"ACTIVE", "PENDING_PROVISION", "PROVISIONING", "PROVISION_FAILED", "DEPROVISIONING", "INACTIVE"}
+	statusNames  = []string{"ACTIVE", "PENDING_PROVISION", "PROVISIONING", "PROVISION_FAILED", "DEPROVISIONING", "INACTIVE", "SUSPENDED"}
 )
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
