@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/adapters/keycloak"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
+	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 	"github.com/tenantflow/tenantflow/platform/auth"
@@ -28,33 +29,12 @@ const sharedRealm = "tenants"
 // tokens carry the realm roles and, in the shared realm, the organization.
 func tenantAdminToken(t *testing.T, env map[string]string, realm, email string) string {
 	t.Helper()
-	ctx := context.Background()
-	kc, token := keycloakAdmin(t, env)
-	scopes := []string{"basic", "roles", "profile", "email"}
-	if realm == sharedRealm {
-		scopes = append(scopes, "organization")
-	}
-	const client = "tenantflow-test-direct"
-	if cs, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP(client)}); err != nil || len(cs) == 0 {
-		_, err := kc.CreateClient(ctx, token, realm, gocloak.Client{ClientID: gocloak.StringP(client), PublicClient: gocloak.BoolP(true),
-			DirectAccessGrantsEnabled: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(false), DefaultClientScopes: &scopes})
-		if err != nil && !keycloak.IsConflict(err) {
-			t.Fatal(err)
-		}
-	}
-	users, err := kc.GetUsers(ctx, token, realm, gocloak.GetUsersParams{Username: &email, Exact: gocloak.BoolP(true)})
-	if err != nil || len(users) != 1 {
-		t.Fatalf("admin user %s of %s: %v %v", email, realm, users, err)
-	}
-	password := uuid.NewString()
-	if err := kc.SetPassword(ctx, token, *users[0].ID, realm, password, false); err != nil {
-		t.Fatal(err)
-	}
-	jwt, err := kc.Login(ctx, client, "", realm, email, password)
+	admin := keycloak.NewAdmin(env["TENANTFLOW_KEYCLOAK_URL"], "master", env["TENANTFLOW_KEYCLOAK_ADMIN_USER"], env["TENANTFLOW_KEYCLOAK_ADMIN_PASSWORD"])
+	token, err := devsteps.SignIn(t, admin, realm, email, realm == sharedRealm)()
 	if err != nil {
 		t.Fatalf("the admin cannot sign in to %s: %v", realm, err)
 	}
-	return jwt.AccessToken
+	return token
 }
 
 // Both identity models through the real tenantd on the `make run`

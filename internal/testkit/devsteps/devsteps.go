@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Nerzal/gocloak/v13"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/miekg/dns"
@@ -117,4 +118,46 @@ func InfraState(t testing.TB, tn *domain.Tenant) string {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// SignIn gives the user email of realm a password and a direct-grant
+// client of the test's own (a tenant's own client allows only the browser's
+// code flow), and returns how to sign in as that user: the access token, or
+// Keycloak's refusal. organization asks for the organization scope (the
+// shared realm's tokens then name the user's organizations).
+func SignIn(t testing.TB, admin *keycloak.Admin, realm, email string, organization bool) func() (string, error) {
+	t.Helper()
+	ctx := context.Background()
+	kc := admin.Client()
+	token, err := admin.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopes := []string{"basic", "roles", "profile", "email"}
+	if organization {
+		scopes = append(scopes, "organization")
+	}
+	const client = "tenantflow-test-direct"
+	if cs, err := kc.GetClients(ctx, token, realm, gocloak.GetClientsParams{ClientID: gocloak.StringP(client)}); err != nil || len(cs) == 0 {
+		_, err := kc.CreateClient(ctx, token, realm, gocloak.Client{ClientID: gocloak.StringP(client), PublicClient: gocloak.BoolP(true),
+			DirectAccessGrantsEnabled: gocloak.BoolP(true), StandardFlowEnabled: gocloak.BoolP(false), DefaultClientScopes: &scopes})
+		if err != nil && !keycloak.IsConflict(err) {
+			t.Fatal(err)
+		}
+	}
+	users, err := kc.GetUsers(ctx, token, realm, gocloak.GetUsersParams{Username: &email, Exact: gocloak.BoolP(true)})
+	if err != nil || len(users) != 1 {
+		t.Fatalf("user %s of %s: %v %v", email, realm, users, err)
+	}
+	password := strings.ReplaceAll(t.Name(), "/", "-") + "-Pw1!"
+	if err := kc.SetPassword(ctx, token, *users[0].ID, realm, password, false); err != nil {
+		t.Fatal(err)
+	}
+	return func() (string, error) {
+		jwt, err := kc.Login(ctx, client, "", realm, email, password)
+		if err != nil {
+			return "", err
+		}
+		return jwt.AccessToken, nil
+	}
 }
