@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/platform/backoff"
 )
@@ -78,14 +76,9 @@ func (h *tenantHandlers) createInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inv.RequestID, inv.At = requestID, time.Now().UTC()
-	for try := 0; try < 5; try++ {
-		_, err = h.app.Tenants.Update(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordInvoice(inv) })
-		var ce *app.ConcurrencyError
-		if !errors.As(err, &ce) {
-			break
-		}
-	}
-	if err != nil {
+	if _, err = h.app.Tenants.UpdateRetried(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RecordInvoice(inv)
+	}); err != nil {
 		writeError(w, h.logger, err)
 		return
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -163,16 +162,4 @@ func (h *tenantHandlers) subscription(w http.ResponseWriter, r *http.Request) {
 		out.Current = &out.History[n-1].Subscription
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// planConflict maps the catalogue's refusals onto 409s.
-func planConflict(err error) (problem, bool) {
-	var exists *app.PlanExistsError
-	switch {
-	case errors.As(err, &exists):
-		return problem{Status: http.StatusConflict, Title: "Plan exists", Detail: exists.Error()}, true
-	case errors.Is(err, domain.ErrPlanArchived), errors.Is(err, domain.ErrPlanTierChange), errors.Is(err, domain.ErrNotBilled), errors.Is(err, domain.ErrChangeRunning):
-		return problem{Status: http.StatusConflict, Title: "Plan conflict", Detail: err.Error()}, true
-	}
-	return problem{}, false
 }

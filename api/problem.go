@@ -60,11 +60,13 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		lead *domain.LeadHasTenantError
 		big  *app.EventTooLargeError
 	)
-	if p, ok := planConflict(err); ok {
-		writeProblem(w, p)
-		return
-	}
+	var planExists *app.PlanExistsError
 	switch {
+	case errors.As(err, &planExists):
+		writeProblem(w, problem{Status: http.StatusConflict, Title: "Plan exists", Detail: planExists.Error()})
+	case errors.Is(err, domain.ErrPlanArchived), errors.Is(err, domain.ErrPlanTierChange), errors.Is(err, domain.ErrNotBilled),
+		errors.Is(err, domain.ErrChangeRunning):
+		writeProblem(w, problem{Status: http.StatusConflict, Title: "Conflict", Detail: err.Error()})
 	case errors.As(err, &req):
 		if req.retryAfter != "" {
 			w.Header().Set("Retry-After", req.retryAfter)

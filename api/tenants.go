@@ -412,22 +412,14 @@ func (h *tenantHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem{Status: http.StatusForbidden, Detail: "a tenant administrator may change the tenant's contacts only; name and domains need permission " + auth.UpdateTenant})
 		return
 	}
-	var t *domain.Tenant
-	var err error
-	for try := 0; try < 5; try++ {
-		t, err = h.app.Tenants.Update(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) {
-			if in.Domains != nil {
-				if err := domain.CheckPlatformZone("domains", *in.Domains, t.Key(), h.app.Zone); err != nil {
-					return nil, err
-				}
+	t, err := h.app.Tenants.UpdateRetried(r.Context(), id, metadata(r), func(t *domain.Tenant) ([]domain.Event, error) {
+		if in.Domains != nil {
+			if err := domain.CheckPlatformZone("domains", *in.Domains, t.Key(), h.app.Zone); err != nil {
+				return nil, err
 			}
-			return t.Update(in, time.Now())
-		})
-		var ce *app.ConcurrencyError
-		if !errors.As(err, &ce) {
-			break
 		}
-	}
+		return t.Update(in, time.Now())
+	})
 	if errors.Is(err, domain.ErrNotUpdatable) {
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Not allowed in this status", Detail: err.Error()})
 		return
@@ -440,9 +432,9 @@ func (h *tenantHandlers) update(w http.ResponseWriter, r *http.Request) {
 }
 
 // change is POST /tenants/{id}/suspend and /reactivate {reason} (10242):
-// 202 once the change is recorded; its steps follow (GET /tenants/{id}
-// and GET /tenants/{id}/change show them), and the status moves when they
-// are done.
+// 202 once the change is recorded; its steps follow (GET
+// /tenants/{id}/change shows them), and the status moves when they are
+// done.
 func (h *tenantHandlers) change(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := tenantID(r)

@@ -92,6 +92,23 @@ func (r Repository[A]) Update(ctx context.Context, id string, md eventstore.Meta
 	return agg, r.append(ctx, id, eventstore.Exactly(loaded), md, events)
 }
 
+// UpdateRetried is Update tried again, up to five times in all, while
+// another writer appends to the stream meanwhile (a *ConcurrencyError):
+// decide runs on the fresh aggregate each time, so a caller's command does
+// not fail for a race it did not cause.
+func (r Repository[A]) UpdateRetried(ctx context.Context, id string, md eventstore.Metadata, decide func(A) ([]domain.Event, error)) (A, error) {
+	var agg A
+	var err error
+	for try := 0; try < 5; try++ {
+		agg, err = r.Update(ctx, id, md, decide)
+		var ce *eventstore.ConcurrencyError
+		if !errors.As(err, &ce) {
+			break
+		}
+	}
+	return agg, err
+}
+
 func (r Repository[A]) append(ctx context.Context, id string, expected eventstore.ExpectedVersion, md eventstore.Metadata, events []domain.Event) error {
 	if len(events) == 0 {
 		return nil

@@ -163,17 +163,7 @@ func (t *Tenant) nextChangeStep() (string, bool) {
 	if !t.changeRunning() || c.rollingBack {
 		return "", false
 	}
-	for _, step := range ChangeSteps(c.kind) {
-		switch c.state(step) {
-		case OutcomeCompleted, OutcomeSkipped:
-			continue
-		case "":
-			return step, true
-		default:
-			return "", false
-		}
-	}
-	return "", false
+	return firstDue(ChangeSteps(c.kind), c.state)
 }
 
 func (c *changeState) state(step string) string {
@@ -271,7 +261,7 @@ func (t *Tenant) LastChange() (ChangeView, bool) {
 	return v, true
 }
 
-// ChangeKey is the id key prefix of the running change's events:
+// changeKey is the id key prefix of the running change's events:
 // tenant/change/round.
 func (t *Tenant) changeKey() string {
 	return fmt.Sprintf("%s/change/%d", t.id, t.change.round)

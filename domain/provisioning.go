@@ -353,8 +353,14 @@ func (t *Tenant) NextStep() (string, bool) {
 	if t.status != StatusProvisioning || t.rollingBack {
 		return "", false
 	}
-	for _, step := range Steps {
-		switch t.state(step) {
+	return firstDue(Steps, t.state)
+}
+
+// firstDue is the first of steps without an outcome, when every one before
+// it completed or was skipped (a failed one ends the run: none is due).
+func firstDue(steps []string, state func(string) string) (string, bool) {
+	for _, step := range steps {
+		switch state(step) {
 		case OutcomeCompleted, OutcomeSkipped:
 			continue
 		case "":

@@ -171,9 +171,9 @@ func periodOf(p domain.Plan) (string, int64, error) {
 	}
 	_ = json.Unmarshal(p.BillingCycle, &cycle)
 	if unit := strings.TrimSuffix(strings.ToLower(cycle.DurationUnit), "s"); unit != "" {
-		n, err := strconv.ParseInt(cycle.Duration.String(), 10, 64)
-		if cycle.Duration == "" {
-			n, err = 1, nil
+		n, err := int64(1), error(nil) // no duration: one unit
+		if cycle.Duration != "" {
+			n, err = strconv.ParseInt(cycle.Duration.String(), 10, 64)
 		}
 		if err != nil || n < 1 || !periods[unit] {
 			return "", 0, fmt.Errorf("plan %s: billing cycle of %q %q is not a whole number of days, weeks, months or years", p.ID, cycle.Duration, cycle.DurationUnit)
