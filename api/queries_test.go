@@ -193,7 +193,7 @@ func TestCancelAndDeprovisionCommands(t *testing.T) {
 		t.Fatalf("delete: %d %v", r.status, r.body)
 	}
 	view := e.do(t, "GET", "/tenants/"+other, admin, "", nil)
-	if steps, _ := view.body["steps"].([]any); len(steps) != len(domain.AllSteps) || view.body["status"] != "DEPROVISIONING" {
+	if steps, _ := view.body["steps"].([]any); len(steps) != len(domain.ProvisioningSteps) || view.body["status"] != "DEPROVISIONING" {
 		t.Fatalf("view %v", view.body)
 	}
 }

@@ -191,7 +191,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		}
 		byStep[s.Step] = s
 	}
-	for _, name := range domain.AllSteps {
+	for _, name := range domain.ProvisioningSteps { // as the fold lists them: a change's steps apart
 		s, ok := byStep[name]
 		if !ok {
 			s = domain.StepState{Step: name}
