@@ -18,17 +18,9 @@ const maxBody = 1 << 20
 // decode reads a JSON body strictly: the right content type, at most 1 MiB,
 // no unknown fields, exactly one value.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return &errRequest{status: http.StatusUnsupportedMediaType, detail: "send Content-Type: application/json"}
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	raw, err := readJSON(w, r)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &errRequest{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("the body is over %d bytes", maxBody)}
-		}
-		return &errRequest{status: http.StatusBadRequest, detail: "the body could not be read"}
+		return err
 	}
 	if v := bytes.TrimSpace(raw); len(v) == 0 || v[0] != '{' {
 		return &errRequest{status: http.StatusBadRequest, detail: "the body must be a JSON object"}
@@ -46,6 +38,23 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 			"tenantflow seals personal fields itself and opens only what it sealed"}
 	}
 	return nil
+}
+
+// readJSON reads a body sent as JSON, at most 1 MiB, as it is.
+func readJSON(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return nil, &errRequest{status: http.StatusUnsupportedMediaType, detail: "send Content-Type: application/json"}
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &errRequest{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("the body is over %d bytes", maxBody)}
+		}
+		return nil, &errRequest{status: http.StatusBadRequest, detail: "the body could not be read"}
+	}
+	return raw, nil
 }
 
 // looksSealed reports whether any string of the JSON document raw (keys

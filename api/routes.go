@@ -76,6 +76,9 @@ type Deps struct {
 	// Billing makes invoices at the billing provider (the billing step's
 	// provider); nil: POST /tenants/{id}/invoices answers 503.
 	Billing Invoicer
+	// BillingNotices verifies the billing provider's webhook deliveries
+	// (POST /billing/stripe/events); nil: it answers 503.
+	BillingNotices BillingNotices
 }
 
 // Mount adds the lead and tenant routes.
@@ -130,6 +133,7 @@ func (rt *Router) Mount(d Deps) {
 	get("/tenants/{id}/change", rt.requireOrAdminOf(auth.ViewTenant, t.lastChange))
 	post("/tenants/{id}/invoices", rt.require(auth.CreateInvoice, rt.idempotent(t.createInvoice)))
 	get("/tenants/{id}/invoices", rt.requireOrAdminOf(auth.ViewInvoice, t.invoices))
+	post("/billing/stripe/events", t.billingNotice(d.BillingNotices))
 	p := &planHandlers{app: d.App, tiers: d.Tiers, read: d.Tenants, logger: d.Logger}
 	post("/plans", rt.require(auth.CreatePlan, rt.idempotent(p.create)))
 	get("/plans", rt.require(auth.ViewPlan, p.list))

@@ -449,7 +449,7 @@ func (h *tenantHandlers) change(kind string) http.HandlerFunc {
 			writeError(w, h.logger, err)
 			return
 		}
-		t, err := app.RequestChange(r.Context(), h.app.Tenants, id, kind, req.Reason, "operator", metadata(r))
+		t, err := app.RequestChange(r.Context(), h.app.Tenants, id, kind, req.Reason, domain.SourceOperator, metadata(r))
 		if err != nil {
 			writeError(w, h.logger, err)
 			return

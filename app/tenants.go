@@ -28,6 +28,23 @@ func RequestChange(ctx context.Context, tenants Repository[*domain.Tenant], id, 
 	})
 }
 
+// ActOnBilling applies the billing provider's verified notice n to the
+// tenant it names (domain.Tenant.ActOnBilling): the change it started
+// (domain.ChangeSuspend or ChangeReactivate), or "" when it asked for none.
+func ActOnBilling(ctx context.Context, tenants Repository[*domain.Tenant], n domain.BillingNotice, md eventstore.Metadata) (change string, err error) {
+	_, err = tenants.UpdateRetried(ctx, n.TenantID, md, func(t *domain.Tenant) ([]domain.Event, error) {
+		evs, err := t.ActOnBilling(n, time.Now())
+		change = ""
+		for _, e := range evs {
+			if r, ok := e.(domain.ChangeRequested); ok {
+				change = r.Change
+			}
+		}
+		return evs, err
+	})
+	return change, err
+}
+
 // Cancel stops the running attempt at its next step; what it made is undone.
 func Cancel(ctx context.Context, tenants Repository[*domain.Tenant], id string, md eventstore.Metadata) (*domain.Tenant, error) {
 	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestCancel() })

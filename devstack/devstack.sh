@@ -732,6 +732,7 @@ export TENANTFLOW_DNS_TSIG_NAME='tenantflow'
 export TENANTFLOW_BILLING='stripe'
 export TENANTFLOW_STRIPE_API_URL='http://127.0.0.1:$BILLING_PORT'
 export TENANTFLOW_STRIPE_API_KEY='sk_test_devstack'
+export TENANTFLOW_STRIPE_WEBHOOK_SECRET='whsec_devstack'
 export TENANTFLOW_DNS_TSIG_SECRET='$(dns_tsig_secret)'
 EOF
 }

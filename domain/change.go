@@ -36,6 +36,12 @@ var changeMoves = map[string]struct{ from, to Status }{
 	ChangeReactivate: {StatusSuspended, StatusActive},
 }
 
+// Who asks for a change (ChangeRequested.Source).
+const (
+	SourceOperator = "operator"
+	SourceBilling  = "billing"
+)
+
 // Change event types.
 const (
 	TypeChangeRequested  = "tenant.change.requested"
@@ -45,7 +51,7 @@ const (
 )
 
 // ChangeRequested starts round Round of a change. Source says who asked:
-// an operator ("operator") or the billing provider ("billing").
+// an operator (SourceOperator) or the billing provider (SourceBilling).
 type ChangeRequested struct {
 	Change string    `json:"change"`
 	Round  int       `json:"round"`

@@ -169,3 +169,84 @@ func TestDeprovisioningASuspendedTenant(t *testing.T) {
 		t.Fatalf("finish: %v, %s", err, tn.Status())
 	}
 }
+
+// billedActive is an ACTIVE, welcomed tenant whose billing step made
+// customer cus_1 and subscription sub_1.
+func billedActive(t *testing.T) *Tenant {
+	t.Helper()
+	tn := provisioning(t)
+	completeSteps(t, tn, StepActivate)
+	if _, err := tn.Activate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RecordStep(StepOutcome{Step: StepBilling, Outcome: OutcomeCompleted, Resources: []Resource{
+		{Kind: ResourceBillingCustomer, ID: "cus_1"}, {Kind: ResourceBillingSubscription, ID: "sub_1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RecordNotification(StepOutcome{Step: StepNotify, Outcome: OutcomeCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// finishChange completes every step of the running change.
+func finishChange(t *testing.T, tn *Tenant) {
+	t.Helper()
+	for step, ok := tn.NextStep(); ok; step, ok = tn.NextStep() {
+		record(t, tn, step, OutcomeCompleted)
+	}
+}
+
+// The billing provider's "unpaid" suspends the tenant its subscription was
+// made for, once however often it is delivered; "paid" lifts only the
+// suspension billing asked for; a notice about another subscription asks
+// nothing.
+func TestActOnBilling(t *testing.T) {
+	tn := billedActive(t)
+	unpaid := BillingNotice{EventID: "evt_1", SubscriptionID: "sub_1", TenantID: tn.ID(), Standing: BillingUnpaid}
+	paid := unpaid
+	paid.EventID, paid.Standing = "evt_2", BillingPaid
+
+	if evs, err := tn.ActOnBilling(BillingNotice{SubscriptionID: "sub_other", Standing: BillingUnpaid}, now); err != nil || len(evs) != 0 {
+		t.Fatalf("another subscription's notice: %v %v", evs, err)
+	}
+	if evs, err := tn.ActOnBilling(paid, now); err != nil || len(evs) != 0 {
+		t.Fatalf("paid for an ACTIVE tenant: %v %v", evs, err)
+	}
+	evs, err := tn.ActOnBilling(unpaid, now)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("unpaid: %v %v", evs, err)
+	}
+	if r := evs[0].(ChangeRequested); r.Change != ChangeSuspend || r.Source != SourceBilling {
+		t.Fatalf("unpaid asked %+v", r)
+	}
+	if evs, err := tn.ActOnBilling(unpaid, now); err != nil || len(evs) != 0 {
+		t.Fatalf("unpaid delivered again while suspending: %v %v", evs, err)
+	}
+	if _, err := tn.ActOnBilling(paid, now); !errors.Is(err, ErrChangeRunning) {
+		t.Fatalf("paid while the suspension runs: %v, want ErrChangeRunning (delivered again later)", err)
+	}
+	finishChange(t, tn)
+	if tn.Status() != StatusSuspended {
+		t.Fatalf("status %s after the suspension", tn.Status())
+	}
+	if evs, err := tn.ActOnBilling(unpaid, now); err != nil || len(evs) != 0 {
+		t.Fatalf("unpaid for a SUSPENDED tenant: %v %v", evs, err)
+	}
+	evs, err = tn.ActOnBilling(paid, now)
+	if err != nil || len(evs) != 1 || evs[0].(ChangeRequested).Change != ChangeReactivate {
+		t.Fatalf("paid after billing's suspension: %v %v", evs, err)
+	}
+	finishChange(t, tn)
+	if tn.Status() != StatusActive {
+		t.Fatalf("status %s after the reactivation", tn.Status())
+	}
+
+	if _, err := tn.RequestChange(ChangeSuspend, "abuse", SourceOperator, now); err != nil {
+		t.Fatal(err)
+	}
+	finishChange(t, tn)
+	if evs, err := tn.ActOnBilling(paid, now); err != nil || len(evs) != 0 {
+		t.Fatalf("paid lifted an operator's suspension: %v %v", evs, err)
+	}
+}

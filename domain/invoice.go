@@ -42,8 +42,17 @@ var ErrNotBilled = errors.New("the tenant has no billing customer: it is not ACT
 // BillingAccount is the billing customer and subscription the billing step
 // recorded for the latest attempt; ok false when it has none.
 func (t *Tenant) BillingAccount() (customer, subscription string, ok bool) {
+	if t.status != StatusActive {
+		return "", "", false
+	}
+	return t.billingResources()
+}
+
+// billingResources is what the billing step made for the latest attempt,
+// whatever the tenant's status: a SUSPENDED tenant keeps its account.
+func (t *Tenant) billingResources() (customer, subscription string, ok bool) {
 	s := t.steps[StepBilling]
-	if t.status != StatusActive || s == nil || s.State != OutcomeCompleted || s.Undo != "" {
+	if s == nil || s.State != OutcomeCompleted || s.Undo != "" {
 		return "", "", false
 	}
 	for _, r := range s.Resources {
@@ -95,4 +104,50 @@ func (t *Tenant) Invoice(requestID string) (InvoiceCreated, bool) {
 		return InvoiceCreated{}, false
 	}
 	return t.invoices[i], true
+}
+
+// What the billing provider says of a subscription's payments.
+const (
+	// BillingUnpaid: the provider gave up collecting (Stripe's subscription
+	// status "unpaid", once its retries are exhausted).
+	BillingUnpaid = "unpaid"
+	// BillingPaid: the subscription is in good standing again ("active").
+	BillingPaid = "paid"
+)
+
+// BillingNotice is a verified notice from the billing provider (a Stripe
+// webhook event): its id there, the subscription it is about, the tenant
+// the subscription was made for, and the subscription's standing.
+type BillingNotice struct {
+	EventID, SubscriptionID, TenantID, Standing string
+}
+
+// ActOnBilling is what the billing provider's notice n asks of the tenant:
+// unpaid suspends an ACTIVE tenant, paid reactivates a tenant the billing
+// provider suspended (an operator's suspension is the operator's to lift).
+// It asks nothing — no events, no error — when the notice is about another
+// subscription than the tenant's billing account, when the tenant is
+// already where the notice would take it (a notice delivered twice), or
+// when it is in no state to move (being provisioned or deprovisioned). A
+// change of the other kind still running is ErrChangeRunning: the provider
+// delivers the notice again later.
+func (t *Tenant) ActOnBilling(n BillingNotice, now time.Time) ([]Event, error) {
+	if _, sub, ok := t.billingResources(); !ok || sub != n.SubscriptionID {
+		return nil, nil
+	}
+	kind, from := ChangeSuspend, StatusActive
+	if n.Standing == BillingPaid {
+		kind, from = ChangeReactivate, StatusSuspended
+	}
+	if t.changeRunning() {
+		if t.change.kind == kind {
+			return nil, nil
+		}
+		return nil, ErrChangeRunning
+	}
+	if t.status != from || (kind == ChangeReactivate && (t.change == nil || t.change.source != SourceBilling)) {
+		return nil, nil
+	}
+	reason := "billing provider: subscription " + n.SubscriptionID + " " + n.Standing + " (event " + n.EventID + ")"
+	return t.RequestChange(kind, reason, SourceBilling, now)
 }

@@ -224,8 +224,8 @@ func devStackEnv(t *testing.T) map[string]string {
 	for _, k := range []string{"TENANTFLOW_KAFKA_SASL_MECHANISM", "TENANTFLOW_KAFKA_USERNAME", "TENANTFLOW_KAFKA_PASSWORD",
 		"TENANTFLOW_KAFKA_RELAY_USERNAME", "TENANTFLOW_KAFKA_RELAY_PASSWORD", "TENANTFLOW_KAFKA_TLS", "TENANTFLOW_KAFKA_TLS_CA_FILE",
 		"TENANTFLOW_KAFKA_REPLICATION_FACTOR", "TENANTFLOW_KAFKA_MIN_INSYNC_REPLICAS",
-		"TENANTFLOW_PII_KEY",                                                             // and the master key of people's personal data keys
-		"TENANTFLOW_BILLING", "TENANTFLOW_STRIPE_API_URL", "TENANTFLOW_STRIPE_API_KEY"} { // and the billing stand-in
+		"TENANTFLOW_PII_KEY",                                                                                                 // and the master key of people's personal data keys
+		"TENANTFLOW_BILLING", "TENANTFLOW_STRIPE_API_URL", "TENANTFLOW_STRIPE_API_KEY", "TENANTFLOW_STRIPE_WEBHOOK_SECRET"} { // and the billing stand-in
 
 		if v := os.Getenv(k); v != "" {
 			env[k] = v

@@ -358,6 +358,11 @@ type BackEndSettings struct {
 
 	StripeAPIURL string `env:"TENANTFLOW_STRIPE_API_URL"`
 
+	// StripeWebhookSecret is the signing secret of the Stripe webhook
+	// endpoint POST /billing/stripe/events (whsec_...): with it, a
+	// subscription gone unpaid suspends its tenant. Empty: no endpoint.
+	StripeWebhookSecret string `env:"TENANTFLOW_STRIPE_WEBHOOK_SECRET" secret:"true"`
+
 	// Infrastructure: InfraBinary (tofu or terraform) runs the module of the
 	// tenant's plan tier, else of its isolation model (InfraModules:
 	// "silo=/path,bridge=/path,enterprise=/path"; no module: skipped) with per-tenant state under InfraStateDir.
@@ -880,6 +885,9 @@ func (c BackEndSettings) validate(p *problems) {
 		}
 	default:
 		bad("TENANTFLOW_BILLING", "%q is not stripe (or empty: the billing step is skipped)", c.Billing)
+	}
+	if c.StripeWebhookSecret != "" && (c.Billing != "stripe" || !strings.HasPrefix(c.StripeWebhookSecret, "whsec_")) {
+		bad("TENANTFLOW_STRIPE_WEBHOOK_SECRET", "must be the endpoint's signing secret (whsec_..., the value is not shown), with TENANTFLOW_BILLING=stripe")
 	}
 	if c.InfraState != "postgres" && c.InfraState != "local" {
 		bad("TENANTFLOW_INFRA_STATE", "must be postgres or local, got %q", c.InfraState)

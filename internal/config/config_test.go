@@ -136,7 +136,7 @@ func TestDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
 
 func TestVariableNamesListsEverySetting(t *testing.T) {
 	names := VariableNames()
-	if len(names) != 100 {
+	if len(names) != 101 {
 		t.Errorf("got %d names %v; update this test and docs/configuration.md together when adding a setting", len(names), names)
 	}
 	for _, n := range names {
@@ -266,6 +266,8 @@ func TestProductionRefusesEveryShortcut(t *testing.T) {
 		"Stripe over http":                                 {map[string]string{"TENANTFLOW_STRIPE_API_URL": "http://stripe.example.com"}, "TENANTFLOW_STRIPE_API_URL"},
 		"Stripe without its key":                           {map[string]string{"TENANTFLOW_STRIPE_API_KEY": ""}, "TENANTFLOW_STRIPE_API_KEY"},
 		"an unknown billing provider":                      {map[string]string{"TENANTFLOW_BILLING": "abacus"}, "TENANTFLOW_BILLING"},
+		"a webhook secret that is not one":                 {map[string]string{"TENANTFLOW_STRIPE_WEBHOOK_SECRET": "sk_live_x"}, "TENANTFLOW_STRIPE_WEBHOOK_SECRET"},
+		"a webhook secret without Stripe":                  {map[string]string{"TENANTFLOW_STRIPE_WEBHOOK_SECRET": "whsec_x", "TENANTFLOW_BILLING": "", "TENANTFLOW_SKIP_STEPS": "billing"}, "TENANTFLOW_STRIPE_WEBHOOK_SECRET"},
 	} {
 		env := productionEnv()
 		maps.Copy(env, c.change)

@@ -108,6 +108,7 @@ func TestKubernetesManifests(t *testing.T) {
 	settings["TENANTFLOW_PII_KEY"] = strings.Repeat("ab", 32)
 	settings["TENANTFLOW_AGENT_KEY"] = strings.Repeat("cd", 32)
 	settings["TENANTFLOW_STRIPE_API_KEY"] = "sk_live_x"
+	settings["TENANTFLOW_STRIPE_WEBHOOK_SECRET"] = "whsec_x"
 	settings["TENANTFLOW_DATABASE_URL"] = "postgres://tenantflow_app:x@db:5432/tenantflow"
 	cfg, err := FromEnv(settings)
 	if err == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers"
+	"github.com/tenantflow/tenantflow/handlers/billing"
 	"github.com/tenantflow/tenantflow/internal/config"
 	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/platform/idempotency"
@@ -258,6 +259,9 @@ func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (a
 		TrustedProxies: proxies}
 	if cfg.Billing == "stripe" {
 		d.Billing = BillingProvider(cfg)
+	}
+	if cfg.StripeWebhookSecret != "" {
+		d.BillingNotices = billing.StripeNotices{Secret: cfg.StripeWebhookSecret}
 	}
 	var hs *auth.HS256
 	if cfg.JWTSecret != "" {
