@@ -240,6 +240,7 @@ var registry = map[string]func() Event{
 	TypeChangeRolledBack:            func() Event { return &ChangeRolledBack{} },
 	TypePlanUpdated:                 func() Event { return &PlanUpdated{} },
 	TypePlanArchived:                func() Event { return &PlanArchived{} },
+	TypeExpiryWarned:                func() Event { return &ExpiryWarned{} },
 }
 
 // Decode turns a stored event back into its domain type.

@@ -61,6 +61,7 @@ type Tenant struct {
 	pendingDomains  *pendingDomains
 	invoices        []InvoiceCreated
 	change          *changeState // the latest change of the live tenant
+	expiry          expiryState  // the current subscription's expiry
 }
 
 // NewTenant validates the input and returns the tenant with its first event,
@@ -115,6 +116,7 @@ func (t *Tenant) apply(e Event) error {
 		sub := e.Subscription
 		t.subscription, t.isolation, t.identity = &sub, e.Isolation, e.Identity
 		t.steps, t.rollingBack, t.cancelRequested = map[string]*StepState{}, false, false
+		t.applyExpiry(e)
 	case StepOutcome:
 		t.applyStep(e)
 	case TenantActivated:
@@ -155,6 +157,9 @@ func (t *Tenant) apply(e Event) error {
 		t.invoices = append(t.invoices, e)
 	case ChangeRequested, ChangeCompleted, ChangeFailed, ChangeRolledBack:
 		t.applyChange(e)
+		t.applyExpiry(e)
+	case ExpiryWarned:
+		t.applyExpiry(e)
 	default:
 		return fmt.Errorf("tenant %s: unexpected event %s", t.id, e.EventType())
 	}

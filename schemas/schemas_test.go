@@ -115,6 +115,8 @@ func emitted(t *testing.T) []domain.Event {
 	for s, ok := active.NextStep(); ok; s, ok = active.NextStep() {
 		keep(active.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped, StartedAt: now, At: now}))
 	}
+	// Expiry's warning (its suspension and offboarding are the events above).
+	keep(active.ActOnExpiry(domain.ExpiryAction{Do: domain.ExpiryWarn, Stage: domain.ExpirySuspension, EndDate: now, DueAt: now.Add(time.Hour)}, now))
 	cfg, _ := domain.RehydrateTenantConfig(nil)
 	keep(cfg.Set(active.ID(), "feature.flags", json.RawMessage(`{"beta":true}`), true, now))
 	keep(cfg.Delete(active.ID(), "feature.flags", now))
