@@ -479,6 +479,35 @@ func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("overdue streams %v: want %s and %s once each, not the answered or the waiting one", mine, overdue, twice)
 		}
 	})
+
+	t.Run("SubscriptionsEnded names each stream whose latest request's subscription ended, unless ended since", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		request := func(end time.Time) NewEvent {
+			return NewEvent{ID: uuid.NewString(), Type: provisioningRequested,
+				Data: json.RawMessage(fmt.Sprintf(`{"subscription":{"endDate":%q}}`, end.UTC().Format(time.RFC3339Nano)))}
+		}
+		other := func(typ string) NewEvent { return NewEvent{ID: uuid.NewString(), Type: typ, Data: json.RawMessage(`{}`)} }
+		now := time.Now()
+		ended, endsNow, endless, running, renewed, offboarded := streamID(), streamID(), streamID(), streamID(), streamID(), streamID()
+		mustAppend(t, s, ended, NoStream, request(now.Add(-time.Hour)), other("x.activated"))
+		mustAppend(t, s, endsNow, NoStream, request(now))
+		mustAppend(t, s, endless, NoStream, request(time.Time{}))
+		mustAppend(t, s, running, NoStream, request(now.Add(time.Hour)))
+		mustAppend(t, s, renewed, NoStream, request(now.Add(-time.Hour)), request(now.Add(time.Hour)))
+		mustAppend(t, s, offboarded, NoStream, request(now.Add(-time.Hour)), other("x.deprovisioned"))
+		got, err := s.SubscriptionsEnded(ctx, []string{"x.deprovisioned"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := map[string]int{}
+		for _, st := range got {
+			mine[st]++
+		}
+		if mine[ended] != 1 || mine[endsNow] != 1 || mine[endless]+mine[running]+mine[renewed]+mine[offboarded] != 0 {
+			t.Fatalf("ended streams %v: want %s and %s once, and none of the others", mine, ended, endsNow)
+		}
+	})
 }
 
 func TestMemoryStoreContract(t *testing.T) {

@@ -53,3 +53,53 @@ func (m *Memory) Overdue(_ context.Context, requestTypes []string, answeredBy st
 	}
 	return out, nil
 }
+
+// provisioningRequested is the type of the events whose subscriptions
+// SubscriptionsEnded reads (domain.TypeProvisioningRequested; the
+// migration's partial index names it too).
+const provisioningRequested = "tenant.provisioning.requested"
+
+// SubscriptionsEnded names each stream whose latest provisioning request
+// has a data.subscription.endDate at or before before (a zero one, 0001-01-01,
+// is no end), and which no later event of one of endedBy types followed:
+// expiry's candidates. The partial index events_provisioning_requests keeps
+// the look to provisioning requests, one row per attempt.
+func (s *Postgres) SubscriptionsEnded(ctx context.Context, endedBy []string, before time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `select r.stream_id from events r
+		where r.event_type = 'tenant.provisioning.requested'
+		  and (r.data->'subscription'->>'endDate')::timestamptz > '0001-01-01 00:00:00+00'
+		  and (r.data->'subscription'->>'endDate')::timestamptz <= $2
+		  and not exists (select 1 from events o where o.stream_id = r.stream_id and o.stream_version > r.stream_version
+		                  and (o.event_type = 'tenant.provisioning.requested' or o.event_type = any($1)))`,
+		endedBy, before)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// SubscriptionsEnded implements the same contract as Postgres.SubscriptionsEnded.
+func (m *Memory) SubscriptionsEnded(_ context.Context, endedBy []string, before time.Time) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for stream, evs := range m.streams {
+		last := -1
+		for i, e := range evs {
+			if e.Type == provisioningRequested {
+				last = i
+			}
+		}
+		var d struct {
+			Subscription struct {
+				EndDate time.Time `json:"endDate"`
+			} `json:"subscription"`
+		}
+		if last < 0 || json.Unmarshal(evs[last].Data, &d) != nil || d.Subscription.EndDate.IsZero() || d.Subscription.EndDate.After(before) ||
+			slices.ContainsFunc(evs[last+1:], func(o Event) bool { return slices.Contains(endedBy, o.Type) }) {
+			continue
+		}
+		out = append(out, stream)
+	}
+	return out, nil
+}

@@ -1,6 +1,6 @@
 // Package notify sends the tenant's mails: the welcome after activation, the
-// failure notice after a rollback and the admin's set-password link, by SMTP
-// or through Novu.
+// failure notice after a rollback, the admin's set-password link and the
+// warnings of a subscription's expiry, by SMTP or through Novu.
 package notify
 
 import (
@@ -140,6 +140,28 @@ func (l Links) failure(t *domain.Tenant) FailureData {
 	return d
 }
 
+// ExpiryWarningData is what the expiry-warning template (and Novu's
+// tenant-expiry-warning) gets: Stage (domain.ExpirySuspension or
+// ExpiryOffboarding) is due at DueAt (RFC 3339, UTC) because the
+// subscription ended on EndDate.
+type ExpiryWarningData struct {
+	TenantID     string `json:"tenantId"`
+	TenantName   string `json:"tenantName"`
+	FirstName    string `json:"firstName"`
+	Stage        string `json:"stage"`
+	EndDate      string `json:"endDate"`
+	DueDate      string `json:"dueDate"`
+	DueAt        string `json:"dueAt"`
+	SupportEmail string `json:"supportEmail"`
+}
+
+func (l Links) expiryWarning(t *domain.Tenant, stage string, dueAt time.Time) ExpiryWarningData {
+	sub, _ := t.Subscription()
+	return ExpiryWarningData{TenantID: t.ID(), TenantName: t.Name(), FirstName: t.Contact().FirstName, Stage: stage,
+		EndDate: sub.EndDate.UTC().Format(time.DateOnly), DueDate: dueAt.UTC().Format(time.DateOnly), DueAt: dueAt.UTC().Format(time.RFC3339),
+		SupportEmail: l.SupportEmail}
+}
+
 // MailNotifier sends the tenant's mails over SMTP from the templates in
 // handlers/templates (first line "Subject: ...", then the body).
 type MailNotifier struct {
@@ -171,6 +193,16 @@ func (n MailNotifier) SetPassword(ctx context.Context, t *domain.Tenant, link st
 		return err
 	}
 	return n.send(ctx, t.Contact().Email, "set-password.txt", n.Links.setPassword(t, link))
+}
+
+// ExpiryWarning warns the tenant's contact that stage of its
+// subscription's expiry is due at dueAt (app.Expiry).
+func (n MailNotifier) ExpiryWarning(ctx context.Context, t *domain.Tenant, stage string, dueAt time.Time) error {
+	t, err := pii.OpenTenant(ctx, n.Personal, t)
+	if err != nil {
+		return err
+	}
+	return n.send(ctx, t.Contact().Email, "expiry-warning.txt", n.Links.expiryWarning(t, stage, dueAt))
 }
 
 func (n MailNotifier) send(ctx context.Context, to, name string, data any) error {
@@ -253,6 +285,15 @@ func (n Novu) SetPassword(ctx context.Context, t *domain.Tenant, link string) er
 		return err
 	}
 	return n.trigger(ctx, "tenant-set-password", t, n.Links.setPassword(t, link))
+}
+
+// ExpiryWarning triggers Novu's tenant-expiry-warning (app.Expiry).
+func (n Novu) ExpiryWarning(ctx context.Context, t *domain.Tenant, stage string, dueAt time.Time) error {
+	t, err := pii.OpenTenant(ctx, n.Personal, t)
+	if err != nil {
+		return err
+	}
+	return n.trigger(ctx, "tenant-expiry-warning", t, n.Links.expiryWarning(t, stage, dueAt))
 }
 
 type novuTrigger struct {

@@ -403,6 +403,14 @@ type BackEndSettings struct {
 
 	DeployDeadline time.Duration `env:"TENANTFLOW_DEPLOY_DEADLINE" envDefault:"10m"`
 
+	// Expiry of a subscription with an endDate (app.Expiry, in the handlers
+	// role): the tenant keeps running for ExpiryGrace after it, then is
+	// suspended, its data kept, for ExpiryRetention, then offboarded; its
+	// contact is warned ExpiryWarning before each.
+	ExpiryGrace     time.Duration `env:"TENANTFLOW_EXPIRY_GRACE" envDefault:"168h"`
+	ExpiryRetention time.Duration `env:"TENANTFLOW_EXPIRY_RETENTION" envDefault:"720h"`
+	ExpiryWarning   time.Duration `env:"TENANTFLOW_EXPIRY_WARNING" envDefault:"72h"`
+
 	// DNS: RFC 2136 updates to DNSServer for DNSZone, signed with the TSIG
 	// key DNSTSIGName/DNSTSIGSecret (hmac-sha256). Empty server: skipped.
 	DNSServer string `env:"TENANTFLOW_DNS_SERVER"`
@@ -912,6 +920,12 @@ func (c BackEndSettings) validate(p *problems) {
 	if c.DeployDeadline < time.Second {
 		bad("TENANTFLOW_DEPLOY_DEADLINE", "must be at least 1s, got %s", c.DeployDeadline)
 	}
+	for name, d := range map[string]time.Duration{"TENANTFLOW_EXPIRY_GRACE": c.ExpiryGrace, "TENANTFLOW_EXPIRY_RETENTION": c.ExpiryRetention,
+		"TENANTFLOW_EXPIRY_WARNING": c.ExpiryWarning} {
+		if d < 0 {
+			bad(name, "must not be negative, got %s", d)
+		}
+	}
 	if c.DNSServer != "" {
 		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
 			bad("TENANTFLOW_DNS_SERVER", "%q is not host:port", c.DNSServer)
@@ -1098,4 +1112,9 @@ func (c LogSettings) PIIMasterKey() ([]byte, error) {
 		return nil, errors.New("TENANTFLOW_PII_KEY must be 64 hex characters")
 	}
 	return k, nil
+}
+
+// ExpiryPolicy is the operator's expiry periods.
+func (c Config) ExpiryPolicy() domain.ExpiryPolicy {
+	return domain.ExpiryPolicy{Grace: c.ExpiryGrace, Retention: c.ExpiryRetention, Warning: c.ExpiryWarning}
 }

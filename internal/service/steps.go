@@ -244,6 +244,16 @@ func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams
 	return &component{name: "mail bridge", run: func(ctx context.Context) error { return b.Serve(ctx, ln) }}, nil
 }
 
+// expiry is the watcher of subscriptions' expiry (app.Expiry), warning
+// through the notify step's sender; without one, a warning is recorded
+// and not sent.
+func expiry(cfg config.Config, store *eventstore.Postgres, steps *handlers.Config, logger *slog.Logger) component {
+	notifier, _ := step.As[notify.Step](steps.Actions[domain.StepNotify])
+	warner, _ := notifier.Sender.(app.ExpiryWarner)
+	x := &app.Expiry{Tenants: app.Tenants(store), Log: store, Lease: store, Warner: warner, Policy: cfg.ExpiryPolicy(), Logger: logger}
+	return component{name: "expiry", afterStartup: true, run: x.Run}
+}
+
 // backEnds adds the storage, infrastructure and DNS steps' back ends.
 func backEnds(actions map[string]step.Action, cfg config.Config, vault *pii.Vault, logger *slog.Logger) error {
 	switch cfg.Storage {

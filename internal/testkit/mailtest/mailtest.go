@@ -4,6 +4,8 @@ package mailtest
 
 import (
 	"io"
+	"mime"
+	"mime/quotedprintable"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -100,13 +102,22 @@ func each(t testing.TB, dir string, fn func(Mail) bool) {
 			raw.Close()
 			t.Fatalf("mail %s does not parse: %v", f, err)
 		}
-		body, _ := io.ReadAll(msg.Body)
+		var text io.Reader = msg.Body // as the recipient reads it:
+		if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
+			text = quotedprintable.NewReader(msg.Body)
+		}
+		body, _ := io.ReadAll(text)
 		raw.Close()
 		to := msg.Header.Get("To")
 		if addr, err := mail.ParseAddress(to); err == nil {
 			to = addr.Address
 		}
-		if !fn(Mail{To: to, Subject: msg.Header.Get("Subject"), Body: string(body)}) {
+		// A subject that is not ASCII arrives as RFC 2047 encoded words.
+		subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		if err != nil {
+			t.Fatalf("mail %s: subject: %v", f, err)
+		}
+		if !fn(Mail{To: to, Subject: subject, Body: string(body)}) {
 			return
 		}
 	}
