@@ -487,7 +487,9 @@ func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 			return NewEvent{ID: uuid.NewString(), Type: provisioningRequested,
 				Data: json.RawMessage(fmt.Sprintf(`{"subscription":{"endDate":%q}}`, end.UTC().Format(time.RFC3339Nano)))}
 		}
-		other := func(typ string) NewEvent { return NewEvent{ID: uuid.NewString(), Type: typ, Data: json.RawMessage(`{}`)} }
+		other := func(typ string) NewEvent {
+			return NewEvent{ID: uuid.NewString(), Type: typ, Data: json.RawMessage(`{}`)}
+		}
 		now := time.Now()
 		ended, endsNow, endless, running, renewed, offboarded := streamID(), streamID(), streamID(), streamID(), streamID(), streamID()
 		mustAppend(t, s, ended, NoStream, request(now.Add(-time.Hour)), other("x.activated"))
