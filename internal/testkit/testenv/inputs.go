@@ -24,14 +24,18 @@ var DevTiers = domain.Tiers{
 
 // ReplacedSystemRequest is the provisioning request of the system tenantflow
 // replaces, verbatim from its own test script
-// (docs/real-inputs.md), with subscriberId the tenant.
+// (docs/real-inputs.md), with subscriberId the tenant — and one value
+// moved: its endDate, 2026-01-01, has passed, and a tenant whose
+// subscription ended that long ago is suspended by expiry moments after
+// it is ACTIVE (docs/choreography.md#expiry). The shape is what is
+// verbatim; the end is ten years on.
 func ReplacedSystemRequest(tenantID, key string) string {
 	return strings.NewReplacer("<id>", tenantID, "<key>", key).Replace(`{
     "id": "sub-<key>-001",
     "subscriberId": "<id>",
     "planId": "plan-enterprise",
     "startDate": "2025-01-01T00:00:00Z",
-    "endDate": "2026-01-01T00:00:00Z",
+    "endDate": "2036-01-01T00:00:00Z",
     "status": 1,
     "plan": {
       "id": "plan-enterprise",
