@@ -241,6 +241,8 @@ var registry = map[string]func() Event{
 	TypePlanUpdated:                 func() Event { return &PlanUpdated{} },
 	TypePlanArchived:                func() Event { return &PlanArchived{} },
 	TypeExpiryWarned:                func() Event { return &ExpiryWarned{} },
+	TypeOffboardingRequested:        func() Event { return &OffboardingRequested{} },
+	TypeOffboardingCancelled:        func() Event { return &OffboardingCancelled{} },
 }
 
 // Decode turns a stored event back into its domain type.

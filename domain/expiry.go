@@ -72,13 +72,14 @@ type expiryState struct {
 //   - a tenant expiry suspended is offboarded p.Retention after that
 //     suspension was asked for, and warned p.Warning before.
 //
-// Nothing while a change runs, and nothing more once an operator has
+// Nothing while a change runs or a DELETE is kept for its retention
+// period (the offboarding's own deadline rules), and nothing more once an operator has
 // reactivated a tenant expiry suspended: the operator decided otherwise for
 // this subscription. A suspension of expiry's that was rolled back is
 // asked for again.
 func (t *Tenant) ExpiryDue(now time.Time, p ExpiryPolicy) (ExpiryAction, bool) {
 	sub, ok := t.Subscription()
-	if !ok || sub.EndDate.IsZero() || t.changeRunning() || t.retryingUndos {
+	if !ok || sub.EndDate.IsZero() || t.changeRunning() || t.retryingUndos || t.offboarding != nil {
 		return ExpiryAction{}, false
 	}
 	a := ExpiryAction{EndDate: sub.EndDate}

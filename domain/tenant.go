@@ -60,8 +60,9 @@ type Tenant struct {
 	contacts        []TenantContact // the primary first; contact is its Contact
 	pendingDomains  *pendingDomains
 	invoices        []InvoiceCreated
-	change          *changeState // the latest change of the live tenant
-	expiry          expiryState  // the current subscription's expiry
+	change          *changeState          // the latest change of the live tenant
+	expiry          expiryState           // the current subscription's expiry
+	offboarding     *OffboardingRequested // a DELETE kept for its retention period
 }
 
 // NewTenant validates the input and returns the tenant with its first event,
@@ -117,6 +118,7 @@ func (t *Tenant) apply(e Event) error {
 		t.subscription, t.isolation, t.identity = &sub, e.Isolation, e.Identity
 		t.steps, t.rollingBack, t.cancelRequested = map[string]*StepState{}, false, false
 		t.applyExpiry(e)
+		t.applyOffboarding(e)
 	case StepOutcome:
 		t.applyStep(e)
 	case TenantActivated:
@@ -144,6 +146,7 @@ func (t *Tenant) apply(e Event) error {
 		t.status, t.rollingBack = StatusProvisionFailed, false
 	case DeprovisioningRequested:
 		t.status = StatusDeprovisioning
+		t.applyOffboarding(e)
 		if len(e.RetryUndos) > 0 {
 			t.resetUndos(e.RetryUndos, e.Round)
 		}
@@ -160,6 +163,8 @@ func (t *Tenant) apply(e Event) error {
 		t.applyExpiry(e)
 	case ExpiryWarned:
 		t.applyExpiry(e)
+	case OffboardingRequested, OffboardingCancelled:
+		t.applyOffboarding(e)
 	default:
 		return fmt.Errorf("tenant %s: unexpected event %s", t.id, e.EventType())
 	}

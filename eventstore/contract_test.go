@@ -490,7 +490,7 @@ func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 		other := func(typ string) NewEvent {
 			return NewEvent{ID: uuid.NewString(), Type: typ, Data: json.RawMessage(`{}`)}
 		}
-		now := time.Now()
+		now := time.Now().Truncate(time.Millisecond) // PostgreSQL keeps microseconds
 		ended, endsNow, endless, running, renewed, offboarded := streamID(), streamID(), streamID(), streamID(), streamID(), streamID()
 		mustAppend(t, s, ended, NoStream, request(now.Add(-time.Hour)), other("x.activated"))
 		mustAppend(t, s, endsNow, NoStream, request(now))
@@ -508,6 +508,35 @@ func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		if mine[ended] != 1 || mine[endsNow] != 1 || mine[endless]+mine[running]+mine[renewed]+mine[offboarded] != 0 {
 			t.Fatalf("ended streams %v: want %s and %s once, and none of the others", mine, ended, endsNow)
+		}
+	})
+
+	t.Run("OffboardingsDue names each stream whose latest offboarding's retention is over, unless restored or purged", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		request := func(purge time.Time) NewEvent {
+			return NewEvent{ID: uuid.NewString(), Type: offboardingRequested,
+				Data: json.RawMessage(fmt.Sprintf(`{"purgeAt":%q}`, purge.UTC().Format(time.RFC3339Nano)))}
+		}
+		other := func(typ string) NewEvent {
+			return NewEvent{ID: uuid.NewString(), Type: typ, Data: json.RawMessage(`{}`)}
+		}
+		now := time.Now()
+		due, kept, restored, again := streamID(), streamID(), streamID(), streamID()
+		mustAppend(t, s, due, NoStream, request(now.Add(-time.Hour)), other("x.suspended"))
+		mustAppend(t, s, kept, NoStream, request(now.Add(time.Hour)))
+		mustAppend(t, s, restored, NoStream, request(now.Add(-time.Hour)), other("x.restored"))
+		mustAppend(t, s, again, NoStream, request(now.Add(-time.Hour)), other("x.restored"), request(now.Add(time.Hour)))
+		got, err := s.OffboardingsDue(ctx, []string{"x.restored"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := map[string]int{}
+		for _, st := range got {
+			mine[st]++
+		}
+		if mine[due] != 1 || mine[kept]+mine[restored]+mine[again] != 0 {
+			t.Fatalf("due streams %v: want %s once, and none of the others", mine, due)
 		}
 	})
 }

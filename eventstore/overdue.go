@@ -103,3 +103,49 @@ func (m *Memory) SubscriptionsEnded(_ context.Context, endedBy []string, before 
 	}
 	return out, nil
 }
+
+// offboardingRequested is the type of the events OffboardingsDue reads
+// (domain.TypeOffboardingRequested; the migration's partial index names
+// it too).
+const offboardingRequested = "tenant.offboarding.requested"
+
+// OffboardingsDue names each stream whose latest offboarding request has a
+// data.purgeAt at or before before, and which no later event of one of
+// endedBy types followed (a restore, the deprovisioning): the purges due.
+// The partial index events_offboarding_requests keeps the look to those
+// requests.
+func (s *Postgres) OffboardingsDue(ctx context.Context, endedBy []string, before time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `select r.stream_id from events r
+		where r.event_type = 'tenant.offboarding.requested' and (r.data->>'purgeAt')::timestamptz <= $2
+		  and not exists (select 1 from events o where o.stream_id = r.stream_id and o.stream_version > r.stream_version
+		                  and (o.event_type = 'tenant.offboarding.requested' or o.event_type = any($1)))`,
+		endedBy, before)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// OffboardingsDue implements the same contract as Postgres.OffboardingsDue.
+func (m *Memory) OffboardingsDue(_ context.Context, endedBy []string, before time.Time) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for stream, evs := range m.streams {
+		last := -1
+		for i, e := range evs {
+			if e.Type == offboardingRequested {
+				last = i
+			}
+		}
+		var d struct {
+			PurgeAt time.Time `json:"purgeAt"`
+		}
+		if last < 0 || json.Unmarshal(evs[last].Data, &d) != nil || d.PurgeAt.After(before) ||
+			slices.ContainsFunc(evs[last+1:], func(o Event) bool { return slices.Contains(endedBy, o.Type) }) {
+			continue
+		}
+		out = append(out, stream)
+	}
+	return out, nil
+}

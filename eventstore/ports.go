@@ -65,13 +65,18 @@ type Counts interface {
 }
 
 // Deadlines finds requests past their deadline that nothing answered (the
-// deploy step's watcher), and subscriptions that ended (expiry's).
+// deploy step's watcher), subscriptions that ended and offboardings whose
+// retention period is over (the lifecycle watcher's).
 type Deadlines interface {
 	Overdue(ctx context.Context, requestTypes []string, answeredBy string) ([]string, error)
 	// SubscriptionsEnded names the streams whose latest provisioning
 	// request's subscription ended at or before before, and that no later event
 	// of one of endedBy types followed (expiry's watcher).
 	SubscriptionsEnded(ctx context.Context, endedBy []string, before time.Time) ([]string, error)
+	// OffboardingsDue names the streams whose latest offboarding request's
+	// retention period ended at or before before, and that no later event
+	// of one of endedBy types followed (the purges due).
+	OffboardingsDue(ctx context.Context, endedBy []string, before time.Time) ([]string, error)
 }
 
 // Subscribed is what a Subscription follows: the log and its checkpoints.

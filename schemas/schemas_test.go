@@ -117,6 +117,12 @@ func emitted(t *testing.T) []domain.Event {
 	}
 	// Expiry's warning (its suspension and offboarding are the events above).
 	keep(active.ActOnExpiry(domain.ExpiryAction{Do: domain.ExpiryWarn, Stage: domain.ExpirySuspension, EndDate: now, DueAt: now.Add(time.Hour)}, now))
+	// A DELETE kept for its retention period (the tenant is SUSPENDED), then restored.
+	keep(active.RequestOffboarding("customer left", time.Hour, now))
+	for s, ok := active.NextStep(); ok; s, ok = active.NextStep() {
+		keep(active.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped, StartedAt: now, At: now}))
+	}
+	keep(active.Restore("came back", now))
 	cfg, _ := domain.RehydrateTenantConfig(nil)
 	keep(cfg.Set(active.ID(), "feature.flags", json.RawMessage(`{"beta":true}`), true, now))
 	keep(cfg.Delete(active.ID(), "feature.flags", now))

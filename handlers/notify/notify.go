@@ -196,7 +196,7 @@ func (n MailNotifier) SetPassword(ctx context.Context, t *domain.Tenant, link st
 }
 
 // ExpiryWarning warns the tenant's contact that stage of its
-// subscription's expiry is due at dueAt (app.Expiry).
+// subscription's expiry is due at dueAt (app.Lifecycle).
 func (n MailNotifier) ExpiryWarning(ctx context.Context, t *domain.Tenant, stage string, dueAt time.Time) error {
 	t, err := pii.OpenTenant(ctx, n.Personal, t)
 	if err != nil {
@@ -287,7 +287,7 @@ func (n Novu) SetPassword(ctx context.Context, t *domain.Tenant, link string) er
 	return n.trigger(ctx, "tenant-set-password", t, n.Links.setPassword(t, link))
 }
 
-// ExpiryWarning triggers Novu's tenant-expiry-warning (app.Expiry).
+// ExpiryWarning triggers Novu's tenant-expiry-warning (app.Lifecycle).
 func (n Novu) ExpiryWarning(ctx context.Context, t *domain.Tenant, stage string, dueAt time.Time) error {
 	t, err := pii.OpenTenant(ctx, n.Personal, t)
 	if err != nil {

@@ -403,7 +403,7 @@ type BackEndSettings struct {
 
 	DeployDeadline time.Duration `env:"TENANTFLOW_DEPLOY_DEADLINE" envDefault:"10m"`
 
-	// Expiry of a subscription with an endDate (app.Expiry, in the handlers
+	// Expiry of a subscription with an endDate (app.Lifecycle, in the handlers
 	// role): the tenant keeps running for ExpiryGrace after it, then is
 	// suspended, its data kept, for ExpiryRetention, then offboarded; its
 	// contact is warned ExpiryWarning before each.

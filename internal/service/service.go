@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if bridge != nil {
 			workers = append(workers, *bridge)
 		}
-		workers = append(workers, expiry(cfg, store, steps, logger))
+		workers = append(workers, lifecycle(cfg, store, steps, logger))
 	}
 	if cfg.Runs("relay") {
 		workers = append(workers, sealer(cfg, store, logger), relay(cfg, store, relayPublisher, logger))

@@ -244,14 +244,14 @@ func mailBridge(cfg config.Config, logger *slog.Logger, store eventstore.Streams
 	return &component{name: "mail bridge", run: func(ctx context.Context) error { return b.Serve(ctx, ln) }}, nil
 }
 
-// expiry is the watcher of subscriptions' expiry (app.Expiry), warning
-// through the notify step's sender; without one, a warning is recorded
-// and not sent.
-func expiry(cfg config.Config, store *eventstore.Postgres, steps *handlers.Config, logger *slog.Logger) component {
+// lifecycle is the watcher of live tenants' deadlines (app.Lifecycle):
+// expiry, warning through the notify step's sender (without one, a warning
+// is recorded and not sent), and offboardings' purges.
+func lifecycle(cfg config.Config, store *eventstore.Postgres, steps *handlers.Config, logger *slog.Logger) component {
 	notifier, _ := step.As[notify.Step](steps.Actions[domain.StepNotify])
 	warner, _ := notifier.Sender.(app.ExpiryWarner)
-	x := &app.Expiry{Tenants: app.Tenants(store), Log: store, Lease: store, Warner: warner, Policy: cfg.ExpiryPolicy(), Logger: logger}
-	return component{name: "expiry", afterStartup: true, run: x.Run}
+	x := &app.Lifecycle{Tenants: app.Tenants(store), Log: store, Lease: store, Warner: warner, Policy: cfg.ExpiryPolicy(), Logger: logger}
+	return component{name: "lifecycle", afterStartup: true, run: x.Run}
 }
 
 // backEnds adds the storage, infrastructure and DNS steps' back ends.

@@ -76,12 +76,12 @@ func TestExpiryThroughGraceAndRetention(t *testing.T) {
 	renewed := activeUntil(t, tenants, testenv.UniqueKey("r")+"@example.com", end.AddDate(10, 0, 0))
 	day := 24 * time.Hour
 	var now time.Time
-	watcher := func() *app.Expiry {
-		return &app.Expiry{Tenants: tenants, Log: store, Lease: store, Logger: logger,
+	watcher := func() *app.Lifecycle {
+		return &app.Lifecycle{Tenants: tenants, Log: store, Lease: store, Logger: logger,
 			Warner: notify.MailNotifier{Mailer: mailer, Links: notify.Links{SupportEmail: "help@example.com"}},
 			Policy: domain.ExpiryPolicy{Grace: 7 * day, Retention: 30 * day, Warning: 3 * day}, Now: func() time.Time { return now }}
 	}
-	check := func(x *app.Expiry, at time.Time, want int) {
+	check := func(x *app.Lifecycle, at time.Time, want int) {
 		t.Helper()
 		now = at
 		if acted, err := x.Check(ctx); err != nil || acted != want {
@@ -161,7 +161,7 @@ func TestExpiryRuns(t *testing.T) {
 	}
 	email := testenv.UniqueKey("e") + "@example.com"
 	id := activeUntil(t, tenants, email, time.Now().Add(-8*24*time.Hour))
-	x := &app.Expiry{Tenants: tenants, Log: store, Lease: store, Logger: logger, Every: 50 * time.Millisecond,
+	x := &app.Lifecycle{Tenants: tenants, Log: store, Lease: store, Logger: logger, Every: 50 * time.Millisecond,
 		Warner: notify.MailNotifier{Mailer: mailer}, Policy: domain.ExpiryPolicy{Grace: 7 * 24 * time.Hour, Retention: time.Hour, Warning: time.Hour}}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
