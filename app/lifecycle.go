@@ -40,7 +40,7 @@ type Lifecycle struct {
 	Tenants Repository[*domain.Tenant]
 	Log     eventstore.Deadlines
 	Lease   Leaser
-	Warner  ExpiryWarner // nil: a warning is recorded, not sent
+	Warner  ExpiryWarner        // nil: a warning is recorded, not sent
 	Policy  domain.ExpiryPolicy // expiry's periods
 	// Now is the clock (nil: time.Now); tests move it through the periods.
 	Now    func() time.Time
