@@ -79,6 +79,10 @@ type Deps struct {
 	// BillingNotices verifies the billing provider's webhook deliveries
 	// (POST /billing/stripe/events); nil: it answers 503.
 	BillingNotices BillingNotices
+	// OffboardRetention keeps a DELETEd live tenant, suspended, for this
+	// long before its purge, restorable meanwhile; 0: DELETE deprovisions
+	// at once.
+	OffboardRetention time.Duration
 }
 
 // Mount adds the lead and tenant routes.
@@ -90,7 +94,7 @@ func (rt *Router) Mount(d Deps) {
 	if d.Tiers == nil {
 		d.Tiers = domain.DefaultTiers
 	}
-	t := &tenantHandlers{app: d.App, tiers: d.Tiers, list: d.Tenants, logger: d.Logger, billing: d.Billing}
+	t := &tenantHandlers{app: d.App, tiers: d.Tiers, list: d.Tenants, logger: d.Logger, billing: d.Billing, retention: d.OffboardRetention}
 	l := &leadHandlers{app: d.App, mailer: d.Mailer, minter: d.Minter,
 		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute),
 		recipients: newRateLimiter(or(d.SignUpLimits.PerRecipient, 5), time.Hour), domains: newRateLimiter(or(d.SignUpLimits.PerDomain, 120), time.Hour),
@@ -114,6 +118,7 @@ func (rt *Router) Mount(d Deps) {
 	post("/tenants/{id}/deployment", t.deploymentReport(d.DeploySigningKey))
 	post("/tenants/{id}/provision/cancel", rt.require(auth.ProvisionTenant, rt.idempotent(t.cancel)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.require(auth.DeleteTenant, t.deprovision)).Methods(http.MethodDelete)
+	post("/tenants/{id}/restore", rt.require(auth.DeleteTenant, rt.idempotent(t.restore)))
 	rt.mux.HandleFunc("/tenants/{id}", rt.requireOrAdminOf(auth.UpdateTenant, t.update)).Methods(http.MethodPatch)
 	get("/orphans", rt.require(auth.ViewOrphans, t.orphans))
 	post("/tenants/{id}/orphans/retry", rt.require(auth.ManageOrphans, rt.idempotent(t.retryOrphans)))

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,6 +27,9 @@ type tenantHandlers struct {
 	list    ReadModels
 	logger  *slog.Logger
 	billing Invoicer
+	// retention keeps a DELETEd live tenant, suspended, before its purge
+	// (0: deprovisioned at once).
+	retention time.Duration
 }
 
 // tenantView is a tenant as the API shows it.
@@ -230,7 +234,11 @@ func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/tenants/"+t.ID())
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": t.ID(), "status": t.Status().String()})
+	answer := map[string]string{"id": t.ID(), "status": t.Status().String()}
+	if o, ok := t.Offboarding(); ok {
+		answer["purgeAt"] = o.PurgeAt.Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusAccepted, answer)
 }
 
 // listTenants serves GET /tenants?status=&keyPrefix=&cursor=&limit= from
@@ -367,7 +375,24 @@ func (h *tenantHandlers) cancel(w http.ResponseWriter, r *http.Request) {
 // in reverse order, and the tenant ends INACTIVE (keeping its key).
 func (h *tenantHandlers) deprovision(w http.ResponseWriter, r *http.Request) {
 	h.command(w, r, func(id string) (*domain.Tenant, error) {
-		return app.Deprovision(r.Context(), h.app.Tenants, id, "requested by "+metadata(r).Actor, metadata(r))
+		return app.Offboard(r.Context(), h.app.Tenants, id, "requested by "+metadata(r).Actor, h.retention, metadata(r))
+	})
+}
+
+// restore is POST /tenants/{id}/restore {reason?} (10206, as DELETE): a
+// tenant kept for its retention period after a DELETE comes back; one the
+// offboarding suspended is reactivated. Nobody deleted it → 409; the purge
+// has begun → 409.
+func (h *tenantHandlers) restore(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	h.command(w, r, func(id string) (*domain.Tenant, error) {
+		return app.Restore(r.Context(), h.app.Tenants, id, strings.TrimSpace(req.Reason), metadata(r))
 	})
 }
 
@@ -384,7 +409,11 @@ func (h *tenantHandlers) command(w http.ResponseWriter, r *http.Request, run fun
 		return
 	}
 	w.Header().Set("Location", "/tenants/"+t.ID())
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": t.ID(), "status": t.Status().String()})
+	answer := map[string]string{"id": t.ID(), "status": t.Status().String()}
+	if o, ok := t.Offboarding(); ok {
+		answer["purgeAt"] = o.PurgeAt.Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusAccepted, answer)
 }
 
 // update is PATCH /tenants/{id} (10205): name, contacts (several, exactly

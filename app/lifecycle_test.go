@@ -181,3 +181,61 @@ func TestExpiryRuns(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// A DELETE kept for its retention period is purged when the period ends,
+// not before; a restored one is not purged at all.
+func TestOffboardingPurgedAfterRetention(t *testing.T) {
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := eventstore.NewPostgres(testenv.NewMigratedPool(t), logger)
+	tenants := app.Tenants(store)
+	far := time.Now().AddDate(10, 0, 0) // no expiry meanwhile
+	gone := activeUntil(t, tenants, testenv.UniqueKey("g")+"@example.com", far)
+	back := activeUntil(t, tenants, testenv.UniqueKey("b")+"@example.com", far)
+	md := app.Metadata{Actor: "test"}
+	finish := func(id string) {
+		t.Helper()
+		if _, err := tenants.Update(ctx, id, md, func(tn *domain.Tenant) ([]domain.Event, error) {
+			var all []domain.Event
+			for s, ok := tn.NextStep(); ok; s, ok = tn.NextStep() {
+				evs, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted})
+				if err != nil {
+					return nil, err
+				}
+				all = append(all, evs...)
+			}
+			return all, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	month := 30 * 24 * time.Hour
+	for _, id := range []string{gone, back} {
+		if _, err := app.Offboard(ctx, tenants, id, "customer left", month, md); err != nil {
+			t.Fatal(err)
+		}
+		finish(id)
+	}
+	if _, err := app.Restore(ctx, tenants, back, "came back", md); err != nil {
+		t.Fatal(err)
+	}
+	finish(back)
+
+	var now time.Time
+	x := &app.Lifecycle{Tenants: tenants, Log: store, Lease: store, Logger: logger, Now: func() time.Time { return now },
+		Policy: domain.ExpiryPolicy{Grace: 7 * 24 * time.Hour, Retention: month, Warning: 24 * time.Hour}}
+	for _, step := range []struct {
+		at   time.Time
+		want int
+	}{{time.Now().Add(month - time.Hour), 0}, {time.Now().Add(month + time.Minute), 1}, {time.Now().Add(2 * month), 0}} {
+		now = step.at
+		if acted, err := x.Check(ctx); err != nil || acted != step.want {
+			t.Fatalf("at %s: acted on %d (%v), want %d", step.at, acted, err, step.want)
+		}
+	}
+	for id, want := range map[string]domain.Status{gone: domain.StatusDeprovisioning, back: domain.StatusActive} {
+		if tn, err := tenants.Get(ctx, id); err != nil || tn.Status() != want {
+			t.Fatalf("status %v (%v), want %s", tn.Status(), err, want)
+		}
+	}
+}

@@ -50,10 +50,20 @@ func Cancel(ctx context.Context, tenants Repository[*domain.Tenant], id string, 
 	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestCancel() })
 }
 
-// Deprovision undoes everything the steps made, newest first; the tenant
-// ends INACTIVE and keeps its key.
-func Deprovision(ctx context.Context, tenants Repository[*domain.Tenant], id, reason string, md eventstore.Metadata) (*domain.Tenant, error) {
-	return tenants.Update(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestDeprovisioning(reason) })
+// Offboard is DELETE: a live tenant is suspended and kept for retention,
+// then purged (domain.Tenant.RequestOffboarding); with no retention, or a
+// tenant that is not live, everything the steps made is undone at once,
+// newest first, and the tenant ends INACTIVE, keeping its key.
+func Offboard(ctx context.Context, tenants Repository[*domain.Tenant], id, reason string, retention time.Duration, md eventstore.Metadata) (*domain.Tenant, error) {
+	return tenants.UpdateRetried(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestOffboarding(reason, retention, time.Now())
+	})
+}
+
+// Restore brings back a tenant kept for its retention period after a
+// DELETE (domain.Tenant.Restore).
+func Restore(ctx context.Context, tenants Repository[*domain.Tenant], id, reason string, md eventstore.Metadata) (*domain.Tenant, error) {
+	return tenants.UpdateRetried(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) { return t.Restore(reason, time.Now()) })
 }
 
 // ForgetOrphan records that an operator dealt with a resource an undo left

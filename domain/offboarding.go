@@ -85,6 +85,11 @@ func (t *Tenant) Offboarding() (OffboardingRequested, bool) {
 // (ErrNotOffboarding), while a change runs, and once the purge has begun
 // (the tenant is DEPROVISIONING: its data is going).
 func (t *Tenant) Restore(reason string, now time.Time) ([]Event, error) {
+	p := problems{}
+	reason = checkText(p, "reason", reason, maxDescription, true)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
 	if t.status != StatusActive && t.status != StatusSuspended {
 		return nil, &TransitionError{TenantID: t.id, From: t.status, To: StatusActive}
 	}

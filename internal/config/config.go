@@ -411,6 +411,11 @@ type BackEndSettings struct {
 	ExpiryRetention time.Duration `env:"TENANTFLOW_EXPIRY_RETENTION" envDefault:"720h"`
 	ExpiryWarning   time.Duration `env:"TENANTFLOW_EXPIRY_WARNING" envDefault:"72h"`
 
+	// OffboardRetention keeps a DELETEd live tenant, suspended with its data,
+	// for this long before it is purged (POST /tenants/{id}/restore brings it
+	// back meanwhile); 0: DELETE deprovisions at once.
+	OffboardRetention time.Duration `env:"TENANTFLOW_OFFBOARD_RETENTION" envDefault:"0s"`
+
 	// DNS: RFC 2136 updates to DNSServer for DNSZone, signed with the TSIG
 	// key DNSTSIGName/DNSTSIGSecret (hmac-sha256). Empty server: skipped.
 	DNSServer string `env:"TENANTFLOW_DNS_SERVER"`
@@ -921,7 +926,7 @@ func (c BackEndSettings) validate(p *problems) {
 		bad("TENANTFLOW_DEPLOY_DEADLINE", "must be at least 1s, got %s", c.DeployDeadline)
 	}
 	for name, d := range map[string]time.Duration{"TENANTFLOW_EXPIRY_GRACE": c.ExpiryGrace, "TENANTFLOW_EXPIRY_RETENTION": c.ExpiryRetention,
-		"TENANTFLOW_EXPIRY_WARNING": c.ExpiryWarning} {
+		"TENANTFLOW_EXPIRY_WARNING": c.ExpiryWarning, "TENANTFLOW_OFFBOARD_RETENTION": c.OffboardRetention} {
 		if d < 0 {
 			bad(name, "must not be negative, got %s", d)
 		}

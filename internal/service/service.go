@@ -255,7 +255,7 @@ func frontDoor(ctx context.Context, cfg config.Config, logger *slog.Logger, pool
 // from the configuration, logging once what is missing.
 func commandDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (api.Deps, *smtp.Mailer, error) {
 	proxies, _ := cfg.TrustedProxyPrefixes() // validated with the configuration
-	d := api.Deps{LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger, Tiers: cfg.PlanTiers(),
+	d := api.Deps{OffboardRetention: cfg.OffboardRetention, LeadRate: cfg.LeadRateLimit, LeadTokenTTL: cfg.LeadTokenTTL, Logger: logger, Tiers: cfg.PlanTiers(),
 		SignUpLimits:   api.SignUpLimits{PerRecipient: cfg.LeadRatePerRecipient, PerDomain: cfg.LeadRatePerDomain, Global: cfg.LeadRateGlobal},
 		TrustedProxies: proxies}
 	if cfg.Billing == "stripe" {

@@ -1,0 +1,81 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tenantflow/tenantflow/app"
+	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/platform/auth"
+)
+
+// finishChange records the running change's steps as the handlers would.
+func (e *apiEnv) finishChange(t *testing.T, id string) {
+	t.Helper()
+	_, err := app.Tenants(e.store).Update(context.Background(), id, app.Metadata{Actor: "test"}, func(tn *domain.Tenant) ([]domain.Event, error) {
+		var all []domain.Event
+		for s, ok := tn.NextStep(); ok; s, ok = tn.NextStep() {
+			evs, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted})
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, evs...)
+		}
+		return all, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With a retention period, DELETE of an ACTIVE tenant suspends it and
+// says when it is purged; sent again it changes nothing; a restore inside
+// the period brings the tenant back, and a second one has nothing to
+// restore.
+func TestDeleteKeepsForTheRetentionPeriod(t *testing.T) {
+	e := newAPI(t, func(d *Deps) { d.OffboardRetention = 72 * time.Hour })
+	admin := e.token(t, auth.CreateTenant, auth.ViewTenant, auth.DeleteTenant)
+	id := e.do(t, "POST", "/tenants", admin, js, tenantBody("offb")).body["id"].(string)
+	e.billed(t, id)
+
+	if r := e.do(t, "POST", "/tenants/"+id+"/restore", admin, js, []byte(`{}`)); r.status != http.StatusConflict {
+		t.Fatalf("restoring a tenant nobody deleted: %d %v", r.status, r.body)
+	}
+	r := e.do(t, "DELETE", "/tenants/"+id, admin, "", nil)
+	purgeAt, _ := time.Parse(time.RFC3339, r.body["purgeAt"].(string))
+	if r.status != http.StatusAccepted || time.Until(purgeAt) < 71*time.Hour || time.Until(purgeAt) > 73*time.Hour {
+		t.Fatalf("DELETE: %d %v, want 202 and a purge in 72 h", r.status, r.body)
+	}
+	if c := e.do(t, "GET", "/tenants/"+id+"/change", admin, "", nil).body; c["change"] != domain.ChangeSuspend || c["source"] != domain.SourceOffboarding {
+		t.Fatalf("the offboarding's suspension: %v", c)
+	}
+	before := e.eventCount(t)
+	if r := e.do(t, "DELETE", "/tenants/"+id, admin, "", nil); r.status != http.StatusAccepted || r.body["purgeAt"] == nil || e.eventCount(t) != before {
+		t.Fatalf("DELETE again: %d %v, %d new events", r.status, r.body, e.eventCount(t)-before)
+	}
+	if r := e.do(t, "POST", "/tenants/"+id+"/restore", admin, js, []byte(`{}`)); r.status != http.StatusConflict {
+		t.Fatalf("restoring while the suspension runs: %d %v", r.status, r.body)
+	}
+	e.finishChange(t, id)
+	if r := e.do(t, "GET", "/tenants/"+id, admin, "", nil); r.body["status"] != "SUSPENDED" {
+		t.Fatalf("kept: %v", r.body["status"])
+	}
+	if r := e.do(t, "POST", "/tenants/"+id+"/restore", admin, js, []byte(`{"reason":"came back"}`)); r.status != http.StatusAccepted || r.body["purgeAt"] != nil {
+		t.Fatalf("restore: %d %v", r.status, r.body)
+	}
+	if c := e.do(t, "GET", "/tenants/"+id+"/change", admin, "", nil).body; c["change"] != domain.ChangeReactivate || c["source"] != domain.SourceRestore {
+		t.Fatalf("the restore's reactivation: %v", c)
+	}
+	e.finishChange(t, id)
+	if r := e.do(t, "GET", "/tenants/"+id, admin, "", nil); r.body["status"] != "ACTIVE" {
+		t.Fatalf("restored: %v", r.body["status"])
+	}
+	if r := e.do(t, "POST", "/tenants/"+id+"/restore", admin, js, []byte(`{}`)); r.status != http.StatusConflict {
+		t.Fatalf("a second restore: %d %v", r.status, r.body)
+	}
+	if r := e.do(t, "POST", "/tenants/"+id+"/restore", e.token(t, auth.ViewTenant), js, []byte(`{}`)); r.status != http.StatusForbidden {
+		t.Fatalf("a restore without 10206: %d", r.status)
+	}
+}
