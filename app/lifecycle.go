@@ -31,9 +31,9 @@ type Leaser interface {
 // and for each does what is due — warns its contact, asks for its
 // suspension, for its offboarding or for its purge. One process at a time
 // does it (the lease "lifecycle"), so a contact is not warned by two
-// replicas at once. Everything it did is
-// in the tenants' streams, so a restart, or another replica taking the
-// lease, carries on where it stopped. A warning is sent, then recorded: a
+// replicas at once. Everything it did is in the tenants' streams, so a
+// restart, or another replica taking the lease, carries on where it
+// stopped. A warning is sent, then recorded: a
 // crash between the two sends it once more, and a mail server that refuses
 // leaves it for the next tick.
 type Lifecycle struct {
@@ -49,7 +49,8 @@ type Lifecycle struct {
 }
 
 // Run leads and checks every Every until ctx ends; a lost lease is taken
-// again.
+// again. It never fails: a database that cannot be reached is tried again
+// every few seconds, so tenantd's other parts keep running meanwhile.
 func (x *Lifecycle) Run(ctx context.Context) error {
 	every := x.Every
 	if every <= 0 {
@@ -58,10 +59,14 @@ func (x *Lifecycle) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		leading, release, err := x.Lease.Lead(ctx, "lifecycle", 5*time.Second, x.Logger)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if ctx.Err() == nil {
+				x.Logger.Warn("lifecycle lease not taken; trying again", "error", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(5 * time.Second):
+				}
 			}
-			return fmt.Errorf("lifecycle lease: %w", err)
+			continue
 		}
 		tick := time.NewTicker(every)
 		for leading.Err() == nil {
