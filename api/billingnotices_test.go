@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/handlers/billing"
 	"github.com/tenantflow/tenantflow/internal/testkit/stripetest"
+	"github.com/tenantflow/tenantflow/internal/testkit/tenanttest"
 	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
@@ -64,21 +64,7 @@ func TestBillingNotices(t *testing.T) {
 		t.Fatalf("paid while the suspension runs: %d %v, want 409 (Stripe delivers it again)", r.status, r.body)
 	}
 
-	// The change's steps, as the handlers record them.
-	_, err := app.Tenants(e.store).Update(context.Background(), id, app.Metadata{Actor: "test"}, func(tn *domain.Tenant) ([]domain.Event, error) {
-		var all []domain.Event
-		for step, ok := tn.NextStep(); ok; step, ok = tn.NextStep() {
-			evs, err := tn.RecordStep(domain.StepOutcome{Step: step, Outcome: domain.OutcomeCompleted})
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, evs...)
-		}
-		return all, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tenanttest.FinishChange(t, app.Tenants(e.store), id) // the change's steps, as the handlers record them
 	if r := e.do(t, "GET", "/tenants/"+id+"/change", admin, "", nil); r.body["state"] != "completed" || r.body["source"] != domain.SourceBilling {
 		t.Fatalf("the suspension: %v", r.body)
 	}

@@ -1,34 +1,15 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/internal/testkit/tenanttest"
 	"github.com/tenantflow/tenantflow/platform/auth"
 )
-
-// finishChange records the running change's steps as the handlers would.
-func (e *apiEnv) finishChange(t *testing.T, id string) {
-	t.Helper()
-	_, err := app.Tenants(e.store).Update(context.Background(), id, app.Metadata{Actor: "test"}, func(tn *domain.Tenant) ([]domain.Event, error) {
-		var all []domain.Event
-		for s, ok := tn.NextStep(); ok; s, ok = tn.NextStep() {
-			evs, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted})
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, evs...)
-		}
-		return all, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // With a retention period, DELETE of an ACTIVE tenant suspends it and
 // says when it is purged; sent again it changes nothing; a restore inside
@@ -58,7 +39,7 @@ func TestDeleteKeepsForTheRetentionPeriod(t *testing.T) {
 	if r := e.do(t, "POST", "/tenants/"+id+"/restore", admin, js, []byte(`{}`)); r.status != http.StatusConflict {
 		t.Fatalf("restoring while the suspension runs: %d %v", r.status, r.body)
 	}
-	e.finishChange(t, id)
+	tenanttest.FinishChange(t, app.Tenants(e.store), id)
 	if r := e.do(t, "GET", "/tenants/"+id, admin, "", nil); r.body["status"] != "SUSPENDED" {
 		t.Fatalf("kept: %v", r.body["status"])
 	}
@@ -68,7 +49,7 @@ func TestDeleteKeepsForTheRetentionPeriod(t *testing.T) {
 	if c := e.do(t, "GET", "/tenants/"+id+"/change", admin, "", nil).body; c["change"] != domain.ChangeReactivate || c["source"] != domain.SourceRestore {
 		t.Fatalf("the restore's reactivation: %v", c)
 	}
-	e.finishChange(t, id)
+	tenanttest.FinishChange(t, app.Tenants(e.store), id)
 	if r := e.do(t, "GET", "/tenants/"+id, admin, "", nil); r.body["status"] != "ACTIVE" {
 		t.Fatalf("restored: %v", r.body["status"])
 	}

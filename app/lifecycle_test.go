@@ -15,9 +15,23 @@ import (
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
+	"github.com/tenantflow/tenantflow/internal/testkit/tenanttest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 )
+
+// lifecycleEnv is a fresh log on the dev stack's PostgreSQL, its tenants,
+// and a mailer to the dev stack's SMTP server.
+func lifecycleEnv(t *testing.T) (*eventstore.Postgres, app.Repository[*domain.Tenant], *smtp.Mailer, *slog.Logger) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := eventstore.NewPostgres(testenv.NewMigratedPool(t), logger)
+	mailer, err := smtp.New(smtp.Settings{Addr: mailtest.SMTPAddr(t), From: "tenantflow <no-reply@tenantflow.localhost>", TLS: "opportunistic"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, app.Tenants(store), mailer, logger
+}
 
 // activeUntil stores an ACTIVE tenant, mailed at email, whose subscription
 // ends at end: its steps recorded as the handlers would.
@@ -63,13 +77,7 @@ func activeUntil(t *testing.T, tenants app.Repository[*domain.Tenant], email str
 // stands for a restart) looks, however often.
 func TestExpiryThroughGraceAndRetention(t *testing.T) {
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := eventstore.NewPostgres(testenv.NewMigratedPool(t), logger)
-	tenants := app.Tenants(store)
-	mailer, err := smtp.New(smtp.Settings{Addr: mailtest.SMTPAddr(t), From: "tenantflow <no-reply@tenantflow.localhost>", TLS: "opportunistic"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, tenants, mailer, logger := lifecycleEnv(t)
 	email := testenv.UniqueKey("e") + "@example.com"
 	end := time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)
 	id := activeUntil(t, tenants, email, end)
@@ -114,22 +122,8 @@ func TestExpiryThroughGraceAndRetention(t *testing.T) {
 	if c, _ := tn.LastChange(); c.Change != domain.ChangeSuspend || c.Source != domain.SourceExpiry || c.State != "running" {
 		t.Fatalf("the suspension: %+v", c)
 	}
-	check(x, end.Add(7*day+time.Hour), 0) // it runs: nothing more is asked
-	// The suspension's steps, as the handlers record them (their own tests
-	// check Keycloak).
-	if _, err := tenants.Update(ctx, id, app.Metadata{Actor: "test"}, func(tn *domain.Tenant) ([]domain.Event, error) {
-		var all []domain.Event
-		for s, ok := tn.NextStep(); ok; s, ok = tn.NextStep() {
-			evs, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted})
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, evs...)
-		}
-		return all, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	check(x, end.Add(7*day+time.Hour), 0)   // it runs: nothing more is asked
+	tenanttest.FinishChange(t, tenants, id) // the suspension's steps (their own tests check Keycloak)
 	status(domain.StatusSuspended)
 
 	suspended := end.Add(7 * day)
@@ -152,13 +146,7 @@ func TestExpiryThroughGraceAndRetention(t *testing.T) {
 
 // Run holds the lease and checks on its own, every tick, until stopped.
 func TestExpiryRuns(t *testing.T) {
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := eventstore.NewPostgres(testenv.NewMigratedPool(t), logger)
-	tenants := app.Tenants(store)
-	mailer, err := smtp.New(smtp.Settings{Addr: mailtest.SMTPAddr(t), From: "tenantflow <no-reply@tenantflow.localhost>", TLS: "opportunistic"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, tenants, mailer, logger := lifecycleEnv(t)
 	email := testenv.UniqueKey("e") + "@example.com"
 	id := activeUntil(t, tenants, email, time.Now().Add(-8*24*time.Hour))
 	x := &app.Lifecycle{Tenants: tenants, Log: store, Lease: store, Logger: logger, Every: 50 * time.Millisecond,
@@ -186,29 +174,12 @@ func TestExpiryRuns(t *testing.T) {
 // not before; a restored one is not purged at all.
 func TestOffboardingPurgedAfterRetention(t *testing.T) {
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := eventstore.NewPostgres(testenv.NewMigratedPool(t), logger)
-	tenants := app.Tenants(store)
+	store, tenants, _, logger := lifecycleEnv(t)
 	far := time.Now().AddDate(10, 0, 0) // no expiry meanwhile
 	gone := activeUntil(t, tenants, testenv.UniqueKey("g")+"@example.com", far)
 	back := activeUntil(t, tenants, testenv.UniqueKey("b")+"@example.com", far)
 	md := app.Metadata{Actor: "test"}
-	finish := func(id string) {
-		t.Helper()
-		if _, err := tenants.Update(ctx, id, md, func(tn *domain.Tenant) ([]domain.Event, error) {
-			var all []domain.Event
-			for s, ok := tn.NextStep(); ok; s, ok = tn.NextStep() {
-				evs, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted})
-				if err != nil {
-					return nil, err
-				}
-				all = append(all, evs...)
-			}
-			return all, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	finish := func(id string) { tenanttest.FinishChange(t, tenants, id) }
 	month := 30 * 24 * time.Hour
 	for _, id := range []string{gone, back} {
 		if _, err := app.Offboard(ctx, tenants, id, "customer left", month, md); err != nil {

@@ -80,28 +80,35 @@ func (s *Postgres) SubscriptionsEnded(ctx context.Context, endedBy []string, bef
 
 // SubscriptionsEnded implements the same contract as Postgres.SubscriptionsEnded.
 func (m *Memory) SubscriptionsEnded(_ context.Context, endedBy []string, before time.Time) ([]string, error) {
+	return m.latestDue(provisioningRequested, endedBy, func(data json.RawMessage) bool {
+		var d struct {
+			Subscription struct {
+				EndDate time.Time `json:"endDate"`
+			} `json:"subscription"`
+		}
+		return json.Unmarshal(data, &d) == nil && !d.Subscription.EndDate.IsZero() && !d.Subscription.EndDate.After(before)
+	}), nil
+}
+
+// latestDue names each stream whose latest event of type typ is due (by
+// its data) and that no later event of one of endedBy types followed.
+func (m *Memory) latestDue(typ string, endedBy []string, due func(data json.RawMessage) bool) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []string
 	for stream, evs := range m.streams {
 		last := -1
 		for i, e := range evs {
-			if e.Type == provisioningRequested {
+			if e.Type == typ {
 				last = i
 			}
 		}
-		var d struct {
-			Subscription struct {
-				EndDate time.Time `json:"endDate"`
-			} `json:"subscription"`
-		}
-		if last < 0 || json.Unmarshal(evs[last].Data, &d) != nil || d.Subscription.EndDate.IsZero() || d.Subscription.EndDate.After(before) ||
-			slices.ContainsFunc(evs[last+1:], func(o Event) bool { return slices.Contains(endedBy, o.Type) }) {
+		if last < 0 || !due(evs[last].Data) || slices.ContainsFunc(evs[last+1:], func(o Event) bool { return slices.Contains(endedBy, o.Type) }) {
 			continue
 		}
 		out = append(out, stream)
 	}
-	return out, nil
+	return out
 }
 
 // offboardingRequested is the type of the events OffboardingsDue reads
@@ -128,24 +135,10 @@ func (s *Postgres) OffboardingsDue(ctx context.Context, endedBy []string, before
 
 // OffboardingsDue implements the same contract as Postgres.OffboardingsDue.
 func (m *Memory) OffboardingsDue(_ context.Context, endedBy []string, before time.Time) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for stream, evs := range m.streams {
-		last := -1
-		for i, e := range evs {
-			if e.Type == offboardingRequested {
-				last = i
-			}
-		}
+	return m.latestDue(offboardingRequested, endedBy, func(data json.RawMessage) bool {
 		var d struct {
 			PurgeAt time.Time `json:"purgeAt"`
 		}
-		if last < 0 || json.Unmarshal(evs[last].Data, &d) != nil || d.PurgeAt.After(before) ||
-			slices.ContainsFunc(evs[last+1:], func(o Event) bool { return slices.Contains(endedBy, o.Type) }) {
-			continue
-		}
-		out = append(out, stream)
-	}
-	return out, nil
+		return json.Unmarshal(data, &d) == nil && !d.PurgeAt.After(before)
+	}), nil
 }
