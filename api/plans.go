@@ -125,11 +125,14 @@ type subscriptionHistory struct {
 	Attempt      int                 `json:"attempt"`
 	RequestedAt  time.Time           `json:"requestedAt"`
 	Subscription domain.Subscription `json:"subscription"`
+	// PlanChange is the round of the plan change that made this entry (0:
+	// a provisioning request's).
+	PlanChange int `json:"planChange,omitempty"`
 }
 
 // subscription is GET /tenants/{id}/subscription (7004, or the tenant's
 // own administrator), read from the tenant's stream: every provisioning
-// request's subscription, oldest first.
+// request's subscription and every completed plan change's, oldest first.
 func (h *tenantHandlers) subscription(w http.ResponseWriter, r *http.Request) {
 	id, ok := tenantID(r)
 	if !ok {
@@ -145,8 +148,9 @@ func (h *tenantHandlers) subscription(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := subscriptionView{History: []subscriptionHistory{}}
+	planChanges := map[int]domain.Plan{} // by round, until completed
 	for _, e := range stored {
-		if e.Type != domain.TypeProvisioningRequested {
+		if e.Type != domain.TypeProvisioningRequested && e.Type != domain.TypeChangeRequested && e.Type != domain.TypeChangeCompleted {
 			continue
 		}
 		de, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data)
@@ -154,12 +158,61 @@ func (h *tenantHandlers) subscription(w http.ResponseWriter, r *http.Request) {
 			writeError(w, h.logger, err)
 			return
 		}
-		pr := de.(*domain.ProvisioningRequested)
-		out.History = append(out.History, subscriptionHistory{Attempt: pr.Attempt, RequestedAt: e.RecordedAt.UTC(),
-			Subscription: pr.Subscription})
+		switch v := de.(type) {
+		case *domain.ProvisioningRequested:
+			out.History = append(out.History, subscriptionHistory{Attempt: v.Attempt, RequestedAt: e.RecordedAt.UTC(), Subscription: v.Subscription})
+		case *domain.ChangeRequested:
+			if v.Plan != nil {
+				planChanges[v.Round] = *v.Plan
+			}
+		case *domain.ChangeCompleted:
+			// A completed plan change: the subscription from then on.
+			if p, ok := planChanges[v.Round]; ok && len(out.History) > 0 {
+				last := out.History[len(out.History)-1]
+				last.Subscription.Plan, last.Subscription.PlanID = p, p.ID
+				last.RequestedAt, last.PlanChange = e.RecordedAt.UTC(), v.Round
+				out.History = append(out.History, last)
+			}
+		}
 	}
 	if n := len(out.History); n > 0 {
 		out.Current = &out.History[n-1].Subscription
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// changePlan is POST /tenants/{id}/plan {planId | plan, reason?} (7002,
+// ARC's UpdateSubscription): a change of the ACTIVE tenant's plan within
+// its tier — billing, then the infrastructure and the application plane
+// with the new plan's sizes, each undone if a later one fails (GET
+// /tenants/{id}/change follows it). 202 once recorded; another tier's plan
+// → 409; the plan the tenant is on → 409; an unknown plan id → 400; an
+// archived plan → 409.
+func (h *tenantHandlers) changePlan(w http.ResponseWriter, r *http.Request) {
+	id, ok := tenantID(r)
+	if !ok {
+		writeError(w, h.logger, domain.ErrNotFound)
+		return
+	}
+	var req struct {
+		PlanID string       `json:"planId"`
+		Plan   *planRequest `json:"plan"`
+		Reason string       `json:"reason"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	var plan *domain.Plan
+	if req.Plan != nil {
+		plan = &req.Plan.Plan
+	}
+	t, err := h.app.ChangePlan(r.Context(), id, req.PlanID, plan, h.tiers, strings.TrimSpace(req.Reason), metadata(r))
+	if err != nil {
+		writeError(w, h.logger, err)
+		return
+	}
+	c, _ := t.LastChange()
+	w.Header().Set("Location", "/tenants/"+id+"/change")
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "status": t.Status().String(), "change": c.Change, "round": c.Round})
 }

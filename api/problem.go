@@ -65,7 +65,8 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 	case errors.As(err, &planExists):
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Plan exists", Detail: planExists.Error()})
 	case errors.Is(err, domain.ErrPlanArchived), errors.Is(err, domain.ErrPlanTierChange), errors.Is(err, domain.ErrNotBilled),
-		errors.Is(err, domain.ErrChangeRunning), errors.Is(err, domain.ErrNotOffboarding):
+		errors.Is(err, domain.ErrChangeRunning), errors.Is(err, domain.ErrNotOffboarding), errors.Is(err, domain.ErrTierChange),
+		errors.Is(err, domain.ErrSamePlan):
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Conflict", Detail: err.Error()})
 	case errors.As(err, &req):
 		if req.retryAfter != "" {

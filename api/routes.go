@@ -133,6 +133,7 @@ func (rt *Router) Mount(d Deps) {
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.UpdateTenantConfig, c.update)).Methods(http.MethodPut)
 	rt.mux.HandleFunc("/tenants/{id}/config/{key}", rt.requireOrAdminOf(auth.DeleteTenantConfig, c.remove)).Methods(http.MethodDelete)
 	get("/tenants/{id}/subscription", rt.requireOrAdminOf(auth.ViewSubscription, t.subscription))
+	post("/tenants/{id}/plan", rt.require(auth.UpdateSubscription, rt.idempotent(t.changePlan)))
 	post("/tenants/{id}/suspend", rt.require(auth.SuspendTenant, rt.idempotent(t.change(domain.ChangeSuspend))))
 	post("/tenants/{id}/reactivate", rt.require(auth.SuspendTenant, rt.idempotent(t.change(domain.ChangeReactivate))))
 	get("/tenants/{id}/change", rt.requireOrAdminOf(auth.ViewTenant, t.lastChange))

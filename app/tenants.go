@@ -28,6 +28,27 @@ func RequestChange(ctx context.Context, tenants Repository[*domain.Tenant], id, 
 	})
 }
 
+// ChangePlan starts a change of the ACTIVE tenant's plan, within its
+// tier: planID names the catalogue's plan, or plan is sent whole (as a
+// subscription's). An unknown plan id is a validation error of planId; an
+// archived plan is domain.ErrPlanArchived.
+func (s *Service) ChangePlan(ctx context.Context, id, planID string, plan *domain.Plan, tiers domain.Tiers, reason string, md eventstore.Metadata) (*domain.Tenant, error) {
+	sub := domain.Subscription{PlanID: planID}
+	if plan != nil {
+		sub.Plan = *plan
+	}
+	sub, err := s.SubscriptionPlan(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
+	if sub.Plan.ID == "" {
+		return nil, &domain.ValidationError{Fields: map[string]string{"planId": "is required (or send the plan)"}}
+	}
+	return s.Tenants.UpdateRetried(ctx, id, md, func(t *domain.Tenant) ([]domain.Event, error) {
+		return t.RequestPlanChange(sub.Plan, tiers, reason, domain.SourceOperator, time.Now())
+	})
+}
+
 // ActOnBilling applies the billing provider's verified notice n to the
 // tenant it names (domain.Tenant.ActOnBilling): the change it started
 // (domain.ChangeSuspend or ChangeReactivate), or "" when it asked for none.

@@ -34,6 +34,7 @@ const (
 var changeMoves = map[string]struct{ from, to Status }{
 	ChangeSuspend:    {StatusActive, StatusSuspended},
 	ChangeReactivate: {StatusSuspended, StatusActive},
+	ChangePlan:       {StatusActive, StatusActive},
 }
 
 // Who asks for a change (ChangeRequested.Source).
@@ -51,13 +52,15 @@ const (
 )
 
 // ChangeRequested starts round Round of a change. Source says who asked:
-// an operator (SourceOperator) or the billing provider (SourceBilling).
+// an operator (SourceOperator), the billing provider (SourceBilling),
+// expiry, an offboarding or a restore. Plan is a plan change's new plan.
 type ChangeRequested struct {
 	Change string    `json:"change"`
 	Round  int       `json:"round"`
 	Reason string    `json:"reason"`
 	Source string    `json:"source"`
 	At     time.Time `json:"at"`
+	Plan   *Plan     `json:"plan,omitempty"`
 }
 
 // ChangeCompleted records that every step of the change completed (or was
@@ -93,11 +96,12 @@ func (ChangeRolledBack) EventType() string { return TypeChangeRolledBack }
 
 // ErrChangeRunning refuses a change, a deprovisioning or a provisioning
 // request while a change of the tenant is running.
-var ErrChangeRunning = errors.New("a change of the tenant (suspension or reactivation) is running: wait until it ends")
+var ErrChangeRunning = errors.New("a change of the tenant (a suspension, reactivation or plan change) is running: wait until it ends")
 
 // changeState is a change's progress.
 type changeState struct {
 	kind, reason, source string
+	plan                 *Plan // a plan change's new plan
 	round                int
 	steps                map[string]*StepState
 	rollingBack, over    bool
@@ -149,10 +153,13 @@ func (t *Tenant) changeRunning() bool { return t.change != nil && !t.change.over
 func (t *Tenant) applyChange(e Event) {
 	switch e := deref(e).(type) {
 	case ChangeRequested:
-		t.change = &changeState{kind: e.Change, round: e.Round, reason: e.Reason, source: e.Source, steps: map[string]*StepState{}}
+		t.change = &changeState{kind: e.Change, round: e.Round, reason: e.Reason, source: e.Source, plan: e.Plan, steps: map[string]*StepState{}}
 	case ChangeCompleted:
 		t.change.over = true
 		t.status = changeMoves[e.Change].to
+		if t.change.plan != nil && t.subscription != nil {
+			t.subscription.Plan, t.subscription.PlanID = *t.change.plan, t.change.plan.ID
+		}
 	case ChangeFailed:
 		t.change.rollingBack, t.change.failedStep, t.change.err = true, e.FailedStep, e.Error
 		t.lastFailure = e.Change + ": " + e.FailedStep + ": " + e.Error

@@ -33,7 +33,7 @@ type FlowStep struct {
 	// rolled back); it is not one of the attempt's steps and is never undone.
 	AfterAttempt bool
 	// Change: the step belongs to a change of the live tenant (ChangeSuspend,
-	// ChangeReactivate), run once the change is requested, undone when a
+	// ChangeReactivate, ChangePlan), run once the change is requested, undone when a
 	// later step of the same change fails; never part of provisioning or
 	// deprovisioning.
 	Change string
@@ -92,6 +92,17 @@ var Flow = []FlowStep{
 	{Step: StepSignInOn, Change: ChangeReactivate, TriggeredBy: []string{"tenant.app_resume.completed", "tenant.app_resume.skipped"},
 		Emits: []string{"tenant.signin_on.completed", "tenant.signin_on.skipped", "tenant.signin_on.failed", "tenant.change.completed"},
 		Undo:  true, UndoEmits: []string{"tenant.signin_on.compensated", "tenant.signin_on.compensation_failed"}},
+	// Plan change: billing first (the customer pays the new price), then the
+	// new sizes for the infrastructure and the application plane.
+	{Step: StepPlanBilling, Change: ChangePlan, TriggeredBy: []string{"tenant.change.requested"},
+		Emits: []string{"tenant.plan_billing.completed", "tenant.plan_billing.skipped", "tenant.plan_billing.failed"},
+		Undo:  true, UndoEmits: []string{"tenant.plan_billing.compensated", "tenant.plan_billing.compensation_failed"}},
+	{Step: StepPlanInfra, Change: ChangePlan, TriggeredBy: []string{"tenant.plan_billing.completed", "tenant.plan_billing.skipped"},
+		Emits: []string{"tenant.plan_infra.completed", "tenant.plan_infra.skipped", "tenant.plan_infra.failed"},
+		Undo:  true, UndoEmits: []string{"tenant.plan_infra.compensated", "tenant.plan_infra.compensation_failed"}, LongRunning: true},
+	{Step: StepPlanApp, Change: ChangePlan, TriggeredBy: []string{"tenant.plan_infra.completed", "tenant.plan_infra.skipped"},
+		Emits: []string{"tenant.plan_app.completed", "tenant.plan_app.skipped", "tenant.plan_app.failed", "tenant.change.completed"},
+		Undo:  true, UndoEmits: []string{"tenant.plan_app.compensated", "tenant.plan_app.compensation_failed"}},
 }
 
 // UndoTriggers are the events after which an undo may be due: a failed

@@ -123,6 +123,16 @@ func emitted(t *testing.T) []domain.Event {
 		keep(active.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped, StartedAt: now, At: now}))
 	}
 	keep(active.Restore("came back", now))
+	for s, ok := active.NextStep(); ok; s, ok = active.NextStep() {
+		keep(active.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped, StartedAt: now, At: now}))
+	}
+	// A plan change within the tier.
+	larger := sub.Plan
+	larger.ID, larger.Name, larger.Size, larger.SizeConfig = "plan-larger", "Larger", "LARGE", json.RawMessage(`{"maxUsers":100}`)
+	keep(active.RequestPlanChange(larger, domain.DefaultTiers, "", domain.SourceOperator, now))
+	for s, ok := active.NextStep(); ok; s, ok = active.NextStep() {
+		keep(active.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompleted, StartedAt: now, At: now}))
+	}
 	cfg, _ := domain.RehydrateTenantConfig(nil)
 	keep(cfg.Set(active.ID(), "feature.flags", json.RawMessage(`{"beta":true}`), true, now))
 	keep(cfg.Delete(active.ID(), "feature.flags", now))

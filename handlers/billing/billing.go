@@ -53,6 +53,8 @@ type Provider interface {
 	// CreateInvoice invoices the customer now (what its subscription and
 	// pending items owe): the invoice as the provider made it.
 	CreateInvoice(ctx context.Context, key, customerID, subscriptionID, description string, metadata map[string]string) (domain.InvoiceCreated, error)
+	// ChangePrice moves a subscription to another plan's price.
+	ChangePrice(ctx context.Context, key, subscriptionID string, p Price) error
 	CancelSubscription(ctx context.Context, id string) error
 	DeleteCustomer(ctx context.Context, id string) error
 	// Location names the provider in the resources the step records.
@@ -125,6 +127,50 @@ func (s Step) Undo(ctx context.Context, t *domain.Tenant) error {
 		}
 	}
 	return nil
+}
+
+// PlanStep is the plan change's billing step (domain.StepPlanBilling): the
+// tenant's billing subscription moves to the new plan's price; its undo
+// moves it back to the plan in effect. A tenant the billing step made no
+// subscription for (billing skipped, or failed) has nothing to change.
+type PlanStep struct {
+	Provider Provider
+}
+
+func (s PlanStep) Do(ctx context.Context, t *domain.Tenant) (step.Result, error) {
+	target, ok := t.PlanChangeTarget()
+	if !ok {
+		return step.Result{}, step.Permanent(fmt.Errorf("tenant %s has no plan change running", t.ID()))
+	}
+	return s.price(ctx, t, target, "do")
+}
+
+func (s PlanStep) Undo(ctx context.Context, t *domain.Tenant) error {
+	sub, ok := t.Subscription()
+	if !ok {
+		return nil
+	}
+	_, err := s.price(ctx, t, sub.Plan, "undo")
+	return err
+}
+
+// price moves the tenant's billing subscription to plan; phase keeps the
+// do's and the undo's provider calls apart.
+func (s PlanStep) price(ctx context.Context, t *domain.Tenant, plan domain.Plan, phase string) (step.Result, error) {
+	_, subscription, billed := t.BillingAccount()
+	if !billed || subscription == "" {
+		return step.Result{Skipped: true, Reason: "the tenant has no billing subscription"}, nil
+	}
+	price, err := PriceOf(plan)
+	if err != nil {
+		return step.Result{}, step.Permanent(err)
+	}
+	round, _ := t.LastChange()
+	key := fmt.Sprintf("tenantflow-%s-plan-%d-%s", t.ID(), round.Round, phase)
+	if err := s.Provider.ChangePrice(ctx, key, subscription, price); err != nil {
+		return step.Result{}, fmt.Errorf("move billing subscription %s to plan %s: %w", subscription, plan.ID, err)
+	}
+	return step.Result{Outputs: map[string]string{"subscription": subscription, "plan": plan.ID}}, nil
 }
 
 // zeroDecimal are the currencies without a minor unit (Stripe's list).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -60,6 +61,10 @@ func (f *fakeProvider) CreateInvoice(_ context.Context, key, customer, subscript
 	f.calls = append(f.calls, "invoice "+customer)
 	return domain.InvoiceCreated{ID: "in_1"}, nil
 }
+func (f *fakeProvider) ChangePrice(_ context.Context, key, subscription string, p Price) error {
+	f.calls = append(f.calls, fmt.Sprintf("price %s %s %d", subscription, p.PlanID, p.Amount))
+	return nil
+}
 func (f *fakeProvider) CancelSubscription(_ context.Context, id string) error {
 	f.calls = append(f.calls, "cancel "+id)
 	return nil
@@ -114,6 +119,49 @@ func TestBillingRecordsWhatItMade(t *testing.T) {
 	}
 }
 
+// The plan change's billing step moves the subscription to the new plan's
+// price and its undo back to the plan in effect; a tenant without a billing
+// subscription has nothing to move.
+func TestPlanStepMovesThePrice(t *testing.T) {
+	ctx := context.Background()
+	activated := func() *domain.Tenant {
+		tn := subscribed(t)
+		for _, s := range domain.Steps[:len(domain.Steps)-1] {
+			if _, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tn.Activate(); err != nil {
+			t.Fatal(err)
+		}
+		return tn
+	}
+	tn, unbilled := activated(), activated()
+	if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeCompleted, Resources: []domain.Resource{
+		{Step: domain.StepBilling, Kind: KindCustomer, ID: "cus_1"}, {Step: domain.StepBilling, Kind: KindSubscription, ID: "sub_1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	larger := domain.Plan{ID: "p2", Name: "P2", Price: 25, CurrencyID: "eur", Tier: "pooled", BillingCycleID: "monthly"}
+	for _, tenant := range []*domain.Tenant{tn, unbilled} {
+		if _, err := tenant.RequestPlanChange(larger, testenv.DevTiers, "", domain.SourceOperator, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fakeProvider{}
+	if res, err := (PlanStep{Provider: f}).Do(ctx, unbilled); err != nil || !res.Skipped || len(f.calls) != 0 {
+		t.Fatalf("no billing subscription: %+v %v %v", res, err, f.calls)
+	}
+	if _, err := (PlanStep{Provider: f}).Do(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	if err := (PlanStep{Provider: f}).Undo(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.calls, []string{"price sub_1 p2 2500", "price sub_1 p 1000"}) {
+		t.Fatalf("calls %v", f.calls)
+	}
+}
+
 // On Stripe's API as stripe-mock serves it (the dev stack's stand-in):
 // the customer and the subscription are made and undone; an unreachable
 // provider is an error worth another try.
@@ -126,6 +174,10 @@ func TestStripeThroughStripeMock(t *testing.T) {
 	if err != nil || len(res.Resources) != 2 || res.Resources[0].ID == "" || res.Resources[1].ID == "" ||
 		res.Resources[0].Location != env["TENANTFLOW_STRIPE_API_URL"] {
 		t.Fatalf("billing on stripe-mock: %+v %v", res, err)
+	}
+	if err := s.Provider.ChangePrice(ctx, "k-price", res.Resources[1].ID, Price{PlanID: "p2", PlanName: "P2", Amount: 2500, Currency: "eur",
+		Interval: "month", IntervalCount: 1}); err != nil {
+		t.Errorf("change price: %v", err)
 	}
 	inv, err := s.Provider.CreateInvoice(ctx, "k-invoice", res.Resources[0].ID, res.Resources[1].ID, "December", map[string]string{"tenant_id": tn.ID()})
 	if err != nil || inv.ID == "" || inv.Currency == "" || inv.Status == "" {

@@ -58,12 +58,9 @@ func (b *Stripe) CreateCustomer(ctx context.Context, key string, c Customer) (st
 // customer pays each invoice; no card is needed to start). The plan is a
 // Stripe product of id tenantflow-plan-<plan id>, made when missing.
 func (b *Stripe) Subscribe(ctx context.Context, key, customerID string, p Price, metadata map[string]string) (string, error) {
-	product := "tenantflow-plan-" + p.PlanID
-	_, err := b.client.V1Products.Create(ctx, &stripego.ProductCreateParams{ID: stripego.String(product), Name: stripego.String(p.PlanName),
-		Metadata: map[string]string{"plan_id": p.PlanID}})
-	var se *stripego.Error
-	if err != nil && !(errors.As(err, &se) && se.Code == stripego.ErrorCodeResourceAlreadyExists) {
-		return "", classify(err)
+	product, err := b.product(ctx, p)
+	if err != nil {
+		return "", err
 	}
 	params := &stripego.SubscriptionCreateParams{Customer: stripego.String(customerID), CollectionMethod: stripego.String("send_invoice"),
 		DaysUntilDue: stripego.Int64(30), Metadata: metadata,
@@ -76,6 +73,43 @@ func (b *Stripe) Subscribe(ctx context.Context, key, customerID string, p Price,
 		return "", classify(err)
 	}
 	return sub.ID, nil
+}
+
+// product is the Stripe product of p's plan, tenantflow-plan-<plan id>,
+// made when missing.
+func (b *Stripe) product(ctx context.Context, p Price) (string, error) {
+	product := "tenantflow-plan-" + p.PlanID
+	_, err := b.client.V1Products.Create(ctx, &stripego.ProductCreateParams{ID: stripego.String(product), Name: stripego.String(p.PlanName),
+		Metadata: map[string]string{"plan_id": p.PlanID}})
+	var se *stripego.Error
+	if err != nil && !(errors.As(err, &se) && se.Code == stripego.ErrorCodeResourceAlreadyExists) {
+		return "", classify(err)
+	}
+	return product, nil
+}
+
+// ChangePrice moves the subscription to p: its item gets the plan's price
+// (its product made when missing), and Stripe prorates the rest of the
+// current period, as it does by default.
+func (b *Stripe) ChangePrice(ctx context.Context, key, subscriptionID string, p Price) error {
+	product, err := b.product(ctx, p)
+	if err != nil {
+		return err
+	}
+	sub, err := b.client.V1Subscriptions.Retrieve(ctx, subscriptionID, nil)
+	if err != nil {
+		return classify(err)
+	}
+	if sub.Items == nil || len(sub.Items.Data) == 0 {
+		return backoff.Permanent(fmt.Errorf("stripe subscription %s has no item to price", subscriptionID))
+	}
+	params := &stripego.SubscriptionUpdateParams{Metadata: map[string]string{"plan_id": p.PlanID},
+		Items: []*stripego.SubscriptionUpdateItemParams{{ID: stripego.String(sub.Items.Data[0].ID), PriceData: &stripego.SubscriptionUpdateItemPriceDataParams{
+			Currency: stripego.String(p.Currency), Product: stripego.String(product), UnitAmount: stripego.Int64(p.Amount),
+			Recurring: &stripego.SubscriptionUpdateItemPriceDataRecurringParams{Interval: stripego.String(p.Interval), IntervalCount: stripego.Int64(p.IntervalCount)}}}}}
+	params.SetIdempotencyKey(key)
+	_, err = b.client.V1Subscriptions.Update(ctx, subscriptionID, params)
+	return classify(err)
 }
 
 // CreateInvoice invoices the customer for what its subscription owes now,

@@ -69,7 +69,7 @@ func stepConfig(ctx context.Context, cfg config.Config, logger *slog.Logger, sto
 		Brokers: brokers, Topic: cfg.KafkaTopic, GroupPrefix: cfg.KafkaGroupPrefix, Store: store, Logger: logger,
 		Hosted: cfg.Steps, Concurrency: cfg.HandlerConcurrency, StepConcurrency: cfg.StepConcurrency, MaxFailures: cfg.HandlerMaxFailures, InstanceID: cfg.KafkaInstanceID,
 		Steps: step.Runner{Retry: backoff.Policy{MaxTries: cfg.StepMaxTries, BaseDelay: cfg.StepRetryBase, MaxDelay: cfg.StepRetryMax, TryTimeout: cfg.StepTryTimeout},
-			MaxTries: stepTries(cfg.StepMaxTriesByStep), TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute}, Personal: vault},
+			MaxTries: stepTries(cfg.StepMaxTriesByStep), TryTimeouts: map[string]time.Duration{domain.StepInfrastructure: cfg.InfraTimeout + time.Minute, domain.StepPlanInfra: cfg.InfraTimeout + time.Minute}, Personal: vault},
 		Actions:     actions,
 		DeadLetters: &deadletters.Table{Pool: store.Pool(), Publisher: publisher},
 	}
@@ -281,11 +281,13 @@ func backEnds(actions map[string]step.Action, cfg config.Config, vault *pii.Vaul
 		if cfg.InfraStateConn() == "" {
 			logger.Warn("TENANTFLOW_INFRA_STATE=local: OpenTofu state is in files of this process; another instance cannot undo what it applied")
 		}
-		actions[domain.StepInfrastructure] = infrastructure.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
+		infra := infrastructure.Infrastructure{Binary: cfg.InfraBinary, Modules: cfg.InfraModules,
 			StateDir: dir, StateConn: cfg.InfraStateConn(), Region: cfg.InfraRegion, Timeout: cfg.InfraTimeout, PassEnv: cfg.InfraPassEnv}
+		actions[domain.StepInfrastructure], actions[domain.StepPlanInfra] = infra, infrastructure.Resize{Infrastructure: infra}
 	}
 	if cfg.Billing == "stripe" {
-		actions[domain.StepBilling] = billing.Step{Provider: BillingProvider(cfg), Personal: vault}
+		provider := BillingProvider(cfg)
+		actions[domain.StepBilling], actions[domain.StepPlanBilling] = billing.Step{Provider: provider, Personal: vault}, billing.PlanStep{Provider: provider}
 		if cfg.StripeAPIURL != "" {
 			logger.Info("billing step: Stripe's API at another address", "url", cfg.StripeAPIURL)
 		}

@@ -34,12 +34,14 @@ const (
 	DeleteTenantConfig = "10223"
 
 	// ARC's subscription service's: the plan catalogue and a tenant's
-	// subscription. Deleting a plan archives it.
-	ViewSubscription = "7004"
-	CreatePlan       = "7005"
-	UpdatePlan       = "7006"
-	DeletePlan       = "7007"
-	ViewPlan         = "7008"
+	// subscription. Deleting a plan archives it; updating a subscription is
+	// a plan change (POST /tenants/{id}/plan).
+	UpdateSubscription = "7002"
+	ViewSubscription   = "7004"
+	CreatePlan         = "7005"
+	UpdatePlan         = "7006"
+	DeletePlan         = "7007"
+	ViewPlan           = "7008"
 
 	// ARC's invoices of a tenant.
 	CreateInvoice = "10212"
@@ -54,7 +56,7 @@ const (
 // Known lists every permission code, for validating what tenantctl mints.
 var Known = []string{CreateLead, ViewLead, CreateTenant, UpdateTenant, DeleteTenant, ViewTenant, ProvisionTenant,
 	CreateTenantConfig, ViewTenantConfig, UpdateTenantConfig, DeleteTenantConfig, ViewOrphans, ManageOrphans, SuspendTenant,
-	ViewSubscription, CreatePlan, UpdatePlan, DeletePlan, ViewPlan, CreateInvoice, ViewInvoice}
+	ViewSubscription, UpdateSubscription, CreatePlan, UpdatePlan, DeletePlan, ViewPlan, CreateInvoice, ViewInvoice}
 
 // MinSecretLength is the shortest HS256 secret accepted (256 bits).
 const MinSecretLength = 32
