@@ -5,13 +5,13 @@ import (
 	"time"
 )
 
-// A plan change of a live tenant within its tier: the billing
-// subscription moves to the new plan's price, and the new plan's size and
-// size configuration are applied again to the tenant's infrastructure
-// (OpenTofu) and application plane — each a step of the change (rows of
-// Flow with Change ChangePlan), each undone, newest first, when a later
-// one fails. The tenant stays ACTIVE and serving throughout; the new plan
-// is the subscription's once the change completes.
+// ChangePlan is a plan change of a live tenant within its tier: the
+// billing subscription moves to the new plan's price, and the new plan's
+// size and size configuration are applied again to the tenant's
+// infrastructure (OpenTofu) and application plane — each a step of the
+// change (rows of Flow with Change ChangePlan), each undone, newest first,
+// when a later one fails. The tenant stays ACTIVE and serving throughout;
+// the new plan is the subscription's once the change completes.
 const ChangePlan = "plan"
 
 // The plan change's steps.

@@ -102,7 +102,7 @@ func each(t testing.TB, dir string, fn func(Mail) bool) {
 			raw.Close()
 			t.Fatalf("mail %s does not parse: %v", f, err)
 		}
-		var text io.Reader = msg.Body // as the recipient reads it:
+		text := msg.Body // as the recipient reads it:
 		if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
 			text = quotedprintable.NewReader(msg.Body)
 		}
