@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
-	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // Plan changes through the real tenantd on the `make run` configuration,
@@ -20,12 +19,7 @@ import (
 // (TENANTFLOW_FAULTS), the next change is undone — OpenTofu back at the
 // plan in effect, billing back — and the tenant keeps its plan.
 func TestPlanChangeThroughTenantd(t *testing.T) {
-	env := makeRunEnv(t)
-	p := start(t, env)
-	p.readyzUntil(t, "ready", isReady)
-	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
-	op, _ := signer.Mint("plan-change-test", auth.Known, "", time.Hour, time.Now())
-	startAgent(t, env, p.base, t.TempDir())
+	env, p, op := makeRun(t, "plan-change-test")
 	key := "pc" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 	t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
 	id := p.post(t, op, "/tenants", `{"key":"`+key+`","name":"Plan change","contact":{"email":"`+key+`@example.com","firstName":"P","lastName":"C"}}`)["id"].(string)

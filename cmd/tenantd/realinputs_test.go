@@ -44,6 +44,20 @@ func makeRunEnv(t *testing.T) map[string]string {
 	return env
 }
 
+// makeRun is a ready tenantd on the `make run` configuration, the
+// reference agent beside it, and an operator's token (named who) of every
+// permission.
+func makeRun(t *testing.T, who string) (env map[string]string, p *proc, op string) {
+	t.Helper()
+	env = makeRunEnv(t)
+	p = start(t, env)
+	p.readyzUntil(t, "ready", isReady)
+	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
+	op, _ = signer.Mint(who, auth.Known, "", time.Hour, time.Now())
+	startAgent(t, env, p.base, t.TempDir())
+	return env, p, op
+}
+
 // The replaced system's success criteria, on the `make run` configuration:
 // a tenant created through the API, provisioned with the replaced system's
 // request verbatim (tier "enterprise"), with a domain of the customer's own

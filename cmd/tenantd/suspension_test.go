@@ -13,7 +13,6 @@ import (
 	"github.com/tenantflow/tenantflow/internal/testkit/devsteps"
 	"github.com/tenantflow/tenantflow/internal/testkit/stripetest"
 	"github.com/tenantflow/tenantflow/internal/testkit/wait"
-	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
 // Suspension through the real tenantd on the `make run` configuration: an
@@ -23,16 +22,11 @@ import (
 // it: internal/testkit/stripetest) suspends it, and "active" again brings
 // it back.
 func TestSuspensionThroughTenantd(t *testing.T) {
-	env := makeRunEnv(t)
+	env, p, op := makeRun(t, "suspension-test")
 	secret := env["TENANTFLOW_STRIPE_WEBHOOK_SECRET"]
 	if secret == "" {
 		t.Fatal("the dev stack exports no TENANTFLOW_STRIPE_WEBHOOK_SECRET")
 	}
-	p := start(t, env)
-	p.readyzUntil(t, "ready", isReady)
-	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
-	op, _ := signer.Mint("suspension-test", auth.Known, "", time.Hour, time.Now())
-	startAgent(t, env, p.base, t.TempDir())
 	key := "su" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 	email, realm := key+"@example.com", "tenant-"+key
 	t.Cleanup(func() { deleteRealm(t, env, realm) })
