@@ -243,6 +243,7 @@ var registry = map[string]func() Event{
 	TypeExpiryWarned:                func() Event { return &ExpiryWarned{} },
 	TypeOffboardingRequested:        func() Event { return &OffboardingRequested{} },
 	TypeOffboardingCancelled:        func() Event { return &OffboardingCancelled{} },
+	TypeAppPlaneRequested:           func() Event { return &AppPlaneRequested{} },
 }
 
 // Decode turns a stored event back into its domain type.

@@ -83,12 +83,12 @@ var Flow = []FlowStep{
 		Emits: []string{"tenant.signin_off.completed", "tenant.signin_off.skipped", "tenant.signin_off.failed"},
 		Undo:  true, UndoEmits: []string{"tenant.signin_off.compensated", "tenant.signin_off.compensation_failed"}},
 	{Step: StepAppSuspend, Change: ChangeSuspend, TriggeredBy: []string{"tenant.signin_off.completed", "tenant.signin_off.skipped"},
-		Emits: []string{"tenant.app_suspend.completed", "tenant.app_suspend.skipped", "tenant.app_suspend.failed", "tenant.change.completed"},
-		Undo:  true, UndoEmits: []string{"tenant.app_suspend.compensated", "tenant.app_suspend.compensation_failed"}},
+		Emits: []string{"tenant.appplane.requested", "tenant.app_suspend.completed", "tenant.app_suspend.skipped", "tenant.app_suspend.failed", "tenant.change.completed"},
+		Undo:  true, UndoEmits: []string{"tenant.appplane.requested", "tenant.app_suspend.compensated", "tenant.app_suspend.compensation_failed"}},
 	// Reactivation: the application plane first, then sign-in on.
 	{Step: StepAppResume, Change: ChangeReactivate, TriggeredBy: []string{"tenant.change.requested"},
-		Emits: []string{"tenant.app_resume.completed", "tenant.app_resume.skipped", "tenant.app_resume.failed"},
-		Undo:  true, UndoEmits: []string{"tenant.app_resume.compensated", "tenant.app_resume.compensation_failed"}},
+		Emits: []string{"tenant.appplane.requested", "tenant.app_resume.completed", "tenant.app_resume.skipped", "tenant.app_resume.failed"},
+		Undo:  true, UndoEmits: []string{"tenant.appplane.requested", "tenant.app_resume.compensated", "tenant.app_resume.compensation_failed"}},
 	{Step: StepSignInOn, Change: ChangeReactivate, TriggeredBy: []string{"tenant.app_resume.completed", "tenant.app_resume.skipped"},
 		Emits: []string{"tenant.signin_on.completed", "tenant.signin_on.skipped", "tenant.signin_on.failed", "tenant.change.completed"},
 		Undo:  true, UndoEmits: []string{"tenant.signin_on.compensated", "tenant.signin_on.compensation_failed"}},
@@ -101,8 +101,8 @@ var Flow = []FlowStep{
 		Emits: []string{"tenant.plan_infra.completed", "tenant.plan_infra.skipped", "tenant.plan_infra.failed"},
 		Undo:  true, UndoEmits: []string{"tenant.plan_infra.compensated", "tenant.plan_infra.compensation_failed"}, LongRunning: true},
 	{Step: StepPlanApp, Change: ChangePlan, TriggeredBy: []string{"tenant.plan_infra.completed", "tenant.plan_infra.skipped"},
-		Emits: []string{"tenant.plan_app.completed", "tenant.plan_app.skipped", "tenant.plan_app.failed", "tenant.change.completed"},
-		Undo:  true, UndoEmits: []string{"tenant.plan_app.compensated", "tenant.plan_app.compensation_failed"}},
+		Emits: []string{"tenant.appplane.requested", "tenant.plan_app.completed", "tenant.plan_app.skipped", "tenant.plan_app.failed", "tenant.change.completed"},
+		Undo:  true, UndoEmits: []string{"tenant.appplane.requested", "tenant.plan_app.compensated", "tenant.plan_app.compensation_failed"}},
 }
 
 // UndoTriggers are the events after which an undo may be due: a failed

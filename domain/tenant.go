@@ -165,6 +165,7 @@ func (t *Tenant) apply(e Event) error {
 		t.applyExpiry(e)
 	case OffboardingRequested, OffboardingCancelled:
 		t.applyOffboarding(e)
+	case AppPlaneRequested: // told; nothing of the tenant's state changes
 	default:
 		return fmt.Errorf("tenant %s: unexpected event %s", t.id, e.EventType())
 	}

@@ -126,6 +126,9 @@ func emitted(t *testing.T) []domain.Event {
 	for s, ok := active.NextStep(); ok; s, ok = active.NextStep() {
 		keep(active.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped, StartedAt: now, At: now}))
 	}
+	// The application plane told of a change (the app_suspend step's request).
+	keep(active.TellAppPlane(domain.AppPlaneRequested{Action: domain.AppPlaneSuspend, Step: domain.StepAppSuspend, Round: 3, Attempt: 1,
+		TenantKey: "2beta", Tier: "pooled", Size: "LARGE", SizeConfig: json.RawMessage(`{"maxUsers":100}`), RequestedAt: now, Signature: "ab12"}), nil)
 	// A plan change within the tier.
 	larger := sub.Plan
 	larger.ID, larger.Name, larger.Size, larger.SizeConfig = "plan-larger", "Larger", "LARGE", json.RawMessage(`{"maxUsers":100}`)

@@ -24,14 +24,19 @@ import (
 // tenant.deployment.requested and .undo_requested, runs a command per
 // tenant, and reports the result (deployed or failed; removed or
 // remove_failed) to the control plane, signed with the attempt's secret
-// (unsealed with its key). It reads only the published
-// contract (schemas/README.md).
+// (unsealed with its key). It also carries out the changes' requests
+// (tenant.appplane.requested: suspend, resume, resize), which report
+// nothing. It reads only the published contract (schemas/README.md).
 type Agent struct {
 	AgentKey    []byte
 	Command     []string // deploy: argv; the tenant comes in the environment
 	UndoCommand []string
-	ControlURL  string   // tenantd's base URL
-	PassEnv     []string // variables of the agent's environment the scripts get besides childenv.Base
+	// SuspendCommand and ResumeCommand carry out a suspension's and a
+	// reactivation's request (none: nothing to do); a resize runs Command
+	// again with the new size.
+	SuspendCommand, ResumeCommand []string
+	ControlURL                    string   // tenantd's base URL
+	PassEnv                       []string // variables of the agent's environment the scripts get besides childenv.Base
 	// Handled remembers what was carried out (nil: nothing is remembered,
 	// tests of one request only).
 	Handled *Ledger
@@ -58,6 +63,9 @@ type request struct {
 // "retry" (the record comes again).
 func (a Agent) Handle(ctx context.Context, headers map[string]string, value []byte) error {
 	typ := headers[wire.HeaderType]
+	if typ == "tenant.appplane.requested" {
+		return a.handleAppPlane(ctx, headers, value)
+	}
 	if typ != "tenant.deployment.requested" && typ != "tenant.deployment.undo_requested" {
 		return nil
 	}

@@ -33,6 +33,8 @@ type cli struct {
 	Control  string   `required:"" help:"Base URL of tenantd, where reports go."`
 	Deploy   []string `required:"" sep:"none" help:"Deploy command and its arguments, one flag per argument (--deploy sh --deploy=-c --deploy '...')."`
 	Undo     []string `sep:"none" help:"Undo command and its arguments (repeat the flag per argument). Without one, a deployment leaves nothing to remove and every removal is reported done."`
+	Suspend  []string `sep:"none" help:"Command run when a tenant is suspended (repeat the flag per argument); the tenant comes in the environment as for --deploy, with TENANT_ACTION. Without one, a suspension changes nothing here."`
+	Resume   []string `sep:"none" help:"Command run when a tenant is reactivated (repeat the flag per argument). A plan change runs --deploy again with the new TENANT_SIZE."`
 	Group    string   `default:"appplane.agent" help:"Kafka consumer group."`
 	Parallel int      `default:"8" help:"Tenants whose commands may run at once (one tenant's requests always run in order)."`
 	State    string   `help:"The file where the agent remembers the requests it carried out, so that a redelivered, redriven or replayed one runs nothing (default: the user's cache directory, per consumer group)."`
@@ -57,7 +59,8 @@ func main() {
 	}
 	handled, err := OpenLedger(c.State)
 	kctx.FatalIfErrorf(err)
-	a := Agent{Handled: handled, AgentKey: key, Command: c.Deploy, UndoCommand: c.Undo, ControlURL: c.Control, Logger: logger, PassEnv: c.PassEnv}
+	a := Agent{Handled: handled, AgentKey: key, Command: c.Deploy, UndoCommand: c.Undo, SuspendCommand: c.Suspend, ResumeCommand: c.Resume,
+		ControlURL: c.Control, Logger: logger, PassEnv: c.PassEnv}
 	err = a.Run(ctx, c.Brokers, c.Topic, c.Group, c.Parallel)
 	if ctx.Err() == nil {
 		kctx.FatalIfErrorf(err)

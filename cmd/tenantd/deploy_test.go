@@ -41,7 +41,9 @@ func startAgent(t *testing.T, env map[string]string, control, dir string) *exec.
 	t.Cleanup(apps.Close)
 	cmd := exec.Command(binary(t, "../appplane-agent"), "--control", control, "--group", "test-agent-"+uuid.NewString()[:8],
 		"--pass-env", "DIR,APPS", "--state", filepath.Join(t.TempDir(), "agent.json"), "--deploy", "sh", "--deploy=-c", "--deploy", `mkdir -p "$DIR/$TENANT_KEY" && echo "$TENANT_DOMAINS" > "$DIR/$TENANT_KEY/domains" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY/pipeline" && echo "$TENANT_SIZE $TENANT_SIZE_CONFIG" > "$DIR/$TENANT_KEY/size" && echo "$APPS/$TENANT_KEY/"`,
-		"--undo", "sh", "--undo=-c", "--undo", `test ! -e "$DIR/$TENANT_KEY.keep" && rm -rf "$DIR/$TENANT_KEY" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY.undone"`)
+		"--undo", "sh", "--undo=-c", "--undo", `test ! -e "$DIR/$TENANT_KEY.keep" && rm -rf "$DIR/$TENANT_KEY" && echo "$TENANT_PIPELINE" > "$DIR/$TENANT_KEY.undone"`,
+		"--suspend", "sh", "--suspend=-c", "--suspend", `echo suspended > "$DIR/$TENANT_KEY/state"`,
+		"--resume", "sh", "--resume=-c", "--resume", `echo resumed > "$DIR/$TENANT_KEY/state"`)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DIR=" + dir, "APPS=" + apps.URL,
 		"TENANTFLOW_KAFKA_BROKERS=" + env["TENANTFLOW_KAFKA_BROKERS"], "TENANTFLOW_KAFKA_TOPIC=" + env["TENANTFLOW_KAFKA_TOPIC"],
 		"TENANTFLOW_AGENT_KEY=" + testAgentKey}

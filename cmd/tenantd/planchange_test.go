@@ -14,12 +14,13 @@ import (
 // Plan changes through the real tenantd on the `make run` configuration,
 // for a silo tenant (a realm, real OpenTofu, billing on the stand-in):
 // a change to a larger plan of the tier reaches OpenTofu (the module's
-// size output) and becomes the subscription's while the tenant stays
-// ACTIVE; then, with the application plane's step made to fail
+// size output) and the application plane's agent (its deploy command run
+// again with the new size) and becomes the subscription's while the tenant
+// stays ACTIVE; then, with the application plane's step made to fail
 // (TENANTFLOW_FAULTS), the next change is undone — OpenTofu back at the
 // plan in effect, billing back — and the tenant keeps its plan.
 func TestPlanChangeThroughTenantd(t *testing.T) {
-	env, p, op := makeRun(t, "plan-change-test")
+	env, p, op, apps := makeRun(t, "plan-change-test")
 	key := "pc" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 	t.Cleanup(func() { deleteRealm(t, env, "tenant-"+key) })
 	id := p.post(t, op, "/tenants", `{"key":"`+key+`","name":"Plan change","contact":{"email":"`+key+`@example.com","firstName":"P","lastName":"C"}}`)["id"].(string)
@@ -67,6 +68,7 @@ func TestPlanChangeThroughTenantd(t *testing.T) {
 	if c["state"] != "completed" || sized(c) != `{"config":{"maxUsers":100},"size":"LARGE"}` || currentPlan(p) != "p-l" {
 		t.Fatalf("the plan change: %v (applied %s), plan %s", c, sized(c), currentPlan(p))
 	}
+	agentWrote(t, apps, key, "size", `LARGE {"maxUsers":100}`) // the agent deployed again with the new size
 	if code, out := p.send(t, op, http.MethodPost, "/tenants/"+id+"/plan", `{"plan":{"id":"p-b","name":"B","price":1,"currencyId":"EUR","tier":"bridge","billingCycleId":"monthly"}}`); code != http.StatusConflict {
 		t.Fatalf("another tier's plan: %d %v", code, out)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/mailtest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/internal/testkit/wait"
 	"github.com/tenantflow/tenantflow/platform/auth"
 )
 
@@ -45,17 +46,31 @@ func makeRunEnv(t *testing.T) map[string]string {
 }
 
 // makeRun is a ready tenantd on the `make run` configuration, the
-// reference agent beside it, and an operator's token (named who) of every
-// permission.
-func makeRun(t *testing.T, who string) (env map[string]string, p *proc, op string) {
+// reference agent beside it (writing what it does under apps), and an
+// operator's token (named who) of every permission.
+func makeRun(t *testing.T, who string) (env map[string]string, p *proc, op, apps string) {
 	t.Helper()
 	env = makeRunEnv(t)
 	p = start(t, env)
 	p.readyzUntil(t, "ready", isReady)
 	signer, _ := auth.NewHS256(env["TENANTFLOW_JWT_SECRET"], "tenantflow")
 	op, _ = signer.Mint(who, auth.Known, "", time.Hour, time.Now())
-	startAgent(t, env, p.base, t.TempDir())
-	return env, p, op
+	apps = t.TempDir()
+	startAgent(t, env, p.base, apps)
+	return env, p, op, apps
+}
+
+// agentWrote waits until the reference agent's file name of the tenant
+// key holds want (a line).
+func agentWrote(t *testing.T, apps, key, name, want string) {
+	t.Helper()
+	wait.For(t, 60*time.Second, func() error {
+		got, err := os.ReadFile(filepath.Join(apps, key, name))
+		if err != nil || strings.TrimSpace(string(got)) != want {
+			return fmt.Errorf("%s/%s holds %q (%v), want %q", key, name, got, err, want)
+		}
+		return nil
+	})
 }
 
 // The replaced system's success criteria, on the `make run` configuration:

@@ -17,12 +17,13 @@ import (
 
 // Suspension through the real tenantd on the `make run` configuration: an
 // operator's suspend turns the tenant's realm off (its admin's sign-in is
-// refused, checked in Keycloak) and reactivate turns it on again; then the
+// refused, checked in Keycloak) and the application plane's agent runs its
+// suspend command; reactivate turns both on again; then the
 // billing provider's "unpaid" (a Stripe delivery, signed as Stripe signs
 // it: internal/testkit/stripetest) suspends it, and "active" again brings
 // it back.
 func TestSuspensionThroughTenantd(t *testing.T) {
-	env, p, op := makeRun(t, "suspension-test")
+	env, p, op, apps := makeRun(t, "suspension-test")
 	secret := env["TENANTFLOW_STRIPE_WEBHOOK_SECRET"]
 	if secret == "" {
 		t.Fatal("the dev stack exports no TENANTFLOW_STRIPE_WEBHOOK_SECRET")
@@ -47,9 +48,11 @@ func TestSuspensionThroughTenantd(t *testing.T) {
 	p.post(t, op, "/tenants/"+id+"/suspend", `{"reason":"abuse report 17"}`)
 	p.waitStatus(t, op, id, "SUSPENDED")
 	mustSignIn(false, "suspended by an operator")
+	agentWrote(t, apps, key, "state", "suspended") // the application plane was told
 	p.post(t, op, "/tenants/"+id+"/reactivate", `{"reason":"resolved"}`)
 	p.waitStatus(t, op, id, "ACTIVE")
 	mustSignIn(true, "reactivated")
+	agentWrote(t, apps, key, "state", "resumed")
 
 	// The billing step made a subscription for the tenant (stripe-mock's
 	// id); Stripe reports it unpaid, then paid.

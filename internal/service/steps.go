@@ -134,6 +134,10 @@ func StepActions(ctx context.Context, cfg config.Config, logger *slog.Logger, st
 		actions[domain.StepDeploy] = &deploy.Deployment{SigningKey: []byte(cfg.DeploySigningKey), AgentKey: agentKey,
 			Deadline: cfg.DeployDeadline, CheckEvery: min(5*time.Second, cfg.DeployDeadline/4), Log: app.OverdueTenants{Log: store}, Logger: logger}
 		logger.Info("deploy step: choreographed with the application plane's agent", "deadline", cfg.DeployDeadline.String())
+		// The changes tell the same agent (signed like its deployment requests).
+		actions[domain.StepAppSuspend] = deploy.Tell{AgentKey: agentKey, Action: domain.AppPlaneSuspend, UndoAction: domain.AppPlaneResume}
+		actions[domain.StepAppResume] = deploy.Tell{AgentKey: agentKey, Action: domain.AppPlaneResume, UndoAction: domain.AppPlaneSuspend}
+		actions[domain.StepPlanApp] = deploy.Tell{AgentKey: agentKey, Action: domain.AppPlaneResize, UndoAction: domain.AppPlaneResize}
 	}
 	if err := backEnds(actions, cfg, vault, logger); err != nil {
 		return nil, err

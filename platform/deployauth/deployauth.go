@@ -140,6 +140,10 @@ type Request struct {
 	Size, SizeConfig       string
 	Domains                []string
 	Deadline, SealedSecret string // as the event carries them (RFC 3339, base64)
+	// Action, Step, Undo and RequestedAt are an application-plane
+	// request's (tenant.appplane.requested), covered when Action is set.
+	Action, Step, RequestedAt string
+	Undo                      bool
 }
 
 func (r Request) mac(agentKey []byte) []byte {
@@ -151,6 +155,9 @@ func (r Request) mac(agentKey []byte) []byte {
 	fields = append(append(fields, r.Domains...), r.Deadline, r.SealedSecret)
 	if r.Size != "" || r.SizeConfig != "" {
 		fields = append(fields, "size", r.Size, canonicalJSON(r.SizeConfig))
+	}
+	if r.Action != "" {
+		fields = append(fields, "action", r.Action, r.Step, strconv.FormatBool(r.Undo), r.RequestedAt)
 	}
 	for _, f := range fields {
 		m.Write([]byte(strconv.Itoa(len(f)) + ":" + f + ";")) // length-prefixed: no two requests share a text
