@@ -7,13 +7,13 @@ import (
 	"time"
 )
 
-// The application-plane steps of the changes (app_suspend, app_resume,
-// plan_app) tell the application plane what changed: each records a
-// request the agent acts on — suspend the tenant, resume it, or resize it
-// to a plan's size — signed by the control plane like a deployment
-// request. The application plane is told, not asked: the step completes
-// once the request is recorded (the agent's commands are idempotent and
-// report nothing back), and its undo records the opposite request.
+// TypeAppPlaneRequested is the request of the changes' application-plane
+// steps (app_suspend, app_resume, plan_app): each tells the application
+// plane what changed — suspend the tenant, resume it, or resize it to a
+// plan's size — signed by the control plane like a deployment request. The
+// application plane is told, not asked: the step completes once the
+// request is recorded (the agent's commands are idempotent and report
+// nothing back), and its undo records the opposite request.
 const TypeAppPlaneRequested = "tenant.appplane.requested"
 
 // What an application-plane request asks.
