@@ -66,7 +66,7 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Plan exists", Detail: planExists.Error()})
 	case errors.Is(err, domain.ErrPlanArchived), errors.Is(err, domain.ErrPlanTierChange), errors.Is(err, domain.ErrNotBilled),
 		errors.Is(err, domain.ErrChangeRunning), errors.Is(err, domain.ErrNotOffboarding), errors.Is(err, domain.ErrTierChange),
-		errors.Is(err, domain.ErrSamePlan):
+		errors.Is(err, domain.ErrSamePlan), errors.Is(err, domain.ErrActivationSettling):
 		writeProblem(w, problem{Status: http.StatusConflict, Title: "Conflict", Detail: err.Error()})
 	case errors.As(err, &req):
 		if req.retryAfter != "" {

@@ -27,6 +27,11 @@ var ErrTierChange = errors.New("the plan is of another tier than the tenant's: a
 // ErrSamePlan refuses a plan change to the plan the tenant is on.
 var ErrSamePlan = errors.New("the tenant is on this plan already")
 
+// ErrActivationSettling refuses a plan change while the steps that follow
+// activation (billing) have not recorded their outcome: the billing
+// subscription a plan change moves may not exist yet.
+var ErrActivationSettling = errors.New("the tenant's billing after activation has not finished: change the plan once it has")
+
 // RequestPlanChange starts a change of the ACTIVE tenant's plan to plan
 // (from the catalogue or the request), within the tenant's tier, asked by
 // source (SourceOperator).
@@ -44,6 +49,11 @@ func (t *Tenant) RequestPlanChange(plan Plan, tiers Tiers, reason, source string
 		return nil, ErrTierChange
 	case plan.ID == sub.Plan.ID:
 		return nil, ErrSamePlan
+	}
+	for _, s := range ActiveSteps {
+		if st := t.steps[s]; st == nil || st.State == "" {
+			return nil, ErrActivationSettling
+		}
 	}
 	if reason == "" {
 		reason = "plan " + sub.Plan.ID + " → " + plan.ID

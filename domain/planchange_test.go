@@ -102,3 +102,20 @@ func TestPlanChangeRollsBack(t *testing.T) {
 		t.Fatalf("after the rollback: plan %s, status %s, change %s", sub.Plan.ID, tn.Status(), c.State)
 	}
 }
+
+// A plan change waits for billing after activation: before its outcome,
+// the subscription it would move may not exist.
+func TestPlanChangeWaitsForBilling(t *testing.T) {
+	tn := provisioning(t)
+	completeSteps(t, tn, StepActivate)
+	if _, err := tn.Activate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.RequestPlanChange(largerPlan(), DefaultTiers, "", SourceOperator, now); !errors.Is(err, ErrActivationSettling) {
+		t.Fatalf("before billing's outcome: %v", err)
+	}
+	record(t, tn, StepBilling, OutcomeFailed) // billing gave up: nothing to move, the change may run
+	if _, err := tn.RequestPlanChange(largerPlan(), DefaultTiers, "", SourceOperator, now); err != nil {
+		t.Fatalf("after billing's outcome: %v", err)
+	}
+}

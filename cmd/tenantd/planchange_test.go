@@ -30,6 +30,7 @@ func TestPlanChangeThroughTenantd(t *testing.T) {
 	}
 	p.post(t, op, "/tenants/"+id+"/provision", `{"id":"s","subscriberId":"c","planId":"p-s","startDate":"2026-11-26T00:00:00Z","status":1,"plan":`+plan("p-s", "SMALL", 10)+`}`)
 	p.waitStatus(t, op, id, "ACTIVE")
+	waitBilled(t, p, op, id) // a plan change waits for billing after activation (409 before)
 
 	// changed waits until the latest change has ended, and returns it.
 	changed := func(p *proc) map[string]any {

@@ -137,6 +137,9 @@ func TestPlanStepMovesThePrice(t *testing.T) {
 		return tn
 	}
 	tn, unbilled := activated(), activated()
+	if _, err := unbilled.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeSkipped}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeCompleted, Resources: []domain.Resource{
 		{Step: domain.StepBilling, Kind: KindCustomer, ID: "cus_1"}, {Step: domain.StepBilling, Kind: KindSubscription, ID: "sub_1"}}}); err != nil {
 		t.Fatal(err)

@@ -29,6 +29,9 @@ func TestTellRecordsASignedRequest(t *testing.T) {
 		if _, err := tn.Activate(); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeSkipped}); err != nil {
+			t.Fatal(err)
+		}
 		sub, _ := tn.Subscription()
 		larger := sub.Plan
 		larger.ID, larger.Size, larger.SizeConfig = "p-l", "LARGE", json.RawMessage(`{"maxUsers":100}`)

@@ -38,6 +38,9 @@ func TestResizeAppliesTheNewPlansSize(t *testing.T) {
 	if _, err := tn.Activate(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeSkipped}); err != nil {
+		t.Fatal(err)
+	}
 	sub, _ := tn.Subscription()
 	larger := sub.Plan
 	larger.ID, larger.Size, larger.SizeConfig = "p-xl", "XLARGE", json.RawMessage(`{"maxUsers":500}`)
@@ -66,6 +69,9 @@ func TestResizeAppliesTheNewPlansSize(t *testing.T) {
 		}
 	}
 	if _, err := pooled.Activate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pooled.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeSkipped}); err != nil {
 		t.Fatal(err)
 	}
 	small := larger
