@@ -11,8 +11,10 @@ import (
 )
 
 // overdueWindow bounds how far back Overdue looks: a request older than a
-// week was answered or declared overdue long ago, and the index on
-// recorded_at keeps each look cheap.
+// week was answered or declared overdue long ago. (There is no index on
+// recorded_at — each one would cost every append — so the look still reads
+// the log's rows; the lifecycle watcher's looks use partial indexes
+// instead, migration 00014.)
 const overdueWindow = 7 * 24 * time.Hour
 
 // Overdue returns the streams holding an event of one of requestTypes,
