@@ -212,7 +212,5 @@ func (h *tenantHandlers) changePlan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	c, _ := t.LastChange()
-	w.Header().Set("Location", "/tenants/"+id+"/change")
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "status": t.Status().String(), "change": c.Change, "round": c.Round})
+	changeAccepted(w, t, "/tenants/"+id+"/change")
 }

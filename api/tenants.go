@@ -483,10 +483,16 @@ func (h *tenantHandlers) change(kind string) http.HandlerFunc {
 			writeError(w, h.logger, err)
 			return
 		}
-		v, _ := t.LastChange()
-		w.Header().Set("Location", "/tenants/"+id)
-		writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "status": t.Status().String(), "change": v.Change, "round": v.Round})
+		changeAccepted(w, t, "/tenants/"+id)
 	}
+}
+
+// changeAccepted answers a change's request: 202 {id, status, change,
+// round}, its Location at location.
+func changeAccepted(w http.ResponseWriter, t *domain.Tenant, location string) {
+	v, _ := t.LastChange()
+	w.Header().Set("Location", location)
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": t.ID(), "status": t.Status().String(), "change": v.Change, "round": v.Round})
 }
 
 // lastChange is GET /tenants/{id}/change: the latest suspension or
