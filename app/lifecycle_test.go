@@ -56,11 +56,7 @@ func activeUntil(t *testing.T, tenants app.Repository[*domain.Tenant], email str
 		}
 		keep(tn.RequestProvisioning(domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: end.AddDate(-1, 0, 0), EndDate: end,
 			Plan: domain.Plan{ID: "p", Name: "P", Tier: "pooled", CurrencyID: "EUR", BillingCycleID: "monthly"}}, domain.DefaultTiers))
-		for _, s := range domain.Steps[:len(domain.Steps)-1] {
-			keep(tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped}))
-		}
-		keep(tn.Activate())
-		keep(tn.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeSkipped}))
+		all = append(all, testenv.Activate(t, tn, nil)...)
 		keep(tn.RecordNotification(domain.StepOutcome{Step: domain.StepNotify, Outcome: domain.OutcomeCompleted}))
 		return all, nil
 	})

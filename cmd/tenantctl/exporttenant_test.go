@@ -57,7 +57,7 @@ func TestExportTenant(t *testing.T) {
 		t.Fatalf("a refused export wrote %d entries", len(entries))
 	}
 
-	made := map[string][]domain.Resource{}
+	made := map[string]domain.StepOutcome{}
 	dbRes, err := db.Do(ctx, tn)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +66,8 @@ func TestExportTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	made[domain.StepDatabase], made[domain.StepStorage] = dbRes.Resources, s3Res.Resources
+	made[domain.StepDatabase] = domain.StepOutcome{Outcome: domain.OutcomeCompleted, Resources: dbRes.Resources}
+	made[domain.StepStorage] = domain.StepOutcome{Outcome: domain.OutcomeCompleted, Resources: s3Res.Resources}
 	if _, err := tenants.Update(ctx, tn.ID(), md, func(tn *domain.Tenant) ([]domain.Event, error) {
 		var all []domain.Event
 		keep := func(evs []domain.Event, err error) {
@@ -77,15 +78,7 @@ func TestExportTenant(t *testing.T) {
 		}
 		keep(tn.RequestProvisioning(domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(),
 			Plan: domain.Plan{ID: "p", Name: "P", Tier: "pooled", CurrencyID: "EUR", BillingCycleID: "monthly"}}, domain.DefaultTiers))
-		for _, s := range domain.Steps[:len(domain.Steps)-1] {
-			outcome := domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped}
-			if res, ok := made[s]; ok {
-				outcome.Outcome, outcome.Resources = domain.OutcomeCompleted, res
-			}
-			keep(tn.RecordStep(outcome))
-		}
-		keep(tn.Activate())
-		return all, nil
+		return append(all, testenv.Activate(t, tn, made)...), nil
 	}); err != nil {
 		t.Fatal(err)
 	}

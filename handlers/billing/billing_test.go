@@ -124,26 +124,10 @@ func TestBillingRecordsWhatItMade(t *testing.T) {
 // subscription has nothing to move.
 func TestPlanStepMovesThePrice(t *testing.T) {
 	ctx := context.Background()
-	activated := func() *domain.Tenant {
-		tn := subscribed(t)
-		for _, s := range domain.Steps[:len(domain.Steps)-1] {
-			if _, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := tn.Activate(); err != nil {
-			t.Fatal(err)
-		}
-		return tn
-	}
-	tn, unbilled := activated(), activated()
-	if _, err := unbilled.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeSkipped}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeCompleted, Resources: []domain.Resource{
-		{Step: domain.StepBilling, Kind: KindCustomer, ID: "cus_1"}, {Step: domain.StepBilling, Kind: KindSubscription, ID: "sub_1"}}}); err != nil {
-		t.Fatal(err)
-	}
+	tn, unbilled := subscribed(t), subscribed(t)
+	testenv.Activate(t, unbilled, nil)
+	testenv.Activate(t, tn, map[string]domain.StepOutcome{domain.StepBilling: {Outcome: domain.OutcomeCompleted, Resources: []domain.Resource{
+		{Step: domain.StepBilling, Kind: KindCustomer, ID: "cus_1"}, {Step: domain.StepBilling, Kind: KindSubscription, ID: "sub_1"}}}})
 	larger := domain.Plan{ID: "p2", Name: "P2", Price: 25, CurrencyID: "eur", Tier: "pooled", BillingCycleID: "monthly"}
 	for _, tenant := range []*domain.Tenant{tn, unbilled} {
 		if _, err := tenant.RequestPlanChange(larger, testenv.DevTiers, "", domain.SourceOperator, time.Now()); err != nil {

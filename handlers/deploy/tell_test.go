@@ -21,17 +21,7 @@ func TestTellRecordsASignedRequest(t *testing.T) {
 	// atPlanApp is a tenant whose plan change to LARGE is at plan_app's turn.
 	atPlanApp := func() (*domain.Tenant, domain.Plan) {
 		tn := testenv.NewTenantOnTier(t, testenv.UniqueKey("t"), "pooled")
-		for _, s := range domain.Steps[:len(domain.Steps)-1] {
-			if _, err := tn.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := tn.Activate(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeSkipped}); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Activate(t, tn, nil)
 		sub, _ := tn.Subscription()
 		larger := sub.Plan
 		larger.ID, larger.Size, larger.SizeConfig = "p-l", "LARGE", json.RawMessage(`{"maxUsers":100}`)

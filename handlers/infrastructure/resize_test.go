@@ -26,21 +26,8 @@ func TestResizeAppliesTheNewPlansSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range domain.Steps[:len(domain.Steps)-1] {
-		o := domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped}
-		if s == domain.StepInfrastructure {
-			o.Outcome, o.Outputs, o.Resources = domain.OutcomeCompleted, res.Outputs, res.Resources
-		}
-		if _, err := tn.RecordStep(o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := tn.Activate(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tn.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeSkipped}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Activate(t, tn, map[string]domain.StepOutcome{
+		domain.StepInfrastructure: {Outcome: domain.OutcomeCompleted, Outputs: res.Outputs, Resources: res.Resources}})
 	sub, _ := tn.Subscription()
 	larger := sub.Plan
 	larger.ID, larger.Size, larger.SizeConfig = "p-xl", "XLARGE", json.RawMessage(`{"maxUsers":500}`)
@@ -63,17 +50,7 @@ func TestResizeAppliesTheNewPlansSize(t *testing.T) {
 	}
 
 	pooled := tieredTenant(t, "basic")
-	for _, s := range domain.Steps[:len(domain.Steps)-1] {
-		if _, err := pooled.RecordStep(domain.StepOutcome{Step: s, Outcome: domain.OutcomeSkipped}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := pooled.Activate(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pooled.RecordStep(domain.StepOutcome{Step: domain.StepBilling, Outcome: domain.OutcomeSkipped}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Activate(t, pooled, nil)
 	small := larger
 	small.Tier = "basic"
 	if _, err := pooled.RequestPlanChange(small, testenv.DevTiers, "", domain.SourceOperator, time.Now()); err != nil {

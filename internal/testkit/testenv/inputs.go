@@ -94,3 +94,31 @@ func NewTenantWithAdmin(t testing.TB, key, tier, email string) *domain.Tenant {
 	}
 	return tn
 }
+
+// Activate records on tn, as the handlers would, every step of its attempt
+// — skipped, unless done holds the step's outcome — then its activation,
+// then billing (skipped unless done holds it), and returns the events.
+func Activate(t testing.TB, tn *domain.Tenant, done map[string]domain.StepOutcome) []domain.Event {
+	t.Helper()
+	var all []domain.Event
+	keep := func(evs []domain.Event, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+	}
+	outcome := func(step string) domain.StepOutcome {
+		if o, ok := done[step]; ok {
+			o.Step = step
+			return o
+		}
+		return domain.StepOutcome{Step: step, Outcome: domain.OutcomeSkipped}
+	}
+	for _, s := range domain.Steps[:len(domain.Steps)-1] {
+		keep(tn.RecordStep(outcome(s)))
+	}
+	keep(tn.Activate())
+	keep(tn.RecordStep(outcome(domain.StepBilling)))
+	return all
+}
