@@ -32,7 +32,7 @@ CHAOS := go test -race -tags chaos -run '^TestChaos$$' -count=1 -v ./cmd/tenantd
 
 ## chaos: the chaos suite's full profile (200 tenants a scenario; report in .devstack/artifacts/chaos-full.md)
 chaos: up
-	$(WITH_ENV) export TENANTFLOW_TEST_ARTIFACTS=$(CURDIR)/.devstack/artifacts TENANTFLOW_CHAOS_PROFILE=full && $(CHAOS) -timeout 180m
+	$(WITH_ENV) export TENANTFLOW_TEST_ARTIFACTS=$(CURDIR)/.devstack/artifacts TENANTFLOW_CHAOS_PROFILE=full && $(CHAOS) -timeout 240m
 
 ## lint: go vet plus staticcheck (version pinned in go.mod's tool block)
 lint:
