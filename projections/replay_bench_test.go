@@ -97,12 +97,15 @@ func BenchmarkReplay(b *testing.B) {
 	if listed != copies+1 {
 		b.Fatalf("the rebuilt tenants projection lists %d ACTIVE tenants, want %d", listed, copies+1)
 	}
-	// Every projector's applications of the log, over the time of them all
-	// (the count follows projections.All: a hard-coded four under-reported
-	// the rate once the configuration and leads projections were added).
+	// The log's events over the wall-clock time of rebuilding every
+	// projection, one after another as an operator's replays run: what a
+	// restore waits for. (Until 2026-12-07 this row counted each projector's
+	// applications of the log, len(projections.All()) times the log, over
+	// the summed time: seven times this figure, and no time anyone waits.)
 	b.Run("all", func(b *testing.B) {
-		b.ReportMetric(float64(int64(len(projections.All()))*total)/all.Seconds(), "events/s")
+		b.ReportMetric(float64(total)/all.Seconds(), "events/s")
 		b.ReportMetric(float64(total), "events")
+		b.ReportMetric(all.Seconds(), "wall-s")
 	})
 }
 
