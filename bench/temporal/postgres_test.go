@@ -2,15 +2,16 @@ package temporal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/common/cluster"
@@ -179,7 +180,8 @@ func startOnPostgres(b *testing.B) (client.Client, func()) {
 	defer ns.Close()
 	for {
 		err := ns.Register(ctx, &workflowservice.RegisterNamespaceRequest{Namespace: benchNamespace, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)})
-		if err == nil || strings.Contains(err.Error(), "already") {
+		var exists *serviceerror.NamespaceAlreadyExists // a try that timed out after the server registered it
+		if err == nil || errors.As(err, &exists) {
 			break
 		}
 		if ctx.Err() != nil {

@@ -224,7 +224,7 @@ type cluster struct {
 	keys    map[string]string // id → key
 	// realmTier is the realm tenants' plan tier: pooled, or silo (with
 	// infrastructure); every prof.realmEvery-th tenant has it, the others
-	// the organization tier orgTier (realmEvery 0: every one).
+	// the organization tier orgTier (realmEvery 0: none, every tenant on orgTier).
 	realmTier  string
 	realmEvery int
 	tiers      map[string]string // key → its tenant's plan tier
