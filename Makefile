@@ -22,9 +22,10 @@ run: up build
 	  TENANTFLOW_JWT_JWKS_URL=$$TENANTFLOW_DEVSTACK_OPERATORS_ISSUER/protocol/openid-connect/certs TENANTFLOW_JWT_AUDIENCE=tenantflow-api \
 	  TENANTFLOW_JWT_HS256_OPERATORS=true bin/tenantd; }
 
-## test: start the dev stack, run the whole suite with the race detector, then the chaos suite's short profile
+## test: start the dev stack, delete the topics earlier runs left (test, bench, profile and chaos do this first), run the whole suite with the race detector, then the chaos suite's short profile
 ## (alone: it stops and restarts the dev stack's Kafka and PostgreSQL)
 test: up
+	$(DEVSTACK) kafka-prune
 	$(WITH_ENV) export TENANTFLOW_TEST_ARTIFACTS=$(CURDIR)/.devstack/artifacts && go test -race -count=1 -timeout $(TEST_TIMEOUT) ./... && \
 	  $(CHAOS) -timeout 30m
 
@@ -32,6 +33,7 @@ CHAOS := go test -race -tags chaos -run '^TestChaos$$' -count=1 -v ./cmd/tenantd
 
 ## chaos: the chaos suite's full profile (200 tenants a scenario; report in .devstack/artifacts/chaos-full.md)
 chaos: up
+	$(DEVSTACK) kafka-prune
 	$(WITH_ENV) export TENANTFLOW_TEST_ARTIFACTS=$(CURDIR)/.devstack/artifacts TENANTFLOW_CHAOS_PROFILE=full && $(CHAOS) -timeout 240m
 
 ## lint: go vet plus staticcheck (version pinned in go.mod's tool block)
@@ -46,6 +48,7 @@ lint:
 ## own; closed loops of 30 s at 32 and 128 outstanding, open loops of 10 s at 100, 200 and 350 arrivals/s, both
 ## systems alike), rollback, projection lag, replay of a 1,000,000-event log and REST
 bench: up
+	$(DEVSTACK) kafka-prune
 	$(WITH_ENV) { go test -run '^$$' -bench 'Append' -benchtime 3s ./eventstore/ && \
 	  go test -run '^$$' -bench 'Relay' -benchtime 1x ./eventstore/ && \
 	  go test -run '^$$' -bench 'Tenantflow' -benchtime 1x -timeout 60m ./bench/e2e/ && \
@@ -59,16 +62,18 @@ bench: up
 fleet: up
 	$(WITH_ENV) go test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 180m ./bench/fleet/ | tee .devstack/fleet.txt
 
-## profile: the closed-loop provisioning benchmark, profiled: a CPU profile of the benchmark process (every tenantd
-## role), the top PostgreSQL statements (pg_stat_statements) and CPU per process (tenantd, postgres, Kafka) into
+## profile: the closed-loop provisioning benchmark, profiled: CPU profiles of tenantd (the benchmark's child process,
+## every role) and of the load generator, the top PostgreSQL statements (pg_stat_statements) and CPU per process
+## (tenantd, load generator, postgres, Kafka) into
 ## .devstack/artifacts/profile/ (TENANTFLOW_BENCH_TENANTS sets the tenants, default 1000; TENANTFLOW_PROFILE_OUTSTANDING
 ## the closed loop's outstanding requests, 32 or 128)
 PROFILE := $(CURDIR)/.devstack/artifacts/profile
 profile: up
+	$(DEVSTACK) kafka-prune
 	rm -rf $(PROFILE) && mkdir -p $(PROFILE)
 	$(WITH_ENV) $(DEVSTACK) pgstat reset && \
 	  TENANTFLOW_BENCH_TENANTS=$${TENANTFLOW_BENCH_TENANTS:-1000} TENANTFLOW_PROFILE_DIR=$(PROFILE) go test -run '^$$' -bench "Tenantflow/Provisioning/closed-$${TENANTFLOW_PROFILE_OUTSTANDING:-32}\$$" -benchtime 1x -timeout 30m \
-	    -o $(PROFILE)/e2e.test -cpuprofile $(PROFILE)/tenantd.cpu.pprof ./bench/e2e/ | tee $(PROFILE)/bench.txt && \
+	    -o $(PROFILE)/e2e.test -cpuprofile $(PROFILE)/loadgen.cpu.pprof ./bench/e2e/ | tee $(PROFILE)/bench.txt && \
 	  $(DEVSTACK) pgstat top 30 > $(PROFILE)/pg-top-statements.txt && \
 	  go tool pprof -top -nodecount 60 $(PROFILE)/e2e.test $(PROFILE)/tenantd.cpu.pprof > $(PROFILE)/tenantd.cpu.top.txt 2>/dev/null && \
 	  go tool pprof -top -cum -nodecount 60 $(PROFILE)/e2e.test $(PROFILE)/tenantd.cpu.pprof > $(PROFILE)/tenantd.cpu.cum.txt 2>/dev/null && \

@@ -28,6 +28,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
+	"github.com/tenantflow/tenantflow/platform/metrics"
 )
 
 // Projector applies events to its tables. Apply runs in a transaction whose
@@ -70,6 +71,11 @@ type Engine struct {
 	// InstanceID makes the live feed a static member of its consumer group
 	// (TENANTFLOW_KAFKA_INSTANCE_ID).
 	InstanceID string
+	// Applied, when set, is told of every event the live feed applied and
+	// when its transaction committed: the benchmark's projection lag (from
+	// each event's commit in the log to its commit here, so an event held
+	// back on the least advanced partition counts in full).
+	Applied func(events []eventstore.Event, at time.Time)
 
 	cache struct { // see cachedSchemas
 		mu sync.Mutex
@@ -559,7 +565,17 @@ func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix
 			if len(events) == 0 {
 				return nil
 			}
-			return en.applyBatch(ctx, en.Projectors, 0, events)
+			if err := en.applyBatch(ctx, en.Projectors, 0, events); err != nil {
+				return err
+			}
+			at := time.Now()
+			for _, e := range events {
+				metrics.ProjectionDelay.Observe(at.Sub(e.RecordedAt).Seconds())
+			}
+			if en.Applied != nil {
+				en.Applied(events, at)
+			}
+			return nil
 		})
 }
 

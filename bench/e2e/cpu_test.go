@@ -12,16 +12,17 @@ import (
 	"github.com/tenantflow/tenantflow/internal/loadgen"
 )
 
-// cpuSplit samples the CPU time of the processes a run costs: this
-// benchmark process (it hosts every tenantd role), the event log's
-// PostgreSQL (its postmaster, named by TENANTFLOW_DEVSTACK_PG_DATA, and its
-// backends) and the Kafka broker's JVM.
+// cpuSplit samples the CPU time of the processes a run costs: tenantd
+// (the child process with every role), the load generator (this benchmark
+// process: HTTP client and topic watcher), the event log's PostgreSQL (its
+// postmaster, named by TENANTFLOW_DEVSTACK_PG_DATA, and its backends) and
+// the Kafka broker's JVM.
 type cpuSplit map[string]time.Duration
 
-var cpuParts = []string{"tenantd", "postgres", "kafka"}
+var cpuParts = []string{"tenantd", "loadgen", "postgres", "kafka"}
 
-func sampleCPU() cpuSplit {
-	out := cpuSplit{"tenantd": loadgen.ProcessCPU([]int{os.Getpid()})}
+func (s *system) sampleCPU() cpuSplit {
+	out := cpuSplit{"tenantd": loadgen.ProcessCPU([]int{s.tenantd}), "loadgen": loadgen.ProcessCPU([]int{os.Getpid()})}
 	if dir := os.Getenv("TENANTFLOW_DEVSTACK_PG_DATA"); dir != "" {
 		if raw, err := os.ReadFile(filepath.Join(dir, "postmaster.pid")); err == nil {
 			first, _, _ := strings.Cut(string(raw), "\n")

@@ -6,20 +6,24 @@
 // Temporal baseline (bench/temporal, a module of its own) runs the same
 // eleven steps with the same no-op activities under the same load.
 //
+// tenantflow runs as a process of its own in its production configuration
+// (tenantd_test.go); this process is the load generator, so the CPU split
+// names each apart.
+//
 // Run through `make bench`; these are benchmarks, not tests, and assert no
 // timing.
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,59 +36,28 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
-	"github.com/tenantflow/tenantflow/adapters/postgres"
-	"github.com/tenantflow/tenantflow/api"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
-	"github.com/tenantflow/tenantflow/handlers"
-	"github.com/tenantflow/tenantflow/handlers/deadletters"
-	"github.com/tenantflow/tenantflow/handlers/notify"
-	"github.com/tenantflow/tenantflow/handlers/platform"
-	"github.com/tenantflow/tenantflow/handlers/step"
 	"github.com/tenantflow/tenantflow/internal/loadgen"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
-	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/platform/auth"
-	"github.com/tenantflow/tenantflow/platform/backoff"
-	"github.com/tenantflow/tenantflow/platform/idempotency"
-	"github.com/tenantflow/tenantflow/projections"
 )
 
-// failPrefix: a no-op step fails permanently for tenants whose key starts
-// with it, which is how the rollback benchmark fails its tenants.
-const failPrefix = "fail"
-
-// noop stands in for a step's back end at its port: it makes nothing, but
-// reports one resource, so the resources step has something to record.
-type noop struct{ step string }
-
-func (n noop) Do(_ context.Context, t *domain.Tenant) (step.Result, error) {
-	if n.step == domain.StepDNS && strings.HasPrefix(t.Key(), failPrefix) {
-		return step.Result{}, step.Permanent(errors.New("no-op dns fails this tenant on purpose"))
-	}
-	return step.Result{Resources: []domain.Resource{{Step: n.step, Kind: "noop", ID: n.step + "-" + t.Key()}}}, nil
-}
-func (noop) Undo(context.Context, *domain.Tenant) error { return nil }
-
-type noopNotifier struct{}
-
-func (noopNotifier) Welcome(context.Context, *domain.Tenant) error { return nil }
-func (noopNotifier) Failure(context.Context, *domain.Tenant) error { return nil }
-
-// system is one running tenantflow: API (over loopback HTTP), relay,
-// handlers and live projections, like a tenantd with all roles.
+// system is one running tenantflow, as a child process (tenantd_test.go),
+// and the benchmark's side of it: the URLs it serves, an operator's RS256
+// token, the database (as its owner: the rollback's records, VACUUM
+// ANALYZE, commit counts) and the topic watcher.
 type system struct {
-	base    string
-	token   string
-	client  *http.Client
-	pool    *pgxpool.Pool
-	proj    *projections.Engine
-	watch   *watcher
-	created atomic.Int64
-	ids     []string
-	idsMu   sync.Mutex
+	base, control string
+	token         string
+	client        *http.Client
+	pool          *pgxpool.Pool
+	watch         *watcher
+	tenantd       int // its pid
+	created       atomic.Int64
+	ids           []string
+	idsMu         sync.Mutex
 
 	brokers       []string
 	topic, groups string
@@ -94,66 +67,57 @@ func boot(b *testing.B) (*system, error) {
 	ctx := context.Background()
 	brokers := testenv.KafkaBrokers(b)
 	url := testenv.NewDatabase(b)
-	// pgx's default pool is 4 connections on this machine; tenantd is
-	// configured the same way through TENANTFLOW_DATABASE_URL.
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	pool, err := postgres.Open(ctx, url+sep+"pool_max_conns=40")
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := migrations.Up(ctx, pool); err != nil {
-		return nil, err
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	store := eventstore.NewPostgres(pool, logger)
+	b.Cleanup(pool.Close)
 	run := uuid.NewString()[:8]
 	topic, groups := "tenant.events.bench-"+run, "bench-"+run
 	if err := kafka.CreateTopic(brokers, topic, 6); err != nil {
 		return nil, err
 	}
-	publisher, err := kafka.NewRelayPublisher(brokers)
+	keys, err := newOperators()
 	if err != nil {
 		return nil, err
 	}
-	dlq, err := kafka.NewRecordPublisher(brokers)
-	if err != nil {
-		return nil, err
-	}
-	// Everything below lives as long as the benchmark binary.
-	go func() {
-		_ = (&eventstore.Relay{Store: store, Publisher: publisher, Topic: topic, Logger: logger}).Run(ctx)
-	}()
-	actions := map[string]step.Action{}
-	for _, s := range domain.UndoableSteps {
-		actions[s] = noop{s}
-	}
-	actions[domain.StepNotify] = notify.Step{Sender: noopNotifier{}}
-	actions = platform.Actions(actions, nil) // as tenantd composes them: traced
-	go func() {
-		_ = handlers.Run(ctx, handlers.Config{Brokers: brokers, Topic: topic, GroupPrefix: groups, Store: store,
-			Actions: actions, Logger: logger,
-			Steps:       step.Runner{Retry: backoff.Policy{MaxTries: 5, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}},
-			DeadLetters: &deadletters.Table{Pool: pool, Publisher: dlq}})
-	}()
-	proj := &projections.Engine{Pool: pool, Log: store, Projectors: projections.All(), Logger: logger}
-	if err := proj.Ensure(ctx); err != nil {
-		return nil, err
-	}
-	go func() { _ = proj.Live(ctx, brokers, topic, groups) }()
-	w, err := watch(brokers, topic)
+	jwks := httptest.NewServer(keys)
+	b.Cleanup(jwks.Close)
+	token, err := keys.mint([]string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant})
 	if err != nil {
 		return nil, err
 	}
 
-	signer, _ := auth.NewHS256("bench-secret-bench-secret-bench-secret", "tenantflow")
-	token, _ := signer.Mint("bench", []string{auth.CreateTenant, auth.ProvisionTenant, auth.ViewTenant}, "", 24*time.Hour, time.Now())
-	rt := api.NewRouter(nil, time.Second)
-	rt.Mount(api.Deps{App: app.NewService(store, ""), Tenants: proj, Verifier: signer, Minter: signer, Idempotency: idempotency.New(pool, time.Hour), Logger: logger})
-	srv := httptest.NewServer(rt)
-	s := &system{base: srv.URL, token: token, pool: pool, proj: proj, watch: w, brokers: brokers, topic: topic, groups: groups,
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), benchRole+"=tenantd", childOwnerURL+"="+url, childURL+"="+testenv.RuntimeURL(b, url),
+		childTopic+"="+topic, childGroups+"="+groups, childJWKS+"="+jwks.URL)
+	child.Stderr = os.Stderr
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := child.Start(); err != nil {
+		return nil, err
+	}
+	b.Cleanup(func() { _ = stdin.Close(); _ = child.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("tenantd did not start: %w", err)
+	}
+	var apiURL, controlURL string
+	if _, err := fmt.Sscanf(line, "api=%s control=%s", &apiURL, &controlURL); err != nil {
+		return nil, fmt.Errorf("tenantd said %q: %w", line, err)
+	}
+	w, err := watch(brokers, topic)
+	if err != nil {
+		return nil, err
+	}
+	s := &system{base: apiURL, control: controlURL, token: token, pool: pool, watch: w, tenantd: child.Process.Pid,
+		brokers: brokers, topic: topic, groups: groups,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	// One tenant through the whole flow: every consumer group has joined.
 	if _, err := s.provision(ctx, "warm"); err != nil {
@@ -167,6 +131,9 @@ func (s *system) do(ctx context.Context, method, path, body string) (int, []byte
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if method == http.MethodPost { // as a production client does: a retried POST is answered once
+		req.Header.Set("Idempotency-Key", uuid.NewString())
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -238,17 +205,22 @@ func BenchmarkTenantflow(b *testing.B) {
 func provisioning(b *testing.B, s *system) {
 	ctx := context.Background()
 	op := func(ctx context.Context, _ int) (time.Duration, error) { return s.provision(ctx, s.key("b")) }
-	// Each run also samples the projections' lag every 50 ms.
+	// Each run also records every event's projection lag.
 	withLag := func(b *testing.B, run func() loadgen.Result) {
-		stop := make(chan struct{})
-		lags := make(chan []time.Duration, 1)
-		go func() { lags <- s.sampleLag(stop) }()
-		cpu0 := sampleCPU()
+		s.vacuum(b)
+		s.call(b, "POST", "/delays/start", nil)
+		cpu0, pg0 := s.sampleCPU(), s.counts(b)
 		r := run()
-		sampleCPU().report(b, cpu0, r.Done)
-		close(stop)
+		s.sampleCPU().report(b, cpu0, r.Done)
+		s.counts(b).report(b, pg0, r.Done)
+		// The last tenants' events reach the projections after the loop.
+		kafkatest.WaitIdle(b, s.brokers, s.topic, s.groups, 2, 5*time.Minute)
+		var lags []time.Duration
+		s.call(b, "POST", "/delays/stop", &lags)
 		r.Report(b)
-		b.ReportMetric(float64(loadgen.Percentile(<-lags, 99))/1e6, "proj-lag-p99-ms")
+		b.ReportMetric(float64(loadgen.Percentile(lags, 50))/1e6, "proj-lag-p50-ms")
+		b.ReportMetric(float64(loadgen.Percentile(lags, 99))/1e6, "proj-lag-p99-ms")
+		b.ReportMetric(float64(loadgen.Percentile(lags, 100))/1e6, "proj-lag-max-ms")
 	}
 	for _, outstanding := range []int{32, 128} {
 		b.Run(fmt.Sprintf("closed-%d", outstanding), func(b *testing.B) {
@@ -266,27 +238,97 @@ func provisioning(b *testing.B, s *system) {
 	}
 }
 
-// sampleLag records, every 50 ms until stop, how far (in time of the log)
-// the furthest-behind projection is from the newest committed event.
-func (s *system) sampleLag(stop chan struct{}) []time.Duration {
-	var out []time.Duration
-	for {
-		select {
-		case <-stop:
-			slices.Sort(out)
-			return out
-		case <-time.After(50 * time.Millisecond):
-		}
-		lags, err := s.proj.Lags(context.Background())
-		if err != nil {
-			continue
-		}
-		var worst float64
-		for _, l := range lags {
-			worst = max(worst, l.Seconds)
-		}
-		out = append(out, time.Duration(worst*float64(time.Second)))
+// vacuum runs VACUUM ANALYZE on the benchmark's database before a loop, as
+// the baseline's benchmark does on its own: each loop starts from the same
+// kind of table, not from the dead rows of the loop before.
+func (s *system) vacuum(b *testing.B) {
+	if _, err := s.pool.Exec(context.Background(), "vacuum analyze"); err != nil {
+		b.Fatal(err)
 	}
+}
+
+// call asks tenantd's control listener (the benchmark's, not the API) and
+// decodes its JSON answer into out, unless out is nil.
+func (s *system) call(b *testing.B, method, path string, out any) {
+	req, _ := http.NewRequest(method, s.control+path, nil)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("%s %s: %s", method, path, resp.Status)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// pgCounts are what PostgreSQL did for tenantd: the transactions its
+// database committed (pg_stat_database, the statistics collector's count)
+// and the round trips tenantd's pool made (counted in tenantd by a pgx
+// tracer).
+type pgCounts struct{ commits, roundTrips int64 }
+
+func (s *system) counts(b *testing.B) pgCounts {
+	var c pgCounts
+	// The cumulative statistics are read in a fresh snapshot.
+	if err := s.pool.QueryRow(context.Background(), `select pg_stat_clear_snapshot()`).Scan(new(any)); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.pool.QueryRow(context.Background(),
+		`select xact_commit from pg_stat_database where datname = current_database()`).Scan(&c.commits); err != nil {
+		b.Fatal(err)
+	}
+	s.call(b, "GET", "/round-trips", &c.roundTrips)
+	return c
+}
+
+func (after pgCounts) report(b *testing.B, before pgCounts, tenants int) {
+	if tenants == 0 {
+		return
+	}
+	b.ReportMetric(float64(after.commits-before.commits)/float64(tenants), "commits/tenant")
+	b.ReportMetric(float64(after.roundTrips-before.roundTrips)/float64(tenants), "round-trips/tenant")
+}
+
+// delays records, while a loop runs, each event's projection lag: from its
+// commit in the log to the commit of the projections' transaction that
+// applied it. Every event counts, so a partition that falls behind shows
+// in full; the head of the log and the most advanced partition (which the
+// old sampling measured) hide it.
+type delays struct { // in tenantd's process
+
+	mu sync.Mutex
+	on bool
+	d  []time.Duration
+}
+
+func (l *delays) add(events []eventstore.Event, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.on {
+		return
+	}
+	for _, e := range events {
+		l.d = append(l.d, at.Sub(e.RecordedAt))
+	}
+}
+
+func (l *delays) start() {
+	l.mu.Lock()
+	l.on, l.d = true, nil
+	l.mu.Unlock()
+}
+
+func (l *delays) stop() []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.on = false
+	slices.Sort(l.d)
+	return l.d
 }
 
 // rollback: the dns step (the last one with a back end) fails

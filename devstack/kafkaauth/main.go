@@ -3,6 +3,10 @@
 // at every start with the connection settings and the generated passwords
 // in the environment. Running it again changes nothing.
 //
+// "kafkaauth prune" deletes, as the administrator, the topics earlier test
+// and benchmark runs left (devstack.sh kafka-prune; make test and make bench
+// run it first).
+//
 // The group prefixes cover the installation's own groups (tenantflow,
 // appplane, analytics) and those the tests and benchmarks make (test-,
 // bench-).
@@ -35,7 +39,13 @@ func main() {
 	acls := kafka.ACLs(p, kafka.Access{EventTopics: "tenant.events", DeadLetters: kafka.DLQTopic(""),
 		TenantdGroups: []string{"tenantflow", "test-", "bench-"}, AgentGroups: []string{"appplane", "test-"},
 		AnalyticsGroups: []string{"analytics", "test-"}})
-	err := kafka.Provision(strings.Split(get("TENANTFLOW_KAFKA_BROKERS"), ","), admin(s, get("TENANTFLOW_DEVSTACK_KAFKA_ADMIN_PASSWORD")), passwords, acls)
+	brokers, root := strings.Split(get("TENANTFLOW_KAFKA_BROKERS"), ","), admin(s, get("TENANTFLOW_DEVSTACK_KAFKA_ADMIN_PASSWORD"))
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "prune" {
+		err = prune(brokers, root)
+	} else {
+		err = kafka.Provision(brokers, root, passwords, acls)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kafkaauth: %v\n", err)
 		os.Exit(1)

@@ -43,6 +43,9 @@ var (
 		Help: "Records set aside as dead letters (their tenant held), by handler."}, []string{"handler"})
 	PublishLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantflow_relay_publish_latency_seconds",
 		Help: "From an event's commit to the broker's acknowledgement.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+	ProjectionDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantflow_projection_delay_seconds",
+		Help: "From an event's commit in the log to its commit in the projections (live feed), every event counted.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}})
 	ConsumedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_consumed_records_total",
 		Help: "Kafka records handed to a consumer's handler, by consumer group and result (ok, error: handed over again)."}, []string{"group", "result"})
 	ConsumeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tenantflow_consume_seconds",
@@ -51,7 +54,7 @@ var (
 
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries, Compensations, Published, RelayRefused, PublishLatency,
+		HTTPRequests, HTTPDuration, StepOutcomes, StepDuration, StepRetries, Compensations, Published, RelayRefused, PublishLatency, ProjectionDelay,
 		HandlerFailures, DeadLettered, ConsumedRecords, ConsumeSeconds)
 }
 
