@@ -211,7 +211,7 @@ func provisioning(b *testing.B, s *system) {
 		s.call(b, "POST", "/delays/start", nil)
 		cpu0, pg0 := s.sampleCPU(), s.counts(b)
 		r := run()
-		s.sampleCPU().report(b, cpu0, r.Done)
+		s.sampleCPU().Report(b, cpu0, r.Done)
 		s.counts(b).report(b, pg0, r.Done)
 		// The last tenants' events reach the projections after the loop.
 		kafkatest.WaitIdle(b, s.brokers, s.topic, s.groups, 2, 5*time.Minute)

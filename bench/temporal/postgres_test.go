@@ -8,9 +8,9 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -69,17 +69,17 @@ func postgresShards() int32 {
 // exports the dev stack's settings; the runtime role may not).
 type pgTarget struct{ host, port, user, password string }
 
-func devStackPostgres(b *testing.B) pgTarget {
+func devStackPostgres() (pgTarget, error) {
 	raw := os.Getenv("TENANTFLOW_DATABASE_MIGRATE_URL")
 	if raw == "" {
-		b.Fatal("TENANTFLOW_DATABASE_MIGRATE_URL is not set: run the baseline through make bench (it uses the dev stack's PostgreSQL)")
+		return pgTarget{}, errors.New("TENANTFLOW_DATABASE_MIGRATE_URL is not set: run the baseline through make bench (it uses the dev stack's PostgreSQL)")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		b.Fatalf("TENANTFLOW_DATABASE_MIGRATE_URL: %v", err)
+		return pgTarget{}, errors.New("TENANTFLOW_DATABASE_MIGRATE_URL: not a URL")
 	}
 	pw, _ := u.User.Password()
-	return pgTarget{host: u.Hostname(), port: u.Port(), user: u.User.Username(), password: pw}
+	return pgTarget{host: u.Hostname(), port: u.Port(), user: u.User.Username(), password: pw}, nil
 }
 
 // sqlTool runs Temporal's temporal-sql-tool against db (it exits the
@@ -107,7 +107,7 @@ func (p pgTarget) setUp(db, schema string) error {
 // under the kernel's ephemeral range and above the dev stack's (17111).
 var nextPort = 17200
 
-func freePort(b *testing.B) int {
+func freePort() int {
 	for ; nextPort < 32768; nextPort++ {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", nextPort))
 		if err == nil {
@@ -116,32 +116,39 @@ func freePort(b *testing.B) int {
 			return nextPort - 1
 		}
 	}
-	b.Fatal("no free port below 32768 for Temporal's services")
-	return 0
+	panic("no free port below 32768 for Temporal's services")
 }
 
-// startOnPostgres starts the server and returns a client of its default
-// namespace; stop ends it and drops its databases.
-func startOnPostgres(b *testing.B) (client.Client, func()) {
-	pg := devStackPostgres(b)
+// serveOnPostgres starts the server with its databases and the default
+// namespace registered; stop ends it and drops its databases.
+func serveOnPostgres() (hostPort string, dbs []string, stop func(), err error) {
+	pg, err := devStackPostgres()
+	if err != nil {
+		return "", nil, nil, err
+	}
 	run := strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36)
 	db, vis := "temporal_bench_"+run, "temporal_bench_"+run+"_visibility"
 	if err := pg.setUp(db, "postgresql/v12/temporal"); err != nil {
-		b.Fatal(err)
+		return "", nil, nil, err
 	}
 	if err := pg.setUp(vis, "postgresql/v12/visibility"); err != nil {
-		b.Fatal(err)
+		_ = pg.sqlTool(db, "drop-database", "--force")
+		return "", nil, nil, err
+	}
+	drop := func() {
+		_ = pg.sqlTool(db, "drop-database", "--force")
+		_ = pg.sqlTool(vis, "drop-database", "--force")
 	}
 	store := func(name string, conns int) config.DataStore {
 		return config.DataStore{SQL: &config.SQL{PluginName: "postgres12", DatabaseName: name,
 			ConnectAddr: net.JoinHostPort(pg.host, pg.port), ConnectProtocol: "tcp", User: pg.user, Password: pg.password,
 			MaxConns: conns, MaxIdleConns: conns, MaxConnLifetime: time.Hour}}
 	}
-	frontend := freePort(b)
+	frontend := freePort()
 	service := func(grpc int) config.Service {
-		return config.Service{RPC: config.RPC{GRPCPort: grpc, MembershipPort: freePort(b), BindOnLocalHost: true}}
+		return config.Service{RPC: config.RPC{GRPCPort: grpc, MembershipPort: freePort(), BindOnLocalHost: true}}
 	}
-	hostPort := fmt.Sprintf("127.0.0.1:%d", frontend)
+	hostPort = fmt.Sprintf("127.0.0.1:%d", frontend)
 	cfg := &config.Config{
 		Global: config.Global{Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: "127.0.0.1"}},
 		Persistence: config.Persistence{DefaultStore: "postgres", VisibilityStore: "postgres-visibility", NumHistoryShards: postgresShards(),
@@ -149,8 +156,8 @@ func startOnPostgres(b *testing.B) (client.Client, func()) {
 		ClusterMetadata: &cluster.Config{EnableGlobalNamespace: false, FailoverVersionIncrement: 10, MasterClusterName: "active", CurrentClusterName: "active",
 			ClusterInformation: map[string]cluster.ClusterInformation{"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: hostPort}}},
 		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
-		Services: map[string]config.Service{"frontend": service(frontend), "history": service(freePort(b)),
-			"matching": service(freePort(b)), "worker": service(freePort(b))},
+		Services: map[string]config.Service{"frontend": service(frontend), "history": service(freePort()),
+			"matching": service(freePort()), "worker": service(freePort())},
 		Archival: config.Archival{History: config.HistoryArchival{State: "disabled"}, Visibility: config.VisibilityArchival{State: "disabled"}},
 		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
 			History: config.HistoryArchivalNamespaceDefaults{State: "disabled"}, Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"}}},
@@ -159,23 +166,20 @@ func startOnPostgres(b *testing.B) (client.Client, func()) {
 	srv, err := temporal.NewServer(temporal.ForServices(temporal.DefaultServices), temporal.WithConfig(cfg),
 		temporal.WithLogger(log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "error"}))),
 		temporal.WithDynamicConfigClient(dynamicconfig.NewMemoryClient()))
+	if err == nil {
+		err = srv.Start()
+	}
 	if err != nil {
-		b.Fatal(err)
+		drop()
+		return "", nil, nil, err
 	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	stop := func() {
-		_ = srv.Stop()
-		_ = pg.sqlTool(db, "drop-database", "--force")
-		_ = pg.sqlTool(vis, "drop-database", "--force")
-	}
+	stop = func() { _ = srv.Stop(); drop() }
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ns, err := client.NewNamespaceClient(client.Options{HostPort: hostPort})
 	if err != nil {
 		stop()
-		b.Fatal(err)
+		return "", nil, nil, err
 	}
 	defer ns.Close()
 	for {
@@ -186,14 +190,31 @@ func startOnPostgres(b *testing.B) (client.Client, func()) {
 		}
 		if ctx.Err() != nil {
 			stop()
-			b.Fatalf("register namespace %s: %v", benchNamespace, err)
+			return "", nil, nil, fmt.Errorf("register namespace %s: %w", benchNamespace, err)
 		}
 		time.Sleep(200 * time.Millisecond) // the server's services are still joining
 	}
-	c, err := client.Dial(client.Options{HostPort: hostPort, Namespace: benchNamespace})
-	if err != nil {
-		stop()
-		b.Fatal(err)
+	return hostPort, []string{db, vis}, stop, nil
+}
+
+// vacuum runs VACUUM ANALYZE in each of the server's databases, as the
+// tenantflow benchmark does in its own before each loop.
+func vacuum(dbs []string) error {
+	for _, db := range dbs {
+		u, err := url.Parse(os.Getenv("TENANTFLOW_DATABASE_MIGRATE_URL")) // devStackPostgres checked it
+		if err != nil {
+			return err
+		}
+		u.Path = "/" + db
+		conn, err := pgx.Connect(context.Background(), u.String())
+		if err != nil {
+			return err
+		}
+		_, err = conn.Exec(context.Background(), "vacuum analyze")
+		_ = conn.Close(context.Background())
+		if err != nil {
+			return fmt.Errorf("vacuum analyze %s: %w", db, err)
+		}
 	}
-	return c, func() { c.Close(); stop() }
+	return nil
 }

@@ -1,10 +1,14 @@
 package loadgen
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -74,6 +78,51 @@ func eachProcess(file string, fn func(pid int, content string)) {
 		}
 		if raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), file)); err == nil {
 			fn(pid, string(raw))
+		}
+	}
+}
+
+// DevStackPostgres is the dev stack's PostgreSQL (the postmaster named by
+// TENANTFLOW_DEVSTACK_PG_DATA's postmaster.pid) with its backends; none
+// when that is not set or not running.
+func DevStackPostgres() []int {
+	raw, err := os.ReadFile(filepath.Join(os.Getenv("TENANTFLOW_DEVSTACK_PG_DATA"), "postmaster.pid"))
+	if os.Getenv("TENANTFLOW_DEVSTACK_PG_DATA") == "" || err != nil {
+		return nil
+	}
+	first, _, _ := strings.Cut(string(raw), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil
+	}
+	return ProcessTree(pid)
+}
+
+// Split is the CPU time each part of a system (a process, or a set of
+// them) has used, sampled before and after a run.
+type Split map[string]time.Duration
+
+// Report adds each part's CPU per tenant since before to the benchmark's
+// line ("<part>-cpu-ms/tenant") and, when TENANTFLOW_PROFILE_DIR is set, to
+// <dir>/cpu-by-process.txt.
+func (after Split) Report(b *testing.B, before Split, tenants int) {
+	if tenants == 0 {
+		return
+	}
+	parts := slices.Sorted(maps.Keys(after))
+	var lines []string
+	for _, part := range parts {
+		used := after[part] - before[part]
+		perTenant := float64(used) / float64(time.Millisecond) / float64(tenants)
+		b.ReportMetric(perTenant, part+"-cpu-ms/tenant")
+		lines = append(lines, fmt.Sprintf("%-10s %8.2f CPU-s  %7.2f ms/tenant", part, used.Seconds(), perTenant))
+	}
+	if dir := os.Getenv("TENANTFLOW_PROFILE_DIR"); dir != "" {
+		text := fmt.Sprintf("%s, %d tenants\n%s\n", b.Name(), tenants, strings.Join(lines, "\n"))
+		f, err := os.OpenFile(filepath.Join(dir, "cpu-by-process.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			_, _ = f.WriteString(text)
+			_ = f.Close()
 		}
 	}
 }
