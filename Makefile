@@ -51,7 +51,7 @@ bench: up
 	$(DEVSTACK) kafka-prune
 	$(WITH_ENV) { go test -run '^$$' -bench 'Append' -benchtime 3s ./eventstore/ && \
 	  go test -run '^$$' -bench 'Relay' -benchtime 1x ./eventstore/ && \
-	  go test -run '^$$' -bench 'Tenantflow' -benchtime 1x -timeout 60m ./bench/e2e/ && \
+	  go test -run '^$$' -bench 'Ceiling|Tenantflow' -benchtime 1x -timeout 60m ./bench/e2e/ && \
 	  (cd bench/temporal && go test -run '^$$' -bench 'Temporal' -benchtime 1x -timeout 60m .) && \
 	  go test -run '^$$' -bench 'Replay' -benchtime 1x -timeout 60m ./projections/; } | tee .devstack/bench.txt | go run ./internal/tools/benchtable
 

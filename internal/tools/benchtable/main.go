@@ -144,11 +144,20 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 				opt(tf, "tenants/s", "%.1f"), lat(tf), opt(tf, "cpu-s/tenant", "%.3f"),
 				opt(tp, "tenants/s", "%.1f"), lat(tp), opt(tp, "cpu-s/tenant", "%.3f"), ratio, p99)
 		})
-	section(order, "Tenantflow/Provisioning/", "| provisioning run | projection lag p99 ms | CPU ms/tenant: tenantd | PostgreSQL | Kafka |", func(run, name string) string {
-		v := metrics[name]
-		return fmt.Sprintf("| %s | %s | %s | %s | %s |", run, opt(v, "proj-lag-p99-ms", "%.0f"),
-			opt(v, "tenantd-cpu-ms/tenant", "%.1f"), opt(v, "postgres-cpu-ms/tenant", "%.1f"), opt(v, "kafka-cpu-ms/tenant", "%.1f"))
-	})
+	section(order, "Tenantflow/Provisioning/", "| CPU ms/tenant by process | tenantd | load generator | PostgreSQL | Kafka | Temporal server | worker and starter | PostgreSQL |",
+		func(run, name string) string {
+			tf, tp := metrics[name], metrics["Temporal/Provisioning/"+run]
+			return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", run, opt(tf, "tenantd-cpu-ms/tenant", "%.1f"),
+				opt(tf, "loadgen-cpu-ms/tenant", "%.1f"), opt(tf, "postgres-cpu-ms/tenant", "%.1f"), opt(tf, "kafka-cpu-ms/tenant", "%.1f"),
+				opt(tp, "server-cpu-ms/tenant", "%.1f"), opt(tp, "worker-cpu-ms/tenant", "%.1f"), opt(tp, "postgres-cpu-ms/tenant", "%.1f"))
+		})
+	section(order, "Tenantflow/Provisioning/", "| tenantflow run | projection lag of every event p50 / p99 / max ms | commits/tenant | round trips/tenant |",
+		func(run, name string) string {
+			v := metrics[name]
+			return fmt.Sprintf("| %s | %s / %s / %s | %s | %s |", run, opt(v, "proj-lag-p50-ms", "%.0f"), opt(v, "proj-lag-p99-ms", "%.0f"),
+				opt(v, "proj-lag-max-ms", "%.0f"), opt(v, "commits/tenant", "%.1f"), opt(v, "round-trips/tenant", "%.1f"))
+		})
+	ceiling(metrics, order)
 	if v, ok := metrics["Tenantflow/Rollback"]; ok {
 		fmt.Println()
 		fmt.Println("| rollback (dns fails, six steps undone) | p50 ms | p99 ms |")
@@ -166,6 +175,30 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 		v := metrics[name]
 		return fmt.Sprintf("| %s | %s | %s | %s |", run, opt(v, "req/s", "%.0f"), opt(v, "p50-ms", "%.1f"), opt(v, "p99-ms", "%.1f"))
 	})
+}
+
+// ceiling prints pgbench's single-row INSERT transactions per second and
+// how close tenantflow's closed loops came to them: the commits per second
+// they made, and the tenants per second the 32-client ceiling would allow
+// at their commits per tenant.
+func ceiling(metrics map[string]map[string]float64, order []string) {
+	section(order, "Ceiling/", "| commit ceiling (pgbench, one-row INSERT transactions, 10 s) | commits/s |", func(run, name string) string {
+		return fmt.Sprintf("| %s | %s |", strings.TrimPrefix(run, "insert/"), opt(metrics[name], "commits/s", "%.0f"))
+	})
+	top := metrics["Ceiling/insert/clients=32"]["commits/s"]
+	if top == 0 {
+		return
+	}
+	for _, name := range order {
+		run, ok := strings.CutPrefix(name, "Tenantflow/Provisioning/closed-")
+		v := metrics[name]
+		if !ok || v["commits/tenant"] == 0 {
+			continue
+		}
+		made := v["commits/tenant"] * v["tenants/s"]
+		fmt.Printf("\nclosed-%s: %.1f commits/tenant × %.1f tenants/s = %.0f commits/s, %.0f %% of the 32-client ceiling; at %.1f commits/tenant the ceiling allows %.0f tenants/s\n",
+			run, v["commits/tenant"], v["tenants/s"], made, 100*made/top, v["commits/tenant"], top/v["commits/tenant"])
+	}
 }
 
 func lat(v map[string]float64) string {
