@@ -151,7 +151,7 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 				opt(tf, "loadgen-cpu-ms/tenant", "%.1f"), opt(tf, "postgres-cpu-ms/tenant", "%.1f"), opt(tf, "kafka-cpu-ms/tenant", "%.1f"),
 				opt(tp, "server-cpu-ms/tenant", "%.1f"), opt(tp, "worker-cpu-ms/tenant", "%.1f"), opt(tp, "postgres-cpu-ms/tenant", "%.1f"))
 		})
-	section(order, "Tenantflow/Provisioning/", "| tenantflow run | projection lag of every event p50 / p99 / max ms | commits/tenant | round trips/tenant |",
+	section(order, "Tenantflow/Provisioning/", "| tenantflow run | projection lag of every event p50 / p99 / max ms | write transactions/tenant | round trips/tenant |",
 		func(run, name string) string {
 			v := metrics[name]
 			return fmt.Sprintf("| %s | %s / %s / %s | %s | %s |", run, opt(v, "proj-lag-p50-ms", "%.0f"), opt(v, "proj-lag-p99-ms", "%.0f"),
@@ -178,9 +178,9 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 }
 
 // ceiling prints pgbench's single-row INSERT transactions per second and
-// how close tenantflow's closed loops came to them: the commits per second
-// they made, and the tenants per second the 32-client ceiling would allow
-// at their commits per tenant.
+// how close tenantflow's closed loops came to them: the write transactions
+// (commits that flush the WAL) per second they made, and the tenants per
+// second the 32-client ceiling would allow at their commits per tenant.
 func ceiling(metrics map[string]map[string]float64, order []string) {
 	section(order, "Ceiling/", "| commit ceiling (pgbench, one-row INSERT transactions, 10 s) | commits/s |", func(run, name string) string {
 		return fmt.Sprintf("| %s | %s |", strings.TrimPrefix(run, "insert/"), opt(metrics[name], "commits/s", "%.0f"))
