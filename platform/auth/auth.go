@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
@@ -146,9 +147,46 @@ func (h *HS256) Verify(token string) (*Claims, error) {
 // granting permissions is refused unless JWKS.HS256Operators allows it
 // (development); lead tokens (no permissions) stay HS256.
 type Verifier struct {
-	hs   *HS256
-	jwks keyfunc.Keyfunc
-	set  JWKS
+	hs     *HS256
+	jwks   keyfunc.Keyfunc
+	set    JWKS
+	passed passed
+}
+
+// passed remembers tokens Verify accepted, with their claims, until they
+// expire: a client sends the same token with every request until it
+// renews it, and checking an RS256 signature again each time was most of
+// the CPU a GET /tenants/{id} cost. A key removed from the key set keeps
+// its tokens valid until they expire — as it already did until the next
+// hourly refresh of the set. At maxPassed tokens the memory starts over.
+type passed struct {
+	mu sync.Mutex
+	m  map[string]*Claims
+}
+
+const maxPassed = 10_000
+
+func (p *passed) get(token string, now time.Time) (*Claims, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.m[token]
+	if ok && !now.Before(c.ExpiresAt.Time) {
+		delete(p.m, token)
+		return nil, false
+	}
+	return c, ok
+}
+
+func (p *passed) put(token string, c *Claims) {
+	if c.ExpiresAt == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil || len(p.m) >= maxPassed {
+		p.m = map[string]*Claims{}
+	}
+	p.m[token] = c
 }
 
 // JWKS configures the RS256 tokens of a key set.
@@ -192,6 +230,24 @@ func NewVerifier(ctx context.Context, hs *HS256, set JWKS) (*Verifier, error) {
 // issuer that goes with that key, expiry and not-before, and then what the
 // key set's configuration asks: its audience, and HS256 for leads only.
 func (v *Verifier) Verify(token string) (*Claims, error) {
+	if c, ok := v.passed.get(token, time.Now()); ok {
+		return c.clone(), nil // callers may change their claims (Tenants); the remembered ones stay as verified
+	}
+	c, err := v.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	v.passed.put(token, c.clone())
+	return c, nil
+}
+
+func (c *Claims) clone() *Claims {
+	out := *c
+	out.Permissions, out.Tenants, out.Audience = slices.Clone(c.Permissions), slices.Clone(c.Tenants), slices.Clone(c.Audience)
+	return &out
+}
+
+func (v *Verifier) verify(token string) (*Claims, error) {
 	var methods []string
 	if v.hs != nil {
 		methods = append(methods, jwt.SigningMethodHS256.Alg())

@@ -167,3 +167,41 @@ func TestKeySetPolicy(t *testing.T) {
 		t.Errorf("an HS256 operator's token with HS256Operators: %v", err)
 	}
 }
+
+// A verified token is remembered until it expires: the claims a caller
+// gets and changes do not change what the next request gets, a token past
+// its expiry is checked again (and refused), and a different token is
+// never taken for a remembered one.
+func TestVerifiedTokensRemembered(t *testing.T) {
+	hs, _ := NewHS256(secret, "tenantflow")
+	v, err := NewVerifier(t.Context(), hs, JWKS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, _ := hs.Mint("ops", []string{ViewTenant}, "", time.Hour, now)
+	first, err := v.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Tenants = append(first.Tenants, "someone-elses")
+	first.Permissions[0] = DeleteTenant
+	again, err := v.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Tenants) != 0 || again.Who() != "ops" || !again.Has(ViewTenant) || again.Has(DeleteTenant) {
+		t.Errorf("remembered claims changed by a caller: %+v", again)
+	}
+	if _, ok := v.passed.get(tok, now.Add(2*time.Hour)); ok {
+		t.Error("a token past its expiry was served from memory")
+	}
+	forged := tok[:len(tok)-2] + "AA"
+	if _, err := v.Verify(forged); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("a token differing from a remembered one in its signature: %v", err)
+	}
+	old, _ := hs.Mint("ops", []string{ViewTenant}, "", time.Minute, now.Add(-3*time.Minute))
+	if _, err := v.Verify(old); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("an expired token: %v", err)
+	}
+}
