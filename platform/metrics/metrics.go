@@ -44,7 +44,7 @@ var (
 	PublishLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantflow_relay_publish_latency_seconds",
 		Help: "From an event's commit to the broker's acknowledgement.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}})
 	ProjectionDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantflow_projection_delay_seconds",
-		Help: "From an event's commit in the log to its commit in the projections (live feed), every event counted.",
+		Help:    "From an event's commit in the log to its commit in the projections (live feed), every event counted.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}})
 	ConsumedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_consumed_records_total",
 		Help: "Kafka records handed to a consumer's handler, by consumer group and result (ok, error: handed over again)."}, []string{"group", "result"})
