@@ -136,7 +136,12 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 		func(run, name string) string {
 			tf, tp := metrics[name], metrics["Temporal/Provisioning/"+run]
 			ratio, p99 := "—", "—"
-			if tp != nil && tp["tenants/s"] > 0 && tf["p99-ms"] > 0 {
+			switch {
+			case tp != nil && (tf["failed"] > 0 || tp["failed"] > 0):
+				// A loop whose requests failed did not sustain its rate: its
+				// throughput and latency are those of the survivors.
+				ratio = fmt.Sprintf("— (failed: tenantflow %.0f, Temporal %.0f)", tf["failed"], tp["failed"])
+			case tp != nil && tp["tenants/s"] > 0 && tf["p99-ms"] > 0:
 				ratio = fmt.Sprintf("%.2f×", tf["tenants/s"]/tp["tenants/s"])
 				p99 = fmt.Sprintf("%.2f×", tp["p99-ms"]/tf["p99-ms"])
 			}
