@@ -15,15 +15,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,26 +85,12 @@ func boot(b *testing.B) (*system, error) {
 		return nil, err
 	}
 
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), benchRole+"=tenantd", childOwnerURL+"="+url, childURL+"="+testenv.RuntimeURL(b, url),
+	child, line, err := loadgen.StartRole("tenantd", childOwnerURL+"="+url, childURL+"="+testenv.RuntimeURL(b, url),
 		childTopic+"="+topic, childGroups+"="+groups, childJWKS+"="+jwks.URL)
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := child.Start(); err != nil {
-		return nil, err
-	}
-	b.Cleanup(func() { _ = stdin.Close(); _ = child.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		return nil, fmt.Errorf("tenantd did not start: %w", err)
-	}
+	b.Cleanup(child.Stop)
 	var apiURL, controlURL string
 	if _, err := fmt.Sscanf(line, "api=%s control=%s", &apiURL, &controlURL); err != nil {
 		return nil, fmt.Errorf("tenantd said %q: %w", line, err)
@@ -116,7 +99,7 @@ func boot(b *testing.B) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &system{base: apiURL, control: controlURL, token: token, pool: pool, watch: w, tenantd: child.Process.Pid,
+	s := &system{base: apiURL, control: controlURL, token: token, pool: pool, watch: w, tenantd: child.Pid,
 		brokers: brokers, topic: topic, groups: groups,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	// One tenant through the whole flow: every consumer group has joined.

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -31,6 +30,7 @@ import (
 	"github.com/tenantflow/tenantflow/handlers/notify"
 	"github.com/tenantflow/tenantflow/handlers/platform"
 	"github.com/tenantflow/tenantflow/handlers/step"
+	"github.com/tenantflow/tenantflow/internal/loadgen"
 	"github.com/tenantflow/tenantflow/migrations"
 	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/platform/backoff"
@@ -40,7 +40,7 @@ import (
 )
 
 // The benchmark runs tenantflow in a process of its own — this test binary
-// started again with benchRole set — so that its CPU is measured apart from
+// started again in the role "tenantd" (loadgen.StartRole) — so that its CPU is measured apart from
 // the load generator's (HTTP client and topic watcher), which stays in the
 // benchmark process. The child is every tenantd role in its production
 // configuration, with no-op back ends:
@@ -57,7 +57,6 @@ import (
 //   - Kafka over TLS with SCRAM-SHA-512, the relay as its own principal (the
 //     dev stack's settings, as tenantd reads them).
 const (
-	benchRole     = "TENANTFLOW_BENCH_ROLE"
 	childOwnerURL = "TENANTFLOW_BENCH_OWNER_URL"
 	childURL      = "TENANTFLOW_BENCH_RUNTIME_URL"
 	childTopic    = "TENANTFLOW_BENCH_TOPIC"
@@ -67,16 +66,7 @@ const (
 	audience      = "tenantflow-api"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv(benchRole) == "tenantd" {
-		if err := serveTenantd(); err != nil {
-			fmt.Fprintln(os.Stderr, "bench tenantd:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { loadgen.Main(m, map[string]func() error{"tenantd": serveTenantd}) }
 
 // serveTenantd runs until its standard input closes (the benchmark process
 // ended). It prints one line, "api=<url> control=<url>", when it serves.
@@ -189,10 +179,7 @@ func serveTenantd() error {
 		return err
 	}
 	fmt.Printf("api=%s control=%s\n", apiURL, controlURL)
-	// The benchmark process holds the other end of standard input.
-	for sc := bufio.NewScanner(os.Stdin); sc.Scan(); {
-	}
-	return nil
+	return loadgen.UntilStdinCloses(nil)
 }
 
 // failPrefix: a no-op step fails permanently for tenants whose key starts

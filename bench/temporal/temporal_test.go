@@ -8,12 +8,10 @@
 package temporal
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -56,25 +54,14 @@ func server(b *testing.B) (client.Client, func()) {
 }
 
 // The server runs as a process of its own — this test binary started again
-// with serverRole set — so that its CPU is measured apart from the
+// in the role "temporal-server" (loadgen.StartRole) — so that its CPU is measured apart from the
 // worker's. The worker stays in the benchmark process with the loop that
 // starts the workflows: eager workflow start hands a new workflow's first
 // task to a worker of the client that started it, so the starter and the
 // worker are one process, as in an application that starts its workflows
 // from its own API. Its CPU is reported as "worker" and includes the load
 // generator.
-const serverRole = "TENANTFLOW_BENCH_ROLE"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(serverRole) == "temporal-server" {
-		if err := runServer(); err != nil {
-			fmt.Fprintln(os.Stderr, "bench temporal server:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { loadgen.Main(m, map[string]func() error{"temporal-server": runServer}) }
 
 // runServer serves until its standard input closes, then drops its
 // databases. It prints "frontend=<host:port>" when it serves, and answers
@@ -86,61 +73,45 @@ func runServer() error {
 	}
 	defer stop()
 	fmt.Printf("frontend=%s\n", hostPort)
-	for sc := bufio.NewScanner(os.Stdin); sc.Scan(); {
-		if sc.Text() == "vacuum" {
-			if err := vacuum(dbs); err != nil {
-				return err
-			}
-			fmt.Println("vacuumed")
+	return loadgen.UntilStdinCloses(func(line string) error {
+		if line != "vacuum" {
+			return nil
 		}
-	}
-	return nil
+		if err := vacuum(dbs); err != nil {
+			return err
+		}
+		fmt.Println("vacuumed")
+		return nil
+	})
 }
 
-// serverProcess is the benchmark's handle on the server's process.
-type serverProcess struct {
-	pid    int
-	stdin  io.WriteCloser
-	stdout *bufio.Reader
-}
+// srvProc is the server's process (nil with the SQLite server).
+var srvProc *loadgen.Child
 
-func (p *serverProcess) vacuum(b *testing.B) {
-	if _, err := io.WriteString(p.stdin, "vacuum\n"); err != nil {
+// vacuumServer has the server's process run VACUUM ANALYZE in its databases.
+func vacuumServer(b *testing.B) {
+	if _, err := io.WriteString(srvProc.Stdin, "vacuum\n"); err != nil {
 		b.Fatal(err)
 	}
-	if line, err := p.stdout.ReadString('\n'); err != nil || line != "vacuumed\n" {
+	if line, err := srvProc.Stdout.ReadString('\n'); err != nil || line != "vacuumed\n" {
 		b.Fatalf("the server's vacuum: %q %v", line, err)
 	}
 }
 
-var srvProc *serverProcess
-
 // startServer starts the server's process and returns a client of its
 // default namespace; stop ends it (and so drops its databases).
 func startServer(b *testing.B) (client.Client, func()) {
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), serverRole+"=temporal-server")
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
+	child, line, err := loadgen.StartRole("temporal-server")
 	if err != nil {
 		b.Fatal(err)
 	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		b.Fatal(err)
-	}
-	stop := func() { _ = stdin.Close(); _ = child.Wait() }
-	out := bufio.NewReader(stdout)
-	line, err := out.ReadString('\n')
-	hostPort, ok := strings.CutPrefix(strings.TrimSpace(line), "frontend=")
-	if err != nil || !ok {
+	stop := child.Stop
+	hostPort, ok := strings.CutPrefix(line, "frontend=")
+	if !ok {
 		stop()
-		b.Fatalf("the server did not start: %q %v", line, err)
+		b.Fatalf("the server said %q", line)
 	}
-	srvProc = &serverProcess{pid: child.Process.Pid, stdin: stdin, stdout: out}
+	srvProc = child
 	c, err := client.Dial(client.Options{HostPort: hostPort, Namespace: benchNamespace})
 	if err != nil {
 		stop()
@@ -155,7 +126,7 @@ func startServer(b *testing.B) (client.Client, func()) {
 func sampleCPU() loadgen.Split {
 	s := loadgen.Split{"worker": loadgen.ProcessCPU([]int{os.Getpid()}), "postgres": loadgen.ProcessCPU(loadgen.DevStackPostgres())}
 	if srvProc != nil {
-		s["server"] = loadgen.ProcessCPU([]int{srvProc.pid})
+		s["server"] = loadgen.ProcessCPU([]int{srvProc.Pid})
 	}
 	return s
 }
@@ -163,7 +134,7 @@ func sampleCPU() loadgen.Split {
 // measured runs one loop after VACUUM ANALYZE, with its CPU split.
 func measured(b *testing.B, run func() loadgen.Result) {
 	if srvProc != nil {
-		srvProc.vacuum(b)
+		vacuumServer(b)
 	}
 	cpu0 := sampleCPU()
 	r := run()
