@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/tenantflow/tenantflow/domain"
@@ -22,6 +23,7 @@ type Repository[A interface{ Version() int64 }] struct {
 	store     eventstore.Streams
 	prefix    string
 	rehydrate func([]domain.Event) (A, error)
+	histories *histories // nil: every Get reads and decodes the whole stream
 }
 
 // Tenants keeps tenants in streams tenant-<id>.
@@ -57,17 +59,150 @@ func (r Repository[A]) Stream(id string) string { return r.prefix + id }
 // Get folds the aggregate; domain.ErrNotFound when its stream is empty.
 func (r Repository[A]) Get(ctx context.Context, id string) (A, error) {
 	var zero A
-	stored, err := r.store.Load(ctx, r.Stream(id))
+	stream := r.Stream(id)
+	known, ok := r.histories.get(stream)
+	var (
+		stored []eventstore.Event
+		err    error
+	)
+	if ok {
+		// From the newest remembered event, read again to see it is still there.
+		stored, err = r.store.LoadFrom(ctx, stream, known.version)
+		if err == nil && (len(stored) == 0 || stored[0].Version != known.version || stored[0].ID != known.lastID) {
+			// The stream is not the one remembered (a log restored from a
+			// backup): forget it and fold it whole.
+			r.histories.forget(stream)
+			known, ok = history{}, false
+		}
+	}
+	if ok {
+		stored = stored[1:]
+	} else if err == nil {
+		stored, err = r.store.Load(ctx, stream)
+	}
 	if err != nil {
 		return zero, err
 	}
-	history := make([]domain.Event, len(stored))
-	for i, e := range stored {
-		if history[i], err = domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err != nil {
+	history := make([]domain.Event, len(known.events), len(known.events)+len(stored))
+	copy(history, known.events)
+	for _, e := range stored {
+		d, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
 			return zero, fmt.Errorf("%s version %d: %w", e.Stream, e.Version, err)
 		}
+		history = append(history, d)
+	}
+	if n := len(stored); n > 0 {
+		r.histories.put(stream, historyOf(history, stored[n-1]))
 	}
 	return r.rehydrate(history)
+}
+
+// Saw tells a remembering repository of an event of one of its streams
+// read elsewhere: a record of the topic, which only the relay writes, from
+// the log. When it is the next after what the repository remembers of its
+// stream (or its first), it is decoded (event, called then) and remembered
+// too, so that GetSeen of a handler reacting to it reads nothing.
+func (r Repository[A]) Saw(stream string, version int64, event func() (eventstore.Event, error)) {
+	known, ok := r.histories.get(stream)
+	if !ok && version == 1 && r.histories != nil {
+		ok = true // a stream's first event: remembered from its start
+	}
+	if !ok || version != known.version+1 {
+		return
+	}
+	e, err := event()
+	if err != nil || e.Stream != stream || e.Version != version {
+		return // the next Get reads the log, and says what is wrong
+	}
+	d, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data)
+	if err != nil {
+		return
+	}
+	events := make([]domain.Event, len(known.events), len(known.events)+1)
+	copy(events, known.events)
+	r.histories.put(stream, historyOf(append(events, d), e))
+}
+
+// GetSeen folds aggregate id as it stands at version at least: from memory
+// when the repository remembers that much of its stream (Saw), reading
+// nothing; otherwise as Get. A decision on it is appended at the version it
+// was folded at, so when the log has moved on meanwhile the append fails
+// with a *ConcurrencyError and the decision is taken again on a Get
+// (Record, RecordOn).
+func (r Repository[A]) GetSeen(ctx context.Context, id string, version int64) (A, error) {
+	if known, ok := r.histories.get(r.Stream(id)); ok && known.version >= version {
+		return r.rehydrate(known.events)
+	}
+	return r.Get(ctx, id)
+}
+
+// Remembering is r remembering the decoded events of up to n streams it
+// folded, so that a Get reads and decodes only what was appended since (and
+// the newest event it remembers, to see the stream is the one it knew). The
+// log is append-only, so what a stream held stays what it holds. The
+// handlers fold a tenant for every record they react to, and decoding its
+// whole stream each time was a quarter of tenantd's CPU in make profile.
+// Folds never write into the events they fold (the domain clones what it
+// keeps), so the remembered events are shared by concurrent Gets.
+func (r Repository[A]) Remembering(n int) Repository[A] {
+	r.histories = &histories{max: n, m: map[string]history{}}
+	return r
+}
+
+// histories are the decoded events of the streams a Repository folded
+// last, by stream; at max streams one is forgotten for each new one.
+type histories struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]history
+}
+
+type history struct {
+	events  []domain.Event // decoded, version 1 first; never written to
+	version int64
+	lastID  string
+}
+
+func historyOf(events []domain.Event, last eventstore.Event) history {
+	return history{events: events[:len(events):len(events)], version: last.Version, lastID: last.ID}
+}
+
+func (h *histories) get(stream string) (history, bool) {
+	if h == nil {
+		return history{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	known, ok := h.m[stream]
+	return known, ok
+}
+
+func (h *histories) put(stream string, known history) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old, ok := h.m[stream]; ok && old.version >= known.version {
+		return // a concurrent Get remembered as much or more
+	}
+	if _, ok := h.m[stream]; !ok && len(h.m) >= h.max {
+		for other := range h.m { // any one: Go's map order
+			delete(h.m, other)
+			break
+		}
+	}
+	h.m[stream] = known
+}
+
+func (h *histories) forget(stream string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.m, stream)
 }
 
 // Create appends the first events of a new aggregate; the stream must not
@@ -172,7 +307,32 @@ func (r Repository[A]) AppendAt(ctx context.Context, id string, version int64, m
 	ctx, span := appendSpan(ctx, r.Stream(id), events)
 	defer span.End()
 	_, err = r.store.Append(ctx, r.Stream(id), eventstore.Exactly(version), batch...)
+	if err == nil {
+		r.appended(r.Stream(id), version, batch)
+	}
 	return traced(span, err)
+}
+
+// appended remembers what this repository appended at version when it
+// remembers the stream up to there: a record redelivered before the
+// appended events' own records come back is then folded with them, so a
+// handler does not act twice (a second welcome mail) on a fold without its
+// own outcome. Decoded from what was stored, as a Get would.
+func (r Repository[A]) appended(stream string, version int64, batch []eventstore.NewEvent) {
+	known, ok := r.histories.get(stream)
+	if !ok || known.version != version {
+		return
+	}
+	events := make([]domain.Event, len(known.events), len(known.events)+len(batch))
+	copy(events, known.events)
+	for _, b := range batch {
+		d, err := domain.DecodeVersion(b.Type, b.SchemaVersion, b.Data)
+		if err != nil {
+			return
+		}
+		events = append(events, d)
+	}
+	r.histories.put(stream, history{events: events[:len(events):len(events)], version: version + int64(len(batch)), lastID: batch[len(batch)-1].ID})
 }
 
 func encode(events []domain.Event, md eventstore.Metadata) ([]eventstore.NewEvent, error) {

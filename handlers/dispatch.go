@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -30,6 +31,13 @@ func (e *engine) dispatch(hosted []handler) message.NoPublishHandlerFunc {
 		if _, isTenant := wire.TenantOf(r.Headers[wire.HeaderSubject]); !isTenant {
 			return nil
 		}
+		// Every record of a tenant, reacted to or not, keeps the handlers'
+		// memory of its stream current (app.Repository.Saw).
+		version, _ := strconv.ParseInt(r.Headers[wire.HeaderStreamVersion], 10, 64)
+		e.tenants.Saw(r.Headers[wire.HeaderSubject], version, func() (eventstore.Event, error) {
+			ev, err := wire.Decode(r.Headers, r.Value)
+			return eventstore.Event{Event: ev}, err
+		})
 		var reacting []string
 		for _, h := range hosted {
 			if h.triggers(r.Headers[wire.HeaderType]) {
@@ -58,7 +66,8 @@ func (e *engine) dispatch(hosted []handler) message.NoPublishHandlerFunc {
 func (e *engine) chain(h handler) middleware.Func {
 	run := func(ctx context.Context, r kafka.Record) error {
 		tenantID, _ := wire.TenantOf(r.Headers[wire.HeaderSubject])
-		t, err := e.tenants.Get(ctx, tenantID)
+		version, _ := strconv.ParseInt(r.Headers[wire.HeaderStreamVersion], 10, 64)
+		t, err := e.tenants.GetSeen(ctx, tenantID, version) // the tenant as of this record, at least
 		if err != nil {
 			return err
 		}

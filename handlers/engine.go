@@ -84,7 +84,7 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.MaxFailures, cfg.MaxFailureDelay = cmp.Or(cfg.MaxFailures, 10), cmp.Or(cfg.MaxFailureDelay, 10*time.Second)
 	cfg.StepConcurrency, cfg.Concurrency = cmp.Or(cfg.StepConcurrency, 4), cmp.Or(cfg.Concurrency, 512)
 	cfg.Steps.Logger = cfg.Logger
-	e := &engine{cfg: cfg, tenants: app.Tenants(cfg.Store), dl: middleware.NewDeadLetters(cfg.DeadLetters, cfg.GroupPrefix, cfg.Topic, cfg.Logger)}
+	e := &engine{cfg: cfg, tenants: app.Tenants(cfg.Store).Remembering(rememberedTenants), dl: middleware.NewDeadLetters(cfg.DeadLetters, cfg.GroupPrefix, cfg.Topic, cfg.Logger)}
 	hosted, err := e.hosted()
 	if err != nil {
 		return err
@@ -117,6 +117,12 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	return g.Wait()
 }
+
+// rememberedTenants is how many tenants' decoded events the handlers keep
+// (app.Repository.Remembering): the tenants in flight, with room to spare
+// (at most Concurrency records, 512 by default, are handled at once). About
+// 15 events a tenant, a few hundred bytes each once decoded: some 10 MB.
+const rememberedTenants = 2048
 
 // GroupName is the consumer group of a process hosting the named handlers
 // (all when none are named): processes hosting the same handlers share the
