@@ -307,7 +307,9 @@ func TestSeenEventsFoldWithoutReading(t *testing.T) {
 	if _, err := remembering.Get(ctx, "t-1"); err != nil {
 		t.Fatal(err)
 	}
-	provision := func(tn *domain.Tenant) ([]domain.Event, error) { return tn.RequestProvisioning(subscription(), domain.DefaultTiers) }
+	provision := func(tn *domain.Tenant) ([]domain.Event, error) {
+		return tn.RequestProvisioning(subscription(), domain.DefaultTiers)
+	}
 	if _, err := fresh.Update(ctx, "t-1", md, provision); err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +355,10 @@ func TestSeenEventsFoldWithoutReading(t *testing.T) {
 	}
 
 	// A record past a gap (v5 while v3 is remembered at most) is not taken.
-	remembering.Saw("tenant-t-1", 5, func() (eventstore.Event, error) { t.Error("a record past a gap was decoded"); return eventstore.Event{}, nil })
+	remembering.Saw("tenant-t-1", 5, func() (eventstore.Event, error) {
+		t.Error("a record past a gap was decoded")
+		return eventstore.Event{}, nil
+	})
 	if tn, err := remembering.GetSeen(ctx, "t-1", 3); err != nil || tn.Version() != 3 || !tn.CancelRequested() {
 		t.Errorf("fold after the log moved on: v%d (%v)", tn.Version(), err)
 	}
