@@ -83,19 +83,19 @@ func (r Repository[A]) Get(ctx context.Context, id string) (A, error) {
 	if err != nil {
 		return zero, err
 	}
-	history := make([]domain.Event, len(known.events), len(known.events)+len(stored))
-	copy(history, known.events)
-	for _, e := range stored {
-		d, err := domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data)
-		if err != nil {
+	if len(stored) == 0 {
+		return r.rehydrate(known.events) // nothing new (none at all: ErrNotFound)
+	}
+	decoded := make([]domain.Event, len(stored))
+	for i, e := range stored {
+		if decoded[i], err = domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err != nil {
 			return zero, fmt.Errorf("%s version %d: %w", e.Stream, e.Version, err)
 		}
-		history = append(history, d)
 	}
-	if n := len(stored); n > 0 {
-		r.histories.put(stream, historyOf(history, stored[n-1]))
-	}
-	return r.rehydrate(history)
+	last := stored[len(stored)-1]
+	known = known.extended(decoded, last.Version, last.ID)
+	r.histories.put(stream, known)
+	return r.rehydrate(known.events)
 }
 
 // Saw tells a remembering repository of an event of one of its streams
@@ -119,9 +119,7 @@ func (r Repository[A]) Saw(stream string, version int64, event func() (eventstor
 	if err != nil {
 		return
 	}
-	events := make([]domain.Event, len(known.events), len(known.events)+1)
-	copy(events, known.events)
-	r.histories.put(stream, historyOf(append(events, d), e))
+	r.histories.put(stream, known.extended([]domain.Event{d}, e.Version, e.ID))
 }
 
 // GetSeen folds aggregate id as it stands at version at least: from memory
@@ -164,8 +162,12 @@ type history struct {
 	lastID  string
 }
 
-func historyOf(events []domain.Event, last eventstore.Event) history {
-	return history{events: events[:len(events):len(events)], version: last.Version, lastID: last.ID}
+// extended is known with more events after it, the newest at version with
+// id lastID: in a new slice, as remembered slices are shared.
+func (known history) extended(more []domain.Event, version int64, lastID string) history {
+	events := make([]domain.Event, 0, len(known.events)+len(more))
+	events = append(append(events, known.events...), more...)
+	return history{events: events, version: version, lastID: lastID}
 }
 
 func (h *histories) get(stream string) (history, bool) {
@@ -323,16 +325,14 @@ func (r Repository[A]) appended(stream string, version int64, batch []eventstore
 	if !ok || known.version != version {
 		return
 	}
-	events := make([]domain.Event, len(known.events), len(known.events)+len(batch))
-	copy(events, known.events)
-	for _, b := range batch {
-		d, err := domain.DecodeVersion(b.Type, b.SchemaVersion, b.Data)
-		if err != nil {
+	decoded := make([]domain.Event, len(batch))
+	for i, b := range batch {
+		var err error
+		if decoded[i], err = domain.DecodeVersion(b.Type, b.SchemaVersion, b.Data); err != nil {
 			return
 		}
-		events = append(events, d)
 	}
-	r.histories.put(stream, history{events: events[:len(events):len(events)], version: version + int64(len(batch)), lastID: batch[len(batch)-1].ID})
+	r.histories.put(stream, known.extended(decoded, version+int64(len(batch)), batch[len(batch)-1].ID))
 }
 
 func encode(events []domain.Event, md eventstore.Metadata) ([]eventstore.NewEvent, error) {
