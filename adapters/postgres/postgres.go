@@ -16,7 +16,9 @@ import (
 
 // Open parses url and returns a pool. It does not wait for the server: tenantd
 // starts, reports itself not ready, and connects once PostgreSQL answers.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// configure, if given, changes the parsed configuration first (a benchmark's
+// tracer, its pool size).
+func Open(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's parse errors can quote the URL, password included: say only what failed.
@@ -24,6 +26,9 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "tenantflow"
+	}
+	for _, c := range configure {
+		c(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,16 +94,13 @@ func serveTenantd() error {
 	if err != nil {
 		return err
 	}
-	// pgx's default pool is 4 connections on this machine; tenantd's is set
-	// through TENANTFLOW_DATABASE_URL the same way.
-	cfg, err := pgxpool.ParseConfig(os.Getenv(childURL) + "&pool_max_conns=40")
-	if err != nil {
-		return fmt.Errorf("runtime database URL: invalid")
-	}
 	trips := &roundTrips{}
-	cfg.ConnConfig.Tracer = trips
-	cfg.ConnConfig.RuntimeParams["application_name"] = "tenantflow"
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := postgres.Open(ctx, os.Getenv(childURL), func(cfg *pgxpool.Config) {
+		// pgx's default pool is 4 connections on this machine; tenantd's is
+		// set through TENANTFLOW_DATABASE_URL (pool_max_conns) the same way.
+		cfg.MaxConns = 40
+		cfg.ConnConfig.Tracer = trips
+	})
 	if err != nil {
 		return err
 	}
@@ -212,6 +211,42 @@ func serve(h http.Handler) (string, error) {
 	}
 	go func() { _ = http.Serve(l, h) }()
 	return "http://" + l.Addr().String(), nil
+}
+
+// delays records, while a loop runs, each event's projection lag: from its
+// commit in the log to the commit of the projections' transaction that
+// applied it. Every event counts, so a partition that falls behind shows
+// in full; the head of the log and the most advanced partition (which the
+// old sampling measured) hide it.
+type delays struct {
+	mu sync.Mutex
+	on bool
+	d  []time.Duration
+}
+
+func (l *delays) add(events []eventstore.Event, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.on {
+		return
+	}
+	for _, e := range events {
+		l.d = append(l.d, at.Sub(e.RecordedAt))
+	}
+}
+
+func (l *delays) start() {
+	l.mu.Lock()
+	l.on, l.d = true, nil
+	l.mu.Unlock()
+}
+
+func (l *delays) stop() []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.on = false
+	slices.Sort(l.d)
+	return l.d
 }
 
 // roundTrips counts the requests tenantd's pool sends PostgreSQL and waits
