@@ -34,7 +34,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/adapters/kafka"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/internal/loadgen"
 	"github.com/tenantflow/tenantflow/internal/testkit/kafkatest"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
@@ -272,43 +271,6 @@ func (after pgCounts) report(b *testing.B, before pgCounts, tenants int) {
 	}
 	b.ReportMetric(float64(after.commits-before.commits-1)/float64(tenants), "commits/tenant")
 	b.ReportMetric(float64(after.roundTrips-before.roundTrips)/float64(tenants), "round-trips/tenant")
-}
-
-// delays records, while a loop runs, each event's projection lag: from its
-// commit in the log to the commit of the projections' transaction that
-// applied it. Every event counts, so a partition that falls behind shows
-// in full; the head of the log and the most advanced partition (which the
-// old sampling measured) hide it.
-type delays struct { // in tenantd's process
-
-	mu sync.Mutex
-	on bool
-	d  []time.Duration
-}
-
-func (l *delays) add(events []eventstore.Event, at time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.on {
-		return
-	}
-	for _, e := range events {
-		l.d = append(l.d, at.Sub(e.RecordedAt))
-	}
-}
-
-func (l *delays) start() {
-	l.mu.Lock()
-	l.on, l.d = true, nil
-	l.mu.Unlock()
-}
-
-func (l *delays) stop() []time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.on = false
-	slices.Sort(l.d)
-	return l.d
 }
 
 // rollback: the dns step (the last one with a back end) fails

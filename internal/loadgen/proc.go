@@ -86,8 +86,12 @@ func eachProcess(file string, fn func(pid int, content string)) {
 // TENANTFLOW_DEVSTACK_PG_DATA's postmaster.pid) with its backends; none
 // when that is not set or not running.
 func DevStackPostgres() []int {
-	raw, err := os.ReadFile(filepath.Join(os.Getenv("TENANTFLOW_DEVSTACK_PG_DATA"), "postmaster.pid"))
-	if os.Getenv("TENANTFLOW_DEVSTACK_PG_DATA") == "" || err != nil {
+	dir := os.Getenv("TENANTFLOW_DEVSTACK_PG_DATA")
+	if dir == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
 		return nil
 	}
 	first, _, _ := strings.Cut(string(raw), "\n")
