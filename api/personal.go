@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // Opener opens the sealed personal fields of a JSON document (platform/pii):
@@ -13,6 +15,9 @@ import (
 type Opener interface {
 	OpenJSON(ctx context.Context, doc []byte) ([]byte, error)
 	OpenFields(ctx context.Context, fields ...*string) error
+	// OpenFieldsWith opens with keys read beside the fields
+	// (projections.TenantDetail.Keys).
+	OpenFieldsWith(stored pii.StoredKeys, fields ...*string) error
 }
 
 // openPersonal opens the sealed personal fields in every JSON answer, in
@@ -32,7 +37,7 @@ func openPersonal(open func(r *http.Request, doc []byte) ([]byte, error)) func(h
 			if bytes.Contains(body, []byte(`"pii:1:`)) {
 				opened, err := open(r, body)
 				if err != nil {
-					http.Error(w, `{"error":"personal data could not be opened"}`, http.StatusInternalServerError)
+					unopenable(w)
 					return
 				}
 				body = append(opened, '\n')
@@ -42,6 +47,13 @@ func openPersonal(open func(r *http.Request, doc []byte) ([]byte, error)) func(h
 			_, _ = w.Write(body)
 		})
 	}
+}
+
+// unopenable answers that personal data in the answer could not be opened
+// (a key that does not unwrap with TENANTFLOW_PII_KEY, a damaged field):
+// the server's fault, and nothing sealed or half-opened goes out.
+func unopenable(w http.ResponseWriter) {
+	http.Error(w, `{"error":"personal data could not be opened"}`, http.StatusInternalServerError)
 }
 
 // jsonBuffer holds back a JSON answer until it is complete; anything else

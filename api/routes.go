@@ -94,7 +94,7 @@ func (rt *Router) Mount(d Deps) {
 	if d.Tiers == nil {
 		d.Tiers = domain.DefaultTiers
 	}
-	t := &tenantHandlers{app: d.App, tiers: d.Tiers, list: d.Tenants, logger: d.Logger, billing: d.Billing, retention: d.OffboardRetention}
+	t := &tenantHandlers{app: d.App, tiers: d.Tiers, list: d.Tenants, logger: d.Logger, billing: d.Billing, retention: d.OffboardRetention, personal: d.Personal}
 	l := &leadHandlers{app: d.App, mailer: d.Mailer, minter: d.Minter,
 		tokenTTL: d.LeadTokenTTL, logger: d.Logger, read: d.Tenants, limit: newRateLimiter(d.LeadRate, time.Minute),
 		recipients: newRateLimiter(or(d.SignUpLimits.PerRecipient, 5), time.Hour), domains: newRateLimiter(or(d.SignUpLimits.PerDomain, 120), time.Hour),

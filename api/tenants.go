@@ -17,6 +17,7 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/pii"
 	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -30,6 +31,9 @@ type tenantHandlers struct {
 	// retention keeps a DELETEd live tenant, suspended, before its purge
 	// (0: deprovisioned at once).
 	retention time.Duration
+	// personal opens a detail's personal fields with the keys read beside
+	// it (nil: they stay sealed, and openPersonal, if any, opens them).
+	personal Opener
 }
 
 // tenantView is a tenant as the API shows it.
@@ -147,7 +151,15 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 	if h.list != nil {
 		d, err := h.list.Detail(r.Context(), id)
 		if err == nil && d.Applied >= d.Head {
-			writeJSON(w, http.StatusOK, viewOfDetail(d))
+			v := viewOfDetail(d)
+			if h.personal != nil {
+				if err := h.personal.OpenFieldsWith(d.Keys, v.personalFields()...); err != nil {
+					h.logger.Error("personal data could not be opened", "tenant", id, "error", err)
+					unopenable(w)
+					return
+				}
+			}
+			writeJSON(w, http.StatusOK, v)
 			return
 		}
 		if err != nil && !errors.Is(err, projections.ErrNotProjected) {
@@ -160,6 +172,19 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, viewOf(t))
+}
+
+// personalFields are the view's sealed members (pii.PersonalFields): the
+// contact's, every contact's and the address's.
+func (v *tenantView) personalFields() []*string {
+	fields := pii.ContactFields(&v.Contact)
+	for i := range v.Contacts {
+		fields = append(fields, pii.ContactFields(&v.Contacts[i].Contact)...)
+	}
+	if v.Address != nil {
+		fields = append(fields, pii.AddressFields(v.Address)...)
+	}
+	return fields
 }
 
 // viewOfDetail is the same view as viewOf, from the projections.

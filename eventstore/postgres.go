@@ -361,8 +361,15 @@ func (s *Postgres) Load(ctx context.Context, stream string) ([]Event, error) {
 // StreamVersion is the stream's current version (0: no events).
 func (s *Postgres) StreamVersion(ctx context.Context, stream string) (int64, error) {
 	var v int64
-	err := s.pool.QueryRow(ctx, `select coalesce(max(stream_version), 0) from events where stream_id = $1`, stream).Scan(&v)
+	err := s.pool.QueryRow(ctx, `select `+HeadSQL("$1"), stream).Scan(&v)
 	return v, err
+}
+
+// HeadSQL is StreamVersion as a SQL expression, for a statement that
+// reads something beside the log and must compare it with the log's head
+// in the same snapshot (GET /tenants/{id}): stream is a SQL expression.
+func HeadSQL(stream string) string {
+	return `(select coalesce(max(stream_version), 0) from events where stream_id = ` + stream + `)`
 }
 
 // TailCursor is the cursor after which ReadAll returns the newest n events

@@ -10,8 +10,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/tenantflow/tenantflow/domain"
+	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
+	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // TenantSummary is one row of the list.
@@ -103,18 +106,23 @@ type TenantDetail struct {
 	PlatformHost  string
 	CustomDomains []domain.CustomDomain
 	// Applied is the oldest stream version the three projections behind a
-	// detail have applied; Head is the stream's version in the log. Applied
-	// below Head means they lag.
+	// detail have applied; Head is the stream's version in the log, read in
+	// the same snapshot. Applied below Head means they lag.
 	Applied, Head int64
+	// Keys are the stored keys of the personal data in it, read in the same
+	// statement (pii.KeysJoin): an erased person's key is not among them.
+	Keys pii.StoredKeys
 }
 
 // ErrNotProjected means the projections do not hold the tenant (yet).
 var ErrNotProjected = errors.New("not in the projections")
 
 // Detail reads a tenant from the tenants, progress and resources projections,
-// and the head version of its stream from the log, in one statement (the
-// steps and resources come back as JSON arrays): GET /tenants/{id} is the
-// hot read. The projections' generations come from a cache of at most a
+// the head version of its stream from the log and the keys of its personal
+// data, in one statement: GET /tenants/{id} is the hot read. The steps and
+// resources come back as one array a column, in binary: building them as
+// JSON objects took half the statement's time (each timestamp rendered as
+// text). The projections' generations come from a cache of at most a
 // second: a generation just replaced still exists and shows an older
 // Applied, so the caller falls back to the log.
 func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
@@ -123,32 +131,49 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	if err != nil {
 		return d, err
 	}
-	var contact, contacts, domains, address, plan, steps, resources, custom []byte
-	err = en.Pool.QueryRow(ctx, `select id::text, key, name, status, version, created_at, updated_at, contact, contacts, domains, address, source, plan, attempt, last_error,
-		platform_host, custom_domains,
+	var contact, contacts, domains, address, plan, custom []byte
+	var st struct {
+		step, state, undo, undoError, err []string
+		tries                             []int32
+		started, finished                 []pgtype.Timestamptz
+	}
+	var rs struct {
+		step, kind, id, location []string
+		created                  []time.Time
+		orphaned                 []bool
+	}
+	var keyIDs []string
+	var keys [][]byte
+	err = en.Pool.QueryRow(ctx, `select t.id::text, t.key, t.name, t.status, t.version, t.created_at, t.updated_at, t.contact, t.contacts, t.domains, t.address,
+		t.source, t.plan, t.attempt, t.last_error, t.platform_host, t.custom_domains,
 		least(coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
 		      coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0)),
-		coalesce((select json_agg(json_build_object('step', step, 'state', state, 'undo', undo, 'undoError', undo_error,
-		        'tries', attempts, 'startedAt', started_at, 'finishedAt', finished_at, 'error', error))
-		      from `+schemas[NameProgress]+`.steps where tenant_id = $1::uuid), '[]'),
-		coalesce((select json_agg(json_build_object('step', step, 'kind', kind, 'id', id, 'location', location,
-		        'tenantId', tenant_id::text, 'createdAt', created_at, 'orphaned', orphaned) order by step, kind, id)
-		      from `+schemas[NameResources]+`.resources where tenant_id = $1::uuid), '[]')
-		from `+schemas[NameTenants]+`.tenants where id = $1::uuid`, id).
+		`+eventstore.HeadSQL("'tenant-' || $1")+`,
+		s.step, s.state, s.undo, s.undo_error, s.error, s.attempts, s.started_at, s.finished_at,
+		r.step, r.kind, r.id, r.location, r.created_at, r.orphaned,
+		pk.key_ids, pk.keys
+		from `+schemas[NameTenants]+`.tenants t
+		cross join lateral (select array_agg(step) step, array_agg(state) state, array_agg(undo) undo, array_agg(undo_error) undo_error,
+		        array_agg(error) error, array_agg(attempts) attempts, array_agg(started_at) started_at, array_agg(finished_at) finished_at
+		      from `+schemas[NameProgress]+`.steps where tenant_id = t.id) s
+		cross join lateral (select array_agg(step) step, array_agg(kind) kind, array_agg(id) id, array_agg(location) location,
+		        array_agg(created_at) created_at, array_agg(orphaned) orphaned
+		      from `+schemas[NameResources]+`.resources where tenant_id = t.id) r
+		`+pii.KeysJoin("t.contact::text || t.contacts::text || coalesce(t.address::text, '')", "pk")+`
+		where t.id = $1::uuid`, id).
 		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &contacts, &domains, &address, &d.Source, &plan,
-			&d.Attempt, &d.LastError, &d.PlatformHost, &custom, &d.Applied, &steps, &resources)
+			&d.Attempt, &d.LastError, &d.PlatformHost, &custom, &d.Applied, &d.Head,
+			&st.step, &st.state, &st.undo, &st.undoError, &st.err, &st.tries, &st.started, &st.finished,
+			&rs.step, &rs.kind, &rs.id, &rs.location, &rs.created, &rs.orphaned,
+			&keyIDs, &keys)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotProjected
 	}
 	if err != nil {
 		return d, err
 	}
-	// The log's version, read after the projection: a later read can only
-	// be newer, so a stale projection is never taken for a current one.
-	if d.Head, err = en.Log.StreamVersion(ctx, wire.TenantStream(id)); err != nil {
-		return d, err
-	}
+	d.Keys = pii.StoredKeysOf(keyIDs, keys)
 	d.Status = domain.Status(d.StatusCode).String()
 	if d.Contact, err = jsonOf[domain.Contact](contact); err != nil {
 		return d, err
@@ -171,25 +196,16 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	if len(d.CustomDomains) == 0 {
 		d.CustomDomains = nil // as the fold gives it
 	}
-	type stepRow struct {
-		Step, State, Undo, UndoError, Error string
-		Tries                               int
-		StartedAt, FinishedAt               *time.Time
-	}
-	rows, err := jsonOf[[]stepRow](steps)
-	if err != nil {
-		return d, err
-	}
 	byStep := map[string]domain.StepState{}
-	for _, r := range rows {
-		s := domain.StepState{Step: r.Step, State: r.State, Undo: r.Undo, UndoError: r.UndoError, Tries: r.Tries, Error: r.Error}
-		if r.StartedAt != nil {
-			s.StartedAt = *r.StartedAt
-			if r.FinishedAt != nil {
-				s.FinishedAt = *r.FinishedAt
+	for i, name := range st.step {
+		s := domain.StepState{Step: name, State: st.state[i], Undo: st.undo[i], UndoError: st.undoError[i], Tries: int(st.tries[i]), Error: st.err[i]}
+		if st.started[i].Valid {
+			s.StartedAt = st.started[i].Time.UTC()
+			if st.finished[i].Valid {
+				s.FinishedAt = st.finished[i].Time.UTC()
 			}
 		}
-		byStep[s.Step] = s
+		byStep[name] = s
 	}
 	for _, name := range domain.ProvisioningSteps { // as the fold lists them: a change's steps apart
 		s, ok := byStep[name]
@@ -198,19 +214,12 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		}
 		d.Steps = append(d.Steps, s)
 	}
-	type resourceRow struct {
-		domain.Resource
-		Orphaned bool `json:"orphaned"`
-	}
-	res, err := jsonOf[[]resourceRow](resources)
-	if err != nil {
-		return d, err
-	}
-	for _, r := range res { // the fold's definition: an orphan is not among the resources
-		if r.Orphaned {
-			d.Orphans = append(d.Orphans, r.Resource)
+	for i := range rs.step { // the fold's definition: an orphan is not among the resources
+		r := domain.Resource{Step: rs.step[i], Kind: rs.kind[i], ID: rs.id[i], Location: rs.location[i], TenantID: d.ID, CreatedAt: rs.created[i].UTC()}
+		if rs.orphaned[i] {
+			d.Orphans = append(d.Orphans, r)
 		} else {
-			d.Resources = append(d.Resources, r.Resource)
+			d.Resources = append(d.Resources, r)
 		}
 	}
 	domain.SortResources(d.Resources)

@@ -328,7 +328,9 @@ func rest(b *testing.B, s *system) {
 		// flight finish on their own context.
 		window, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
+		cpu0 := s.sampleCPU()
 		r := loadgen.Closed(window, 32, 1<<30, func(_ context.Context, i int) (time.Duration, error) { return op(ctx, i) })
+		s.sampleCPU().ReportPer(b, cpu0, r.Done, "request")
 		b.ReportMetric(r.PerSecond(), "req/s")
 		b.ReportMetric(float64(loadgen.Percentile(r.Latencies, 50))/1e6, "p50-ms")
 		b.ReportMetric(float64(loadgen.Percentile(r.Latencies, 99))/1e6, "p99-ms")

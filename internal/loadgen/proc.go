@@ -110,19 +110,24 @@ type Split map[string]time.Duration
 // line ("<part>-cpu-ms/tenant") and, when TENANTFLOW_PROFILE_DIR is set, to
 // <dir>/cpu-by-process.txt.
 func (after Split) Report(b *testing.B, before Split, tenants int) {
-	if tenants == 0 {
+	after.ReportPer(b, before, tenants, "tenant")
+}
+
+// ReportPer is Report for n of something else than tenants (requests).
+func (after Split) ReportPer(b *testing.B, before Split, n int, unit string) {
+	if n == 0 {
 		return
 	}
 	parts := slices.Sorted(maps.Keys(after))
 	var lines []string
 	for _, part := range parts {
 		used := after[part] - before[part]
-		perTenant := float64(used) / float64(time.Millisecond) / float64(tenants)
-		b.ReportMetric(perTenant, part+"-cpu-ms/tenant")
-		lines = append(lines, fmt.Sprintf("%-10s %8.2f CPU-s  %7.2f ms/tenant", part, used.Seconds(), perTenant))
+		per := float64(used) / float64(time.Millisecond) / float64(n)
+		b.ReportMetric(per, part+"-cpu-ms/"+unit)
+		lines = append(lines, fmt.Sprintf("%-10s %8.2f CPU-s  %7.2f ms/%s", part, used.Seconds(), per, unit))
 	}
 	if dir := os.Getenv("TENANTFLOW_PROFILE_DIR"); dir != "" {
-		text := fmt.Sprintf("%s, %d tenants\n%s\n", b.Name(), tenants, strings.Join(lines, "\n"))
+		text := fmt.Sprintf("%s, %d %ss\n%s\n", b.Name(), n, unit, strings.Join(lines, "\n"))
 		f, err := os.OpenFile(filepath.Join(dir, "cpu-by-process.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err == nil {
 			_, _ = f.WriteString(text)

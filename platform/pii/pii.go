@@ -234,23 +234,69 @@ func (v *Vault) OpenFields(ctx context.Context, fields ...*string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	keys, err := v.keys(ctx, ids)
+	stored, err := v.keys(ctx, ids)
 	if err != nil {
 		return err
 	}
+	return v.OpenFieldsWith(stored, fields...)
+}
+
+// KeysJoin is a FROM item for a statement that reads sealed fields and the
+// keys that open them at once (GET /tenants/{id} in one statement): "left
+// join lateral (...) alias on true", with the columns alias.key_ids (text[])
+// and alias.keys (bytea[]), the stored keys the sealed fields in the text
+// expression doc name; StoredKeysOf pairs them. A key erased before the
+// statement's snapshot is not among them, so its fields open as Erased, as
+// with OpenFields.
+func KeysJoin(doc, alias string) string {
+	// Split, not regexp_matches: a regular expression over the document took
+	// half of the statement's time. A piece that is not a key id names no
+	// key (it is checked before the cast, which would fail the statement);
+	// one lookup a key, by its primary key.
+	return `left join lateral (select array_agg(x) key_ids, array_agg(key) keys from (
+			select x, (select key from personal_keys where id = x::uuid) key
+			from (select distinct left(p, 36) x from unnest((string_to_array(` + doc + `, '"` + prefix + `'))[2:]) p) ids
+			where x ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') found
+		where key is not null) ` + alias + ` on true`
+}
+
+// StoredKeys are personal-data keys as personal_keys stores them (wrapped
+// when a master key is configured), by key id: what KeysJoin reads.
+type StoredKeys map[string][]byte
+
+// StoredKeysOf pairs KeysJoin's columns.
+func StoredKeysOf(ids []string, keys [][]byte) StoredKeys {
+	out := make(StoredKeys, len(ids))
+	for i, id := range ids {
+		out[id] = keys[i]
+	}
+	return out
+}
+
+// OpenFieldsWith opens each sealed field in place with keys the caller read
+// (KeysJoin); a field whose key is not among them opens as Erased.
+func (v *Vault) OpenFieldsWith(stored StoredKeys, fields ...*string) error {
+	opened := map[string]cipher.AEAD{}
 	for _, f := range fields {
 		id, sealed, ok := parse(*f)
 		if !ok {
 			continue
 		}
-		raw, found := keys[id]
+		aead, found := opened[id]
 		if !found {
-			*f = Erased
-			continue
-		}
-		aead, err := gcm(raw)
-		if err != nil {
-			return err
+			s, found := stored[id]
+			if !found {
+				*f = Erased
+				continue
+			}
+			raw, err := v.unwrap(id, s)
+			if err != nil {
+				return err
+			}
+			if aead, err = gcm(raw); err != nil {
+				return err
+			}
+			opened[id] = aead
 		}
 		n := aead.NonceSize()
 		if len(sealed) < n {
@@ -265,7 +311,8 @@ func (v *Vault) OpenFields(ctx context.Context, fields ...*string) error {
 	return nil
 }
 
-func (v *Vault) keys(ctx context.Context, ids map[string]bool) (map[string][]byte, error) {
+// keys reads the stored keys of ids; an erased one is not among them.
+func (v *Vault) keys(ctx context.Context, ids map[string]bool) (StoredKeys, error) {
 	list := make([]string, 0, len(ids))
 	for id := range ids {
 		if _, err := uuid.Parse(id); err == nil {
@@ -276,7 +323,7 @@ func (v *Vault) keys(ctx context.Context, ids map[string]bool) (map[string][]byt
 	if err != nil {
 		return nil, fmt.Errorf("read personal data keys: %w", err)
 	}
-	out := map[string][]byte{}
+	out := StoredKeys{}
 	for rows.Next() {
 		var id string
 		var stored []byte
@@ -284,10 +331,7 @@ func (v *Vault) keys(ctx context.Context, ids map[string]bool) (map[string][]byt
 			rows.Close()
 			return nil, err
 		}
-		if out[id], err = v.unwrap(id, stored); err != nil {
-			rows.Close()
-			return nil, err
-		}
+		out[id] = stored
 	}
 	rows.Close()
 	return out, rows.Err()
