@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,4 +246,70 @@ func TestReadAllOrdersTransactionIDsAsNumbers(t *testing.T) {
 	if err != nil || len(rest) != 3 || rest[0].TxID != 10 {
 		t.Fatalf("after tx 9: %d events, %v", len(rest), err)
 	}
+}
+
+// TestSubscriptionReadsPastAHorizonThatEndsSilently: the transaction holding
+// the log's horizon appends nothing, so its end sends no NOTIFY; with a poll
+// interval of an hour, the subscription must still deliver the event it
+// found held back, because it looks again while events wait behind the
+// horizon.
+func TestSubscriptionReadsPastAHorizonThatEndsSilently(t *testing.T) {
+	s := newPostgres(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	blocker, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = blocker.Rollback(context.Background()) })
+	if _, err := blocker.Exec(ctx, `select pg_current_xact_id()`); err != nil { // a transaction id, as a projection's batch has
+		t.Fatal(err)
+	}
+
+	stream := streamID()
+	var reads atomic.Int64
+	delivered := make(chan struct{})
+	var once sync.Once
+	sub := Subscription{Name: "silent-horizon-test", Store: s, Logger: quiet, PollInterval: time.Hour,
+		Before: func(context.Context) { reads.Add(1) },
+		Handle: func(_ context.Context, evs []Event) error {
+			for _, e := range evs {
+				if e.Stream == stream {
+					once.Do(func() { close(delivered) })
+				}
+			}
+			return nil
+		}}
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(ctx) }()
+	wait.For(t, 10*time.Second, func() error {
+		if reads.Load() == 0 {
+			return fmt.Errorf("the subscription has not read yet")
+		}
+		return nil
+	})
+
+	before := reads.Load()
+	mustAppend(t, s, stream, NoStream, newEvents(1, "x.held")...) // its NOTIFY wakes the subscription
+	wait.For(t, 10*time.Second, func() error {
+		if reads.Load() == before {
+			return fmt.Errorf("no read after the append")
+		}
+		return nil
+	})
+	select {
+	case <-delivered:
+		t.Fatal("an event past an open transaction was delivered")
+	default:
+	}
+	if err := blocker.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-delivered:
+	case <-time.After(30 * time.Second): // other packages' transactions may hold the horizon a little longer
+		t.Fatalf("the event was not delivered after the horizon moved on silently (%d reads)", reads.Load())
+	}
+	cancel()
+	<-done
 }

@@ -429,6 +429,17 @@ func (s *Postgres) ReadAll(ctx context.Context, after Cursor, limit int) ([]Even
 	return collect(rows)
 }
 
+// HeldBack reports whether committed events after the cursor wait behind
+// ReadAll's horizon, the oldest transaction still running: they will be
+// read as soon as it ends.
+func (s *Postgres) HeldBack(ctx context.Context, after Cursor) (bool, error) {
+	var held bool
+	err := s.pool.QueryRow(ctx, `select exists (select 1 from events
+		where (tx_id, position) > ($1::text::xid8, $2)
+		  and tx_id >= pg_snapshot_xmin(pg_current_snapshot()))`, strconv.FormatUint(after.TxID, 10), after.Position).Scan(&held)
+	return held, err
+}
+
 func collect(rows pgx.Rows) ([]Event, error) {
 	defer rows.Close()
 	var out []Event

@@ -43,6 +43,7 @@ func (s Subscription) Run(ctx context.Context) error {
 
 	var cursor Cursor
 	loaded := false
+	held := 0 // reads in a row that found events held back
 	for ctx.Err() == nil {
 		if !loaded {
 			c, err := s.Store.Checkpoint(ctx, s.Name)
@@ -65,11 +66,39 @@ func (s Subscription) Run(ctx context.Context) error {
 			continue
 		}
 		cursor = next
-		if n < s.BatchSize {
-			s.pause(ctx, wake) // caught up: wait for news
+		if n < s.BatchSize { // caught up: wait for news
+			if s.heldBack(ctx, cursor) {
+				s.pauseFor(ctx, wake, min(time.Millisecond<<held, s.PollInterval))
+				held = min(held+1, 16)
+				continue
+			}
+			held = 0
+			s.pause(ctx, wake)
 		}
 	}
 	return ctx.Err()
+}
+
+// horizon is a log whose reads stop at a horizon (Postgres: the oldest
+// transaction still running) and can tell whether committed events wait
+// behind it.
+type horizon interface {
+	HeldBack(ctx context.Context, after Cursor) (bool, error)
+}
+
+// heldBack reports whether committed events after cursor wait behind the
+// log's read horizon. Then the subscription looks again within a few
+// milliseconds instead of at its next wakeup: the transaction holding the
+// horizon may append nothing (a projection's batch, a checkpoint), so no
+// NOTIFY says when it ends, and at low load a poll interval of 100 ms was a
+// fifth of the hops between two provisioning steps.
+func (s Subscription) heldBack(ctx context.Context, cursor Cursor) bool {
+	h, ok := s.Store.(horizon)
+	if !ok {
+		return false
+	}
+	held, err := h.HeldBack(ctx, cursor)
+	return err == nil && held
 }
 
 // step reads one batch after cursor, hands it over and saves the checkpoint.
@@ -89,7 +118,11 @@ func (s Subscription) step(ctx context.Context, cursor Cursor) (Cursor, int, err
 }
 
 func (s Subscription) pause(ctx context.Context, wake <-chan struct{}) {
-	t := time.NewTimer(s.PollInterval)
+	s.pauseFor(ctx, wake, s.PollInterval)
+}
+
+func (s Subscription) pauseFor(ctx context.Context, wake <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
