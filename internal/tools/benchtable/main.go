@@ -176,9 +176,11 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 		}
 		return fmt.Sprintf("| %s | %s | %s |", run, opt(metrics[name], "events", "%.0f"), opt(metrics[name], "events/s", "%.0f"))
 	})
-	section(order, "Tenantflow/REST/", "| REST, 32 connections, 10 s | requests/s | p50 ms | p99 ms |", func(run, name string) string {
+	section(order, "Tenantflow/REST/", "| REST, 32 connections, 10 s | requests/s | p50 ms | p99 ms | CPU ms/request: tenantd / PostgreSQL / Kafka / load generator |", func(run, name string) string {
 		v := metrics[name]
-		return fmt.Sprintf("| %s | %s | %s | %s |", run, opt(v, "req/s", "%.0f"), opt(v, "p50-ms", "%.1f"), opt(v, "p99-ms", "%.1f"))
+		cpu := strings.Join([]string{opt(v, "tenantd-cpu-ms/request", "%.3f"), opt(v, "postgres-cpu-ms/request", "%.3f"),
+			opt(v, "kafka-cpu-ms/request", "%.3f"), opt(v, "loadgen-cpu-ms/request", "%.3f")}, " / ")
+		return fmt.Sprintf("| %s | %s | %s | %s | %s |", run, opt(v, "req/s", "%.0f"), opt(v, "p50-ms", "%.1f"), opt(v, "p99-ms", "%.1f"), cpu)
 	})
 }
 
