@@ -66,12 +66,16 @@ func (s Subscription) Run(ctx context.Context) error {
 			continue
 		}
 		cursor = next
-		if n < s.BatchSize { // caught up: wait for news
-			if s.heldBack(ctx, cursor) {
-				s.pauseFor(ctx, wake, min(time.Millisecond<<held, s.PollInterval))
-				held = min(held+1, 16)
-				continue
-			}
+		switch {
+		case n == s.BatchSize: // more to read
+			held = 0
+		case n == 0 && s.heldBack(ctx, cursor):
+			// Only a read that found nothing asks: under load reads find
+			// events and NOTIFYs come every few milliseconds anyway, and
+			// asking after each of them cost a query a cycle.
+			s.pauseFor(ctx, wake, min(time.Millisecond<<held, s.PollInterval))
+			held = min(held+1, 16)
+		default: // caught up: wait for news
 			held = 0
 			s.pause(ctx, wake)
 		}
