@@ -91,6 +91,12 @@ func NewPublisherWith(brokers []string, s Settings) (message.Publisher, error) {
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Net.MaxOpenRequests = 1
 	sc.Producer.Retry.Max = 10
+	// Wait a millisecond for the rest of a Publish before sending: without
+	// it the first record left alone in a request and the others waited for
+	// its acknowledgement in a second one (MaxOpenRequests 1), so a relay
+	// batch cost two round trips (12 ms under load here) instead of one
+	// (6 ms), and Kafka half again as much CPU a tenant.
+	sc.Producer.Flush.Frequency = time.Millisecond
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond // recover quickly after a broker restart
 	p, err := sarama.NewSyncProducer(brokers, sc)
 	if err != nil {
