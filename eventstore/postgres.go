@@ -372,13 +372,18 @@ func HeadSQL(stream string) string {
 	return `(select coalesce(max(stream_version), 0) from events where stream_id = ` + stream + `)`
 }
 
+// horizonSQL is the transaction id below which every transaction has ended
+// (event.go): readers stop before it, and HeldBack looks at it and beyond,
+// so the two are complements by construction.
+const horizonSQL = `pg_snapshot_xmin(pg_current_snapshot())`
+
 // TailCursor is the cursor after which ReadAll returns the newest n events
 // (below the horizon).
 func (s *Postgres) TailCursor(ctx context.Context, n int) (Cursor, error) {
 	var c Cursor
 	var tx string
 	err := s.pool.QueryRow(ctx, `select tx_id::text, position from events
-		where tx_id < pg_snapshot_xmin(pg_current_snapshot()) order by tx_id desc, position desc offset $1 limit 1`, max(n, 0)).Scan(&tx, &c.Position)
+		where tx_id < `+horizonSQL+` order by tx_id desc, position desc offset $1 limit 1`, max(n, 0)).Scan(&tx, &c.Position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Cursor{}, nil // fewer than n+1 events: from the start
 	}
@@ -420,7 +425,7 @@ func (s *Postgres) Head(ctx context.Context) (Cursor, error) {
 func (s *Postgres) ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error) {
 	rows, err := s.pool.Query(ctx, `select `+eventColumns+` from events
 		where (tx_id, position) > ($1::text::xid8, $2)
-		  and tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		  and tx_id < `+horizonSQL+`
 		order by tx_id, position
 		limit $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit)
 	if err != nil {
@@ -436,7 +441,7 @@ func (s *Postgres) HeldBack(ctx context.Context, after Cursor) (bool, error) {
 	var held bool
 	err := s.pool.QueryRow(ctx, `select exists (select 1 from events
 		where (tx_id, position) > ($1::text::xid8, $2)
-		  and tx_id >= pg_snapshot_xmin(pg_current_snapshot()))`, strconv.FormatUint(after.TxID, 10), after.Position).Scan(&held)
+		  and tx_id >= `+horizonSQL+`)`, strconv.FormatUint(after.TxID, 10), after.Position).Scan(&held)
 	return held, err
 }
 
