@@ -312,9 +312,9 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 }
 
 // recordApplied queues one statement recording the last applied event of
-// every stream of a batch (one statement a batch rather than one a stream:
-// live batches hold about one event per stream).
-func recordApplied(q queue, last []*eventstore.Event) {
+// every stream of a batch in schema's applied table (one statement a batch
+// rather than one a stream: live batches hold about one event per stream).
+func recordApplied(q queue, schema string, last []*eventstore.Event) {
 	if len(last) == 0 {
 		return
 	}
@@ -322,7 +322,7 @@ func recordApplied(q queue, last []*eventstore.Event) {
 	for i, e := range last {
 		streams[i], versions[i], positions[i], at[i] = e.Stream, e.Version, e.Position, e.RecordedAt
 	}
-	q.b.Queue(`insert into applied (stream, version, position, recorded_at)
+	q.b.Queue(`insert into `+schema+`.applied (stream, version, position, recorded_at)
 		select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[])
 		on conflict (stream) do update set version = excluded.version, position = excluded.position, recorded_at = excluded.recorded_at`,
 		streams, versions, positions, at)
@@ -376,10 +376,16 @@ type target struct {
 
 func (t target) schema() string { return pgx.Identifier{SchemaName(t.p.Name(), t.gen)}.Sanitize() }
 
-// applyIn applies events to every target inside tx: one round trip for the
-// targets' applied versions of the batch's streams (locked against a
-// concurrent applier), then two per target (its search path, its statements
-// pipelined). Each event is decoded once for all of them.
+// applyIn applies events to every target inside tx in two round trips:
+// the targets' applied versions of the batch's streams (locked against a
+// concurrent applier) with the search path set to every target's schema,
+// then every target's statements pipelined together. Each event is decoded
+// once for all of them.
+//
+// One search path serves all the targets because no two projectors name a
+// table alike (TestProjectorsNameTheirTablesApart), except applied, which
+// the engine always qualifies. Until 2026-12-07 each target had a search
+// path and a batch of its own: 14 of a live batch's 18 round trips.
 func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, events []eventstore.Event) error {
 	byStream := map[string][]eventstore.Event{}
 	var order []string
@@ -390,9 +396,15 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 		byStream[e.Stream] = append(byStream[e.Stream], e)
 	}
 	reads := &pgx.Batch{}
-	for _, t := range targets {
-		reads.Queue(`select stream, version from `+t.schema()+`.applied where stream = any($1) order by stream for update`, order)
+	schemas := make([]string, len(targets))
+	for i, t := range targets {
+		schemas[i] = t.schema()
+		reads.Queue(`select stream, version from `+schemas[i]+`.applied where stream = any($1) order by stream for update`, order)
 	}
+	// The projectors' statements name their tables unqualified, and a batch
+	// is prepared before any of it runs: the search path is set in the
+	// round trip before theirs.
+	reads.Queue("set local search_path to " + strings.Join(schemas, ", ") + ", public")
 	applied := make([]map[string]int64, len(targets))
 	br := tx.SendBatch(ctx, reads)
 	for i := range targets {
@@ -409,8 +421,8 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 		return err
 	}
 	decoded := map[string]domain.Event{}
+	q := queue{&pgx.Batch{}}
 	for i, t := range targets {
-		q := queue{&pgx.Batch{}}
 		var last []*eventstore.Event
 		for _, s := range order {
 			e, err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded)
@@ -421,19 +433,13 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 				last = append(last, e)
 			}
 		}
-		recordApplied(q, last)
-		if q.b.Len() == 0 {
-			continue
-		}
-		// The projectors' statements name their tables unqualified, and a
-		// batch is prepared before any of it runs: the search path is set
-		// in a round trip of its own.
-		if _, err := tx.Exec(ctx, "set local search_path to "+t.schema()+", public"); err != nil {
-			return err
-		}
-		if err := tx.SendBatch(ctx, q.b).Close(); err != nil {
-			return fmt.Errorf("%s: apply %d events: %w", t.p.Name(), len(events), err)
-		}
+		recordApplied(q, schemas[i], last)
+	}
+	if q.b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, q.b).Close(); err != nil {
+		return fmt.Errorf("apply %d events to %s: %w", len(events), strings.Join(schemas, ", "), err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
@@ -315,5 +316,35 @@ func TestChangedProjectorIsRebuilt(t *testing.T) {
 	}
 	if g, _ := e.engine.Generation(ctx, e.engine.Pool, projections.NameTenants); g != 1 {
 		t.Fatalf("an unchanged projector was rebuilt: generation %d", g)
+	}
+}
+
+// The live feed applies a batch to every projection under one search path
+// holding all their schemas, so an unqualified table name must mean one
+// table: no two projectors may name a table alike (applied, which every
+// projection has, is always qualified by the engine).
+func TestProjectorsNameTheirTablesApart(t *testing.T) {
+	e := newEnv(t)
+	rows, err := e.engine.Pool.Query(context.Background(), `select t.table_name, array_agg(t.table_schema::text order by t.table_schema)
+		from information_schema.tables t join projection_generations g
+		  on t.table_schema = 'proj_' || replace(g.name, '-', '_') || '_g' || g.generation
+		where t.table_name <> 'applied'
+		group by t.table_name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string][]string{}
+	var table string
+	var schemas []string
+	if _, err := pgx.ForEachRow(rows, []any{&table, &schemas}, func() error { owners[table] = schemas; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(owners) < len(projections.All()) {
+		t.Fatalf("found tables %v, fewer than the %d projectors", owners, len(projections.All()))
+	}
+	for table, schemas := range owners {
+		if len(schemas) > 1 {
+			t.Errorf("table %s is in %v: the live feed's search path would write one projector's rows into another's table", table, schemas)
+		}
 	}
 }
