@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -113,55 +114,91 @@ func (en *Engine) Ensure(ctx context.Context) error {
 	defer func() {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `select pg_advisory_unlock(hashtext('projections:ensure'))`)
 	}()
+	var missing []target
+	var changed []string
 	for _, p := range en.Projectors {
 		var version int
 		err := conn.QueryRow(ctx, `select projector_version from projection_generations where name = $1`, p.Name()).Scan(&version)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			if _, err := en.build(ctx, p, 1, nil); err != nil {
-				return fmt.Errorf("projection %s: %w", p.Name(), err)
-			}
-			if _, err := conn.Exec(ctx, `insert into projection_generations (name, generation, projector_version) values ($1, 1, $2)`, p.Name(), p.Version()); err != nil {
-				return err
-			}
+			missing = append(missing, target{p: p, gen: 1})
 		case err != nil:
 			return err
 		case version != p.Version():
 			en.logger().Info("projector changed: rebuilding its projection", "projection", p.Name(), "from_version", version, "to_version", p.Version())
-			if _, err := en.Rebuild(ctx, p.Name(), nil); err != nil {
-				return fmt.Errorf("rebuild %s for projector version %d: %w", p.Name(), p.Version(), err)
+			changed = append(changed, p.Name())
+		}
+	}
+	if len(missing) > 0 { // one pass over the log for all of them
+		if _, err := en.build(ctx, missing, nil); err != nil {
+			return fmt.Errorf("projections %s: %w", targetNames(missing), err)
+		}
+		for _, t := range missing {
+			if _, err := conn.Exec(ctx, `insert into projection_generations (name, generation, projector_version) values ($1, 1, $2)`, t.p.Name(), t.p.Version()); err != nil {
+				return err
 			}
+		}
+	}
+	if len(changed) > 0 {
+		if _, err := en.RebuildAll(ctx, changed, nil); err != nil {
+			return fmt.Errorf("rebuild %s for their projectors' new versions: %w", strings.Join(changed, ", "), err)
 		}
 	}
 	return nil
 }
 
-// build creates generation gen of p and fills it from the whole log; it
-// returns the cursor it read up to.
-func (en *Engine) build(ctx context.Context, p Projector, gen int, progress ProgressFunc) (eventstore.Cursor, error) {
+// build creates each target's generation and fills them all from one pass
+// over the whole log; it returns the cursor it read up to. The next batch
+// is read while the last one is applied.
+func (en *Engine) build(ctx context.Context, targets []target, progress ProgressFunc) (eventstore.Cursor, error) {
 	var cursor eventstore.Cursor
-	if err := pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error { return createGeneration(ctx, tx, p, gen) }); err != nil {
-		return cursor, err
+	for _, t := range targets {
+		if err := pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error { return createGeneration(ctx, tx, t.p, t.gen) }); err != nil {
+			return cursor, err
+		}
 	}
-	var total, done int64
 	total, err := en.Log.Count(ctx)
 	if err != nil {
 		return cursor, err
 	}
-	for {
-		batch, err := en.Log.ReadAll(ctx, cursor, rebuildBatch)
-		if err != nil || len(batch) == 0 {
+	type read struct {
+		batch []eventstore.Event
+		err   error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reads := make(chan read, 1)
+	go func() {
+		defer close(reads)
+		var at eventstore.Cursor
+		for {
+			batch, err := en.Log.ReadAll(ctx, at, rebuildBatch)
+			select {
+			case reads <- read{batch, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(batch) == 0 {
+				return
+			}
+			at = batch[len(batch)-1].After()
+		}
+	}()
+	var done int64
+	for r := range reads {
+		if r.err != nil || len(r.batch) == 0 {
+			return cursor, r.err
+		}
+		if err := en.applySharded(ctx, targets, r.batch); err != nil {
 			return cursor, err
 		}
-		if err := en.applySharded(ctx, p, gen, batch); err != nil {
-			return cursor, err
-		}
-		cursor = batch[len(batch)-1].After()
-		done += int64(len(batch))
+		cursor = r.batch[len(r.batch)-1].After()
+		done += int64(len(r.batch))
 		if progress != nil {
 			progress(done, max(total, done))
 		}
 	}
+	return cursor, ctx.Err()
 }
 
 // A rebuild reads the log rebuildBatch events at a time and applies each
@@ -174,7 +211,7 @@ const (
 	rebuildShards = 4
 )
 
-func (en *Engine) applySharded(ctx context.Context, p Projector, gen int, batch []eventstore.Event) error {
+func (en *Engine) applySharded(ctx context.Context, targets []target, batch []eventstore.Event) error {
 	shards := make([][]eventstore.Event, rebuildShards)
 	for _, e := range batch {
 		h := fnv.New32a()
@@ -191,11 +228,26 @@ func (en *Engine) applySharded(ctx context.Context, p Projector, gen int, batch 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = en.applyBatch(ctx, []Projector{p}, gen, shard)
+			errs[i] = pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
+				// A generation being built is read by nobody and rebuilt after
+				// a crash: its batches need not wait for the WAL flush.
+				if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
+					return err
+				}
+				return en.applyIn(ctx, tx, targets, shard)
+			})
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func targetNames(ts []target) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.p.Name()
+	}
+	return strings.Join(names, ", ")
 }
 
 // createGeneration makes the generation's schema and tables. They belong to
@@ -329,22 +381,9 @@ func recordApplied(q queue, schema string, last []*eventstore.Event) {
 }
 
 // applyBatch applies events (any streams, log order) to the current
-// generation of each projector in one transaction; with gen > 0, to that
-// generation instead.
-func (en *Engine) applyBatch(ctx context.Context, ps []Projector, gen int, events []eventstore.Event) error {
+// generation of each projector in one transaction.
+func (en *Engine) applyBatch(ctx context.Context, ps []Projector, events []eventstore.Event) error {
 	return pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
-		targets := make([]target, len(ps))
-		for i, p := range ps {
-			targets[i] = target{p: p, gen: gen}
-		}
-		if gen > 0 {
-			// A generation being built is read by nobody and rebuilt after a
-			// crash: its batches need not wait for the WAL flush.
-			if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
-				return err
-			}
-			return en.applyIn(ctx, tx, targets, events)
-		}
 		// The current generations, once per batch. FOR SHARE: a replay's
 		// switch (FOR UPDATE) waits for this transaction, and this one for
 		// the switch.
@@ -359,8 +398,9 @@ func (en *Engine) applyBatch(ctx context.Context, ps []Projector, gen int, event
 		if _, err := pgx.ForEachRow(rows, []any{&name, &g}, func() error { current[name] = g; return nil }); err != nil {
 			return fmt.Errorf("generations of %v: %w", names, err)
 		}
-		for i := range targets {
-			if targets[i].gen = current[names[i]]; targets[i].gen == 0 {
+		targets := make([]target, len(ps))
+		for i, p := range ps {
+			if targets[i] = (target{p: p, gen: current[names[i]]}); targets[i].gen == 0 {
 				return fmt.Errorf("projection %s has no generation", names[i])
 			}
 		}
@@ -465,52 +505,81 @@ type ProgressFunc func(done, total int64)
 // meanwhile), and drops generations older than the previous one. It returns
 // the new generation.
 func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFunc) (int, error) {
-	p, err := en.Projector(name)
-	if err != nil {
-		return 0, err
+	gens, err := en.RebuildAll(ctx, []string{name}, progress)
+	return gens[name], err
+}
+
+// RebuildAll is Rebuild for several projections (every one when names is
+// empty) in one pass over the log: each batch read is applied to all their
+// new generations in one transaction a share of its streams, and all of
+// them switch over in one transaction. It returns each new generation.
+//
+// Decision (issue 33): until 2026-12-07 a replay of every projection was
+// seven rebuilds, each reading and decoding the whole log.
+func (en *Engine) RebuildAll(ctx context.Context, names []string, progress ProgressFunc) (map[string]int, error) {
+	if len(names) == 0 {
+		for _, p := range en.Projectors {
+			names = append(names, p.Name())
+		}
 	}
-	current, err := en.Generation(ctx, en.Pool, name)
-	if err != nil {
-		return 0, err
+	slices.Sort(names)
+	names = slices.Compact(names)
+	current := map[string]int{}
+	var targets []target
+	for _, name := range names {
+		p, err := en.Projector(name)
+		if err != nil {
+			return nil, err
+		}
+		if current[name], err = en.Generation(ctx, en.Pool, name); err != nil {
+			return nil, err
+		}
+		targets = append(targets, target{p: p, gen: current[name] + 1})
 	}
-	gen := current + 1
-	cursor, err := en.build(ctx, p, gen, progress)
+	what := strings.Join(names, ", ")
+	cursor, err := en.build(ctx, targets, progress)
 	if err != nil {
-		return 0, fmt.Errorf("rebuild %s: %w", name, err)
+		return nil, fmt.Errorf("rebuild %s: %w", what, err)
 	}
 	// Every event committed before the rebuild ends is in the new
-	// generation: ReadAll stops at the cluster's transaction horizon, which
+	// generations: ReadAll stops at the cluster's transaction horizon, which
 	// any open transaction of the cluster (another database's too) holds
 	// back, so wait until it passes the head the log has now.
 	head, err := en.Log.Head(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	for cursor.Less(head) {
 		batch, err := en.Log.ReadAll(ctx, cursor, rebuildBatch)
 		if err != nil {
-			return 0, fmt.Errorf("rebuild %s: %w", name, err)
+			return nil, fmt.Errorf("rebuild %s: %w", what, err)
 		}
 		if len(batch) == 0 {
 			select {
 			case <-ctx.Done():
-				return 0, ctx.Err()
+				return nil, ctx.Err()
 			case <-time.After(20 * time.Millisecond):
 			}
 			continue
 		}
-		if err := en.applySharded(ctx, p, gen, batch); err != nil {
-			return 0, fmt.Errorf("rebuild %s: %w", name, err)
+		if err := en.applySharded(ctx, targets, batch); err != nil {
+			return nil, fmt.Errorf("rebuild %s: %w", what, err)
 		}
 		cursor = batch[len(batch)-1].After()
 	}
 	err = pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
+		// In name order, as every switch locks them: two replays of
+		// overlapping sets wait for each other instead of deadlocking.
+		rows, _ := tx.Query(ctx, `select name, generation from projection_generations where name = any($1) order by name for update`, names)
+		var name string
 		var now int
-		if err := tx.QueryRow(ctx, `select generation from projection_generations where name = $1 for update`, name).Scan(&now); err != nil {
+		if _, err := pgx.ForEachRow(rows, []any{&name, &now}, func() error {
+			if now != current[name] {
+				return fmt.Errorf("another rebuild of %s switched to generation %d meanwhile", name, now)
+			}
+			return nil
+		}); err != nil {
 			return err
-		}
-		if now != current {
-			return fmt.Errorf("another rebuild of %s switched to generation %d meanwhile", name, now)
 		}
 		for { // catch up on what was appended while building, readers waiting
 			batch, err := en.Log.ReadAll(ctx, cursor, 1000)
@@ -520,23 +589,32 @@ func (en *Engine) Rebuild(ctx context.Context, name string, progress ProgressFun
 			if len(batch) == 0 {
 				break
 			}
-			if err := en.applyIn(ctx, tx, []target{{p: p, gen: gen}}, batch); err != nil {
+			if err := en.applyIn(ctx, tx, targets, batch); err != nil {
 				return err
 			}
 			cursor = batch[len(batch)-1].After()
 		}
-		_, err := tx.Exec(ctx, `update projection_generations set generation = $2, switched_at = now(), projector_version = $3 where name = $1`, name, gen, p.Version())
-		return err
+		for _, t := range targets {
+			if _, err := tx.Exec(ctx, `update projection_generations set generation = $2, switched_at = now(), projector_version = $3 where name = $1`,
+				t.p.Name(), t.gen, t.p.Version()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("switch %s to generation %d: %w", name, gen, err)
+		return nil, fmt.Errorf("switch %s to their new generations: %w", what, err)
 	}
-	for old := gen - 2; old >= 1; old-- {
-		if _, err := en.Pool.Exec(ctx, "drop schema if exists "+pgx.Identifier{SchemaName(name, old)}.Sanitize()+" cascade"); err != nil {
-			return gen, fmt.Errorf("drop generation %d: %w", old, err)
+	gens := map[string]int{}
+	for _, t := range targets {
+		gens[t.p.Name()] = t.gen
+		for old := t.gen - 2; old >= 1; old-- {
+			if _, err := en.Pool.Exec(ctx, "drop schema if exists "+pgx.Identifier{SchemaName(t.p.Name(), old)}.Sanitize()+" cascade"); err != nil {
+				return gens, fmt.Errorf("drop generation %d of %s: %w", old, t.p.Name(), err)
+			}
 		}
 	}
-	return gen, nil
+	return gens, nil
 }
 
 // Live follows the topic in one consumer group (<groupPrefix>.projections)
@@ -571,7 +649,7 @@ func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix
 			if len(events) == 0 {
 				return nil
 			}
-			if err := en.applyBatch(ctx, en.Projectors, 0, events); err != nil {
+			if err := en.applyBatch(ctx, en.Projectors, events); err != nil {
 				return err
 			}
 			at := time.Now()
@@ -598,7 +676,7 @@ func (en *Engine) FollowLog(ctx context.Context, store *eventstore.Postgres) err
 		go func() {
 			sub := eventstore.Subscription{Name: "projection." + p.Name(), Store: store, Logger: en.logger(),
 				Handle: func(ctx context.Context, events []eventstore.Event) error {
-					return en.applyBatch(ctx, []Projector{p}, 0, events)
+					return en.applyBatch(ctx, []Projector{p}, events)
 				}}
 			errs <- sub.Run(ctx)
 		}()

@@ -180,12 +180,36 @@ func TestReplayCommand(t *testing.T) {
 	var out bytes.Buffer
 	for _, gen := range []string{"generation 2", "generation 3"} {
 		out.Reset()
-		if err := (replayCmd{Projection: "progress", Quiet: true}).run(context.Background(), &out); err != nil {
+		if err := (replayCmd{Projections: []string{"progress"}, Quiet: true}).run(context.Background(), &out); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(out.String(), "progress: "+gen+" is live") || !strings.Contains(out.String(), "steps:1:") {
 			t.Fatalf("replay: %s", out.String())
 		}
+	}
+	// No name: every projection, in one pass.
+	out.Reset()
+	if err := (replayCmd{Quiet: true}).run(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range projections.All() {
+		gen := "generation 2"
+		if p.Name() == projections.NameProgress {
+			gen = "generation 4"
+		}
+		if !strings.Contains(out.String(), p.Name()+": "+gen+" is live") {
+			t.Fatalf("replay of every projection, no %s: %s\n%s", p.Name(), gen, out.String())
+		}
+	}
+	// A name that is no projection: a clear error, and no rebuild of the rest.
+	out.Reset()
+	err := (replayCmd{Projections: []string{"tenants", "tenant"}, Quiet: true}).run(context.Background(), &out)
+	if err == nil || !strings.Contains(err.Error(), `no projection "tenant"`) || out.Len() != 0 {
+		t.Fatalf("replay of an unknown projection: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := (replayCmd{Projections: []string{"tenants"}, Quiet: true}).run(context.Background(), &out); err != nil || !strings.Contains(out.String(), "tenants: generation 3 is live") {
+		t.Fatalf("after the refused replay, tenants should be at generation 2 and move to 3: %v\n%s", err, out.String())
 	}
 }
 

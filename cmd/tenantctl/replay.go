@@ -4,19 +4,23 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
 type replayCmd struct {
-	Projection string `arg:"" enum:"tenants,progress,resources,stepstats" help:"Projection to rebuild: tenants, progress, resources or stepstats."`
-	Quiet      bool   `help:"No progress bar."`
+	Projections []string `arg:"" optional:"" help:"Projections to rebuild: tenants, progress, resources, stepstats, tenantconfig, leads, plans (default: every one)."`
+	Quiet       bool     `help:"No progress bar."`
 }
 
-// Run rebuilds the projection into fresh tables from the log while queries
-// keep answering from the current ones, then switches them over.
+// Run rebuilds the projections into fresh tables from one pass over the log
+// while queries keep answering from the current ones, then switches them
+// over together.
 func (c replayCmd) Run() error { return c.run(context.Background(), os.Stdout) }
 
 func (c replayCmd) run(ctx context.Context, out io.Writer) error {
@@ -36,14 +40,14 @@ func (c replayCmd) run(ctx context.Context, out io.Writer) error {
 			return
 		}
 		if bar == nil {
-			bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription("replay "+c.Projection),
+			bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription("replay "+strings.Join(c.Projections, " ")),
 				progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
 				progressbar.OptionSetItsString("events"), progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth())
 		}
 		bar.ChangeMax64(total)
 		_ = bar.Set64(done)
 	}
-	gen, err := en.Rebuild(ctx, c.Projection, progress)
+	gens, err := en.RebuildAll(ctx, c.Projections, progress)
 	if bar != nil {
 		_ = bar.Finish()
 		fmt.Fprintln(os.Stderr)
@@ -51,10 +55,12 @@ func (c replayCmd) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	digest, err := en.Digest(ctx, c.Projection, gen)
-	if err != nil {
-		return err
+	for _, name := range slices.Sorted(maps.Keys(gens)) {
+		digest, err := en.Digest(ctx, name, gens[name])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s: generation %d is live (digest %s)\n", name, gens[name], digest)
 	}
-	fmt.Fprintf(out, "%s: generation %d is live (digest %s)\n", c.Projection, gen, digest)
 	return nil
 }

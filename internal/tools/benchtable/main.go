@@ -172,7 +172,7 @@ func e2e(metrics map[string]map[string]float64, order []string) {
 	}
 	section(order, "Replay/", "| replay (rebuild from the log) | events | events/s |", func(run, name string) string {
 		if wall, ok := metrics[name]["wall-s"]; ok { // the "all" row: the log over the wall clock of every rebuild
-			run = fmt.Sprintf("every projection, one after another (%.1f s wall clock)", wall)
+			run = fmt.Sprintf("every projection in one pass (%.1f s wall clock)", wall)
 		}
 		return fmt.Sprintf("| %s | %s | %s |", run, opt(metrics[name], "events", "%.0f"), opt(metrics[name], "events/s", "%.0f"))
 	})
