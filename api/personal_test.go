@@ -63,6 +63,24 @@ func TestTenantDetailOpensWithKeysReadBesideIt(t *testing.T) {
 	if strings.Contains(got, "pii:1:") {
 		t.Errorf("GET shows a sealed field: %s", got)
 	}
+	// The second answer comes from the rendering kept of the same rows.
+	if again := get(); again != got {
+		t.Errorf("the same rows answered twice, differently:\n%s\n%s", got, again)
+	}
+	// Rows that changed are rendered again.
+	if r := e.do(t, "PATCH", "/tenants/"+id, admin, js, []byte(`{"name":"Acme Renamed"}`)); r.status != http.StatusOK {
+		t.Fatalf("PATCH name: %d %v", r.status, r.body)
+	}
+	wait.For(t, 10*time.Second, func() error {
+		d, err := list.Detail(context.Background(), id)
+		if err != nil || d.Applied < d.Head || d.Name != "Acme Renamed" {
+			return fmt.Errorf("projections behind the rename: %+v %v", d.TenantSummary, err)
+		}
+		return nil
+	})
+	if got = get(); !strings.Contains(got, "name:Acme Renamed") || !strings.Contains(got, "ada@acme.example") {
+		t.Errorf("after the rename GET shows %s", got)
+	}
 
 	vault, err := pii.NewVault(e.pool, bytes.Repeat([]byte{0x5e}, 32))
 	if err != nil {

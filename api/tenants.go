@@ -34,22 +34,21 @@ type tenantHandlers struct {
 	// personal opens a detail's personal fields with the keys read beside
 	// it (nil: they stay sealed, and openPersonal, if any, opens them).
 	personal Opener
+	rendered renderedTenants // see writeDetail
 }
 
 // tenantView is a tenant as the API shows it.
 type tenantView struct {
-	ID         string         `json:"id"`
-	Key        string         `json:"key"`
-	Name       string         `json:"name"`
-	Status     string         `json:"status"`
-	StatusCode int            `json:"statusCode"`
-	Contact    domain.Contact `json:"contact"` // the primary contact
-	// Contacts are every contact, the primary first.
-	Contacts []domain.TenantContact `json:"contacts"`
-	Domains  []string               `json:"domains"`
-	// Address is the owner's and Source how the tenant came (ARC's
-	// onboarding fields), as the tenant was created.
-	Address   *domain.Address   `json:"address,omitempty"`
+	ID         string `json:"id"`
+	Key        string `json:"key"`
+	Name       string `json:"name"`
+	Status     string `json:"status"`
+	StatusCode int    `json:"statusCode"`
+	// The members that hold personal data: nil only in a rendering kept
+	// without them (renderedTenants).
+	*tenantPersonal
+	Domains []string `json:"domains"`
+	// Source is how the tenant came (ARC's onboarding field).
 	Source    string            `json:"source,omitempty"`
 	Plan      *domain.Plan      `json:"plan,omitempty"`
 	Attempt   int               `json:"attempt"`
@@ -64,6 +63,17 @@ type tenantView struct {
 	PlatformHost  string                `json:"platformHost,omitempty"`
 	CustomDomains []domain.CustomDomain `json:"customDomains,omitempty"`
 	Version       int64                 `json:"version"`
+}
+
+// tenantPersonal are the members of a tenant's view that hold personal
+// data, sealed in the log and the projections.
+type tenantPersonal struct {
+	Contact domain.Contact `json:"contact"` // the primary contact
+	// Contacts are every contact, the primary first.
+	Contacts []domain.TenantContact `json:"contacts"`
+	// Address is the owner's (ARC's onboarding field), as the tenant was
+	// created.
+	Address *domain.Address `json:"address,omitempty"`
 }
 
 // stepView is one step's progress in the latest attempt: state is pending,
@@ -82,8 +92,8 @@ type stepView struct {
 
 func viewOf(t *domain.Tenant) tenantView {
 	v := tenantView{ID: t.ID(), Key: t.Key(), Name: t.Name(), Status: t.Status().String(), StatusCode: int(t.Status()),
-		Contact: t.Contact(), Contacts: t.Contacts(), Domains: t.Domains(), Attempt: t.Attempt(), LastError: t.LastFailure(), Version: t.Version(),
-		Source: t.Source()}
+		tenantPersonal: &tenantPersonal{Contact: t.Contact(), Contacts: t.Contacts()}, Domains: t.Domains(), Attempt: t.Attempt(),
+		LastError: t.LastFailure(), Version: t.Version(), Source: t.Source()}
 	if a := t.Address(); a != (domain.Address{}) {
 		v.Address = &a
 	}
@@ -151,15 +161,7 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 	if h.list != nil {
 		d, err := h.list.Detail(r.Context(), id)
 		if err == nil && d.Applied >= d.Head {
-			v := viewOfDetail(d)
-			if h.personal != nil {
-				if err := h.personal.OpenFieldsWith(d.Keys, v.personalFields()...); err != nil {
-					h.logger.Error("personal data could not be opened", "tenant", id, "error", err)
-					unopenable(w)
-					return
-				}
-			}
-			writeJSON(w, http.StatusOK, v)
+			h.writeDetail(w, d)
 			return
 		}
 		if err != nil && !errors.Is(err, projections.ErrNotProjected) {
@@ -176,7 +178,7 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 
 // personalFields are the view's sealed members (pii.PersonalFields): the
 // contact's, every contact's and the address's.
-func (v *tenantView) personalFields() []*string {
+func (v *tenantPersonal) personalFields() []*string {
 	fields := pii.ContactFields(&v.Contact)
 	for i := range v.Contacts {
 		fields = append(fields, pii.ContactFields(&v.Contacts[i].Contact)...)
@@ -189,8 +191,8 @@ func (v *tenantView) personalFields() []*string {
 
 // viewOfDetail is the same view as viewOf, from the projections.
 func viewOfDetail(d projections.TenantDetail) tenantView {
-	v := tenantView{ID: d.ID, Key: d.Key, Name: d.Name, Status: d.Status, StatusCode: d.StatusCode, Contact: d.Contact, Contacts: d.Contacts,
-		Domains: d.Domains, Address: d.Address, Source: d.Source, Plan: d.Plan, Attempt: d.Attempt, LastError: d.LastError, Version: d.Version,
+	v := tenantView{ID: d.ID, Key: d.Key, Name: d.Name, Status: d.Status, StatusCode: d.StatusCode, tenantPersonal: personalOfDetail(d),
+		Domains: d.Domains, Source: d.Source, Plan: d.Plan, Attempt: d.Attempt, LastError: d.LastError, Version: d.Version,
 		Steps: stepViews(d.Steps), Resources: d.Resources, Orphans: d.Orphans, PlatformHost: d.PlatformHost, CustomDomains: d.CustomDomains}
 	if v.Domains == nil {
 		v.Domains = []string{}

@@ -78,6 +78,8 @@ type Engine struct {
 	// back on the least advanced partition counts in full).
 	Applied func(events []eventstore.Event, at time.Time)
 
+	details details // see Detail
+
 	cache struct { // see cachedSchemas
 		mu sync.Mutex
 		m  map[string]cachedGen

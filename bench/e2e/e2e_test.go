@@ -326,6 +326,7 @@ func rest(b *testing.B, s *system) {
 	run := func(b *testing.B, op loadgen.Op) {
 		// The loop stops handing out work when the 10 s are up; requests in
 		// flight finish on their own context.
+		s.vacuum(b) // as before every provisioning loop: no autovacuum of the loops before inside this one
 		window, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		cpu0 := s.sampleCPU()
