@@ -17,6 +17,7 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/platform/auth"
+	"github.com/tenantflow/tenantflow/platform/memo"
 	"github.com/tenantflow/tenantflow/platform/pii"
 	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
@@ -34,7 +35,7 @@ type tenantHandlers struct {
 	// personal opens a detail's personal fields with the keys read beside
 	// it (nil: they stay sealed, and openPersonal, if any, opens them).
 	personal Opener
-	rendered renderedTenants // see writeDetail
+	rendered memo.Map[renderedTenant] // by tenant id; see writeDetail
 }
 
 // tenantView is a tenant as the API shows it.
@@ -189,9 +190,10 @@ func (v *tenantPersonal) personalFields() []*string {
 	return fields
 }
 
-// viewOfDetail is the same view as viewOf, from the projections.
+// viewOfDetail is the same view as viewOf, from the projections, without
+// its personal members (writeDetail renders those apart).
 func viewOfDetail(d projections.TenantDetail) tenantView {
-	v := tenantView{ID: d.ID, Key: d.Key, Name: d.Name, Status: d.Status, StatusCode: d.StatusCode, tenantPersonal: personalOfDetail(d),
+	v := tenantView{ID: d.ID, Key: d.Key, Name: d.Name, Status: d.Status, StatusCode: d.StatusCode,
 		Domains: d.Domains, Source: d.Source, Plan: d.Plan, Attempt: d.Attempt, LastError: d.LastError, Version: d.Version,
 		Steps: stepViews(d.Steps), Resources: d.Resources, Orphans: d.Orphans, PlatformHost: d.PlatformHost, CustomDomains: d.CustomDomains}
 	if v.Domains == nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
+	"github.com/tenantflow/tenantflow/platform/memo"
 	"github.com/tenantflow/tenantflow/platform/metrics"
 )
 
@@ -78,7 +79,7 @@ type Engine struct {
 	// back on the least advanced partition counts in full).
 	Applied func(events []eventstore.Event, at time.Time)
 
-	details details // see Detail
+	details memo.Map[rememberedDetail] // by tenant id; see Detail
 
 	cache struct { // see cachedSchemas
 		mu sync.Mutex

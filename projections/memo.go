@@ -1,29 +1,24 @@
 package projections
 
-import (
-	"slices"
-	"sync"
-)
+import "slices"
 
-// details remembers the tenant details Detail read last, each with what
-// it was read from: the three projections' generations and their applied
-// versions of the tenant's stream. The projectors write a tenant's rows
-// only when they apply an event of its stream, so while those are the same
+// rememberedDetail is a tenant's detail as Detail read it last, kept in
+// Engine.details by tenant id. The projectors write a tenant's rows only
+// when they apply an event of its stream, so while the projections'
+// generations and applied versions of the stream (d.Revision) are the same
 // the rows are too: a GET /tenants/{id} of a tenant that did not change
 // reads the versions, the log's head and the personal-data keys (a few
 // index lookups) instead of the rows, their steps and resources, and
 // decodes nothing. The keys are read every time, so an erasure holds at the
-// next read as before. At maxDetails tenants the memory starts over.
+// next read as before.
 //
 // Decision (issue 33): GET /tenants/{id} must reach 5,000 requests/s; the
 // one statement reading everything cost PostgreSQL 0.3–0.4 ms a request
 // and tenantd a quarter of its CPU decoding it.
-type details struct {
-	mu sync.Mutex
-	m  map[string]rememberedDetail
+type rememberedDetail struct {
+	keyIDs []string // the keys its personal fields are sealed with (those that existed)
+	d      TenantDetail
 }
-
-const maxDetails = 10_000
 
 // keySlots is how many personal-data keys a remembered detail may be sealed
 // with (a tenant's contacts are usually one person). The statement that
@@ -33,29 +28,6 @@ const maxDetails = 10_000
 // which was half of its CPU a GET. A detail with more keys is not
 // remembered.
 const keySlots = 4
-
-type rememberedDetail struct {
-	schemas string   // the generations read
-	applied [3]int64 // tenants, progress, resources
-	keyIDs  []string // the keys its personal fields are sealed with (those that existed)
-	d       TenantDetail
-}
-
-func (ds *details) get(id, schemas string) (rememberedDetail, bool) {
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	r, ok := ds.m[id]
-	return r, ok && r.schemas == schemas
-}
-
-func (ds *details) put(id string, r rememberedDetail) {
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	if ds.m == nil || len(ds.m) >= maxDetails {
-		ds.m = map[string]rememberedDetail{}
-	}
-	ds.m[id] = r
-}
 
 // clone is d with nothing shared with the remembered one: callers open
 // personal fields in place (pii.Vault.OpenFieldsWith), and an opened value

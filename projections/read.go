@@ -132,7 +132,9 @@ var ErrNotProjected = errors.New("not in the projections")
 // Applied, so the caller falls back to the log.
 //
 // A tenant read before whose rows have not changed since comes from memory
-// (see details): one statement still, of a few index lookups.
+// (see rememberedDetail): one statement still, of a few index lookups. The
+// detail returned is the caller's own: nothing in it is shared with what
+// is remembered, so its personal fields may be opened in place.
 func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	var d TenantDetail
 	schemas, err := en.cachedSchemas(ctx, NameTenants, NameProgress, NameResources)
@@ -140,8 +142,8 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		return d, err
 	}
 	generations := schemas[NameTenants] + schemas[NameProgress] + schemas[NameResources]
-	if known, ok := en.details.get(id, generations); ok {
-		var applied [3]int64
+	var applied [3]int64
+	if known, ok := en.details.Get(id); ok {
 		var head int64
 		var keyIDs []string
 		var keys [][]byte
@@ -149,23 +151,18 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 		for i, k := range known.keyIDs {
 			slots[i] = k
 		}
-		err := en.Pool.QueryRow(ctx, `select
-			coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
-			coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
-			coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0),
-			`+eventstore.HeadSQL("'tenant-' || $1")+`, k.ids, k.keys
+		err := en.Pool.QueryRow(ctx, `select `+appliedSQL(schemas)+`, `+eventstore.HeadSQL("'tenant-' || $1")+`, k.ids, k.keys
 			from (select array_agg(id::text) ids, array_agg(key) keys from personal_keys where id in ($2::uuid, $3::uuid, $4::uuid, $5::uuid)) k`,
 			append([]any{id}, slots...)...).Scan(&applied[0], &applied[1], &applied[2], &head, &keyIDs, &keys)
 		if err != nil {
 			return d, err
 		}
-		if applied == known.applied {
-			d = known.d.clone() // its Revision too
+		if revision(generations, applied) == known.d.Revision {
+			d = known.d.clone()
 			d.Head, d.Keys = head, pii.StoredKeysOf(keyIDs, keys)
 			return d, nil
 		}
 	}
-	var applied [3]int64
 	var contact, contacts, domains, address, plan, custom []byte
 	var st struct {
 		step, state, undo, undoError, err []string
@@ -181,10 +178,7 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	var keys [][]byte
 	err = en.Pool.QueryRow(ctx, `select t.id::text, t.key, t.name, t.status, t.version, t.created_at, t.updated_at, t.contact, t.contacts, t.domains, t.address,
 		t.source, t.plan, t.attempt, t.last_error, t.platform_host, t.custom_domains,
-		coalesce((select version from `+schemas[NameTenants]+`.applied where stream = 'tenant-' || $1), 0),
-		coalesce((select version from `+schemas[NameProgress]+`.applied where stream = 'tenant-' || $1), 0),
-		coalesce((select version from `+schemas[NameResources]+`.applied where stream = 'tenant-' || $1), 0),
-		`+eventstore.HeadSQL("'tenant-' || $1")+`,
+		`+appliedSQL(schemas)+`, `+eventstore.HeadSQL("'tenant-' || $1")+`,
 		s.step, s.state, s.undo, s.undo_error, s.error, s.attempts, s.started_at, s.finished_at,
 		r.step, r.kind, r.id, r.location, r.created_at, r.orphaned,
 		pk.key_ids, pk.keys
@@ -260,11 +254,27 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	domain.SortResources(d.Resources)
 	domain.SortResources(d.Orphans)
 	d.Applied = min(applied[0], applied[1], applied[2])
-	d.Revision = fmt.Sprintf("%s %d %d %d", generations, applied[0], applied[1], applied[2])
+	d.Revision = revision(generations, applied)
 	if len(keyIDs) <= keySlots {
-		en.details.put(id, rememberedDetail{schemas: generations, applied: applied, keyIDs: keyIDs, d: d.clone()})
+		en.details.Put(id, rememberedDetail{keyIDs: keyIDs, d: d.clone()})
 	}
 	return d, nil
+}
+
+// appliedSQL selects the tenants, progress and resources projections'
+// applied versions of the stream of tenant $1, in that order.
+func appliedSQL(schemas map[string]string) string {
+	cols := make([]string, 0, 3)
+	for _, name := range []string{NameTenants, NameProgress, NameResources} {
+		cols = append(cols, `coalesce((select version from `+schemas[name]+`.applied where stream = 'tenant-' || $1), 0)`)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// revision is TenantDetail.Revision: the generations read and their
+// applied versions.
+func revision(generations string, applied [3]int64) string {
+	return fmt.Sprintf("%s %d %d %d", generations, applied[0], applied[1], applied[2])
 }
 
 // cachedSchemas is schemas, remembered for a second: GET /tenants/{id} is
