@@ -43,6 +43,15 @@ type Projector interface {
 	// another version is rebuilt (Ensure).
 	Version() int
 	DDL() string // creates its tables (unqualified names)
+	// Reads says whether stream is one of the streams it projects (by kind:
+	// tenant-, lead-, plan-…). The engine gives it no other stream's events
+	// and keeps no applied version of them for it.
+	//
+	// Decision (issue 33): each projector kept an applied row of every
+	// stream, and locked and updated it in every live batch, though three of
+	// the seven project none of a tenant's events: 3 of a batch's 14
+	// bookkeeping statements, for nothing.
+	Reads(stream string) bool
 	// Apply writes what event e means for the projection. It must touch
 	// only rows of e's own stream: a rebuild applies streams concurrently.
 	Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error
@@ -92,13 +101,15 @@ func SchemaName(name string, generation int) string {
 	return fmt.Sprintf("proj_%s_g%d", strings.ReplaceAll(name, "-", "_"), generation)
 }
 
+// appliedDDL is the newest version of each stream a projector applied: a
+// version applied again changes nothing. A row is updated in place by every
+// batch holding its stream, so the table has no index but its key and
+// leaves room on its pages: the updates are HOT (no new index entry). How
+// far a generation has been fed is in projection_feeds (migration 00016).
 const appliedDDL = `create table applied (
-	stream      text        primary key,
-	version     bigint      not null,
-	position    bigint      not null,
-	recorded_at timestamptz not null
-);
-create index applied_position on applied (position);`
+	stream  text   primary key,
+	version bigint not null
+) with (fillfactor = 70);`
 
 // Ensure gives every projection that has no generation yet its first one,
 // built from the whole log (so a projection added to a running system, or a
@@ -120,8 +131,11 @@ func (en *Engine) Ensure(ctx context.Context) error {
 	var missing []target
 	var changed []string
 	for _, p := range en.Projectors {
-		var version int
-		err := conn.QueryRow(ctx, `select projector_version from projection_generations where name = $1`, p.Name()).Scan(&version)
+		var version, gen int
+		err := conn.QueryRow(ctx, `select projector_version, generation from projection_generations where name = $1`, p.Name()).Scan(&version, &gen)
+		if err == nil {
+			err = upgradeApplied(ctx, conn, p.Name(), gen)
+		}
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			missing = append(missing, target{p: p, gen: 1})
@@ -148,6 +162,31 @@ func (en *Engine) Ensure(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// upgradeApplied brings a generation built before migration 00016 to
+// today's applied table, in place: its newest applied position becomes the
+// generation's first feed mark, and the columns and index that kept it go.
+// A tenantd of an older version still running beside this one fails its
+// projection batches from then on, and retries them, until it is upgraded
+// too: nothing is lost, the live feed applies them here.
+func upgradeApplied(ctx context.Context, conn *pgxpool.Conn, name string, gen int) error {
+	schema := SchemaName(name, gen)
+	var old bool
+	if err := conn.QueryRow(ctx, `select exists (select from information_schema.columns
+		where table_schema = $1 and table_name = 'applied' and column_name = 'position')`, schema).Scan(&old); err != nil || !old {
+		return err
+	}
+	applied := pgx.Identifier{schema, "applied"}.Sanitize()
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `insert into projection_feeds (name, generation, feeder, position, recorded_at)
+			select $1, $2, -1, position, recorded_at from `+applied+` order by position desc limit 1
+			on conflict do nothing`, name, gen); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `alter table `+applied+` drop column position, drop column recorded_at, set (fillfactor = 70)`)
+		return err
+	})
 }
 
 // build creates each target's generation and fills them all from one pass
@@ -237,7 +276,7 @@ func (en *Engine) applySharded(ctx context.Context, targets []target, batch []ev
 				if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
 					return err
 				}
-				return en.applyIn(ctx, tx, targets, shard)
+				return en.applyIn(ctx, tx, targets, shard, int32(i))
 			})
 		}()
 	}
@@ -271,13 +310,27 @@ func createGeneration(ctx context.Context, tx pgx.Tx, p Projector, gen int) erro
 			return err
 		}
 	}
-	for _, stmt := range []string{"drop schema if exists " + schema + " cascade", "create schema " + schema,
+	if err := dropGeneration(ctx, tx, p.Name(), gen); err != nil { // what a failed rebuild left
+		return err
+	}
+	for _, stmt := range []string{"create schema " + schema,
 		"set local search_path to " + schema + ", public", appliedDDL, p.DDL()} {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("%s: %w", firstLine(stmt), err)
 		}
 	}
 	return nil
+}
+
+// dropGeneration removes a generation's schema and its feed marks.
+func dropGeneration(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, name string, gen int) error {
+	if _, err := db.Exec(ctx, "drop schema if exists "+pgx.Identifier{SchemaName(name, gen)}.Sanitize()+" cascade"); err != nil {
+		return err
+	}
+	_, err := db.Exec(ctx, `delete from projection_feeds where name = $1 and generation = $2`, name, gen)
+	return err
 }
 
 func firstLine(s string) string { l, _, _ := strings.Cut(strings.TrimSpace(s), "\n"); return l }
@@ -373,19 +426,38 @@ func recordApplied(q queue, schema string, last []*eventstore.Event) {
 	if len(last) == 0 {
 		return
 	}
-	streams, versions, positions, at := make([]string, len(last)), make([]int64, len(last)), make([]int64, len(last)), make([]time.Time, len(last))
+	streams, versions := make([]string, len(last)), make([]int64, len(last))
 	for i, e := range last {
-		streams[i], versions[i], positions[i], at[i] = e.Stream, e.Version, e.Position, e.RecordedAt
+		streams[i], versions[i] = e.Stream, e.Version
 	}
-	q.b.Queue(`insert into `+schema+`.applied (stream, version, position, recorded_at)
-		select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[])
-		on conflict (stream) do update set version = excluded.version, position = excluded.position, recorded_at = excluded.recorded_at`,
-		streams, versions, positions, at)
+	q.b.Queue(`insert into `+schema+`.applied (stream, version) select * from unnest($1::text[], $2::bigint[])
+		on conflict (stream) do update set version = excluded.version`, streams, versions)
+}
+
+// recordFed queues one statement moving every target's feed mark for
+// feeder (projection_feeds) to the newest event of a batch they were given,
+// whether or not it held streams of theirs.
+func recordFed(q queue, targets []target, feeder int32, events []eventstore.Event) {
+	newest := events[0]
+	for _, e := range events[1:] {
+		if e.Position > newest.Position {
+			newest = e
+		}
+	}
+	names, gens := make([]string, len(targets)), make([]int32, len(targets))
+	for i, t := range targets {
+		names[i], gens[i] = t.p.Name(), int32(t.gen)
+	}
+	q.b.Queue(`insert into projection_feeds (name, generation, feeder, position, recorded_at)
+		select name, generation, $3, $4, $5 from unnest($1::text[], $2::int[]) as t (name, generation)
+		on conflict (name, generation, feeder) do update set position = excluded.position, recorded_at = excluded.recorded_at
+		where projection_feeds.position < excluded.position`, names, gens, feeder, newest.Position, newest.RecordedAt)
 }
 
 // applyBatch applies events (any streams, log order) to the current
-// generation of each projector in one transaction.
-func (en *Engine) applyBatch(ctx context.Context, ps []Projector, events []eventstore.Event) error {
+// generation of each projector in one transaction. feeder names the one
+// source of batches (a partition, a subscription) they come from.
+func (en *Engine) applyBatch(ctx context.Context, ps []Projector, events []eventstore.Event, feeder int32) error {
 	return pgx.BeginFunc(ctx, en.Pool, func(tx pgx.Tx) error {
 		// The current generations, once per batch. FOR SHARE: a replay's
 		// switch (FOR UPDATE) waits for this transaction, and this one for
@@ -407,7 +479,7 @@ func (en *Engine) applyBatch(ctx context.Context, ps []Projector, events []event
 				return fmt.Errorf("projection %s has no generation", names[i])
 			}
 		}
-		return en.applyIn(ctx, tx, targets, events)
+		return en.applyIn(ctx, tx, targets, events, feeder)
 	})
 }
 
@@ -420,16 +492,16 @@ type target struct {
 func (t target) schema() string { return pgx.Identifier{SchemaName(t.p.Name(), t.gen)}.Sanitize() }
 
 // applyIn applies events to every target inside tx in two round trips:
-// the targets' applied versions of the batch's streams (locked against a
-// concurrent applier) with the search path set to every target's schema,
-// then every target's statements pipelined together. Each event is decoded
-// once for all of them.
+// the targets' applied versions of the batch's streams they read (locked
+// against a concurrent applier) with the search path set to every target's
+// schema, then every target's statements and the feed marks pipelined
+// together. Each event is decoded once for all of them.
 //
 // One search path serves all the targets because no two projectors name a
 // table alike (TestProjectorsNameTheirTablesApart), except applied, which
 // the engine always qualifies. Until 2026-12-07 each target had a search
 // path and a batch of its own: 14 of a live batch's 18 round trips.
-func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, events []eventstore.Event) error {
+func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, events []eventstore.Event, feeder int32) error {
 	byStream := map[string][]eventstore.Event{}
 	var order []string
 	for _, e := range events {
@@ -440,9 +512,17 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	}
 	reads := &pgx.Batch{}
 	schemas := make([]string, len(targets))
+	streams := make([][]string, len(targets)) // the batch's streams each target reads
 	for i, t := range targets {
 		schemas[i] = t.schema()
-		reads.Queue(`select stream, version from `+schemas[i]+`.applied where stream = any($1) order by stream for update`, order)
+		for _, s := range order {
+			if t.p.Reads(s) {
+				streams[i] = append(streams[i], s)
+			}
+		}
+		if len(streams[i]) > 0 {
+			reads.Queue(`select stream, version from `+schemas[i]+`.applied where stream = any($1) order by stream for update`, streams[i])
+		}
 	}
 	// The projectors' statements name their tables unqualified, and a batch
 	// is prepared before any of it runs: the search path is set in the
@@ -452,6 +532,9 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	br := tx.SendBatch(ctx, reads)
 	for i := range targets {
 		applied[i] = map[string]int64{}
+		if len(streams[i]) == 0 {
+			continue
+		}
 		rows, _ := br.Query()
 		var stream string
 		var v int64
@@ -467,7 +550,7 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	q := queue{&pgx.Batch{}}
 	for i, t := range targets {
 		var last []*eventstore.Event
-		for _, s := range order {
+		for _, s := range streams[i] {
 			e, err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded)
 			if err != nil {
 				return err
@@ -478,9 +561,7 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 		}
 		recordApplied(q, schemas[i], last)
 	}
-	if q.b.Len() == 0 {
-		return nil
-	}
+	recordFed(q, targets, feeder, events)
 	if err := tx.SendBatch(ctx, q.b).Close(); err != nil {
 		return fmt.Errorf("apply %d events to %s: %w", len(events), strings.Join(schemas, ", "), err)
 	}
@@ -592,7 +673,7 @@ func (en *Engine) RebuildAll(ctx context.Context, names []string, progress Progr
 			if len(batch) == 0 {
 				break
 			}
-			if err := en.applyIn(ctx, tx, targets, batch); err != nil {
+			if err := en.applyIn(ctx, tx, targets, batch, 0); err != nil {
 				return err
 			}
 			cursor = batch[len(batch)-1].After()
@@ -612,7 +693,7 @@ func (en *Engine) RebuildAll(ctx context.Context, names []string, progress Progr
 	for _, t := range targets {
 		gens[t.p.Name()] = t.gen
 		for old := t.gen - 2; old >= 1; old-- {
-			if _, err := en.Pool.Exec(ctx, "drop schema if exists "+pgx.Identifier{SchemaName(t.p.Name(), old)}.Sanitize()+" cascade"); err != nil {
+			if err := dropGeneration(ctx, en.Pool, t.p.Name(), old); err != nil {
 				return gens, fmt.Errorf("drop generation %d of %s: %w", old, t.p.Name(), err)
 			}
 		}
@@ -640,6 +721,7 @@ func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix
 	return consumer.Batches(ctx, liveBatch,
 		func(ctx context.Context, records []kafka.Record) error {
 			events := make([]eventstore.Event, 0, len(records))
+			feeder := records[0].Partition // a batch is one partition's
 			for _, r := range records {
 				e, err := wire.Decode(r.Headers, r.Value)
 				if err != nil {
@@ -652,7 +734,7 @@ func (en *Engine) Live(ctx context.Context, brokers []string, topic, groupPrefix
 			if len(events) == 0 {
 				return nil
 			}
-			if err := en.applyBatch(ctx, en.Projectors, events); err != nil {
+			if err := en.applyBatch(ctx, en.Projectors, events, feeder); err != nil {
 				return err
 			}
 			at := time.Now()
@@ -679,7 +761,7 @@ func (en *Engine) FollowLog(ctx context.Context, store *eventstore.Postgres) err
 		go func() {
 			sub := eventstore.Subscription{Name: "projection." + p.Name(), Store: store, Logger: en.logger(),
 				Handle: func(ctx context.Context, events []eventstore.Event) error {
-					return en.applyBatch(ctx, []Projector{p}, events)
+					return en.applyBatch(ctx, []Projector{p}, events, 0)
 				}}
 			errs <- sub.Run(ctx)
 		}()
@@ -704,7 +786,7 @@ func (en *Engine) logger() *slog.Logger {
 type Lag struct {
 	Projection string  `json:"projection"`
 	Generation int     `json:"generation"`
-	Positions  int64   `json:"positions"` // newest log position minus the newest applied
+	Positions  int64   `json:"positions"` // newest log position minus the newest fed (projection_feeds)
 	Seconds    float64 `json:"seconds"`   // time between those two events
 }
 
@@ -725,13 +807,13 @@ func (en *Engine) Lags(ctx context.Context) ([]Lag, error) {
 			return nil, err
 		}
 		l := Lag{Projection: p.Name(), Generation: gen}
-		schema := pgx.Identifier{SchemaName(p.Name(), gen)}.Sanitize()
 		var (
 			applied   int64
 			appliedAt time.Time
 		)
 		err = en.Pool.QueryRow(ctx, `select coalesce(max(position), 0), coalesce(max(recorded_at), 'epoch')
-			from (select position, recorded_at from `+schema+`.applied order by position desc limit 1) done`).Scan(&applied, &appliedAt)
+			from (select position, recorded_at from projection_feeds where name = $1 and generation = $2 order by position desc limit 1) fed`,
+			p.Name(), gen).Scan(&applied, &appliedAt)
 		if err != nil {
 			return nil, err
 		}

@@ -23,6 +23,8 @@ type Plans struct{}
 func (Plans) Name() string { return NamePlans }
 func (Plans) Version() int { return 1 }
 
+func (Plans) Reads(stream string) bool { _, ok := wire.PlanOf(stream); return ok }
+
 func (Plans) DDL() string {
 	return `create table plans (
 		id         text        primary key,

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -359,5 +360,97 @@ func TestProjectorsNameTheirTablesApart(t *testing.T) {
 		if len(schemas) > 1 {
 			t.Errorf("table %s is in %v: the live feed's search path would write one projector's rows into another's table", table, schemas)
 		}
+	}
+}
+
+// A projector is given only the streams it reads, and keeps an applied
+// version of those only; how far each projection has been fed is still
+// known for every one of them, those whose streams the log does not hold
+// included.
+func TestProjectorsKeepOnlyTheirStreams(t *testing.T) {
+	e := newEnv(t)
+	ids := e.life(t)
+	ctx := context.Background()
+	lags, err := e.engine.Lags(ctx)
+	if err != nil || len(lags) != len(projections.All()) || lags[0].Positions == 0 {
+		t.Fatalf("before anything was applied: %+v %v", lags, err)
+	}
+	var events []eventstore.Event
+	for _, id := range ids {
+		stream, err := e.store.Load(ctx, "tenant-"+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, stream...)
+	}
+	if err := e.engine.ApplyForTest(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	e.caughtUp(t)
+	counts := map[string]int{}
+	for _, p := range projections.All() {
+		var n int
+		if err := e.engine.Pool.QueryRow(ctx, `select count(*) from `+projections.SchemaName(p.Name(), 1)+`.applied`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		counts[p.Name()] = n
+	}
+	want := map[string]int{projections.NameTenants: len(ids), projections.NameProgress: len(ids), projections.NameResources: len(ids),
+		projections.NameStats: len(ids), projections.NameConfig: 0, projections.NameLeads: 0, projections.NamePlans: 0}
+	if !reflect.DeepEqual(counts, want) {
+		t.Fatalf("applied rows %v, want %v", counts, want)
+	}
+}
+
+// A generation built before the feed marks (its applied table kept each
+// stream's log position, under an index) is brought to today's layout at
+// start, in place: not rebuilt, its newest position kept as its feed mark.
+func TestOldAppliedTableIsUpgradedInPlace(t *testing.T) {
+	e := newEnv(t)
+	e.follow(t)
+	ids := e.life(t)
+	e.caughtUp(t)
+	ctx := context.Background()
+	var newest int64
+	if err := e.engine.Pool.QueryRow(ctx, `select max(position) from projection_feeds where name = 'tenants'`).Scan(&newest); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{`alter table proj_tenants_g1.applied add column position bigint, add column recorded_at timestamptz`,
+		`update proj_tenants_g1.applied set position = $1 - 1, recorded_at = now()`,
+		`update proj_tenants_g1.applied set position = $1 where stream = 'tenant-' || $2`,
+		`alter table proj_tenants_g1.applied alter position set not null, alter recorded_at set not null`,
+		`create index applied_position on proj_tenants_g1.applied (position)`,
+		`delete from projection_feeds where name = 'tenants'`} {
+		var args []any
+		if strings.Contains(stmt, "$2") {
+			args = []any{newest, ids[0]}
+		} else if strings.Contains(stmt, "$1") {
+			args = []any{newest}
+		}
+		if _, err := e.engine.Pool.Exec(ctx, stmt, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.engine.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var columns []string
+	if err := e.engine.Pool.QueryRow(ctx, `select array_agg(column_name::text order by column_name) from information_schema.columns
+		where table_schema = 'proj_tenants_g1' and table_name = 'applied'`).Scan(&columns); err != nil {
+		t.Fatal(err)
+	}
+	var fed int64
+	if err := e.engine.Pool.QueryRow(ctx, `select position from projection_feeds where name = 'tenants' and generation = 1`).Scan(&fed); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(columns, []string{"stream", "version"}) || fed != newest {
+		t.Fatalf("after the upgrade: applied columns %v, feed mark %d (newest applied %d)", columns, fed, newest)
+	}
+	if g, _ := e.engine.Generation(ctx, e.engine.Pool, projections.NameTenants); g != 1 {
+		t.Fatalf("the upgrade rebuilt the projection: generation %d", g)
+	}
+	e.caughtUp(t)
+	if d, err := e.engine.Detail(ctx, ids[0]); err != nil || d.Status != "ACTIVE" {
+		t.Fatalf("after the upgrade: %+v %v", d, err)
 	}
 }

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
@@ -34,6 +35,8 @@ func (Tenants) Name() string { return NameTenants }
 // Version 2 added the dns step's addressing (platform_host, custom_domains),
 // 3 the contacts (tenant.updated), 4 ARC's owner address and source.
 func (Tenants) Version() int { return 4 }
+
+func (Tenants) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
 
 func (Tenants) DDL() string {
 	return `create table tenants (
@@ -143,6 +146,8 @@ func (Progress) Name() string { return NameProgress }
 // attempt's) has a row of its own, as in the fold.
 func (Progress) Version() int { return 3 }
 
+func (Progress) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
+
 func (Progress) DDL() string {
 	return `create table steps (
 		tenant_id   uuid        not null,
@@ -209,6 +214,8 @@ func (Resources) Name() string { return NameResources }
 // 4: a failed undo of a step whose orphans are an earlier attempt's adds
 // no placeholder beside them.
 func (Resources) Version() int { return 4 }
+
+func (Resources) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
 
 func (Resources) DDL() string {
 	return `create table resources (
@@ -313,6 +320,8 @@ type StepStats struct{}
 func (StepStats) Name() string { return NameStats }
 func (StepStats) Version() int { return 1 }
 
+func (StepStats) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
+
 func (StepStats) DDL() string {
 	return `create table tiers (
 		tenant_id uuid primary key,
@@ -379,6 +388,9 @@ type Config struct{}
 func (Config) Name() string { return NameConfig }
 func (Config) Version() int { return 1 }
 
+// Reads: a tenant's configuration has a stream of its own (app.TenantConfigs).
+func (Config) Reads(stream string) bool { return strings.HasPrefix(stream, wire.TenantConfigPrefix) }
+
 func (Config) DDL() string {
 	return `create table config (
 		tenant_id  uuid        not null,
@@ -410,6 +422,8 @@ type Leads struct{}
 
 func (Leads) Name() string { return NameLeads }
 func (Leads) Version() int { return 1 }
+
+func (Leads) Reads(stream string) bool { _, ok := wire.LeadOf(stream); return ok }
 
 func (Leads) DDL() string {
 	return `create table leads (
