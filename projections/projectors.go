@@ -388,7 +388,8 @@ type Config struct{}
 func (Config) Name() string { return NameConfig }
 func (Config) Version() int { return 1 }
 
-// Reads: a tenant's configuration has a stream of its own (app.TenantConfigs).
+// Reads the tenantconfig- streams: a tenant's configuration has a stream of
+// its own (app.TenantConfigs).
 func (Config) Reads(stream string) bool { return strings.HasPrefix(stream, wire.TenantConfigPrefix) }
 
 func (Config) DDL() string {
