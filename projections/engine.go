@@ -511,6 +511,11 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 		byStream[e.Stream] = append(byStream[e.Stream], e)
 	}
 	reads := &pgx.Batch{}
+	// Every statement of a batch finds its rows by key. A connection plans
+	// a statement once, and a plan made while the tables were small scans
+	// them whole, for as long as the connection lives: plans made here
+	// never do.
+	reads.Queue("set local enable_seqscan = off")
 	schemas := make([]string, len(targets))
 	streams := make([][]string, len(targets)) // the batch's streams each target reads
 	for i, t := range targets {
@@ -530,6 +535,10 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	reads.Queue("set local search_path to " + strings.Join(schemas, ", ") + ", public")
 	applied := make([]map[string]int64, len(targets))
 	br := tx.SendBatch(ctx, reads)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return err
+	}
 	for i := range targets {
 		applied[i] = map[string]int64{}
 		if len(streams[i]) == 0 {
