@@ -2,11 +2,11 @@ package eventstore
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"slices"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // StreamAppend is one stream's part of an AppendStreams call.
@@ -31,36 +31,46 @@ func sortedStreams(parts []StreamAppend) []StreamAppend {
 // per-stream order guarantee of Append holds for every stream.
 func (s *Postgres) AppendStreams(ctx context.Context, parts ...StreamAppend) error {
 	parts = sortedStreams(parts)
-	for i := range parts {
-		events, err := s.sealed(ctx, parts[i].Events)
+	requests := make([]*appendRequest, len(parts))
+	for i, p := range parts {
+		events, err := s.sealed(ctx, p.Events)
 		if err != nil {
 			return err
 		}
-		parts[i].Events = events
-	}
-	for _, p := range parts {
-		if _, err := normalize(p.Stream, p.Events); err != nil {
+		if events, err = normalize(p.Stream, events); err != nil {
 			return err
 		}
-		if err := checkSize(p.Events, s.maxEventBytes); err != nil {
+		if err := checkSize(events, s.maxEventBytes); err != nil {
 			return err
 		}
+		meta, err := encodeMetadata(events)
+		if err != nil {
+			return err
+		}
+		requests[i] = &appendRequest{stream: p.Stream, expected: p.Expected, events: events, meta: meta}
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, p := range parts {
-			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(1952805748, hashtext($1))`, p.Stream); err != nil {
-				return fmt.Errorf("lock %s: %w", p.Stream, err)
+	// One statement: its own transaction, every lock taken before the first
+	// write (append_events_all, migration 00018).
+	rows, _ := s.pool.Query(ctx, `select append_events_all($1, $2, $3, $4::uuid[], $5, $6, $7::jsonb[], $8::jsonb[])`, partsArgs(requests)...)
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		stream, expected := "", ExpectedVersion(0)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			for _, p := range parts {
+				if p.Stream == pgErr.Hint {
+					stream, expected = p.Stream, p.Expected
+				}
 			}
 		}
-		for _, p := range parts {
-			if _, err := appendWith(ctx, tx, p.Stream, p.Expected, p.Events); err != nil {
-				return err
+		if stream == "" { // not a part's refusal: an id stored concurrently, the database gone
+			names := make([]string, len(parts))
+			for i, p := range parts {
+				names[i] = p.Stream
 			}
+			stream, expected = strings.Join(names, ", "), Any
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		return appendError(stream, expected, err)
 	}
 	s.appended()
 	return nil

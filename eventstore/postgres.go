@@ -213,32 +213,11 @@ func (s *Postgres) committer() {
 func (s *Postgres) groupCommit(group []*appendRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if len(group) == 1 {
-		group[0].done <- s.appendAlone(ctx, group[0])
-		return
-	}
 	// Stream order: the lock order of every multi-stream writer.
 	slices.SortStableFunc(group, func(a, b *appendRequest) int { return strings.Compare(a.stream, b.stream) })
-	var (
-		streams    = make([]string, len(group))
-		expected   = make([]int64, len(group))
-		counts     = make([]int32, len(group))
-		ids, types []string
-		schemas    []int32
-		data, meta []string
-	)
-	for i, r := range group {
-		streams[i], expected[i], counts[i] = r.stream, int64(r.expected), int32(len(r.events))
-		for _, e := range r.events {
-			ids, types, schemas = append(ids, e.ID), append(types, e.Type), append(schemas, int32(e.SchemaVersion))
-			data = append(data, string(e.Data))
-		}
-		meta = append(meta, r.meta...)
-	}
 	results := make([]appendResult, len(group))
 	rows, _ := s.pool.Query(ctx, `select out_part, out_version, out_code, out_actual
-		from append_events_many($1, $2, $3, $4::uuid[], $5, $6, $7::jsonb[], $8::jsonb[])`,
-		streams, expected, counts, ids, types, schemas, data, meta)
+		from append_events_many($1, $2, $3, $4::uuid[], $5, $6, $7::jsonb[], $8::jsonb[])`, partsArgs(group)...)
 	var (
 		part    int
 		version *int64
@@ -267,6 +246,29 @@ func (s *Postgres) groupCommit(group []*appendRequest) {
 	for i, r := range group {
 		r.done <- results[i]
 	}
+}
+
+// partsArgs are the arguments append_events_many and append_events_all
+// take for parts (in stream order): the streams, their expectations and
+// event counts, then every part's events, column by column.
+func partsArgs(parts []*appendRequest) []any {
+	var (
+		streams    = make([]string, len(parts))
+		expected   = make([]int64, len(parts))
+		counts     = make([]int32, len(parts))
+		ids, types []string
+		schemas    []int32
+		data, meta []string
+	)
+	for i, r := range parts {
+		streams[i], expected[i], counts[i] = r.stream, int64(r.expected), int32(len(r.events))
+		for _, e := range r.events {
+			ids, types, schemas = append(ids, e.ID), append(types, e.Type), append(schemas, int32(e.SchemaVersion))
+			data = append(data, string(e.Data))
+		}
+		meta = append(meta, r.meta...)
+	}
+	return []any{streams, expected, counts, ids, types, schemas, data, meta}
 }
 
 func (s *Postgres) appendAlone(ctx context.Context, r *appendRequest) appendResult {
