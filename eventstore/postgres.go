@@ -375,8 +375,9 @@ func HeadSQL(stream string) string {
 }
 
 // horizonSQL is the transaction id below which every transaction has ended
-// (event.go): readers stop before it, and HeldBack looks at it and beyond,
-// so the two are complements by construction.
+// (event.go): readers stop before it, and HeldBack looks at it and beyond
+// (events_held_back, migration 00019, writes the same expression), so the
+// two are complements.
 const horizonSQL = `pg_snapshot_xmin(pg_current_snapshot())`
 
 // TailCursor is the cursor after which ReadAll returns the newest n events
@@ -441,9 +442,8 @@ func (s *Postgres) ReadAll(ctx context.Context, after Cursor, limit int) ([]Even
 // read as soon as it ends.
 func (s *Postgres) HeldBack(ctx context.Context, after Cursor) (bool, error) {
 	var held bool
-	err := s.pool.QueryRow(ctx, `select exists (select 1 from events
-		where (tx_id, position) > ($1::text::xid8, $2)
-		  and tx_id >= `+horizonSQL+`)`, strconv.FormatUint(after.TxID, 10), after.Position).Scan(&held)
+	err := s.pool.QueryRow(ctx, `select events_held_back($1::text::xid8, $2)`, // migration 00019
+		strconv.FormatUint(after.TxID, 10), after.Position).Scan(&held)
 	return held, err
 }
 
