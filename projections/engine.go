@@ -3,7 +3,7 @@
 // A projector is a named, durable piece of code that applies events to its
 // own tables. The same Apply code runs live (fed from tenant.events.v1 by a
 // consumer group of its own) and in a rebuild (fed from the PostgreSQL log).
-// Every projector records, per stream, the last version it applied: an
+// Every projector records, per stream it reads, the last version it applied: an
 // event applied twice changes nothing, and a record that arrives with a
 // version past the next one makes it read the missing events from the
 // store first. Each generation of a projection's tables lives in a schema
