@@ -29,6 +29,19 @@ func holdOpen(t *testing.T, s *Postgres, stream string, evs []NewEvent) pgx.Tx {
 	return tx
 }
 
+// appendWith appends through q, a transaction a test holds open.
+func appendWith(ctx context.Context, q querier, stream string, expected ExpectedVersion, events []NewEvent) (int64, error) {
+	batch, err := normalize(stream, events)
+	if err != nil {
+		return 0, err
+	}
+	meta, err := encodeMetadata(batch)
+	if err != nil {
+		return 0, err
+	}
+	return appendEncoded(ctx, q, stream, expected, batch, meta)
+}
+
 func readMine(t *testing.T, s *Postgres, streams ...string) []Event {
 	t.Helper()
 	mine := map[string]bool{}

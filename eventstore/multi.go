@@ -54,23 +54,17 @@ func (s *Postgres) AppendStreams(ctx context.Context, parts ...StreamAppend) err
 	rows, _ := s.pool.Query(ctx, `select append_events_all($1, $2, $3, $4::uuid[], $5, $6, $7::jsonb[], $8::jsonb[])`, partsArgs(requests)...)
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		stream, expected := "", ExpectedVersion(0)
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			for _, p := range parts {
-				if p.Stream == pgErr.Hint {
-					stream, expected = p.Stream, p.Expected
-				}
+		if errors.As(err, &pgErr) { // a part refused names its stream in HINT
+			if i := slices.IndexFunc(parts, func(p StreamAppend) bool { return p.Stream == pgErr.Hint }); i >= 0 {
+				return appendError(parts[i].Stream, parts[i].Expected, err)
 			}
 		}
-		if stream == "" { // not a part's refusal: an id stored concurrently, the database gone
-			names := make([]string, len(parts))
-			for i, p := range parts {
-				names[i] = p.Stream
-			}
-			stream, expected = strings.Join(names, ", "), Any
+		names := make([]string, len(parts)) // not a part's refusal: an id stored concurrently, the database gone
+		for i, p := range parts {
+			names[i] = p.Stream
 		}
-		return appendError(stream, expected, err)
+		return appendError(strings.Join(names, ", "), Any, err)
 	}
 	s.appended()
 	return nil

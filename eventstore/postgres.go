@@ -276,22 +276,10 @@ func (s *Postgres) appendAlone(ctx context.Context, r *appendRequest) appendResu
 	return appendResult{version: v, err: err}
 }
 
-// querier is what appendWith needs: the pool (one implicit transaction per
-// append) or, in tests, a transaction held open on purpose.
+// querier is what appendEncoded needs: the pool (one implicit transaction
+// per append) or, in tests, a transaction held open on purpose.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func appendWith(ctx context.Context, q querier, stream string, expected ExpectedVersion, events []NewEvent) (int64, error) {
-	batch, err := normalize(stream, events)
-	if err != nil {
-		return 0, err
-	}
-	meta, err := encodeMetadata(batch)
-	if err != nil {
-		return 0, err
-	}
-	return appendEncoded(ctx, q, stream, expected, batch, meta)
 }
 
 // encodeMetadata is each event's metadata as JSON.
@@ -307,8 +295,8 @@ func encodeMetadata(batch []NewEvent) ([]string, error) {
 	return meta, nil
 }
 
-// appendEncoded is appendWith for a batch already normalized, its metadata
-// encoded (a committer's lone append: Append did both).
+// appendEncoded appends a batch already normalized, its metadata encoded
+// (a committer's lone append: Append did both), with append_events.
 func appendEncoded(ctx context.Context, q querier, stream string, expected ExpectedVersion, batch []NewEvent, meta []string) (int64, error) {
 	n := len(batch)
 	ids := make([]string, n)

@@ -171,13 +171,12 @@ func (en *Engine) Ensure(ctx context.Context) error {
 // projection batches from then on, and retries them, until it is upgraded
 // too: nothing is lost, the live feed applies them here.
 func upgradeApplied(ctx context.Context, conn *pgxpool.Conn, name string, gen int) error {
-	schema := SchemaName(name, gen)
 	var old bool
-	if err := conn.QueryRow(ctx, `select exists (select from information_schema.columns
-		where table_schema = $1 and table_name = 'applied' and column_name = 'position')`, schema).Scan(&old); err != nil || !old {
+	applied := pgx.Identifier{SchemaName(name, gen), "applied"}.Sanitize()
+	if err := conn.QueryRow(ctx, `select exists (select from pg_attribute
+		where attrelid = to_regclass($1) and attname = 'position' and not attisdropped)`, applied).Scan(&old); err != nil || !old {
 		return err
 	}
-	applied := pgx.Identifier{schema, "applied"}.Sanitize()
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `insert into projection_feeds (name, generation, feeder, position, recorded_at)
 			select $1, $2, -1, position, recorded_at from `+applied+` order by position desc limit 1
@@ -323,9 +322,7 @@ func createGeneration(ctx context.Context, tx pgx.Tx, p Projector, gen int) erro
 }
 
 // dropGeneration removes a generation's schema and its feed marks.
-func dropGeneration(ctx context.Context, db interface {
-	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-}, name string, gen int) error {
+func dropGeneration(ctx context.Context, db Execer, name string, gen int) error {
 	if _, err := db.Exec(ctx, "drop schema if exists "+pgx.Identifier{SchemaName(name, gen)}.Sanitize()+" cascade"); err != nil {
 		return err
 	}
@@ -510,16 +507,21 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 		}
 		byStream[e.Stream] = append(byStream[e.Stream], e)
 	}
-	reads := &pgx.Batch{}
-	// Every statement of a batch finds its rows by key. A connection plans
-	// a statement once, and a plan made while the tables were small scans
-	// them whole, for as long as the connection lives: plans made here
-	// never do.
-	reads.Queue("set local enable_seqscan = off")
 	schemas := make([]string, len(targets))
-	streams := make([][]string, len(targets)) // the batch's streams each target reads
 	for i, t := range targets {
 		schemas[i] = t.schema()
+	}
+	reads := &pgx.Batch{}
+	// The projectors' statements name their tables unqualified, and a batch
+	// is prepared before any of it runs: the search path is set in the
+	// round trip before theirs. Every statement of a batch finds its rows by
+	// key; a connection plans a statement once, and a plan made while the
+	// tables were small scanned them whole for as long as the connection
+	// lived: plans made here never do.
+	reads.Queue(`select set_config('search_path', $1, true), set_config('enable_seqscan', 'off', true)`,
+		strings.Join(schemas, ", ")+", public")
+	streams := make([][]string, len(targets)) // the batch's streams each target reads
+	for i, t := range targets {
 		for _, s := range order {
 			if t.p.Reads(s) {
 				streams[i] = append(streams[i], s)
@@ -529,10 +531,6 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 			reads.Queue(`select stream, version from `+schemas[i]+`.applied where stream = any($1) order by stream for update`, streams[i])
 		}
 	}
-	// The projectors' statements name their tables unqualified, and a batch
-	// is prepared before any of it runs: the search path is set in the
-	// round trip before theirs.
-	reads.Queue("set local search_path to " + strings.Join(schemas, ", ") + ", public")
 	applied := make([]map[string]int64, len(targets))
 	br := tx.SendBatch(ctx, reads)
 	if _, err := br.Exec(); err != nil {
@@ -809,26 +807,37 @@ func (en *Engine) Lags(ctx context.Context) ([]Lag, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Lag
-	for _, p := range en.Projectors {
-		gen, err := en.Generation(ctx, en.Pool, p.Name())
-		if err != nil {
-			return nil, err
-		}
-		l := Lag{Projection: p.Name(), Generation: gen}
-		var (
-			applied   int64
-			appliedAt time.Time
-		)
-		err = en.Pool.QueryRow(ctx, `select coalesce(max(position), 0), coalesce(max(recorded_at), 'epoch')
-			from (select position, recorded_at from projection_feeds where name = $1 and generation = $2 order by position desc limit 1) fed`,
-			p.Name(), gen).Scan(&applied, &appliedAt)
-		if err != nil {
-			return nil, err
-		}
-		l.Positions = head - applied
+	names := make([]string, len(en.Projectors))
+	for i, p := range en.Projectors {
+		names[i] = p.Name()
+	}
+	// Each projection's generation and its newest feed mark, in one query.
+	rows, _ := en.Pool.Query(ctx, `select g.name, g.generation, coalesce(f.position, 0), coalesce(f.recorded_at, 'epoch')
+		from projection_generations g
+		left join lateral (select position, recorded_at from projection_feeds
+		                    where name = g.name and generation = g.generation order by position desc limit 1) f on true
+		where g.name = any($1)`, names)
+	fed := map[string]Lag{}
+	var (
+		l         Lag
+		applied   int64
+		appliedAt time.Time
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&l.Projection, &l.Generation, &applied, &appliedAt}, func() error {
+		l.Positions, l.Seconds = head-applied, 0
 		if head > 0 && applied > 0 {
 			l.Seconds = headAt.Sub(appliedAt).Seconds()
+		}
+		fed[l.Projection] = l
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]Lag, 0, len(names))
+	for _, name := range names {
+		l, ok := fed[name]
+		if !ok {
+			return nil, fmt.Errorf("projection %s has no tables yet (tenantd creates them at start)", name)
 		}
 		out = append(out, l)
 	}
