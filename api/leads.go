@@ -21,6 +21,7 @@ import (
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/platform/auth"
 	"github.com/tenantflow/tenantflow/platform/pii"
+	"github.com/tenantflow/tenantflow/projections"
 )
 
 type leadHandlers struct {
@@ -226,7 +227,7 @@ func (h *leadHandlers) createTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/tenants/"+t.ID())
-	writeJSON(w, http.StatusCreated, viewOf(t))
+	writeJSON(w, http.StatusCreated, projections.ViewOf(t))
 }
 
 // list is GET /leads?limit=&cursor= (10203): leads oldest first, a page at

@@ -26,7 +26,7 @@ type Minter interface {
 // ReadModels are the projections queries are served from (projections.Engine).
 type ReadModels interface {
 	List(ctx context.Context, q projections.TenantQuery) ([]projections.TenantSummary, string, error)
-	Detail(ctx context.Context, id string) (projections.TenantDetail, error)
+	Document(ctx context.Context, id string) (projections.Document, error)
 	Stats(ctx context.Context) ([]projections.StepStat, error)
 	Lags(ctx context.Context) ([]projections.Lag, error)
 	Config(ctx context.Context, id, key string) (projections.TenantConfig, error)

@@ -17,8 +17,6 @@ import (
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/platform/auth"
-	"github.com/tenantflow/tenantflow/platform/memo"
-	"github.com/tenantflow/tenantflow/platform/pii"
 	"github.com/tenantflow/tenantflow/platform/telemetry"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -35,82 +33,14 @@ type tenantHandlers struct {
 	// personal opens a detail's personal fields with the keys read beside
 	// it (nil: they stay sealed, and openPersonal, if any, opens them).
 	personal Opener
-	rendered memo.Map[renderedTenant] // by tenant id; see writeDetail
 }
 
-// tenantView is a tenant as the API shows it.
-type tenantView struct {
-	ID         string `json:"id"`
-	Key        string `json:"key"`
-	Name       string `json:"name"`
-	Status     string `json:"status"`
-	StatusCode int    `json:"statusCode"`
-	// The members that hold personal data: nil only in a rendering kept
-	// without them (renderedTenants).
-	*tenantPersonal
-	Domains []string `json:"domains"`
-	// Source is how the tenant came (ARC's onboarding field).
-	Source    string            `json:"source,omitempty"`
-	Plan      *domain.Plan      `json:"plan,omitempty"`
-	Attempt   int               `json:"attempt"`
-	LastError string            `json:"lastError,omitempty"`
-	Steps     []stepView        `json:"steps"`
-	Resources []domain.Resource `json:"resources"`
-	// Orphans are resources an undo could not remove: an operator must.
-	Orphans []domain.Resource `json:"orphans,omitempty"`
-	// PlatformHost is the tenant's name in the platform's zone (set by the
-	// dns step); CustomDomains are its own domains outside that zone, each
-	// with the CNAME and TXT records the customer must create.
-	PlatformHost  string                `json:"platformHost,omitempty"`
-	CustomDomains []domain.CustomDomain `json:"customDomains,omitempty"`
-	Version       int64                 `json:"version"`
-}
-
-// tenantPersonal are the members of a tenant's view that hold personal
-// data, sealed in the log and the projections.
-type tenantPersonal struct {
-	Contact domain.Contact `json:"contact"` // the primary contact
-	// Contacts are every contact, the primary first.
-	Contacts []domain.TenantContact `json:"contacts"`
-	// Address is the owner's (ARC's onboarding field), as the tenant was
-	// created.
-	Address *domain.Address `json:"address,omitempty"`
-}
-
-// stepView is one step's progress in the latest attempt: state is pending,
-// completed, skipped or failed; undo is set once compensation or
-// deprovisioning undid the step (compensated or compensation_failed).
-type stepView struct {
-	Step       string     `json:"step"`
-	State      string     `json:"state"`
-	Undo       string     `json:"undo,omitempty"`
-	UndoError  string     `json:"undoError,omitempty"`
-	StartedAt  *time.Time `json:"startedAt,omitempty"`
-	FinishedAt *time.Time `json:"finishedAt,omitempty"`
-	Attempts   int        `json:"attempts"`
-	Error      string     `json:"error,omitempty"`
-}
-
-func viewOf(t *domain.Tenant) tenantView {
-	v := tenantView{ID: t.ID(), Key: t.Key(), Name: t.Name(), Status: t.Status().String(), StatusCode: int(t.Status()),
-		tenantPersonal: &tenantPersonal{Contact: t.Contact(), Contacts: t.Contacts()}, Domains: t.Domains(), Attempt: t.Attempt(),
-		LastError: t.LastFailure(), Version: t.Version(), Source: t.Source()}
-	if a := t.Address(); a != (domain.Address{}) {
-		v.Address = &a
-	}
-	if sub, ok := t.Subscription(); ok {
-		v.Plan = &sub.Plan
-	}
-	if v.Domains == nil {
-		v.Domains = []string{}
-	}
-	v.Steps, v.Resources, v.Orphans = stepViews(t.StepStates()), t.Resources(), t.Orphans()
-	v.PlatformHost, v.CustomDomains = t.Addressing()
-	if v.Resources == nil {
-		v.Resources = []domain.Resource{}
-	}
-	return v
-}
+// The API's views of a tenant are the read side's (projections.TenantView):
+// the documents projection stores them rendered.
+type (
+	tenantView     = projections.TenantView
+	tenantPersonal = projections.TenantPersonal
+)
 
 func metadata(r *http.Request) app.Metadata {
 	md := app.Metadata{CorrelationID: r.Header.Get("X-Correlation-ID")}
@@ -141,7 +71,7 @@ func (h *tenantHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/tenants/"+t.ID())
-	writeJSON(w, http.StatusCreated, viewOf(t))
+	writeJSON(w, http.StatusCreated, projections.ViewOf(t))
 }
 
 // tenantID reads {id}; anything but a UUID names no tenant.
@@ -160,9 +90,9 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.list != nil {
-		d, err := h.list.Detail(r.Context(), id)
-		if err == nil && d.Applied >= d.Head {
-			h.writeDetail(w, d)
+		d, err := h.list.Document(r.Context(), id)
+		if err == nil && d.Version >= d.Head {
+			h.writeDocument(w, id, d)
 			return
 		}
 		if err != nil && !errors.Is(err, projections.ErrNotProjected) {
@@ -174,35 +104,7 @@ func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(t))
-}
-
-// personalFields are the view's sealed members (pii.PersonalFields): the
-// contact's, every contact's and the address's.
-func (v *tenantPersonal) personalFields() []*string {
-	fields := pii.ContactFields(&v.Contact)
-	for i := range v.Contacts {
-		fields = append(fields, pii.ContactFields(&v.Contacts[i].Contact)...)
-	}
-	if v.Address != nil {
-		fields = append(fields, pii.AddressFields(v.Address)...)
-	}
-	return fields
-}
-
-// viewOfDetail is the same view as viewOf, from the projections, without
-// its personal members (writeDetail renders those apart).
-func viewOfDetail(d projections.TenantDetail) tenantView {
-	v := tenantView{ID: d.ID, Key: d.Key, Name: d.Name, Status: d.Status, StatusCode: d.StatusCode,
-		Domains: d.Domains, Source: d.Source, Plan: d.Plan, Attempt: d.Attempt, LastError: d.LastError, Version: d.Version,
-		Steps: stepViews(d.Steps), Resources: d.Resources, Orphans: d.Orphans, PlatformHost: d.PlatformHost, CustomDomains: d.CustomDomains}
-	if v.Domains == nil {
-		v.Domains = []string{}
-	}
-	if v.Resources == nil {
-		v.Resources = []domain.Resource{}
-	}
-	return v
+	writeJSON(w, http.StatusOK, projections.ViewOf(t))
 }
 
 // stats serves GET /stats/provisioning: per step, and per step and plan
@@ -224,21 +126,6 @@ func (h *tenantHandlers) lags(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"projections": l})
-}
-
-func stepViews(states []domain.StepState) []stepView {
-	out := []stepView{}
-	for _, s := range states {
-		sv := stepView{Step: s.Step, State: s.State, Undo: s.Undo, UndoError: s.UndoError, Attempts: s.Tries, Error: s.Error}
-		if sv.State == "" {
-			sv.State = "pending"
-		}
-		if !s.StartedAt.IsZero() {
-			sv.StartedAt, sv.FinishedAt = &s.StartedAt, &s.FinishedAt
-		}
-		out = append(out, sv)
-	}
-	return out
 }
 
 func (h *tenantHandlers) provision(w http.ResponseWriter, r *http.Request) {
@@ -486,7 +373,7 @@ func (h *tenantHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(t))
+	writeJSON(w, http.StatusOK, projections.ViewOf(t))
 }
 
 // change is POST /tenants/{id}/suspend and /reactivate {reason} (10242):

@@ -582,6 +582,22 @@ func (t *Tenant) Orphans() []Resource {
 	return out
 }
 
+// Settled reports whether the tenant's flow has nothing running or due:
+// it is not provisioning, rolling back or being deprovisioned, no step
+// follows its activation or belongs to a running change, no failure waits
+// for its compensation, no mail and no domains' reconciliation is due. A
+// settled tenant changes only when asked to (a command, a schedule); until
+// then each of its events is the next step's trigger.
+func (t *Tenant) Settled() bool {
+	if t.status == StatusProvisioning || t.status == StatusDeprovisioning || t.Undoing() || t.NotificationDue() {
+		return false
+	}
+	_, step := t.NextStep()
+	_, fail := t.FailureDue()
+	_, _, reconcile := t.DomainsReconcileDue()
+	return !step && !fail && !reconcile
+}
+
 // NotificationDue reports whether the attempt's mail (welcome after
 // activation, failure notice after rollback) has not been recorded yet.
 func (t *Tenant) NotificationDue() bool {

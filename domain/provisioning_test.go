@@ -509,3 +509,62 @@ func TestBillingFollowsActivation(t *testing.T) {
 		t.Fatalf("deprovisioning undoes %q first, want billing", next)
 	}
 }
+
+// A tenant is settled only while no step of its flow is running or due:
+// the documents projection renders settled tenants only.
+func TestSettledOnlyWhenNothingIsDue(t *testing.T) {
+	created, _, _ := NewTenant("t-1", "", validTenant())
+	if !created.Settled() {
+		t.Fatal("a tenant nobody asked to provision is not settled")
+	}
+	tn := provisioning(t)
+	for _, s := range Steps {
+		if tn.Settled() {
+			t.Fatalf("settled while %s is due", s)
+		}
+		if s == StepActivate {
+			break
+		}
+		record(t, tn, s, OutcomeCompleted)
+	}
+	if _, err := tn.Activate(); err != nil {
+		t.Fatal(err)
+	}
+	if tn.Settled() {
+		t.Fatal("settled while billing and the welcome mail are due")
+	}
+	if _, err := tn.RecordStep(StepOutcome{Step: StepBilling, Outcome: OutcomeSkipped}); err != nil {
+		t.Fatal(err)
+	}
+	if tn.Settled() {
+		t.Fatal("settled while the welcome mail is due")
+	}
+	if _, err := tn.RecordNotification(StepOutcome{Step: StepNotify, Outcome: OutcomeCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if !tn.Settled() {
+		t.Fatal("an ACTIVE tenant with nothing due is not settled")
+	}
+	if _, err := tn.RequestDeprovisioning("bye"); err != nil {
+		t.Fatal(err)
+	}
+	if tn.Settled() {
+		t.Fatal("settled while being deprovisioned")
+	}
+	failed := provisioning(t)
+	completeSteps(t, failed, StepDatabase)
+	record(t, failed, StepDatabase, OutcomeFailed)
+	if _, err := failed.FailProvisioning(); err != nil {
+		t.Fatal(err)
+	}
+	undoAll(t, failed)
+	if _, err := failed.FinishUndo(); err != nil {
+		t.Fatal(err)
+	}
+	if failed.Settled() {
+		t.Fatal("settled while the failure notice is due")
+	}
+	if _, err := failed.RecordNotification(StepOutcome{Step: StepNotify, Outcome: OutcomeCompleted}); err != nil || !failed.Settled() {
+		t.Fatalf("a rolled back tenant whose notice went: settled %v, %v", failed.Settled(), err)
+	}
+}

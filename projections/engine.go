@@ -57,6 +57,17 @@ type Projector interface {
 	Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error
 }
 
+// A Folder is a projector whose rows are a function of a stream's whole
+// history rather than of one event (the documents projection's rendered
+// answers). The engine keeps recent streams' decoded histories in memory,
+// reads a history from the log when it has not got it, and calls Fold once
+// a stream a batch, with every event up to the batch's newest of that
+// stream (the first applied of them were applied in earlier batches);
+// Apply is not called. Fold, like Apply, only writes.
+type Folder interface {
+	Fold(ctx context.Context, tx Execer, stream string, history []domain.Event, applied int, last eventstore.Event) error
+}
+
 // Execer is what a projector's Apply writes through. The engine queues the
 // statements and sends a whole batch's in one round trip (a pgx pipeline),
 // which is what makes a replay fast; so Apply can only write, never read
@@ -88,7 +99,11 @@ type Engine struct {
 	// back on the least advanced partition counts in full).
 	Applied func(events []eventstore.Event, at time.Time)
 
-	details memo.Map[rememberedDetail] // by tenant id; see Detail
+	// histories are streams' decoded events, oldest first, for Folders: a
+	// history is used only when its length is the version the projection
+	// applied (a stream's versions start at 1 and have no gap), so one
+	// left ahead by a batch that failed is read again from the log.
+	histories memo.Map[[]domain.Event]
 
 	cache struct { // see cachedSchemas
 		mu sync.Mutex
@@ -392,6 +407,8 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 		events = missing // the store holds everything up to at least the record's version
 	}
 	var last *eventstore.Event
+	f, folds := p.(Folder)
+	var fresh []domain.Event // a Folder's events of this batch
 	for i := range events {
 		e := &events[i]
 		if e.Version <= applied {
@@ -408,12 +425,51 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 			}
 			decoded[e.ID] = de
 		}
-		if err := p.Apply(ctx, q, *e, de); err != nil {
+		if folds {
+			fresh = append(fresh, de)
+		} else if err := p.Apply(ctx, q, *e, de); err != nil {
 			return nil, fmt.Errorf("%s applying %s v%d: %w", p.Name(), stream, e.Version, err)
 		}
 		applied, last = e.Version, e
 	}
+	if folds && last != nil {
+		history, err := en.history(ctx, stream, last.Version-int64(len(fresh)))
+		if err != nil {
+			return nil, err
+		}
+		before := len(history)
+		history = append(slices.Clip(history), fresh...) // never into a remembered history's array
+		if err := f.Fold(ctx, q, stream, history, before, *last); err != nil {
+			return nil, fmt.Errorf("%s folding %s v%d: %w", p.Name(), stream, last.Version, err)
+		}
+		en.histories.Put(stream, history)
+	}
 	return last, nil
+}
+
+// history is stream's first n events, decoded: remembered, or read from
+// the log.
+func (en *Engine) history(ctx context.Context, stream string, n int64) ([]domain.Event, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if h, ok := en.histories.Get(stream); ok && int64(len(h)) == n {
+		return h, nil
+	}
+	stored, err := en.Log.Load(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", stream, err)
+	}
+	if int64(len(stored)) < n {
+		return nil, fmt.Errorf("history of %s: %d events in the log, %d applied", stream, len(stored), n)
+	}
+	h := make([]domain.Event, n)
+	for i, e := range stored[:n] {
+		if h[i], err = domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err != nil {
+			return nil, fmt.Errorf("%s version %d: %w", stream, e.Version, err)
+		}
+	}
+	return h, nil
 }
 
 // recordApplied queues one statement recording the last applied event of

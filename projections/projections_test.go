@@ -396,7 +396,8 @@ func TestProjectorsKeepOnlyTheirStreams(t *testing.T) {
 		counts[p.Name()] = n
 	}
 	want := map[string]int{projections.NameTenants: len(ids), projections.NameProgress: len(ids), projections.NameResources: len(ids),
-		projections.NameStats: len(ids), projections.NameConfig: 0, projections.NameLeads: 0, projections.NamePlans: 0}
+		projections.NameStats: len(ids), projections.NameConfig: 0, projections.NameLeads: 0, projections.NamePlans: 0,
+		projections.NameDocuments: len(ids)}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("applied rows %v, want %v", counts, want)
 	}

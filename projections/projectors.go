@@ -22,7 +22,7 @@ const (
 
 // All returns every projector tenantflow runs.
 func All() []Projector {
-	return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}, Plans{}}
+	return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}, Plans{}, Documents{}}
 }
 
 func tenantID(stream string) (string, bool) { return wire.TenantOf(stream) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -113,10 +112,6 @@ type TenantDetail struct {
 	// Keys are the stored keys of the personal data in it, read in the same
 	// statement (pii.KeysJoin): an erased person's key is not among them.
 	Keys pii.StoredKeys
-	// Revision names the rows the detail was read from (the projections'
-	// generations and applied versions of the tenant's stream): two details
-	// of one tenant with the same revision hold the same rows, Keys apart.
-	Revision string
 }
 
 // ErrNotProjected means the projections do not hold the tenant (yet).
@@ -131,38 +126,15 @@ var ErrNotProjected = errors.New("not in the projections")
 // second: a generation just replaced still exists and shows an older
 // Applied, so the caller falls back to the log.
 //
-// A tenant read before whose rows have not changed since comes from memory
-// (see rememberedDetail): one statement still, of a few index lookups. The
-// detail returned is the caller's own: nothing in it is shared with what
-// is remembered, so its personal fields may be opened in place.
+// GET /tenants/{id} reads the documents projection instead (Document):
+// this is the read of the projections it is made of, for tools and tests.
 func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	var d TenantDetail
 	schemas, err := en.cachedSchemas(ctx, NameTenants, NameProgress, NameResources)
 	if err != nil {
 		return d, err
 	}
-	generations := schemas[NameTenants] + schemas[NameProgress] + schemas[NameResources]
 	var applied [3]int64
-	if known, ok := en.details.Get(id); ok {
-		var head int64
-		var keyIDs []string
-		var keys [][]byte
-		slots := make([]any, keySlots) // unused ones are NULL
-		for i, k := range known.keyIDs {
-			slots[i] = k
-		}
-		err := en.Pool.QueryRow(ctx, `select `+appliedSQL(schemas)+`, `+eventstore.HeadSQL("'tenant-' || $1")+`, k.ids, k.keys
-			from (select array_agg(id::text) ids, array_agg(key) keys from personal_keys where id in ($2::uuid, $3::uuid, $4::uuid, $5::uuid)) k`,
-			append([]any{id}, slots...)...).Scan(&applied[0], &applied[1], &applied[2], &head, &keyIDs, &keys)
-		if err != nil {
-			return d, err
-		}
-		if revision(generations, applied) == known.d.Revision {
-			d = known.d.clone()
-			d.Head, d.Keys = head, pii.StoredKeysOf(keyIDs, keys)
-			return d, nil
-		}
-	}
 	var contact, contacts, domains, address, plan, custom []byte
 	var st struct {
 		step, state, undo, undoError, err []string
@@ -254,10 +226,6 @@ func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
 	domain.SortResources(d.Resources)
 	domain.SortResources(d.Orphans)
 	d.Applied = min(applied[0], applied[1], applied[2])
-	d.Revision = revision(generations, applied)
-	if len(keyIDs) <= keySlots {
-		en.details.Put(id, rememberedDetail{keyIDs: keyIDs, d: d.clone()})
-	}
 	return d, nil
 }
 
@@ -269,12 +237,6 @@ func appliedSQL(schemas map[string]string) string {
 		cols = append(cols, `coalesce((select version from `+schemas[name]+`.applied where stream = 'tenant-' || $1), 0)`)
 	}
 	return strings.Join(cols, ", ")
-}
-
-// revision is TenantDetail.Revision: the generations read and their
-// applied versions.
-func revision(generations string, applied [3]int64) string {
-	return fmt.Sprintf("%s %d %d %d", generations, applied[0], applied[1], applied[2])
 }
 
 // cachedSchemas is schemas, remembered for a second: GET /tenants/{id} is
