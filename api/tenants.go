@@ -35,13 +35,6 @@ type tenantHandlers struct {
 	personal Opener
 }
 
-// The API's views of a tenant are the read side's (projections.TenantView):
-// the documents projection stores them rendered.
-type (
-	tenantView     = projections.TenantView
-	tenantPersonal = projections.TenantPersonal
-)
-
 func metadata(r *http.Request) app.Metadata {
 	md := app.Metadata{CorrelationID: r.Header.Get("X-Correlation-ID")}
 	md.TraceParent, md.TraceState = telemetry.Carrier(r.Context())
@@ -80,9 +73,10 @@ func tenantID(r *http.Request) (string, bool) {
 	return id.String(), err == nil
 }
 
-// get serves GET /tenants/{id} from the projections when they have applied
-// the tenant's whole stream, and from the stream itself when they lag: a
-// read right after a command always shows its effect.
+// get serves GET /tenants/{id} from the tenant's document when the
+// documents projection holds its whole stream, and from the stream's fold
+// otherwise (a tenant whose flow is running has no document): a read right
+// after a command always shows its effect, rendered alike either way.
 func (h *tenantHandlers) get(w http.ResponseWriter, r *http.Request) {
 	id, ok := tenantID(r)
 	if !ok {

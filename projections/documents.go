@@ -42,7 +42,7 @@ func (Documents) Version() int { return 1 }
 
 func (Documents) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
 
-// DDL: members is the view's JSON object without its personal members and
+// DDL creates the documents table: members is the view's JSON object without its personal members and
 // its closing brace (the API appends them); personal is the personal members
 // as a JSON object, sealed. Rows of a few kilobytes stay in the table, not
 // compressed, up to toast_tuple_target; fillfactor leaves room for HOT
