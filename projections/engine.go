@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -398,7 +399,8 @@ func (en *Engine) schemas(ctx context.Context, names ...string) (map[string]stri
 // order) on top of version applied: versions already applied are skipped,
 // a gap before the first is filled from the store. It returns the last
 // event applied (nil: none), for the caller to record in applied.
-func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string, events []eventstore.Event, applied int64, decoded map[string]domain.Event) (*eventstore.Event, error) {
+func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string, events []eventstore.Event, applied int64,
+	decoded map[string]domain.Event, histories map[string][]domain.Event) (*eventstore.Event, error) {
 	if len(events) > 0 && events[0].Version > applied+1 {
 		missing, err := en.Log.LoadFrom(ctx, stream, applied+1)
 		if err != nil {
@@ -433,43 +435,65 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 		applied, last = e.Version, e
 	}
 	if folds && last != nil {
-		history, err := en.history(ctx, stream, last.Version-int64(len(fresh)))
+		h, err := history(stream, last.Version-int64(len(fresh)), histories)
 		if err != nil {
 			return nil, err
 		}
-		before := len(history)
-		history = append(slices.Clip(history), fresh...) // never into a remembered history's array
-		if err := f.Fold(ctx, q, stream, history, before, *last); err != nil {
+		before := len(h)
+		h = append(slices.Clip(h), fresh...) // never into a remembered history's array
+		if err := f.Fold(ctx, q, stream, h, before, *last); err != nil {
 			return nil, fmt.Errorf("%s folding %s v%d: %w", p.Name(), stream, last.Version, err)
 		}
-		en.histories.Put(stream, history)
+		en.histories.Put(stream, h)
 	}
 	return last, nil
 }
 
-// history is stream's first n events, decoded: remembered, or read from
-// the log.
-func (en *Engine) history(ctx context.Context, stream string, n int64) ([]domain.Event, error) {
+// history is stream's first n events, decoded, from those found for the
+// batch (applyIn: remembered, or read by readHistories).
+func history(stream string, n int64, found map[string][]domain.Event) ([]domain.Event, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	if h, ok := en.histories.Get(stream); ok && int64(len(h)) == n {
+	if h := found[stream]; int64(len(h)) == n {
 		return h, nil
 	}
-	stored, err := en.Log.Load(ctx, stream)
-	if err != nil {
-		return nil, fmt.Errorf("history of %s: %w", stream, err)
+	return nil, fmt.Errorf("history of %s: %d events found, %d applied", stream, len(found[stream]), n)
+}
+
+// readHistories reads and decodes, inside the batch's transaction, the
+// first upTo[stream] events of each stream whose history a Folder needs and
+// memory has not got. Inside it, not through the pool: every batch holds a
+// connection of the pool, and after a restart (nothing remembered) batches
+// of every partition waiting for a second one held each other's forever.
+func readHistories(ctx context.Context, tx pgx.Tx, upTo map[string]int64) (map[string][]domain.Event, error) {
+	if len(upTo) == 0 {
+		return nil, nil
 	}
-	if int64(len(stored)) < n {
-		return nil, fmt.Errorf("history of %s: %d events in the log, %d applied", stream, len(stored), n)
+	streams, versions := make([]string, 0, len(upTo)), make([]int64, 0, len(upTo))
+	for s, v := range upTo {
+		streams, versions = append(streams, s), append(versions, v)
 	}
-	h := make([]domain.Event, n)
-	for i, e := range stored[:n] {
-		if h[i], err = domain.DecodeVersion(e.Type, e.SchemaVersion, e.Data); err != nil {
-			return nil, fmt.Errorf("%s version %d: %w", stream, e.Version, err)
+	rows, _ := tx.Query(ctx, `select e.stream_id, e.stream_version, e.event_type, e.schema_version, e.data
+		from unnest($1::text[], $2::bigint[]) as m (stream, upto)
+		join events e on e.stream_id = m.stream and e.stream_version <= m.upto
+		order by e.stream_id, e.stream_version`, streams, versions)
+	out := map[string][]domain.Event{}
+	var (
+		stream, typ string
+		version     int64
+		schema      int
+		data        []byte
+	)
+	_, err := pgx.ForEachRow(rows, []any{&stream, &version, &typ, &schema, &data}, func() error {
+		de, err := domain.DecodeVersion(typ, schema, data)
+		if err != nil {
+			return fmt.Errorf("%s version %d: %w", stream, version, err)
 		}
-	}
-	return h, nil
+		out[stream] = append(out[stream], de)
+		return nil
+	})
+	return out, err
 }
 
 // recordApplied queues one statement recording the last applied event of
@@ -609,12 +633,37 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	if err := br.Close(); err != nil {
 		return err
 	}
+	// The histories Folders need: remembered, or read now. Taken from memory
+	// once, here: a rebuild and the live feed share it, each at its own
+	// version of a stream.
+	histories, need := map[string][]domain.Event{}, map[string]int64{}
+	for i, t := range targets {
+		if _, folds := t.p.(Folder); !folds {
+			continue
+		}
+		for _, s := range streams[i] {
+			evs, n := byStream[s], applied[i][s]
+			if n == 0 || evs[len(evs)-1].Version <= n {
+				continue // nothing before the batch, or nothing new in it
+			}
+			if h, ok := en.histories.Get(s); ok && int64(len(h)) == n {
+				histories[s] = h
+			} else {
+				need[s] = n
+			}
+		}
+	}
+	read, err := readHistories(ctx, tx, need)
+	if err != nil {
+		return err
+	}
+	maps.Copy(histories, read)
 	decoded := map[string]domain.Event{}
 	q := queue{&pgx.Batch{}}
 	for i, t := range targets {
 		var last []*eventstore.Event
 		for _, s := range streams[i] {
-			e, err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded)
+			e, err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded, histories)
 			if err != nil {
 				return err
 			}
