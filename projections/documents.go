@@ -93,7 +93,7 @@ func (Documents) Fold(ctx context.Context, tx Execer, stream string, history []d
 	}
 	keyIDs := []uuid.UUID{}
 	for _, k := range pii.KeyIDs(sealed) {
-		if u, err := uuid.Parse(k); err == nil { // anything else names no key (pii.KeysJoin)
+		if u, err := uuid.Parse(k); err == nil { // anything else names no key
 			keyIDs = append(keyIDs, u)
 		}
 	}

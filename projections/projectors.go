@@ -13,7 +13,6 @@ import (
 // Projector names: durable ids.
 const (
 	NameTenants   = "tenants"
-	NameProgress  = "progress"
 	NameResources = "resources"
 	NameStats     = "stepstats"
 	NameConfig    = "tenantconfig"
@@ -22,19 +21,22 @@ const (
 
 // All returns every projector tenantflow runs.
 func All() []Projector {
-	return []Projector{Tenants{}, Progress{}, Resources{}, StepStats{}, Config{}, Leads{}, Plans{}, Documents{}}
+	return []Projector{Tenants{}, Resources{}, StepStats{}, Config{}, Leads{}, Plans{}, Documents{}}
 }
 
 func tenantID(stream string) (string, bool) { return wire.TenantOf(stream) }
 
-// Tenants is the tenant list and the descriptive part of a tenant's detail.
+// Tenants is the tenant list (GET /tenants) and the metrics' count of
+// tenants by status: what a summary shows, nothing else.
 type Tenants struct{}
 
 func (Tenants) Name() string { return NameTenants }
 
 // Version 2 added the dns step's addressing (platform_host, custom_domains),
-// 3 the contacts (tenant.updated), 4 ARC's owner address and source.
-func (Tenants) Version() int { return 4 }
+// 3 the contacts (tenant.updated), 4 ARC's owner address and source. 5
+// keeps only the summary: GET /tenants/{id} reads the documents projection,
+// and the rest (personal data among it) was written for no reader.
+func (Tenants) Version() int { return 5 }
 
 func (Tenants) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
 
@@ -44,17 +46,6 @@ func (Tenants) DDL() string {
 		key        text        not null unique,
 		name       text        not null,
 		status     smallint    not null,
-		contact    jsonb       not null,
-		contacts   jsonb       not null,
-		domains    jsonb       not null,
-		address    jsonb,
-		source     text        not null default '',
-		plan       jsonb,
-		lead_id    text        not null,
-		attempt    integer     not null,
-		last_error text        not null,
-		platform_host  text    not null default '',
-		custom_domains jsonb   not null default '[]',
 		version    bigint      not null,
 		created_at timestamptz not null,
 		updated_at timestamptz not null
@@ -69,134 +60,20 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 		return nil
 	}
 	if c, ok := de.(*domain.TenantCreated); ok {
-		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, contact, contacts, domains, address, source, lead_id, attempt, last_error,
-			version, created_at, updated_at)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, '', $11, $12, $12)`,
-			id, c.Key, c.Name, int(domain.StatusPendingProvision), c.Contact, []domain.TenantContact{{Contact: c.Contact, Primary: true}},
-			nonNil(c.Domains), c.Address, c.Source, c.LeadID, e.Version, e.RecordedAt)
+		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, version, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $6)`,
+			id, c.Key, c.Name, int(domain.StatusPendingProvision), e.Version, e.RecordedAt)
 		return err
 	}
 	var status *int // one statement per event: a replay is mostly these
 	if s, moves := domain.StatusAfter(de); moves {
 		status = new(int(s))
 	}
-	if _, err := tx.Exec(ctx, `update tenants set version = $2, updated_at = $3, status = coalesce($4, status) where id = $1`,
-		id, e.Version, e.RecordedAt, status); err != nil {
-		return err
+	var name *string // a rename; the other changes an update makes are not in a summary
+	if u, ok := de.(*domain.TenantUpdated); ok && u.Name != "" {
+		name = &u.Name
 	}
-	var err error
-	switch v := de.(type) {
-	case *domain.ProvisioningRequested:
-		_, err = tx.Exec(ctx, `update tenants set plan = $2, attempt = $3, last_error = '', platform_host = '', custom_domains = '[]' where id = $1`,
-			id, v.Subscription.Plan, v.Attempt)
-	case *domain.StepOutcome:
-		if v.Step == domain.StepDNS && v.Outcome == domain.OutcomeCompleted {
-			_, err = tx.Exec(ctx, `update tenants set platform_host = $2, custom_domains = $3 where id = $1`,
-				id, v.PlatformHost, nonNilDomains(v.CustomDomains))
-		}
-	case *domain.ProvisioningFailed:
-		_, err = tx.Exec(ctx, `update tenants set last_error = $2 where id = $1`, id, v.FailedStep+": "+v.Error)
-	case *domain.TenantUpdated:
-		// Unchanged fields are SQL NULLs (nil pointers), so coalesce keeps them.
-		var contact *domain.Contact
-		var contacts *[]domain.TenantContact
-		if len(v.Contacts) > 0 {
-			contact, contacts = &v.Contacts[0].Contact, &v.Contacts
-		}
-		var domains *[]string
-		if v.DomainsChanged {
-			d := nonNil(v.Domains)
-			domains = &d
-		}
-		_, err = tx.Exec(ctx, `update tenants set name = coalesce(nullif($2, ''), name), contact = coalesce($3, contact),
-			contacts = coalesce($4, contacts), domains = coalesce($5, domains) where id = $1`,
-			id, v.Name, contact, contacts, domains)
-	case *domain.DomainsReconciled:
-		for _, r := range v.Steps {
-			if r.Step == domain.StepDNS && r.Error == "" {
-				_, err = tx.Exec(ctx, `update tenants set platform_host = $2, custom_domains = $3 where id = $1`,
-					id, r.PlatformHost, nonNilDomains(r.CustomDomains))
-			}
-		}
-	}
-	return err
-}
-
-func nonNilDomains(d []domain.CustomDomain) []domain.CustomDomain {
-	if d == nil {
-		return []domain.CustomDomain{}
-	}
-	return d
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// Progress is the latest attempt's steps per tenant.
-type Progress struct{}
-
-func (Progress) Name() string { return NameProgress }
-
-// Version 2: a retry of failed undos makes them due again. 3: the undo of a
-// step that did not run in this attempt (its orphans are an earlier
-// attempt's) has a row of its own, as in the fold.
-func (Progress) Version() int { return 3 }
-
-func (Progress) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
-
-func (Progress) DDL() string {
-	return `create table steps (
-		tenant_id   uuid        not null,
-		step        text        not null,
-		attempt     integer     not null,
-		state       text        not null,
-		undo        text        not null default '',
-		undo_error  text        not null default '',
-		attempts    integer     not null,
-		started_at  timestamptz,
-		finished_at timestamptz,
-		error       text        not null,
-		primary key (tenant_id, step)
-	);`
-}
-
-func (Progress) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
-	id, ok := tenantID(e.Stream)
-	if !ok {
-		return nil
-	}
-	var err error
-	switch v := de.(type) {
-	case *domain.ProvisioningRequested:
-		_, err = tx.Exec(ctx, `delete from steps where tenant_id = $1`, id)
-	case *domain.UndoRetryRequested: // the failed undos are due again
-		_, err = tx.Exec(ctx, `update steps set undo = '', undo_error = '' where tenant_id = $1 and step = any($2)`, id, v.Steps)
-	case *domain.DeprovisioningRequested:
-		if len(v.RetryUndos) > 0 {
-			_, err = tx.Exec(ctx, `update steps set undo = '', undo_error = '' where tenant_id = $1 and step = any($2)`, id, v.RetryUndos)
-		}
-	case *domain.TenantActivated:
-		_, err = tx.Exec(ctx, `insert into steps (tenant_id, step, attempt, state, attempts, started_at, finished_at, error)
-			values ($1, $2, $3, $4, 0, $5, $5, '') on conflict (tenant_id, step) do nothing`,
-			id, domain.StepActivate, v.Attempt, domain.OutcomeCompleted, e.RecordedAt)
-	case *domain.StepOutcome:
-		switch v.Outcome {
-		case domain.OutcomeCompensated, domain.OutcomeCompensationFailed:
-			_, err = tx.Exec(ctx, `insert into steps (tenant_id, step, attempt, state, attempts, error, undo, undo_error)
-				values ($1, $2, $3, '', 0, '', $4, $5)
-				on conflict (tenant_id, step) do update set undo = excluded.undo, undo_error = excluded.undo_error`, id, v.Step, v.Attempt, v.Outcome, v.Error)
-		default:
-			_, err = tx.Exec(ctx, `insert into steps (tenant_id, step, attempt, state, attempts, started_at, finished_at, error)
-				values ($1, $2, $3, $4, $5, $6, $7, $8)
-				on conflict (tenant_id, step) do update set attempt = excluded.attempt, state = excluded.state, attempts = excluded.attempts,
-				       started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error, undo = '', undo_error = ''`,
-				id, v.Step, v.Attempt, v.Outcome, v.Tries, nullTime(v.StartedAt), nullTime(v.At), v.Error)
-		}
-	}
+	_, err := tx.Exec(ctx, `update tenants set version = $2, updated_at = $3, status = coalesce($4, status), name = coalesce($5, name) where id = $1`,
+		id, e.Version, e.RecordedAt, status, name)
 	return err
 }
 
@@ -372,13 +249,6 @@ func jsonOf[T any](raw []byte) (T, error) {
 	}
 	err := json.Unmarshal(raw, &v)
 	return v, err
-}
-
-func nullTime(t interface{ IsZero() bool }) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
 }
 
 // Config is each tenant's configuration (key → JSON value), for

@@ -10,11 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/eventstore/wire"
-	"github.com/tenantflow/tenantflow/platform/pii"
 )
 
 // TenantSummary is one row of the list.
@@ -88,159 +85,13 @@ func (en *Engine) List(ctx context.Context, q TenantQuery) ([]TenantSummary, str
 	return out, next, nil
 }
 
-// TenantDetail is a tenant as the projections hold it.
-type TenantDetail struct {
-	TenantSummary
-	Contact   domain.Contact
-	Contacts  []domain.TenantContact
-	Domains   []string
-	Address   *domain.Address
-	Source    string
-	Plan      *domain.Plan
-	Attempt   int
-	LastError string
-	Steps     []domain.StepState
-	Resources []domain.Resource
-	Orphans   []domain.Resource
-	// The dns step's addressing, as Tenant.Addressing gives it.
-	PlatformHost  string
-	CustomDomains []domain.CustomDomain
-	// Applied is the oldest stream version the three projections behind a
-	// detail have applied; Head is the stream's version in the log, read in
-	// the same snapshot. Applied below Head means they lag.
-	Applied, Head int64
-	// Keys are the stored keys of the personal data in it, read in the same
-	// statement (pii.KeysJoin): an erased person's key is not among them.
-	Keys pii.StoredKeys
-}
-
 // ErrNotProjected means the projections do not hold the tenant (yet).
 var ErrNotProjected = errors.New("not in the projections")
 
-// Detail reads a tenant from the tenants, progress and resources projections,
-// the head version of its stream from the log and the keys of its personal
-// data, in one statement: GET /tenants/{id} is the hot read. The steps and
-// resources come back as one array a column, in binary: building them as
-// JSON objects took half the statement's time (each timestamp rendered as
-// text). The projections' generations come from a cache of at most a
-// second: a generation just replaced still exists and shows an older
-// Applied, so the caller falls back to the log.
-//
-// GET /tenants/{id} reads the documents projection instead (Document):
-// this is the read of the projections it is made of, for tools and tests.
-func (en *Engine) Detail(ctx context.Context, id string) (TenantDetail, error) {
-	var d TenantDetail
-	schemas, err := en.cachedSchemas(ctx, NameTenants, NameProgress, NameResources)
-	if err != nil {
-		return d, err
-	}
-	var applied [3]int64
-	var contact, contacts, domains, address, plan, custom []byte
-	var st struct {
-		step, state, undo, undoError, err []string
-		tries                             []int32
-		started, finished                 []pgtype.Timestamptz
-	}
-	var rs struct {
-		step, kind, id, location []string
-		created                  []time.Time
-		orphaned                 []bool
-	}
-	var keyIDs []string
-	var keys [][]byte
-	err = en.Pool.QueryRow(ctx, `select t.id::text, t.key, t.name, t.status, t.version, t.created_at, t.updated_at, t.contact, t.contacts, t.domains, t.address,
-		t.source, t.plan, t.attempt, t.last_error, t.platform_host, t.custom_domains,
-		`+appliedSQL(schemas)+`, `+eventstore.HeadSQL("'tenant-' || $1")+`,
-		s.step, s.state, s.undo, s.undo_error, s.error, s.attempts, s.started_at, s.finished_at,
-		r.step, r.kind, r.id, r.location, r.created_at, r.orphaned,
-		pk.key_ids, pk.keys
-		from `+schemas[NameTenants]+`.tenants t
-		cross join lateral (select array_agg(step) step, array_agg(state) state, array_agg(undo) undo, array_agg(undo_error) undo_error,
-		        array_agg(error) error, array_agg(attempts) attempts, array_agg(started_at) started_at, array_agg(finished_at) finished_at
-		      from `+schemas[NameProgress]+`.steps where tenant_id = t.id) s
-		cross join lateral (select array_agg(step) step, array_agg(kind) kind, array_agg(id) id, array_agg(location) location,
-		        array_agg(created_at) created_at, array_agg(orphaned) orphaned
-		      from `+schemas[NameResources]+`.resources where tenant_id = t.id) r
-		`+pii.KeysJoin("t.contact::text || t.contacts::text || coalesce(t.address::text, '')", "pk")+`
-		where t.id = $1::uuid`, id).
-		Scan(&d.ID, &d.Key, &d.Name, &d.StatusCode, &d.Version, &d.CreatedAt, &d.UpdatedAt, &contact, &contacts, &domains, &address, &d.Source, &plan,
-			&d.Attempt, &d.LastError, &d.PlatformHost, &custom, &applied[0], &applied[1], &applied[2], &d.Head,
-			&st.step, &st.state, &st.undo, &st.undoError, &st.err, &st.tries, &st.started, &st.finished,
-			&rs.step, &rs.kind, &rs.id, &rs.location, &rs.created, &rs.orphaned,
-			&keyIDs, &keys)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return d, ErrNotProjected
-	}
-	if err != nil {
-		return d, err
-	}
-	d.Keys = pii.StoredKeysOf(keyIDs, keys)
-	d.Status = domain.Status(d.StatusCode).String()
-	if d.Contact, err = jsonOf[domain.Contact](contact); err != nil {
-		return d, err
-	}
-	if d.Contacts, err = jsonOf[[]domain.TenantContact](contacts); err != nil {
-		return d, err
-	}
-	if d.Domains, err = jsonOf[[]string](domains); err != nil {
-		return d, err
-	}
-	if d.Address, err = jsonOf[*domain.Address](address); err != nil {
-		return d, err
-	}
-	if d.Plan, err = jsonOf[*domain.Plan](plan); err != nil {
-		return d, err
-	}
-	if d.CustomDomains, err = jsonOf[[]domain.CustomDomain](custom); err != nil {
-		return d, err
-	}
-	if len(d.CustomDomains) == 0 {
-		d.CustomDomains = nil // as the fold gives it
-	}
-	byStep := map[string]domain.StepState{}
-	for i, name := range st.step {
-		s := domain.StepState{Step: name, State: st.state[i], Undo: st.undo[i], UndoError: st.undoError[i], Tries: int(st.tries[i]), Error: st.err[i]}
-		if st.started[i].Valid {
-			s.StartedAt = st.started[i].Time.UTC()
-			if st.finished[i].Valid {
-				s.FinishedAt = st.finished[i].Time.UTC()
-			}
-		}
-		byStep[name] = s
-	}
-	for _, name := range domain.ProvisioningSteps { // as the fold lists them: a change's steps apart
-		s, ok := byStep[name]
-		if !ok {
-			s = domain.StepState{Step: name}
-		}
-		d.Steps = append(d.Steps, s)
-	}
-	for i := range rs.step { // the fold's definition: an orphan is not among the resources
-		r := domain.Resource{Step: rs.step[i], Kind: rs.kind[i], ID: rs.id[i], Location: rs.location[i], TenantID: d.ID, CreatedAt: rs.created[i].UTC()}
-		if rs.orphaned[i] {
-			d.Orphans = append(d.Orphans, r)
-		} else {
-			d.Resources = append(d.Resources, r)
-		}
-	}
-	domain.SortResources(d.Resources)
-	domain.SortResources(d.Orphans)
-	d.Applied = min(applied[0], applied[1], applied[2])
-	return d, nil
-}
-
-// appliedSQL selects the tenants, progress and resources projections'
-// applied versions of the stream of tenant $1, in that order.
-func appliedSQL(schemas map[string]string) string {
-	cols := make([]string, 0, 3)
-	for _, name := range []string{NameTenants, NameProgress, NameResources} {
-		cols = append(cols, `coalesce((select version from `+schemas[name]+`.applied where stream = 'tenant-' || $1), 0)`)
-	}
-	return strings.Join(cols, ", ")
-}
-
 // cachedSchemas is schemas, remembered for a second: GET /tenants/{id} is
-// the hot read, and generations change only when a replay switches them.
+// the hot read, and generations change only when a replay switches them (a
+// generation just replaced still exists and shows an older version, so the
+// caller falls back to the log).
 func (en *Engine) cachedSchemas(ctx context.Context, names ...string) (map[string]string, error) {
 	key := strings.Join(names, ",")
 	en.cache.mu.Lock()

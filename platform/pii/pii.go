@@ -241,30 +241,14 @@ func (v *Vault) OpenFields(ctx context.Context, fields ...*string) error {
 	return v.OpenFieldsWith(stored, fields...)
 }
 
-// KeysJoin is a FROM item for a statement that reads sealed fields and the
-// keys that open them at once (GET /tenants/{id} in one statement): "left
-// join lateral (...) alias on true", with the columns alias.key_ids (text[])
-// and alias.keys (bytea[]), the stored keys the sealed fields in the text
-// expression doc name; StoredKeysOf pairs them. A key erased before the
-// statement's snapshot is not among them, so its fields open as Erased, as
-// with OpenFields.
-func KeysJoin(doc, alias string) string {
-	// Split, not regexp_matches: a regular expression over the document took
-	// half of the statement's time. A piece that is not a key id names no
-	// key (it is checked before the cast, which would fail the statement);
-	// one lookup a key, by its primary key.
-	return `left join lateral (select array_agg(x) key_ids, array_agg(key) keys from (
-			select x, (select key from personal_keys where id = x::uuid) key
-			from (select distinct left(p, 36) x from unnest((string_to_array(` + doc + `, '"` + prefix + `'))[2:]) p) ids
-			where x ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') found
-		where key is not null) ` + alias + ` on true`
-}
-
 // StoredKeys are personal-data keys as personal_keys stores them (wrapped
-// when a master key is configured), by key id: what KeysJoin reads.
+// when a master key is configured), by key id: what a statement reading
+// sealed fields and their keys at once reads (GET /tenants/{id}: a key
+// erased before its snapshot is not among them, so its fields open as
+// Erased, as with OpenFields).
 type StoredKeys map[string][]byte
 
-// StoredKeysOf pairs KeysJoin's columns.
+// StoredKeysOf pairs a statement's key ids and keys.
 func StoredKeysOf(ids []string, keys [][]byte) StoredKeys {
 	out := make(StoredKeys, len(ids))
 	for i, id := range ids {
@@ -274,7 +258,7 @@ func StoredKeysOf(ids []string, keys [][]byte) StoredKeys {
 }
 
 // OpenFieldsWith opens each sealed field in place with keys the caller read
-// (KeysJoin); a field whose key is not among them opens as Erased.
+// (StoredKeys); a field whose key is not among them opens as Erased.
 func (v *Vault) OpenFieldsWith(stored StoredKeys, fields ...*string) error {
 	opened := map[string]cipher.AEAD{}
 	for _, f := range fields {
