@@ -44,8 +44,8 @@ func TestProgressProjectionIsDroppedOnUpgrade(t *testing.T) {
 	var schemas, generations, feeds []string
 	for q, into := range map[string]*[]string{
 		`select nspname::text from pg_namespace where nspname like 'proj\_%' order by 1`: &schemas,
-		`select name from projection_generations order by 1`:                            &generations,
-		`select name from projection_feeds order by 1`:                                  &feeds,
+		`select name from projection_generations order by 1`:                             &generations,
+		`select name from projection_feeds order by 1`:                                   &feeds,
 	} {
 		if err := owner.QueryRow(ctx, `select coalesce(array_agg(x), '{}') from (`+q+`) t (x)`).Scan(into); err != nil {
 			t.Fatal(err)
