@@ -1,13 +1,12 @@
-package migrations
+package migrations_test
 
 import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 	"github.com/tenantflow/tenantflow/adapters/postgres"
 	"github.com/tenantflow/tenantflow/internal/testkit/testenv"
+	"github.com/tenantflow/tenantflow/migrations"
 )
 
 // A database that ran the progress projection loses it on upgrade: its
@@ -20,25 +19,22 @@ func TestProgressProjectionIsDroppedOnUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer owner.Close()
-	db := stdlib.OpenDBFromPool(owner)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 19); err != nil {
+	if err := migrations.UpToForTest(ctx, owner, 19); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"progress", "tenants"} { // as an older tenantd left them
-		if _, err := owner.Exec(ctx, `create schema proj_`+name+`_g1; create table proj_`+name+`_g1.applied (stream text primary key, version bigint not null)`); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := owner.Exec(ctx, `insert into projection_generations (name, generation, projector_version) values ($1, 1, 3);
-			insert into projection_feeds (name, generation, feeder, position, recorded_at) values ($1, 1, 0, 7, now())`, name); err != nil {
-			t.Fatal(err)
+		for _, stmt := range []string{
+			`create schema proj_` + name + `_g1`,
+			`create table proj_` + name + `_g1.applied (stream text primary key, version bigint not null)`,
+			`insert into projection_generations (name, generation, projector_version) values ('` + name + `', 1, 3)`,
+			`insert into projection_feeds (name, generation, feeder, position, recorded_at) values ('` + name + `', 1, 0, 7, now())`,
+		} {
+			if _, err := owner.Exec(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	if _, err := Up(ctx, owner); err != nil {
+	if _, err := migrations.Up(ctx, owner); err != nil {
 		t.Fatal(err)
 	}
 	var schemas, generations, feeds []string
