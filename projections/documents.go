@@ -61,20 +61,19 @@ func (Documents) DDL() string {
 func (Documents) Apply(context.Context, Execer, eventstore.Event, domain.Event) error { return nil }
 
 // Fold writes the document of a settled tenant, and removes the one a
-// tenant had when its flow starts running again; history[:applied] was
-// folded before. A history that does not fold removes the document too:
-// GET then answers from the log, which says what is wrong, and the other
-// projections go on.
-func (Documents) Fold(ctx context.Context, tx Execer, stream string, history []domain.Event, applied int, last eventstore.Event) error {
+// tenant had when its flow starts running again. A history that does not
+// fold removes the document too: GET then answers from the log, which says
+// what is wrong, and the other projections go on.
+func (Documents) Fold(ctx context.Context, tx Execer, stream string, h *History) error {
 	id, _ := tenantID(stream)
-	t, err := domain.RehydrateTenant(history)
-	if err == nil && !t.Settled() && applied > 0 {
-		if was, err := domain.RehydrateTenant(history[:applied]); err == nil && !was.Settled() {
+	t, err := h.Tenant(len(h.Events))
+	if err == nil && !t.Settled() && h.Applied > 0 {
+		if was, err := h.Tenant(h.Applied); err == nil && !was.Settled() {
 			return nil // running before this batch too: it has no document
 		}
 	}
 	if err != nil || !t.Settled() {
-		if applied == 0 {
+		if h.Applied == 0 {
 			return nil // nothing was written for it yet
 		}
 		_, err = tx.Exec(ctx, `delete from documents where tenant_id = $1`, id)
@@ -100,7 +99,7 @@ func (Documents) Fold(ctx context.Context, tx Execer, stream string, history []d
 	_, err = tx.Exec(ctx, `insert into documents (tenant_id, version, members, personal, key_ids) values ($1, $2, $3, $4, $5)
 		on conflict (tenant_id) do update set version = excluded.version, members = excluded.members, personal = excluded.personal,
 		       key_ids = excluded.key_ids`,
-		id, last.Version, members[:len(members)-1], sealed, keyIDs)
+		id, h.Last.Version, members[:len(members)-1], sealed, keyIDs)
 	return err
 }
 

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -58,15 +57,48 @@ type Projector interface {
 	Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error
 }
 
-// A Folder is a projector whose rows are a function of a stream's whole
-// history rather than of one event (the documents projection's rendered
-// answers). The engine keeps recent streams' decoded histories in memory,
-// reads a history from the log when it has not got it, and calls Fold once
-// a stream a batch, with every event up to the batch's newest of that
-// stream (the first applied of them were applied in earlier batches);
-// Apply is not called. Fold, like Apply, only writes.
+// A Folder is a projector whose rows are a function of a tenant's fold
+// rather than of one event (the documents projection's rendered answers,
+// the orphans). The engine keeps recent streams' decoded histories in
+// memory, reads a history from the log when it has not got it, and calls
+// Fold once a stream a batch with the stream's history up to the batch's
+// newest event; Apply is not called. Fold, like Apply, only writes.
 type Folder interface {
-	Fold(ctx context.Context, tx Execer, stream string, history []domain.Event, applied int, last eventstore.Event) error
+	Fold(ctx context.Context, tx Execer, stream string, h *History) error
+}
+
+// History is a stream's events up to a batch's newest of it, as Folders get
+// it: Events[:Applied] were applied in earlier batches.
+type History struct {
+	Events  []domain.Event
+	Applied int
+	Last    eventstore.Event
+	tenants map[int]foldedTenant // by events folded, shared by the batch's Folders
+}
+
+type foldedTenant struct {
+	t   *domain.Tenant
+	err error
+}
+
+// Tenant is the fold of the stream's first n events (n = len(Events): its
+// state now; n = Applied: before this batch), folded once a batch whoever
+// asks, and the state before a batch is remembered from the batch before.
+// Folders only read it.
+func (h *History) Tenant(n int) (*domain.Tenant, error) {
+	if f, ok := h.tenants[n]; ok {
+		return f.t, f.err
+	}
+	t, err := domain.RehydrateTenant(h.Events[:n])
+	h.tenants[n] = foldedTenant{t, err}
+	return t, err
+}
+
+// remembered is what the engine keeps of a stream for Folders: its decoded
+// events and, once a Folder asked for it, their fold.
+type remembered struct {
+	events []domain.Event
+	tenant *foldedTenant
 }
 
 // Execer is what a projector's Apply writes through. The engine queues the
@@ -104,7 +136,7 @@ type Engine struct {
 	// history is used only when its length is the version the projection
 	// applied (a stream's versions start at 1 and have no gap), so one
 	// left ahead by a batch that failed is read again from the log.
-	histories memo.Map[[]domain.Event]
+	histories memo.Map[remembered]
 
 	cache struct { // see cachedSchemas
 		mu sync.Mutex
@@ -400,7 +432,7 @@ func (en *Engine) schemas(ctx context.Context, names ...string) (map[string]stri
 // a gap before the first is filled from the store. It returns the last
 // event applied (nil: none), for the caller to record in applied.
 func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string, events []eventstore.Event, applied int64,
-	decoded map[string]domain.Event, histories map[string][]domain.Event) (*eventstore.Event, error) {
+	decoded map[string]domain.Event, histories *batchHistories) (*eventstore.Event, error) {
 	if len(events) > 0 && events[0].Version > applied+1 {
 		missing, err := en.Log.LoadFrom(ctx, stream, applied+1)
 		if err != nil {
@@ -435,30 +467,47 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 		applied, last = e.Version, e
 	}
 	if folds && last != nil {
-		h, err := history(stream, last.Version-int64(len(fresh)), histories)
+		h, err := histories.of(stream, last.Version-int64(len(fresh)), fresh, *last)
 		if err != nil {
 			return nil, err
 		}
-		before := len(h)
-		h = append(slices.Clip(h), fresh...) // never into a remembered history's array
-		if err := f.Fold(ctx, q, stream, h, before, *last); err != nil {
+		if err := f.Fold(ctx, q, stream, h); err != nil {
 			return nil, fmt.Errorf("%s folding %s v%d: %w", p.Name(), stream, last.Version, err)
 		}
-		en.histories.Put(stream, h)
+		now := remembered{events: h.Events}
+		if t, ok := h.tenants[len(h.Events)]; ok {
+			now.tenant = &t
+		}
+		en.histories.Put(stream, now)
 	}
 	return last, nil
 }
 
-// history is stream's first n events, decoded, from those found for the
-// batch (applyIn: remembered, or read by readHistories).
-func history(stream string, n int64, found map[string][]domain.Event) ([]domain.Event, error) {
-	if n == 0 {
-		return nil, nil
-	}
-	if h := found[stream]; int64(len(h)) == n {
+// batchHistories are the histories of a batch's streams for its Folders:
+// those found before applying (remembered, or read), and those built, which
+// every Folder of the batch at the same versions shares with its folds.
+type batchHistories struct {
+	found map[string]remembered
+	built map[string]*History
+}
+
+// of is stream's history: its applied first events and fresh, the batch's
+// after them up to last.
+func (b *batchHistories) of(stream string, applied int64, fresh []domain.Event, last eventstore.Event) (*History, error) {
+	if h, ok := b.built[stream]; ok && int64(h.Applied) == applied && h.Last.Version == last.Version {
 		return h, nil
 	}
-	return nil, fmt.Errorf("history of %s: %d events found, %d applied", stream, len(found[stream]), n)
+	known := b.found[stream]
+	if int64(len(known.events)) != applied {
+		return nil, fmt.Errorf("history of %s: %d events found, %d applied", stream, len(known.events), applied)
+	}
+	h := &History{Events: append(slices.Clip(known.events), fresh...), // never into a remembered history's array
+		Applied: len(known.events), Last: last, tenants: map[int]foldedTenant{}}
+	if known.tenant != nil {
+		h.tenants[h.Applied] = *known.tenant
+	}
+	b.built[stream] = h
+	return h, nil
 }
 
 // readHistories reads and decodes, inside the batch's transaction, the
@@ -636,7 +685,7 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	// The histories Folders need: remembered, or read now. Taken from memory
 	// once, here: a rebuild and the live feed share it, each at its own
 	// version of a stream.
-	histories, need := map[string][]domain.Event{}, map[string]int64{}
+	histories, need := map[string]remembered{}, map[string]int64{}
 	for i, t := range targets {
 		if _, folds := t.p.(Folder); !folds {
 			continue
@@ -646,7 +695,7 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 			if n == 0 || evs[len(evs)-1].Version <= n {
 				continue // nothing before the batch, or nothing new in it
 			}
-			if h, ok := en.histories.Get(s); ok && int64(len(h)) == n {
+			if h, ok := en.histories.Get(s); ok && int64(len(h.events)) == n {
 				histories[s] = h
 			} else {
 				need[s] = n
@@ -657,13 +706,16 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	if err != nil {
 		return err
 	}
-	maps.Copy(histories, read)
+	for s, evs := range read {
+		histories[s] = remembered{events: evs}
+	}
+	folds := &batchHistories{found: histories, built: map[string]*History{}}
 	decoded := map[string]domain.Event{}
 	q := queue{&pgx.Batch{}}
 	for i, t := range targets {
 		var last []*eventstore.Event
 		for _, s := range streams[i] {
-			e, err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded, histories)
+			e, err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded, folds)
 			if err != nil {
 				return err
 			}

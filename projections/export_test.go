@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 )
@@ -12,23 +11,6 @@ import (
 // the live feed does.
 func (en *Engine) ApplyForTest(ctx context.Context, events []eventstore.Event) error {
 	return en.applyBatch(ctx, en.Projectors, events, 0)
-}
-
-// ResourcesForTest reads the resources projection's rows of tenant id that
-// are not orphaned (Orphans reads the others).
-func (en *Engine) ResourcesForTest(ctx context.Context, id string) ([]domain.Resource, error) {
-	schema, err := en.Schema(ctx, NameResources)
-	if err != nil {
-		return nil, err
-	}
-	rows, _ := en.Pool.Query(ctx, `select tenant_id::text, step, kind, id, location, created_at from `+schema+`.resources
-		where tenant_id = $1 and not orphaned`, id)
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Resource, error) {
-		var r domain.Resource
-		err := row.Scan(&r.TenantID, &r.Step, &r.Kind, &r.ID, &r.Location, &r.CreatedAt)
-		r.CreatedAt = r.CreatedAt.UTC()
-		return r, err
-	})
 }
 
 // SummaryForTest reads tenant id's row of the tenants projection.

@@ -21,11 +21,10 @@ type attemptPlan struct {
 }
 
 // GET /tenants/{id} (the stream's fold, rendered) and tenantctl orphans
-// list (the resources projection) give one answer about resources and
-// orphans: both follow one definition, checked here for rolled-back,
-// retried and deprovisioned tenants with failed undos; the tenant list
-// follows renames.
-func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
+// list (the orphans projection) give one answer about orphans, checked here
+// for rolled-back, retried and deprovisioned tenants with failed undos, and
+// for orphans an operator forgot; the tenant list follows renames.
+func TestOrphansAreOneAnswer(t *testing.T) {
 	e := newEnv(t)
 	e.follow(t)
 	ctx := context.Background()
@@ -166,13 +165,6 @@ func TestResourcesAndOrphansAreOneAnswer(t *testing.T) {
 		tn, err := e.tenants.Get(ctx, ids[name])
 		if err != nil {
 			t.Fatal(err)
-		}
-		resources, err := e.engine.ResourcesForTest(ctx, ids[name])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !sameResources(resources, tn.Resources()) {
-			t.Errorf("%s:\n projection resources %v\n fold       resources %v", name, resources, tn.Resources())
 		}
 		if s, err := e.engine.SummaryForTest(ctx, ids[name]); err != nil || s.Name != tn.Name() || s.Version != tn.Version() {
 			t.Errorf("%s: the list shows %+v (%v), the fold %s v%d", name, s, err, tn.Name(), tn.Version())

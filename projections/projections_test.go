@@ -155,10 +155,6 @@ func TestProjectionsAgreeWithTheFold(t *testing.T) {
 		if err != nil || d.Status != tn.Status().String() || d.Version != tn.Version() || d.Key != tn.Key() || d.Name != tn.Name() {
 			t.Fatalf("%s: projection %+v (%v), fold %s v%d", tn.Name(), d, err, tn.Status(), tn.Version())
 		}
-		resources, err := e.engine.ResourcesForTest(ctx, id)
-		if err != nil || !sameResources(resources, tn.Resources()) {
-			t.Fatalf("%s resources: projection %v (%v), fold %v", tn.Name(), resources, err, tn.Resources())
-		}
 		if orphans, err := e.engine.Orphans(ctx, id); err != nil || !sameResources(orphans, tn.Orphans()) {
 			t.Fatalf("%s orphans: projection %v (%v), fold %v", tn.Name(), orphans, err, tn.Orphans())
 		}
@@ -267,10 +263,6 @@ func TestIdempotentAndGapFilling(t *testing.T) {
 	if err != nil || d.Version != int64(len(events)) || d.Status != "ACTIVE" {
 		t.Fatalf("after a gap: %+v %v", d, err)
 	}
-	tn, _ := e.tenants.Get(ctx, ids[0])
-	if resources, err := e.engine.ResourcesForTest(ctx, ids[0]); err != nil || !sameResources(resources, tn.Resources()) {
-		t.Fatalf("after a gap: resources %v (%v), fold %v", resources, err, tn.Resources())
-	}
 	digests := map[string]string{}
 	for _, p := range projections.All() {
 		digests[p.Name()], _ = e.engine.Digest(ctx, p.Name(), 1)
@@ -316,20 +308,20 @@ func TestEnsureBuildsFromAnExistingLog(t *testing.T) {
 func TestChangedProjectorIsRebuilt(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	if _, err := e.engine.Pool.Exec(ctx, `update projection_generations set projector_version = 1 where name = 'resources'`); err != nil {
+	if _, err := e.engine.Pool.Exec(ctx, `update projection_generations set projector_version = 1 where name = 'tenants'`); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.engine.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var gen, version int
-	if err := e.engine.Pool.QueryRow(ctx, `select generation, projector_version from projection_generations where name = 'resources'`).Scan(&gen, &version); err != nil {
+	if err := e.engine.Pool.QueryRow(ctx, `select generation, projector_version from projection_generations where name = 'tenants'`).Scan(&gen, &version); err != nil {
 		t.Fatal(err)
 	}
-	if gen != 2 || version != (projections.Resources{}).Version() {
-		t.Fatalf("resources at generation %d, version %d", gen, version)
+	if gen != 2 || version != (projections.Tenants{}).Version() {
+		t.Fatalf("tenants at generation %d, version %d", gen, version)
 	}
-	if g, _ := e.engine.Generation(ctx, e.engine.Pool, projections.NameTenants); g != 1 {
+	if g, _ := e.engine.Generation(ctx, e.engine.Pool, projections.NameStats); g != 1 {
 		t.Fatalf("an unchanged projector was rebuilt: generation %d", g)
 	}
 }
@@ -396,7 +388,7 @@ func TestProjectorsKeepOnlyTheirStreams(t *testing.T) {
 		}
 		counts[p.Name()] = n
 	}
-	want := map[string]int{projections.NameTenants: len(ids), projections.NameResources: len(ids),
+	want := map[string]int{projections.NameTenants: len(ids), projections.NameOrphans: len(ids),
 		projections.NameStats: len(ids), projections.NameConfig: 0, projections.NameLeads: 0, projections.NamePlans: 0,
 		projections.NameDocuments: len(ids)}
 	if !reflect.DeepEqual(counts, want) {

@@ -12,16 +12,16 @@ import (
 
 // Projector names: durable ids.
 const (
-	NameTenants   = "tenants"
-	NameResources = "resources"
-	NameStats     = "stepstats"
-	NameConfig    = "tenantconfig"
-	NameLeads     = "leads"
+	NameTenants = "tenants"
+	NameOrphans = "orphans"
+	NameStats   = "stepstats"
+	NameConfig  = "tenantconfig"
+	NameLeads   = "leads"
 )
 
 // All returns every projector tenantflow runs.
 func All() []Projector {
-	return []Projector{Tenants{}, Resources{}, StepStats{}, Config{}, Leads{}, Plans{}, Documents{}}
+	return []Projector{Tenants{}, Orphans{}, StepStats{}, Config{}, Leads{}, Plans{}, Documents{}}
 }
 
 func tenantID(stream string) (string, bool) { return wire.TenantOf(stream) }
@@ -75,119 +75,6 @@ func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de doma
 	_, err := tx.Exec(ctx, `update tenants set version = $2, updated_at = $3, status = coalesce($4, status), name = coalesce($5, name) where id = $1`,
 		id, e.Version, e.RecordedAt, status, name)
 	return err
-}
-
-// Resources lists what each tenant's steps made and no undo removed;
-// a resource whose undo failed stays, marked orphaned.
-type Resources struct{}
-
-func (Resources) Name() string { return NameResources }
-
-// Version 2 added location and created_at; 3 gave the projection the
-// fold's definition of orphans (see domain.Tenant.Orphans): kept across
-// attempts until made again or a later undo of the step succeeds, a
-// placeholder for a step that reported nothing, gone when an operator
-// forgets it.
-// 4: a failed undo of a step whose orphans are an earlier attempt's adds
-// no placeholder beside them.
-func (Resources) Version() int { return 4 }
-
-func (Resources) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
-
-func (Resources) DDL() string {
-	return `create table resources (
-		tenant_id  uuid        not null,
-		step       text        not null,
-		kind       text        not null,
-		id         text        not null,
-		location   text        not null,
-		created_at timestamptz not null,
-		orphaned   boolean     not null default false,
-		primary key (tenant_id, step, kind, id)
-	);`
-}
-
-func (Resources) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
-	id, ok := tenantID(e.Stream)
-	if !ok {
-		return nil
-	}
-	if f, ok := de.(*domain.OrphanForgotten); ok {
-		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2 and kind = $3 and id = $4 and orphaned`, id, f.Step, f.Kind, f.ID)
-		return err
-	}
-	if rec, ok := de.(*domain.DomainsReconciled); ok { // the step's resources are what it reconciled to
-		for _, r := range rec.Steps {
-			if r.Error != "" || r.Resources == nil {
-				continue
-			}
-			if _, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2 and not orphaned`, id, r.Step); err != nil {
-				return err
-			}
-			for _, res := range r.Resources {
-				created := res.CreatedAt
-				if created.IsZero() {
-					created = rec.At
-				}
-				if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at) values ($1, $2, $3, $4, $5, $6)
-					on conflict (tenant_id, step, kind, id) do update set location = excluded.location, created_at = excluded.created_at, orphaned = false`,
-					id, r.Step, res.Kind, res.ID, res.Location, created); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	v, ok := de.(*domain.StepOutcome)
-	if !ok || v.Step == domain.StepResources {
-		return nil // the resources step repeats what the steps recorded
-	}
-	switch v.Outcome {
-	case domain.OutcomeCompleted, domain.OutcomeFailed:
-		for _, r := range v.Resources {
-			created := r.CreatedAt
-			if created.IsZero() {
-				created = v.At
-			}
-			step := r.Step
-			if step == "" {
-				step = v.Step // as the fold fills it in
-			}
-			// Made again by this attempt: the tenant's own, no longer an orphan.
-			if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at) values ($1, $2, $3, $4, $5, $6)
-				on conflict (tenant_id, step, kind, id) do update set location = excluded.location, created_at = excluded.created_at, orphaned = false`,
-				id, step, r.Kind, r.ID, r.Location, created); err != nil {
-				return err
-			}
-		}
-	case domain.OutcomeCompensated: // what an earlier failed undo of the step left is gone too
-		_, err := tx.Exec(ctx, `delete from resources where tenant_id = $1 and step = $2`, id, v.Step)
-		return err
-	case domain.OutcomeCompensationFailed:
-		// The step's resources of this attempt become orphans; when it had
-		// reported none, what the failed undo names, or else one placeholder
-		// saying something may be left (the fold's rule, domain.applyStep).
-		// A placeholder only when the step has no orphans yet either.
-		left, unless := v.Resources, "and not orphaned"
-		if len(left) == 0 {
-			left, unless = []domain.Resource{{Kind: domain.UnknownResource, ID: "see the step's error"}}, ""
-		}
-		for _, r := range left {
-			created := r.CreatedAt
-			if created.IsZero() {
-				created = v.At
-			}
-			if _, err := tx.Exec(ctx, `insert into resources (tenant_id, step, kind, id, location, created_at, orphaned)
-				select $1, $2, $3, $4, $5, $6, true
-				where not exists (select 1 from resources where tenant_id = $1 and step = $2 `+unless+`)
-				on conflict do nothing`, id, v.Step, r.Kind, r.ID, r.Location, created); err != nil {
-				return err
-			}
-		}
-		_, err := tx.Exec(ctx, `update resources set orphaned = true where tenant_id = $1 and step = $2`, id, v.Step)
-		return err
-	}
-	return nil
 }
 
 // StepStats keeps one row per step run (do outcomes) with its duration and

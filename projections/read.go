@@ -161,63 +161,6 @@ func StatsFrom(ctx context.Context, q interface {
 	return out, err
 }
 
-// Orphans lists what undos could not remove (domain.Tenant.Orphans, as the
-// resources projection holds it) for one tenant, or for every tenant when
-// tenantID is "": oldest tenant first, each tenant's in SortResources order.
-func (en *Engine) Orphans(ctx context.Context, tenantID string) ([]domain.Resource, error) {
-	schemas, err := en.cachedSchemas(ctx, NameResources)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := en.Pool.Query(ctx, `select tenant_id::text, step, kind, id, location, created_at from `+schemas[NameResources]+`.resources
-		where orphaned and ($1 = '' or tenant_id::text = $1) order by tenant_id, created_at`, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Resource, error) {
-		var o domain.Resource
-		err := r.Scan(&o.TenantID, &o.Step, &o.Kind, &o.ID, &o.Location, &o.CreatedAt)
-		return o, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []domain.Resource
-	for len(all) > 0 { // group by tenant, keeping the query's tenant order
-		n := 1
-		for n < len(all) && all[n].TenantID == all[0].TenantID {
-			n++
-		}
-		domain.SortResources(all[:n])
-		out, all = append(out, all[:n]...), all[n:]
-	}
-	return out, nil
-}
-
-// OrphanCounts counts every tenant's orphans by step and kind (the
-// tenantflow_orphans gauge).
-func (en *Engine) OrphanCounts(ctx context.Context) (map[[2]string]int, error) {
-	schemas, err := en.cachedSchemas(ctx, NameResources)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := en.Pool.Query(ctx, `select step, kind, count(*) from `+schemas[NameResources]+`.resources where orphaned group by step, kind`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[[2]string]int{}
-	for rows.Next() {
-		var step, kind string
-		var n int
-		if err := rows.Scan(&step, &kind, &n); err != nil {
-			return nil, err
-		}
-		out[[2]string{step, kind}] = n
-	}
-	return out, rows.Err()
-}
-
 // TenantConfig is a tenant's configuration as projected, with the stream
 // versions of the projection (Applied) and of the log (Head): Applied below
 // Head means it lags, and the caller folds the log instead.

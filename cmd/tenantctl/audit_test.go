@@ -180,10 +180,10 @@ func TestReplayCommand(t *testing.T) {
 	var out bytes.Buffer
 	for _, gen := range []string{"generation 2", "generation 3"} {
 		out.Reset()
-		if err := (replayCmd{Projections: []string{"resources"}, Quiet: true}).run(context.Background(), &out); err != nil {
+		if err := (replayCmd{Projections: []string{"orphans"}, Quiet: true}).run(context.Background(), &out); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(out.String(), "resources: "+gen+" is live") || !strings.Contains(out.String(), ";resources:") {
+		if !strings.Contains(out.String(), "orphans: "+gen+" is live") || !strings.Contains(out.String(), ";orphans:") {
 			t.Fatalf("replay: %s", out.String())
 		}
 	}
@@ -194,7 +194,7 @@ func TestReplayCommand(t *testing.T) {
 	}
 	for _, p := range projections.All() {
 		gen := "generation 2"
-		if p.Name() == projections.NameResources {
+		if p.Name() == projections.NameOrphans {
 			gen = "generation 4"
 		}
 		if !strings.Contains(out.String(), p.Name()+": "+gen+" is live") {

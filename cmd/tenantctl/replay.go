@@ -14,7 +14,7 @@ import (
 )
 
 type replayCmd struct {
-	Projections []string `arg:"" optional:"" help:"Projections to rebuild: tenants, resources, stepstats, tenantconfig, leads, plans, documents (default: every one)."`
+	Projections []string `arg:"" optional:"" help:"Projections to rebuild: tenants, orphans, stepstats, tenantconfig, leads, plans, documents (default: every one)."`
 	Quiet       bool     `help:"No progress bar."`
 }
 

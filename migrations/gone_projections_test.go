@@ -9,10 +9,10 @@ import (
 	"github.com/tenantflow/tenantflow/migrations"
 )
 
-// A database that ran the progress projection loses it on upgrade: its
-// generations' tables, feed marks and generation row (00020), and nothing
-// of the projections that stay.
-func TestProgressProjectionIsDroppedOnUpgrade(t *testing.T) {
+// A database that ran the progress and resources projections loses them on
+// upgrade: their generations' tables, feed marks and generation rows (00020,
+// 00021), and nothing of the projections that stay.
+func TestGoneProjectionsAreDroppedOnUpgrade(t *testing.T) {
 	ctx := context.Background()
 	owner, err := postgres.Open(ctx, testenv.NewDatabase(t))
 	if err != nil {
@@ -22,7 +22,7 @@ func TestProgressProjectionIsDroppedOnUpgrade(t *testing.T) {
 	if err := migrations.UpToForTest(ctx, owner, 19); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"progress", "tenants"} { // as an older tenantd left them
+	for _, name := range []string{"progress", "resources", "tenants"} { // as an older tenantd left them
 		for _, stmt := range []string{
 			`create schema proj_` + name + `_g1`,
 			`create table proj_` + name + `_g1.applied (stream text primary key, version bigint not null)`,
