@@ -112,50 +112,6 @@ func TestCompensationFailureLeavesAnOrphan(t *testing.T) {
 	}
 }
 
-// StatusAfter agrees with the fold for every event of a full life.
-func TestStatusAfterMatchesTheFold(t *testing.T) {
-	tn, history, _ := NewTenant("t-1", "", validTenant())
-	record := func(evs []Event, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		history = append(history, evs...)
-	}
-	record(tn.RequestProvisioning(validSubscription(), DefaultTiers))
-	record(tn.RecordStep(StepOutcome{Step: StepIdentity, Outcome: OutcomeFailed}))
-	record(tn.FailProvisioning())
-	record(tn.RecordUndo(StepOutcome{Step: StepIdentity, Outcome: OutcomeCompensated}))
-	record(tn.FinishUndo())
-	record(tn.RequestProvisioning(validSubscription(), DefaultTiers))
-	for _, s := range Steps[:len(Steps)-1] {
-		record(tn.RecordStep(StepOutcome{Step: s, Outcome: OutcomeCompleted}))
-	}
-	record(tn.Activate())
-	record(tn.RequestDeprovisioning("bye"))
-	for s, ok := tn.NextUndo(); ok; s, ok = tn.NextUndo() {
-		record(tn.RecordUndo(StepOutcome{Step: s, Outcome: OutcomeCompensated}))
-	}
-	record(tn.FinishUndo())
-
-	var status Status
-	for i := range history {
-		if s, moves := StatusAfter(history[i]); moves {
-			status = s
-		}
-		folded, err := RehydrateTenant(history[:i+1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if folded.Status() != status {
-			t.Fatalf("after %s: fold says %s, StatusAfter %s", history[i].EventType(), folded.Status(), status)
-		}
-	}
-	if status != StatusInactive {
-		t.Fatalf("ended %s", status)
-	}
-}
-
 // An event stored at schema version 1 still loads: the upcaster renames its
 // fields; a version newer than the code is refused.
 func TestUpcastProvisioningFailed(t *testing.T) {

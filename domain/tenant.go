@@ -311,29 +311,6 @@ func (t *Tenant) Subscription() (Subscription, bool) {
 	return *t.subscription, true
 }
 
-// StatusAfter is the status an event moves a tenant to, when it moves it.
-// Read models use it so that the status machine lives only here; a test
-// holds it to the fold.
-func StatusAfter(e Event) (Status, bool) {
-	switch e := deref(e).(type) {
-	case TenantCreated:
-		return StatusPendingProvision, true
-	case ProvisioningRequested:
-		return StatusProvisioning, true
-	case TenantActivated:
-		return StatusActive, true
-	case ProvisioningRolledBack:
-		return StatusProvisionFailed, true
-	case DeprovisioningRequested:
-		return StatusDeprovisioning, true
-	case TenantDeactivated:
-		return StatusInactive, true
-	case ChangeCompleted:
-		return changeMoves[e.Change].to, true
-	}
-	return 0, false
-}
-
 // nullToNil drops a JSON null, so that an absent object is recorded as absent.
 func nullToNil(raw json.RawMessage) json.RawMessage {
 	if v := bytes.TrimSpace(raw); len(v) == 0 || string(v) == "null" {

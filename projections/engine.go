@@ -72,7 +72,8 @@ type Folder interface {
 type History struct {
 	Events  []domain.Event
 	Applied int
-	Last    eventstore.Event
+	Stored  []eventstore.Event   // Events[Applied:] as the log holds them
+	Last    eventstore.Event     // the newest of them
 	tenants map[int]foldedTenant // by events folded, shared by the batch's Folders
 }
 
@@ -442,7 +443,8 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 	}
 	var last *eventstore.Event
 	f, folds := p.(Folder)
-	var fresh []domain.Event // a Folder's events of this batch
+	var fresh []domain.Event      // a Folder's events of this batch,
+	var stored []eventstore.Event // and as stored
 	for i := range events {
 		e := &events[i]
 		if e.Version <= applied {
@@ -460,14 +462,14 @@ func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string
 			decoded[e.ID] = de
 		}
 		if folds {
-			fresh = append(fresh, de)
+			fresh, stored = append(fresh, de), append(stored, *e)
 		} else if err := p.Apply(ctx, q, *e, de); err != nil {
 			return nil, fmt.Errorf("%s applying %s v%d: %w", p.Name(), stream, e.Version, err)
 		}
 		applied, last = e.Version, e
 	}
 	if folds && last != nil {
-		h, err := histories.of(stream, last.Version-int64(len(fresh)), fresh, *last)
+		h, err := histories.of(stream, last.Version-int64(len(fresh)), fresh, stored)
 		if err != nil {
 			return nil, err
 		}
@@ -492,8 +494,9 @@ type batchHistories struct {
 }
 
 // of is stream's history: its applied first events and fresh, the batch's
-// after them up to last.
-func (b *batchHistories) of(stream string, applied int64, fresh []domain.Event, last eventstore.Event) (*History, error) {
+// after them (stored: as the log holds them).
+func (b *batchHistories) of(stream string, applied int64, fresh []domain.Event, stored []eventstore.Event) (*History, error) {
+	last := stored[len(stored)-1]
 	if h, ok := b.built[stream]; ok && int64(h.Applied) == applied && h.Last.Version == last.Version {
 		return h, nil
 	}
@@ -502,7 +505,7 @@ func (b *batchHistories) of(stream string, applied int64, fresh []domain.Event, 
 		return nil, fmt.Errorf("history of %s: %d events found, %d applied", stream, len(known.events), applied)
 	}
 	h := &History{Events: append(slices.Clip(known.events), fresh...), // never into a remembered history's array
-		Applied: len(known.events), Last: last, tenants: map[int]foldedTenant{}}
+		Applied: len(known.events), Stored: stored, Last: last, tenants: map[int]foldedTenant{}}
 	if known.tenant != nil {
 		h.tenants[h.Applied] = *known.tenant
 	}

@@ -27,15 +27,17 @@ func All() []Projector {
 func tenantID(stream string) (string, bool) { return wire.TenantOf(stream) }
 
 // Tenants is the tenant list (GET /tenants) and the metrics' count of
-// tenants by status: what a summary shows, nothing else.
+// tenants by status: what a summary shows, nothing else, from the tenant's
+// fold (Folder).
 type Tenants struct{}
 
 func (Tenants) Name() string { return NameTenants }
 
 // Version 2 added the dns step's addressing (platform_host, custom_domains),
 // 3 the contacts (tenant.updated), 4 ARC's owner address and source. 5
-// keeps only the summary: GET /tenants/{id} reads the documents projection,
-// and the rest (personal data among it) was written for no reader.
+// keeps only the summary, written once a batch from the fold: GET
+// /tenants/{id} reads the documents projection, and the rest (personal data
+// among it) was written for no reader.
 func (Tenants) Version() int { return 5 }
 
 func (Tenants) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
@@ -54,26 +56,26 @@ func (Tenants) DDL() string {
 	create index tenants_status_key on tenants (status, key);`
 }
 
-func (Tenants) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
-	id, ok := tenantID(e.Stream)
-	if !ok {
+// Apply is not called: the engine gives a Folder whole histories (Fold).
+func (Tenants) Apply(context.Context, Execer, eventstore.Event, domain.Event) error { return nil }
+
+// Fold writes the tenant's summary as the batch leaves it: one statement a
+// stream a batch, where applying each event was one an event (twelve a
+// provisioned tenant). A history that does not fold leaves the row as it
+// was (GET says what is wrong).
+func (Tenants) Fold(ctx context.Context, tx Execer, stream string, h *History) error {
+	id, _ := tenantID(stream)
+	t, err := h.Tenant(len(h.Events))
+	if err != nil || t.ID() == "" {
 		return nil
 	}
-	if c, ok := de.(*domain.TenantCreated); ok {
-		_, err := tx.Exec(ctx, `insert into tenants (id, key, name, status, version, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $6)`,
-			id, c.Key, c.Name, int(domain.StatusPendingProvision), e.Version, e.RecordedAt)
+	if h.Applied == 0 { // the batch holds its first event
+		_, err = tx.Exec(ctx, `insert into tenants (id, key, name, status, version, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7)`,
+			id, t.Key(), t.Name(), int(t.Status()), h.Last.Version, h.Stored[0].RecordedAt, h.Last.RecordedAt)
 		return err
 	}
-	var status *int // one statement per event: a replay is mostly these
-	if s, moves := domain.StatusAfter(de); moves {
-		status = new(int(s))
-	}
-	var name *string // a rename; the other changes an update makes are not in a summary
-	if u, ok := de.(*domain.TenantUpdated); ok && u.Name != "" {
-		name = &u.Name
-	}
-	_, err := tx.Exec(ctx, `update tenants set version = $2, updated_at = $3, status = coalesce($4, status), name = coalesce($5, name) where id = $1`,
-		id, e.Version, e.RecordedAt, status, name)
+	_, err = tx.Exec(ctx, `update tenants set version = $2, updated_at = $3, status = $4, name = $5 where id = $1`,
+		id, h.Last.Version, h.Last.RecordedAt, int(t.Status()), t.Name())
 	return err
 }
 
