@@ -548,25 +548,67 @@ func readHistories(ctx context.Context, tx pgx.Tx, upTo map[string]int64) (map[s
 	return out, err
 }
 
-// recordApplied queues one statement recording the last applied event of
-// every stream of a batch in schema's applied table (one statement a batch
-// rather than one a stream: live batches hold about one event per stream).
-func recordApplied(q queue, schema string, last []*eventstore.Event) {
+// statement is one statement of several parts (WITH queries): a batch's
+// bookkeeping of every projection, which as a statement a projection cost
+// PostgreSQL an executor's start and end and tenantd an encoding each, for
+// every projection a batch.
+type statement struct {
+	parts []string
+	args  []any
+}
+
+func (st *statement) with(part string) { st.parts = append(st.parts, part) }
+
+// arg is the placeholder of v: the same one as an equal list given before
+// (the projections of tenants' streams share the batch's list of them).
+func (st *statement) arg(v any) string {
+	for i, a := range st.args {
+		if equalLists(a, v) {
+			return fmt.Sprintf("$%d", i+1)
+		}
+	}
+	st.args = append(st.args, v)
+	return fmt.Sprintf("$%d", len(st.args))
+}
+
+func equalLists(a, b any) bool {
+	switch a := a.(type) {
+	case []string:
+		b, ok := b.([]string)
+		return ok && slices.Equal(a, b)
+	case []int64:
+		b, ok := b.([]int64)
+		return ok && slices.Equal(a, b)
+	}
+	return false
+}
+
+// sql is the statement: its parts, then main.
+func (st *statement) sql(main string) string {
+	if len(st.parts) == 0 {
+		return main
+	}
+	return "with " + strings.Join(st.parts, ",\n") + "\n" + main
+}
+
+// recordApplied adds to st the recording of the last applied event of every
+// stream of a batch in target i's applied table (schema).
+func recordApplied(st *statement, i int, schema string, last []*eventstore.Event) {
 	if len(last) == 0 {
 		return
 	}
 	streams, versions := make([]string, len(last)), make([]int64, len(last))
-	for i, e := range last {
-		streams[i], versions[i] = e.Stream, e.Version
+	for j, e := range last {
+		streams[j], versions[j] = e.Stream, e.Version
 	}
-	q.b.Queue(`insert into `+schema+`.applied (stream, version) select * from unnest($1::text[], $2::bigint[])
-		on conflict (stream) do update set version = excluded.version`, streams, versions)
+	st.with(fmt.Sprintf(`u%d as (insert into %s.applied (stream, version) select * from unnest(%s::text[], %s::bigint[])
+		on conflict (stream) do update set version = excluded.version)`, i, schema, st.arg(streams), st.arg(versions)))
 }
 
-// recordFed queues one statement moving every target's feed mark for
-// feeder (projection_feeds) to the newest event of a batch they were given,
+// recordFed adds to st the move of every target's feed mark for feeder
+// (projection_feeds) to the newest event of a batch they were given,
 // whether or not it held streams of theirs.
-func recordFed(q queue, targets []target, feeder int32, events []eventstore.Event) {
+func recordFed(st *statement, targets []target, feeder int32, events []eventstore.Event) {
 	newest := events[0]
 	for _, e := range events[1:] {
 		if e.Position > newest.Position {
@@ -577,10 +619,11 @@ func recordFed(q queue, targets []target, feeder int32, events []eventstore.Even
 	for i, t := range targets {
 		names[i], gens[i] = t.p.Name(), int32(t.gen)
 	}
-	q.b.Queue(`insert into projection_feeds (name, generation, feeder, position, recorded_at)
-		select name, generation, $3, $4, $5 from unnest($1::text[], $2::int[]) as t (name, generation)
+	st.with(fmt.Sprintf(`fed as (insert into projection_feeds (name, generation, feeder, position, recorded_at)
+		select name, generation, %s::integer, %s::bigint, %s::timestamptz from unnest(%s::text[], %s::int[]) as t (name, generation)
 		on conflict (name, generation, feeder) do update set position = excluded.position, recorded_at = excluded.recorded_at
-		where projection_feeds.position < excluded.position`, names, gens, feeder, newest.Position, newest.RecordedAt)
+		where projection_feeds.position < excluded.position)`,
+		st.arg(feeder), st.arg(newest.Position), st.arg(newest.RecordedAt), st.arg(names), st.arg(gens)))
 }
 
 // applyBatch applies events (any streams, log order) to the current
@@ -659,25 +702,36 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 				streams[i] = append(streams[i], s)
 			}
 		}
+	}
+	// Every target's applied versions of the streams it reads, locked
+	// against a concurrent applier, in one statement.
+	var locks statement
+	var selects []string
+	for i := range targets {
 		if len(streams[i]) > 0 {
-			reads.Queue(`select stream, version from `+schemas[i]+`.applied where stream = any($1) order by stream for update`, streams[i])
+			locks.with(fmt.Sprintf(`a%d as (select stream, version from %s.applied where stream = any(%s) order by stream for update)`,
+				i, schemas[i], locks.arg(streams[i])))
+			selects = append(selects, fmt.Sprintf(`select %d, stream, version from a%d`, i, i))
 		}
 	}
+	if len(selects) > 0 {
+		reads.Queue(locks.sql(strings.Join(selects, " union all ")), locks.args...)
+	}
 	applied := make([]map[string]int64, len(targets))
+	for i := range targets {
+		applied[i] = map[string]int64{}
+	}
 	br := tx.SendBatch(ctx, reads)
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()
 		return err
 	}
-	for i := range targets {
-		applied[i] = map[string]int64{}
-		if len(streams[i]) == 0 {
-			continue
-		}
+	if len(selects) > 0 {
 		rows, _ := br.Query()
+		var i int32
 		var stream string
 		var v int64
-		if _, err := pgx.ForEachRow(rows, []any{&stream, &v}, func() error { applied[i][stream] = v; return nil }); err != nil {
+		if _, err := pgx.ForEachRow(rows, []any{&i, &stream, &v}, func() error { applied[i][stream] = v; return nil }); err != nil {
 			_ = br.Close()
 			return err
 		}
@@ -694,8 +748,11 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 			continue
 		}
 		for _, s := range streams[i] {
-			evs, n := byStream[s], applied[i][s]
-			if n == 0 || evs[len(evs)-1].Version <= n {
+			n, newest := applied[i][s], int64(0)
+			for _, e := range byStream[s] { // not the last: a record delivered again may follow newer ones
+				newest = max(newest, e.Version)
+			}
+			if n == 0 || newest <= n {
 				continue // nothing before the batch, or nothing new in it
 			}
 			if h, ok := en.histories.Get(s); ok && int64(len(h.events)) == n {
@@ -715,6 +772,7 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	folds := &batchHistories{found: histories, built: map[string]*History{}}
 	decoded := map[string]domain.Event{}
 	q := queue{&pgx.Batch{}}
+	var records statement // every target's applied versions and feed mark, one statement
 	for i, t := range targets {
 		var last []*eventstore.Event
 		for _, s := range streams[i] {
@@ -726,9 +784,10 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 				last = append(last, e)
 			}
 		}
-		recordApplied(q, schemas[i], last)
+		recordApplied(&records, i, schemas[i], last)
 	}
-	recordFed(q, targets, feeder, events)
+	recordFed(&records, targets, feeder, events)
+	q.b.Queue(records.sql("select 1"), records.args...)
 	if err := tx.SendBatch(ctx, q.b).Close(); err != nil {
 		return fmt.Errorf("apply %d events to %s: %w", len(events), strings.Join(schemas, ", "), err)
 	}
