@@ -10,8 +10,8 @@ import (
 )
 
 // A database that ran the progress and resources projections loses them on
-// upgrade: their generations' tables, feed marks and generation rows (00020,
-// 00021), and nothing of the projections that stay.
+// upgrade: their generations' tables, feed marks and generation rows
+// (00020), and nothing of the projections that stay.
 func TestGoneProjectionsAreDroppedOnUpgrade(t *testing.T) {
 	ctx := context.Background()
 	owner, err := postgres.Open(ctx, testenv.NewDatabase(t))
