@@ -387,7 +387,17 @@ func (s *Postgres) TailCursor(ctx context.Context, n int) (Cursor, error) {
 
 // LoadFrom returns the events of stream from version from on, in version order.
 func (s *Postgres) LoadFrom(ctx context.Context, stream string, from int64) ([]Event, error) {
-	rows, err := s.pool.Query(ctx, `select `+eventColumns+` from events
+	return LoadFromIn(ctx, s.pool, stream, from)
+}
+
+// LoadFromIn is LoadFrom through tx, a transaction of the caller's on the
+// log's database: a projection batch reads what it lacks inside its own
+// transaction, since a second connection from the pool may be one every
+// other batch holds.
+func LoadFromIn(ctx context.Context, tx interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}, stream string, from int64) ([]Event, error) {
+	rows, err := tx.Query(ctx, `select `+eventColumns+` from events
 		where stream_id = $1 and stream_version >= $2 order by stream_version`, stream, from)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", stream, err)

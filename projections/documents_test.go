@@ -4,14 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/projections"
 )
@@ -42,18 +38,7 @@ func TestDocumentsAreTheFoldRendered(t *testing.T) {
 	// are read in the batch's own transaction. (Read through the pool, they
 	// waited for a connection the batches held: after a restart every
 	// partition's batch did, and the projections stopped.)
-	cfg := e.engine.Pool.Config().Copy()
-	cfg.MaxConns = 1
-	one, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer one.Close()
-	oneStore := eventstore.NewPostgres(one, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer oneStore.Close()
-	restarted := &projections.Engine{Pool: one, Log: oneStore, Projectors: projections.All()}
-	bounded, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	restarted, bounded := e.oneConnection(t)
 	// A record delivered again after newer ones (Kafka after a broker's
 	// restart) changes nothing.
 	rest = append(rest, first[0])

@@ -432,10 +432,10 @@ func (en *Engine) schemas(ctx context.Context, names ...string) (map[string]stri
 // order) on top of version applied: versions already applied are skipped,
 // a gap before the first is filled from the store. It returns the last
 // event applied (nil: none), for the caller to record in applied.
-func (en *Engine) apply(ctx context.Context, q queue, p Projector, stream string, events []eventstore.Event, applied int64,
+func (en *Engine) apply(ctx context.Context, tx pgx.Tx, q queue, p Projector, stream string, events []eventstore.Event, applied int64,
 	decoded map[string]domain.Event, histories *batchHistories) (*eventstore.Event, error) {
 	if len(events) > 0 && events[0].Version > applied+1 {
-		missing, err := en.Log.LoadFrom(ctx, stream, applied+1)
+		missing, err := eventstore.LoadFromIn(ctx, tx, stream, applied+1) // in the batch's transaction: see readHistories
 		if err != nil {
 			return nil, fmt.Errorf("fill gap in %s after version %d: %w", stream, applied, err)
 		}
@@ -776,7 +776,7 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	for i, t := range targets {
 		var last []*eventstore.Event
 		for _, s := range streams[i] {
-			e, err := en.apply(ctx, q, t.p, s, byStream[s], applied[i][s], decoded, folds)
+			e, err := en.apply(ctx, tx, q, t.p, s, byStream[s], applied[i][s], decoded, folds)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
@@ -43,6 +44,26 @@ func (e *env) follow(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.engine.FollowLog(ctx, e.store) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// oneConnection is another engine on e's database (nothing remembered, as
+// after a restart) with a pool of one connection, and a context that ends
+// in 30 s: a batch that waits for a second connection fails instead of
+// hanging.
+func (e *env) oneConnection(t *testing.T) (*projections.Engine, context.Context) {
+	t.Helper()
+	cfg := e.engine.Pool.Config().Copy()
+	cfg.MaxConns = 1
+	one, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(one.Close)
+	store := eventstore.NewPostgres(one, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(store.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return &projections.Engine{Pool: one, Log: store, Projectors: projections.All()}, ctx
 }
 
 // caughtUp waits until every projection has applied the newest event.
@@ -255,8 +276,11 @@ func TestIdempotentAndGapFilling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Only the last event: versions 1..n-1 are missing.
-	if err := e.engine.ApplyForTest(ctx, events[len(events)-1:]); err != nil {
+	// Only the last event: versions 1..n-1 are missing, and read in the
+	// batch's own transaction (through the pool, a batch would wait for a
+	// connection another batch holds).
+	one, bounded := e.oneConnection(t)
+	if err := one.ApplyForTest(bounded, events[len(events)-1:]); err != nil {
 		t.Fatal(err)
 	}
 	d, err := e.engine.SummaryForTest(ctx, ids[0])
