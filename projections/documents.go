@@ -99,7 +99,7 @@ func (Documents) Fold(ctx context.Context, tx Execer, stream string, h *History)
 	_, err = tx.Exec(ctx, `insert into documents (tenant_id, version, members, personal, key_ids) values ($1, $2, $3, $4, $5)
 		on conflict (tenant_id) do update set version = excluded.version, members = excluded.members, personal = excluded.personal,
 		       key_ids = excluded.key_ids`,
-		id, h.Last.Version, members[:len(members)-1], sealed, keyIDs)
+		id, h.Last().Version, members[:len(members)-1], sealed, keyIDs)
 	return err
 }
 

@@ -73,9 +73,11 @@ type History struct {
 	Events  []domain.Event
 	Applied int
 	Stored  []eventstore.Event   // Events[Applied:] as the log holds them
-	Last    eventstore.Event     // the newest of them
 	tenants map[int]foldedTenant // by events folded, shared by the batch's Folders
 }
+
+// Last is the newest event of the history, as the log holds it.
+func (h *History) Last() eventstore.Event { return h.Stored[len(h.Stored)-1] }
 
 type foldedTenant struct {
 	t   *domain.Tenant
@@ -497,7 +499,7 @@ type batchHistories struct {
 // after them (stored: as the log holds them).
 func (b *batchHistories) of(stream string, applied int64, fresh []domain.Event, stored []eventstore.Event) (*History, error) {
 	last := stored[len(stored)-1]
-	if h, ok := b.built[stream]; ok && int64(h.Applied) == applied && h.Last.Version == last.Version {
+	if h, ok := b.built[stream]; ok && int64(h.Applied) == applied && h.Last().Version == last.Version {
 		return h, nil
 	}
 	known := b.found[stream]
@@ -505,7 +507,7 @@ func (b *batchHistories) of(stream string, applied int64, fresh []domain.Event, 
 		return nil, fmt.Errorf("history of %s: %d events found, %d applied", stream, len(known.events), applied)
 	}
 	h := &History{Events: append(slices.Clip(known.events), fresh...), // never into a remembered history's array
-		Applied: len(known.events), Stored: stored, Last: last, tenants: map[int]foldedTenant{}}
+		Applied: len(known.events), Stored: stored, tenants: map[int]foldedTenant{}}
 	if known.tenant != nil {
 		h.tenants[h.Applied] = *known.tenant
 	}
@@ -675,12 +677,14 @@ func (t target) schema() string { return pgx.Identifier{SchemaName(t.p.Name(), t
 // path and a batch of its own: 14 of a live batch's 18 round trips.
 func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, events []eventstore.Event, feeder int32) error {
 	byStream := map[string][]eventstore.Event{}
+	newest := map[string]int64{} // a stream's highest version in the batch: a record delivered again may follow newer ones
 	var order []string
 	for _, e := range events {
 		if _, seen := byStream[e.Stream]; !seen {
 			order = append(order, e.Stream)
 		}
 		byStream[e.Stream] = append(byStream[e.Stream], e)
+		newest[e.Stream] = max(newest[e.Stream], e.Version)
 	}
 	schemas := make([]string, len(targets))
 	for i, t := range targets {
@@ -748,11 +752,8 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 			continue
 		}
 		for _, s := range streams[i] {
-			n, newest := applied[i][s], int64(0)
-			for _, e := range byStream[s] { // not the last: a record delivered again may follow newer ones
-				newest = max(newest, e.Version)
-			}
-			if n == 0 || newest <= n {
+			n := applied[i][s]
+			if n == 0 || newest[s] <= n {
 				continue // nothing before the batch, or nothing new in it
 			}
 			if h, ok := en.histories.Get(s); ok && int64(len(h.events)) == n {

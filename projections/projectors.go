@@ -71,11 +71,11 @@ func (Tenants) Fold(ctx context.Context, tx Execer, stream string, h *History) e
 	}
 	if h.Applied == 0 { // the batch holds its first event
 		_, err = tx.Exec(ctx, `insert into tenants (id, key, name, status, version, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7)`,
-			id, t.Key(), t.Name(), int(t.Status()), h.Last.Version, h.Stored[0].RecordedAt, h.Last.RecordedAt)
+			id, t.Key(), t.Name(), int(t.Status()), h.Last().Version, h.Stored[0].RecordedAt, h.Last().RecordedAt)
 		return err
 	}
 	_, err = tx.Exec(ctx, `update tenants set version = $2, updated_at = $3, status = $4, name = $5 where id = $1`,
-		id, h.Last.Version, h.Last.RecordedAt, int(t.Status()), t.Name())
+		id, h.Last().Version, h.Last().RecordedAt, int(t.Status()), t.Name())
 	return err
 }
 
