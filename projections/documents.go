@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -90,17 +91,18 @@ func (Documents) Fold(ctx context.Context, tx Execer, stream string, h *History)
 	if err != nil {
 		return err
 	}
-	keyIDs := []uuid.UUID{}
+	keyIDs := []string{}
 	for _, k := range pii.KeyIDs(sealed) {
 		if u, err := uuid.Parse(k); err == nil { // anything else names no key
-			keyIDs = append(keyIDs, u)
+			keyIDs = append(keyIDs, u.String())
 		}
 	}
-	_, err = tx.Exec(ctx, `insert into documents (tenant_id, version, members, personal, key_ids) values ($1, $2, $3, $4, $5)
+	tx.Row(`insert into documents (tenant_id, version, members, personal, key_ids)
+		select t::uuid, v, m, p, k::uuid[] from unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[], $5::text[]) as r (t, v, m, p, k)
 		on conflict (tenant_id) do update set version = excluded.version, members = excluded.members, personal = excluded.personal,
 		       key_ids = excluded.key_ids`,
-		id, h.Last().Version, members[:len(members)-1], sealed, keyIDs)
-	return err
+		id, h.Last().Version, members[:len(members)-1], sealed, "{"+strings.Join(keyIDs, ",")+"}")
+	return nil
 }
 
 // Document is a tenant's rendered GET answer as the documents projection

@@ -104,22 +104,6 @@ type remembered struct {
 	tenant *foldedTenant
 }
 
-// Execer is what a projector's Apply writes through. The engine queues the
-// statements and sends a whole batch's in one round trip (a pgx pipeline),
-// which is what makes a replay fast; so Apply can only write, never read
-// back, and an error surfaces when the batch is sent.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-// queue is the Execer the engine hands to projectors.
-type queue struct{ b *pgx.Batch }
-
-func (q queue) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	q.b.Queue(sql, args...)
-	return pgconn.CommandTag{}, nil
-}
-
 // Engine runs projectors against one database.
 type Engine struct {
 	Pool       *pgxpool.Pool
@@ -373,7 +357,9 @@ func createGeneration(ctx context.Context, tx pgx.Tx, p Projector, gen int) erro
 }
 
 // dropGeneration removes a generation's schema and its feed marks.
-func dropGeneration(ctx context.Context, db Execer, name string, gen int) error {
+func dropGeneration(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, name string, gen int) error {
 	if _, err := db.Exec(ctx, "drop schema if exists "+pgx.Identifier{SchemaName(name, gen)}.Sanitize()+" cascade"); err != nil {
 		return err
 	}
@@ -434,7 +420,7 @@ func (en *Engine) schemas(ctx context.Context, names ...string) (map[string]stri
 // order) on top of version applied: versions already applied are skipped,
 // a gap before the first is filled from the store. It returns the last
 // event applied (nil: none), for the caller to record in applied.
-func (en *Engine) apply(ctx context.Context, tx pgx.Tx, q queue, p Projector, stream string, events []eventstore.Event, applied int64,
+func (en *Engine) apply(ctx context.Context, tx pgx.Tx, q *queue, p Projector, stream string, events []eventstore.Event, applied int64,
 	decoded map[string]domain.Event, histories *batchHistories) (*eventstore.Event, error) {
 	if len(events) > 0 && events[0].Version > applied+1 {
 		missing, err := eventstore.LoadFromIn(ctx, tx, stream, applied+1) // in the batch's transaction: see readHistories
@@ -447,6 +433,9 @@ func (en *Engine) apply(ctx context.Context, tx pgx.Tx, q queue, p Projector, st
 	f, folds := p.(Folder)
 	var fresh []domain.Event      // a Folder's events of this batch,
 	var stored []eventstore.Event // and as stored
+	if folds {
+		fresh, stored = make([]domain.Event, 0, len(events)), make([]eventstore.Event, 0, len(events))
+	}
 	for i := range events {
 		e := &events[i]
 		if e.Version <= applied {
@@ -772,7 +761,7 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 	}
 	folds := &batchHistories{found: histories, built: map[string]*History{}}
 	decoded := map[string]domain.Event{}
-	q := queue{&pgx.Batch{}}
+	q := newQueue()
 	var records statement // every target's applied versions and feed mark, one statement
 	for i, t := range targets {
 		var last []*eventstore.Event
@@ -788,6 +777,9 @@ func (en *Engine) applyIn(ctx context.Context, tx pgx.Tx, targets []target, even
 		recordApplied(&records, i, schemas[i], last)
 	}
 	recordFed(&records, targets, feeder, events)
+	if err := q.flush(); err != nil {
+		return err
+	}
 	q.b.Queue(records.sql("select 1"), records.args...)
 	if err := tx.SendBatch(ctx, q.b).Close(); err != nil {
 		return fmt.Errorf("apply %d events to %s: %w", len(events), strings.Join(schemas, ", "), err)

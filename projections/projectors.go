@@ -63,20 +63,23 @@ func (Tenants) Apply(context.Context, Execer, eventstore.Event, domain.Event) er
 // stream a batch, where applying each event was one an event (twelve a
 // provisioned tenant). A history that does not fold leaves the row as it
 // was (GET says what is wrong).
-func (Tenants) Fold(ctx context.Context, tx Execer, stream string, h *History) error {
+func (Tenants) Fold(_ context.Context, tx Execer, stream string, h *History) error {
 	id, _ := tenantID(stream)
 	t, err := h.Tenant(len(h.Events))
 	if err != nil || t.ID() == "" {
 		return nil
 	}
 	if h.Applied == 0 { // the batch holds its first event
-		_, err = tx.Exec(ctx, `insert into tenants (id, key, name, status, version, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7)`,
+		tx.Row(`insert into tenants (id, key, name, status, version, created_at, updated_at)
+			select i::uuid, k, n, s, v, c, u from unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
+			as r (i, k, n, s, v, c, u)`,
 			id, t.Key(), t.Name(), int(t.Status()), h.Last().Version, h.Stored[0].RecordedAt, h.Last().RecordedAt)
-		return err
+		return nil
 	}
-	_, err = tx.Exec(ctx, `update tenants set version = $2, updated_at = $3, status = $4, name = $5 where id = $1`,
+	tx.Row(`update tenants set version = r.v, updated_at = r.u, status = r.s, name = r.n
+		from unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::smallint[], $5::text[]) as r (i, v, u, s, n) where id = r.i::uuid`,
 		id, h.Last().Version, h.Last().RecordedAt, int(t.Status()), t.Name())
-	return err
+	return nil
 }
 
 // StepStats keeps one row per step run (do outcomes) with its duration and
@@ -84,16 +87,15 @@ func (Tenants) Fold(ctx context.Context, tx Execer, stream string, h *History) e
 type StepStats struct{}
 
 func (StepStats) Name() string { return NameStats }
-func (StepStats) Version() int { return 1 }
+
+// Version 2 folds: the tier is the stream's, as of each run, from its
+// history, where version 1 kept a tiers table to look it up per run.
+func (StepStats) Version() int { return 2 }
 
 func (StepStats) Reads(stream string) bool { _, ok := tenantID(stream); return ok }
 
 func (StepStats) DDL() string {
-	return `create table tiers (
-		tenant_id uuid primary key,
-		tier      text not null
-	);
-	create table step_runs (
+	return `create table step_runs (
 		tenant_id   uuid    not null,
 		attempt     integer not null,
 		step        text    not null,
@@ -104,28 +106,31 @@ func (StepStats) DDL() string {
 	);`
 }
 
-func (StepStats) Apply(ctx context.Context, tx Execer, e eventstore.Event, de domain.Event) error {
-	id, ok := tenantID(e.Stream)
-	if !ok {
-		return nil
-	}
-	switch v := de.(type) {
-	case *domain.ProvisioningRequested:
-		_, err := tx.Exec(ctx, `insert into tiers (tenant_id, tier) values ($1, $2) on conflict (tenant_id) do update set tier = excluded.tier`,
-			id, v.Subscription.Plan.Tier)
-		return err
-	case *domain.StepOutcome:
-		if v.Outcome != domain.OutcomeCompleted && v.Outcome != domain.OutcomeSkipped && v.Outcome != domain.OutcomeFailed {
-			return nil
+// Apply is not called: the engine gives a Folder whole histories (Fold).
+func (StepStats) Apply(context.Context, Execer, eventstore.Event, domain.Event) error { return nil }
+
+// Fold adds a row for each run the batch recorded, with the tier of the
+// newest provisioning request before it (empty if none), as one row of the
+// batch's one insert.
+func (StepStats) Fold(_ context.Context, tx Execer, stream string, h *History) error {
+	id, _ := tenantID(stream)
+	tier := ""
+	for i, de := range h.Events {
+		switch v := de.(type) {
+		case *domain.ProvisioningRequested:
+			tier = v.Subscription.Plan.Tier
+		case *domain.StepOutcome:
+			if i < h.Applied || (v.Outcome != domain.OutcomeCompleted && v.Outcome != domain.OutcomeSkipped && v.Outcome != domain.OutcomeFailed) {
+				continue
+			}
+			ms := 0.0
+			if !v.StartedAt.IsZero() && !v.At.IsZero() {
+				ms = float64(v.At.Sub(v.StartedAt).Microseconds()) / 1000
+			}
+			tx.Row(`insert into step_runs (tenant_id, attempt, step, tier, outcome, duration_ms)
+				select t::uuid, a, s, r, o, d from unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::float8[]) as u (t, a, s, r, o, d)
+				on conflict do nothing`, id, v.Attempt, v.Step, tier, v.Outcome, ms)
 		}
-		ms := 0.0
-		if !v.StartedAt.IsZero() && !v.At.IsZero() {
-			ms = float64(v.At.Sub(v.StartedAt).Microseconds()) / 1000
-		}
-		_, err := tx.Exec(ctx, `insert into step_runs (tenant_id, attempt, step, tier, outcome, duration_ms)
-			values ($1, $2, $3, coalesce((select tier from tiers where tenant_id = $1), ''), $4, $5)
-			on conflict do nothing`, id, v.Attempt, v.Step, v.Outcome, ms)
-		return err
 	}
 	return nil
 }
