@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"testing"
 
 	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
@@ -24,4 +25,12 @@ func (en *Engine) SummaryForTest(ctx context.Context, id string) (TenantSummary,
 		Scan(&s.ID, &s.Key, &s.Name, &s.StatusCode, &s.Version, &s.CreatedAt, &s.UpdatedAt)
 	s.Status = domain.Status(s.StatusCode).String()
 	return s, err
+}
+
+// SmallRebuildBatchesForTest makes rebuilds read n events at a time until
+// t ends, so that streams span batches and shares.
+func SmallRebuildBatchesForTest(t testing.TB, n int) {
+	was := rebuildBatch
+	rebuildBatch = n
+	t.Cleanup(func() { rebuildBatch = was })
 }
