@@ -1,11 +1,14 @@
 package domain
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"time"
+
+	// segmentio's decoder, the standard library's behaviour at 2.3 times
+	// its speed: see Decode.
+	"github.com/segmentio/encoding/json"
 )
 
 // Event is a fact about a lead or a tenant. Its type name is part of the
@@ -247,6 +250,13 @@ var registry = map[string]func() Event{
 }
 
 // Decode turns a stored event back into its domain type.
+//
+// Decision (issue 33): every event a replay reads, a projection applies or
+// a handler reacts to is decoded here, and the standard library's decoder
+// took 5.0 µs an event of a provisioned tenant's life (a third of a
+// replay's CPU in tenantd); github.com/segmentio/encoding/json, written to
+// pass the standard library's own tests, takes 2.2 µs (goccy/go-json 1.9 µs,
+// with a record of behaving differently).
 func Decode(eventType string, data []byte) (Event, error) {
 	newEvent, ok := registry[eventType]
 	if !ok {

@@ -309,6 +309,9 @@ var (
 // split deals a batch's events into shares by stream, in log order.
 func split(batch []eventstore.Event) [][]eventstore.Event {
 	shares := make([][]eventstore.Event, rebuildShards)
+	for i := range shares {
+		shares[i] = make([]eventstore.Event, 0, len(batch)/rebuildShards*5/4)
+	}
 	for _, e := range batch {
 		h := fnv.New32a()
 		_, _ = h.Write([]byte(e.Stream))
