@@ -8,9 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 )
 
 // attemptPlan is one provisioning attempt as a test scripts it.
@@ -28,7 +26,6 @@ func TestOrphansAreOneAnswer(t *testing.T) {
 	e := newEnv(t)
 	e.follow(t)
 	ctx := context.Background()
-	md := eventstore.Metadata{}
 	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: "silo"}}
 	scenarios := map[string]struct {
 		attempts    []attemptPlan
@@ -75,37 +72,9 @@ func TestOrphansAreOneAnswer(t *testing.T) {
 	}
 	ids := map[string]string{}
 	for name, sc := range scenarios {
-		id := uuid.NewString()
+		id, step := e.newTenant(t, "o"+uuid.NewString()[:8], name, "a.example.com")
 		ids[name] = id
-		tn, evs, err := domain.NewTenant(id, "", domain.TenantInput{Key: "o" + uuid.NewString()[:8], Name: name,
-			Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}, Domains: []string{"a.example.com"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := app.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
-			t.Fatal(err)
-		}
-		step := func(decide func(*domain.Tenant) ([]domain.Event, error)) {
-			t.Helper()
-			if _, err := e.tenants.Update(ctx, id, md, decide); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-		}
-		undoAll := func(fails map[string]bool) {
-			for {
-				cur, _ := e.tenants.Get(ctx, id)
-				s, ok := cur.NextUndo()
-				if !ok {
-					break
-				}
-				o := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated, At: time.Now().UTC()}
-				if fails[s] {
-					o.Outcome, o.Error = domain.OutcomeCompensationFailed, "still there"
-				}
-				step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(o) })
-			}
-			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
-		}
+		undoAll := func(fails map[string]bool) { e.undoAll(t, id, step, func(_ int, s string) bool { return fails[s] }) }
 		for _, a := range sc.attempts {
 			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) })
 			for _, s := range domain.Steps[:len(domain.Steps)-1] {

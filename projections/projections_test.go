@@ -82,33 +82,64 @@ func (e *env) caughtUp(t *testing.T) {
 	})
 }
 
+// decision is a command on a tenant, as a test scripts it.
+type decision = func(*domain.Tenant) ([]domain.Event, error)
+
+// newTenant creates a tenant through the domain (key, name, one contact,
+// domains) and returns its id and step, which appends a decision on it.
+func (e *env) newTenant(t *testing.T, key, name string, domains ...string) (string, func(decision)) {
+	t.Helper()
+	ctx, md := context.Background(), eventstore.Metadata{}
+	id := uuid.NewString()
+	tn, evs, err := domain.NewTenant(id, "", domain.TenantInput{Key: key, Name: name,
+		Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}, Domains: domains})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
+		t.Fatal(err)
+	}
+	return id, func(decide decision) {
+		t.Helper()
+		if _, err := e.tenants.Update(ctx, id, md, decide); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+// undoAll records every undo tenant id has due, in its order (the nth
+// failing when fails says so), then the end of the undo.
+func (e *env) undoAll(t *testing.T, id string, step func(decision), fails func(n int, step string) bool) {
+	t.Helper()
+	for n := 0; ; n++ {
+		cur, err := e.tenants.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, ok := cur.NextUndo()
+		if !ok {
+			break
+		}
+		o := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated, At: time.Now().UTC()}
+		if fails != nil && fails(n, s) {
+			o.Outcome, o.Error = domain.OutcomeCompensationFailed, "still there"
+		}
+		step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(o) })
+	}
+	step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
+}
+
 // life writes tenants through the domain: one ACTIVE, one rolled back with
 // an orphan, one pending, one deprovisioned.
 func (e *env) life(t *testing.T) []string {
 	t.Helper()
-	ctx := context.Background()
-	md := eventstore.Metadata{}
 	sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: "p", StartDate: time.Now(), Plan: domain.Plan{ID: "p", Name: "P", Tier: "silo"}}
 	var ids []string
 	for i, ending := range []string{"active", "failed", "pending", "gone"} {
-		id := uuid.NewString()
+		id, step := e.newTenant(t, "k"+uuid.NewString()[:6]+string(rune('a'+i)), ending, "a.example.com")
 		ids = append(ids, id)
-		tn, evs, err := domain.NewTenant(id, "", domain.TenantInput{Key: "k" + uuid.NewString()[:6] + string(rune('a'+i)), Name: ending,
-			Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}, Domains: []string{"a.example.com"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := app.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
-			t.Fatal(err)
-		}
 		if ending == "pending" {
 			continue
-		}
-		step := func(decide func(*domain.Tenant) ([]domain.Event, error)) {
-			t.Helper()
-			if _, err := e.tenants.Update(ctx, id, md, decide); err != nil {
-				t.Fatal(err)
-			}
 		}
 		step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) })
 		now := time.Now().UTC()
@@ -125,36 +156,13 @@ func (e *env) life(t *testing.T) []string {
 		}
 		if ending == "failed" {
 			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() })
-			first := true
-			for {
-				tn, _ := e.tenants.Get(ctx, id)
-				s, ok := tn.NextUndo()
-				if !ok {
-					break
-				}
-				o := domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated}
-				if first {
-					o.Outcome, o.Error, first = domain.OutcomeCompensationFailed, "still there", false
-				}
-				step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RecordUndo(o) })
-			}
-			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
+			e.undoAll(t, id, step, func(n int, _ string) bool { return n == 0 })
 			continue
 		}
 		step(func(t *domain.Tenant) ([]domain.Event, error) { return t.Activate() })
 		if ending == "gone" {
 			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestDeprovisioning("bye") })
-			for {
-				tn, _ := e.tenants.Get(ctx, id)
-				s, ok := tn.NextUndo()
-				if !ok {
-					break
-				}
-				step(func(t *domain.Tenant) ([]domain.Event, error) {
-					return t.RecordUndo(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated})
-				})
-			}
-			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
+			e.undoAll(t, id, step, nil)
 		}
 	}
 	return ids

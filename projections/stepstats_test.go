@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tenantflow/tenantflow/app"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/projections"
 )
 
@@ -22,24 +20,9 @@ func TestStepRunsCarryTheirAttemptsTier(t *testing.T) {
 	e := newEnv(t)
 	e.follow(t)
 	ctx := context.Background()
-	md := eventstore.Metadata{}
 	const tenants = 3
 	for i := range tenants {
-		id := uuid.NewString()
-		tn, evs, err := domain.NewTenant(id, "", domain.TenantInput{Key: fmt.Sprintf("t%d%s", i, id[:6]), Name: "T",
-			Contact: domain.Contact{Email: "a@example.com", FirstName: "A", LastName: "B"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := app.CreateTenant(ctx, e.store, tn, md, evs); err != nil {
-			t.Fatal(err)
-		}
-		step := func(decide func(*domain.Tenant) ([]domain.Event, error)) {
-			t.Helper()
-			if _, err := e.tenants.Update(ctx, id, md, decide); err != nil {
-				t.Fatal(err)
-			}
-		}
+		id, step := e.newTenant(t, fmt.Sprintf("t%d%s", i, uuid.NewString()[:6]), "T")
 		for _, tier := range []string{"silo", "pooled"} {
 			sub := domain.Subscription{ID: "s", SubscriberID: "c", PlanID: tier, StartDate: time.Now(), Plan: domain.Plan{ID: tier, Name: tier, Tier: tier}}
 			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.RequestProvisioning(sub, domain.DefaultTiers) })
@@ -59,17 +42,7 @@ func TestStepRunsCarryTheirAttemptsTier(t *testing.T) {
 				continue
 			}
 			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FailProvisioning() })
-			for {
-				cur, _ := e.tenants.Get(ctx, id)
-				s, ok := cur.NextUndo()
-				if !ok {
-					break
-				}
-				step(func(t *domain.Tenant) ([]domain.Event, error) {
-					return t.RecordUndo(domain.StepOutcome{Step: s, Outcome: domain.OutcomeCompensated})
-				})
-			}
-			step(func(t *domain.Tenant) ([]domain.Event, error) { return t.FinishUndo() })
+			e.undoAll(t, id, step, nil)
 		}
 	}
 	e.caughtUp(t)
