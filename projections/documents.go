@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/segmentio/encoding/json" // as domain.Decode: the documents are rendered in a third of the time
-	"github.com/tenantflow/tenantflow/domain"
 	"github.com/tenantflow/tenantflow/eventstore"
 	"github.com/tenantflow/tenantflow/platform/pii"
 )
@@ -36,7 +35,7 @@ const NameDocuments = "documents"
 // aggregated) and tenantd about as much again (decoding them, encoding the
 // view), and make bench reads each tenant of a run about twice: 2,569
 // requests/s, against 4,548 from documents in the same run.
-type Documents struct{}
+type Documents struct{ folding }
 
 func (Documents) Name() string { return NameDocuments }
 func (Documents) Version() int { return 1 }
@@ -57,9 +56,6 @@ func (Documents) DDL() string {
 		key_ids   uuid[] not null
 	) with (fillfactor = 70, toast_tuple_target = 8160);`
 }
-
-// Apply is not called: the engine gives a Folder whole histories (Fold).
-func (Documents) Apply(context.Context, Execer, eventstore.Event, domain.Event) error { return nil }
 
 // Fold writes the document of a settled tenant, and removes the one a
 // tenant had when its flow starts running again. A history that does not

@@ -69,6 +69,12 @@ type Folder interface {
 	Fold(ctx context.Context, tx Execer, stream string, h *History) error
 }
 
+// folding is the Apply of a Folder, embedded in it: the engine gives a
+// Folder whole histories (Fold) and never calls Apply.
+type folding struct{}
+
+func (folding) Apply(context.Context, Execer, eventstore.Event, domain.Event) error { return nil }
+
 // History is a stream's events up to a batch's newest of it, as Folders get
 // it: Events[:Applied] were applied in earlier batches.
 type History struct {
@@ -227,7 +233,7 @@ func upgradeApplied(ctx context.Context, conn *pgxpool.Conn, name string, gen in
 
 // build creates each target's generation and fills them all from one pass
 // over the whole log; it returns the cursor it read up to. One goroutine
-// reads the log, and each share of the streams (see shardOf) is applied by
+// reads the log, and each share of the streams (see split) is applied by
 // a goroutine of its own, a transaction per batch read, while the next
 // batches are read and the other shares applied: no share waits for
 // another's batch to end.
@@ -458,11 +464,7 @@ func (en *Engine) apply(ctx context.Context, tx pgx.Tx, q *queue, p Projector, s
 	}
 	var last *eventstore.Event
 	f, folds := p.(Folder)
-	var fresh []domain.Event      // a Folder's events of this batch,
-	var stored []eventstore.Event // and as stored
-	if folds {
-		fresh, stored = make([]domain.Event, 0, len(events)), make([]eventstore.Event, 0, len(events))
-	}
+	before := applied
 	for i := range events {
 		e := &events[i]
 		if e.Version <= applied {
@@ -479,15 +481,15 @@ func (en *Engine) apply(ctx context.Context, tx pgx.Tx, q *queue, p Projector, s
 			}
 			decoded[e.ID] = de
 		}
-		if folds {
-			fresh, stored = append(fresh, de), append(stored, *e)
-		} else if err := p.Apply(ctx, q, *e, de); err != nil {
-			return nil, fmt.Errorf("%s applying %s v%d: %w", p.Name(), stream, e.Version, err)
+		if !folds {
+			if err := p.Apply(ctx, q, *e, de); err != nil {
+				return nil, fmt.Errorf("%s applying %s v%d: %w", p.Name(), stream, e.Version, err)
+			}
 		}
 		applied, last = e.Version, e
 	}
 	if folds && last != nil {
-		h, err := histories.of(stream, last.Version-int64(len(fresh)), fresh, stored)
+		h, err := histories.of(stream, before, last.Version, events, decoded)
 		if err != nil {
 			return nil, err
 		}
@@ -511,16 +513,22 @@ type batchHistories struct {
 	built map[string]*History
 }
 
-// of is stream's history: its applied first events and fresh, the batch's
-// after them (stored: as the log holds them).
-func (b *batchHistories) of(stream string, applied int64, fresh []domain.Event, stored []eventstore.Event) (*History, error) {
-	last := stored[len(stored)-1]
-	if h, ok := b.built[stream]; ok && int64(h.Applied) == applied && h.Last().Version == last.Version {
+// of is stream's history from version applied to upTo: its applied first
+// events and the batch's after them (events, decoded by apply). The first
+// Folder of the batch builds it; the others at the same versions share it.
+func (b *batchHistories) of(stream string, applied, upTo int64, events []eventstore.Event, decoded map[string]domain.Event) (*History, error) {
+	if h, ok := b.built[stream]; ok && int64(h.Applied) == applied && h.Last().Version == upTo {
 		return h, nil
 	}
 	known := b.found[stream]
 	if int64(len(known.events)) != applied {
 		return nil, fmt.Errorf("history of %s: %d events found, %d applied", stream, len(known.events), applied)
+	}
+	fresh, stored := make([]domain.Event, 0, upTo-applied), make([]eventstore.Event, 0, upTo-applied)
+	for _, e := range events { // in version order, each once: a record delivered again is skipped as apply skipped it
+		if e.Version == applied+int64(len(stored))+1 && e.Version <= upTo {
+			fresh, stored = append(fresh, decoded[e.ID]), append(stored, e)
+		}
 	}
 	h := &History{Events: append(slices.Clip(known.events), fresh...), // never into a remembered history's array
 		Applied: len(known.events), Stored: stored, tenants: map[int]foldedTenant{}}

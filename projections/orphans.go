@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantflow/tenantflow/domain"
-	"github.com/tenantflow/tenantflow/eventstore"
 )
 
 // Orphans keeps every tenant's orphans: resources an undo could not remove,
@@ -20,7 +19,7 @@ import (
 // orphans out in SQL by rules copied from the fold (which drifted from it
 // twice, versions 3 and 4); GET /tenants/{id}, the one reader of the other
 // rows, reads documents.
-type Orphans struct{}
+type Orphans struct{ folding }
 
 func (Orphans) Name() string { return NameOrphans }
 func (Orphans) Version() int { return 1 }
@@ -38,9 +37,6 @@ func (Orphans) DDL() string {
 		primary key (tenant_id, step, kind, id)
 	);`
 }
-
-// Apply is not called: the engine gives a Folder whole histories (Fold).
-func (Orphans) Apply(context.Context, Execer, eventstore.Event, domain.Event) error { return nil }
 
 // Fold replaces the tenant's orphans when the batch changed them. A history
 // that does not fold keeps none (GET says what is wrong).

@@ -29,7 +29,7 @@ func tenantID(stream string) (string, bool) { return wire.TenantOf(stream) }
 // Tenants is the tenant list (GET /tenants) and the metrics' count of
 // tenants by status: what a summary shows, nothing else, from the tenant's
 // fold (Folder).
-type Tenants struct{}
+type Tenants struct{ folding }
 
 func (Tenants) Name() string { return NameTenants }
 
@@ -56,9 +56,6 @@ func (Tenants) DDL() string {
 	create index tenants_status_key on tenants (status, key);`
 }
 
-// Apply is not called: the engine gives a Folder whole histories (Fold).
-func (Tenants) Apply(context.Context, Execer, eventstore.Event, domain.Event) error { return nil }
-
 // Fold writes the tenant's summary as the batch leaves it: one statement a
 // stream a batch, where applying each event was one an event (twelve a
 // provisioned tenant). A history that does not fold leaves the row as it
@@ -84,7 +81,7 @@ func (Tenants) Fold(_ context.Context, tx Execer, stream string, h *History) err
 
 // StepStats keeps one row per step run (do outcomes) with its duration and
 // the plan tier, for GET /stats/provisioning.
-type StepStats struct{}
+type StepStats struct{ folding }
 
 func (StepStats) Name() string { return NameStats }
 
@@ -105,9 +102,6 @@ func (StepStats) DDL() string {
 		primary key (tenant_id, attempt, step)
 	);`
 }
-
-// Apply is not called: the engine gives a Folder whole histories (Fold).
-func (StepStats) Apply(context.Context, Execer, eventstore.Event, domain.Event) error { return nil }
 
 // Fold adds a row for each run the batch recorded, with the tier of the
 // newest provisioning request before it (empty if none), as one row of the
